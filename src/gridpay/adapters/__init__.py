@@ -1,0 +1,1 @@
+"""Adapters: the SQL store, file I/O, gateways."""

@@ -1,0 +1,1 @@
+"""The SQL store: SQLAlchemy Core schema, repositories, and each engine's bulk fast path."""

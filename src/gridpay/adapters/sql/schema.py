@@ -1,0 +1,215 @@
+"""The database schema (SQLAlchemy Core). Changes go through Alembic migrations.
+
+Conventions: money ``*_fen`` BIGINT, energy ``*_wh`` BIGINT, business dates ``DATE``, instants
+``TIMESTAMP WITH TIME ZONE`` in UTC. Account and meter numbers are also their integer ids
+(``id = int(account_no)``), so joins and bulk updates use integer keys. Customer ledger accounts
+share their account's id; system ledger accounts live at ``SYSTEM_LEDGER_BASE`` and above, outside
+the 10-digit account number space.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid), not BIGINT.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+offices = Table(
+    "offices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+)
+
+tariffs = Table(
+    "tariffs",
+    metadata,
+    Column("code", String(64), nullable=False),
+    Column("effective_from", Date, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("spec_toml", Text, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("code", "effective_from"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_no", String(10), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(32)),
+    Column("language", String(2), nullable=False, server_default="zh"),
+    Column("supply_type", String(16), nullable=False),  # direct | non_direct
+    Column("tariff_code", String(64), nullable=False),
+    Column("office_id", Integer, ForeignKey("offices.id"), nullable=False),
+    Column("billing_mode", String(16), nullable=False),  # prepaid | postpaid
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("supply_type in ('direct', 'non_direct')", name="ck_accounts_supply_type"),
+    CheckConstraint("billing_mode in ('prepaid', 'postpaid')", name="ck_accounts_billing_mode"),
+    CheckConstraint("language in ('zh', 'en')", name="ck_accounts_language"),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("meter_no", String(12), nullable=False, unique=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("has_tou", Boolean, nullable=False, server_default="0"),
+    Column("has_switch", Boolean, nullable=False, server_default="1"),
+    Column("breaker_a", Integer, nullable=False, server_default="60"),
+    Column("installed_on", Date, nullable=False),
+    Column("removed_on", Date),
+    Column("initial_wh", BigInteger, nullable=False, server_default="0"),
+    Column("final_wh", BigInteger),
+    Index("ix_meters_account_id", "account_id"),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("code", String(64), nullable=False, unique=True),
+    Column(
+        "kind", String(16), nullable=False
+    ),  # customer | revenue | clearing | refunds | adjustments
+    Column("account_id", BigInteger, ForeignKey("accounts.id")),
+    # Cached sums of posted transfers, changed only by relative updates in the transfer's own
+    # transaction; ``gridpay audit`` proves them equal to the transfers.
+    Column("debits_posted_fen", BigInteger, nullable=False, server_default="0"),
+    Column("credits_posted_fen", BigInteger, nullable=False, server_default="0"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("id", String(96), nullable=False, unique=True),  # deterministic idempotency key
+    Column("debit_account_id", BigInteger, nullable=False),
+    Column("credit_account_id", BigInteger, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("account_id", BigInteger),  # the customer account concerned, if any
+    Column("day", Date),  # business date (the settled day, the payment's date)
+    Column("channel", String(16)),
+    Column("ref", String(64)),
+    Column("office_id", Integer),
+    Column("reverses_id", String(96)),
+    Column("note", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount_fen > 0", name="ck_transfers_amount_positive"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="ck_transfers_two_accounts"),
+    Index("ix_transfers_account_id_seq", "account_id", "seq"),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("meter_id", BigInteger, nullable=False),
+    Column("total_wh", BigInteger, nullable=False),
+    Column("sharp_wh", BigInteger),
+    Column("peak_wh", BigInteger),
+    Column("flat_wh", BigInteger),
+    Column("valley_wh", BigInteger),
+    Column("source", String(200), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    # An identical duplicate (same meter, day, value) is a no-op; raw readings are append-only.
+    PrimaryKeyConstraint("day", "meter_id", "total_wh"),
+    sqlite_with_rowid=False,
+)
+
+reading_quarantine = Table(
+    "reading_quarantine",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("meter_no", String(64)),
+    Column("day", Date),
+    Column("total_wh", BigInteger),
+    Column("reason_code", String(32), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("row_no", Integer),
+    Column("raw", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_reading_quarantine_day", "day"),
+)
+
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("meter_id", BigInteger, nullable=False),
+    Column("tariff_code", String(64), nullable=False),
+    Column("estimated", Boolean, nullable=False),
+    # Register values at the end of the day (real, or estimated when ``estimated``).
+    Column("reading_wh", BigInteger, nullable=False),
+    Column("sharp_wh", BigInteger),
+    Column("peak_wh", BigInteger),
+    Column("flat_wh", BigInteger),
+    Column("valley_wh", BigInteger),
+    Column("last_real_day", Date),
+    Column("last_real_wh", BigInteger, nullable=False),
+    # What was billed for the day. Negative energy/charge only when a real reading corrects
+    # estimates that ran ahead of it.
+    Column("energy_wh", BigInteger, nullable=False),
+    Column("charge_fen", BigInteger, nullable=False),
+    # Year-to-date position after the day (cumulative rounding works on these).
+    Column("ytd_wh", BigInteger, nullable=False),
+    Column("ytd_cost_nyuan", BigInteger, nullable=False),
+    Column("ytd_charged_fen", BigInteger, nullable=False),
+    # Rolling window of the last ``usage_window_days`` days, for averages and estimates.
+    Column("window_energy_wh", BigInteger, nullable=False),
+    Column("window_charge_fen", BigInteger, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("run_id", BigInteger),
+    PrimaryKeyConstraint("day", "account_id"),
+    sqlite_with_rowid=False,
+)
+
+settlement_runs = Table(
+    "settlement_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("accounts", BigInteger, nullable=False, server_default="0"),
+    Column("energy_wh", BigInteger, nullable=False, server_default="0"),
+    Column("charged_fen", BigInteger, nullable=False, server_default="0"),
+    Column("credited_fen", BigInteger, nullable=False, server_default="0"),
+    Column("estimated", BigInteger, nullable=False, server_default="0"),
+    Column("quarantined", BigInteger, nullable=False, server_default="0"),
+    Column("seconds", Float),
+    Index("ix_settlement_runs_day", "day"),
+)
+
+pending_trueups = Table(
+    "pending_trueups",
+    metadata,
+    Column("account_id", BigInteger, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "day"),
+)

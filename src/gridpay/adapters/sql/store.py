@@ -1,0 +1,78 @@
+"""The SQL store: one engine, units of work over one transaction each, Alembic migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine
+
+from gridpay.adapters.sql.db import make_engine
+from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
+from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
+from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
+from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SqlUnitOfWork:
+    """One database transaction; the repositories all work inside it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Self:
+        self.conn = self._engine.connect()
+        self._transaction = self.conn.begin()
+        self.registry = SqlRegistryRepo(self.conn)
+        self.ledger = SqlLedgerRepo(self.conn)
+        self.readings = SqlReadingsRepo(self.conn)
+        self.settlement = SqlSettlementRepo(self.conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self.conn is not None
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self.conn.close()
+        self.conn = None
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        self._transaction.rollback()
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest Alembic revision."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

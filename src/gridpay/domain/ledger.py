@@ -1,0 +1,133 @@
+"""Ledger rules: accounts, transfers and their deterministic ids.
+
+Double-entry and append-only, in TigerBeetle's shape: every movement of money is a ``Transfer``
+that debits one ledger account and credits another by a positive amount of fen. Each ledger
+account keeps ``debits_posted_fen`` and ``credits_posted_fen``; a customer's prepaid balance is a
+liability of the company, so balance = credits - debits (a payment credits it, a charge debits it).
+
+Transfer ids are deterministic, so retrying an operation can never post it twice:
+``charge/<account>/<day>``, ``pay/<channel>/<ref>``, ``refund/<ref>``, ``reversal/<transfer id>``,
+``trueup/<account>/<day>/<n>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+SYSTEM_LEDGER_BASE = 10**10  # above every 10-digit account number
+
+
+class Channel(StrEnum):
+    APP = "app"
+    COUNTER = "counter"
+    BANK = "bank"
+    AGENT = "agent"
+
+
+class TransferKind(StrEnum):
+    CHARGE = "charge"  # daily electricity charge: customer -> revenue
+    CREDIT = "credit"  # a real reading gave back part of an earlier estimate: revenue -> customer
+    PAYMENT = "payment"  # clearing(channel) -> customer
+    REFUND = "refund"  # customer -> refunds payable
+    REVERSAL = "reversal"  # the mirror of an earlier transfer
+    ADJUSTMENT = "adjustment"  # staff correction
+
+
+# System ledger accounts: fixed ids, created by ``gridpay init``.
+REVENUE_ID = SYSTEM_LEDGER_BASE + 1
+REFUNDS_ID = SYSTEM_LEDGER_BASE + 2
+ADJUSTMENTS_ID = SYSTEM_LEDGER_BASE + 3
+CLEARING_IDS: dict[Channel, int] = {
+    Channel.APP: SYSTEM_LEDGER_BASE + 101,
+    Channel.COUNTER: SYSTEM_LEDGER_BASE + 102,
+    Channel.BANK: SYSTEM_LEDGER_BASE + 103,
+    Channel.AGENT: SYSTEM_LEDGER_BASE + 104,
+}
+
+SYSTEM_ACCOUNTS: tuple[tuple[int, str, str], ...] = (
+    (REVENUE_ID, "revenue:electricity", "revenue"),
+    (REFUNDS_ID, "refunds:payable", "refunds"),
+    (ADJUSTMENTS_ID, "adjustments", "adjustments"),
+    *(
+        (ledger_id, f"clearing:{channel.value}", "clearing")
+        for channel, ledger_id in CLEARING_IDS.items()
+    ),
+)
+
+
+def customer_ledger_id(account_id: int) -> int:
+    assert 0 <= account_id < SYSTEM_LEDGER_BASE
+    return account_id
+
+
+def customer_balance_fen(debits_posted_fen: int, credits_posted_fen: int) -> int:
+    """A prepaid balance is owed to the customer: credits (payments) less debits (charges)."""
+    return credits_posted_fen - debits_posted_fen
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: str
+    debit_account_id: int
+    credit_account_id: int
+    amount_fen: int
+    kind: TransferKind
+    account_id: int | None = None
+    day: dt.date | None = None
+    channel: str | None = None
+    ref: str | None = None
+    office_id: int | None = None
+    reverses_id: str | None = None
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.amount_fen > 0, self
+        assert self.debit_account_id != self.credit_account_id, self
+
+    def same_operation(self, other: Transfer) -> bool:
+        """Equal in every field that defines the operation (the id's retry check)."""
+        return self == other
+
+
+def charge_id(account_id: int, day: dt.date) -> str:
+    return f"charge/{account_id:010d}/{day.isoformat()}"
+
+
+def credit_id(account_id: int, day: dt.date) -> str:
+    return f"credit/{account_id:010d}/{day.isoformat()}"
+
+
+def payment_id(channel: Channel, ref: str) -> str:
+    return f"pay/{channel.value}/{ref}"
+
+
+def refund_id(ref: str) -> str:
+    return f"refund/{ref}"
+
+
+def reversal_id(original_id: str) -> str:
+    return f"reversal/{original_id}"
+
+
+def trueup_id(account_id: int, day: dt.date, revision: int) -> str:
+    return f"trueup/{account_id:010d}/{day.isoformat()}/{revision}"
+
+
+def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:
+    """The correcting transfer that undoes ``original`` (never an edit or a delete)."""
+    return Transfer(
+        id=reversal_id(original.id),
+        debit_account_id=original.credit_account_id,
+        credit_account_id=original.debit_account_id,
+        amount_fen=original.amount_fen,
+        kind=TransferKind.REVERSAL,
+        account_id=original.account_id,
+        day=original.day,
+        channel=original.channel,
+        ref=original.ref,
+        office_id=original.office_id,
+        reverses_id=original.id,
+        note=note,
+    )

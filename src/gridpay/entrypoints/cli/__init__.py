@@ -1,0 +1,20 @@
+"""The ``gridpay`` command line (Typer + Rich).
+
+Each feature has its own module registering its commands on ``app``; this module wires them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
+    admin,
+)
+from gridpay.entrypoints.cli._common import app, run_app
+
+
+def main() -> None:
+    sys.exit(run_app())
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,46 @@
+"""The small hierarchy of errors the world can cause, each with a stable code.
+
+Assertions are for our own mistakes; these are for bad input and refused operations. The CLI maps
+codes to exit codes in one table (``entrypoints/cli/_common.py``); the API will do the same for
+HTTP statuses.
+"""
+
+from __future__ import annotations
+
+
+class GridpayError(Exception):
+    """Base error. ``code`` is stable and machine-readable; the message is for a clerk."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(GridpayError):
+    code = "invalid_input"
+
+
+class NotFound(GridpayError):
+    code = "not_found"
+
+
+class Conflict(GridpayError):
+    """The same idempotency key was used for a different operation."""
+
+    code = "conflict"
+
+
+class Refused(GridpayError):
+    """A well-formed request that the rules do not allow (e.g. paying into a postpaid account)."""
+
+    code = "refused"
+
+
+class AuditFailed(GridpayError):
+    code = "audit_failed"
+
+
+class ConfigError(GridpayError):
+    code = "config_error"
