@@ -97,11 +97,21 @@ class SettlementRepo(Protocol):
     def save_usage(self, usage: pl.DataFrame) -> int: ...
 
 
+class QueriesRepo(Protocol):
+    """Read-only views for people: account summaries, statements."""
+
+
+class AuditRepo(Protocol):
+    """Set-based consistency checks over the whole ledger."""
+
+
 class UnitOfWork(Protocol):
     registry: RegistryRepo
     ledger: LedgerRepo
     readings: ReadingsRepo
     settlement: SettlementRepo
+    queries: QueriesRepo
+    audit: AuditRepo
 
     def __enter__(self) -> Self: ...
 

@@ -133,8 +133,9 @@ readings = Table(
     Column("valley_wh", BigInteger),
     Column("source", String(200), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    # An identical duplicate (same meter, day, value) is a no-op; raw readings are append-only.
-    PrimaryKeyConstraint("day", "meter_id", "total_wh"),
+    # One raw reading per meter and day, append-only. An identical duplicate is a no-op; a
+    # different value for a stored (meter, day) goes to the quarantine as a conflict.
+    PrimaryKeyConstraint("day", "meter_id"),
     sqlite_with_rowid=False,
 )
 

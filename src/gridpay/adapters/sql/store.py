@@ -10,8 +10,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.db import make_engine
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
+from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
@@ -33,6 +35,8 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepo(self.conn)
         self.readings = SqlReadingsRepo(self.conn)
         self.settlement = SqlSettlementRepo(self.conn)
+        self.queries = SqlQueriesRepo(self.conn)
+        self.audit = SqlAuditRepo(self.conn)
         return self
 
     def __exit__(

@@ -8,7 +8,14 @@ from __future__ import annotations
 import sys
 
 from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
+    accounts,
     admin,
+    bench,
+    demo,
+    payments,
+    queries,
+    readings,
+    settle,
 )
 from gridpay.entrypoints.cli._common import app, run_app
 

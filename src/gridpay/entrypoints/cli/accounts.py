@@ -1,0 +1,3 @@
+"""CLI: accounts commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""CLI: bench commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""CLI: demo commands."""
+
+from __future__ import annotations

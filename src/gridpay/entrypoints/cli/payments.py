@@ -1,0 +1,3 @@
+"""CLI: payments commands."""
+
+from __future__ import annotations

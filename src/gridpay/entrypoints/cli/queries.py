@@ -1,0 +1,3 @@
+"""CLI: queries commands."""
+
+from __future__ import annotations

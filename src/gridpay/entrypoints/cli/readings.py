@@ -1,0 +1,3 @@
+"""CLI: readings commands."""
+
+from __future__ import annotations

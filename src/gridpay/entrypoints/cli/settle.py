@@ -1,0 +1,3 @@
+"""CLI: settle commands."""
+
+from __future__ import annotations
