@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 13:43:50.940421
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ def upgrade() -> None:
         sa.Column("valley_wh", sa.BigInteger(), nullable=True),
         sa.Column("source", sa.String(length=200), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("day", "meter_id", "total_wh"),
+        sa.PrimaryKeyConstraint("day", "meter_id"),
         sqlite_with_rowid=False,
     )
     op.create_table(
