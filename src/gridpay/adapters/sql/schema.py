@@ -185,6 +185,8 @@ daily_usage = Table(
     Column("window_days", Integer, nullable=False),
     Column("run_id", BigInteger),
     PrimaryKeyConstraint("day", "account_id"),
+    # Per-account history (account show, statements, the last settled day before a gap).
+    Index("ix_daily_usage_account_id_day", "account_id", "day"),
     sqlite_with_rowid=False,
 )
 

@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "account_id"),
         sqlite_with_rowid=False,
     )
+    op.create_index(
+        "ix_daily_usage_account_id_day", "daily_usage", ["account_id", "day"], unique=False
+    )
     op.create_table(
         "offices",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
