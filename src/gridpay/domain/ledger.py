@@ -111,8 +111,9 @@ def reversal_id(original_id: str) -> str:
     return f"reversal/{original_id}"
 
 
-def trueup_id(account_id: int, day: dt.date, revision: int) -> str:
-    return f"trueup/{account_id:010d}/{day.isoformat()}/{revision}"
+def trueup_id(account_id: int, day: dt.date, trigger_day: dt.date) -> str:
+    """The correction of ``day``'s charge caused by the late real reading of ``trigger_day``."""
+    return f"trueup/{account_id:010d}/{day.isoformat()}/{trigger_day.isoformat()}"
 
 
 def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:

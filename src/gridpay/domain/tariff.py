@@ -188,6 +188,15 @@ def tariff_price_frame(tariffs: Sequence[Tariff]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
+def prices_in_force(versions: Sequence[Tariff], day: dt.date) -> pl.DataFrame:
+    """``tariff_price_frame`` of each tariff's version in force on ``day``."""
+    latest: dict[str, Tariff] = {}
+    for t in sorted(versions, key=lambda t: t.effective_from):
+        if t.effective_from <= day:
+            latest[t.code] = t
+    return tariff_price_frame(list(latest.values()))
+
+
 def band_surcharge_expr(ytd_wh: pl.Expr) -> pl.Expr:
     """S(e) over columns produced by ``tariff_price_frame``."""
     total = pl.lit(0, dtype=pl.Int64)

@@ -139,6 +139,8 @@ def bulk_add(
         conn.exec_driver_sql(
             f"CREATE TEMP TABLE IF NOT EXISTS {temp} ({column_defs}) ON COMMIT DELETE ROWS"
         )
+        # Emptied at commit, but one transaction may call this more than once.
+        conn.exec_driver_sql(f"DELETE FROM {temp}")
         _pg_copy(conn, temp, frame)
         sets_pg = ", ".join(f"{c} = {table}.{c} + t.{c}" for c in columns)
         conn.exec_driver_sql(

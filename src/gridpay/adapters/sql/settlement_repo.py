@@ -1,10 +1,322 @@
-"""Settlement state, usage rows and run records in SQL."""
+"""Settlement in SQL: loading a chunk's state, saving usage rows, run records, true-ups."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.db import bulk_insert, fetch_frame
+from gridpay.domain.settlement import INPUT_SCHEMA, USAGE_COLUMNS
+from gridpay.domain.tariff import REGISTERS
+from gridpay.errors import Conflict
+
+# SQLite allows 32,766 bound parameters per statement; stay well below.
+IN_LIST_MAX = 10_000
+
+_PREV_COLUMNS = (
+    "day AS prev_day, meter_id AS prev_meter_id, reading_wh AS prev_reading_wh, "
+    + ", ".join(f"{r}_wh AS prev_{r}_wh" for r in REGISTERS)
+    + ", last_real_day AS prev_last_real_day, last_real_wh AS prev_last_real_wh, "
+    "ytd_wh AS prev_ytd_wh, ytd_cost_nyuan AS prev_ytd_cost_nyuan, "
+    "ytd_charged_fen AS prev_ytd_charged_fen, window_energy_wh AS prev_window_energy_wh, "
+    "window_charge_fen AS prev_window_charge_fen, window_days AS prev_window_days"
+)
+_PREV_SCHEMA = {
+    "account_id": pl.Int64,
+    **{
+        k: v
+        for k, v in INPUT_SCHEMA.items()
+        if k.startswith("prev_") and k != "prev_meter_final_wh"
+    },
+}
+_ACCOUNT_SCHEMA = {
+    k: INPUT_SCHEMA[k]
+    for k in (
+        "account_id",
+        "meter_id",
+        "tariff_code",
+        "breaker_a",
+        "meter_installed_on",
+        "meter_initial_wh",
+    )
+}
+USAGE_SCHEMA: dict[str, Any] = {
+    "day": pl.Date,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "tariff_code": pl.String,
+    "estimated": pl.Boolean,
+    "reading_wh": pl.Int64,
+    **{f"{r}_wh": pl.Int64 for r in REGISTERS},
+    "last_real_day": pl.Date,
+    "last_real_wh": pl.Int64,
+    "energy_wh": pl.Int64,
+    "charge_fen": pl.Int64,
+    "ytd_wh": pl.Int64,
+    "ytd_cost_nyuan": pl.Int64,
+    "ytd_charged_fen": pl.Int64,
+    "window_energy_wh": pl.Int64,
+    "window_charge_fen": pl.Int64,
+    "window_days": pl.Int64,
+    "run_id": pl.Int64,
+}
+READING_SCHEMA = {
+    "meter_id": pl.Int64,
+    "r_total_wh": pl.Int64,
+    **{f"r_{r}_wh": pl.Int64 for r in REGISTERS},
+}
+
+
+def _batches(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[i : i + IN_LIST_MAX] for i in range(0, len(ids), IN_LIST_MAX)]
+
+
+def _in_list(ids: Sequence[int]) -> str:
+    # Integers only (typed by the callers), so inlining them is safe and avoids parameter limits.
+    return ", ".join(str(int(i)) for i in ids)
 
 
 class SqlSettlementRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # --- run records ---------------------------------------------------------------------
+    def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
+        r = schema.settlement_runs
+        result = self.conn.execute(
+            r.insert().values(day=day, status="running", started_at=started_at).returning(r.c.id)
+        )
+        return int(result.scalar_one())
+
+    def add_to_run(self, run_id: int, totals: dict[str, int]) -> None:
+        """Relative update of a run's counters (each chunk adds what it settled)."""
+        r = schema.settlement_runs
+        self.conn.execute(
+            r.update().where(r.c.id == run_id).values({k: r.c[k] + v for k, v in totals.items()})
+        )
+
+    def finish_run(
+        self, run_id: int, status: str, finished_at: dt.datetime, seconds: float
+    ) -> dict[str, Any]:
+        r = schema.settlement_runs
+        self.conn.execute(
+            r.update()
+            .where(r.c.id == run_id)
+            .values(status=status, finished_at=finished_at, seconds=seconds)
+        )
+        row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
+        return dict(row._mapping)
+
+    def runs(self, limit: int) -> list[dict[str, Any]]:
+        r = schema.settlement_runs
+        rows = self.conn.execute(r.select().order_by(r.c.id.desc()).limit(limit))
+        return [dict(row._mapping) for row in rows]
+
+    # --- loading ---------------------------------------------------------------------------
+    def prepaid_account_ids(self) -> pl.Series:
+        frame = fetch_frame(
+            self.conn,
+            "SELECT id FROM accounts WHERE billing_mode = 'prepaid' ORDER BY id",
+            schema={"id": pl.Int64},
+        )
+        return frame["id"]
+
+    def readings_for_day(self, day: dt.date) -> pl.DataFrame:
+        """Today's raw readings, one per meter, named as the kernel's ``r_*`` columns."""
+        return fetch_frame(
+            self.conn,
+            f"SELECT meter_id, total_wh AS r_total_wh, "
+            f"{', '.join(f'{r}_wh AS r_{r}_wh' for r in REGISTERS)} "
+            "FROM readings WHERE day = :d",
+            {"d": day},
+            READING_SCHEMA,
+        )
+
+    def load_state(
+        self, day: dt.date, lo: int, hi: int, only: list[int] | None = None
+    ) -> pl.DataFrame:
+        """Kernel input (without today's readings) for unsettled prepaid accounts in [lo, hi].
+
+        ``only`` narrows the range to some accounts (a true-up of a few).
+        """
+        accounts = fetch_frame(
+            self.conn,
+            "SELECT a.id AS account_id, m.id AS meter_id, a.tariff_code, m.breaker_a, "
+            "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh "
+            "FROM accounts a JOIN meters m ON m.account_id = a.id "
+            "WHERE a.id BETWEEN :lo AND :hi AND a.billing_mode = 'prepaid' "
+            "AND m.installed_on <= :d AND (m.removed_on IS NULL OR m.removed_on > :d) "
+            "ORDER BY a.id",
+            {"lo": lo, "hi": hi, "d": day},
+            _ACCOUNT_SCHEMA,
+        )
+        settled = fetch_frame(
+            self.conn,
+            "SELECT account_id FROM daily_usage WHERE day = :d AND account_id BETWEEN :lo AND :hi",
+            {"d": day, "lo": lo, "hi": hi},
+            {"account_id": pl.Int64},
+        )
+        accounts = accounts.join(settled, on="account_id", how="anti")
+        if only is not None:
+            accounts = accounts.filter(pl.col("account_id").is_in(only))
+        prev = fetch_frame(
+            self.conn,
+            f"SELECT account_id, {_PREV_COLUMNS} FROM daily_usage "
+            "WHERE day = :p AND account_id BETWEEN :lo AND :hi",
+            {"p": day - dt.timedelta(days=1), "lo": lo, "hi": hi},
+            _PREV_SCHEMA,
+        )
+        gap_ids = accounts.join(prev, on="account_id", how="anti")["account_id"].to_list()
+        if gap_ids:
+            prev = pl.concat([prev, self._latest_before(day, gap_ids)])
+        state = accounts.join(prev, on="account_id", how="left", validate="1:1")
+        state = self._attach_replaced_meters(state)
+        state = self._attach_first_base(state, day)
+        return state
+
+    def _latest_before(self, day: dt.date, account_ids: list[int]) -> pl.DataFrame:
+        """The last settled row before ``day`` for accounts with no row yesterday (gaps)."""
+        frames = [
+            fetch_frame(
+                self.conn,
+                f"SELECT account_id, {_PREV_COLUMNS} FROM daily_usage u "
+                f"WHERE u.account_id IN ({_in_list(batch)}) AND u.day = ("
+                "SELECT max(x.day) FROM daily_usage x "
+                "WHERE x.account_id = u.account_id AND x.day < :d)",
+                {"d": day},
+                _PREV_SCHEMA,
+            )
+            for batch in _batches(account_ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=_PREV_SCHEMA)
+
+    def _attach_replaced_meters(self, state: pl.DataFrame) -> pl.DataFrame:
+        replaced = state.filter(pl.col("prev_meter_id") != pl.col("meter_id"))[
+            "prev_meter_id"
+        ].to_list()
+        finals = pl.DataFrame(schema={"prev_meter_id": pl.Int64, "prev_meter_final_wh": pl.Int64})
+        if replaced:
+            finals = pl.concat(
+                fetch_frame(
+                    self.conn,
+                    f"SELECT id AS prev_meter_id, final_wh AS prev_meter_final_wh FROM meters "
+                    f"WHERE id IN ({_in_list(batch)})",
+                    schema={"prev_meter_id": pl.Int64, "prev_meter_final_wh": pl.Int64},
+                )
+                for batch in _batches(replaced)
+            )
+        return state.join(finals, on="prev_meter_id", how="left")
+
+    def _attach_first_base(self, state: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+        """For accounts never settled: yesterday's raw reading is the baseline, if there is one."""
+        meters = state.filter(pl.col("prev_day").is_null())["meter_id"].to_list()
+        base = pl.DataFrame(schema={"meter_id": pl.Int64, "first_base_wh": pl.Int64})
+        if meters:
+            base = pl.concat(
+                fetch_frame(
+                    self.conn,
+                    f"SELECT meter_id, total_wh AS first_base_wh FROM readings "
+                    f"WHERE day = :p AND meter_id IN ({_in_list(batch)})",
+                    {"p": day - dt.timedelta(days=1)},
+                    {"meter_id": pl.Int64, "first_base_wh": pl.Int64},
+                )
+                for batch in _batches(meters)
+            )
+        return state.join(base, on="meter_id", how="left")
+
+    # --- saving ----------------------------------------------------------------------------
+    def save_usage(self, usage: pl.DataFrame, run_id: int | None) -> int:
+        """Insert usage rows; ``Conflict`` if another run settled any of them meanwhile."""
+        frame = usage.with_columns(pl.lit(run_id, dtype=pl.Int64).alias("run_id")).select(
+            [pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()]
+        )
+        try:
+            return bulk_insert(self.conn, "daily_usage", frame)
+        except IntegrityError as exc:  # from the SQLAlchemy-level paths
+            raise Conflict(f"usage rows already settled by another run: {exc}") from None
+        except Exception as exc:  # the DB-API bulk path raises the driver's IntegrityError
+            if type(exc).__name__ in {"IntegrityError", "UniqueViolation"}:
+                raise Conflict(f"usage rows already settled by another run: {exc}") from None
+            raise
+
+    def quarantine_readings(self, rows: pl.DataFrame, source: str, at: dt.datetime) -> int:
+        if rows.height == 0:
+            return 0
+        frame = rows.select(
+            pl.col("meter_id").cast(pl.String).str.zfill(12).alias("meter_no"),
+            pl.col("day"),
+            pl.col("total_wh"),
+            pl.col("reason_code"),
+            pl.col("reason"),
+            pl.lit(source).alias("source"),
+            pl.lit(at.replace(tzinfo=None), dtype=pl.Datetime("us")).alias("received_at"),
+        )
+        return bulk_insert(self.conn, "reading_quarantine", frame)
+
+    def usage_rows(self, account_ids: list[int], first: dt.date, last: dt.date) -> pl.DataFrame:
+        """Stored usage rows of some accounts over a range of days (true-ups, audit)."""
+        frames = [
+            fetch_frame(
+                self.conn,
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM daily_usage "
+                f"WHERE account_id IN ({_in_list(batch)}) AND day BETWEEN :a AND :b",
+                {"a": first, "b": last},
+                {c: USAGE_SCHEMA[c] for c in USAGE_COLUMNS},
+            )
+            for batch in _batches(account_ids)
+        ]
+        if not frames:
+            return pl.DataFrame(schema={c: USAGE_SCHEMA[c] for c in USAGE_COLUMNS})
+        return pl.concat(frames)
+
+    def delete_usage(self, day: dt.date, account_ids: list[int]) -> None:
+        """Drop derived usage rows a true-up recomputes (the ledger itself is never rewritten)."""
+        for batch in _batches(account_ids):
+            self.conn.execute(
+                text(
+                    f"DELETE FROM daily_usage WHERE day = :d AND account_id IN ({_in_list(batch)})"
+                ),
+                {"d": day},
+            )
+
+    # --- true-ups --------------------------------------------------------------------------
+    def pending_trueups(self) -> pl.DataFrame:
+        return fetch_frame(
+            self.conn,
+            "SELECT account_id, min(day) AS day FROM pending_trueups GROUP BY account_id",
+            schema={"account_id": pl.Int64, "day": pl.Date},
+        )
+
+    def clear_trueups(self, account_ids: list[int]) -> None:
+        for batch in _batches(account_ids):
+            self.conn.execute(
+                text(f"DELETE FROM pending_trueups WHERE account_id IN ({_in_list(batch)})")
+            )
+
+    def last_settled_day(self, account_id: int) -> dt.date | None:
+        value = self.conn.execute(
+            text("SELECT max(day) FROM daily_usage WHERE account_id = :a"), {"a": account_id}
+        ).scalar()
+        if value is None or isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
+
+    def readings_for_meters(self, meter_ids: list[int], day: dt.date) -> pl.DataFrame:
+        frames = [
+            fetch_frame(
+                self.conn,
+                f"SELECT meter_id, total_wh AS r_total_wh, "
+                f"{', '.join(f'{r}_wh AS r_{r}_wh' for r in REGISTERS)} "
+                f"FROM readings WHERE day = :d AND meter_id IN ({_in_list(batch)})",
+                {"d": day},
+                READING_SCHEMA,
+            )
+            for batch in _batches(meter_ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=READING_SCHEMA)
