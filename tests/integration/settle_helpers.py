@@ -3,15 +3,57 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
 from gridpay.adapters.sql.store import SqlStore
+from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.config import DEFAULT_OFFICES
+from gridpay.ports import Clock
+from gridpay.services.setup import initialize
 
 CREATED_AT = dt.datetime(2026, 1, 1)
 METER_BASE = 100_000_000_000
+
+
+def fresh_sqlite_store(path: Path, clock: Clock) -> SqlStore:
+    """A second, independent database (to compare a run with a clean one)."""
+    store = SqlStore(f"sqlite:///{path}")
+    initialize(store, clock, DEFAULT_OFFICES, shipped_tariffs())
+    return store
+
+
+def queue_late_readings(store: SqlStore, readings: dict[int, int], day: dt.date) -> None:
+    """Store late real readings (account id -> register) and queue their true-up, as the
+    readings import does for a day already settled on an estimate."""
+    at = dt.datetime(2026, 10, 9)
+    ids = list(readings)
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        bulk_insert(
+            uow.conn,
+            "readings",
+            pl.DataFrame(
+                {
+                    "day": [day] * len(ids),
+                    "meter_id": [METER_BASE + i for i in ids],
+                    "total_wh": list(readings.values()),
+                    "source": ["late"] * len(ids),
+                    "received_at": [at] * len(ids),
+                }
+            ),
+        )
+        bulk_insert(
+            uow.conn,
+            "pending_trueups",
+            pl.DataFrame(
+                {"account_id": ids, "day": [day] * len(ids), "created_at": [at] * len(ids)}
+            ),
+        )
+        uow.commit()
 
 
 def add_city(
@@ -110,8 +152,9 @@ def snapshot(store: SqlStore) -> dict[str, Any]:
         )
         usage = fetch_frame(
             uow.conn,
-            "SELECT day, account_id, CASE WHEN estimated THEN 1 ELSE 0 END, reading_wh, energy_wh, charge_fen, ytd_wh, "
-            "ytd_cost_nyuan, ytd_charged_fen, window_energy_wh, window_days "
+            "SELECT day, account_id, CASE WHEN estimated THEN 1 ELSE 0 END, reading_wh, "
+            "energy_wh, charge_fen, ytd_wh, ytd_cost_nyuan, ytd_charged_fen, window_energy_wh, "
+            "window_days "
             "FROM daily_usage ORDER BY day, account_id",
         )
     return {

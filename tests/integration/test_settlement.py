@@ -10,7 +10,14 @@ from sqlalchemy import text
 from gridpay.domain.ledger import REVENUE_ID
 from gridpay.errors import InvalidInput
 from gridpay.services.settlement import settle_day, settle_range
-from tests.integration.settle_helpers import add_city, add_readings, register_wh, snapshot
+from tests.integration.settle_helpers import (
+    add_city,
+    add_readings,
+    fresh_sqlite_store,
+    queue_late_readings,
+    register_wh,
+    snapshot,
+)
 
 D0 = dt.date(2026, 10, 1)
 D1 = D0 + dt.timedelta(days=1)
@@ -50,20 +57,12 @@ def test_chunked_settlement_gives_the_ledger_of_a_single_chunk(store, clock, tmp
         add_readings(store, ids, day)
     settle_day(store, clock, D0, chunk_accounts=7)
     settle_day(store, clock, D1, chunk_accounts=7)
-    chunked = snapshot(store)
-    from gridpay.adapters.sql.store import SqlStore
-    from gridpay.adapters.tariff_files import shipped_tariffs
-    from gridpay.config import DEFAULT_OFFICES
-    from gridpay.services.setup import initialize
-
-    other = SqlStore(f"sqlite:///{tmp_path / 'one-chunk.db'}")
-    initialize(other, clock, DEFAULT_OFFICES, shipped_tariffs())
+    other = fresh_sqlite_store(tmp_path / "one-chunk.db", clock)
     add_city(other, 30)
     for day in (D0, D1):
         add_readings(other, ids, day)
-    settle_day(other, clock, D0)
-    settle_day(other, clock, D1)
-    whole = snapshot(other)
+    settle_range(other, clock, D0, D1)
+    chunked, whole = snapshot(store), snapshot(other)
     other.dispose()
     assert chunked["transfers"] == whole["transfers"]
     assert chunked["balances"] == whole["balances"]
@@ -91,52 +90,16 @@ def test_late_real_reading_trues_up_to_the_ledger_of_real_readings_alone(store, 
     for day in days:
         add_readings(store, ids, day, skip={2, 4} if day == late_day else set())
     settle_range(store, clock, days[0], days[-1])
-    add_readings_late = [i for i in (2, 4)]
-    from gridpay.adapters.sql.db import bulk_insert  # the readings import queues the true-up
-    import polars as pl
-
-    with store.unit_of_work() as uow:
-        bulk_insert(
-            uow.conn,
-            "readings",
-            pl.DataFrame(
-                {
-                    "day": [late_day] * 2,
-                    "meter_id": [100_000_000_000 + i for i in add_readings_late],
-                    "total_wh": [register_wh(i, late_day) for i in add_readings_late],
-                    "source": ["late"] * 2,
-                    "received_at": [dt.datetime(2026, 10, 9)] * 2,
-                }
-            ),
-        )
-        bulk_insert(
-            uow.conn,
-            "pending_trueups",
-            pl.DataFrame(
-                {
-                    "account_id": add_readings_late,
-                    "day": [late_day] * 2,
-                    "created_at": [dt.datetime(2026, 10, 9)] * 2,
-                }
-            ),
-        )
-        uow.commit()
+    queue_late_readings(store, {i: register_wh(i, late_day) for i in (2, 4)}, late_day)
     report = settle_day(store, clock, days[-1] + dt.timedelta(days=1))
     assert report.trued_up_accounts == 2
-    trued = snapshot(store)
 
-    from gridpay.adapters.sql.store import SqlStore
-    from gridpay.adapters.tariff_files import shipped_tariffs
-    from gridpay.config import DEFAULT_OFFICES
-    from gridpay.services.setup import initialize
-
-    clean_store = SqlStore(f"sqlite:///{tmp_path / 'clean.db'}")
-    initialize(clean_store, clock, DEFAULT_OFFICES, shipped_tariffs())
+    clean_store = fresh_sqlite_store(tmp_path / "clean.db", clock)
     add_city(clean_store, 6)
     for day in days:
         add_readings(clean_store, ids, day)
     settle_range(clean_store, clock, days[0], days[-1] + dt.timedelta(days=1))
-    clean = snapshot(clean_store)
+    trued, clean = snapshot(store), snapshot(clean_store)
     clean_store.dispose()
     # The append-only ledger keeps the estimate and its correction, so gross debits differ;
     # every account's balance, and every day's settled usage, equal the real readings alone.
