@@ -147,6 +147,7 @@ def settle_range(
     *,
     nominal_voltage_v: int = 220,
     progress: Progress | None = None,
+    chunk_accounts: int = limits.settle_chunk_accounts_max,
 ) -> list[SettlementReport]:
     """Catch up: settle each day from ``first`` to ``last`` in order."""
     if last < first:
@@ -155,7 +156,14 @@ def settle_range(
     day = first
     while day <= last:
         reports.append(
-            settle_day(store, clock, day, nominal_voltage_v=nominal_voltage_v, progress=progress)
+            settle_day(
+                store,
+                clock,
+                day,
+                nominal_voltage_v=nominal_voltage_v,
+                progress=progress,
+                chunk_accounts=chunk_accounts,
+            )
         )
         day += dt.timedelta(days=1)
     return reports

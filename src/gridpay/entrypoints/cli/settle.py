@@ -7,6 +7,7 @@ import datetime as dt
 import typer
 from rich.table import Table
 
+from gridpay import limits
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.entrypoints.cli._common import (
     RichProgress,
@@ -50,6 +51,12 @@ def settle(
     first: str | None = typer.Option(None, "--from", help="Catch up from this day..."),
     last: str | None = typer.Option(None, "--to", help="...to this day (inclusive)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    chunk_accounts: int = typer.Option(
+        limits.settle_chunk_accounts_max,
+        "--chunk-accounts",
+        min=1,
+        help="Accounts per transaction (smaller: shorter waits for payments; larger: faster).",
+    ),
 ) -> None:
     """Settle a day (or a range of days) for every prepaid account. Safe to re-run."""
     day = _parse_day(date, "--date")
@@ -61,7 +68,14 @@ def settle(
         progress = None if as_json else RichProgress()
         if day is not None:
             reports = [
-                settle_day(g.store, g.clock, day, nominal_voltage_v=voltage, progress=progress)
+                settle_day(
+                    g.store,
+                    g.clock,
+                    day,
+                    nominal_voltage_v=voltage,
+                    progress=progress,
+                    chunk_accounts=chunk_accounts,
+                )
             ]
         else:
             if start is None or end is None:
