@@ -29,7 +29,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid), not BIGINT.
+# On SQLite only a column declared exactly INTEGER PRIMARY KEY is the table's rowid (64-bit); a
+# BIGINT primary key would add a hidden rowid and a second index, doubling every lookup.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 offices = Table(
@@ -53,7 +54,7 @@ tariffs = Table(
 accounts = Table(
     "accounts",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigId, primary_key=True, autoincrement=False),
     Column("account_no", String(10), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("phone", String(32)),
@@ -71,7 +72,7 @@ accounts = Table(
 meters = Table(
     "meters",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigId, primary_key=True, autoincrement=False),
     Column("meter_no", String(12), nullable=False, unique=True),
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("has_tou", Boolean, nullable=False, server_default="0"),
@@ -87,7 +88,7 @@ meters = Table(
 ledger_accounts = Table(
     "ledger_accounts",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigId, primary_key=True, autoincrement=False),
     Column("code", String(64), nullable=False, unique=True),
     Column(
         "kind", String(16), nullable=False

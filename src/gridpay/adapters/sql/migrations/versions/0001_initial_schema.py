@@ -161,7 +161,12 @@ def upgrade() -> None:
 
     op.create_table(
         "accounts",
-        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("account_no", sa.String(length=10), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=True),
@@ -187,7 +192,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_accounts",
-        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("account_id", sa.BigInteger(), nullable=True),
@@ -202,7 +212,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "meters",
-        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("meter_no", sa.String(length=12), nullable=False),
         sa.Column("account_id", sa.BigInteger(), nullable=False),
         sa.Column("has_tou", sa.Boolean(), server_default="0", nullable=False),
