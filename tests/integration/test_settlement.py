@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from gridpay.domain.ledger import REVENUE_ID
 from gridpay.errors import InvalidInput
-from gridpay.services.settlement import settle_day, settle_range
+from gridpay.services.settlement import reprice_settled_day, settle_day, settle_range
 from tests.integration.settle_helpers import (
     add_city,
     add_readings,
@@ -111,3 +111,22 @@ def test_late_real_reading_trues_up_to_the_ledger_of_real_readings_alone(store, 
             text("SELECT count(*) FROM transfers WHERE id LIKE :p"), {"p": "trueup/%"}
         ).scalar()
     assert corrections > 0
+
+
+def test_repricing_a_settled_day_finds_nothing_wrong_until_a_charge_is_tampered_with(store, clock):
+    ids = add_city(store, 12)
+    for day in (D0, D1, D2):
+        add_readings(store, ids, day, skip={4} if day == D2 else set())
+    settle_range(store, clock, D0, D2)
+    clean = reprice_settled_day(store)
+    assert (clean.day, clean.rows_checked, clean.mismatched_account_ids) == (D2, 12, [])
+    with store.unit_of_work() as uow:
+        uow.conn.execute(
+            text(
+                "UPDATE daily_usage SET charge_fen = charge_fen + 1 "
+                "WHERE account_id = 7 AND day = :d"
+            ),
+            {"d": D2},
+        )
+        uow.commit()
+    assert reprice_settled_day(store).mismatched_account_ids == [7]

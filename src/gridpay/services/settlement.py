@@ -214,3 +214,53 @@ def process_trueups(store: Store, clock: Clock, *, nominal_voltage_v: int = 220)
             uow.commit()
         done += len(ids)
     return done
+
+
+@dataclass(frozen=True)
+class RepricingResult:
+    day: dt.date | None
+    rows_checked: int
+    mismatched_account_ids: list[int]
+
+
+def reprice_settled_day(
+    store: Store, day: dt.date | None = None, *, nominal_voltage_v: int = 220
+) -> RepricingResult:
+    """Re-run the kernel for a settled day from the stored state and readings, and compare.
+
+    Every stored usage row (energy, estimate flag, charge, year-to-date position) must be what
+    its readings and tariff give. Accounts with a true-up still pending are skipped: their rows
+    are about to change. Defaults to the last settled day.
+    """
+    compared = [
+        "energy_wh",
+        "estimated",
+        "charge_fen",
+        "ytd_wh",
+        "ytd_cost_nyuan",
+        "ytd_charged_fen",
+    ]
+    with store.unit_of_work() as uow:
+        day = day or uow.settlement.last_settled()
+        if day is None:
+            return RepricingResult(None, 0, [])
+        stored = uow.settlement.usage_for_day(day)
+        if stored.height == 0:
+            return RepricingResult(day, 0, [])
+        pending = uow.settlement.pending_trueups()["account_id"]
+        lo, hi = int(stored["account_id"].min()), int(stored["account_id"].max())  # type: ignore[arg-type]
+        state = uow.settlement.load_state(day, lo, hi, include_settled=True)
+        readings = uow.settlement.readings_for_day(day)
+        prices = prices_in_force(uow.registry.tariffs(), day)
+    state = state.filter(pl.col("account_id").is_in(stored["account_id"].implode()))
+    recomputed, _ = settle_batch(attach_readings(state, readings), prices, day, nominal_voltage_v)
+    joined = stored.select("account_id", *compared).join(
+        recomputed.select("account_id", *compared),
+        on="account_id",
+        how="left",
+        suffix="_expected",
+        validate="1:1",
+    )
+    differs = pl.any_horizontal(*(pl.col(c).ne_missing(pl.col(f"{c}_expected")) for c in compared))
+    bad = joined.filter(differs & ~pl.col("account_id").is_in(pending.implode()))
+    return RepricingResult(day, stored.height, sorted(bad["account_id"].to_list()))

@@ -139,11 +139,17 @@ class SqlSettlementRepo:
         )
 
     def load_state(
-        self, day: dt.date, lo: int, hi: int, only: list[int] | None = None
+        self,
+        day: dt.date,
+        lo: int,
+        hi: int,
+        only: list[int] | None = None,
+        include_settled: bool = False,
     ) -> pl.DataFrame:
         """Kernel input (without today's readings) for unsettled prepaid accounts in [lo, hi].
 
-        ``only`` narrows the range to some accounts (a true-up of a few).
+        ``only`` narrows the range to some accounts (a true-up of a few); ``include_settled``
+        keeps accounts already settled for ``day`` (the audit re-prices them).
         """
         accounts = fetch_frame(
             self.conn,
@@ -162,7 +168,8 @@ class SqlSettlementRepo:
             {"d": day, "lo": lo, "hi": hi},
             {"account_id": pl.Int64},
         )
-        accounts = accounts.join(settled, on="account_id", how="anti")
+        if not include_settled:
+            accounts = accounts.join(settled, on="account_id", how="anti")
         if only is not None:
             accounts = accounts.filter(pl.col("account_id").is_in(only))
         prev = fetch_frame(
@@ -284,6 +291,20 @@ class SqlSettlementRepo:
                 ),
                 {"d": day},
             )
+
+    def last_settled(self) -> dt.date | None:
+        value = self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar()
+        if value is None or isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
+
+    def usage_for_day(self, day: dt.date) -> pl.DataFrame:
+        return fetch_frame(
+            self.conn,
+            f"SELECT {', '.join(USAGE_COLUMNS)} FROM daily_usage WHERE day = :d",
+            {"d": day},
+            {c: USAGE_SCHEMA[c] for c in USAGE_COLUMNS},
+        )
 
     # --- true-ups --------------------------------------------------------------------------
     def pending_trueups(self) -> pl.DataFrame:
