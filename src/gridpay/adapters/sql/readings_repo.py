@@ -1,10 +1,227 @@
-"""Raw readings and the quarantine in SQL."""
+"""Raw readings and the quarantine in SQL.
+
+Look-ups for an import are by (day, id) pairs. A day that the file covers in bulk (a head-end's
+daily file: every meter of the city) is read whole - one range scan of the ``(day, meter_id)``
+primary key - and matched in Polars; a day with few rows (a late file, one meter's history) is
+read by ``IN`` lists of integer ids. Either way the cost follows the file, not the table.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
 from sqlalchemy import Connection
+
+from gridpay.adapters.sql.db import bulk_insert, fetch_frame
+from gridpay.domain.readings import (
+    METER_SCHEMA,
+    READING_SCHEMA,
+    SETTLED_SCHEMA,
+    VALUE_COLUMNS,
+)
+
+# A day with at least this many rows in a file is read whole rather than by IN lists.
+WHOLE_DAY_IDS_MIN = 20_000
+# Ids per IN list: far below SQLite's 32,766 bound parameters, and we inline integers anyway.
+IN_LIST_MAX = 1_000
+# Column widths of reading_quarantine (schema.py).
+METER_NO_CHARS_MAX = 64
+REASON_CHARS_MAX = 300
+SOURCE_CHARS_MAX = 200
+
+QUARANTINE_SCHEMA: dict[str, Any] = {
+    "id": pl.Int64,
+    "meter_no": pl.String,
+    "day": pl.Date,
+    "total_wh": pl.Int64,
+    "reason_code": pl.String,
+    "reason": pl.String,
+    "source": pl.String,
+    "row_no": pl.Int64,
+    "raw": pl.String,
+    "received_at": pl.String,
+}
+
+_READING_SELECT = f"SELECT day, meter_id, {', '.join(VALUE_COLUMNS)} FROM readings"
+
+
+def _batches(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), IN_LIST_MAX):
+        yield ids[start : start + IN_LIST_MAX]
+
+
+def _in_list(ids: list[int]) -> str:
+    return ", ".join(str(int(i)) for i in ids)
+
+
+def _naive_utc(at: dt.datetime) -> dt.datetime:
+    """Instants are stored as UTC; the bulk path writes naive text (the PG session is UTC)."""
+    assert at.tzinfo is not None
+    return at.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class SqlReadingsRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    # --- look-ups for an import ---------------------------------------------------------------
+    def meters_for(
+        self, meter_ids: pl.Series, first_day: dt.date, last_day: dt.date
+    ) -> pl.DataFrame:
+        """The registered meters among ``meter_ids`` (``METER_SCHEMA``).
+
+        ``installed_on`` / ``removed_on`` are given only for meters not in service over the
+        whole of [first_day, last_day], and are null for the others, which no date of the file
+        can fall outside of. For a city's daily file that spares reading and parsing two dates
+        for every meter (about 0.8 s of 550,000 on SQLite).
+        """
+        ids = meter_ids.unique()
+        accounts_sql = "SELECT id AS meter_id, account_id FROM meters"
+        accounts_schema = {c: METER_SCHEMA[c] for c in ("meter_id", "account_id")}
+        if ids.len() >= WHOLE_DAY_IDS_MIN:
+            frames = [fetch_frame(self.conn, accounts_sql, schema=accounts_schema)]
+        else:
+            frames = [
+                fetch_frame(
+                    self.conn, f"{accounts_sql} WHERE id IN ({_in_list(b)})", schema=accounts_schema
+                )
+                for b in _batches(ids.sort().to_list())
+            ]
+        found = pl.concat(frames) if frames else pl.DataFrame(schema=accounts_schema)
+        bounded = fetch_frame(
+            self.conn,
+            "SELECT id AS meter_id, installed_on, removed_on FROM meters "
+            "WHERE installed_on > :first OR removed_on < :last",
+            {"first": first_day, "last": last_day},
+            {c: METER_SCHEMA[c] for c in ("meter_id", "installed_on", "removed_on")},
+        )
+        return (
+            found.filter(pl.col("meter_id").is_in(ids.implode()))
+            .join(bounded, on="meter_id", how="left", validate="1:1")
+            .select(list(METER_SCHEMA))
+        )
+
+    def stored_readings(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """The stored readings (``READING_SCHEMA``) for the (day, meter_id) pairs in ``keys``."""
+        return self._by_day_and_id(_READING_SELECT, "meter_id", keys, READING_SCHEMA)
+
+    def settled_days(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """(day, account_id, estimated) of ``daily_usage`` rows for the (day, account_id) pairs."""
+        sql = (
+            "SELECT day, account_id, CASE WHEN estimated THEN 1 ELSE 0 END AS estimated "
+            "FROM daily_usage"
+        )
+        read_schema = {**SETTLED_SCHEMA, "estimated": pl.Int64}
+        found = self._by_day_and_id(sql, "account_id", keys, read_schema)
+        return found.with_columns(pl.col("estimated") == 1)
+
+    def pending_trueups_for(self, days: pl.Series) -> pl.DataFrame:
+        """(account_id, day) already waiting for a true-up on any of ``days``."""
+        schema = {"account_id": pl.Int64, "day": pl.Date}
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT account_id, day FROM pending_trueups WHERE day = :d",
+                {"d": day},
+                schema,
+            )
+            for day in days.unique().sort().to_list()
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+    def quarantined_rows_of(self, source: str) -> pl.DataFrame:
+        """(row_no, raw, reason_code) already quarantined from a file of this name."""
+        return fetch_frame(
+            self.conn,
+            "SELECT row_no, raw, reason_code FROM reading_quarantine WHERE source = :s",
+            {"s": source[:SOURCE_CHARS_MAX]},
+            {"row_no": pl.Int64, "raw": pl.String, "reason_code": pl.String},
+        )
+
+    def _by_day_and_id(
+        self, select_sql: str, id_column: str, keys: pl.DataFrame, schema: dict[str, Any]
+    ) -> pl.DataFrame:
+        frames: list[pl.DataFrame] = []
+        # One step per distinct day of the file, not per row.
+        for day, ids_on_day in keys.group_by("day").len().sort("day").iter_rows():
+            if ids_on_day >= WHOLE_DAY_IDS_MIN:
+                sql = f"{select_sql} WHERE day = :d"
+                frames.append(fetch_frame(self.conn, sql, {"d": day}, schema))
+                continue
+            ids = keys.filter(pl.col("day") == day)[id_column].unique().sort().to_list()
+            frames.extend(
+                fetch_frame(
+                    self.conn,
+                    f"{select_sql} WHERE day = :d AND {id_column} IN ({_in_list(batch)})",
+                    {"d": day},
+                    schema,
+                )
+                for batch in _batches(ids)
+            )
+        found = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+        if found.height == 0:
+            return found
+        return found.join(keys.select("day", id_column), on=["day", id_column], how="semi")
+
+    # --- writes ---------------------------------------------------------------------------------
+    def insert_readings(self, readings: pl.DataFrame, source: str, received_at: dt.datetime) -> int:
+        """Append raw readings (``READING_SCHEMA``) known to be new for their (day, meter)."""
+        frame = readings.select(
+            *(pl.col(c).cast(t) for c, t in READING_SCHEMA.items()),
+            pl.lit(source[:SOURCE_CHARS_MAX]).alias("source"),
+            pl.lit(_naive_utc(received_at), pl.Datetime("us")).alias("received_at"),
+        )
+        return bulk_insert(self.conn, "readings", frame)
+
+    def add_pending_trueups(self, keys: pl.DataFrame, created_at: dt.datetime) -> int:
+        """Queue (account_id, day) pairs, known not to be queued yet, for a true-up."""
+        frame = keys.select(
+            pl.col("account_id").cast(pl.Int64),
+            pl.col("day").cast(pl.Date),
+            pl.lit(_naive_utc(created_at), pl.Datetime("us")).alias("created_at"),
+        )
+        return bulk_insert(self.conn, "pending_trueups", frame)
+
+    def quarantine(self, rows: pl.DataFrame, source: str, received_at: dt.datetime) -> int:
+        """Keep rejected rows (row_no, raw, meter_no, day, total_wh, reason_code, reason)."""
+        frame = rows.select(
+            pl.col("meter_no").str.slice(0, METER_NO_CHARS_MAX),
+            pl.col("day").cast(pl.Date),
+            pl.col("total_wh").cast(pl.Int64),
+            pl.col("reason_code"),
+            pl.col("reason").str.slice(0, REASON_CHARS_MAX),
+            pl.lit(source[:SOURCE_CHARS_MAX]).alias("source"),
+            pl.col("row_no").cast(pl.Int64),
+            pl.col("raw"),
+            pl.lit(_naive_utc(received_at), pl.Datetime("us")).alias("received_at"),
+        )
+        return bulk_insert(self.conn, "reading_quarantine", frame)
+
+    # --- reads for people and for settlement ----------------------------------------------------
+    def quarantine_rows(self, day: dt.date | None, limit: int) -> pl.DataFrame:
+        """Quarantined rows (``QUARANTINE_SCHEMA``), newest import first, in file order.
+
+        ``received_at`` comes as UTC text ``YYYY-MM-DD HH:MM:SS`` (both engines print it so).
+        """
+        columns = [
+            c if c != "received_at" else "CAST(received_at AS TEXT)" for c in QUARANTINE_SCHEMA
+        ]
+        names = ", ".join(
+            f"{c} AS {n}" if c != n else c for c, n in zip(columns, QUARANTINE_SCHEMA, strict=True)
+        )
+        where, params = ("WHERE day = :d", {"d": day}) if day is not None else ("", {})
+        sql = (
+            f"SELECT {names} FROM reading_quarantine {where} "
+            "ORDER BY received_at DESC, source, row_no, id LIMIT :n"
+        )
+        frame = fetch_frame(self.conn, sql, {**params, "n": limit}, QUARANTINE_SCHEMA)
+        return frame.with_columns(pl.col("received_at").str.slice(0, 19))
+
+    def readings_for_day(self, day: dt.date) -> pl.DataFrame:
+        """Every raw reading of ``day`` (``READING_SCHEMA``: day, meter_id, total_wh, registers)."""
+        return fetch_frame(
+            self.conn, f"{_READING_SELECT} WHERE day = :d", {"d": day}, READING_SCHEMA
+        )
