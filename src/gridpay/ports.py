@@ -114,6 +114,15 @@ class LedgerRepo(Protocol):
 
     def balance_fen(self, ledger_account_id: int) -> int: ...
 
+    def lock_ledger_accounts(self, ledger_account_ids: Sequence[int]) -> None:
+        """Hold these accounts' rows until commit, taken in ascending id order.
+
+        A single posting may then read a balance and act on it (a refund up to the balance)
+        without another posting changing it in between, and two postings touching the same pair
+        of accounts in opposite directions (a payment and a reversal) cannot deadlock.
+        """
+        ...
+
 
 class ReadingsRepo(Protocol):
     """Raw readings (one per meter and day, append-only) and the quarantine of rejected rows.
@@ -180,11 +189,79 @@ class SettlementRepo(Protocol):
 
 
 class QueriesRepo(Protocol):
-    """Read-only views for people: account summaries, statements."""
+    """Read-only views for people: account summaries, statements. All per account, on indexes.
+
+    A transfer's amount in these frames is signed from the customer's side: + credits the
+    prepaid balance (a payment), - debits it (a charge, a refund).
+    """
+
+    def usage_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
+        """Settled days, oldest first: day, energy_wh, charge_fen, ytd_wh, ytd_charged_fen,
+        estimated, tariff_code."""
+        ...
+
+    def latest_usage(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
+        """The newest settled day in the range (zero or one row, columns as ``usage_between``)."""
+        ...
+
+    def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
+        """The account's newest transfers, newest first: seq, id, kind, day, amount_fen (signed),
+        channel, ref, office_id, reverses_id, note, created_at."""
+        ...
+
+    def transfers_between(
+        self, account_id: int, first_day: dt.date, last_day: dt.date
+    ) -> pl.DataFrame:
+        """Transfers dated in the range, by day then posting order (columns as above)."""
+        ...
+
+    def net_before(self, account_id: int, day: dt.date) -> int:
+        """The balance made by the account's transfers dated before ``day``."""
+        ...
 
 
 class AuditRepo(Protocol):
-    """Set-based consistency checks over the whole ledger."""
+    """Set-based consistency checks over the whole ledger (GROUP BY and joins, no row loops).
+
+    Each ``*_failures`` method returns ``(failed, ids)``: how many distinct ledger accounts fail
+    the rule, and the first ``limit`` of their ids in ascending order.
+    """
+
+    def begin_snapshot(self) -> None:
+        """Make the rest of this unit of work read one consistent snapshot, without blocking
+        writers. Call first."""
+        ...
+
+    def totals(self) -> dict[str, int]:
+        """transfers, transfers_fen, ledger_accounts, debits_posted_fen, credits_posted_fen,
+        usage_rows, charge_transfers."""
+        ...
+
+    def unknown_ledger_account_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Ledger account ids that transfers debit or credit but that do not exist."""
+        ...
+
+    def cached_balance_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Ledger accounts whose cached debits or credits differ from the sums of transfers."""
+        ...
+
+    def untagged_customer_transfer_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Customer ledger accounts moved by a transfer whose account_id is not that account."""
+        ...
+
+    def usage_charge_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts with a settled day whose net charge transfers differ from the usage row's
+        charge_fen, or with charge/credit transfers for a day that has no usage row."""
+        ...
+
+    def malformed_charge_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts with a charge/credit transfer whose id or sides break the settlement rule."""
+        ...
+
+    def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts whose usage row's ytd_charged_fen is not the previous row's (same year)
+        plus the day's charge_fen, or not the day's charge_fen on a year's first row."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -1,10 +1,207 @@
-"""Audit queries in SQL."""
+"""Audit queries in SQL: every rule is one set-based statement (GROUP BY, joins, a window).
+
+No statement loops over accounts in Python, so the audit of millions of transfers costs a few
+scans and hash aggregates. Each ``*_failures`` query selects the failing ledger/customer account
+ids as ``id``; ``_failures`` counts them and keeps the first few, in one round trip.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE
 
 
 class SqlAuditRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._totals: dict[str, int] | None = None
+
+    @property
+    def _pg(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    def begin_snapshot(self) -> None:
+        if self._pg:
+            # One snapshot for every check, so a payment landing mid-audit cannot make the
+            # transfers and the cached balances disagree. Read-only: nothing here writes.
+            self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return
+        # SQLite: the unit of work began with BEGIN IMMEDIATE, which holds the write lock and so
+        # would stall every payment for as long as the audit runs. A deferred transaction in WAL
+        # mode reads one snapshot and lets writers carry on. The unit of work's rollback at exit
+        # ends it.
+        self.conn.exec_driver_sql("COMMIT")
+        self.conn.exec_driver_sql("BEGIN DEFERRED")
+
+    def totals(self) -> dict[str, int]:
+        """Counted once per unit of work: inside the audit's snapshot they cannot change."""
+        if self._totals is not None:
+            return self._totals
+        row = self.conn.execute(
+            text(
+                """
+                SELECT
+                  (SELECT COUNT(*) FROM transfers) AS transfers,
+                  (SELECT COALESCE(SUM(amount_fen), 0) FROM transfers) AS transfers_fen,
+                  (SELECT COUNT(*) FROM ledger_accounts) AS ledger_accounts,
+                  (SELECT COALESCE(SUM(debits_posted_fen), 0) FROM ledger_accounts)
+                    AS debits_posted_fen,
+                  (SELECT COALESCE(SUM(credits_posted_fen), 0) FROM ledger_accounts)
+                    AS credits_posted_fen,
+                  (SELECT COUNT(*) FROM daily_usage) AS usage_rows,
+                  (SELECT COUNT(*) FROM transfers WHERE kind IN ('charge', 'credit'))
+                    AS charge_transfers
+                """
+            )
+        ).one()
+        self._totals = {k: int(v) for k, v in row._mapping.items()}
+        return self._totals
+
+    def unknown_ledger_account_failures(self, limit: int) -> tuple[int, list[int]]:
+        return self._failures(
+            """
+            SELECT t.debit_account_id AS id FROM transfers t
+            WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts la WHERE la.id = t.debit_account_id)
+            UNION ALL
+            SELECT t.credit_account_id AS id FROM transfers t
+            WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts la WHERE la.id = t.credit_account_id)
+            """,
+            limit,
+        )
+
+    def cached_balance_failures(self, limit: int) -> tuple[int, list[int]]:
+        return self._failures(
+            """
+            SELECT la.id AS id
+            FROM ledger_accounts la
+            LEFT JOIN (
+              SELECT debit_account_id AS id, SUM(amount_fen) AS fen
+              FROM transfers GROUP BY debit_account_id
+            ) d ON d.id = la.id
+            LEFT JOIN (
+              SELECT credit_account_id AS id, SUM(amount_fen) AS fen
+              FROM transfers GROUP BY credit_account_id
+            ) c ON c.id = la.id
+            WHERE la.debits_posted_fen <> COALESCE(d.fen, 0)
+               OR la.credits_posted_fen <> COALESCE(c.fen, 0)
+            """,
+            limit,
+        )
+
+    def untagged_customer_transfer_failures(self, limit: int) -> tuple[int, list[int]]:
+        return self._failures(
+            """
+            SELECT debit_account_id AS id FROM transfers
+            WHERE debit_account_id < :base
+              AND (account_id IS NULL OR account_id <> debit_account_id)
+            UNION ALL
+            SELECT credit_account_id AS id FROM transfers
+            WHERE credit_account_id < :base
+              AND (account_id IS NULL OR account_id <> credit_account_id)
+            """,
+            limit,
+            base=SYSTEM_LEDGER_BASE,
+        )
+
+    def usage_charge_failures(self, limit: int) -> tuple[int, list[int]]:
+        # One pass, one aggregation: each usage row adds its charge_fen, each charge/credit
+        # transfer of the same (account, day) takes its signed amount away (the day's own charge
+        # or credit plus any true-ups after a late real reading). A group that does not come to
+        # zero, or has no usage row, fails. Cheaper on both engines than joining usage rows to
+        # grouped transfers and back (2 M usage rows: 6 s against 13 s on SQLite).
+        return self._failures(
+            """
+            SELECT account_id AS id FROM (
+              SELECT account_id, day, charge_fen AS fen, 1 AS usage_rows FROM daily_usage
+              UNION ALL
+              SELECT account_id, day,
+                     CASE WHEN kind = 'charge' THEN -amount_fen ELSE amount_fen END AS fen,
+                     0 AS usage_rows
+              FROM transfers WHERE kind IN ('charge', 'credit')
+            ) x
+            GROUP BY account_id, day
+            HAVING SUM(fen) <> 0 OR SUM(usage_rows) <> 1
+            """,
+            limit,
+        )
+
+    def malformed_charge_failures(self, limit: int) -> tuple[int, list[int]]:
+        account = self._account_no_sql("account_id")
+        day = self._day_sql("day")
+        own_id = f"kind || '/' || {account} || '/' || {day}"
+        trueup_prefix = f"'trueup/' || {account} || '/' || {day} || '/'"
+        return self._failures(
+            f"""
+            SELECT COALESCE(account_id, debit_account_id) AS id FROM transfers
+            WHERE kind IN ('charge', 'credit')
+              AND CASE WHEN account_id IS NOT NULL AND day IS NOT NULL
+                        AND ((kind = 'charge' AND debit_account_id = account_id
+                              AND credit_account_id = :revenue)
+                          OR (kind = 'credit' AND debit_account_id = :revenue
+                              AND credit_account_id = account_id))
+                        AND (id = {own_id}
+                          OR substr(id, 1, length({trueup_prefix})) = {trueup_prefix})
+                       THEN 0 ELSE 1 END = 1
+            """,
+            limit,
+            revenue=REVENUE_ID,
+        )
+
+    def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:
+        same_year = f"{self._year_sql('prev_day')} = {self._year_sql('day')}"
+        return self._failures(
+            f"""
+            SELECT account_id AS id FROM (
+              SELECT account_id, day, charge_fen, ytd_charged_fen,
+                     LAG(day) OVER (PARTITION BY account_id ORDER BY day) AS prev_day,
+                     LAG(ytd_charged_fen) OVER (PARTITION BY account_id ORDER BY day)
+                       AS prev_ytd_charged_fen
+              FROM daily_usage
+            ) w
+            WHERE prev_day IS NOT NULL
+              AND ytd_charged_fen <> CASE WHEN {same_year}
+                                          THEN prev_ytd_charged_fen + charge_fen
+                                          ELSE charge_fen END
+            """,
+            limit,
+        )
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _failures(self, failing_sql: str, limit: int, **params: Any) -> tuple[int, list[int]]:
+        """Count the distinct ids ``failing_sql`` selects and return the first ``limit``."""
+        assert limit >= 1  # the count rides on the returned rows
+        rows = self.conn.execute(
+            text(
+                f"""
+                SELECT id, COUNT(*) OVER () AS failed
+                FROM (SELECT DISTINCT id FROM ({failing_sql}) f) d
+                ORDER BY id
+                LIMIT :limit
+                """
+            ),
+            {**params, "limit": limit},
+        ).all()
+        if not rows:
+            return 0, []
+        return int(rows[0].failed), [int(r.id) for r in rows if r.id is not None]
+
+    def _account_no_sql(self, column: str) -> str:
+        """The 10-digit account number of an integer id column, as the transfer ids write it."""
+        if self._pg:
+            return f"lpad(CAST({column} AS TEXT), 10, '0')"
+        return f"printf('%010d', {column})"
+
+    def _day_sql(self, column: str) -> str:
+        """A DATE column as ISO text (SQLite already stores dates as ISO text)."""
+        if self._pg:
+            return f"to_char({column}, 'YYYY-MM-DD')"
+        return column
+
+    def _year_sql(self, column: str) -> str:
+        if self._pg:
+            return f"EXTRACT(YEAR FROM {column})"
+        return f"substr({column}, 1, 4)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -162,6 +163,20 @@ class SqlLedgerRepo:
         if row is None:
             raise NotFound(f"ledger account {ledger_account_id} does not exist")
         return int(row[0])
+
+    def lock_ledger_accounts(self, ledger_account_ids: Sequence[int]) -> None:
+        """Row locks in ascending id order on PostgreSQL (no deadlock between opposite postings).
+
+        SQLite needs nothing: every unit of work starts with BEGIN IMMEDIATE, which already holds
+        the database's one write lock until commit.
+        """
+        if self.conn.dialect.name != "postgresql" or not ledger_account_ids:
+            return
+        la = schema.ledger_accounts
+        ids = sorted(set(ledger_account_ids))
+        self.conn.execute(
+            select(la.c.id).where(la.c.id.in_(ids)).order_by(la.c.id).with_for_update()
+        ).all()
 
 
 def _insert_ignoring_duplicate_id(conn: Connection, values: dict[str, Any]) -> Any:

@@ -1,0 +1,172 @@
+"""Use cases: take a payment, refund a balance, reverse a payment or a refund.
+
+Each is one function and one unit of work, committed explicitly (rolled back on any error). All
+three post a single transfer with a deterministic id, so a retry is a no-op that returns the
+original, and the same id asked for a different operation is refused with ``Conflict``. Nothing
+is ever edited or deleted: a mistake is undone by a reversal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.ledger import Transfer
+from gridpay.domain.money import format_fen
+from gridpay.domain.payments import (
+    Refund,
+    Reverse,
+    TakePayment,
+    conflict_message,
+    format_account_no,
+    parse_note,
+    payment_transfer,
+    refund_transfer,
+    reversal_transfer,
+    same_request,
+    validate_payment,
+    validate_refund,
+)
+from gridpay.errors import Conflict, NotFound, Refused
+from gridpay.ports import Clock, Store, UnitOfWork
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What was posted (or found already posted) and the account's balance afterwards."""
+
+    transfer: Transfer
+    account_no: str
+    customer_name: str
+    balance_fen: int  # the balance now: after this posting, or today's for a retry
+    already_recorded: bool  # True: a retry of an operation posted before; nothing was written
+
+
+def take_payment(store: Store, clock: Clock, settings: Settings, cmd: TakePayment) -> Receipt:
+    """Credit a prepaid account with a payment from a channel, at most once per (channel, ref)."""
+    with store.unit_of_work() as uow:
+        request = validate_payment(
+            cmd,
+            amount_fen_max=settings.payment_amount_fen_max,
+            ref_chars_max=limits.payment_ref_chars_max,
+            office_ids=uow.registry.offices().keys(),
+        )
+        account = _account(uow, request.account_id)
+        transfer = payment_transfer(request, clock.today())
+        _lock(uow, transfer)
+        retry = _find_retry(uow, transfer)
+        if retry is not None:  # the original receipt, even if the account has changed since
+            return _receipt(uow, account, retry, already_recorded=True)
+        if account["billing_mode"] != "prepaid":
+            raise Refused(
+                f"account {account['account_no']} is {account['billing_mode']}: only prepaid "
+                f"accounts take payments into a prepaid balance"
+            )
+        receipt = _post_new(uow, account, transfer, clock.now())
+        uow.commit()
+    return receipt
+
+
+def refund(store: Store, clock: Clock, settings: Settings, cmd: Refund) -> Receipt:
+    """Pay back part of a prepaid balance (customer -> refunds payable); never more than it."""
+    with store.unit_of_work() as uow:
+        request = validate_refund(
+            cmd,
+            amount_fen_max=settings.payment_amount_fen_max,
+            ref_chars_max=limits.payment_ref_chars_max,
+        )
+        account = _account(uow, request.account_id)
+        transfer = refund_transfer(request, clock.today())
+        _lock(uow, transfer)
+        retry = _find_retry(uow, transfer)
+        if retry is not None:
+            return _receipt(uow, account, retry, already_recorded=True)
+        balance_fen = uow.ledger.balance_fen(request.account_id)
+        if request.amount_fen > balance_fen:
+            raise Refused(
+                f"refund of {format_fen(request.amount_fen)} yuan exceeds the balance of "
+                f"account {account['account_no']}, {format_fen(balance_fen)} yuan"
+            )
+        receipt = _post_new(uow, account, transfer, clock.now())
+        uow.commit()
+    return receipt
+
+
+def reverse(store: Store, clock: Clock, cmd: Reverse) -> Receipt:
+    """Undo a payment or a refund with its mirror transfer; reversing twice is a no-op."""
+    transfer_id = cmd.transfer_id.strip()
+    with store.unit_of_work() as uow:
+        original = uow.ledger.get_transfer(transfer_id)
+        if original is None:
+            raise NotFound(f"transfer {transfer_id!r} does not exist")
+        reversal = reversal_transfer(original, clock.today(), parse_note(cmd.note))
+        assert original.account_id is not None  # payments and refunds always name the account
+        account = _account(uow, original.account_id)
+        receipt = _post_once(uow, account, reversal, clock.now())
+        uow.commit()
+    return receipt
+
+
+# --- helpers: decisions above, work here -------------------------------------------------
+
+
+def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
+    account = uow.registry.account(account_id)
+    if account is None:
+        raise NotFound(f"account {format_account_no(account_id)} does not exist")
+    return dict(account)
+
+
+def _lock(uow: UnitOfWork, transfer: Transfer) -> None:
+    uow.ledger.lock_ledger_accounts([transfer.debit_account_id, transfer.credit_account_id])
+
+
+def _find_retry(uow: UnitOfWork, transfer: Transfer) -> Transfer | None:
+    """The transfer already posted under this id if it is the same operation; else Conflict."""
+    existing = uow.ledger.get_transfer(transfer.id)
+    if existing is None:
+        return None
+    if not same_request(existing, transfer):
+        raise Conflict(conflict_message(existing, transfer))
+    return existing
+
+
+def _post_once(
+    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, now: dt.datetime
+) -> Receipt:
+    _lock(uow, transfer)
+    retry = _find_retry(uow, transfer)
+    if retry is not None:
+        return _receipt(uow, account, retry, already_recorded=True)
+    return _post_new(uow, account, transfer, now)
+
+
+def _post_new(
+    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, now: dt.datetime
+) -> Receipt:
+    """Post a transfer not found under its id a moment ago (under this unit of work's locks)."""
+    try:
+        # ports.LedgerRepo.post does not declare created_at yet; the SQL repo takes it.
+        posted = uow.ledger.post(transfer, now)  # type: ignore[call-arg]
+    except Conflict:
+        posted = False  # posted meanwhile with another day or note: judged as a retry below
+    if posted:
+        return _receipt(uow, account, transfer, already_recorded=False)
+    retry = _find_retry(uow, transfer)
+    assert retry is not None
+    return _receipt(uow, account, retry, already_recorded=True)
+
+
+def _receipt(
+    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, *, already_recorded: bool
+) -> Receipt:
+    return Receipt(
+        transfer=transfer,
+        account_no=str(account["account_no"]),
+        customer_name=str(account["name"]),
+        balance_fen=uow.ledger.balance_fen(int(account["id"])),
+        already_recorded=already_recorded,
+    )
