@@ -1,3 +1,209 @@
-"""CLI: bench commands."""
+"""CLI: bench commands.
+
+``gridpay bench settle`` builds a seeded synthetic city in a fresh database, measures the
+engine's floor there, and settles one day in a child process (so that the child's peak memory is
+the settlement's alone: read from ``os.wait4``'s resource usage of that one child).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gridpay import bootstrap
+from gridpay.adapters.machine import describe_database, describe_machine
+from gridpay.adapters.sql.bench_repo import SqlBenchRepo, fresh_database
+from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.domain.money import format_fen
+from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
+from gridpay.errors import InvalidInput
+from gridpay.ports import UnitOfWork
+from gridpay.services import bench
+
+bench_app = typer.Typer(
+    help="Benchmarks: a synthetic city settled end to end, against the engine's floor.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+SETTLEMENT_MODULE = "gridpay.services.settlement"
+_CHILD_CODE = "from gridpay.entrypoints.cli.bench import settle_child; settle_child()"
+
+
+def _bench_repo(uow: UnitOfWork) -> bench.BenchRepo:
+    conn = getattr(uow, "conn", None)
+    assert conn is not None, "the bench runs on the SQL store"
+    return SqlBenchRepo(conn)
+
+
+@bench_app.command("settle")
+def bench_settle(
+    accounts: int = typer.Option(bench.ACCOUNTS_DEFAULT, "--accounts", help="Accounts to build."),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="A SQLite path that does not exist yet, or a PostgreSQL URL (a fresh schema is "
+        "made in it). Default: a temporary SQLite file. Never the configured database.",
+    ),
+    seed: int = typer.Option(bench.SEED_DEFAULT, "--seed", help="Seed of the synthetic city."),
+    day: str = typer.Option(bench.DAY_DEFAULT.isoformat(), "--day", help="The day to settle."),
+    missing_share: float = typer.Option(
+        0.0, "--missing-share", help="Share of the day's readings that never arrive (0-1)."
+    ),
+    keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
+    no_settle: bool = typer.Option(
+        False, "--no-settle", help="Build the city and measure the floor only."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Build a synthetic city, measure the floor, settle one day; print the numbers."""
+    try:
+        settle_day = dt.date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput(f"--day {day!r} is not a date like 2026-11-26") from None
+    options = bench.BenchOptions(
+        accounts=accounts, seed=seed, day=settle_day, missing_share=missing_share
+    )
+    settle_note = None
+    if no_settle:
+        settle_note = "not run (--no-settle)"
+    elif importlib.util.find_spec(SETTLEMENT_MODULE) is None:
+        settle_note = f"not run: {SETTLEMENT_MODULE} does not exist yet"
+    with fresh_database(db, keep) as database:
+        err_console.print(f"bench database: {database.description}")
+        built = bootstrap.build(db=database.url)
+        try:
+            machine = {**describe_machine(), **describe_database(built.store.engine)}
+            runner = None if settle_note else (lambda d: settle_in_child(database.url, d))
+            report = bench.run_bench(
+                built.store,
+                built.clock,
+                _bench_repo,
+                options,
+                built.settings.offices,
+                shipped_tariffs(),
+                settle=runner,
+                settle_note=settle_note,
+                machine=machine,
+                progress=RichProgress() if err_console.is_terminal else None,
+                on_phase=_print_phase,
+            )
+        finally:
+            built.close()
+        if keep:
+            err_console.print(f"kept: --db '{database.url}'")
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        _print_report(report)
+    if (
+        report.settle is None
+        and not no_settle
+        and report.settle_note
+        and "failed" in (report.settle_note)
+    ):
+        raise typer.Exit(1)
+
+
+def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
+    """Run ``settle_day`` in a fresh Python process; time it and read its peak memory."""
+    with tempfile.TemporaryDirectory(prefix="gridpay-bench-") as folder:
+        out = Path(folder) / "settle.json"
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE, url, day.isoformat(), str(out)]
+        )
+        # wait4 reaps this one child and returns its own resource usage (getrusage's
+        # RUSAGE_CHILDREN would be the maximum over every child this process ever waited for).
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        process_seconds = time.perf_counter() - start
+        if child.returncode != 0 or not out.exists():
+            raise bench.SettleFailed(
+                f"settlement process failed with exit code {child.returncode} (output above)"
+            )
+        result = json.loads(out.read_text(encoding="utf-8"))
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return bench.SettleMeasurement(
+        seconds=float(result["seconds"]),
+        process_seconds=process_seconds,
+        peak_rss_bytes=usage.ru_maxrss * scale,
+        report=result["report"],
+    )
+
+
+def settle_child() -> None:
+    """The child: ``python -c ... URL DAY OUT``; settles DAY and writes its numbers to OUT."""
+    from gridpay.services.settlement import settle_day  # lazily: that module is another's
+
+    url, day_text, out_path = sys.argv[1:4]
+    built = bootstrap.build(db=url)
+    try:
+        progress = RichProgress() if err_console.is_terminal else None
+        start = time.perf_counter()
+        report = settle_day(
+            built.store,
+            built.clock,
+            dt.date.fromisoformat(day_text),
+            nominal_voltage_v=built.settings.nominal_voltage_v,
+            progress=progress,
+        )
+        seconds = time.perf_counter() - start
+    finally:
+        built.close()
+    data = {"seconds": seconds, "report": asdict(report)}
+    Path(out_path).write_text(json.dumps(data, default=str), encoding="utf-8")
+
+
+def _print_phase(phase: bench.Phase) -> None:
+    rate = f", {phase.rows_per_s:,.0f} rows/s" if phase.rows else ""
+    err_console.print(f"  {phase.name}: {phase.seconds:.2f} s{rate}")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _print_report(report: bench.BenchReport) -> None:
+    table = Table(title=f"gridpay bench settle: {report.accounts:,} accounts, day {report.day}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    settle = report.settle
+    floor = report.floor
+    table.add_row("accounts", f"{report.accounts:,}")
+    if settle is None:
+        table.add_row("settle", report.settle_note or "not run")
+    else:
+        table.add_row("settle seconds", _seconds(settle.seconds))
+        table.add_row("settle process (with start-up)", _seconds(settle.process_seconds))
+        table.add_row("accounts/s", f"{report.accounts_per_s or 0:,.0f}")
+    table.add_row(f"floor: insert {floor.rows:,} transfers", _seconds(floor.insert_seconds))
+    table.add_row(f"floor: update {floor.rows:,} balances", _seconds(floor.update_seconds))
+    table.add_row("floor total", _seconds(floor.seconds))
+    if settle is not None:
+        ratio = report.settle_floor_ratio
+        table.add_row("settle / floor", "-" if ratio is None else f"{ratio:.2f}x")
+        table.add_row("peak RSS of the settle process", f"{settle.peak_rss_bytes / 2**20:,.0f} MiB")
+        details = settle.report
+        table.add_row(
+            "settled / estimated / quarantined",
+            f"{details.get('accounts', 0):,} / {details.get('estimated', 0):,} / "
+            f"{details.get('quarantined', 0):,}",
+        )
+        table.add_row("charge transfers posted", f"{report.charges_posted or 0:,}")
+        table.add_row("charged", f"{format_fen(report.charged_fen or 0)} yuan")
+    for key, value in report.machine.items():
+        table.add_row(key, value)
+    console.print(table)

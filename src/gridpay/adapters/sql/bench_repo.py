@@ -1,0 +1,177 @@
+"""The benchmark's SQL: raw bulk loads of a synthetic city, the floor measurement, fresh databases.
+
+The floor is what the engine itself costs for the settlement's unavoidable writes: N rows into
+a table shaped like ``transfers`` (same columns, constraints and indexes) and N relative balance
+updates in a copy of ``ledger_accounts``, each by the fastest path in ``db.py`` (SQLite
+``executemany``, PostgreSQL ``COPY``). The scratch tables live next to the real ones, in the same
+database, so both measurements see the same disk, cache and configuration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.sql.elements import quoted_name
+
+from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.db import bulk_add, bulk_insert, dialect
+from gridpay.errors import InvalidInput
+
+FLOOR_TRANSFERS = "bench_floor_transfers"
+FLOOR_LEDGER = "bench_floor_ledger_accounts"
+LEDGER_COLUMNS = ("id", "code", "kind", "account_id", "debits_posted_fen", "credits_posted_fen")
+
+
+def _floor_tables() -> tuple[Table, Table]:
+    """Scratch copies of ``transfers`` and ``ledger_accounts``: the same columns, defaults,
+    constraints (foreign keys included), indexes and table options, with their own names."""
+    metadata = MetaData()
+    # Only referred to by the ledger copy's foreign key, so that it resolves; never created.
+    Table("accounts", metadata, Column("id", BigInteger, primary_key=True))
+    copies = []
+    for source, name in (
+        (schema.transfers, FLOOR_TRANSFERS),
+        (schema.ledger_accounts, FLOOR_LEDGER),
+    ):
+        copy = source.to_metadata(metadata, name=name)
+        for index in copy.indexes:
+            assert index.name is not None
+            index.name = quoted_name(index.name.replace(source.name, name), None)
+        copies.append(copy)
+    return copies[0], copies[1]
+
+
+class SqlBenchRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- loading the city (the collection system's and the registry's side) -----------------
+    def insert_usage(self, usage: pl.DataFrame) -> int:
+        """Prior-day state rows straight into ``daily_usage`` (the city's history)."""
+        return bulk_insert(self.conn, "daily_usage", usage)
+
+    def insert_readings(self, readings: pl.DataFrame) -> int:
+        """Raw readings straight into ``readings``, as the head-end's collector would land them."""
+        return bulk_insert(self.conn, "readings", readings)
+
+    def analyze(self) -> None:
+        """Fresh planner statistics, as a running database's autovacuum would keep them."""
+        self.conn.exec_driver_sql("ANALYZE")
+
+    # --- the floor ------------------------------------------------------------------------
+    def create_floor_tables(self) -> int:
+        """(Re)create the scratch tables; copy the ledger accounts. Returns ledger rows copied."""
+        self.drop_floor_tables()
+        transfers, ledger = _floor_tables()
+        transfers.create(self.conn)
+        ledger.create(self.conn)
+        columns = ", ".join(LEDGER_COLUMNS)
+        copied = self.conn.execute(
+            text(f"INSERT INTO {FLOOR_LEDGER} ({columns}) SELECT {columns} FROM ledger_accounts")
+        ).rowcount
+        if dialect(self.conn) == "postgresql":
+            self.conn.exec_driver_sql(f"ANALYZE {FLOOR_LEDGER}")
+        return int(copied)
+
+    def floor_insert_transfers(self, transfers: pl.DataFrame) -> int:
+        return bulk_insert(self.conn, FLOOR_TRANSFERS, transfers)
+
+    def floor_add_debits(self, deltas: pl.DataFrame) -> int:
+        """``debits_posted_fen += delta`` per ledger account (``id``, ``debits_posted_fen``)."""
+        return bulk_add(self.conn, FLOOR_LEDGER, "id", deltas, ["debits_posted_fen"])
+
+    def drop_floor_tables(self) -> None:
+        for table in (FLOOR_TRANSFERS, FLOOR_LEDGER):
+            self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+
+    # --- checks after the settlement --------------------------------------------------------
+    def charges_for_day(self, day: dt.date) -> tuple[int, int]:
+        """(charge transfers, their fen) posted for ``day``."""
+        row = self.conn.execute(
+            text(
+                "SELECT count(*), coalesce(sum(amount_fen), 0) FROM transfers "
+                "WHERE kind = 'charge' AND day = :day"
+            ),
+            {"day": day},
+        ).one()
+        return int(row[0]), int(row[1])
+
+
+# --- a fresh database for one bench run ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    url: str
+    description: str  # where it lives, for the report and for --keep
+
+
+@contextmanager
+def fresh_database(db: str | None, keep: bool) -> Iterator[BenchDatabase]:
+    """A database that holds nothing but the bench city, removed afterwards unless ``keep``.
+
+    - nothing given: a new SQLite file in a new temporary directory;
+    - a SQLite path or URL: that file, which must not exist yet;
+    - a PostgreSQL URL: a new schema ``bench_<random>`` in that database (search_path set in
+      the URL), so the bench never touches the tables already there.
+    """
+    if db is None:
+        folder = Path(tempfile.mkdtemp(prefix="gridpay-bench-"))
+        path = folder / "bench.db"
+        try:
+            yield BenchDatabase(f"sqlite:///{path}", str(path))
+        finally:
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        return
+    url = db if "://" in db else f"sqlite:///{db}"
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = Path(parsed.database or "")
+        if not parsed.database or path.exists():
+            raise InvalidInput(
+                f"the bench needs a SQLite file that does not exist yet; {path} exists"
+            )
+        try:
+            yield BenchDatabase(url, str(path))
+        finally:
+            if not keep:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    if backend != "postgresql":
+        raise InvalidInput(f"unsupported database URL {db!r}: use a SQLite path or postgresql://")
+    schema_name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(parsed.set(drivername="postgresql+psycopg"))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema_name}"))
+        schema_url = _with_search_path(parsed, schema_name)
+        try:
+            yield BenchDatabase(schema_url, f"schema {schema_name} in {parsed.database}")
+        finally:
+            if not keep:
+                with admin.begin() as conn:
+                    conn.execute(text(f"DROP SCHEMA {schema_name} CASCADE"))
+    finally:
+        admin.dispose()
+
+
+def _with_search_path(parsed: URL, schema_name: str) -> str:
+    """The URL with ``-c search_path=<schema>`` added to any connection options it has."""
+    existing = parsed.query.get("options")
+    if existing is not None and not isinstance(existing, str):
+        raise InvalidInput("give the PostgreSQL URL at most one 'options' parameter")
+    options = " ".join(filter(None, [existing, f"-csearch_path={schema_name}"]))
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)

@@ -1,0 +1,369 @@
+"""The settlement benchmark: build a synthetic city, measure the engine's floor, settle one day.
+
+Orchestration only, through ports: the database work is the store's and a ``BenchRepo``'s, the
+settlement itself is run by a callable the entry point supplies (in a child process, so that
+its peak memory is its own).
+
+The floor is the time the same database takes, in the same run, for the writes no settlement can
+avoid: inserting N ledger rows and updating N balances by its fastest bulk path. The settlement
+also reads the state and the readings and writes N usage rows, so a good engine stays within a
+small multiple of the floor (the target is 3x).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import polars as pl
+
+from gridpay import limits
+from gridpay.domain.ledger import REVENUE_ID, TransferKind
+from gridpay.domain.tariff import Tariff
+from gridpay.ports import Clock, Progress, Store, UnitOfWork
+from gridpay.services import synthetic
+from gridpay.services.setup import initialize
+
+ACCOUNTS_DEFAULT = 550_000  # Luoyang's direct-supply accounts
+SEED_DEFAULT = 1
+# A fixed day keeps runs comparable: late in the year, so the year-to-date tiers are all in play.
+DAY_DEFAULT = dt.date(2026, 11, 26)
+READING_SOURCE = "bench"
+
+
+class BenchRepo(Protocol):
+    """What the bench needs from a store beyond the ordinary repositories (one transaction)."""
+
+    def insert_usage(self, usage: pl.DataFrame) -> int: ...
+
+    def insert_readings(self, readings: pl.DataFrame) -> int: ...
+
+    def analyze(self) -> None: ...
+
+    def create_floor_tables(self) -> int: ...
+
+    def floor_insert_transfers(self, transfers: pl.DataFrame) -> int: ...
+
+    def floor_add_debits(self, deltas: pl.DataFrame) -> int: ...
+
+    def drop_floor_tables(self) -> None: ...
+
+    def charges_for_day(self, day: dt.date) -> tuple[int, int]: ...
+
+
+# The bench repository working inside a unit of work's transaction.
+BenchRepoFor = Callable[[UnitOfWork], BenchRepo]
+
+
+class NullProgress:
+    def start(self, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, steps: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    accounts: int = ACCOUNTS_DEFAULT
+    seed: int = SEED_DEFAULT
+    day: dt.date = DAY_DEFAULT
+    missing_share: float = 0.0
+    chunk_rows: int = limits.import_batch_rows_max  # rows per bulk call (progress steps)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Floor:
+    rows: int
+    insert_seconds: float  # N rows into a table shaped like ``transfers``, committed
+    update_seconds: float  # N relative balance updates in a copy of ``ledger_accounts``, committed
+
+    @property
+    def seconds(self) -> float:
+        return self.insert_seconds + self.update_seconds
+
+
+@dataclass(frozen=True)
+class SettleMeasurement:
+    seconds: float  # ``settle_day`` itself, timed inside the child process
+    process_seconds: float  # the child process, start-up and imports included
+    peak_rss_bytes: int  # the child's peak resident memory
+    report: Mapping[str, Any]  # the ``SettlementReport`` fields
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    accounts: int
+    seed: int
+    day: dt.date
+    phases: tuple[Phase, ...]
+    floor: Floor
+    settle: SettleMeasurement | None
+    settle_note: str | None  # why there is no settle measurement, if there is none
+    settle_failed: bool  # the settlement was run and did not finish
+    charges_posted: int | None  # charge transfers found for the day after the settlement
+    charged_fen: int | None
+    machine: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def accounts_per_s(self) -> float | None:
+        if self.settle is None or self.settle.seconds <= 0:
+            return None
+        return self.accounts / self.settle.seconds
+
+    @property
+    def settle_floor_ratio(self) -> float | None:
+        if self.settle is None or self.floor.seconds <= 0:
+            return None
+        return self.settle.seconds / self.floor.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accounts": self.accounts,
+            "seed": self.seed,
+            "day": self.day.isoformat(),
+            "phases": [{**asdict(p), "rows_per_s": round(p.rows_per_s)} for p in self.phases],
+            "floor": {**asdict(self.floor), "seconds": self.floor.seconds},
+            "settle": None if self.settle is None else asdict(self.settle),
+            "settle_note": self.settle_note,
+            "settle_failed": self.settle_failed,
+            "accounts_per_s": self.accounts_per_s,
+            "settle_floor_ratio": self.settle_floor_ratio,
+            "charges_posted": self.charges_posted,
+            "charged_fen": self.charged_fen,
+            "machine": dict(self.machine),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class BuiltCity:
+    phases: tuple[Phase, ...]
+    account_ids: pl.Series
+
+
+class SettleFailed(Exception):
+    """The settlement step did not produce a measurement; the message says why."""
+
+
+class _Phases:
+    """Times phases and tells the caller about each one as it ends."""
+
+    def __init__(self, on_phase: Callable[[Phase], None] | None) -> None:
+        self.done: list[Phase] = []
+        self._on_phase = on_phase
+
+    @contextmanager
+    def timed(self, name: str, rows: int) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        phase = Phase(name, rows, time.perf_counter() - start)
+        self.done.append(phase)
+        if self._on_phase is not None:
+            self._on_phase(phase)
+
+
+def _in_chunks(
+    frame: pl.DataFrame,
+    write: Callable[[pl.DataFrame], int],
+    chunk_rows: int,
+    progress: Progress,
+    description: str,
+) -> int:
+    progress.start(description, frame.height)
+    written = 0
+    try:
+        for offset in range(0, frame.height, chunk_rows):
+            chunk = frame.slice(offset, chunk_rows)
+            written += write(chunk)
+            progress.advance(chunk.height)
+    finally:
+        progress.finish()
+    return written
+
+
+def build_city(
+    store: Store,
+    clock: Clock,
+    bench_repo_for: BenchRepoFor,
+    options: BenchOptions,
+    office_names: Sequence[str],
+    tariff_files: Sequence[tuple[Tariff, str]],
+    *,
+    progress: Progress | None = None,
+    on_phase: Callable[[Phase], None] | None = None,
+) -> BuiltCity:
+    """Create the schema and load a seeded city, its prior day and the day's readings."""
+    progress = progress or NullProgress()
+    phases = _Phases(on_phase)
+    n, seed, day = options.accounts, options.seed, options.day
+    day_before = day - dt.timedelta(days=1)
+    with phases.timed("create schema, load tariffs", 0):
+        initialize(store, clock, office_names, tariff_files)
+    with store.unit_of_work() as uow:
+        tariffs = uow.registry.tariffs()
+    with phases.timed("generate accounts and meters", n):
+        town = synthetic.city(n, seed, day, offices=len(office_names))
+    with phases.timed("generate a year of prior state", n):
+        prior = synthetic.prior_usage(town, day_before, seed, tariffs=tariffs)
+    with phases.timed("generate the day's readings", n):
+        day_readings, _ = synthetic.readings(
+            town, day, synthetic.registers_from_usage(prior), missing_share=options.missing_share
+        )
+        day_readings = day_readings.with_columns(
+            pl.lit(READING_SOURCE).alias("source"),
+            pl.lit(clock.now()).dt.convert_time_zone("UTC").alias("received_at"),
+        )
+    with phases.timed("generate opening payments", n):
+        payments = synthetic.payment_transfers(
+            town, synthetic.opening_payments(town, seed), day_before, clock.now()
+        )
+    chunk = options.chunk_rows
+    loads: list[tuple[str, pl.DataFrame, Callable[[UnitOfWork], Callable[[Any], int]]]] = [
+        ("insert accounts", town.accounts, lambda u: u.registry.insert_accounts),
+        ("insert meters", town.meters, lambda u: u.registry.insert_meters),
+        ("insert prior state", prior, lambda u: bench_repo_for(u).insert_usage),
+        ("insert readings", day_readings, lambda u: bench_repo_for(u).insert_readings),
+        ("post opening payments", payments, lambda u: u.ledger.post_many),
+    ]
+    for name, frame, writer in loads:
+        with phases.timed(name, frame.height), store.unit_of_work() as uow:
+            _in_chunks(frame, writer(uow), chunk, progress, name)
+            uow.commit()
+    with phases.timed("analyze", 0), store.unit_of_work() as uow:
+        bench_repo_for(uow).analyze()
+        uow.commit()
+    return BuiltCity(tuple(phases.done), town.accounts["id"])
+
+
+def floor_frames(accounts: pl.Series, day: dt.date, created_at: dt.datetime) -> pl.DataFrame:
+    """N ledger rows shaped like the day's charges (what the settlement writes per account)."""
+    frame = pl.DataFrame({"account_id": accounts.cast(pl.Int64)})
+    amount = (pl.col("account_id") % 997 + 1) * 10  # any positive amount: the engine's cost
+    return frame.select(
+        pl.format(
+            "charge/{}/{}", pl.col("account_id").cast(pl.String).str.zfill(10), pl.lit(str(day))
+        ).alias("id"),
+        pl.col("account_id").alias("debit_account_id"),
+        pl.lit(REVENUE_ID, dtype=pl.Int64).alias("credit_account_id"),
+        amount.alias("amount_fen"),
+        pl.lit(TransferKind.CHARGE.value).alias("kind"),
+        "account_id",
+        pl.lit(day).alias("day"),
+        pl.lit(created_at.astimezone(dt.UTC).replace(tzinfo=None))
+        .cast(pl.Datetime("us"))
+        .alias("created_at"),
+    )
+
+
+def measure_floor(
+    store: Store,
+    clock: Clock,
+    bench_repo_for: BenchRepoFor,
+    accounts: pl.Series,
+    day: dt.date,
+) -> Floor:
+    """Insert N transfer rows, then update N balances, each committed, in scratch tables."""
+    transfers = floor_frames(accounts, day, clock.now())
+    deltas = transfers.select(
+        pl.col("debit_account_id").alias("id"), pl.col("amount_fen").alias("debits_posted_fen")
+    )
+    with store.unit_of_work() as uow:
+        copied = bench_repo_for(uow).create_floor_tables()
+        uow.commit()
+    assert copied >= accounts.len()
+    try:
+        with store.unit_of_work() as uow:
+            start = time.perf_counter()
+            inserted = bench_repo_for(uow).floor_insert_transfers(transfers)
+            uow.commit()
+            insert_seconds = time.perf_counter() - start
+        with store.unit_of_work() as uow:
+            start = time.perf_counter()
+            updated = bench_repo_for(uow).floor_add_debits(deltas)
+            uow.commit()
+            update_seconds = time.perf_counter() - start
+    finally:
+        with store.unit_of_work() as uow:
+            bench_repo_for(uow).drop_floor_tables()
+            uow.commit()
+    assert inserted == transfers.height
+    assert updated == deltas.height
+    return Floor(
+        rows=transfers.height, insert_seconds=insert_seconds, update_seconds=update_seconds
+    )
+
+
+def run_bench(
+    store: Store,
+    clock: Clock,
+    bench_repo_for: BenchRepoFor,
+    options: BenchOptions,
+    office_names: Sequence[str],
+    tariff_files: Sequence[tuple[Tariff, str]],
+    *,
+    settle: Callable[[dt.date], SettleMeasurement] | None,
+    settle_note: str | None = None,
+    machine: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    on_phase: Callable[[Phase], None] | None = None,
+) -> BenchReport:
+    """Build the city, measure the floor, then settle the day with ``settle`` (if given)."""
+    built = build_city(
+        store,
+        clock,
+        bench_repo_for,
+        options,
+        office_names,
+        tariff_files,
+        progress=progress,
+        on_phase=on_phase,
+    )
+    phases = list(built.phases)
+    floor = measure_floor(store, clock, bench_repo_for, built.account_ids, options.day)
+    floor_phase = Phase("floor (insert + update, scratch tables)", floor.rows, floor.seconds)
+    phases.append(floor_phase)
+    if on_phase is not None:
+        on_phase(floor_phase)
+    measurement: SettleMeasurement | None = None
+    charges: tuple[int, int] | None = None
+    settle_failed = False
+    if settle is not None:
+        try:
+            measurement = settle(options.day)
+        except SettleFailed as exc:
+            settle_note = str(exc)
+            settle_failed = True
+        else:
+            with store.unit_of_work() as uow:
+                charges = bench_repo_for(uow).charges_for_day(options.day)
+    return BenchReport(
+        accounts=options.accounts,
+        seed=options.seed,
+        day=options.day,
+        phases=tuple(phases),
+        floor=floor,
+        settle=measurement,
+        settle_note=settle_note,
+        settle_failed=settle_failed,
+        charges_posted=None if charges is None else charges[0],
+        charged_fen=None if charges is None else charges[1],
+        machine=dict(machine or {}),
+    )

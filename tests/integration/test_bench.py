@@ -1,0 +1,211 @@
+"""The bench: a synthetic city loaded into a real database, the floor measured, a day settled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from typer.testing import CliRunner
+
+from gridpay.adapters.clock import SystemClock
+from gridpay.adapters.sql.bench_repo import FLOOR_LEDGER, FLOOR_TRANSFERS, fresh_database
+from gridpay.adapters.sql.store import SqlStore
+from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.config import DEFAULT_OFFICES
+from gridpay.domain.ledger import CLEARING_IDS, Channel
+from gridpay.entrypoints.cli import app
+from gridpay.entrypoints.cli.bench import _bench_repo, settle_in_child
+from gridpay.errors import InvalidInput
+from gridpay.services import bench
+from tests.fakes import FakeClock
+
+ACCOUNTS = 400
+OPTIONS = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150)
+HAS_SETTLEMENT = importlib.util.find_spec("gridpay.services.settlement") is not None
+
+
+def _build(db_url: str, clock: FakeClock, options: bench.BenchOptions = OPTIONS):
+    store = SqlStore(db_url)
+    built = bench.build_city(store, clock, _bench_repo, options, DEFAULT_OFFICES, shipped_tariffs())
+    return store, built
+
+
+def _scalar(store: SqlStore, sql: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+def test_building_a_city_loads_every_table(db_url: str, clock: FakeClock) -> None:
+    store, built = _build(db_url, clock)
+    try:
+        for table in ("accounts", "meters", "daily_usage", "readings", "transfers"):
+            assert _scalar(store, f"SELECT count(*) FROM {table}") == ACCOUNTS, table
+        customers = "FROM ledger_accounts WHERE kind = 'customer'"
+        assert _scalar(store, f"SELECT count(*) {customers}") == ACCOUNTS
+        paid = _scalar(store, f"SELECT sum(credits_posted_fen) {customers}")
+        assert paid == _scalar(store, "SELECT sum(amount_fen) FROM transfers")
+        counter = CLEARING_IDS[Channel.COUNTER]
+        debited = f"SELECT debits_posted_fen FROM ledger_accounts WHERE id = {counter}"
+        assert _scalar(store, debited) == paid
+        assert built.account_ids.len() == ACCOUNTS
+        names = [p.name for p in built.phases]
+        assert "insert readings" in names and "post opening payments" in names
+        assert all(p.seconds >= 0 for p in built.phases)
+    finally:
+        store.dispose()
+
+
+def test_the_floor_is_measured_in_scratch_tables_that_are_dropped(
+    db_url: str, clock: FakeClock
+) -> None:
+    store, built = _build(db_url, clock)
+    try:
+        floor = bench.measure_floor(store, clock, _bench_repo, built.account_ids, OPTIONS.day)
+        assert floor.rows == ACCOUNTS
+        assert floor.insert_seconds > 0
+        assert floor.update_seconds > 0
+        assert floor.seconds == floor.insert_seconds + floor.update_seconds
+        tables = set(inspect(store.engine).get_table_names())
+        assert FLOOR_TRANSFERS not in tables and FLOOR_LEDGER not in tables
+        # The real ledger is untouched: only the opening payments are on it.
+        charged = "SELECT coalesce(sum(debits_posted_fen), 0) FROM ledger_accounts"
+        assert _scalar(store, charged + " WHERE kind = 'customer'") == 0
+        assert _scalar(store, "SELECT count(*) FROM transfers WHERE kind = 'charge'") == 0
+    finally:
+        store.dispose()
+
+
+def test_a_bench_without_settlement_reports_build_and_floor(db_url: str, clock: FakeClock) -> None:
+    store = SqlStore(db_url)
+    try:
+        report = bench.run_bench(
+            store,
+            clock,
+            _bench_repo,
+            OPTIONS,
+            DEFAULT_OFFICES,
+            shipped_tariffs(),
+            settle=None,
+            settle_note="not run",
+            machine={"cpu": "test"},
+        )
+    finally:
+        store.dispose()
+    assert report.settle is None and not report.settle_failed
+    assert report.accounts_per_s is None and report.settle_floor_ratio is None
+    assert report.floor.rows == ACCOUNTS and report.floor.seconds > 0
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["floor"]["rows"] == ACCOUNTS
+    assert data["machine"] == {"cpu": "test"}
+
+
+def test_a_failed_settlement_is_reported_with_the_other_numbers(tmp_path: Path) -> None:
+    def failing(day: dt.date) -> bench.SettleMeasurement:
+        raise bench.SettleFailed("settlement process failed with exit code 1")
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        report = bench.run_bench(
+            store, FakeClock(), _bench_repo, OPTIONS, DEFAULT_OFFICES, shipped_tariffs(),
+            settle=failing,
+        )  # fmt: skip
+    finally:
+        store.dispose()
+    assert report.settle_failed
+    assert report.settle_note == "settlement process failed with exit code 1"
+    assert report.floor.seconds > 0
+
+
+@pytest.mark.skipif(not HAS_SETTLEMENT, reason="gridpay.services.settlement is not written yet")
+def test_the_bench_settles_a_small_city_in_a_child_process(db_url: str, clock: FakeClock) -> None:
+    # The child settles with the real clock, which refuses days that have not ended.
+    day = SystemClock().today() - dt.timedelta(days=2)
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, day=day)
+    store = SqlStore(db_url)
+    try:
+        report = bench.run_bench(
+            store,
+            clock,
+            _bench_repo,
+            options,
+            DEFAULT_OFFICES,
+            shipped_tariffs(),
+            settle=lambda d: settle_in_child(db_url, d),
+        )
+    finally:
+        store.dispose()
+    assert report.settle is not None, report.settle_note
+    assert report.settle.seconds > 0
+    assert report.settle.process_seconds >= report.settle.seconds
+    assert report.settle.peak_rss_bytes > 10 * 2**20
+    assert report.settle.report["accounts"] == ACCOUNTS
+    assert report.settle.report["quarantined"] == 0
+    assert report.settle.report["estimated"] == 0
+    # Every household used some energy, so every account has exactly one charge.
+    assert report.charges_posted == ACCOUNTS
+    assert report.charged_fen == report.settle.report["charged_fen"]
+    assert report.settle_floor_ratio is not None and report.settle_floor_ratio > 0
+
+
+def test_the_cli_builds_in_a_temporary_sqlite_file_and_prints_json() -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "settle", "--accounts", "300", "--no-settle", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["accounts"] == 300
+    assert data["settle"] is None and data["settle_note"] == "not run (--no-settle)"
+    assert data["floor"]["insert_seconds"] > 0 and data["floor"]["update_seconds"] > 0
+    assert data["machine"]["database"].startswith("SQLite")
+    assert {"cpu", "cores", "memory", "os", "python", "libraries"} <= set(data["machine"])
+
+
+def test_the_temporary_sqlite_database_is_removed_unless_kept() -> None:
+    with fresh_database(None, keep=False) as database:
+        path = Path(database.description)
+        SqlStore(database.url).migrate()
+        assert path.exists()
+    assert not path.exists() and not path.parent.exists()
+    with fresh_database(None, keep=True) as database:
+        kept = Path(database.description)
+        SqlStore(database.url).migrate()
+    assert kept.exists()
+    for leftover in kept.parent.iterdir():
+        leftover.unlink()
+    kept.parent.rmdir()
+
+
+def test_an_existing_sqlite_file_is_refused(tmp_path: Path) -> None:
+    existing = tmp_path / "gridpay.db"
+    existing.write_bytes(b"")
+    with (
+        pytest.raises(InvalidInput, match="does not exist yet"),
+        fresh_database(str(existing), False),
+    ):
+        pass
+    assert existing.exists()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_bench_gets_its_own_schema_dropped_afterwards(pg_base_url: str) -> None:
+    with fresh_database(pg_base_url, keep=False) as database:
+        store = SqlStore(database.url)
+        store.migrate()
+        with store.engine.connect() as conn:
+            schema_name = conn.execute(text("SELECT current_schema()")).scalar_one()
+        store.dispose()
+        assert schema_name.startswith("bench_")
+    admin = create_engine(pg_base_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT count(*) FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": schema_name},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert found == 0
