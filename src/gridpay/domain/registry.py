@@ -90,6 +90,8 @@ OPTIONAL_COLUMNS = (
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 # Text found beyond a row's named columns (a file reader puts it here), reported per row.
 EXTRA_FIELDS_COLUMN = "unnamed_fields"
+# Always trimmed: free text has no pattern that would reject surrounding blanks.
+FREE_TEXT_COLUMNS = ("name", "phone")
 
 # Typed columns compared with the database (and between rows of one file).
 ACCOUNT_FIELDS = (
@@ -146,10 +148,16 @@ def missing_columns(columns: Collection[str]) -> list[str]:
 # --- step 1: syntax and references -------------------------------------------------------------
 
 
-def _text(name: str) -> pl.Expr:
-    """A column stripped of surrounding blanks, with empty text as null."""
+def _text(name: str, lenient: bool) -> pl.Expr:
+    """A text column: as it is (strict), or trimmed with blank text as null (lenient)."""
+    if not lenient and name not in FREE_TEXT_COLUMNS:
+        return pl.col(name)
     value = pl.col(name).str.strip_chars()
-    return pl.when(value.str.len_chars() > 0).then(value).otherwise(None)
+    return pl.when(value.str.len_bytes() > 0).then(value).otherwise(None)
+
+
+def _lower(value: pl.Expr, lenient: bool) -> pl.Expr:
+    return value.str.to_lowercase() if lenient else value
 
 
 def _quoted(value: pl.Expr) -> pl.Expr:
@@ -161,15 +169,11 @@ def _problem(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
     return pl.when(condition.fill_null(False)).then(text).otherwise(None)
 
 
-def _flag(name: str) -> pl.Expr:
-    return (
-        _text(name)
-        .str.to_lowercase()
-        .replace_strict(
-            {"true": True, "1": True, "false": False, "0": False},
-            default=None,
-            return_dtype=pl.Boolean,
-        )
+def _flag(column: str, lenient: bool) -> pl.Expr:
+    return _lower(pl.col(column), lenient).replace_strict(
+        {"true": True, "1": True, "false": False, "0": False},
+        default=None,
+        return_dtype=pl.Boolean,
     )
 
 
@@ -184,6 +188,10 @@ def parse_rows(raw: pl.LazyFrame, refs: References) -> pl.LazyFrame:
     """Type every column and name each row's problems; ``raw`` is text plus ``row_no``.
 
     Optional columns may be missing from ``raw``; blank optional fields take their defaults.
+    Two passes: a strict one over the text exactly as given, then, for the rows it rejects
+    only, a lenient one that trims blanks and ignores case (so ' EN ' is fine). A clean file,
+    the usual case, never pays for trimming and lower-casing every field of every row; the
+    messages all come from the lenient pass. ``row_no`` must be unique.
     """
     present = set(raw.collect_schema().names())
     absent = [
@@ -191,16 +199,30 @@ def parse_rows(raw: pl.LazyFrame, refs: References) -> pl.LazyFrame:
         for c in (*COLUMNS, EXTRA_FIELDS_COLUMN)
         if c not in present
     ]
-    text = raw.with_columns(absent).select(
+    full = raw.with_columns(absent)
+    # Materialised once: both branches below use it, and a lazy plan would compute it twice.
+    strict = _parse(full, refs, lenient=False).collect()
+    passed = strict.filter(pl.col("problem").is_null())
+    if passed.height == strict.height:
+        return passed.lazy()
+    rejected = strict.filter(pl.col("problem").is_not_null()).select("row_no")
+    retried = _parse(full.join(rejected.lazy(), on="row_no", how="semi"), refs, lenient=True)
+    return pl.concat([passed.lazy(), retried], how="vertical")
+
+
+def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
+    text = raw.select(
         pl.col("row_no").cast(pl.Int64),
-        *[_text(c).alias(f"_{c}") for c in (*COLUMNS, EXTRA_FIELDS_COLUMN)],
+        *[_text(c, lenient).alias(f"_{c}") for c in (*COLUMNS, EXTRA_FIELDS_COLUMN)],
     )
 
     account_ok = pl.col("_account_no").str.contains(rf"^\d{{{ACCOUNT_NO_DIGITS}}}$")
     meter_ok = pl.col("_meter_no").str.contains(rf"^\d{{{METER_NO_DIGITS}}}$")
-    language = pl.col("_language").str.to_lowercase().fill_null(DEFAULT_LANGUAGE.value)
-    supply = pl.col("_supply_type").str.to_lowercase().str.replace_all("-", "_")
-    billing = pl.col("_billing_mode").str.to_lowercase().fill_null(DEFAULT_BILLING_MODE.value)
+    language = _lower(pl.col("_language"), lenient).fill_null(DEFAULT_LANGUAGE.value)
+    supply = _lower(pl.col("_supply_type"), lenient)
+    if lenient:
+        supply = supply.str.replace_all("-", "_")
+    billing = _lower(pl.col("_billing_mode"), lenient).fill_null(DEFAULT_BILLING_MODE.value)
     office_ok = pl.col("_office").str.contains(r"^\d{1,9}$")
     office_id = pl.when(office_ok).then(pl.col("_office").cast(pl.Int64, strict=False))
     date_ok = pl.col("_installed_on").str.contains(r"^\d{4}-\d{2}-\d{2}$")
@@ -237,11 +259,11 @@ def parse_rows(raw: pl.LazyFrame, refs: References) -> pl.LazyFrame:
         # A blank flag takes its default; an unreadable one stays null (a problem, below).
         pl.when(pl.col("_has_tou").is_null())
         .then(False)
-        .otherwise(_flag("_has_tou"))
+        .otherwise(_flag("_has_tou", lenient))
         .alias("has_tou"),
         pl.when(pl.col("_has_switch").is_null())
         .then(True)
-        .otherwise(_flag("_has_switch"))
+        .otherwise(_flag("_has_switch", lenient))
         .alias("has_switch"),
     )
 
@@ -364,16 +386,14 @@ def _with_problems(
     flagged = frame.with_columns(
         cond.fill_null(False).alias(flag) for flag, (cond, _) in zip(flags, checks, strict=True)
     )
-    any_bad = pl.any_horizontal(flags)
     messages = [
         pl.when(pl.col(flag)).then(pl.lit(msg) if isinstance(msg, str) else msg)
         for flag, (_, msg) in zip(flags, checks, strict=True)
     ]
-    good = flagged.filter(~any_bad).with_columns(pl.lit(None, dtype=pl.String).alias("problem"))
-    bad = flagged.filter(any_bad).with_columns(
-        pl.concat_str(messages, separator="; ", ignore_nulls=True).alias("problem")
+    problems = flagged.filter(pl.any_horizontal(flags)).select(
+        "row_no", pl.concat_str(messages, separator="; ", ignore_nulls=True).alias("problem")
     )
-    return pl.concat([good, bad], how="vertical").drop(flags)
+    return flagged.drop(flags).join(problems, on="row_no", how="left", validate="1:1")
 
 
 # --- step 2: the same number on more than one row of a file ------------------------------------

@@ -81,7 +81,9 @@ def _print_report(report: ImportReport, seconds: float) -> None:
         console.print(f"ignored column(s): {', '.join(report.ignored_columns)}")
     if not report.problems:
         return
-    table = Table("row", "account_no", "meter_no", "problem", title="rows not written")
+    table = Table(title="rows not written")
+    for column in ("row", "account_no", "meter_no", "problem"):
+        table.add_column(column, no_wrap=column != "problem")
     for p in report.problems[:PROBLEMS_SHOWN_MAX]:
         table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", p.problem)
     console.print(table)
@@ -160,7 +162,10 @@ def accounts_list(
     if as_json:
         print_json({"total": listing.total, "accounts": listing.accounts})
         return
-    table = Table("account_no", "name", "office", "supply", "billing", "tariff", "meter_no")
+    table = Table()
+    for column in ("account_no", "name", "office", "supply", "billing", "tariff", "meter_no"):
+        # Numbers are never cut or wrapped: a clerk reads them out to a customer.
+        table.add_column(column, no_wrap=column.endswith("_no"))
     for a in listing.accounts:
         table.add_row(
             a["account_no"],
