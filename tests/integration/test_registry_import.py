@@ -268,3 +268,20 @@ def test_listing_filters_by_office_and_limits_rows(
     assert listing.accounts[0]["meter_no"] == "202208310001"
     with pytest.raises(InvalidInput):
         registry.list_accounts(store, limit=0)
+
+
+def test_reimporting_scattered_account_numbers_is_recognised_too(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    # Numbers spread over the whole 10-digit space are looked up in batches, not as one range.
+    numbers = [i * 6_000_011 for i in range(1, 1_501)]
+    lines = [account_line(n, meter_no=f"{n * 7:012d}", initial_kwh="0") for n in numbers]
+    path = write_csv(tmp_path / "a.csv", lines)
+    assert import_file(store, clock, path).added == 1_500
+    again = import_file(store, clock, path)
+    assert (again.added, again.unchanged, again.rejected) == (0, 1_500, 0)
+    changed = write_csv(
+        tmp_path / "b.csv", [account_line(numbers[-1], meter_no=f"{7:012d}", initial_kwh="0")]
+    )
+    (problem,) = import_file(store, clock, changed).problems
+    assert "already registered with another meter" in problem.problem

@@ -18,8 +18,11 @@ from gridpay.domain.registry import (
 )
 from gridpay.domain.tariff import Tariff, parse_tariff
 
-# Ids looked up by a literal IN list at most; more are read as one primary-key range.
+# Ids per literal IN list when looking up scattered ids.
 _ID_LIST_MAX = 1_000
+# Ids are read as one primary-key range when the range holds at most this many ids per id
+# looked for (a dense block); otherwise by IN lists.
+_RANGE_SPAN_PER_ID_MAX = 4
 
 
 class SqlRegistryRepo:
@@ -156,20 +159,30 @@ class SqlRegistryRepo:
     ) -> pl.DataFrame:
         """Rows of ``select_sql`` whose ``id_column`` is among ``ids``.
 
-        A few ids are looked up by a literal IN list (they are integers); many are read as one
-        range scan of the primary key, from the lowest id to the highest, and filtered here: a
-        file of accounts is usually a block of numbers, and a range scan beats binding hundreds
-        of thousands of parameters on either engine.
+        Ids that lie densely in one range (a file of accounts is usually a block of numbers)
+        are read as one range scan of the primary key and filtered here; scattered ids are
+        looked up by literal IN lists of at most ``_ID_LIST_MAX`` integers. Either way, no
+        statement binds hundreds of thousands of parameters.
         """
-        wanted = ids.drop_nulls().unique().cast(pl.Int64)
+        wanted = ids.drop_nulls().unique().cast(pl.Int64).sort()
         if wanted.len() == 0:
             return pl.DataFrame(schema=frame_schema)
-        if wanted.len() <= _ID_LIST_MAX:
-            where = f"{id_column} IN ({', '.join(str(int(i)) for i in wanted)})"
+        low, high = int(wanted[0]), int(wanted[-1])
+        if high - low + 1 <= _RANGE_SPAN_PER_ID_MAX * wanted.len():
+            wheres = [f"{id_column} BETWEEN {low} AND {high}"]
         else:
-            ordered = wanted.sort()
-            where = f"{id_column} BETWEEN {int(ordered[0])} AND {int(ordered[-1])}"
-        found = fetch_frame(self.conn, f"{select_sql} WHERE {where}", schema=frame_schema)
+            batches = [
+                wanted.slice(start, _ID_LIST_MAX).to_list()
+                for start in range(0, wanted.len(), _ID_LIST_MAX)
+            ]
+            wheres = [f"{id_column} IN ({', '.join(map(str, batch))})" for batch in batches]
+        found = pl.concat(
+            [
+                fetch_frame(self.conn, f"{select_sql} WHERE {where}", schema=frame_schema)
+                for where in wheres
+            ],
+            how="vertical",
+        )
         return found.filter(pl.col("id").is_in(wanted.implode()))
 
     def meter(self, meter_id: int) -> dict[str, Any] | None:
