@@ -6,6 +6,11 @@ from __future__ import annotations
 # that a payment waiting on a chunk's row locks waits well under a second.
 settle_chunk_accounts_max = 50_000
 
+# SQLite has one writer, and a writer waiting in its busy handler re-polls only every ~100 ms, so a
+# settlement that re-takes the lock at once starves payments for the whole run. Pausing this long
+# between chunks lets every waiting payment in: payments wait at most one chunk.
+sqlite_writer_pause_s = 0.1
+
 # Bulk imports: rows read from a file per batch.
 import_batch_rows_max = 200_000
 

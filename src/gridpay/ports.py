@@ -296,6 +296,10 @@ class Store(Protocol):
 
     def migrate(self) -> None: ...
 
+    def let_other_writers_in(self) -> None:
+        """Called between long write transactions (settlement chunks)."""
+        ...
+
 
 class TariffSource(Protocol):
     def shipped(self) -> Sequence[tuple[Tariff, str]]: ...

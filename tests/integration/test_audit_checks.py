@@ -14,7 +14,7 @@ from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, Channel
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import AuditFailed
 from gridpay.ports import UnitOfWork
-from gridpay.services.audit import CHECKS, AuditReport, CheckResult, audit
+from gridpay.services.audit import LEDGER_CHECKS, AuditReport, CheckResult, audit
 from gridpay.services.payments import refund, reverse, take_payment
 from gridpay.services.settlement import settle_range
 from tests.fakes import FakeClock
@@ -26,6 +26,7 @@ from tests.integration.settle_helpers import (
     register_wh,
 )
 
+D0 = dt.date(2026, 10, 31)
 D1 = dt.date(2026, 11, 1)
 D2 = dt.date(2026, 11, 2)
 CHECK_NAMES = [
@@ -75,7 +76,7 @@ def failed(report: AuditReport) -> dict[str, tuple[str, ...]]:
 
 
 def test_correct_books_pass_every_check(books: SqlStore) -> None:
-    report = audit(books)
+    report = audit(books, LEDGER_CHECKS)
     assert report.ok, failed(report)
     assert [c.name for c in report.checks] == CHECK_NAMES
     by_name = {c.name: c for c in report.checks}
@@ -89,7 +90,7 @@ def test_a_cached_balance_changed_behind_the_ledger_is_caught_and_named(books: S
     execute(
         books, "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + 1 WHERE id = 2"
     )
-    report = audit(books)
+    report = audit(books, LEDGER_CHECKS)
     assert failed(report) == {
         "cached_totals_balanced": (),
         "cached_balances_match_transfers": ("0000000002",),
@@ -106,7 +107,9 @@ def test_a_system_account_out_of_step_is_named_by_its_code(books: SqlStore) -> N
         "UPDATE ledger_accounts SET debits_posted_fen = 0 WHERE id = :id",
         id=CLEARING_IDS[Channel.BANK],
     )
-    assert failed(audit(books))["cached_balances_match_transfers"] == ("clearing:bank",)
+    assert failed(audit(books, LEDGER_CHECKS))["cached_balances_match_transfers"] == (
+        "clearing:bank",
+    )
 
 
 def test_a_transfer_inserted_without_moving_balances_is_caught(books: SqlStore) -> None:
@@ -119,7 +122,7 @@ def test_a_transfer_inserted_without_moving_balances_is_caught(books: SqlStore) 
         day=D2,
         at=dt.datetime(2026, 11, 3),
     )
-    report = audit(books)
+    report = audit(books, LEDGER_CHECKS)
     assert failed(report) == {
         "cached_totals_balanced": (),
         "cached_balances_match_transfers": ("0000000003", "clearing:app"),
@@ -142,7 +145,7 @@ def test_an_unbalanced_transfer_to_no_ledger_account_is_caught(books: SqlStore) 
         books,
         "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + 700 WHERE id = 1",
     )
-    report = audit(books)
+    report = audit(books, LEDGER_CHECKS)
     assert failed(report) == {
         "transfers_balanced": ("ledger:99999999999",),
         "cached_totals_balanced": (),
@@ -151,7 +154,9 @@ def test_an_unbalanced_transfer_to_no_ledger_account_is_caught(books: SqlStore) 
 
 def test_a_customer_transfer_without_its_account_id_is_caught(books: SqlStore) -> None:
     execute(books, "UPDATE transfers SET account_id = NULL WHERE id = 'pay/bank/A'")
-    assert failed(audit(books)) == {"customer_transfers_name_their_account": ("0000000001",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {
+        "customer_transfers_name_their_account": ("0000000001",)
+    }
 
 
 def test_a_usage_row_that_disagrees_with_its_charge_is_caught(books: SqlStore) -> None:
@@ -166,12 +171,12 @@ def test_a_usage_row_that_disagrees_with_its_charge_is_caught(books: SqlStore) -
         "UPDATE daily_usage SET ytd_charged_fen = 673 WHERE account_id = 2 AND day = :d",
         d=D2,
     )
-    assert failed(audit(books)) == {"usage_rows_match_charges": ("0000000002",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"usage_rows_match_charges": ("0000000002",)}
 
 
 def test_a_charge_without_a_settled_day_is_caught(books: SqlStore) -> None:
     execute(books, "DELETE FROM daily_usage WHERE account_id = 3 AND day = :d", d=D2)
-    assert failed(audit(books)) == {"usage_rows_match_charges": ("0000000003",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"usage_rows_match_charges": ("0000000003",)}
 
 
 def test_a_settled_day_whose_charge_is_missing_is_caught(books: SqlStore) -> None:
@@ -185,7 +190,7 @@ def test_a_settled_day_whose_charge_is_missing_is_caught(books: SqlStore) -> Non
         "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen - 392 WHERE id = :r",
         r=REVENUE_ID,
     )
-    assert failed(audit(books)) == {"usage_rows_match_charges": ("0000000001",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"usage_rows_match_charges": ("0000000001",)}
 
 
 def test_a_charge_under_a_foreign_id_is_caught(books: SqlStore) -> None:
@@ -193,7 +198,7 @@ def test_a_charge_under_a_foreign_id_is_caught(books: SqlStore) -> None:
         books,
         "UPDATE transfers SET id = 'charge/1/2026-11-01' WHERE id = 'charge/0000000001/2026-11-01'",
     )
-    assert failed(audit(books)) == {"charge_transfers_well_formed": ("0000000001",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"charge_transfers_well_formed": ("0000000001",)}
 
 
 def test_a_charge_credited_to_the_wrong_account_is_caught(books: SqlStore) -> None:
@@ -213,7 +218,7 @@ def test_a_charge_credited_to_the_wrong_account_is_caught(books: SqlStore) -> No
         "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + 280 WHERE id = :b",
         b=bank,
     )
-    assert failed(audit(books)) == {"charge_transfers_well_formed": ("0000000002",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"charge_transfers_well_formed": ("0000000002",)}
 
 
 def test_a_broken_year_to_date_charge_is_caught(books: SqlStore) -> None:
@@ -222,7 +227,7 @@ def test_a_broken_year_to_date_charge_is_caught(books: SqlStore) -> None:
         "UPDATE daily_usage SET ytd_charged_fen = 999 WHERE account_id = 1 AND day = :d",
         d=D2,
     )
-    assert failed(audit(books)) == {"ytd_charged_is_cumulative": ("0000000001",)}
+    assert failed(audit(books, LEDGER_CHECKS)) == {"ytd_charged_is_cumulative": ("0000000001",)}
 
 
 def test_the_year_to_date_charge_starts_again_on_the_first_of_january(
@@ -248,7 +253,7 @@ def test_the_year_to_date_charge_starts_again_on_the_first_of_january(
             ytd_wh=1,
             ytd_charged_fen=jan1_ytd,
         )
-    assert failed(audit(store)) == {"ytd_charged_is_cumulative": ("0000000006",)}
+    assert failed(audit(store, LEDGER_CHECKS)) == {"ytd_charged_is_cumulative": ("0000000006",)}
 
 
 def test_offending_accounts_are_counted_beyond_those_named(
@@ -265,10 +270,10 @@ def test_offending_accounts_are_counted_beyond_those_named(
 
 
 def test_a_further_check_can_be_appended(books: SqlStore) -> None:
-    def charges_match_readings_and_tariff(uow: UnitOfWork) -> CheckResult:
+    def meters_are_read(uow: UnitOfWork) -> CheckResult:
         return CheckResult(
-            name="charges_match_readings_and_tariff",
-            description="each charge matches its readings and tariff",
+            name="meters_are_read",
+            description="a made-up further check",
             ok=False,
             checked=6,
             checked_what="usage rows",
@@ -276,9 +281,9 @@ def test_a_further_check_can_be_appended(books: SqlStore) -> None:
             accounts=("0000000003",),
         )
 
-    report = audit(books, [*CHECKS, charges_match_readings_and_tariff])
-    assert [c.name for c in report.checks] == [*CHECK_NAMES, "charges_match_readings_and_tariff"]
-    assert failed(report) == {"charges_match_readings_and_tariff": ("0000000003",)}
+    report = audit(books, [*LEDGER_CHECKS, meters_are_read])
+    assert [c.name for c in report.checks] == [*CHECK_NAMES, "meters_are_read"]
+    assert failed(report) == {"meters_are_read": ("0000000003",)}
 
 
 def test_real_settlement_with_true_ups_and_payments_passes_the_audit(
@@ -320,4 +325,20 @@ def test_an_audit_reads_one_snapshot_and_does_not_hold_up_payments(
         seen = uow.conn.execute(text("SELECT COUNT(*) FROM transfers")).scalar()
         assert seen == before  # the audit still sees its snapshot
         assert uow.audit.cached_balance_failures(5) == (0, [])
-    assert audit(books).checks[0].checked == before + 1
+    assert audit(books, LEDGER_CHECKS).checks[0].checked == before + 1
+
+
+def test_full_audit_re_prices_real_settlement_and_names_a_tampered_charge(store, clock) -> None:
+    ids = add_city(store, 8)
+    for day in (D0, D1, D2):
+        add_readings(store, ids, day)
+    settle_range(store, clock, D0, D2)
+    report = audit(store)
+    assert report.ok, failed(report)
+    assert [c.name for c in report.checks] == [*CHECK_NAMES, "charges_match_readings_and_tariff"]
+    execute(
+        store,
+        "UPDATE daily_usage SET energy_wh = energy_wh + 10 WHERE account_id = 5 AND day = :d",
+        d=D2,
+    )
+    assert failed(audit(store)) == {"charges_match_readings_and_tariff": ("0000000005",)}

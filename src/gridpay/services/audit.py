@@ -16,6 +16,7 @@ from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import AuditFailed
 from gridpay.ports import Store, UnitOfWork
+from gridpay.services.settlement import reprice_in
 
 # Offending accounts named per check; the rest are counted. (A candidate for limits.py.)
 audit_accounts_named_max = 20
@@ -177,7 +178,26 @@ def ytd_charged_is_cumulative(uow: UnitOfWork) -> CheckResult:
     )
 
 
-CHECKS: tuple[AuditCheck, ...] = (
+def charges_match_readings_and_tariff(uow: UnitOfWork) -> CheckResult:
+    """Re-price the last settled day with the settlement kernel and compare with what is stored.
+
+    One day by default: re-pricing costs about as much as settling that day.
+    """
+    result = reprice_in(uow)
+    failed = result.mismatched_account_ids
+    return _result(
+        "charges_match_readings_and_tariff",
+        "the last settled day's usage rows (energy, estimate, charge, year-to-date) are what "
+        "its readings and tariff give",
+        result.rows_checked,
+        f"usage rows of {result.day}" if result.day else "usage rows (none settled)",
+        len(failed),
+        failed[:audit_accounts_named_max],
+    )
+
+
+# The ledger's own invariants (they hold for any books, however the usage rows were made)...
+LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     transfers_balanced,
     cached_totals_balanced,
     cached_balances_match_transfers,
@@ -186,6 +206,8 @@ CHECKS: tuple[AuditCheck, ...] = (
     charge_transfers_well_formed,
     ytd_charged_is_cumulative,
 )
+# ...and every check, including re-pricing the last settled day with the settlement kernel.
+CHECKS: tuple[AuditCheck, ...] = (*LEDGER_CHECKS, charges_match_readings_and_tariff)
 
 
 def _result(

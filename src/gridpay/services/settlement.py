@@ -24,7 +24,7 @@ from gridpay.domain.settlement import (
 )
 from gridpay.domain.tariff import prices_in_force
 from gridpay.errors import Conflict, InvalidInput
-from gridpay.ports import Clock, Progress, Store
+from gridpay.ports import Clock, Progress, Store, UnitOfWork
 
 CHUNK_RETRIES_MAX = 3
 
@@ -98,6 +98,8 @@ def settle_day(
             setattr(report, key, getattr(report, key) + value)
         if progress:
             progress.advance(chunk.len())
+        if offset + chunk_accounts < account_ids.len():
+            store.let_other_writers_in()
     if progress:
         progress.finish()
     report.seconds = time.perf_counter() - started
@@ -226,6 +228,14 @@ class RepricingResult:
 def reprice_settled_day(
     store: Store, day: dt.date | None = None, *, nominal_voltage_v: int = 220
 ) -> RepricingResult:
+    """``reprice_in`` in a unit of work of its own."""
+    with store.unit_of_work() as uow:
+        return reprice_in(uow, day, nominal_voltage_v=nominal_voltage_v)
+
+
+def reprice_in(
+    uow: UnitOfWork, day: dt.date | None = None, *, nominal_voltage_v: int = 220
+) -> RepricingResult:
     """Re-run the kernel for a settled day from the stored state and readings, and compare.
 
     Every stored usage row (energy, estimate flag, charge, year-to-date position) must be what
@@ -240,19 +250,23 @@ def reprice_settled_day(
         "ytd_cost_nyuan",
         "ytd_charged_fen",
     ]
-    with store.unit_of_work() as uow:
-        day = day or uow.settlement.last_settled()
-        if day is None:
-            return RepricingResult(None, 0, [])
-        stored = uow.settlement.usage_for_day(day)
-        if stored.height == 0:
-            return RepricingResult(day, 0, [])
-        pending = uow.settlement.pending_trueups()["account_id"]
-        lo, hi = int(stored["account_id"].min()), int(stored["account_id"].max())  # type: ignore[arg-type]
-        state = uow.settlement.load_state(day, lo, hi, include_settled=True)
-        readings = uow.settlement.readings_for_day(day)
-        prices = prices_in_force(uow.registry.tariffs(), day)
-    state = state.filter(pl.col("account_id").is_in(stored["account_id"].implode()))
+    day = day or uow.settlement.last_settled()
+    if day is None:
+        return RepricingResult(None, 0, [])
+    stored = uow.settlement.usage_for_day(day)
+    if stored.height == 0:
+        return RepricingResult(day, 0, [])
+    pending = uow.settlement.pending_trueups()["account_id"]
+    ids = stored["account_id"]
+    state = uow.settlement.load_state(
+        day,
+        int(ids.min()),
+        int(ids.max()),
+        include_settled=True,  # type: ignore[arg-type]
+    )
+    readings = uow.settlement.readings_for_day(day)
+    prices = prices_in_force(uow.registry.tariffs(), day)
+    state = state.filter(pl.col("account_id").is_in(ids.implode()))
     recomputed, _ = settle_batch(attach_readings(state, readings), prices, day, nominal_voltage_v)
     joined = stored.select("account_id", *compared).join(
         recomputed.select("account_id", *compared),

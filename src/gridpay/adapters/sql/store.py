@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -10,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.db import make_engine
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
@@ -77,6 +79,15 @@ class SqlStore:
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    def let_other_writers_in(self) -> None:
+        """Between two long write transactions: give waiting writers their turn.
+
+        PostgreSQL locks rows, so payments never wait for a whole run there; SQLite locks the
+        database, see ``limits.sqlite_writer_pause_s``.
+        """
+        if self.dialect == "sqlite":
+            time.sleep(limits.sqlite_writer_pause_s)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,58 @@
+"""A payer process for the concurrency test: pays into random accounts, retrying some payments.
+
+Usage: python -m tests.e2e.payer DB_URL SEED COUNT ACCOUNTS OUT.json
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from gridpay import bootstrap
+from gridpay.domain.payments import TakePayment
+from gridpay.services.payments import take_payment
+
+CHANNELS = ("app", "counter", "bank", "agent")
+
+
+def main() -> None:
+    url, seed, count, accounts, out = (
+        sys.argv[1],
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+        sys.argv[5],
+    )
+    rng = random.Random(seed)
+    app = bootstrap.build(db=url)
+    sent: list[dict[str, object]] = []
+    try:
+        for i in range(count):
+            channel = rng.choice(CHANNELS)
+            cmd = TakePayment(
+                account_no=f"{rng.randint(1, accounts):010d}",
+                amount_yuan=f"{rng.randint(1, 50_000) / 100:.2f}",
+                channel=channel,
+                ref=f"s{seed}-{i}",
+                office_id=rng.randint(1, 6) if channel == "counter" else None,
+            )
+            take_payment(app.store, app.clock, app.settings, cmd)
+            if rng.random() < 0.25:  # the channel retries: must be a no-op
+                assert take_payment(app.store, app.clock, app.settings, cmd).already_recorded
+            sent.append(
+                {
+                    "account_no": cmd.account_no,
+                    "amount_yuan": cmd.amount_yuan,
+                    "ref": cmd.ref,
+                    "channel": channel,
+                }
+            )
+    finally:
+        app.close()
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(sent, f)
+
+
+if __name__ == "__main__":
+    main()
