@@ -57,7 +57,7 @@ def _chunk_totals(usage: pl.DataFrame, quarantined: pl.DataFrame) -> dict[str, i
     }
 
 
-def _with_created_at(transfers: pl.DataFrame, at: dt.datetime) -> pl.DataFrame:
+def with_created_at(transfers: pl.DataFrame, at: dt.datetime) -> pl.DataFrame:
     naive_utc = at.astimezone(dt.UTC).replace(tzinfo=None)
     return transfers.with_columns(pl.lit(naive_utc, dtype=pl.Datetime("us")).alias("created_at"))
 
@@ -127,7 +127,7 @@ def _settle_chunk(
                 batch = attach_readings(state, readings)
                 usage, quarantined = settle_batch(batch, prices, day, nominal_voltage_v)
                 uow.settlement.save_usage(usage, run_id)
-                uow.ledger.post_many(_with_created_at(charge_transfers(usage), clock.now()))
+                uow.ledger.post_many(with_created_at(charge_transfers(usage), clock.now()))
                 uow.settlement.quarantine_readings(quarantined, f"settlement of {day}", clock.now())
                 totals = _chunk_totals(usage, quarantined)
                 waiting = state.height - usage.height
@@ -206,7 +206,7 @@ def process_trueups(store: Store, clock: Clock, *, nominal_voltage_v: int = 220)
                     )
                     uow.settlement.save_usage(usage, run_id=None)
                     corrections = trueup_transfers(old_today, usage, start)
-                    uow.ledger.post_many(_with_created_at(corrections, clock.now()))
+                    uow.ledger.post_many(with_created_at(corrections, clock.now()))
                     if day == start:
                         uow.settlement.quarantine_readings(
                             quarantined, f"late reading for {start}", clock.now()

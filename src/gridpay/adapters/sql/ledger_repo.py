@@ -10,7 +10,7 @@ import polars as pl
 from sqlalchemy import Connection, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import bulk_add, bulk_insert
+from gridpay.adapters.sql.db import bulk_add, bulk_insert, fetch_frame
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, Transfer, TransferKind
 from gridpay.errors import Conflict, NotFound
 
@@ -151,6 +151,15 @@ class SqlLedgerRepo:
             ["credits_posted_fen"],
         )
         return frame.height
+
+    def customer_balances(self) -> pl.DataFrame:
+        """Every customer's prepaid balance: account_id, balance_fen."""
+        return fetch_frame(
+            self.conn,
+            "SELECT account_id, credits_posted_fen - debits_posted_fen AS balance_fen "
+            "FROM ledger_accounts WHERE kind = 'customer' ORDER BY account_id",
+            schema={"account_id": pl.Int64, "balance_fen": pl.Int64},
+        )
 
     def balance_fen(self, ledger_account_id: int) -> int:
         """credits - debits (a customer's prepaid balance; negative for asset-like accounts)."""
