@@ -209,6 +209,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("code"),
+        postgresql_with={"fillfactor": 50},
     )
     op.create_table(
         "meters",
