@@ -85,6 +85,29 @@ USAGE_COLUMNS = (
     "window_days",
 )
 
+# A stored usage row (table ``daily_usage``): what the kernel writes, plus the run that wrote it.
+USAGE_SCHEMA: dict[str, Any] = {
+    "day": pl.Date,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "tariff_code": pl.String,
+    "estimated": pl.Boolean,
+    "reading_wh": pl.Int64,
+    **{f"{r}_wh": pl.Int64 for r in REGISTERS},
+    "last_real_day": pl.Date,
+    "last_real_wh": pl.Int64,
+    "energy_wh": pl.Int64,
+    "charge_fen": pl.Int64,
+    "ytd_wh": pl.Int64,
+    "ytd_cost_nyuan": pl.Int64,
+    "ytd_charged_fen": pl.Int64,
+    "window_energy_wh": pl.Int64,
+    "window_charge_fen": pl.Int64,
+    "window_days": pl.Int64,
+    "run_id": pl.Int64,
+}
+assert tuple(USAGE_SCHEMA)[:-1] == USAGE_COLUMNS
+
 QUARANTINE_COLUMNS = ("account_id", "meter_id", "day", "total_wh", "reason_code", "reason")
 
 
@@ -362,31 +385,9 @@ def _last_real(day: dt.date) -> list[pl.Expr]:
 
 def charge_transfers(usage: pl.DataFrame) -> pl.DataFrame:
     """The ledger transfers for settled usage rows: a charge, a credit, or nothing when zero."""
-    nonzero = usage.filter(pl.col("charge_fen") != 0)
-    positive = pl.col("charge_fen") > 0
-    day = pl.col("day").dt.strftime("%Y-%m-%d")
-    account = pl.col("account_id").cast(pl.String).str.zfill(10)
-    return nonzero.select(
-        pl.when(positive)
-        .then(pl.format("charge/{}/{}", account, day))
-        .otherwise(pl.format("credit/{}/{}", account, day))
-        .alias("id"),
-        pl.when(positive)
-        .then(pl.col("account_id"))
-        .otherwise(pl.lit(REVENUE_ID))
-        .alias("debit_account_id"),
-        pl.when(positive)
-        .then(pl.lit(REVENUE_ID))
-        .otherwise(pl.col("account_id"))
-        .alias("credit_account_id"),
-        pl.col("charge_fen").abs().alias("amount_fen"),
-        pl.when(positive)
-        .then(pl.lit(TransferKind.CHARGE.value))
-        .otherwise(pl.lit(TransferKind.CREDIT.value))
-        .alias("kind"),
-        "account_id",
-        "day",
-    )
+    kind = pl.when(pl.col("charge_fen") > 0).then(pl.lit("charge")).otherwise(pl.lit("credit"))
+    transfer_id = pl.format("{}/{}/{}", kind, _account_no(), _day_text())
+    return _signed_transfers(usage.filter(pl.col("charge_fen") != 0), transfer_id)
 
 
 def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date) -> pl.DataFrame:
@@ -406,23 +407,31 @@ def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date)
         .with_columns((pl.col("new_fen") - pl.col("old_fen")).alias("charge_fen"))
         .filter(pl.col("charge_fen") != 0)
     )
+    transfer_id = pl.format(
+        "trueup/{}/{}/{}", _account_no(), _day_text(), pl.lit(trigger_day.isoformat())
+    )
+    return _signed_transfers(diff, transfer_id).with_columns(
+        pl.lit("true-up after a late real reading").alias("note")
+    )
+
+
+def _account_no() -> pl.Expr:
+    return pl.col("account_id").cast(pl.String).str.zfill(10)
+
+
+def _day_text() -> pl.Expr:
+    return pl.col("day").dt.strftime("%Y-%m-%d")
+
+
+def _signed_transfers(frame: pl.DataFrame, transfer_id: pl.Expr) -> pl.DataFrame:
+    """A signed ``charge_fen`` per (account, day) as transfers: positive debits the customer
+    (kind charge), negative credits it back (kind credit)."""
     positive = pl.col("charge_fen") > 0
-    account = pl.col("account_id").cast(pl.String).str.zfill(10)
-    return diff.select(
-        pl.format(
-            "trueup/{}/{}/{}",
-            account,
-            pl.col("day").dt.strftime("%Y-%m-%d"),
-            pl.lit(trigger_day.isoformat()),
-        ).alias("id"),
-        pl.when(positive)
-        .then(pl.col("account_id"))
-        .otherwise(pl.lit(REVENUE_ID))
-        .alias("debit_account_id"),
-        pl.when(positive)
-        .then(pl.lit(REVENUE_ID))
-        .otherwise(pl.col("account_id"))
-        .alias("credit_account_id"),
+    customer, revenue = pl.col("account_id"), pl.lit(REVENUE_ID)
+    return frame.select(
+        transfer_id.alias("id"),
+        pl.when(positive).then(customer).otherwise(revenue).alias("debit_account_id"),
+        pl.when(positive).then(revenue).otherwise(customer).alias("credit_account_id"),
         pl.col("charge_fen").abs().alias("amount_fen"),
         pl.when(positive)
         .then(pl.lit(TransferKind.CHARGE.value))
@@ -430,7 +439,6 @@ def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date)
         .alias("kind"),
         "account_id",
         "day",
-        pl.lit("true-up after a late real reading").alias("note"),
     )
 
 

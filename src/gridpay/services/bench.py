@@ -26,6 +26,7 @@ from gridpay.domain.ledger import REVENUE_ID, TransferKind
 from gridpay.domain.tariff import Tariff
 from gridpay.ports import Clock, Progress, Store, UnitOfWork
 from gridpay.services import synthetic
+from gridpay.services.progress import NullProgress
 from gridpay.services.setup import initialize
 
 ACCOUNTS_DEFAULT = 550_000  # Luoyang's direct-supply accounts
@@ -57,17 +58,6 @@ class BenchRepo(Protocol):
 
 # The bench repository working inside a unit of work's transaction.
 BenchRepoFor = Callable[[UnitOfWork], BenchRepo]
-
-
-class NullProgress:
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, steps: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import polars as pl
 from gridpay import limits
 from gridpay.domain import readings as rules
 from gridpay.ports import Clock, Progress, ReadingsRepo, Store
+from gridpay.services.progress import NullProgress
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,6 @@ _NO_METERS = pl.DataFrame(schema=rules.METER_SCHEMA)
 _NO_READINGS = pl.DataFrame(schema=rules.READING_SCHEMA)
 
 
-class _NoProgress:
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, steps: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
-
-
 def import_readings(
     store: Store,
     clock: Clock,
@@ -71,7 +61,7 @@ def import_readings(
 ) -> ImportReport:
     """Import one file's rows (``domain.readings.RAW_SCHEMA``), in one transaction."""
     started = time.perf_counter()
-    progress = progress or _NoProgress()
+    progress = progress or NullProgress()
     progress.start(f"importing {source}", total=rows.height)
     try:
         checked = rules.check_rows(rules.parse_rows(rows), clock.today())

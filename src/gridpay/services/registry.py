@@ -37,22 +37,12 @@ from gridpay.domain.registry import (
 )
 from gridpay.errors import Conflict, InvalidInput, NotFound
 from gridpay.ports import Clock, Progress, Store
+from gridpay.services.progress import NullProgress
 
 # Rows per insert statement batch inside the one transaction: it only sets how often the progress
 # bar moves (the whole file still commits or rolls back as one).
 INSERT_CHUNK_ROWS = 25_000
 LIST_LIMIT_DEFAULT = 50
-
-
-class _NoProgress:
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, steps: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -110,7 +100,7 @@ def import_accounts(
             f"{source} lacks column(s) {', '.join(missing)} "
             f"(required: {', '.join(REQUIRED_COLUMNS)})"
         )
-    return _register(store, clock, raw, source, progress or _NoProgress())
+    return _register(store, clock, raw, source, progress or NullProgress())
 
 
 def add_account(store: Store, clock: Clock, fields: Mapping[str, str | None]) -> RowStatus:

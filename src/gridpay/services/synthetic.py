@@ -26,6 +26,7 @@ import polars as pl
 
 from gridpay.domain.ledger import CLEARING_IDS, Channel, TransferKind, payment_id
 from gridpay.domain.money import fen_from_nyuan_expr
+from gridpay.domain.settlement import USAGE_SCHEMA
 from gridpay.domain.tariff import (
     REGISTERS,
     Tariff,
@@ -88,27 +89,6 @@ METER_SCHEMA: dict[str, Any] = {
     "removed_on": pl.Date,
     "initial_wh": pl.Int64,
     "final_wh": pl.Int64,
-}
-
-USAGE_SCHEMA: dict[str, Any] = {
-    "day": pl.Date,
-    "account_id": pl.Int64,
-    "meter_id": pl.Int64,
-    "tariff_code": pl.String,
-    "estimated": pl.Boolean,
-    "reading_wh": pl.Int64,
-    **{f"{r}_wh": pl.Int64 for r in REGISTERS},
-    "last_real_day": pl.Date,
-    "last_real_wh": pl.Int64,
-    "energy_wh": pl.Int64,
-    "charge_fen": pl.Int64,
-    "ytd_wh": pl.Int64,
-    "ytd_cost_nyuan": pl.Int64,
-    "ytd_charged_fen": pl.Int64,
-    "window_energy_wh": pl.Int64,
-    "window_charge_fen": pl.Int64,
-    "window_days": pl.Int64,
-    "run_id": pl.Int64,
 }
 
 READING_SCHEMA: dict[str, Any] = {

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
-from gridpay.domain.settlement import INPUT_SCHEMA, USAGE_COLUMNS
+from gridpay.domain.settlement import INPUT_SCHEMA, USAGE_COLUMNS, USAGE_SCHEMA
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
 
@@ -45,26 +45,6 @@ _ACCOUNT_SCHEMA = {
         "meter_installed_on",
         "meter_initial_wh",
     )
-}
-USAGE_SCHEMA: dict[str, Any] = {
-    "day": pl.Date,
-    "account_id": pl.Int64,
-    "meter_id": pl.Int64,
-    "tariff_code": pl.String,
-    "estimated": pl.Boolean,
-    "reading_wh": pl.Int64,
-    **{f"{r}_wh": pl.Int64 for r in REGISTERS},
-    "last_real_day": pl.Date,
-    "last_real_wh": pl.Int64,
-    "energy_wh": pl.Int64,
-    "charge_fen": pl.Int64,
-    "ytd_wh": pl.Int64,
-    "ytd_cost_nyuan": pl.Int64,
-    "ytd_charged_fen": pl.Int64,
-    "window_energy_wh": pl.Int64,
-    "window_charge_fen": pl.Int64,
-    "window_days": pl.Int64,
-    "run_id": pl.Int64,
 }
 READING_SCHEMA = {
     "meter_id": pl.Int64,
