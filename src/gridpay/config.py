@@ -48,7 +48,9 @@ def load_settings(db: str | None = None, config_path: str | None = None) -> Sett
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
         known = {f for f in Settings.__dataclass_fields__ if f != "extra"}
-        values = {k: (tuple(v) if k == "offices" else v) for k, v in data.items() if k in known}
+        values: dict[str, Any] = {
+            k: (tuple(v) if k == "offices" else v) for k, v in data.items() if k in known
+        }
         extra = {k: v for k, v in data.items() if k not in known}
         settings = replace(settings, **values, extra=extra)
     env_url = os.environ.get("GRIDPAY_DATABASE_URL")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import polars as pl
 
@@ -104,7 +104,7 @@ class LedgerRepo(Protocol):
 
     def get_transfer(self, transfer_id: str) -> Transfer | None: ...
 
-    def post(self, transfer: Transfer) -> bool:
+    def post(self, transfer: Transfer, created_at: dt.datetime) -> bool:
         """Post one transfer and move both cached balances; False if that id is already posted."""
         ...
 
@@ -181,13 +181,46 @@ class ReadingsRepo(Protocol):
 class SettlementRepo(Protocol):
     def start_run(self, day: dt.date, started_at: dt.datetime) -> int: ...
 
-    def finish_run(self, run_id: int, totals: dict[str, object]) -> None: ...
+    def add_to_run(self, run_id: int, totals: dict[str, int]) -> None: ...
 
-    def unsettled_account_ids(self, day: dt.date) -> pl.Series: ...
+    def finish_run(
+        self, run_id: int, status: str, finished_at: dt.datetime, seconds: float
+    ) -> dict[str, Any]: ...
 
-    def load_batch(self, day: dt.date, account_ids: pl.Series) -> pl.DataFrame: ...
+    def runs(self, limit: int) -> list[dict[str, Any]]: ...
 
-    def save_usage(self, usage: pl.DataFrame) -> int: ...
+    def prepaid_account_ids(self) -> pl.Series: ...
+
+    def readings_for_day(self, day: dt.date) -> pl.DataFrame: ...
+
+    def readings_for_meters(self, meter_ids: list[int], day: dt.date) -> pl.DataFrame: ...
+
+    def load_state(
+        self,
+        day: dt.date,
+        lo: int,
+        hi: int,
+        only: list[int] | None = None,
+        include_settled: bool = False,
+    ) -> pl.DataFrame: ...
+
+    def save_usage(self, usage: pl.DataFrame, run_id: int | None) -> int:
+        """Insert usage rows; raises ``Conflict`` if another run settled any of them."""
+        ...
+
+    def quarantine_readings(self, rows: pl.DataFrame, source: str, at: dt.datetime) -> int: ...
+
+    def usage_rows(self, account_ids: list[int], first: dt.date, last: dt.date) -> pl.DataFrame: ...
+
+    def usage_for_day(self, day: dt.date) -> pl.DataFrame: ...
+
+    def delete_usage(self, day: dt.date, account_ids: list[int]) -> None: ...
+
+    def last_settled(self) -> dt.date | None: ...
+
+    def pending_trueups(self) -> pl.DataFrame: ...
+
+    def clear_trueups(self, account_ids: list[int]) -> None: ...
 
 
 class QueriesRepo(Protocol):
@@ -267,12 +300,23 @@ class AuditRepo(Protocol):
 
 
 class UnitOfWork(Protocol):
-    registry: RegistryRepo
-    ledger: LedgerRepo
-    readings: ReadingsRepo
-    settlement: SettlementRepo
-    queries: QueriesRepo
-    audit: AuditRepo
+    @property
+    def registry(self) -> RegistryRepo: ...
+
+    @property
+    def ledger(self) -> LedgerRepo: ...
+
+    @property
+    def readings(self) -> ReadingsRepo: ...
+
+    @property
+    def settlement(self) -> SettlementRepo: ...
+
+    @property
+    def queries(self) -> QueriesRepo: ...
+
+    @property
+    def audit(self) -> AuditRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -183,7 +183,7 @@ def tariff_price_frame(tariffs: Sequence[Tariff]) -> pl.DataFrame:
             row[f"b{i}_s"] = band.surcharge_uyuan_per_kwh if band else 0
         row["default_daily_wh"] = t.default_daily_wh
         rows.append(row)
-    schema = {"tariff_code": pl.String}
+    schema: dict[str, Any] = {"tariff_code": pl.String}
     schema.update({c: pl.Int64 for c in rows[0] if c != "tariff_code"} if rows else {})
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 

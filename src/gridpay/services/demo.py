@@ -94,7 +94,7 @@ def readings_file_rows(readings: pl.DataFrame, extra_unknown_meter: dt.date | No
         *(_kwh_text(pl.col(f"{r}_wh")).alias(f"{r}_kwh") for r in REGISTERS),
     )
     if extra_unknown_meter is not None:
-        unknown = {c: None for c in FILE_COLUMNS}
+        unknown: dict[str, str | None] = dict.fromkeys(FILE_COLUMNS)
         unknown.update(
             meter_no=UNKNOWN_METER_NO, date=extra_unknown_meter.isoformat(), total_kwh="12.34"
         )
@@ -111,8 +111,8 @@ def readings_file_rows(readings: pl.DataFrame, extra_unknown_meter: dt.date | No
             pl.lit(None, dtype=pl.String).alias("row_error"),
             *FILE_COLUMNS,
         )
-        .cast(RAW_SCHEMA)
-    )  # type: ignore[arg-type]
+        .cast(RAW_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def run_demo(

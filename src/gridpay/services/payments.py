@@ -150,7 +150,7 @@ def _post_new(
     """Post a transfer not found under its id a moment ago (under this unit of work's locks)."""
     try:
         # ports.LedgerRepo.post does not declare created_at yet; the SQL repo takes it.
-        posted = uow.ledger.post(transfer, now)  # type: ignore[call-arg]
+        posted = uow.ledger.post(transfer, now)
     except Conflict:
         posted = False  # posted meanwhile with another day or note: judged as a retry below
     if posted:

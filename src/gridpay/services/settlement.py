@@ -258,12 +258,9 @@ def reprice_in(
         return RepricingResult(day, 0, [])
     pending = uow.settlement.pending_trueups()["account_id"]
     ids = stored["account_id"]
-    state = uow.settlement.load_state(
-        day,
-        int(ids.min()),
-        int(ids.max()),
-        include_settled=True,  # type: ignore[arg-type]
-    )
+    lo, hi = ids.min(), ids.max()
+    assert isinstance(lo, int) and isinstance(hi, int)
+    state = uow.settlement.load_state(day, lo, hi, include_settled=True)
     readings = uow.settlement.readings_for_day(day)
     prices = prices_in_force(uow.registry.tariffs(), day)
     state = state.filter(pl.col("account_id").is_in(ids.implode()))

@@ -40,7 +40,9 @@ def make_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         # Instants are written as UTC text by the bulk path; make the session agree.
-        options = " ".join(filter(None, [parsed.query.get("options"), "-c timezone=UTC"]))
+        given = parsed.query.get("options")
+        given_text = " ".join(given) if isinstance(given, tuple) else given
+        options = " ".join(filter(None, [given_text, "-c timezone=UTC"]))
         parsed = parsed.difference_update_query(["options"])
         return create_engine(parsed, pool_pre_ping=True, connect_args={"options": options})
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
@@ -214,6 +216,7 @@ def _pg_copy_out(
     import psycopg  # only on the PostgreSQL path
 
     dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
     literal_sql = psycopg.ClientCursor(dbapi_conn).mogrify(_NAMED_PARAM.sub(r"%(\1)s", sql), params)
     buffer = io.BytesIO()
     copy_sql = f"COPY ({literal_sql}) TO STDOUT WITH (FORMAT csv, HEADER)"
