@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from gridpay import bootstrap
@@ -90,7 +91,8 @@ def demo(
         )
     finally:
         built.close()
-    console.print(table, width=max(console.width, 100))
+    # The table needs ~100 columns; a pipe or a narrow window must not squeeze it into ellipses.
+    Console(width=max(console.width, 110)).print(table)
     total_kwh = sum(d.energy_wh for d in summary.days)
     charged = sum(d.charged_fen - d.credited_fen for d in summary.days)
     paid = sum(d.paid_fen for d in summary.days)
