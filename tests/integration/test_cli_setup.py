@@ -105,3 +105,20 @@ def test_the_environment_reaches_postgresql_too(db_url: str, tmp_path: Path) -> 
     result = gridpay("init", cwd=tmp_path, env={"GRIDPAY_DATABASE_URL": db_url})
     assert result.returncode == 0, result.stderr
     assert "database ready (postgresql)" in result.stdout
+
+
+def test_a_database_path_in_a_missing_folder_is_a_clear_config_error(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    gridpay = str(Path(sys.executable).parent / "gridpay")
+    result = subprocess.run(
+        [gridpay, "--db", str(tmp_path / "no-such-folder" / "x.db"), "init"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 8  # config_error
+    assert "no folder" in result.stderr
+    assert "Traceback" not in result.stderr
