@@ -12,13 +12,18 @@ from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from gridpay.adapters.clock import SystemClock
-from gridpay.adapters.sql.bench_repo import FLOOR_LEDGER, FLOOR_TRANSFERS, fresh_database
+from gridpay.adapters.sql.bench_repo import (
+    FLOOR_LEDGER,
+    FLOOR_TRANSFERS,
+    bench_repo_for,
+    fresh_database,
+)
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES
 from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
-from gridpay.entrypoints.cli.bench import _bench_repo, settle_in_child
+from gridpay.entrypoints.cli.bench import settle_in_child
 from gridpay.errors import InvalidInput
 from gridpay.services import bench
 from tests.fakes import FakeClock
@@ -30,7 +35,9 @@ HAS_SETTLEMENT = importlib.util.find_spec("gridpay.services.settlement") is not 
 
 def _build(db_url: str, clock: FakeClock, options: bench.BenchOptions = OPTIONS):
     store = SqlStore(db_url)
-    built = bench.build_city(store, clock, _bench_repo, options, DEFAULT_OFFICES, shipped_tariffs())
+    built = bench.build_city(
+        store, clock, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs()
+    )
     return store, built
 
 
@@ -64,7 +71,7 @@ def test_the_floor_is_measured_in_scratch_tables_that_are_dropped(
 ) -> None:
     store, built = _build(db_url, clock)
     try:
-        floor = bench.measure_floor(store, clock, _bench_repo, built.account_ids, OPTIONS.day)
+        floor = bench.measure_floor(store, clock, bench_repo_for, built.account_ids, OPTIONS.day)
         assert floor.rows == ACCOUNTS
         assert floor.insert_seconds > 0
         assert floor.update_seconds > 0
@@ -85,7 +92,7 @@ def test_a_bench_without_settlement_reports_build_and_floor(db_url: str, clock: 
         report = bench.run_bench(
             store,
             clock,
-            _bench_repo,
+            bench_repo_for,
             OPTIONS,
             DEFAULT_OFFICES,
             shipped_tariffs(),
@@ -110,7 +117,7 @@ def test_a_failed_settlement_is_reported_with_the_other_numbers(tmp_path: Path) 
     store = SqlStore(f"sqlite:///{tmp_path / 'b.db'}")
     try:
         report = bench.run_bench(
-            store, FakeClock(), _bench_repo, OPTIONS, DEFAULT_OFFICES, shipped_tariffs(),
+            store, FakeClock(), bench_repo_for, OPTIONS, DEFAULT_OFFICES, shipped_tariffs(),
             settle=failing,
         )  # fmt: skip
     finally:
@@ -130,7 +137,7 @@ def test_the_bench_settles_a_small_city_in_a_child_process(db_url: str, clock: F
         report = bench.run_bench(
             store,
             clock,
-            _bench_repo,
+            bench_repo_for,
             options,
             DEFAULT_OFFICES,
             shipped_tariffs(),

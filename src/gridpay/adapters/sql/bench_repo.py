@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, create_engine, text
@@ -175,3 +176,10 @@ def _with_search_path(parsed: URL, schema_name: str) -> str:
         raise InvalidInput("give the PostgreSQL URL at most one 'options' parameter")
     options = " ".join(filter(None, [existing, f"-csearch_path={schema_name}"]))
     return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def bench_repo_for(uow: Any) -> SqlBenchRepo:
+    """The bench repository inside a SQL unit of work's transaction (bench and demo loads)."""
+    conn = getattr(uow, "conn", None)
+    assert conn is not None, "bulk loads run on the SQL store"
+    return SqlBenchRepo(conn)

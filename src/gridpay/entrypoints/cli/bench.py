@@ -23,12 +23,11 @@ from rich.table import Table
 
 from gridpay import bootstrap
 from gridpay.adapters.machine import describe_database, describe_machine
-from gridpay.adapters.sql.bench_repo import SqlBenchRepo, fresh_database
+from gridpay.adapters.sql.bench_repo import bench_repo_for, fresh_database
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
 from gridpay.errors import InvalidInput
-from gridpay.ports import UnitOfWork
 from gridpay.services import bench
 
 bench_app = typer.Typer(
@@ -39,12 +38,6 @@ app.add_typer(bench_app, name="bench")
 
 SETTLEMENT_MODULE = "gridpay.services.settlement"
 _CHILD_CODE = "from gridpay.entrypoints.cli.bench import settle_child; settle_child()"
-
-
-def _bench_repo(uow: UnitOfWork) -> bench.BenchRepo:
-    conn = getattr(uow, "conn", None)
-    assert conn is not None, "the bench runs on the SQL store"
-    return SqlBenchRepo(conn)
 
 
 @bench_app.command("settle")
@@ -89,7 +82,7 @@ def bench_settle(
             report = bench.run_bench(
                 built.store,
                 built.clock,
-                _bench_repo,
+                bench_repo_for,
                 options,
                 built.settings.offices,
                 shipped_tariffs(),

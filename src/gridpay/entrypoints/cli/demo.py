@@ -11,22 +11,15 @@ from rich.table import Table
 
 from gridpay import bootstrap
 from gridpay.adapters.clock import SimulatedClock
-from gridpay.adapters.sql.bench_repo import SqlBenchRepo
+from gridpay.adapters.sql.bench_repo import bench_repo_for
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import load_settings
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console
 from gridpay.errors import InvalidInput
-from gridpay.ports import UnitOfWork
 from gridpay.services import demo as demo_service
 
 DEMO_DB = "gridpay-demo.db"
-
-
-def _bench_repo(uow: UnitOfWork) -> SqlBenchRepo:
-    conn = getattr(uow, "conn", None)
-    assert conn is not None, "the demo runs on the SQL store"
-    return SqlBenchRepo(conn)
 
 
 @app.command()
@@ -80,7 +73,7 @@ def demo(
             built.store,
             clock,
             settings,
-            _bench_repo,
+            bench_repo_for,
             shipped_tariffs(),
             accounts=accounts,
             days=days,
