@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -130,3 +131,30 @@ def test_repricing_a_settled_day_finds_nothing_wrong_until_a_charge_is_tampered_
         )
         uow.commit()
     assert reprice_settled_day(store).mismatched_account_ids == [7]
+
+
+def test_a_settlement_chunk_waits_for_a_readings_import_in_flight(store, clock):
+    """Otherwise a reading could be stored for a day settled meanwhile on an estimate, with no
+    true-up queued (the import checked 'not settled' before the chunk committed)."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite serializes every writer already: nothing extra to lock")
+    ids = add_city(store, 5)
+    add_readings(store, ids, D0)
+    settle_day(store, clock, D0)
+    add_readings(store, ids, D1)
+    settled = threading.Event()
+
+    def settle() -> None:
+        settle_day(store, clock, D1)
+        settled.set()
+
+    with store.unit_of_work() as importing:
+        importing.lock_settlement(shared=True)
+        with store.unit_of_work() as another_import:  # imports share the lock: no wait
+            another_import.lock_settlement(shared=True)
+        settler = threading.Thread(target=settle)
+        settler.start()
+        assert not settled.wait(1.0), "settlement did not wait for the import in flight"
+        importing.rollback()
+    settler.join(timeout=60)
+    assert settled.is_set()

@@ -66,6 +66,7 @@ def import_readings(
     try:
         checked = rules.check_rows(rules.parse_rows(rows), clock.today())
         with store.unit_of_work() as uow:
+            uow.lock_settlement(shared=True)  # the settled-or-not check must stay true to commit
             checked = _check_against_store(uow.readings, checked)
             new = checked.filter(pl.col("outcome") == rules.Outcome.NEW.value).sort(
                 rules.KEY_COLUMNS  # in primary-key order: appends to the B-tree, not inserts

@@ -123,6 +123,7 @@ def _settle_chunk(
     for attempt in range(CHUNK_RETRIES_MAX):
         try:
             with store.unit_of_work() as uow:
+                uow.lock_settlement(shared=False)
                 state = uow.settlement.load_state(day, lo, hi)
                 batch = attach_readings(state, readings)
                 usage, quarantined = settle_batch(batch, prices, day, nominal_voltage_v)
@@ -186,6 +187,7 @@ def process_trueups(store: Store, clock: Clock, *, nominal_voltage_v: int = 220)
     for (start,), group in pending.group_by(["day"], maintain_order=True):
         ids = sorted(group["account_id"].to_list())
         with store.unit_of_work() as uow:
+            uow.lock_settlement(shared=False)
             tariffs = uow.registry.tariffs()
             old = uow.settlement.usage_rows(ids, start, dt.date.max)
             day = start

@@ -9,7 +9,7 @@ from typing import Self
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
@@ -21,6 +21,7 @@ from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SETTLEMENT_LOCK_KEY = 0x67726964  # "grid": PostgreSQL advisory lock between settlement and imports
 
 
 class SqlUnitOfWork:
@@ -52,6 +53,19 @@ class SqlUnitOfWork:
             self._transaction.rollback()
         self.conn.close()
         self.conn = None
+
+    def lock_settlement(self, *, shared: bool) -> None:
+        """Serialize this transaction with settlement chunks (held until commit or rollback).
+
+        A settlement chunk takes it exclusively; a readings import shares it. Without it, on
+        PostgreSQL, a chunk could estimate a day after an import checked that the day was not
+        yet settled but before the import committed its reading: the reading would be stored
+        with no true-up queued. SQLite serializes all writers already.
+        """
+        assert self.conn is not None
+        if self.conn.dialect.name == "postgresql":
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            self.conn.execute(text(f"SELECT {function}(:key)"), {"key": SETTLEMENT_LOCK_KEY})
 
     def commit(self) -> None:
         self._transaction.commit()
