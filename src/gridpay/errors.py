@@ -44,3 +44,9 @@ class AuditFailed(GridpayError):
 
 class ConfigError(GridpayError):
     code = "config_error"
+
+
+class DeliveryFailed(GridpayError):
+    """A gateway (SMS, head-end) refused or could not take a message or command; retried."""
+
+    code = "delivery_failed"

@@ -13,6 +13,8 @@ from typing import Any, Protocol, Self
 
 import polars as pl
 
+from gridpay.domain.calendar import DayKind
+from gridpay.domain.commands import CommandResult
 from gridpay.domain.ledger import Transfer
 from gridpay.domain.registry import MeterUse
 from gridpay.domain.tariff import Tariff
@@ -299,6 +301,163 @@ class AuditRepo(Protocol):
         ...
 
 
+# --- the smart-payment lifecycle ------------------------------------------------------------
+
+
+class HolidayCalendar(Protocol):
+    """The statutory calendar: which days are holidays and which weekends are worked."""
+
+    def day_kind(self, day: dt.date) -> DayKind:
+        """``DayKind.UNKNOWN`` for a year with no published schedule (never raises)."""
+        ...
+
+
+class SmsGateway(Protocol):
+    """Sends one text message; raises ``errors.DeliveryFailed`` when the gateway refuses."""
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None: ...
+
+
+class HeadEnd(Protocol):
+    """The meter head-end: takes commands now, reports their results later."""
+
+    @property
+    def name(self) -> str: ...
+
+    def submit(self, correlation_id: str, meter_id: int, action: str, at: dt.datetime) -> None:
+        """Hand a command over; raises ``errors.DeliveryFailed`` if the head-end refuses it."""
+        ...
+
+    def results(self, now: dt.datetime) -> list[CommandResult]:
+        """Results that have arrived by ``now`` and were not reported before."""
+        ...
+
+
+class EnrolmentRepo(Protocol):
+    """Smart-payment agreements, notification contacts and protected customers."""
+
+    def open_enrolment(self, account_id: int) -> dict[str, Any] | None: ...
+
+    def add_enrolment(
+        self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
+    ) -> None: ...
+
+    def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> None: ...
+
+    def set_billing_mode(self, account_id: int, billing_mode: str) -> None: ...
+
+    def add_contact(
+        self,
+        account_id: int,
+        phone: str,
+        role: str,
+        language: str,
+        name: str | None,
+        at: dt.datetime,
+    ) -> bool:
+        """False if this phone is already a contact of the account."""
+        ...
+
+    def contacts(self, account_id: int) -> list[dict[str, Any]]: ...
+
+    def set_protection(
+        self, account_id: int, reason: str | None, note: str | None, at: dt.datetime
+    ) -> None:
+        """Flag (or, with ``reason=None``, unflag) a protected customer."""
+        ...
+
+    def report(self, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
+        """Per office and day of the drive: enrolled that day, enrolled so far, eligible."""
+        ...
+
+
+class CreditRepo(Protocol):
+    """The credit policy's state per account, its decisions, and the staff queue."""
+
+    def policy_inputs(self, account_ids: pl.Series | None) -> pl.DataFrame:
+        """``domain.credit_policy.INPUT_SCHEMA`` for enrolled prepaid accounts (all, or these)."""
+        ...
+
+    def save_states(self, states: pl.DataFrame) -> int:
+        """Upsert ``domain.credit_policy.STATE_SCHEMA`` rows (whole rows, by account_id)."""
+        ...
+
+    def add_decisions(self, decisions: pl.DataFrame) -> int:
+        """Append decisions whose key is new; returns rows added."""
+        ...
+
+    def decisions(self, account_id: int, limit: int) -> pl.DataFrame: ...
+
+    def add_staff_tasks(self, tasks: pl.DataFrame) -> int: ...
+
+    def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
+
+    def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
+        """The meter confirmed supply ``on`` or ``off``: the state follows."""
+        ...
+
+
+class OutboxRepo(Protocol):
+    """Messages written in the same transaction as the change that causes them."""
+
+    def add(self, messages: pl.DataFrame) -> int:
+        """Append messages (dedupe_key, account_id, phone, language, kind, body, created_at);
+        a dedupe key already present is skipped. Returns rows added."""
+        ...
+
+    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
+        """Pending messages whose next attempt is due, oldest first."""
+        ...
+
+    def mark_sent(self, message_id: int, at: dt.datetime) -> None: ...
+
+    def mark_attempt_failed(
+        self, message_id: int, error: str, next_attempt_at: dt.datetime | None
+    ) -> None:
+        """Count a failed attempt; ``next_attempt_at=None`` gives up (status failed)."""
+        ...
+
+    def list(
+        self, account_id: int | None, status: str | None, kind: str | None, limit: int
+    ) -> pl.DataFrame: ...
+
+
+class CommandsRepo(Protocol):
+    """Remote disconnect / reconnect commands and their states."""
+
+    def enqueue(self, commands: pl.DataFrame) -> int:
+        """Append commands (correlation_id, account_id, meter_id, action, priority, created_at)
+        as queued; a correlation id already present is skipped. Returns rows added."""
+        ...
+
+    def cancel_queued(self, account_id: int, action: str, at: dt.datetime) -> int:
+        """Cancel the account's queued (not yet sent) commands of this action."""
+        ...
+
+    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
+        """Queued commands whose next attempt is due, by priority then age."""
+        ...
+
+    def sent_before(self, deadline: dt.datetime, limit: int) -> pl.DataFrame:
+        """Commands sent before ``deadline`` and still unanswered (to time out)."""
+        ...
+
+    def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None: ...
+
+    def finish(
+        self, correlation_id: str, state: str, at: dt.datetime, error: str | None
+    ) -> dict[str, Any] | None:
+        """Move a sent command to a final state; the command's row, or None if unknown or
+        already final (a late or repeated result)."""
+        ...
+
+    def retry_later(
+        self, command_id: int, next_attempt_at: dt.datetime, state: str, error: str
+    ) -> None: ...
+
+    def list(self, account_id: int | None, state: str | None, limit: int) -> pl.DataFrame: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def registry(self) -> RegistryRepo: ...
@@ -317,6 +476,18 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepo: ...
+
+    @property
+    def enrolment(self) -> EnrolmentRepo: ...
+
+    @property
+    def credit(self) -> CreditRepo: ...
+
+    @property
+    def outbox(self) -> OutboxRepo: ...
+
+    @property
+    def commands(self) -> CommandsRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -220,4 +221,140 @@ pending_trueups = Table(
     Column("day", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("account_id", "day"),
+)
+
+# --- the smart-payment lifecycle (migration 0002) ------------------------------------------
+
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("enrolled_on", Date, nullable=False),  # the drive's business day (local date)
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("channel", String(16), nullable=False),  # office | online
+    Column("office_id", Integer),  # the office that signed the agreement; null online
+    Column("left_on", Date),
+    Column("left_at", DateTime(timezone=True)),
+    CheckConstraint("channel in ('office', 'online')", name="ck_enrolments_channel"),
+    Index("ix_enrolments_account_id", "account_id"),
+    Index("ix_enrolments_enrolled_on", "enrolled_on"),
+    # At most one agreement in force per account; history of earlier ones is kept.
+    Index(
+        "ux_enrolments_open",
+        "account_id",
+        unique=True,
+        sqlite_where=text("left_at IS NULL"),
+        postgresql_where=text("left_at IS NULL"),
+    ),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("account_id", BigInteger, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("role", String(16), nullable=False),  # customer | trusted (family)
+    Column("language", String(2), nullable=False),
+    Column("name", String(200)),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "phone"),
+    CheckConstraint("role in ('customer', 'trusted')", name="ck_contacts_role"),
+    CheckConstraint("language in ('zh', 'en')", name="ck_contacts_language"),
+)
+
+protections = Table(
+    "protections",
+    metadata,
+    Column("account_id", BigId, primary_key=True, autoincrement=False),
+    Column("reason", String(32), nullable=False),  # medical | elderly_alone
+    Column("note", String(200)),
+    Column("noted_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_state = Table(
+    "credit_state",
+    metadata,
+    Column("account_id", BigId, primary_key=True, autoincrement=False),
+    # normal | warned | arrears | disconnecting | disconnected | reconnecting
+    Column("state", String(16), nullable=False),
+    # Increases each time the account is restored or climbs back above the warning line: the
+    # messages of one cycle are never sent twice, the next cycle's are.
+    Column("cycle", Integer, nullable=False, server_default="0"),
+    Column("warned_at", DateTime(timezone=True)),
+    Column("notice_at", DateTime(timezone=True)),  # the arrears notice (SMS 3) of this cycle
+    Column("pay_by", Date),
+    Column("second_notice_at", DateTime(timezone=True)),
+    Column("supply", String(8), nullable=False, server_default="on"),  # as the meter confirmed
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_state_state", "state"),
+)
+
+credit_decisions = Table(
+    "credit_decisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(128), nullable=False, unique=True),  # one decision per key, ever
+    Column("account_id", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("reason_code", String(32), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Index("ix_credit_decisions_account_id_at", "account_id", "at"),
+)
+
+staff_tasks = Table(
+    "staff_tasks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # protected_arrears | cut_failed | ...
+    Column("reason", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Index("ix_staff_tasks_account_id", "account_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    Column("account_id", BigInteger),
+    Column("phone", String(32), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False, server_default="pending"),  # pending|sent|failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("last_error", String(300)),
+    Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_messages_account_id", "account_id"),
+)
+
+meter_commands = Table(
+    "meter_commands",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("correlation_id", String(96), nullable=False, unique=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("meter_id", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),  # disconnect | reconnect
+    Column("priority", Integer, nullable=False),  # 0 first: reconnects before disconnects
+    # queued | sent | acknowledged | failed | timed_out | cancelled
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("head_end", String(32)),
+    Column("last_error", String(300)),
+    CheckConstraint("action in ('disconnect', 'reconnect')", name="ck_meter_commands_action"),
+    Index("ix_meter_commands_state_priority", "state", "priority", "next_attempt_at"),
+    Index("ix_meter_commands_account_id", "account_id"),
 )

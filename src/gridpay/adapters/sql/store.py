@@ -13,8 +13,12 @@ from sqlalchemy import Connection, Engine, text
 
 from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
+from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
+from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import make_engine
+from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
+from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
 from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
@@ -40,6 +44,10 @@ class SqlUnitOfWork:
         self.settlement = SqlSettlementRepo(self.conn)
         self.queries = SqlQueriesRepo(self.conn)
         self.audit = SqlAuditRepo(self.conn)
+        self.enrolment = SqlEnrolmentRepo(self.conn)
+        self.credit = SqlCreditRepo(self.conn)
+        self.outbox = SqlOutboxRepo(self.conn)
+        self.commands = SqlCommandsRepo(self.conn)
         return self
 
     def __exit__(

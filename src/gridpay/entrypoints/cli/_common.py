@@ -32,6 +32,7 @@ EXIT_CODES = {
     "refused": 6,
     "audit_failed": 7,
     "config_error": 8,
+    "delivery_failed": 9,
 }
 
 _state: dict[str, Any] = {"db": None}
