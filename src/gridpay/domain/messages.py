@@ -1,9 +1,20 @@
-"""Customer messages (SMS): kinds, templates in Chinese and English, dedupe keys."""
+"""Customer messages (SMS): kinds, templates in Chinese and English, dedupe keys, retries.
+
+Texts follow the programme's own four messages (agreement, early warning, arrears notice,
+payment and restoration) plus the second notice before a cut, the note to a protected
+customer's family and the notice of leaving. Each is one short SMS ending with the company's
+name and hotline, which are configuration (``Brand``), not code.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from gridpay.domain.money import format_fen
+from gridpay.errors import InvalidInput
 
 
 class MessageKind(StrEnum):
@@ -14,6 +25,15 @@ class MessageKind(StrEnum):
     RESTORED = "restored"  # SMS 4: paid x, balance y, supply being restored
     TRUSTED_CONTACT = "trusted_contact"  # to family of a protected customer in arrears
     LEFT = "left"  # the customer left the programme
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    SENT = "sent"  # the gateway took it
+    FAILED = "failed"  # every attempt failed; a person has to look
+
+
+LANGUAGES = ("zh", "en")
 
 
 def dedupe_key(kind: MessageKind, account_id: int, cycle: int, phone: str) -> str:
@@ -45,4 +65,173 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
 
 def render(kind: MessageKind, language: str, brand: Brand, **values: object) -> str:
     """The message text in ``language`` ('zh' or 'en')."""
-    raise NotImplementedError  # filled in by the messages work
+    if language not in LANGUAGES:
+        raise InvalidInput(
+            f"message language {language!r} is not supported: use one of {', '.join(LANGUAGES)}"
+        )
+    missing = [name for name in FIELDS[kind] if name not in values]
+    assert not missing, f"{kind.value} message needs {missing}"
+    v = _Values(values, brand)
+    if language == "zh":
+        return f"{_ZH[kind](v)}客服热线{brand.hotline}。【{brand.company_name_zh}】"
+    return f"{_EN[kind](v)} Hotline {brand.hotline}. {brand.company_name_en}"
+
+
+class _Values:
+    """Typed access to a template's values; a wrong type is our mistake (an assertion)."""
+
+    def __init__(self, values: Mapping[str, object], brand: Brand) -> None:
+        self._values = values
+        self.brand = brand
+
+    def text(self, name: str) -> str:
+        value = self._values[name]
+        assert isinstance(value, str), f"{name} must be text"
+        return value
+
+    def yuan(self, name: str) -> str:
+        value = self._values[name]
+        assert isinstance(value, int) and not isinstance(value, bool), f"{name} must be fen"
+        return format_fen(value)
+
+    def fen(self, name: str) -> int:
+        value = self._values[name]
+        assert isinstance(value, int) and not isinstance(value, bool), f"{name} must be fen"
+        return value
+
+    def day(self, name: str) -> dt.date:
+        value = self._values[name]
+        assert isinstance(value, dt.date) and not isinstance(value, dt.datetime), name
+        return value
+
+    def instant(self, name: str) -> dt.datetime:
+        value = self._values[name]
+        assert isinstance(value, dt.datetime), f"{name} must be a local date and time"
+        return value
+
+
+# --- Chinese ---------------------------------------------------------------------------------
+
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _zh_day(day: dt.date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def _zh_instant(at: dt.datetime) -> str:
+    return f"{_zh_day(at.date())}{at:%H:%M}"
+
+
+def _en_day(day: dt.date) -> str:
+    return f"{day.day} {_MONTHS_EN[day.month - 1]}"
+
+
+def _en_instant(at: dt.datetime) -> str:
+    return f"{at:%H:%M} on {_en_day(at.date())}"
+
+
+def _zh_left(v: _Values) -> str:
+    text = f"尊敬的客户{v.text('account_no')}：您已退出智能缴费，恢复按月抄表结算。"
+    if v.fen("refund_fen") > 0:
+        text += f"剩余预付电费{v.yuan('refund_fen')}元将退还给您。"
+    return text
+
+
+_ZH: dict[MessageKind, Callable[[_Values], str]] = {
+    MessageKind.AGREEMENT: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：您已成为{v.brand.company_name_zh}的预付费用户，"
+        "电费按日结算。"
+    ),
+    MessageKind.WARNING: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：截至{_zh_day(v.day('as_of'))}，"
+        f"您的用电即将超出预付电费，可用余额{v.yuan('balance_fen')}元，请尽快缴费。"
+    ),
+    MessageKind.ARREARS: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：您的电费已超出预付电费，"
+        f"可用余额{v.yuan('balance_fen')}元，请于{_zh_day(v.day('pay_by'))}前缴费，"
+        "逾期将自动停电。"
+    ),
+    MessageKind.CUT_SOON: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：您的可用余额{v.yuan('balance_fen')}元，"
+        f"将于{_zh_instant(v.instant('cut_at'))}停电。缴费后将自动恢复供电。"
+    ),
+    MessageKind.RESTORED: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：您已缴费{v.yuan('paid_fen')}元，"
+        f"可用余额{v.yuan('balance_fen')}元，将尽快为您恢复供电。"
+    ),
+    MessageKind.TRUSTED_CONTACT: lambda v: (
+        f"您好，您的家人{v.text('customer_name')}（户号{v.text('account_no')}）电费已欠费，"
+        f"可用余额{v.yuan('balance_fen')}元，请协助于{_zh_day(v.day('pay_by'))}前缴费。"
+        "该户不会停电，工作人员将与您联系。"
+    ),
+    MessageKind.LEFT: _zh_left,
+}
+
+
+# --- English ---------------------------------------------------------------------------------
+
+
+def _en_left(v: _Values) -> str:
+    text = (
+        f"Dear customer {v.text('account_no')}, you have left smart prepayment and are back "
+        "on monthly billing."
+    )
+    if v.fen("refund_fen") > 0:
+        text += f" Your remaining prepayment of {v.yuan('refund_fen')} yuan will be refunded."
+    return text
+
+
+_EN: dict[MessageKind, Callable[[_Values], str]] = {
+    MessageKind.AGREEMENT: lambda v: (
+        f"Dear customer {v.text('account_no')}, you are now a prepaid customer of "
+        f"{v.brand.company_name_en}; charges are settled daily."
+    ),
+    MessageKind.WARNING: lambda v: (
+        f"Dear customer {v.text('account_no')}, as of {_en_day(v.day('as_of'))} your use is "
+        f"about to exceed your prepayment; available balance {v.yuan('balance_fen')} yuan; "
+        "please pay soon."
+    ),
+    MessageKind.ARREARS: lambda v: (
+        f"Dear customer {v.text('account_no')}, your charges exceed your prepayment; available "
+        f"balance {v.yuan('balance_fen')} yuan; please pay by {_en_day(v.day('pay_by'))}, "
+        "after which supply will be cut off automatically."
+    ),
+    MessageKind.CUT_SOON: lambda v: (
+        f"Dear customer {v.text('account_no')}, available balance {v.yuan('balance_fen')} "
+        f"yuan; supply will be cut off at {_en_instant(v.instant('cut_at'))}. Once you pay, "
+        "supply is restored automatically."
+    ),
+    MessageKind.RESTORED: lambda v: (
+        f"Dear customer {v.text('account_no')}, you have paid {v.yuan('paid_fen')} yuan; "
+        f"available balance {v.yuan('balance_fen')} yuan; supply will be restored as soon as "
+        "possible."
+    ),
+    MessageKind.TRUSTED_CONTACT: lambda v: (
+        f"Hello, your family member {v.text('customer_name')} (account "
+        f"{v.text('account_no')}) is behind with the electricity bill: available balance "
+        f"{v.yuan('balance_fen')} yuan; please help pay by {_en_day(v.day('pay_by'))}. "
+        "Supply will not be cut off; our staff will call you."
+    ),
+    MessageKind.LEFT: _en_left,
+}
+
+assert set(_ZH) == set(MessageKind)
+assert set(_EN) == set(MessageKind)
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def next_attempt_at(
+    failed_at: dt.datetime, attempts_made: int, attempts_max: int, retry_delay_s: float
+) -> dt.datetime | None:
+    """When to try again after ``attempts_made`` failed attempts; None to give up.
+
+    Exponential back-off: ``retry_delay_s``, then twice that, four times, ...
+    """
+    assert attempts_made >= 1
+    assert attempts_max >= 1
+    if attempts_made >= attempts_max:
+        return None
+    return failed_at + dt.timedelta(seconds=retry_delay_s * 2 ** (attempts_made - 1))
