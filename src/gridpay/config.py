@@ -35,6 +35,12 @@ class Settings:
     company_name: str = "State Grid Henan Electric Power Company"
     hotline: str = "95598"
     nominal_voltage_v: int = 220
+    # Customer messages: the Chinese name signs every SMS; the gateway is file | console | http.
+    company_name_zh: str = "国网河南省电力公司"
+    sms_gateway: str = "file"
+    sms_file: str = "gridpay-sms.jsonl"
+    sms_http_url: str | None = None
+    sms_http_timeout_s: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -35,3 +35,22 @@ payment_ref_chars_max = 64
 
 # Errors reported per file before the rest are only counted.
 import_errors_reported_max = 1_000
+
+# --- customer messages (the SMS outbox) -------------------------------------------------------
+
+# Attempts to send one message before it is given up (status failed, shown to staff).
+message_send_attempts_max = 6
+
+# Back-off between attempts: base x 2^(attempt - 1), never longer than the cap
+# (1, 2, 4, 8, 16 minutes with these values).
+message_retry_base_s = 60.0
+message_retry_cap_s = 3_600.0
+
+# Messages sent per worker pass; each one's state change is its own short transaction.
+message_send_batch_max = 500
+
+# Rows per INSERT batch when services add messages to the outbox.
+outbox_insert_rows_max = 5_000
+
+# A gateway's error kept with the message (the column is 300 characters).
+message_error_chars_max = 300

@@ -155,12 +155,18 @@ def test_dedupe_key_names_kind_account_cycle_and_phone() -> None:
 FAILED_AT = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 
 
-def test_retries_back_off_exponentially_from_the_base_delay() -> None:
-    delays = [next_attempt_at(FAILED_AT, n, attempts_max=5, retry_delay_s=60) for n in range(1, 5)]
+def _next(attempts_made: int) -> dt.datetime | None:
+    return next_attempt_at(
+        FAILED_AT, attempts_made, attempts_max=8, retry_base_s=60, retry_cap_s=600
+    )
+
+
+def test_retries_back_off_exponentially_from_the_base_delay_up_to_the_cap() -> None:
+    delays = [_next(n) for n in range(1, 8)]
     assert [d - FAILED_AT for d in delays if d is not None] == [
-        dt.timedelta(minutes=m) for m in (1, 2, 4, 8)
+        dt.timedelta(minutes=m) for m in (1, 2, 4, 8, 10, 10, 10)
     ]
 
 
 def test_no_retry_after_the_last_attempt() -> None:
-    assert next_attempt_at(FAILED_AT, 5, attempts_max=5, retry_delay_s=60) is None
+    assert _next(8) is None

@@ -224,14 +224,21 @@ assert set(_EN) == set(MessageKind)
 
 
 def next_attempt_at(
-    failed_at: dt.datetime, attempts_made: int, attempts_max: int, retry_delay_s: float
+    failed_at: dt.datetime,
+    attempts_made: int,
+    *,
+    attempts_max: int,
+    retry_base_s: float,
+    retry_cap_s: float,
 ) -> dt.datetime | None:
     """When to try again after ``attempts_made`` failed attempts; None to give up.
 
-    Exponential back-off: ``retry_delay_s``, then twice that, four times, ...
+    Exponential back-off: ``retry_base_s``, then twice that, four times, ... at most
+    ``retry_cap_s``.
     """
     assert attempts_made >= 1
     assert attempts_max >= 1
     if attempts_made >= attempts_max:
         return None
-    return failed_at + dt.timedelta(seconds=retry_delay_s * 2 ** (attempts_made - 1))
+    delay_s = min(retry_base_s * 2 ** (attempts_made - 1), retry_cap_s)
+    return failed_at + dt.timedelta(seconds=delay_s)

@@ -1,10 +1,158 @@
-"""SQL: the message outbox."""
+"""SQL: the message outbox.
+
+Services add messages in the same transaction as the change that causes them; a dedupe key
+already stored is skipped by the database itself (``ON CONFLICT DO NOTHING``), so two
+transactions racing to add the same notice store it once. The worker reads what is due and
+changes one message at a time.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+import datetime as dt
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Select, select
+
+from gridpay import limits
+from gridpay.adapters.sql import schema
+from gridpay.domain.messages import MessageStatus
+
+# What services give ``add``.
+ADD_COLUMNS = ("dedupe_key", "account_id", "phone", "language", "kind", "body", "created_at")
+
+# What ``due`` and ``list`` return.
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "id": pl.Int64,
+    "dedupe_key": pl.String,
+    "account_id": pl.Int64,
+    "phone": pl.String,
+    "language": pl.String,
+    "kind": pl.String,
+    "body": pl.String,
+    "status": pl.String,
+    "attempts": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+    "next_attempt_at": pl.Datetime("us", "UTC"),
+    "sent_at": pl.Datetime("us", "UTC"),
+    "last_error": pl.String,
+}
+_INSTANTS = ("created_at", "next_attempt_at", "sent_at")
 
 
 class SqlOutboxRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def add(self, messages: pl.DataFrame) -> int:
+        """Append messages; a dedupe key already stored (or repeated in the frame) is skipped.
+
+        Returns the rows actually added. A new message is due at once (``next_attempt_at`` is
+        its ``created_at``), so the worker's query stays on one index.
+        """
+        missing = set(ADD_COLUMNS) - set(messages.columns)
+        assert not missing, f"outbox rows need {sorted(missing)}"
+        rows = messages.select(ADD_COLUMNS).unique("dedupe_key", keep="first", maintain_order=True)
+        stmt = _insert_skipping_known_keys(self.conn)
+        added = 0
+        for chunk in rows.iter_slices(limits.outbox_insert_rows_max):
+            params = [_row_for_insert(r) for r in chunk.iter_rows(named=True)]
+            added += len(self.conn.execute(stmt, params).all())
+        return added
+
+    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
+        """Pending messages whose next attempt is due, oldest first."""
+        m = schema.messages
+        query = (
+            _select_messages()
+            .where(m.c.status == MessageStatus.PENDING.value)
+            .where(m.c.next_attempt_at <= _utc(now))
+            .order_by(m.c.next_attempt_at, m.c.id)
+            .limit(limit)
+        )
+        return self._frame(query)
+
+    def mark_sent(self, message_id: int, at: dt.datetime) -> None:
+        m = schema.messages
+        updated = self.conn.execute(
+            m.update()
+            .where(m.c.id == message_id)
+            .where(m.c.status == MessageStatus.PENDING.value)
+            .values(
+                status=MessageStatus.SENT.value,
+                attempts=m.c.attempts + 1,
+                sent_at=_utc(at),
+                next_attempt_at=None,
+            )
+        ).rowcount
+        assert updated == 1, f"message {message_id} is not pending"
+
+    def mark_attempt_failed(
+        self, message_id: int, error: str, next_attempt_at: dt.datetime | None
+    ) -> None:
+        """Count a failed attempt; ``next_attempt_at=None`` gives up (status failed)."""
+        m = schema.messages
+        status = MessageStatus.PENDING if next_attempt_at is not None else MessageStatus.FAILED
+        updated = self.conn.execute(
+            m.update()
+            .where(m.c.id == message_id)
+            .where(m.c.status == MessageStatus.PENDING.value)
+            .values(
+                status=status.value,
+                attempts=m.c.attempts + 1,
+                next_attempt_at=_utc(next_attempt_at) if next_attempt_at is not None else None,
+                last_error=error[: limits.message_error_chars_max],
+            )
+        ).rowcount
+        assert updated == 1, f"message {message_id} is not pending"
+
+    def list(
+        self, account_id: int | None, status: str | None, kind: str | None, limit: int
+    ) -> pl.DataFrame:
+        """Messages for people, newest first, optionally of one account, status or kind."""
+        m = schema.messages
+        query = _select_messages().order_by(m.c.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(m.c.account_id == account_id)
+        if status is not None:
+            query = query.where(m.c.status == status)
+        if kind is not None:
+            query = query.where(m.c.kind == kind)
+        return self._frame(query)
+
+    def _frame(self, query: Select[Any]) -> pl.DataFrame:
+        # Small results (a page, a worker batch): rows through SQLAlchemy, instants made UTC.
+        records = [dict(r._mapping) for r in self.conn.execute(query)]
+        for record in records:
+            for name in _INSTANTS:
+                if record[name] is not None:
+                    record[name] = _utc(record[name])
+        return pl.DataFrame(records, schema=MESSAGE_SCHEMA, orient="row")
+
+
+def _select_messages() -> Select[Any]:
+    m = schema.messages
+    return select(*(m.c[name] for name in MESSAGE_SCHEMA))
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """Aware UTC. SQLite gives back naive datetimes, written as UTC; a naive one is UTC."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def _row_for_insert(row: dict[str, Any]) -> dict[str, Any]:
+    created_at = row["created_at"]
+    assert isinstance(created_at, dt.datetime)
+    created_at = _utc(created_at)
+    return {**row, "created_at": created_at, "next_attempt_at": created_at}
+
+
+def _insert_skipping_known_keys(conn: Connection) -> Any:
+    m = schema.messages
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(m).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(m.c.id)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(m).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(m.c.id)
