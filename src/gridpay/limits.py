@@ -54,3 +54,11 @@ outbox_insert_rows_max = 5_000
 
 # A gateway's error kept with the message (the column is 300 characters).
 message_error_chars_max = 300
+
+# --- holiday calendar and cut windows (domain/calendar.py, adapters/holidays.py) -------------
+# Days ahead searched for the next cut window. Long enough to cross the longest holiday with its
+# weekends (Spring Festival, about 9 days) several times over; a year without a published schedule
+# still ends the search with "no window" rather than a loop.
+cut_window_horizon_days_default = 31
+# Days one `gridpay calendar` listing may show (a year, leap day included).
+calendar_days_max = 366

@@ -205,3 +205,39 @@ def cut_explanation(
         else f"on {local_at.date().isoformat()}"
     )
     return check, window, f"not cut {when}: {check.reason}; {after}"
+
+
+@dataclass(frozen=True)
+class YearSchedule:
+    """One year's published schedule: its public holidays and its make-up working days.
+
+    Any other day is a working day from Monday to Friday and a weekend day otherwise.
+    """
+
+    year: int
+    holidays: frozenset[dt.date]
+    makeup_workdays: frozenset[dt.date]
+
+    def __post_init__(self) -> None:
+        for day in sorted(self.holidays | self.makeup_workdays):
+            if day.year != self.year:
+                raise InvalidInput(f"{day.isoformat()} is listed under year {self.year}")
+        both = sorted(self.holidays & self.makeup_workdays)
+        if both:
+            raise InvalidInput(
+                f"{both[0].isoformat()} is listed both as a holiday and a make-up working day"
+            )
+        for day in sorted(self.makeup_workdays):
+            if day.weekday() < 5:
+                raise InvalidInput(
+                    f"make-up working day {day.isoformat()} is a {WEEKDAY_NAMES[day.weekday()]}: "
+                    "only a Saturday or Sunday can be worked in exchange for a holiday"
+                )
+
+    def day_kind(self, day: dt.date) -> DayKind:
+        assert day.year == self.year
+        if day in self.holidays:
+            return DayKind.HOLIDAY
+        if day in self.makeup_workdays:
+            return DayKind.MAKEUP_WORKDAY
+        return DayKind.WEEKEND if day.weekday() >= 5 else DayKind.WORKDAY
