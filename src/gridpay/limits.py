@@ -62,3 +62,28 @@ message_error_chars_max = 300
 cut_window_horizon_days_default = 31
 # Days one `gridpay calendar` listing may show (a year, leap day included).
 calendar_days_max = 366
+
+# --- enrolment (the smart-payment agreement) ---------------------------------------------------
+
+# Days one enrolment progress report may cover (the drive is two months; a year is plenty).
+enrolment_report_days_max = 366
+
+# --- remote meter commands (disconnect / reconnect) -------------------------------------------
+
+# Sends of one command before it is given up (a cut that cannot be made is escalated to staff).
+command_attempts_max = 5
+
+# Back-off between attempts: base x 2^(attempt - 1), never longer than the cap.
+command_retry_base_s = 30.0
+command_retry_cap_s = 1_800.0  # 30 minutes
+
+# A command sent this long ago with no answer from the head-end has timed out (and is retried).
+command_timeout_s = 300.0
+
+# Commands per second one head-end is sent, with a burst allowance: a mass reconnection after a
+# holiday queues here instead of flooding the head-end.
+command_rate_per_head_end_per_s = 50.0
+command_burst_per_head_end = 100
+
+# Commands sent, results handled and timeouts checked per dispatch pass (one transaction each).
+command_dispatch_batch_max = 1_000
