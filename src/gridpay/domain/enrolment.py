@@ -1,0 +1,398 @@
+"""The smart-payment agreement: enrolling, leaving, contacts, protected customers, progress.
+
+Commands are what a clerk typed; validation turns them into checked requests or raises
+``InvalidInput`` with a message a counter clerk understands. Rules that need the account's
+record (is it direct supply, is it enrolled) take that record as plain values and raise
+``Refused``. The enrolment progress table (per office and day of the drive) is built here from
+counts grouped in the database, as Polars expressions: no loop per account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+from gridpay.domain.ledger import Transfer
+from gridpay.domain.payments import (
+    RefundRequest,
+    TakePayment,
+    format_account_no,
+    parse_account_no,
+    parse_note,
+    refund_transfer,
+)
+from gridpay.domain.registry import NAME_CHARS_MAX, PHONE_CHARS_MAX, Language, SupplyType
+from gridpay.errors import InvalidInput, Refused
+
+# The registry's phone rule (``domain.registry.parse_rows``): digits, an optional leading +,
+# spaces or dashes inside. Stored as typed, so the SMS gateway gets what the customer gave.
+_PHONE = re.compile(r"\+?[0-9][0-9 \-]*[0-9]")
+
+NOT_DIRECT_SUPPLY_REASON = (
+    "only direct-supply customers can join smart payment: for a non-direct-supply account the "
+    "meter in the home is not the company's, so it cannot be read or switched remotely"
+)
+
+
+class EnrolChannel(StrEnum):
+    OFFICE = "office"  # signed at a service office's counter
+    ONLINE = "online"
+
+
+class ContactRole(StrEnum):
+    CUSTOMER = "customer"
+    TRUSTED = "trusted"  # family or a neighbour told when a protected customer is in arrears
+
+
+class ProtectionReason(StrEnum):
+    MEDICAL = "medical"  # medical equipment at home
+    ELDERLY_ALONE = "elderly_alone"
+
+
+# --- commands (what was asked) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpeningPayment:
+    """A first payment taken at the counter together with the agreement."""
+
+    amount_yuan: str
+    channel: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class Enrol:
+    """Sign the smart-payment agreement for an account (at an office, or online)."""
+
+    account_no: str
+    office_id: int | None = None  # the signing office; None with ``online``
+    online: bool = False
+    phone: str | None = None  # the customer's SMS phone; default: the account's phone
+    language: str | None = None  # default: the account's language
+    trusted_phone: str | None = None
+    trusted_name: str | None = None
+    trusted_language: str | None = None
+    protected: str | None = None  # medical | elderly_alone
+    opening: OpeningPayment | None = None
+
+
+@dataclass(frozen=True)
+class Leave:
+    """End the agreement: back to postpaid, the remaining balance refunded."""
+
+    account_no: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Protect:
+    """Flag a protected customer (never cut remotely), or clear the flag with ``reason=None``."""
+
+    account_no: str
+    reason: str | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class AddContact:
+    account_no: str
+    phone: str
+    role: str = ContactRole.TRUSTED.value
+    language: str = Language.ZH.value
+    name: str | None = None
+
+
+# --- checked requests ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+    role: ContactRole
+    language: Language
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class LeaveRequest:
+    account_id: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class EnrolmentRequest:
+    account_id: int
+    channel: EnrolChannel
+    office_id: int | None
+    phone: str | None  # None: take the account's phone
+    language: Language | None  # None: take the account's language
+    trusted: Contact | None
+    protection: ProtectionReason | None
+    opening: TakePayment | None
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def parse_phone(text: str, what: str = "phone") -> str:
+    phone = text.strip()
+    if not _PHONE.fullmatch(phone) or len(phone) > PHONE_CHARS_MAX:
+        raise InvalidInput(
+            f"{what} {text!r} is not a phone number: digits, an optional leading +, "
+            f"at most {PHONE_CHARS_MAX} characters"
+        )
+    return phone
+
+
+def parse_language(text: str) -> Language:
+    try:
+        return Language(text.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"language {text!r} is not zh or en") from None
+
+
+def parse_role(text: str) -> ContactRole:
+    try:
+        return ContactRole(text.strip().lower())
+    except ValueError:
+        known = ", ".join(r.value for r in ContactRole)
+        raise InvalidInput(f"contact role {text!r} is not one of {known}") from None
+
+
+def parse_protection(text: str) -> ProtectionReason:
+    try:
+        return ProtectionReason(text.strip().lower())
+    except ValueError:
+        known = ", ".join(r.value for r in ProtectionReason)
+        raise InvalidInput(f"protection reason {text!r} is not one of {known}") from None
+
+
+def parse_name(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    name = text.strip()
+    if len(name) > NAME_CHARS_MAX:
+        raise InvalidInput(f"name is {len(name)} characters long; at most {NAME_CHARS_MAX}")
+    return name
+
+
+def validate_enrolment(cmd: Enrol, office_ids: Collection[int]) -> EnrolmentRequest:
+    """Everything about an enrolment that can be checked without the account's record."""
+    account_id = parse_account_no(cmd.account_no)
+    channel, office_id = _where_signed(cmd, office_ids)
+    return EnrolmentRequest(
+        account_id=account_id,
+        channel=channel,
+        office_id=office_id,
+        phone=parse_phone(cmd.phone) if cmd.phone is not None else None,
+        language=parse_language(cmd.language) if cmd.language is not None else None,
+        trusted=_trusted_contact(cmd),
+        protection=parse_protection(cmd.protected) if cmd.protected is not None else None,
+        opening=_opening_payment(cmd, office_id),
+    )
+
+
+def _where_signed(cmd: Enrol, office_ids: Collection[int]) -> tuple[EnrolChannel, int | None]:
+    if cmd.online and cmd.office_id is not None:
+        raise InvalidInput("an agreement is signed at an office (--office N) or online, not both")
+    if cmd.online:
+        return EnrolChannel.ONLINE, None
+    if cmd.office_id is None:
+        raise InvalidInput("say where the agreement was signed: --office N or --online")
+    if cmd.office_id not in office_ids:
+        known = ", ".join(str(i) for i in sorted(office_ids))
+        raise InvalidInput(f"unknown office {cmd.office_id}: known offices are {known}")
+    return EnrolChannel.OFFICE, cmd.office_id
+
+
+def _trusted_contact(cmd: Enrol) -> Contact | None:
+    if cmd.trusted_phone is None:
+        if cmd.trusted_name is not None or cmd.trusted_language is not None:
+            raise InvalidInput("a trusted contact needs a phone (--trusted-phone)")
+        return None
+    return Contact(
+        phone=parse_phone(cmd.trusted_phone, "trusted contact's phone"),
+        role=ContactRole.TRUSTED,
+        language=parse_language(cmd.trusted_language or Language.ZH.value),
+        name=parse_name(cmd.trusted_name),
+    )
+
+
+def _opening_payment(cmd: Enrol, office_id: int | None) -> TakePayment | None:
+    """The opening payment as a payment command (checked by the payments rules when taken)."""
+    if cmd.opening is None:
+        return None
+    return TakePayment(
+        account_no=cmd.account_no,
+        amount_yuan=cmd.opening.amount_yuan,
+        channel=cmd.opening.channel,
+        ref=cmd.opening.ref,
+        office_id=office_id if cmd.opening.channel.strip().lower() == "counter" else None,
+    )
+
+
+def validate_contact(cmd: AddContact) -> tuple[int, Contact]:
+    return parse_account_no(cmd.account_no), Contact(
+        phone=parse_phone(cmd.phone),
+        role=parse_role(cmd.role),
+        language=parse_language(cmd.language),
+        name=parse_name(cmd.name),
+    )
+
+
+def validate_leave(cmd: Leave) -> LeaveRequest:
+    return LeaveRequest(parse_account_no(cmd.account_no), parse_note(cmd.note))
+
+
+def validate_protection(cmd: Protect) -> tuple[int, ProtectionReason | None, str | None]:
+    reason = parse_protection(cmd.reason) if cmd.reason is not None else None
+    return parse_account_no(cmd.account_no), reason, parse_note(cmd.note)
+
+
+# --- rules on the account's record ----------------------------------------------------------
+
+
+def check_can_enrol(account: Mapping[str, Any]) -> None:
+    """Only direct-supply accounts: the company must be able to read and switch the meter."""
+    if account["supply_type"] != SupplyType.DIRECT.value:
+        raise Refused(f"account {account['account_no']} cannot enrol: {NOT_DIRECT_SUPPLY_REASON}")
+
+
+def customer_contact(request: EnrolmentRequest, account: Mapping[str, Any]) -> Contact:
+    """The customer's own SMS contact: as given, else the account's phone and language.
+
+    A prepaid customer must be reachable: the arrears notice has to reach them before any cut.
+    """
+    phone = request.phone or account.get("phone")
+    if not phone:
+        raise InvalidInput(
+            f"account {account['account_no']} has no phone: give the customer's mobile number "
+            f"(--phone), a prepaid customer must receive the arrears notice before any cut-off"
+        )
+    language = request.language or Language(str(account.get("language") or Language.ZH.value))
+    return Contact(phone=str(phone), role=ContactRole.CUSTOMER, language=language)
+
+
+def not_enrolled_message(account_no: str, last_left_on: dt.date | None) -> str:
+    if last_left_on is None:
+        return f"account {account_no} is not enrolled in smart payment: there is nothing to leave"
+    return (
+        f"account {account_no} is not enrolled in smart payment: it left on "
+        f"{last_left_on.isoformat()}"
+    )
+
+
+def leave_refund_transfer(
+    account_id: int, enrolment_id: int, balance_fen: int, day: dt.date
+) -> Transfer:
+    """The refund of what is left on the prepaid balance when an agreement ends.
+
+    One possible id per agreement (``refund/leave-<account>-<enrolment>``): a retried leave can
+    never refund twice.
+    """
+    assert balance_fen > 0
+    ref = f"leave-{format_account_no(account_id)}-{enrolment_id}"
+    request = RefundRequest(
+        account_id=account_id,
+        amount_fen=balance_fen,
+        ref=ref,
+        note="balance refunded on leaving smart payment",
+    )
+    return refund_transfer(request, day)
+
+
+# --- the enrolment progress report ------------------------------------------------------------
+
+PROGRESS_SCHEMA: dict[str, Any] = {
+    "day": pl.Date,
+    "office_id": pl.Int64,  # null on the overall rows
+    "office": pl.String,
+    "enrolled": pl.Int64,  # agreements signed that day by the office's accounts
+    "signed_here": pl.Int64,  # agreements signed that day at this office's counter
+    "enrolled_total": pl.Int64,  # accounts with an agreement in force at the end of the day
+    "eligible": pl.Int64,  # direct-supply accounts of the office
+    "share_pct": pl.Float64,
+}
+
+
+def progress_table(
+    offices: Mapping[int, str],
+    eligible: pl.DataFrame,
+    before: pl.DataFrame,
+    events: pl.DataFrame,
+    signed: pl.DataFrame,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> pl.DataFrame:
+    """Per office and day, then an overall row per day (office_id null), in ``PROGRESS_SCHEMA``.
+
+    ``eligible``: office_id, eligible. ``before``: office_id, enrolled_total at the start of
+    ``first_day``. ``events``: office_id, day, joined, left (days in the range). ``signed``:
+    office_id, day, signed_here (counter signatures by the signing office).
+    """
+    assert first_day <= last_day
+    grid = pl.DataFrame({"office_id": sorted(offices)}, schema={"office_id": pl.Int64}).join(
+        pl.DataFrame({"day": pl.date_range(first_day, last_day, "1d", eager=True)}),
+        how="cross",
+    )
+    names = pl.DataFrame(
+        {"office_id": list(offices), "office": list(offices.values())},
+        schema={"office_id": pl.Int64, "office": pl.String},
+    )
+    keys = ["office_id", "day"]
+    per_office = (
+        grid.join(names, on="office_id", how="left", validate="m:1")
+        .join(_typed(events, keys), on=keys, how="left", validate="1:1")
+        .join(_typed(signed, keys), on=keys, how="left", validate="1:1")
+        .join(_typed(eligible, ["office_id"]), on="office_id", how="left", validate="m:1")
+        .join(_typed(before, ["office_id"]), on="office_id", how="left", validate="m:1")
+        .with_columns(pl.col(c).fill_null(0) for c in _COUNTS)
+        .sort(keys)
+        .with_columns(
+            (
+                pl.col("enrolled_total")
+                + (pl.col("joined") - pl.col("left")).cum_sum().over("office_id")
+            ).alias("enrolled_total"),
+            pl.col("joined").alias("enrolled"),
+        )
+    )
+    overall = (
+        per_office.group_by("day")
+        .agg(pl.col("enrolled", "signed_here", "enrolled_total", "eligible").sum())
+        .with_columns(
+            pl.lit(None, pl.Int64).alias("office_id"), pl.lit("all offices").alias("office")
+        )
+    )
+    columns = [c for c in PROGRESS_SCHEMA if c != "share_pct"]
+    return (
+        pl.concat([per_office.select(columns), overall.select(columns)])
+        .with_columns(_share_pct())
+        .sort("day", pl.col("office_id").is_null(), "office_id")
+        .select(pl.col(c).cast(t) for c, t in PROGRESS_SCHEMA.items())
+    )
+
+
+_COUNTS = ("joined", "left", "signed_here", "eligible", "enrolled_total")
+
+
+def _typed(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Counts as Int64 and days as Date, whatever the engine returned (keys are unique)."""
+    assert frame.select(keys).is_duplicated().sum() == 0
+    return frame.select(pl.col(c).cast(pl.Date if c == "day" else pl.Int64) for c in frame.columns)
+
+
+def _share_pct() -> pl.Expr:
+    # Truncated to 0.1 %, so an office shows 100 % only when every eligible account is in.
+    return (
+        pl.when(pl.col("eligible") > 0)
+        .then((pl.col("enrolled_total") * 1000 // pl.col("eligible")) / 10)
+        .otherwise(None)
+        .alias("share_pct")
+    )

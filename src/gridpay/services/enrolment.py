@@ -1,0 +1,441 @@
+"""Use cases: sign the smart-payment agreement, leave it, contacts, protected customers, progress.
+
+Enrolling and leaving are each one unit of work: the agreement, the billing mode, the contacts,
+the protection flag, the refund of a remaining balance, a reconnect command and the customer's
+SMS are written together or not at all (the SMS through the outbox, so it is sent only if the
+change it announces was committed). An opening payment is taken after the enrolment commits,
+through ``services.payments.take_payment``, so it is idempotent by its channel reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.commands import PRIORITY, CommandAction, correlation_id
+from gridpay.domain.enrolment import (
+    AddContact,
+    Contact,
+    ContactRole,
+    Enrol,
+    EnrolmentRequest,
+    Leave,
+    Protect,
+    check_can_enrol,
+    customer_contact,
+    leave_refund_transfer,
+    not_enrolled_message,
+    validate_contact,
+    validate_enrolment,
+    validate_leave,
+    validate_protection,
+)
+from gridpay.domain.ledger import REFUNDS_ID, Transfer
+from gridpay.domain.messages import Brand, MessageKind, dedupe_key, render
+from gridpay.domain.payments import format_account_no, parse_account_no, validate_payment
+from gridpay.domain.registry import BillingMode, Language
+from gridpay.errors import InvalidInput, NotFound, Refused
+from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.services import payments
+
+OUTBOX_SCHEMA: dict[str, Any] = {
+    "dedupe_key": pl.String,
+    "account_id": pl.Int64,
+    "phone": pl.String,
+    "language": pl.String,
+    "kind": pl.String,
+    "body": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+COMMAND_SCHEMA: dict[str, Any] = {
+    "correlation_id": pl.String,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "action": pl.String,
+    "priority": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class EnrolmentReceipt:
+    account_no: str
+    customer_name: str
+    enrolment_id: int
+    enrolled_on: dt.date
+    channel: str  # office | online
+    office_id: int | None
+    contacts: tuple[dict[str, Any], ...]
+    protection: str | None
+    already_recorded: bool  # True: the account was enrolled already; nothing was written
+    sms_queued: bool  # the agreement SMS went into the outbox with this enrolment
+    # Taken after the enrolment committed (a failure there leaves the enrolment in place).
+    opening_payment: payments.Receipt | None = None
+
+
+@dataclass(frozen=True)
+class LeaveReceipt:
+    account_no: str
+    customer_name: str
+    enrolment_id: int
+    enrolled_on: dt.date
+    left_on: dt.date
+    refund: Transfer | None  # the remaining balance paid back (customer -> refunds payable)
+    debt_fen: int  # a negative balance left on the ledger for the postpaid bill (0 if none)
+    balance_fen: int  # the prepaid ledger balance after leaving
+    reconnect_queued: bool  # supply was off: a reconnect command was queued
+    reconnect_impossible: str | None  # why a needed reconnect could not be queued
+    sms_queued: int  # leave notices put in the outbox
+
+
+@dataclass(frozen=True)
+class ProtectionReceipt:
+    account_no: str
+    reason: str | None  # None: not (or no longer) protected
+    note: str | None
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ContactsReceipt:
+    account_no: str
+    contacts: tuple[dict[str, Any], ...]
+    added: bool | None = None  # None: only listed; False: that phone was a contact already
+
+
+@dataclass(frozen=True)
+class EnrolmentReport:
+    first_day: dt.date
+    last_day: dt.date
+    rows: pl.DataFrame  # domain.enrolment.PROGRESS_SCHEMA
+
+
+def brand(settings: Settings) -> Brand:
+    return Brand(
+        company_name_zh=settings.company_name_zh,
+        company_name_en=settings.company_name,
+        hotline=settings.hotline,
+    )
+
+
+# --- enrol --------------------------------------------------------------------------------
+
+
+def enrol(store: Store, clock: Clock, settings: Settings, cmd: Enrol) -> EnrolmentReceipt:
+    """Sign the agreement: prepaid from now on, contacts kept, SMS 1 queued; idempotent."""
+    with store.unit_of_work() as uow:
+        office_ids = uow.registry.offices().keys()
+        request = validate_enrolment(cmd, office_ids)
+        if request.opening is not None:  # refuse a bad opening payment before anything is written
+            validate_payment(
+                request.opening,
+                amount_fen_max=settings.payment_amount_fen_max,
+                ref_chars_max=limits.payment_ref_chars_max,
+                office_ids=office_ids,
+            )
+        account = _account(uow, request.account_id)
+        check_can_enrol(account)
+        receipt = _enrol_once(uow, clock, settings, account, request)
+        if not receipt.already_recorded:
+            uow.commit()
+    if request.opening is None:
+        return receipt
+    # Also on a retry: the payment is idempotent by its reference, so a retry after a crash
+    # between the two transactions completes it, and a plain retry changes nothing.
+    paid = payments.take_payment(store, clock, settings, request.opening)
+    return replace(receipt, opening_payment=paid)
+
+
+def _enrol_once(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    account: dict[str, Any],
+    request: EnrolmentRequest,
+) -> EnrolmentReceipt:
+    account_id = request.account_id
+    existing = uow.enrolment.open_enrolment(account_id)
+    if existing is not None:
+        return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
+    contact = customer_contact(request, account)
+    today, now = clock.today(), clock.now()
+    enrolment_id = uow.enrolment.add_enrolment(
+        account_id, today, now, request.channel.value, request.office_id
+    )
+    if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
+        agreement = uow.enrolment.open_enrolment(account_id)
+        assert agreement is not None
+        return _receipt(uow, account, agreement, already_recorded=True, sms_queued=False)
+    uow.enrolment.set_billing_mode(account_id, BillingMode.PREPAID.value)
+    _add_contact(uow, account_id, contact, now)
+    if request.trusted is not None:
+        _add_contact(uow, account_id, request.trusted, now)
+    if request.protection is not None:
+        uow.enrolment.set_protection(account_id, request.protection.value, None, now)
+    body = render(
+        MessageKind.AGREEMENT,
+        contact.language.value,
+        brand(settings),
+        account_no=account["account_no"],
+    )
+    # The agreement's id is the message's cycle: enrolling again after leaving sends it again.
+    queued = _queue_sms(uow, MessageKind.AGREEMENT, account_id, enrolment_id, contact, body, now)
+    agreement = uow.enrolment.open_enrolment(account_id)
+    assert agreement is not None
+    return _receipt(uow, account, agreement, already_recorded=False, sms_queued=queued == 1)
+
+
+# --- leave --------------------------------------------------------------------------------
+
+
+def leave(
+    store: Store, clock: Clock, settings: Settings, account_no: str, note: str | None = None
+) -> LeaveReceipt:
+    """End the agreement: postpaid again, a positive balance refunded, supply back on."""
+    cmd = validate_leave(Leave(account_no, note))
+    today, now = clock.today(), clock.now()
+    with store.unit_of_work() as uow:
+        account = _account(uow, cmd.account_id)
+        agreement = uow.enrolment.open_enrolment(cmd.account_id)
+        # Closing first takes the agreement's row: a second leave at the same moment waits here
+        # and then finds nothing to close, so the balance cannot be refunded twice.
+        if agreement is None or not uow.enrolment.close_enrolment(cmd.account_id, today, now):
+            latest = uow.enrolment.latest_enrolment(cmd.account_id)
+            left_on = latest["left_on"] if latest is not None else None
+            raise Refused(not_enrolled_message(str(account["account_no"]), left_on))
+        uow.enrolment.set_billing_mode(cmd.account_id, BillingMode.POSTPAID.value)
+        refund = _refund_balance(uow, cmd.account_id, int(agreement["id"]), today, now)
+        balance_fen = uow.ledger.balance_fen(cmd.account_id)
+        reconnect_queued, impossible = _reconnect_if_off(uow, cmd.account_id, now)
+        sms = _queue_leave_sms(uow, settings, account, int(agreement["id"]), refund, now)
+        uow.commit()
+    return LeaveReceipt(
+        account_no=str(account["account_no"]),
+        customer_name=str(account["name"]),
+        enrolment_id=int(agreement["id"]),
+        enrolled_on=agreement["enrolled_on"],
+        left_on=today,
+        refund=refund,
+        debt_fen=max(0, -balance_fen),
+        balance_fen=balance_fen,
+        reconnect_queued=reconnect_queued,
+        reconnect_impossible=impossible,
+        sms_queued=sms,
+    )
+
+
+def _refund_balance(
+    uow: UnitOfWork, account_id: int, enrolment_id: int, day: dt.date, now: dt.datetime
+) -> Transfer | None:
+    """Pay back a positive balance (a negative one stays as debt for the postpaid bill)."""
+    uow.ledger.lock_ledger_accounts([account_id, REFUNDS_ID])
+    balance_fen = uow.ledger.balance_fen(account_id)
+    if balance_fen <= 0:
+        return None
+    refund = leave_refund_transfer(account_id, enrolment_id, balance_fen, day)
+    posted = uow.ledger.post(refund, now)
+    assert posted  # one refund id per agreement, and the agreement was closed just now
+    return refund
+
+
+def _reconnect_if_off(
+    uow: UnitOfWork, account_id: int, now: dt.datetime
+) -> tuple[bool, str | None]:
+    """A customer who leaves while cut off gets supply back; no queued cut survives them."""
+    uow.commands.cancel_queued(account_id, CommandAction.DISCONNECT.value, now)
+    supply, cycle = uow.enrolment.supply(account_id)
+    if supply != "off":
+        return False, None
+    in_service = [m for m in uow.registry.meters_of(account_id) if m["removed_on"] is None]
+    if len(in_service) != 1:
+        return False, (
+            f"supply is off but the account has {len(in_service)} meters in service: "
+            f"reconnect it by hand"
+        )
+    meter_id = in_service[0]["id"]
+    assert isinstance(meter_id, int)
+    action = CommandAction.RECONNECT
+    command = pl.DataFrame(
+        {
+            "correlation_id": [correlation_id(action, account_id, cycle)],
+            "account_id": [account_id],
+            "meter_id": [meter_id],
+            "action": [action.value],
+            "priority": [PRIORITY[action]],
+            "created_at": [now],
+        },
+        schema=COMMAND_SCHEMA,
+    )
+    # Skipped if the credit policy already queued this cycle's reconnect: one is enough.
+    uow.commands.enqueue(command)
+    return True, None
+
+
+def _queue_leave_sms(
+    uow: UnitOfWork,
+    settings: Settings,
+    account: dict[str, Any],
+    enrolment_id: int,
+    refund: Transfer | None,
+    now: dt.datetime,
+) -> int:
+    account_id = int(account["id"])
+    customers = [
+        Contact(phone=c["phone"], role=ContactRole.CUSTOMER, language=Language(c["language"]))
+        for c in uow.enrolment.contacts(account_id)
+        if c["role"] == ContactRole.CUSTOMER.value
+    ]
+    queued = 0
+    for contact in customers:  # one or two phones, not a loop over accounts
+        body = render(
+            MessageKind.LEFT,
+            contact.language.value,
+            brand(settings),
+            account_no=account["account_no"],
+            refund_fen=refund.amount_fen if refund is not None else 0,
+        )
+        queued += _queue_sms(uow, MessageKind.LEFT, account_id, enrolment_id, contact, body, now)
+    return queued
+
+
+# --- contacts and protection --------------------------------------------------------------
+
+
+def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
+    """Flag a protected customer (never cut remotely: staff and family are told instead)."""
+    account_id, reason, note = validate_protection(cmd)
+    with store.unit_of_work() as uow:
+        account = _account(uow, account_id)
+        before = uow.enrolment.protection(account_id)
+        unchanged = (before is None and reason is None) or (
+            before is not None
+            and reason is not None
+            and before["reason"] == reason.value
+            and before["note"] == note
+        )
+        if not unchanged:
+            uow.enrolment.set_protection(
+                account_id, reason.value if reason else None, note, clock.now()
+            )
+            uow.commit()
+    return ProtectionReceipt(
+        account_no=str(account["account_no"]),
+        reason=reason.value if reason else None,
+        note=note if reason else None,
+        changed=not unchanged,
+    )
+
+
+def add_contact(store: Store, clock: Clock, cmd: AddContact) -> ContactsReceipt:
+    account_id, contact = validate_contact(cmd)
+    with store.unit_of_work() as uow:
+        account = _account(uow, account_id)
+        added = _add_contact(uow, account_id, contact, clock.now())
+        if added:
+            uow.commit()
+        listed = tuple(uow.enrolment.contacts(account_id))
+    return ContactsReceipt(str(account["account_no"]), listed, added=added)
+
+
+def list_contacts(store: Store, account_no: str) -> ContactsReceipt:
+    account_id = parse_account_no(account_no)
+    with store.unit_of_work() as uow:
+        account = _account(uow, account_id)
+        return ContactsReceipt(
+            str(account["account_no"]), tuple(uow.enrolment.contacts(account_id))
+        )
+
+
+# --- the progress report ------------------------------------------------------------------
+
+
+def enrolment_report(
+    store: Store, clock: Clock, first_day: dt.date | None = None, last_day: dt.date | None = None
+) -> EnrolmentReport:
+    """Per day and office: enrolled that day, in force so far, eligible, the share.
+
+    By default from the first agreement on record to today.
+    """
+    with store.unit_of_work() as uow:
+        last = last_day or clock.today()
+        first = first_day or uow.enrolment.first_enrolled_on() or last
+        if first > last:
+            raise InvalidInput(f"--from {first.isoformat()} is after --to {last.isoformat()}")
+        days = (last - first).days + 1
+        if days > limits.enrolment_report_days_max:
+            raise InvalidInput(
+                f"the report covers {days} days; at most {limits.enrolment_report_days_max} "
+                f"(narrow --from/--to)"
+            )
+        rows = uow.enrolment.report(first, last)
+    return EnrolmentReport(first, last, rows)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
+    account = uow.registry.account(account_id)
+    if account is None:
+        raise NotFound(f"account {format_account_no(account_id)} does not exist")
+    return dict(account)
+
+
+def _add_contact(uow: UnitOfWork, account_id: int, contact: Contact, now: dt.datetime) -> bool:
+    return uow.enrolment.add_contact(
+        account_id, contact.phone, contact.role.value, contact.language.value, contact.name, now
+    )
+
+
+def _queue_sms(
+    uow: UnitOfWork,
+    kind: MessageKind,
+    account_id: int,
+    cycle: int,
+    contact: Contact,
+    body: str,
+    now: dt.datetime,
+) -> int:
+    message = pl.DataFrame(
+        {
+            "dedupe_key": [dedupe_key(kind, account_id, cycle, contact.phone)],
+            "account_id": [account_id],
+            "phone": [contact.phone],
+            "language": [contact.language.value],
+            "kind": [kind.value],
+            "body": [body],
+            "created_at": [now],
+        },
+        schema=OUTBOX_SCHEMA,
+    )
+    return uow.outbox.add(message)
+
+
+def _receipt(
+    uow: UnitOfWork,
+    account: dict[str, Any],
+    agreement: dict[str, Any],
+    *,
+    already_recorded: bool,
+    sms_queued: bool,
+) -> EnrolmentReceipt:
+    account_id = int(account["id"])
+    protection = uow.enrolment.protection(account_id)
+    return EnrolmentReceipt(
+        account_no=str(account["account_no"]),
+        customer_name=str(account["name"]),
+        enrolment_id=int(agreement["id"]),
+        enrolled_on=agreement["enrolled_on"],
+        channel=str(agreement["channel"]),
+        office_id=agreement["office_id"],
+        contacts=tuple(uow.enrolment.contacts(account_id)),
+        protection=protection["reason"] if protection else None,
+        already_recorded=already_recorded,
+        sms_queued=sms_queued,
+    )
