@@ -36,3 +36,26 @@ class NullProgress:
 
     def finish(self) -> None:
         pass
+
+
+class FakeSmsGateway:
+    """An SMS gateway that records what it took; fails each message's first ``failures`` tries.
+
+    ``failures`` may be a number for every message, or per phone number (others never fail).
+    """
+
+    def __init__(self, failures: int | dict[str, int] = 0) -> None:
+        self._failures = failures
+        self.sent: list[tuple[str, str, str]] = []  # (phone, body, dedupe_key)
+        self.tries: dict[str, int] = {}  # dedupe_key -> attempts seen, failed or not
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        from gridpay.errors import DeliveryFailed
+
+        self.tries[dedupe_key] = self.tries.get(dedupe_key, 0) + 1
+        failures = (
+            self._failures if isinstance(self._failures, int) else self._failures.get(phone, 0)
+        )
+        if self.tries[dedupe_key] <= failures:
+            raise DeliveryFailed(f"fake gateway down (try {self.tries[dedupe_key]})")
+        self.sent.append((phone, body, dedupe_key))

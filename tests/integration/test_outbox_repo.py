@@ -136,3 +136,16 @@ def test_list_filters_by_account_status_and_kind_newest_first(store: SqlStore) -
     assert listed(store, kind="warning")["account_id"].to_list() == [2, 1]
     assert listed(store, status="sent").height == 0
     assert listed(store, limit=1)["kind"].to_list() == ["arrears"]
+
+
+def test_recording_a_message_twice_keeps_the_first_outcome(store: SqlStore) -> None:
+    add(store, outbox_rows([1]))
+    with store.unit_of_work() as uow:
+        message_id = uow.outbox.due(T0, limit=1)["id"][0]
+        uow.outbox.mark_sent(message_id, T0)
+        uow.outbox.mark_sent(message_id, T0 + dt.timedelta(hours=1))
+        uow.outbox.mark_attempt_failed(message_id, "late error", None)
+        uow.commit()
+    (row,) = listed(store).iter_rows(named=True)
+    assert (row["status"], row["attempts"], row["sent_at"]) == ("sent", 1, T0)
+    assert row["last_error"] is None

@@ -73,8 +73,9 @@ class SqlOutboxRepo:
         return self._frame(query)
 
     def mark_sent(self, message_id: int, at: dt.datetime) -> None:
+        """Record the gateway took it. A message no longer pending is left as it is."""
         m = schema.messages
-        updated = self.conn.execute(
+        self.conn.execute(
             m.update()
             .where(m.c.id == message_id)
             .where(m.c.status == MessageStatus.PENDING.value)
@@ -84,16 +85,18 @@ class SqlOutboxRepo:
                 sent_at=_utc(at),
                 next_attempt_at=None,
             )
-        ).rowcount
-        assert updated == 1, f"message {message_id} is not pending"
+        )
 
     def mark_attempt_failed(
         self, message_id: int, error: str, next_attempt_at: dt.datetime | None
     ) -> None:
-        """Count a failed attempt; ``next_attempt_at=None`` gives up (status failed)."""
+        """Count a failed attempt; ``next_attempt_at=None`` gives up (status failed).
+
+        A message no longer pending is left as it is.
+        """
         m = schema.messages
         status = MessageStatus.PENDING if next_attempt_at is not None else MessageStatus.FAILED
-        updated = self.conn.execute(
+        self.conn.execute(
             m.update()
             .where(m.c.id == message_id)
             .where(m.c.status == MessageStatus.PENDING.value)
@@ -103,8 +106,7 @@ class SqlOutboxRepo:
                 next_attempt_at=_utc(next_attempt_at) if next_attempt_at is not None else None,
                 last_error=error[: limits.message_error_chars_max],
             )
-        ).rowcount
-        assert updated == 1, f"message {message_id} is not pending"
+        )
 
     def list(
         self, account_id: int | None, status: str | None, kind: str | None, limit: int
