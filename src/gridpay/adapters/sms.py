@@ -1,0 +1,134 @@
+"""SMS gateways: a JSON-lines file (the default), the console, and an HTTP provider.
+
+Each implements ``ports.SmsGateway``: ``send`` returns when the gateway has taken the message
+and raises ``errors.DeliveryFailed`` when it has not (the worker retries later). The dedupe key
+goes with every message, so a gateway that supports it can drop the one duplicate a crash
+between sending and recording can cause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+from gridpay.config import Settings
+from gridpay.errors import ConfigError, DeliveryFailed
+from gridpay.ports import Clock
+
+SMS_GATEWAYS = ("file", "console", "http")
+
+
+class FileSmsGateway:
+    """Appends one JSON line per message (phone, body, dedupe_key, sent_at) to a file.
+
+    The default: a newcomer can read what would have been sent, nothing leaves the machine.
+    """
+
+    def __init__(self, path: str | Path, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"cannot write SMS to {self.path}: no folder {self.path.parent}")
+        self._clock = clock
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        sent_at = self._clock.now() if self._clock else dt.datetime.now(dt.UTC)
+        line = json.dumps(
+            {
+                "phone": phone,
+                "body": body,
+                "dedupe_key": dedupe_key,
+                "sent_at": sent_at.isoformat(),
+            },
+            ensure_ascii=False,
+        )
+        try:
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(line + "\n")
+        except OSError as exc:
+            raise DeliveryFailed(f"cannot write SMS to {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        pass
+
+
+class ConsoleSmsGateway:
+    """Prints each message through ``console_writer`` (one line per message)."""
+
+    def __init__(self, console_writer: Callable[[str], None]) -> None:
+        self._write = console_writer
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        self._write(f"SMS to {phone} [{dedupe_key}]: {body}")
+
+    def close(self) -> None:
+        pass
+
+
+class HttpSmsGateway:
+    """POSTs ``{"phone", "body", "dedupe_key"}`` as JSON to a provider's URL.
+
+    The dedupe key also travels as the ``Idempotency-Key`` header. A 2xx answer means the
+    provider took the message; anything else, a timeout or a connection error raises
+    ``DeliveryFailed``. Holds one HTTP client (connection reuse); ``close()`` it when done.
+    """
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"SMS gateway URL {url!r} is not valid: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError(f"SMS gateway URL {url!r} must be http:// or https:// with a host")
+        if not timeout_s > 0:
+            raise ConfigError(f"SMS gateway timeout must be positive seconds; got {timeout_s}")
+        self.url = url
+        self._client = httpx.Client(timeout=timeout_s)
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        payload = {"phone": phone, "body": body, "dedupe_key": dedupe_key}
+        try:
+            response = self._client.post(
+                self.url, json=payload, headers={"Idempotency-Key": dedupe_key}
+            )
+        except httpx.TimeoutException:
+            raise DeliveryFailed(f"SMS gateway {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"SMS gateway {self.url} could not be reached: {exc}") from None
+        if not response.is_success:
+            raise DeliveryFailed(
+                f"SMS gateway {self.url} refused the message: HTTP {response.status_code} "
+                f"{response.text[:100]}"
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def sms_gateway_from_settings(
+    settings: Settings,
+    clock: Clock | None = None,
+    console_writer: Callable[[str], None] = print,
+) -> FileSmsGateway | ConsoleSmsGateway | HttpSmsGateway:
+    """The gateway the settings choose (``sms_gateway``: file | console | http)."""
+    if settings.sms_gateway == "file":
+        return FileSmsGateway(Path(settings.sms_file).expanduser(), clock)
+    if settings.sms_gateway == "console":
+        return ConsoleSmsGateway(console_writer)
+    if settings.sms_gateway == "http":
+        if not settings.sms_http_url:
+            raise ConfigError("sms_gateway is 'http' but sms_http_url is not set")
+        return HttpSmsGateway(settings.sms_http_url, settings.sms_http_timeout_s)
+    raise ConfigError(
+        f"unknown sms_gateway {settings.sms_gateway!r}: use one of {', '.join(SMS_GATEWAYS)}"
+    )
