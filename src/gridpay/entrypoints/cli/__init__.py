@@ -14,6 +14,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     calendar,
     demo,
     enrolment,
+    messages,
     payments,
     queries,
     readings,
