@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -62,6 +65,32 @@ def enrolments(store: SqlStore) -> list[tuple[object, ...]]:
 
 def billing_mode(store: SqlStore, account_id: int) -> str:
     return str(scalar(store, "SELECT billing_mode FROM accounts WHERE id = :id", id=account_id))
+
+
+def concurrently(n: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
+    """Run ``work(i)`` in n threads released together: (results, errors)."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            result = work(i)
+        except BaseException as exc:  # noqa: BLE001  (reported by the test)
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results, errors
 
 
 def assert_books_balance(store: SqlStore) -> None:
@@ -347,3 +376,31 @@ def test_a_protection_is_set_changed_and_cleared(
     assert cleared.changed and cleared.reason is None
     assert scalar(store, "SELECT COUNT(*) FROM protections") == 0
     assert not protect(store, clock, Protect(A, None)).changed
+
+
+# --- at the same moment -------------------------------------------------------------------
+
+
+def test_two_clerks_enrolling_one_account_at_once_leave_one_agreement_and_one_sms(
+    store: SqlStore, clock: FakeClock, postpaid: list[int]
+) -> None:
+    receipts, errors = concurrently(
+        6, lambda i: enrol(store, clock, SETTINGS, Enrol(A, office_id=1 + i % 6))
+    )
+    assert errors == []
+    assert sum(not r.already_recorded for r in receipts) == 1
+    assert len({r.enrolment_id for r in receipts}) == 1
+    assert len(enrolments(store)) == 1
+    assert len(messages(store)) == 1
+
+
+def test_two_leaves_at_once_refund_the_balance_once(
+    store: SqlStore, clock: FakeClock, postpaid: list[int]
+) -> None:
+    _enrol_and_pay(store, clock, "40")
+    receipts, errors = concurrently(4, lambda i: leave(store, clock, SETTINGS, A))
+    assert len(receipts) == 1
+    assert len(errors) == 3 and all(isinstance(e, Refused) for e in errors)
+    assert balance_fen(store, 1) == 0
+    assert balance_fen(store, REFUNDS_ID) == 4_000
+    assert_books_balance(store)
