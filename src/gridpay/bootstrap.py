@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from gridpay.adapters.clock import SystemClock
+from gridpay.adapters.holidays import ChineseHolidayCalendar
+from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
 from gridpay.ports import Clock
+from gridpay.services.credit import Policy
 
 
 @dataclass
@@ -15,9 +19,20 @@ class App:
     settings: Settings
     store: SqlStore
     clock: Clock
+    credit: Policy  # the credit policy with its holiday calendar
 
     def close(self) -> None:
         self.store.dispose()
+
+
+def credit_policy(settings: Settings) -> Policy:
+    """The configured credit policy and holiday calendar (no database needed)."""
+    override = settings.holiday_override_file
+    return Policy(
+        policy=load_policy(settings.credit_policy, settings.credit_policy_file),
+        calendar=ChineseHolidayCalendar(Path(override) if override else None),
+        settings=settings,
+    )
 
 
 def build(
@@ -31,4 +46,5 @@ def build(
         settings=settings,
         store=SqlStore(settings.database_url),
         clock=clock or SystemClock(settings.time_zone),
+        credit=credit_policy(settings),
     )

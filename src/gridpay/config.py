@@ -41,6 +41,11 @@ class Settings:
     sms_file: str = "gridpay-sms.jsonl"
     sms_http_url: str | None = None
     sms_http_timeout_s: float = 5.0
+    # The credit policy: a shipped policy by code, or an operator's policy file (which wins);
+    # the holiday override file for years the calendar library does not know yet.
+    credit_policy: str = "henan-default"
+    credit_policy_file: str | None = None
+    holiday_override_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -87,3 +87,11 @@ command_burst_per_head_end = 100
 
 # Commands sent, results handled and timeouts checked per dispatch pass (one transaction each).
 command_dispatch_batch_max = 1_000
+
+# --- the credit policy ------------------------------------------------------------------------
+
+# Accounts judged per transaction after the screen (the few near a threshold, usually).
+credit_chunk_accounts_max = 20_000
+
+# Decisions `gridpay explain` shows by default.
+explain_decisions_max = 20

@@ -400,29 +400,62 @@ class EnrolmentRepo(Protocol):
 
 
 class CreditRepo(Protocol):
-    """The credit policy's state per account, its decisions, and the staff queue."""
+    """The credit policy's state per account, its decisions, and the staff queue.
 
-    def policy_inputs(self, account_ids: pl.Series | None) -> pl.DataFrame:
-        """``domain.credit_policy.INPUT_SCHEMA`` for enrolled prepaid accounts (all, or these)."""
+    Frames follow ``domain.credit_policy`` (``INPUT_SCHEMA``, ``STATE_SCHEMA``,
+    ``DECISION_SCHEMA``, ``TASK_SCHEMA``).
+    """
+
+    def ensure_states(self, at: dt.datetime) -> int:
+        """Give every prepaid account without a credit state one (normal, cycle 0, supply on)."""
+        ...
+
+    def screen(self, day: dt.date | None) -> pl.DataFrame:
+        """Every prepaid account: account_id, balance_fen, window_charge_fen, window_days (of
+        its usage row of ``day``), state, cycle. Numbers only, set-based."""
+        ...
+
+    def lock_states(self, account_ids: Sequence[int]) -> None:
+        """Hold these accounts' credit states until commit, in id order."""
+        ...
+
+    def policy_inputs(self, day: dt.date | None, account_ids: Sequence[int]) -> pl.DataFrame:
+        """``INPUT_SCHEMA`` rows for these prepaid accounts (``estimated_recent`` null)."""
+        ...
+
+    def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
+        """(account_id, day) of days settled on an estimate, on or after ``since``."""
+        ...
+
+    def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
+        """account_id, phone, language, role (customer | trusted), account_no, name."""
         ...
 
     def save_states(self, states: pl.DataFrame) -> int:
-        """Upsert ``domain.credit_policy.STATE_SCHEMA`` rows (whole rows, by account_id)."""
+        """Upsert whole ``STATE_SCHEMA`` rows (under ``lock_states``)."""
         ...
 
     def add_decisions(self, decisions: pl.DataFrame) -> int:
         """Append decisions whose key is new; returns rows added."""
         ...
 
-    def decisions(self, account_id: int, limit: int) -> pl.DataFrame: ...
-
-    def add_staff_tasks(self, tasks: pl.DataFrame) -> int: ...
-
-    def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
+    def add_staff_tasks(self, tasks: pl.DataFrame) -> int:
+        """Append staff tasks (key, account_id, kind, reason, created_at) whose key is new."""
+        ...
 
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         """The meter confirmed supply ``on`` or ``off``: the state follows."""
         ...
+
+    def state_of(self, account_id: int) -> dict[str, Any] | None: ...
+
+    def decisions(self, account_id: int, limit: int) -> pl.DataFrame:
+        """Newest first: at, action, reason_code, reason."""
+        ...
+
+    def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
+
+    def state_counts(self) -> dict[str, int]: ...
 
 
 class OutboxRepo(Protocol):
@@ -451,7 +484,14 @@ class OutboxRepo(Protocol):
 
 
 class CommandsRepo(Protocol):
-    """Remote disconnect / reconnect commands and their states."""
+    """Remote disconnect / reconnect commands and their states (``domain.commands``).
+
+    Frames of commands have the table's columns: id, correlation_id, account_id, meter_id,
+    action, priority, state, attempts, created_at, next_attempt_at, sent_at, finished_at,
+    head_end, last_error (instants aware, UTC). The methods that pick commands to work on
+    (``due``, ``sent_before``, ``get``) hold them until commit on PostgreSQL, skipping those
+    another dispatcher holds; SQLite has one writer anyway.
+    """
 
     def enqueue(self, commands: pl.DataFrame) -> int:
         """Append commands (correlation_id, account_id, meter_id, action, priority, created_at)
@@ -459,31 +499,41 @@ class CommandsRepo(Protocol):
         ...
 
     def cancel_queued(self, account_id: int, action: str, at: dt.datetime) -> int:
-        """Cancel the account's queued (not yet sent) commands of this action."""
+        """Cancel the account's queued (not yet sent, or waiting for a retry) commands of this
+        action; commands already sent are left alone. Returns how many were cancelled."""
         ...
 
     def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
-        """Queued commands whose next attempt is due, by priority then age."""
+        """Queued commands whose next attempt is due (or unset), by priority then age."""
         ...
 
     def sent_before(self, deadline: dt.datetime, limit: int) -> pl.DataFrame:
-        """Commands sent before ``deadline`` and still unanswered (to time out)."""
+        """Commands sent before ``deadline`` and still unanswered (to time out), oldest first."""
         ...
 
-    def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None: ...
+    def get(self, correlation_id: str) -> dict[str, Any] | None:
+        """One command's row (to decide what its result means), or None if unknown."""
+        ...
+
+    def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None:
+        """A queued command was handed to ``head_end``: sent, one more attempt."""
+        ...
 
     def finish(
         self, correlation_id: str, state: str, at: dt.datetime, error: str | None
     ) -> dict[str, Any] | None:
         """Move a sent command to a final state; the command's row, or None if unknown or
-        already final (a late or repeated result)."""
+        already final (a late or repeated result). An acknowledgement is also taken for a
+        command waiting for a retry: an earlier attempt did reach the meter."""
         ...
 
-    def retry_later(
-        self, command_id: int, next_attempt_at: dt.datetime, state: str, error: str
-    ) -> None: ...
+    def retry_later(self, command_id: int, next_attempt_at: dt.datetime, error: str) -> None:
+        """A sent command failed or timed out: queued again, not before ``next_attempt_at``."""
+        ...
 
-    def list(self, account_id: int | None, state: str | None, limit: int) -> pl.DataFrame: ...
+    def list(self, account_id: int | None, state: str | None, limit: int) -> pl.DataFrame:
+        """Commands, newest first."""
+        ...
 
 
 class UnitOfWork(Protocol):

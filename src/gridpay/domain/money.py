@@ -98,3 +98,14 @@ def fen_from_nyuan_expr(cost_nyuan: pl.Expr) -> pl.Expr:
 def cost_nyuan(energy_wh: int, price_uyuan_per_kwh: int) -> int:
     """The exact cost of some energy at a price."""
     return energy_wh * price_uyuan_per_kwh
+
+
+def format_fen_expr(amount_fen: pl.Expr) -> pl.Expr:
+    """``format_fen`` as a Polars expression (for reasons and reports built set-wise)."""
+    magnitude = amount_fen.abs()
+    return pl.concat_str(
+        pl.when(amount_fen < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+        (magnitude // FEN_PER_YUAN).cast(pl.String),
+        pl.lit("."),
+        (magnitude % FEN_PER_YUAN).cast(pl.String).str.zfill(2),
+    )

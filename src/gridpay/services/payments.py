@@ -32,6 +32,7 @@ from gridpay.domain.payments import (
 )
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.services.credit import Policy, after_payment
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,18 @@ class Receipt:
     already_recorded: bool  # True: a retry of an operation posted before; nothing was written
 
 
-def take_payment(store: Store, clock: Clock, settings: Settings, cmd: TakePayment) -> Receipt:
-    """Credit a prepaid account with a payment from a channel, at most once per (channel, ref)."""
+def take_payment(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    cmd: TakePayment,
+    credit: Policy | None = None,
+) -> Receipt:
+    """Credit a prepaid account with a payment from a channel, at most once per (channel, ref).
+
+    With the credit policy given (every entry point passes it), a payment that brings the
+    balance back above zero queues the reconnect command and SMS 4 in its own transaction.
+    """
     with store.unit_of_work() as uow:
         request = validate_payment(
             cmd,
@@ -66,6 +77,8 @@ def take_payment(store: Store, clock: Clock, settings: Settings, cmd: TakePaymen
                 f"accounts take payments into a prepaid balance"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
+        if credit is not None and not receipt.already_recorded:
+            after_payment(uow, clock, credit, request.account_id, request.amount_fen)
         uow.commit()
     return receipt
 

@@ -91,7 +91,7 @@ def _parse_day(text: str | None, option: str) -> dt.date | None:
 
 
 def _override_from(settings: Settings) -> Path | None:
-    value = settings.extra.get(OVERRIDE_SETTING)
+    value = settings.holiday_override_file
     if value is None:
         return None
     if not isinstance(value, str) or not value:

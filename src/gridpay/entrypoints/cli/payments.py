@@ -30,7 +30,7 @@ def pay(
     """Credit a prepaid account. Retrying with the same channel and --ref records it once."""
     cmd = TakePayment(account, amount_yuan=amount, channel=channel, ref=ref, office_id=office)
     with gridpay_app() as g:
-        receipt = payments.take_payment(g.store, g.clock, g.settings, cmd)
+        receipt = payments.take_payment(g.store, g.clock, g.settings, cmd, g.credit)
     _print_receipt(receipt, "payment", as_json)
 
 

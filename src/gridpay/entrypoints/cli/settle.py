@@ -16,7 +16,9 @@ from gridpay.entrypoints.cli._common import (
     gridpay_app,
     print_json,
 )
+from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
+from gridpay.services.credit import judge_all
 from gridpay.services.settlement import SettlementReport, settle_day, settle_range
 
 
@@ -57,6 +59,11 @@ def settle(
         min=1,
         help="Accounts per transaction (smaller: shorter waits for payments; larger: faster).",
     ),
+    credit: bool = typer.Option(
+        True,
+        "--credit/--no-credit",
+        help="Run the credit policy after settling (warnings, arrears notices, cuts due).",
+    ),
 ) -> None:
     """Settle a day (or a range of days) for every prepaid account. Safe to re-run."""
     day = _parse_day(date, "--date")
@@ -83,9 +90,13 @@ def settle(
             reports = settle_range(
                 g.store, g.clock, start, end, nominal_voltage_v=voltage, progress=progress
             )
+        judged = judge_all(g.store, g.clock, g.credit, progress=progress) if credit else None
     rows = [_report_dict(r) for r in reports]
     if as_json:
-        print_json(rows if len(rows) > 1 else rows[0])
+        data: object = rows if len(rows) > 1 else rows[0]
+        if judged is not None:
+            data = {"settlement": data, "credit": report_dict(judged)}
+        print_json(data)
         return
     table = Table(title="Daily settlement")
     for column in rows[0]:
@@ -93,6 +104,12 @@ def settle(
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+    if judged is not None:
+        decided = ", ".join(f"{n} {a}" for a, n in sorted(judged.counts.items())) or "nothing"
+        console.print(
+            f"Credit policy: {judged.judged} of {judged.screened} accounts judged; {decided}; "
+            f"{judged.messages} messages and {judged.commands} meter commands queued."
+        )
 
 
 @app.command()

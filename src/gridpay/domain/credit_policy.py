@@ -1,0 +1,598 @@
+"""The credit policy: warn, notify arrears, cut only when fair, restore at once.
+
+States (DESIGN.md): normal -> warned -> arrears (notice sent with a pay-by date) -> disconnecting
+(cut queued) -> disconnected (the meter confirmed) -> reconnecting (reconnect queued) -> normal.
+
+``evaluate`` is a pure function over a batch of accounts (Polars), so the same rules decide for
+one account after a payment and for a whole city after the night's settlement. It returns what
+should happen -- new states, messages, commands, decisions with their reasons, staff tasks -- and
+the service writes all of it in one transaction. Everything time-dependent comes in through
+``Context`` (the clock and the holiday calendar are ports), so simulated days run in seconds.
+
+A *cycle* numbers the account's trips below the warning line: each message, command and decision
+key carries it, so a notice is never sent twice in a cycle, and the next cycle's are sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gridpay.domain.commands import PRIORITY, CommandAction
+from gridpay.domain.messages import MessageKind
+from gridpay.domain.money import format_fen, format_fen_expr
+from gridpay.errors import InvalidInput
+
+
+class CreditState(StrEnum):
+    NORMAL = "normal"
+    WARNED = "warned"
+    ARREARS = "arrears"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+    RECONNECTING = "reconnecting"
+
+
+class Action(StrEnum):
+    """What a decision did (or why it did nothing)."""
+
+    WARN = "warn"
+    NOTICE = "notice"
+    SECOND_NOTICE = "second_notice"
+    CUT = "cut"
+    HOLD = "hold"  # a cut was due but not made: the reason says why
+    RESTORE = "restore"
+    RECOVER = "recover"  # back above the warning line without a cut
+    CONFIRMED = "confirmed"  # the meter confirmed a switch
+
+
+@dataclass(frozen=True)
+class CreditPolicy:
+    code: str
+    name: str
+    effective_from: dt.date
+    warn_days_of_credit: int = 5
+    warn_history_days_min: int = 7
+    default_daily_charge_fen: int = 300
+    arrears_balance_fen_max: int = 0
+    notice_days: int = 3
+    second_notice_minutes: int = 30
+    cut_rules: str = "china-default"
+    emergency_credit_fen: int = 0
+    restore_balance_fen_min: int = 1
+
+
+_FIELDS: dict[str, dict[str, str]] = {
+    "warning": {
+        "days_of_credit": "warn_days_of_credit",
+        "history_days_min": "warn_history_days_min",
+        "default_daily_charge_fen": "default_daily_charge_fen",
+    },
+    "arrears": {
+        "balance_fen_max": "arrears_balance_fen_max",
+        "notice_days": "notice_days",
+        "second_notice_minutes": "second_notice_minutes",
+    },
+    "cut": {"rules": "cut_rules", "emergency_credit_fen": "emergency_credit_fen"},
+    "restore": {"balance_fen_min": "restore_balance_fen_min"},
+}
+
+
+def parse_policy(data: Mapping[str, Any], cut_rule_names: set[str]) -> CreditPolicy:
+    """Build a policy from a loaded data file; raise ``InvalidInput`` naming what is wrong."""
+    code = str(data.get("code", "")).strip()
+    if not code:
+        raise InvalidInput("credit policy: 'code' is missing")
+    effective_from = data.get("effective_from")
+    if not isinstance(effective_from, dt.date):
+        raise InvalidInput(f"credit policy {code}: 'effective_from' must be a date (2026-01-01)")
+    values: dict[str, Any] = {}
+    for section, fields in _FIELDS.items():
+        given = data.get(section, {})
+        unknown = set(given) - set(fields)
+        if unknown:
+            raise InvalidInput(
+                f"credit policy {code}: unknown keys in [{section}]: {sorted(unknown)}"
+            )
+        for key, attr in fields.items():
+            if key in given:
+                values[attr] = given[key]
+    policy = CreditPolicy(
+        code=code, name=str(data.get("name", code)), effective_from=effective_from, **values
+    )
+    _check(policy, cut_rule_names)
+    return policy
+
+
+def _check(policy: CreditPolicy, cut_rule_names: set[str]) -> None:
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            raise InvalidInput(f"credit policy {policy.code}: {what}")
+
+    for attr in (
+        "warn_days_of_credit",
+        "warn_history_days_min",
+        "default_daily_charge_fen",
+        "arrears_balance_fen_max",
+        "notice_days",
+        "second_notice_minutes",
+        "emergency_credit_fen",
+        "restore_balance_fen_min",
+    ):
+        need(isinstance(getattr(policy, attr), int), f"{attr} must be a whole number")
+    need(policy.warn_days_of_credit >= 1, "warning.days_of_credit must be at least 1")
+    need(policy.default_daily_charge_fen >= 0, "warning.default_daily_charge_fen must be >= 0")
+    need(policy.notice_days >= 1, "arrears.notice_days must be at least 1 day")
+    need(policy.second_notice_minutes >= 0, "arrears.second_notice_minutes must be >= 0")
+    need(policy.emergency_credit_fen >= 0, "cut.emergency_credit_fen must be >= 0")
+    need(
+        policy.restore_balance_fen_min > policy.arrears_balance_fen_max,
+        "restore.balance_fen_min must be above arrears.balance_fen_max",
+    )
+    need(
+        policy.cut_rules in cut_rule_names,
+        f"cut.rules {policy.cut_rules!r} is not one of {sorted(cut_rule_names)}",
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything ``evaluate`` needs to know about the moment it decides at."""
+
+    now: dt.datetime  # aware, UTC
+    today: dt.date  # the local business date of ``now``
+    cut_allowed_now: bool  # the cut window and calendar allow a cut at ``now``
+    cut_hold_code: str  # why not, when not (e.g. "holiday")
+    cut_hold_reason: str  # e.g. "not cut on 2026-10-01: public holiday; next window ..."
+    # The second notice goes out only if the cut it announces will still fall inside the window.
+    cut_allowed_after_notice: bool = True
+    paid_fen: int | None = None  # set when a payment triggers the evaluation
+    cuts: bool = True  # False: judge restorations and notices only (a payment's own check)
+    zone: str = "Asia/Shanghai"  # for the local times in reasons
+
+
+# One row per account: what the policy needs to know. Nulls in the state columns mean the
+# account has no credit state yet (normal, cycle 0, supply on).
+INPUT_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,  # the meter in service (null: none)
+    "has_switch": pl.Boolean,
+    "balance_fen": pl.Int64,
+    "window_charge_fen": pl.Int64,  # the recent window's charges (null: no settled day)
+    "window_days": pl.Int64,
+    "state": pl.String,
+    "cycle": pl.Int64,
+    "warned_at": pl.Datetime("us", "UTC"),
+    "notice_at": pl.Datetime("us", "UTC"),
+    "pay_by": pl.Date,
+    "second_notice_at": pl.Datetime("us", "UTC"),
+    "supply": pl.String,
+    "protected": pl.String,  # medical | elderly_alone | null
+    "estimated_recent": pl.Boolean,  # an estimated day since the arrears began
+}
+
+STATE_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "state": pl.String,
+    "cycle": pl.Int64,
+    "warned_at": pl.Datetime("us", "UTC"),
+    "notice_at": pl.Datetime("us", "UTC"),
+    "pay_by": pl.Date,
+    "second_notice_at": pl.Datetime("us", "UTC"),
+    "supply": pl.String,
+    "updated_at": pl.Datetime("us", "UTC"),
+}
+
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "kind": pl.String,
+    "cycle": pl.Int64,
+    "balance_fen": pl.Int64,
+    "pay_by": pl.Date,
+    "cut_at": pl.Datetime("us", "UTC"),
+    "paid_fen": pl.Int64,
+    "to_trusted": pl.Boolean,  # to the trusted contact(s) instead of the customer
+}
+
+COMMAND_SCHEMA: dict[str, Any] = {
+    "correlation_id": pl.String,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "action": pl.String,
+    "priority": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+DECISION_SCHEMA: dict[str, Any] = {
+    "key": pl.String,
+    "account_id": pl.Int64,
+    "at": pl.Datetime("us", "UTC"),
+    "action": pl.String,
+    "reason_code": pl.String,
+    "reason": pl.String,
+}
+
+TASK_SCHEMA: dict[str, Any] = {
+    "key": pl.String,
+    "account_id": pl.Int64,
+    "kind": pl.String,
+    "reason": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+PROTECTED_TEXT = {"medical": "medical equipment", "elderly_alone": "elderly, living alone"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    states: pl.DataFrame  # STATE_SCHEMA: only accounts whose state changed
+    messages: pl.DataFrame  # MESSAGE_SCHEMA
+    commands: pl.DataFrame  # COMMAND_SCHEMA
+    cancel_cuts: pl.Series  # account ids whose queued disconnects are overtaken by a payment
+    decisions: pl.DataFrame  # DECISION_SCHEMA
+    tasks: pl.DataFrame  # TASK_SCHEMA
+
+
+SCREEN_COLUMNS = ("account_id", "balance_fen", "window_charge_fen", "window_days", "state")
+
+
+def near_threshold(screen: pl.LazyFrame, policy: CreditPolicy) -> pl.LazyFrame:
+    """The accounts ``evaluate`` may act on, from ``SCREEN_COLUMNS`` alone: every account not
+    in the normal state, and normal ones below their warning line. The rest -- most of a city
+    on most days -- need no further work."""
+    f = screen.with_columns(
+        pl.col("state").fill_null(CreditState.NORMAL.value), *_warn_line(policy)
+    )
+    return f.filter(
+        (pl.col("state") != CreditState.NORMAL) | (pl.col("balance_fen") < pl.col("warn_line_fen"))
+    )
+
+
+def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evaluation:
+    """Decide for a batch of accounts (``INPUT_SCHEMA``) at ``ctx.now``."""
+    f = near_threshold(_prepared(inputs.lazy()), policy).with_columns(_rules(policy, ctx)).collect()
+    return Evaluation(
+        states=_states(f, policy, ctx),
+        messages=_messages(f, policy, ctx),
+        commands=_commands(f, ctx),
+        cancel_cuts=f.filter(pl.col("restore") & (pl.col("state") == CreditState.DISCONNECTING))[
+            "account_id"
+        ],
+        decisions=_decisions(f, policy, ctx),
+        tasks=_tasks(f, ctx),
+    )
+
+
+# --- the rules, as columns -----------------------------------------------------------------
+
+
+def _prepared(inputs: pl.LazyFrame) -> pl.LazyFrame:
+    return inputs.with_columns(
+        pl.col("state").fill_null(CreditState.NORMAL.value),
+        pl.col("cycle").fill_null(0),
+        pl.col("supply").fill_null("on"),
+        pl.col("estimated_recent").fill_null(False),
+        pl.col("has_switch").fill_null(False),
+    )
+
+
+def _warn_line(policy: CreditPolicy) -> list[pl.Expr]:
+    """The account's average daily charge over its recent window (the policy's default until
+    it has enough history) and the balance below which it is warned."""
+    days = pl.col("window_days").fill_null(0)
+    average = (
+        pl.when(days >= policy.warn_history_days_min)
+        .then(pl.col("window_charge_fen").fill_null(0) // days.clip(lower_bound=1))
+        .otherwise(pl.lit(policy.default_daily_charge_fen))
+    )
+    return [
+        average.alias("average_fen"),
+        (average * policy.warn_days_of_credit).alias("warn_line_fen"),
+    ]
+
+
+def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
+    state = pl.col("state")
+    balance = pl.col("balance_fen")
+    in_debt = state.is_in(
+        [CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED]
+    )
+    restore = in_debt & (balance >= policy.restore_balance_fen_min)
+    recover = (state == CreditState.WARNED) & (balance >= pl.col("warn_line_fen"))
+    notice = state.is_in([CreditState.NORMAL, CreditState.WARNED]) & (
+        balance <= policy.arrears_balance_fen_max
+    )
+    warn = (
+        (state == CreditState.NORMAL)
+        & (balance > policy.arrears_balance_fen_max)
+        & (balance < pl.col("warn_line_fen"))
+    )
+    cut_due = (
+        pl.lit(ctx.cuts)
+        & (state == CreditState.ARREARS)
+        & (pl.col("pay_by") < pl.lit(ctx.today))
+        & (balance <= policy.arrears_balance_fen_max - policy.emergency_credit_fen)
+    )
+    # Why a due cut is not made, first reason first. Never cut a protected customer, never on
+    # estimated readings, never without a switch, only inside the allowed windows.
+    hold_code = (
+        pl.when(pl.col("protected").is_not_null())
+        .then(pl.lit("protected"))
+        .when(pl.col("estimated_recent"))
+        .then(pl.lit("estimated"))
+        .when(pl.col("meter_id").is_null() | ~pl.col("has_switch"))
+        .then(pl.lit("no_switch"))
+        .when(pl.lit(not ctx.cut_allowed_now))
+        .then(pl.lit(ctx.cut_hold_code))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    second_notice = pl.col("second_notice_at")
+    wait = dt.timedelta(minutes=policy.second_notice_minutes)
+    return [
+        restore.alias("restore"),
+        recover.alias("recover"),
+        notice.alias("notice"),
+        warn.alias("warn"),
+        pl.when(cut_due).then(hold_code).otherwise(None).alias("hold_code"),
+        (
+            cut_due
+            & hold_code.is_null()
+            & second_notice.is_null()
+            & pl.lit(ctx.cut_allowed_after_notice)
+        ).alias("second_notice"),
+        (cut_due & hold_code.is_null() & (second_notice <= pl.lit(ctx.now - wait))).alias("cut"),
+    ]
+
+
+def _states(f: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> pl.DataFrame:
+    now = pl.lit(ctx.now, dtype=pl.Datetime("us", "UTC"))
+    no_time = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    back = pl.col("restore") | pl.col("recover")
+    changed = f.filter(
+        back | pl.col("notice") | pl.col("warn") | pl.col("second_notice") | pl.col("cut")
+    )
+    new_state = (
+        pl.when(_reconnects())
+        .then(pl.lit(CreditState.RECONNECTING.value))
+        .when(back)
+        .then(pl.lit(CreditState.NORMAL.value))
+        .when(pl.col("notice"))
+        .then(pl.lit(CreditState.ARREARS.value))
+        .when(pl.col("warn"))
+        .then(pl.lit(CreditState.WARNED.value))
+        .when(pl.col("cut"))
+        .then(pl.lit(CreditState.DISCONNECTING.value))
+        .otherwise(pl.col("state"))
+    )
+
+    def stamp(flag: str, column: str) -> pl.Expr:
+        return pl.when(back).then(no_time).when(pl.col(flag)).then(now).otherwise(column)
+
+    return changed.select(
+        "account_id",
+        new_state.alias("state"),
+        (pl.col("cycle") + back.cast(pl.Int64)).alias("cycle"),
+        stamp("warn", "warned_at").alias("warned_at"),
+        stamp("notice", "notice_at").alias("notice_at"),
+        pl.when(back)
+        .then(pl.lit(None, dtype=pl.Date))
+        .when(pl.col("notice"))
+        .then(pl.lit(pay_by_date(ctx.today, policy)))
+        .otherwise("pay_by")
+        .alias("pay_by"),
+        stamp("second_notice", "second_notice_at").alias("second_notice_at"),
+        "supply",
+        now.alias("updated_at"),
+    ).cast(STATE_SCHEMA)  # type: ignore[arg-type]
+
+
+def pay_by_date(notice_day: dt.date, policy: CreditPolicy) -> dt.date:
+    """The last day to pay after an arrears notice on ``notice_day``; cuts start the day after."""
+    return notice_day + dt.timedelta(days=policy.notice_days)
+
+
+def _reconnects() -> pl.Expr:
+    """A restoration needs a reconnect command unless supply was never touched."""
+    return pl.col("restore") & (
+        (pl.col("supply") == "off") | (pl.col("state") != CreditState.ARREARS)
+    )
+
+
+def _cut_at(policy: CreditPolicy, ctx: Context) -> dt.datetime:
+    return ctx.now + dt.timedelta(minutes=policy.second_notice_minutes)
+
+
+def _messages(f: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> pl.DataFrame:
+    def rows(flag: pl.Expr, kind: MessageKind, to_trusted: bool = False) -> pl.DataFrame:
+        return f.filter(flag).select(
+            "account_id",
+            pl.lit(kind.value).alias("kind"),
+            "cycle",
+            "balance_fen",
+            pl.when(pl.lit(kind in (MessageKind.ARREARS, MessageKind.TRUSTED_CONTACT)))
+            .then(pl.lit(pay_by_date(ctx.today, policy)))
+            .otherwise(None)
+            .alias("pay_by"),
+            pl.lit(_cut_at(policy, ctx) if kind == MessageKind.CUT_SOON else None).alias("cut_at"),
+            pl.lit(ctx.paid_fen).alias("paid_fen"),
+            pl.lit(to_trusted).alias("to_trusted"),
+        )
+
+    parts = [
+        rows(pl.col("warn"), MessageKind.WARNING),
+        rows(pl.col("notice"), MessageKind.ARREARS),
+        rows(
+            pl.col("notice") & pl.col("protected").is_not_null(), MessageKind.TRUSTED_CONTACT, True
+        ),
+        rows(pl.col("second_notice"), MessageKind.CUT_SOON),
+    ]
+    if ctx.paid_fen is not None:  # SMS 4 answers a payment
+        parts.append(rows(_reconnects(), MessageKind.RESTORED))
+    return pl.concat([p.cast(MESSAGE_SCHEMA) for p in parts])  # type: ignore[arg-type]
+
+
+def _commands(f: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    def rows(flag: pl.Expr, action: CommandAction) -> pl.DataFrame:
+        return f.filter(flag & pl.col("meter_id").is_not_null()).select(
+            pl.format(f"{action.value}/{{}}/{{}}", _account_no(), pl.col("cycle")).alias(
+                "correlation_id"
+            ),
+            "account_id",
+            "meter_id",
+            pl.lit(action.value).alias("action"),
+            pl.lit(PRIORITY[action]).alias("priority"),
+            pl.lit(ctx.now).alias("created_at"),
+        )
+
+    parts = [
+        rows(_reconnects(), CommandAction.RECONNECT),
+        rows(pl.col("cut"), CommandAction.DISCONNECT),
+    ]
+    return pl.concat([p.cast(COMMAND_SCHEMA) for p in parts])  # type: ignore[arg-type]
+
+
+def _account_no() -> pl.Expr:
+    return pl.col("account_id").cast(pl.String).str.zfill(10)
+
+
+def _decisions(f: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> pl.DataFrame:
+    balance = format_fen_expr(pl.col("balance_fen"))
+    pay_by = pay_by_date(ctx.today, policy).isoformat()
+    cut_at = _local_hhmm(_cut_at(policy, ctx), ctx)
+    hold_reason = (
+        pl.when(pl.col("hold_code") == "protected")
+        .then(
+            pl.format(
+                "not cut: protected customer ({}); staff and the trusted contact are told instead",
+                pl.col("protected").replace_strict(PROTECTED_TEXT, default=pl.col("protected")),
+            )
+        )
+        .when(pl.col("hold_code") == "estimated")
+        .then(pl.lit("not cut: the arrears rest on estimated readings; the meter must be read"))
+        .when(pl.col("hold_code") == "no_switch")
+        .then(pl.lit("not cut: the meter has no remote switch; staff are told"))
+        .otherwise(pl.lit(ctx.cut_hold_reason))
+    )
+    specs: list[tuple[pl.Expr, Action, pl.Expr, pl.Expr, pl.Expr]] = [
+        (
+            pl.col("warn"),
+            Action.WARN,
+            pl.lit("low_balance"),
+            pl.format(
+                "balance {} yuan covers fewer than {} days of the average daily charge {} yuan",
+                balance,
+                pl.lit(policy.warn_days_of_credit),
+                format_fen_expr(pl.col("average_fen")),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("notice"),
+            Action.NOTICE,
+            pl.lit("arrears"),
+            pl.format(
+                "balance {} yuan is at or below {} yuan: arrears notice, pay by {}",
+                balance,
+                pl.lit(format_fen(policy.arrears_balance_fen_max)),
+                pl.lit(pay_by),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("second_notice"),
+            Action.SECOND_NOTICE,
+            pl.lit("cut_soon"),
+            pl.format(
+                "pay-by date {} passed and a cut is allowed now: second notice, cut from {}",
+                pl.col("pay_by").dt.strftime("%Y-%m-%d"),
+                pl.lit(cut_at),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("cut"),
+            Action.CUT,
+            pl.lit("cut"),
+            pl.format(
+                "pay-by date {} passed, balance {} yuan, second notice sent {}: disconnect queued",
+                pl.col("pay_by").dt.strftime("%Y-%m-%d"),
+                balance,
+                pl.col("second_notice_at")
+                .dt.convert_time_zone(ctx.zone)
+                .dt.strftime("%Y-%m-%d %H:%M"),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("hold_code").is_not_null(),
+            Action.HOLD,
+            pl.col("hold_code"),
+            hold_reason,
+            pl.format("/{}/{}", pl.lit(ctx.today.isoformat()), pl.col("hold_code")),
+        ),
+        (
+            pl.col("restore"),
+            Action.RESTORE,
+            pl.lit("paid" if ctx.paid_fen is not None else "balance_positive"),
+            pl.format(
+                "balance {} yuan is above zero again{}: {}",
+                balance,
+                pl.lit(
+                    f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+                ),
+                pl.when(_reconnects())
+                .then(pl.lit("reconnect queued first in line"))
+                .otherwise(pl.lit("supply was never cut")),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("recover"),
+            Action.RECOVER,
+            pl.lit("balance_recovered"),
+            pl.format("balance {} yuan covers the warning line again", balance),
+            pl.lit(""),
+        ),
+    ]
+    parts = [
+        f.filter(flag).select(
+            pl.format(
+                "{}/{}/{}{}", pl.lit(action.value), _account_no(), pl.col("cycle"), suffix
+            ).alias("key"),
+            "account_id",
+            pl.lit(ctx.now).alias("at"),
+            pl.lit(action.value).alias("action"),
+            code.alias("reason_code"),
+            reason.alias("reason"),
+        )
+        for flag, action, code, reason, suffix in specs
+    ]
+    return pl.concat([p.cast(DECISION_SCHEMA) for p in parts])  # type: ignore[arg-type]
+
+
+def _tasks(f: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    text = {
+        "protected": "protected customer in arrears past the pay-by date: call the customer and "
+        "the trusted contact, arrange payment; never cut remotely",
+        "estimated": "arrears rest on estimated readings: read the meter before any cut",
+        "no_switch": "customer in arrears past the pay-by date on a meter without a remote "
+        "switch: visit",
+    }
+    held = f.filter(pl.col("hold_code").is_in(list(text)))
+    return held.select(
+        pl.format("{}/{}/{}", pl.col("hold_code"), _account_no(), pl.col("cycle")).alias("key"),
+        "account_id",
+        pl.col("hold_code").alias("kind"),
+        pl.col("hold_code").replace_strict(text).alias("reason"),
+        pl.lit(ctx.now).alias("created_at"),
+    ).cast(TASK_SCHEMA)  # type: ignore[arg-type]
+
+
+def _local_hhmm(at: dt.datetime, ctx: Context) -> str:
+    return at.astimezone(ZoneInfo(ctx.zone)).strftime("%Y-%m-%d %H:%M")

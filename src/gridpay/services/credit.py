@@ -1,0 +1,293 @@
+"""Use cases of the credit policy: judge the city after settlement and on a timer, judge one
+account after a payment, and explain an account's decisions.
+
+Every judgement writes its whole outcome in one transaction: the new credit states, the
+messages (outbox), the meter commands, the decisions with their reasons and the staff tasks.
+So a crash loses nothing and repeats nothing (every message, command and decision has a key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.calendar import cut_explanation, rule_set
+from gridpay.domain.credit_policy import (
+    SCREEN_COLUMNS,
+    Context,
+    CreditPolicy,
+    CreditState,
+    Evaluation,
+    evaluate,
+    near_threshold,
+)
+from gridpay.domain.messages import MessageKind, dedupe_key, render
+from gridpay.domain.payments import format_account_no, parse_account_no
+from gridpay.errors import NotFound
+from gridpay.ports import Clock, HolidayCalendar, Progress, Store, UnitOfWork
+from gridpay.services.messaging import brand_from_settings
+from gridpay.services.progress import NullProgress
+
+
+@dataclass
+class CreditReport:
+    """What one judgement of many accounts did."""
+
+    screened: int = 0
+    judged: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # decisions by action
+    messages: int = 0
+    commands: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: dict[str, int]) -> None:
+        for key, n in other.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The policy with what it needs from the world: the holiday calendar and the settings."""
+
+    policy: CreditPolicy
+    calendar: HolidayCalendar
+    settings: Settings
+
+
+def context(clock: Clock, p: Policy, *, paid_fen: int | None = None, cuts: bool = True) -> Context:
+    """The moment of a judgement: now, today, and whether the calendar allows a cut now."""
+    now = clock.now()
+    zone = ZoneInfo(p.settings.time_zone)
+    local = now.astimezone(zone)
+    rules = rule_set(p.policy.cut_rules)
+    horizon = limits.cut_window_horizon_days_default
+    check, _, line = cut_explanation(local, rules, p.calendar.day_kind, horizon)
+    after = local + dt.timedelta(minutes=p.policy.second_notice_minutes)
+    check_after, _, _ = cut_explanation(after, rules, p.calendar.day_kind, horizon)
+    return Context(
+        now=now,
+        today=local.date(),
+        cut_allowed_now=check.allowed,
+        cut_hold_code=check.reason_code,
+        cut_hold_reason=line,
+        cut_allowed_after_notice=check_after.allowed,
+        paid_fen=paid_fen,
+        cuts=cuts,
+        zone=p.settings.time_zone,
+    )
+
+
+def judge_all(
+    store: Store,
+    clock: Clock,
+    p: Policy,
+    *,
+    only_in_debt: bool = False,
+    progress: Progress | None = None,
+) -> CreditReport:
+    """Judge every prepaid account: after the night's settlement, and on a timer.
+
+    A set-based screen over all accounts picks those near a threshold; only they are read in
+    full and judged, a chunk per transaction. ``only_in_debt`` (the timer between settlements)
+    screens the accounts already past the warning line.
+    """
+    progress = progress or NullProgress()
+    started = clock.now()
+    report = CreditReport()
+    with store.unit_of_work() as uow:
+        uow.credit.ensure_states(started)
+        day = uow.settlement.last_settled()
+        screen = uow.credit.screen(day)
+        uow.commit()
+    report.screened = screen.height
+    candidates = _candidates(screen, p.policy, only_in_debt)
+    ids = candidates["account_id"].to_list()
+    progress.start("credit policy", len(ids))
+    step = limits.credit_chunk_accounts_max
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
+        with store.unit_of_work() as uow:
+            uow.credit.lock_states(chunk)
+            ctx = context(clock, p)
+            outcome = _judge(uow, day, chunk, p, ctx)
+            _apply(uow, outcome, p, ctx)
+            uow.commit()
+        report.judged += len(chunk)
+        report.add(_counts(outcome))
+        report.messages += outcome.messages.height
+        report.commands += outcome.commands.height
+        progress.advance(len(chunk))
+        store.let_other_writers_in()
+    progress.finish()
+    report.seconds = (clock.now() - started).total_seconds()
+    return report
+
+
+def after_payment(
+    uow: UnitOfWork, clock: Clock, p: Policy, account_id: int, paid_fen: int
+) -> dict[str, int]:
+    """Inside a payment's own transaction: restore at once if the balance is back above zero.
+
+    The reconnect command and SMS 4 are written with the payment, so they exist the moment
+    the payment does. Cuts are never decided here.
+    """
+    if uow.credit.state_of(account_id) is None:
+        return {}  # never judged: nothing to restore
+    uow.credit.lock_states([account_id])
+    ctx = context(clock, p, paid_fen=paid_fen, cuts=False)
+    outcome = _judge(uow, uow.settlement.last_settled(), [account_id], p, ctx)
+    _apply(uow, outcome, p, ctx)
+    return _counts(outcome)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    account_no: str
+    state: dict[str, Any] | None
+    decisions: pl.DataFrame  # newest first: at, action, reason_code, reason
+    now_line: str  # what the calendar says about a cut right now
+
+
+def explain(store: Store, clock: Clock, p: Policy, account_no: str, limit: int) -> Explanation:
+    account_id = parse_account_no(account_no)
+    with store.unit_of_work() as uow:
+        if uow.registry.account(account_id) is None:
+            raise NotFound(f"account {format_account_no(account_id)} does not exist")
+        state = uow.credit.state_of(account_id)
+        decisions = uow.credit.decisions(account_id, limit)
+    return Explanation(
+        account_no=format_account_no(account_id),
+        state=state,
+        decisions=decisions,
+        now_line=context(clock, p).cut_hold_reason or "a cut would be allowed now",
+    )
+
+
+def staff_tasks(store: Store, *, open_only: bool, limit: int) -> pl.DataFrame:
+    """The staff queue, oldest first: account_no, kind, reason, created_at, closed_at."""
+    with store.unit_of_work() as uow:
+        frame = uow.credit.staff_tasks(open_only, limit)
+    return frame.select(
+        pl.col("account_id").cast(pl.String).str.zfill(10).alias("account_no"),
+        pl.exclude("account_id"),
+    )
+
+
+# --- helpers: decisions above, work here -------------------------------------------------
+
+
+def _candidates(screen: pl.DataFrame, policy: CreditPolicy, only_in_debt: bool) -> pl.DataFrame:
+    near = near_threshold(screen.lazy().select(SCREEN_COLUMNS), policy)
+    if only_in_debt:
+        near = near.filter(pl.col("state") != CreditState.NORMAL)
+    return near.select("account_id").collect()
+
+
+def _judge(
+    uow: UnitOfWork, day: dt.date | None, ids: list[int], p: Policy, ctx: Context
+) -> Evaluation:
+    inputs = uow.credit.policy_inputs(day, ids)
+    in_arrears = inputs.filter(pl.col("notice_at").is_not_null())
+    if in_arrears.height:
+        since = in_arrears["notice_at"].min()
+        assert isinstance(since, dt.datetime)
+        first = since.astimezone(ZoneInfo(p.settings.time_zone)).date() - dt.timedelta(days=1)
+        estimated = uow.credit.estimated_days(in_arrears["account_id"].to_list(), first)
+        inputs = inputs.with_columns(
+            _estimated_since_notice(in_arrears, estimated, p.settings.time_zone)
+        )
+    return evaluate(inputs, p.policy, ctx)
+
+
+def _estimated_since_notice(
+    in_arrears: pl.DataFrame, estimated: pl.DataFrame, zone: str
+) -> pl.Expr:
+    """An account's arrears "come from estimated readings" when a day settled on an estimate
+    lies between the day before its notice (whose charge tipped it under) and now."""
+    flagged = (
+        estimated.join(
+            in_arrears.select(
+                "account_id",
+                (
+                    pl.col("notice_at").dt.convert_time_zone(zone).dt.date() - pl.duration(days=1)
+                ).alias("first_day"),
+            ),
+            on="account_id",
+            how="inner",
+            validate="m:1",
+        )
+        .filter(pl.col("day") >= pl.col("first_day"))["account_id"]
+        .unique()
+    )
+    return pl.col("account_id").is_in(flagged.implode()).alias("estimated_recent")
+
+
+def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> None:
+    uow.credit.save_states(outcome.states)
+    for account_id in outcome.cancel_cuts.to_list():
+        uow.commands.cancel_queued(account_id, "disconnect", ctx.now)
+    uow.commands.enqueue(outcome.commands)
+    uow.outbox.add(_outbox_rows(uow, outcome.messages, p, ctx))
+    uow.credit.add_decisions(outcome.decisions)
+    uow.credit.add_staff_tasks(outcome.tasks)
+
+
+def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Context) -> pl.DataFrame:
+    """Each message rendered for each of its recipients, in the recipient's language."""
+    schema: dict[str, Any] = {
+        "dedupe_key": pl.String,
+        "account_id": pl.Int64,
+        "phone": pl.String,
+        "language": pl.String,
+        "kind": pl.String,
+        "body": pl.String,
+        "created_at": pl.Datetime("us", "UTC"),
+    }
+    if messages.height == 0:
+        return pl.DataFrame(schema=schema)
+    recipients = uow.credit.recipients(messages["account_id"].unique().to_list())
+    joined = messages.join(recipients, on="account_id", how="inner", validate="m:m").filter(
+        pl.when(pl.col("to_trusted"))
+        .then(pl.col("role") == "trusted")
+        .otherwise(pl.col("role") == "customer")
+    )
+    brand = brand_from_settings(p.settings)
+    zone = ZoneInfo(p.settings.time_zone)
+    rows = []
+    for m in joined.iter_rows(named=True):
+        kind = MessageKind(m["kind"])
+        cut_at = m["cut_at"].astimezone(zone) if m["cut_at"] is not None else None
+        values = {
+            "account_no": m["account_no"],
+            "customer_name": m["name"],
+            "as_of": ctx.today,
+            "balance_fen": m["balance_fen"],
+            "pay_by": m["pay_by"],
+            "cut_at": cut_at,
+            "paid_fen": m["paid_fen"],
+        }
+        rows.append(
+            {
+                "dedupe_key": dedupe_key(kind, m["account_id"], m["cycle"], m["phone"]),
+                "account_id": m["account_id"],
+                "phone": m["phone"],
+                "language": m["language"],
+                "kind": kind.value,
+                "body": render(kind, m["language"], brand, **values),
+                "created_at": ctx.now,
+            }
+        )
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _counts(outcome: Evaluation) -> dict[str, int]:
+    if outcome.decisions.height == 0:
+        return {}
+    grouped = outcome.decisions.group_by("action").len()
+    return {str(a): int(n) for a, n in grouped.iter_rows()}
