@@ -1,0 +1,195 @@
+"""The credit policy against a real database: warned, noticed, cut only in a window, restored by
+the payment's own transaction, and every step explained."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from gridpay.adapters.holidays import ChineseHolidayCalendar
+from gridpay.adapters.policy_files import shipped_policies
+from gridpay.config import Settings
+from gridpay.domain.enrolment import Enrol
+from gridpay.domain.payments import TakePayment
+from gridpay.services.credit import Policy, explain, judge_all
+from gridpay.services.enrolment import enrol
+from gridpay.services.payments import take_payment
+from gridpay.services.settlement import settle_day
+from tests.integration.settle_helpers import add_city, add_readings
+
+D0 = dt.date(2026, 11, 30)  # Monday
+D1 = dt.date(2026, 12, 1)
+LOW, RICH, BROKE, GUARDED = 1, 2, 3, 4
+
+
+def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    """Shanghai wall time as the aware UTC instant the clock gives."""
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC) - dt.timedelta(
+        hours=8
+    )
+
+
+@pytest.fixture
+def credit() -> Policy:
+    return Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
+
+
+@pytest.fixture
+def city(store, clock, credit):
+    """Four households settled for 1 December: 10 yuan, 1,000 yuan, nothing, and a protected
+    customer with nothing and a trusted contact."""
+    ids = add_city(store, 4)
+    enrol(
+        store,
+        clock,
+        Settings(),
+        Enrol(
+            f"{GUARDED:010d}",
+            office_id=1,
+            protected="medical",
+            trusted_phone="13900000004",
+            trusted_language="en",
+        ),
+    )
+    clock.set(local(D0, 9))
+    for account_id, yuan in ((LOW, "10"), (RICH, "1000")):
+        take_payment(
+            store,
+            clock,
+            Settings(),
+            TakePayment(f"{account_id:010d}", yuan, "app", f"P{account_id}"),
+        )
+    add_readings(store, ids, D0 - dt.timedelta(days=1))
+    add_readings(store, ids, D0)
+    add_readings(store, ids, D1)
+    clock.set(local(D1 + dt.timedelta(days=1), 2))  # the night after 1 December
+    settle_day(store, clock, D0)
+    settle_day(store, clock, D1)
+    return ids
+
+
+def state(store, account_id):
+    with store.unit_of_work() as uow:
+        return uow.credit.state_of(account_id)
+
+
+def messages(store, account_id):
+    with store.unit_of_work() as uow:
+        return uow.outbox.list(account_id, None, None, 100)
+
+
+def commands(store, account_id):
+    with store.unit_of_work() as uow:
+        return uow.commands.list(account_id, None, 100)
+
+
+def test_after_settlement_low_balances_are_warned_and_debts_noticed(store, clock, credit, city):
+    report = judge_all(store, clock, credit)
+    assert report.screened == 4
+    assert report.counts == {"notice": 2, "warn": 1}
+    assert state(store, LOW)["state"] == "warned"
+    assert state(store, RICH)["state"] == "normal"
+    broke = state(store, BROKE)
+    assert (broke["state"], broke["pay_by"]) == ("arrears", dt.date(2026, 12, 5))
+    low = messages(store, LOW)
+    assert low["kind"].to_list() == ["warning"]
+    assert low["phone"].to_list() == ["13800000001"]
+    assert "可用余额-" in messages(store, BROKE)["body"][0]
+    assert "请于12月5日前缴费" in messages(store, BROKE)["body"][0]
+    guarded = messages(store, GUARDED).sort("kind")
+    assert guarded.select("kind", "phone", "language").rows() == [
+        ("agreement", "13800000004", "zh"),
+        ("arrears", "13800000004", "zh"),
+        ("trusted_contact", "13900000004", "en"),
+    ]
+
+
+def test_judging_twice_sends_nothing_twice(store, clock, credit, city):
+    judge_all(store, clock, credit)
+    again = judge_all(store, clock, credit)
+    assert again.messages == 0 and again.commands == 0
+    with store.unit_of_work() as uow:
+        assert (
+            uow.outbox.list(None, None, None, 100).height == 5
+        )  # 3 notices, 1 agreement, 1 warning
+
+
+def test_the_cut_waits_for_the_pay_by_date_and_a_working_day_window(store, clock, credit, city):
+    judge_all(store, clock, credit)  # notice on 2 Dec, pay by 5 Dec (a Saturday)
+    clock.set(local(dt.date(2026, 12, 5), 10))
+    judge_all(store, clock, credit)
+    assert commands(store, BROKE).height == 0  # still the pay-by date
+    clock.set(local(dt.date(2026, 12, 6), 10))  # Sunday: no cut
+    judge_all(store, clock, credit)
+    assert commands(store, BROKE).height == 0
+    result = explain(store, clock, credit, f"{BROKE:010d}", 10)
+    assert result.decisions["reason"][0] == (
+        "not cut on 2026-12-06: weekend; next window 2026-12-07 08:00"
+    )
+    clock.set(local(dt.date(2026, 12, 7), 7, 30))  # Monday before the window
+    judge_all(store, clock, credit)
+    assert commands(store, BROKE).height == 0
+    clock.set(local(dt.date(2026, 12, 7), 8, 0))
+    judge_all(store, clock, credit)
+    assert messages(store, BROKE)["kind"].to_list() == ["cut_soon", "arrears"]
+    assert commands(store, BROKE).height == 0  # the second notice first
+    clock.set(local(dt.date(2026, 12, 7), 8, 30))
+    judge_all(store, clock, credit)
+    cut = commands(store, BROKE)
+    assert cut.select("correlation_id", "action", "state").rows() == [
+        ("disconnect/0000000003/0", "disconnect", "queued")
+    ]
+    assert state(store, BROKE)["state"] == "disconnecting"
+    # the protected customer is never cut: a staff task instead
+    assert commands(store, GUARDED).height == 0
+    with store.unit_of_work() as uow:
+        tasks = uow.credit.staff_tasks(True, 10)
+    assert tasks.select("account_id", "kind").rows() == [(GUARDED, "protected")]
+
+
+def test_a_payment_restores_in_its_own_transaction(store, clock, credit, city):
+    judge_all(store, clock, credit)
+    clock.set(local(dt.date(2026, 12, 7), 8, 0))
+    judge_all(store, clock, credit)
+    clock.set(local(dt.date(2026, 12, 7), 8, 30))
+    judge_all(store, clock, credit)
+    with store.unit_of_work() as uow:
+        uow.credit.confirm_supply(BROKE, "off", clock.now())
+        uow.commit()
+    assert state(store, BROKE)["state"] == "disconnected"
+
+    clock.set(local(dt.date(2026, 12, 7), 19, 0))  # evening: restoring is always allowed
+    receipt = take_payment(
+        store,
+        clock,
+        Settings(),
+        TakePayment(f"{BROKE:010d}", "100", "counter", "C9", office_id=2),
+        credit,
+    )
+    assert receipt.balance_fen > 0
+    queued = commands(store, BROKE).filter(pl.col("action") == "reconnect")
+    assert queued.select("correlation_id", "priority", "state").rows() == [
+        ("reconnect/0000000003/0", 0, "queued")
+    ]
+    assert queued["created_at"][0] == clock.now()
+    restored = messages(store, BROKE).filter(pl.col("kind") == "restored")
+    assert "您已缴费100.00元，可用余额92.04元" in restored["body"][0]
+    assert state(store, BROKE)["state"] == "reconnecting"
+    with store.unit_of_work() as uow:
+        uow.credit.confirm_supply(BROKE, "on", clock.now())
+        uow.commit()
+    assert (state(store, BROKE)["state"], state(store, BROKE)["cycle"]) == ("normal", 1)
+    actions = explain(store, clock, credit, f"{BROKE:010d}", 20).decisions["action"].to_list()
+    assert actions[:3] == ["confirmed", "restore", "confirmed"]
+    assert "cut" in actions and "notice" in actions
+
+
+def test_a_retried_payment_queues_nothing_more(store, clock, credit, city):
+    judge_all(store, clock, credit)
+    cmd = TakePayment(f"{BROKE:010d}", "100", "bank", "B1")
+    take_payment(store, clock, Settings(), cmd, credit)
+    take_payment(store, clock, Settings(), cmd, credit)
+    assert state(store, BROKE)["state"] == "normal"
+    assert commands(store, BROKE).height == 0  # never cut: nothing to reconnect
