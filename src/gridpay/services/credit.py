@@ -137,13 +137,19 @@ def after_payment(
     The reconnect command and SMS 4 are written with the payment, so they exist the moment
     the payment does. Cuts are never decided here.
     """
-    if uow.credit.state_of(account_id) is None:
-        return {}  # never judged: nothing to restore
     uow.credit.lock_states([account_id])
+    current = uow.credit.state_of(account_id)
+    if current is None or current["state"] not in RESTORABLE:
+        return {}  # not in debt: the next judgement sees the new balance
+
     ctx = context(clock, p, paid_fen=paid_fen, cuts=False)
     outcome = _judge(uow, uow.settlement.last_settled(), [account_id], p, ctx)
     _apply(uow, outcome, p, ctx)
     return _counts(outcome)
+
+
+# States a payment can end at once (the rest wait for the next judgement).
+RESTORABLE = (CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED)
 
 
 @dataclass(frozen=True)
