@@ -9,7 +9,7 @@ from typing import Any, Self
 import polars as pl
 
 from gridpay.adapters.sql.store import SqlStore, SqlUnitOfWork
-from gridpay.domain.commands import PRIORITY, CommandAction, correlation_id
+from gridpay.domain.commands import PRIORITY, CommandAction, CommandResult, correlation_id
 
 METER_BASE = 200_000_000_000
 
@@ -115,3 +115,24 @@ class StoreWithRecordingCredit:
 
     def let_other_writers_in(self) -> None:
         self._store.let_other_writers_in()
+
+
+class ScriptedHeadEnd:
+    """A head-end whose results the test hands in; it records what it was sent."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, str, dt.datetime]] = []
+        self._results: list[CommandResult] = []
+
+    def submit(self, correlation_id: str, meter_id: int, action: str, at: dt.datetime) -> None:
+        self.sent.append((correlation_id, meter_id, action, at))
+
+    def answer(self, cid: str, ok: bool, at: dt.datetime, error: str | None = None) -> None:
+        self._results.append(CommandResult(cid, ok, at, error))
+
+    def results(self, now: dt.datetime) -> list[CommandResult]:
+        due = [r for r in self._results if r.at <= now]
+        self._results = [r for r in self._results if r.at > now]
+        return due
