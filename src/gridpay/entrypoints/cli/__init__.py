@@ -12,6 +12,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     admin,
     bench,
     calendar,
+    commands,
     credit,
     demo,
     enrolment,
