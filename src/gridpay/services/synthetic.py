@@ -545,3 +545,64 @@ def _naive_utc(instant: dt.datetime) -> dt.datetime:
     """An aware instant as naive UTC (the transfer frames' ``created_at``)."""
     assert instant.tzinfo is not None
     return instant.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+# --- payment habits (the lifecycle demo) -------------------------------------------------------
+
+HABIT_REGULAR = "regular"  # pays by app the day the warning arrives
+HABIT_ELDERLY = "elderly"  # pays at the office counter during office hours, next working day
+HABIT_LAST_MINUTE = "last_minute"  # pays on the pay-by date
+HABIT_FORGETFUL = "forgetful"  # pays only once the power is off
+HABIT_PROTECTED = "protected"  # protected customer: the family pays after the trusted SMS
+# Share of households with each habit, in per mille (the rest of 1000 go to the first habit).
+HABIT_SHARES_PERMILLE: tuple[tuple[str, int], ...] = (
+    (HABIT_REGULAR, 450),
+    (HABIT_ELDERLY, 200),
+    (HABIT_LAST_MINUTE, 180),
+    (HABIT_FORGETFUL, 140),
+    (HABIT_PROTECTED, 30),
+)
+PROTECTION_REASONS = ("medical", "elderly_alone")
+_S_HABIT, _S_PROTECTION_REASON, _S_TRUSTED_PHONE = 21, 22, 23
+
+HABIT_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "habit": pl.String,
+    "protection_reason": pl.String,  # null unless protected
+    "trusted_phone": pl.String,  # null unless protected
+}
+
+
+def payment_habits(
+    city: City,
+    seed: int,
+    shares_permille: Sequence[tuple[str, int]] = HABIT_SHARES_PERMILLE,
+) -> pl.DataFrame:
+    """Each household's payment habit (``HABIT_SCHEMA``); protected households also get a reason
+    and a trusted contact's phone. Drawn from their own streams, so no other column moves."""
+    if sum(share for _, share in shares_permille) > 1000 or any(s < 0 for _, s in shares_permille):
+        raise InvalidInput("habit shares must be non-negative and add up to at most 1000 per mille")
+    key = pl.col("id")
+    draw = _below(seed, _S_HABIT, 1000, key)
+    expr: Any = pl
+    threshold = 0
+    for habit, share in shares_permille:
+        threshold += share
+        expr = expr.when(draw < threshold).then(pl.lit(habit))
+    habit = expr.otherwise(pl.lit(shares_permille[0][0]))
+    reasons = pl.lit(pl.Series(PROTECTION_REASONS))
+    trusted_phone = pl.concat_str(
+        pl.lit("139"), _below(seed, _S_TRUSTED_PHONE, 100_000_000, key).cast(pl.String).str.zfill(8)
+    )
+    protected = pl.col("habit") == HABIT_PROTECTED
+    return (
+        city.accounts.select("id", habit.alias("habit"))
+        .with_columns(
+            pl.when(protected)
+            .then(reasons.gather(_below(seed, _S_PROTECTION_REASON, len(PROTECTION_REASONS), key)))
+            .alias("protection_reason"),
+            pl.when(protected).then(trusted_phone).alias("trusted_phone"),
+        )
+        .rename({"id": "account_id"})
+        .cast(HABIT_SCHEMA)  # type: ignore[arg-type]
+    )

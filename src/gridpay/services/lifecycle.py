@@ -1,0 +1,720 @@
+"""The lifecycle engine: a seeded synthetic city lives simulated days of the whole cycle.
+
+Readings -> settlement -> credit policy -> SMS -> cuts -> payments -> restoration, every step
+through the real services, on a simulated clock (nothing sleeps; a day takes well under a
+second). Each local (Asia/Shanghai) day ``D``:
+
+- 02:00: the head-end's readings file for ``D - 1`` is imported (a share of the readings arrives
+  a day late, a share of the rows is sent twice, one row names a meter the company does not know),
+  ``D - 1`` is settled and the credit policy judges every account;
+- ticks during the day (08:00, 08:30, 09:00 and a few later) judge the accounts past the warning
+  line, dispatch meter commands through a simulated head-end (which fails a share of them) and
+  send the due SMS;
+- households react to the SMS they get, by their payment habit (``synthetic.payment_habits``),
+  and pay at their own instants through ``take_payment(..., credit=policy)`` on all four
+  channels (some payments retried by their channel); a payment that restores supply is followed
+  by a dispatch at once, and its latency to the meter's acknowledgement is measured.
+
+After each day ``on_day_end(store, clock, day, record)`` is called (the whole-system simulation
+test checks its invariants there); at the end the books are audited. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.calendar import DayKind
+from gridpay.domain.commands import CommandResult, RateLimiter
+from gridpay.domain.credit_policy import CreditState, pay_by_date
+from gridpay.domain.messages import MessageKind
+from gridpay.domain.money import format_fen
+from gridpay.domain.payments import TakePayment
+from gridpay.domain.readings import FILE_COLUMNS, RAW_SCHEMA
+from gridpay.domain.settlement import charge_transfers
+from gridpay.domain.tariff import REGISTERS, Tariff
+from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWork
+from gridpay.services import bench, synthetic
+from gridpay.services.audit import AuditReport, audit
+from gridpay.services.commands import DispatchReport, default_limiter, dispatch
+from gridpay.services.credit import CreditReport, Policy, judge_all
+from gridpay.services.messaging import send_due
+from gridpay.services.payments import take_payment
+from gridpay.services.progress import NullProgress
+from gridpay.services.readings import import_readings
+from gridpay.services.settlement import settle_day, with_created_at
+
+NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
+TICKS = (
+    dt.time(8, 0),
+    dt.time(8, 30),
+    dt.time(9, 0),
+    dt.time(10, 30),
+    dt.time(13, 0),
+    dt.time(15, 30),
+    dt.time(17, 30),
+    dt.time(20, 0),  # evening: the outbox worker sends what the day's payments queued
+)
+SMS_HOURS = (dt.time(8, 0), dt.time(21, 30))  # the outbox worker does not wake people at night
+OFFICE_HOURS = (dt.time(9, 0), dt.time(16, 30))  # counter payments
+EVENING = (dt.time(19, 0), dt.time(22, 30))  # last-minute payments on the pay-by date
+PAYMENT_YUAN = (50, 300)  # a household pays 50-300 yuan (in 10-yuan steps), more if it owes more
+FORGETFUL_FALLBACK_DAYS = 10  # a forgetful household never cut remembers after this long
+DEBT_MARGIN_FEN = 5_000  # a household in debt pays at least its debt and this much more
+UNKNOWN_METER_NO = "999999999999"
+
+
+class SettableClock(Clock, Protocol):
+    def set(self, now: dt.datetime) -> None: ...
+
+
+class LifeApp(Protocol):
+    """What the engine needs from the composition root (``bootstrap.App`` has it)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def credit(self) -> Policy: ...
+
+
+@dataclass(frozen=True)
+class LifeOptions:
+    accounts: int = 5_000
+    days: int = 60
+    seed: int = 7
+    # Crosses Mid-Autumn (25-27 Sep 2026), National Day (1-7 Oct) and two make-up working days.
+    first_day: dt.date = dt.date(2026, 9, 15)
+    missing_share: float = 0.03  # readings that arrive a day late
+    duplicate_share: float = 0.02  # rows the head-end sends twice in the same file
+    unknown_meter_row: bool = True  # one row per file names a meter the company does not know
+    command_failure_rate: float = 0.05  # the relay did not switch (retried with back-off)
+    command_latency_s: tuple[float, float] = (2.0, 30.0)  # head-end submit -> result
+    payment_retry_share: float = 0.05  # payments the channel sends twice
+    habit_shares_permille: tuple[tuple[str, int], ...] = synthetic.HABIT_SHARES_PERMILLE
+    ticks: tuple[dt.time, ...] = TICKS
+
+
+@dataclass(frozen=True)
+class LifeDay:
+    """One simulated local day. The night's settlement at 02:00 settles the day before."""
+
+    day: dt.date
+    day_kind: str  # DayKind of ``day``
+    settled_day: dt.date
+    readings_stored: int
+    readings_duplicates: int
+    readings_quarantined: int
+    late_readings: int  # rows of the day before yesterday arriving in last night's file
+    estimated: int
+    energy_wh: int  # of ``settled_day``
+    charged_fen: int  # net revenue of ``settled_day`` (charges less credits)
+    payments: int
+    paid_fen: int
+    retries_absorbed: int  # payments a channel sent twice, credited once
+    warnings: int
+    arrears_notices: int
+    second_notices: int
+    cuts_queued: int
+    holds: int
+    holds_by_reason: dict[str, int]  # accounts held today, by the hold's reason code
+    cuts_confirmed: int  # disconnects the meters acknowledged
+    restorations_confirmed: int  # reconnects the meters acknowledged
+    messages_sent: int
+    commands_sent: int
+    commands_retried: int
+    commands_failed: int  # given up after the last attempt (staff get a task)
+    accounts_at_or_below_zero: int  # at the end of the day
+    accounts_disconnected: int  # credit state disconnected at the end of the day
+
+
+@dataclass
+class LifeSummary:
+    options: LifeOptions
+    days: list[LifeDay] = field(default_factory=list)
+    # Restoring payments: committed -> reconnect queued (0: same transaction) and -> the
+    # meter's acknowledgement, simulated seconds.
+    queue_latencies_s: list[float] = field(default_factory=list)
+    ack_latencies_s: list[float] = field(default_factory=list)
+    sample_messages: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> lang -> body
+    messages_by_kind: dict[str, int] = field(default_factory=dict)
+    end_balances_fen: list[int] = field(default_factory=list)
+    payments_by_channel: dict[str, int] = field(default_factory=dict)
+    payments_by_habit: dict[str, int] = field(default_factory=dict)
+    habits: dict[str, int] = field(default_factory=dict)
+    audit: AuditReport | None = None
+
+
+# The day-end hook: the store, the clock (at the day's end), the day and its record.
+DayEndHook = Callable[[Store, SettableClock, dt.date, LifeDay], None]
+
+
+def local_at(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """A local wall-clock time as the aware UTC instant the clock gives."""
+    return dt.datetime.combine(day, time, tzinfo=zone).astimezone(dt.UTC)
+
+
+def run_life(
+    app: LifeApp,
+    clock: SettableClock,
+    bench_repo_for: bench.BenchRepoFor,
+    tariff_files: Sequence[tuple[Tariff, str]],
+    options: LifeOptions,
+    *,
+    head_end: HeadEnd,
+    gateway: SmsGateway | None = None,
+    progress: Progress | None = None,
+    on_day: Callable[[LifeDay], None] | None = None,
+    on_day_end: DayEndHook | None = None,
+) -> LifeSummary:
+    """Build the city on an empty store and live ``options.days`` days (see the module doc).
+
+    ``head_end`` is the meters' head-end (``adapters.head_end.SimulatedHeadEnd``, seeded, with
+    ``options.command_failure_rate`` and ``options.command_latency_s``); ``gateway`` the SMS
+    gateway (default: one that keeps nothing).
+    """
+    life = _Life(app, clock, options, head_end, gateway or _NullGateway())
+    life.build(bench_repo_for, tariff_files, progress or NullProgress())
+    progress = progress or NullProgress()
+    progress.start("living days", options.days)
+    for offset in range(options.days):
+        day = options.first_day + dt.timedelta(days=offset)
+        record = life.live(day)
+        life.summary.days.append(record)
+        if on_day is not None:
+            on_day(record)
+        if on_day_end is not None:
+            on_day_end(app.store, clock, day, record)
+        progress.advance(1)
+    progress.finish()
+    life.finish()
+    return life.summary
+
+
+# --- the households and the head-end, as the engine sees them ------------------------------
+
+
+class _SoleWriter:
+    """The store, for a simulation that is its only writer: nobody waits between its long
+    transactions, so ``let_other_writers_in`` (a pause on SQLite) is skipped."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    @property
+    def dialect(self) -> str:
+        return self.inner.dialect
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self.inner.unit_of_work()
+
+    def migrate(self) -> None:
+        self.inner.migrate()
+
+    def let_other_writers_in(self) -> None:
+        pass
+
+
+class _NullGateway:
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        pass
+
+
+class _ListeningGateway:
+    """Forwards every SMS and remembers its key, so the households can read their SMS."""
+
+    def __init__(self, inner: SmsGateway) -> None:
+        self.inner = inner
+        self.heard: list[str] = []
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        self.inner.send(phone, body, dedupe_key)
+        self.heard.append(dedupe_key)
+
+
+class _WatchedHeadEnd:
+    """Forwards to the head-end and remembers the results it reports (the meters' switches)."""
+
+    def __init__(self, inner: HeadEnd) -> None:
+        self.inner = inner
+        self.seen: list[CommandResult] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def submit(self, correlation_id: str, meter_id: int, action: str, at: dt.datetime) -> None:
+        self.inner.submit(correlation_id, meter_id, action, at)
+
+    def results(self, now: dt.datetime) -> list[CommandResult]:
+        results = self.inner.results(now)
+        self.seen.extend(results)
+        return results
+
+
+@dataclass(order=True)
+class _Event:
+    at: dt.datetime
+    seq: int
+    kind: str = field(compare=False)  # tick | dispatch | pay
+    account_id: int = field(default=0, compare=False)
+    cycle: int = field(default=0, compare=False)
+    channel: str = field(default="", compare=False)
+
+
+@dataclass
+class _Tally:
+    """What happened during one local day, before it becomes a ``LifeDay``."""
+
+    payments: int = 0
+    paid_fen: int = 0
+    retries: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+    cuts_confirmed: int = 0
+    restorations_confirmed: int = 0
+    messages_sent: int = 0
+    commands_sent: int = 0
+    commands_retried: int = 0
+    commands_failed: int = 0
+
+    def judged(self, report: CreditReport) -> None:
+        for action, n in report.counts.items():
+            self.decisions[action] = self.decisions.get(action, 0) + n
+
+    def dispatched(self, report: DispatchReport) -> None:
+        self.commands_sent += report.sent
+        self.commands_retried += report.retried
+        self.commands_failed += report.failed + report.given_up_timed_out
+
+
+class _Life:
+    def __init__(
+        self,
+        app: LifeApp,
+        clock: SettableClock,
+        options: LifeOptions,
+        head_end: HeadEnd,
+        gateway: SmsGateway,
+    ) -> None:
+        self.store: Store = _SoleWriter(app.store)
+        self.settings, self.credit = app.settings, app.credit
+        self.clock = clock
+        self.options = options
+        self.zone = ZoneInfo(self.settings.time_zone)
+        self.head_end = _WatchedHeadEnd(head_end)
+        self.gateway = _ListeningGateway(gateway)
+        self.limiter: RateLimiter = default_limiter()
+        self.rng = random.Random(options.seed)
+        self.summary = LifeSummary(options=options)
+        self.events: list[_Event] = []
+        self.seq = 0
+        self.dispatch_at: set[dt.datetime] = set()
+        self.scheduled: dict[tuple[int, int], dt.datetime] = {}  # (account, cycle) -> pay at
+        self.paid: set[tuple[int, int]] = set()
+        self.awaiting_ack: dict[str, dt.datetime] = {}  # reconnect correlation id -> paid at
+        self.owing: dict[int, int] = {}  # account -> cycle: heard an arrears notice, not paid
+        self.late = pl.DataFrame()
+        self.tally = _Tally()
+
+    # --- the opening state ----------------------------------------------------------------
+
+    def build(
+        self,
+        bench_repo_for: bench.BenchRepoFor,
+        tariff_files: Sequence[tuple[Tariff, str]],
+        progress: Progress,
+    ) -> None:
+        """The bulk city (accounts, meters, prior year, the eve's readings, opening payments),
+        its protected customers with their trusted contacts, and the prior day's charges."""
+        o = self.options
+        eve = o.first_day - dt.timedelta(days=1)
+        self.clock.set(local_at(eve, NIGHT, self.zone))
+        bench.build_city(
+            self.store,
+            self.clock,
+            bench_repo_for,
+            bench.BenchOptions(accounts=o.accounts, seed=o.seed, day=eve),
+            self.settings.offices,
+            tariff_files,
+            progress=progress,
+        )
+        with self.store.unit_of_work() as uow:
+            tariffs = uow.registry.tariffs()
+        self.town = synthetic.city(o.accounts, o.seed, eve, offices=len(self.settings.offices))
+        prior = synthetic.prior_usage(
+            self.town, eve - dt.timedelta(days=1), o.seed, tariffs=tariffs
+        )
+        _, self.registers = synthetic.readings(
+            self.town, eve, synthetic.registers_from_usage(prior)
+        )
+        habits = synthetic.payment_habits(self.town, o.seed, o.habit_shares_permille)
+        self.habit = dict(
+            zip(habits["account_id"].to_list(), habits["habit"].to_list(), strict=True)
+        )
+        self.office = dict(
+            zip(
+                self.town.accounts["id"].to_list(),
+                self.town.accounts["office_id"].to_list(),
+                strict=True,
+            )
+        )
+        self.summary.habits = {
+            str(h): int(n) for h, n in habits.group_by("habit").len().sort("habit").rows()
+        }
+        now = self.clock.now()
+        with self.store.unit_of_work() as uow:
+            # The bulk load writes the prior day's usage rows; post their charges too, so the
+            # books hold from the start (the audit checks each settled day has its transfer).
+            uow.ledger.post_many(with_created_at(charge_transfers(prior), now))
+            protected = habits.filter(pl.col("protection_reason").is_not_null())
+            for account_id, reason, phone in protected.select(
+                "account_id", "protection_reason", "trusted_phone"
+            ).iter_rows():
+                uow.enrolment.set_protection(account_id, reason, "synthetic city", now)
+                uow.enrolment.add_contact(account_id, phone, "trusted", "zh", None, now)
+            uow.commit()
+
+    # --- a day ----------------------------------------------------------------------------
+
+    def live(self, day: dt.date) -> LifeDay:
+        self.tally = _Tally()
+        night = self._night(day)
+        for time in self.options.ticks:
+            self._push(local_at(day, time, self.zone), "tick")
+        end = local_at(day + dt.timedelta(days=1), NIGHT, self.zone)
+        while self.events and self.events[0].at < end:
+            event = heapq.heappop(self.events)
+            self.clock.set(event.at)
+            if event.kind == "pay":
+                self._pay(event)
+            elif event.kind == "tick":
+                self._tick()
+            else:
+                self.dispatch_at.discard(event.at)
+                self._work()
+        self.clock.set(end - dt.timedelta(seconds=1))
+        return self._record(day, night)
+
+    def _night(self, day: dt.date) -> dict[str, int]:
+        """02:00: yesterday's readings file, its settlement, and a judgement of everyone."""
+        o = self.options
+        self.clock.set(local_at(day, NIGHT, self.zone))
+        settled_day = day - dt.timedelta(days=1)
+        counts = {"stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        if day > o.first_day:  # the first night's readings came with the bulk build
+            seed = o.seed + (settled_day - o.first_day).days + 1
+            todays, after = synthetic.readings(
+                self.town, settled_day, self.registers, missing_share=o.missing_share, seed=seed
+            )
+            full, _ = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
+            missing = full.join(todays, on="meter_id", how="anti")
+            twice = todays.sample(fraction=o.duplicate_share, seed=seed)
+            rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
+            unknown = settled_day if o.unknown_meter_row else None
+            report = import_readings(
+                self.store,
+                self.clock,
+                readings_file_rows(rows, extra_unknown_meter=unknown),
+                f"head-end-{settled_day.isoformat()}.csv",
+            )
+            counts = {
+                "stored": report.stored,
+                "duplicates": report.duplicates,
+                "quarantined": report.quarantined,
+                "late": self.late.height,
+            }
+            self.registers, self.late = after, missing
+        settled = settle_day(
+            self.store, self.clock, settled_day, nominal_voltage_v=self.settings.nominal_voltage_v
+        )
+        counts |= {
+            "estimated": settled.estimated,
+            "energy_wh": settled.energy_wh,
+            "charged_fen": settled.charged_fen - settled.credited_fen,
+        }
+        self.tally.judged(judge_all(self.store, self.clock, self.credit))
+        self._work(send=False)
+        return counts
+
+    def _tick(self) -> None:
+        self.tally.judged(judge_all(self.store, self.clock, self.credit, only_in_debt=True))
+        self._work()
+
+    def _work(self, *, send: bool | None = None) -> None:
+        """One pass of the dispatcher and (in SMS hours) the outbox worker; then the
+        households hear what happened."""
+        now = self.clock.now()
+        report = dispatch(self.store, self.clock, self.head_end, limiter=self.limiter)
+        self.tally.dispatched(report)
+        if report.sent:
+            self._push_dispatch(now + dt.timedelta(seconds=self.options.command_latency_s[1] + 1))
+        if report.retried or report.refused:
+            self._push_dispatch(now + dt.timedelta(seconds=limits.command_retry_base_s + 1))
+            self._push_dispatch(now + dt.timedelta(seconds=3 * limits.command_retry_base_s + 1))
+        local = now.astimezone(self.zone).time()
+        if send if send is not None else SMS_HOURS[0] <= local <= SMS_HOURS[1]:
+            while True:
+                sent = send_due(self.store, self.clock, self.gateway)
+                self.tally.messages_sent += sent.sent
+                if sent.due < limits.message_send_batch_max:
+                    break
+        self._hear_results()
+        self._read_sms()
+
+    def _hear_results(self) -> None:
+        for result in self.head_end.seen:
+            action, account_no, cycle = result.correlation_id.split("/")
+            if not result.ok:
+                continue
+            if action == "disconnect":
+                self.tally.cuts_confirmed += 1
+                # The lights go out: whoever has not paid yet notices within hours.
+                account_id = int(account_no)
+                hours = (
+                    1 + 23 * self.rng.random()
+                    if self.habit[account_id] == "forgetful"
+                    else 1 + 5 * self.rng.random()
+                )
+                self._schedule(account_id, int(cycle), result.at + dt.timedelta(hours=hours), "app")
+            else:
+                self.tally.restorations_confirmed += 1
+                paid_at = self.awaiting_ack.pop(result.correlation_id, None)
+                if paid_at is not None:
+                    self.summary.ack_latencies_s.append((result.at - paid_at).total_seconds())
+        self.head_end.seen.clear()
+
+    def _read_sms(self) -> None:
+        """Each household reacts to the SMS it got, by its habit."""
+        for key in self.gateway.heard:
+            kind, account_no, cycle_text, _ = key.split("/")
+            self.summary.messages_by_kind[kind] = self.summary.messages_by_kind.get(kind, 0) + 1
+            account_id, cycle = int(account_no), int(cycle_text)
+            if kind == MessageKind.ARREARS:
+                self.owing[account_id] = cycle
+            reaction = _reaction(self.habit[account_id], MessageKind(kind))
+            if reaction is not None:
+                at, channel = self._when(reaction, self.clock.now())
+                self._schedule(account_id, cycle, at, channel)
+        self.gateway.heard.clear()
+
+    def _when(self, reaction: str, heard_at: dt.datetime) -> tuple[dt.datetime, str]:
+        rng = self.rng
+        local = heard_at.astimezone(self.zone)
+        if reaction == "now":  # the app, within a few hours
+            return heard_at + dt.timedelta(minutes=10 + 170 * rng.random()), "app"
+        if reaction == "counter":  # the next working day, in office hours
+            day = local.date() + dt.timedelta(days=1)
+            while self.credit.calendar.day_kind(day) not in (
+                DayKind.WORKDAY,
+                DayKind.MAKEUP_WORKDAY,
+            ):
+                day += dt.timedelta(days=1)
+            return self._between(day, OFFICE_HOURS), "counter"
+        if reaction == "pay_by":  # the evening of the pay-by date
+            pay_by = pay_by_date(local.date(), self.credit.policy)
+            return self._between(pay_by, EVENING), rng.choice(("app", "bank", "agent"))
+        if reaction == "family":  # the family pays by app a day or two later
+            return heard_at + dt.timedelta(hours=24 + 24 * rng.random()), "app"
+        assert reaction == "fallback"
+        day = local.date() + dt.timedelta(days=FORGETFUL_FALLBACK_DAYS)
+        return self._between(day, OFFICE_HOURS), rng.choice(("agent", "bank"))
+
+    def _between(self, day: dt.date, hours: tuple[dt.time, dt.time]) -> dt.datetime:
+        start, end = (local_at(day, t, self.zone) for t in hours)
+        return start + (end - start) * self.rng.random()
+
+    # --- payments -------------------------------------------------------------------------
+
+    def _schedule(self, account_id: int, cycle: int, at: dt.datetime, channel: str) -> None:
+        key = (account_id, cycle)
+        if key in self.paid or (key in self.scheduled and self.scheduled[key] <= at):
+            return
+        self.scheduled[key] = at
+        self._push(at.replace(microsecond=0), "pay", account_id, cycle, channel)
+
+    def _pay(self, event: _Event) -> None:
+        key = (event.account_id, event.cycle)
+        if key in self.paid or self.scheduled.get(key, event.at) < event.at:
+            return  # paid already, or an earlier payment of the same need was planned
+        self.paid.add(key)
+        account_id, at = event.account_id, event.at
+        if self.owing.get(account_id) == event.cycle:
+            del self.owing[account_id]  # the payment covers the debt and a margin
+        with self.store.unit_of_work() as uow:
+            state = uow.credit.state_of(account_id)
+            balance_fen = uow.ledger.balance_fen(account_id)
+        if state is not None and state["cycle"] != event.cycle:
+            return  # the account has moved on (recovered) since it heard the SMS
+        amount_fen = 1_000 * self.rng.randint(PAYMENT_YUAN[0] // 10, PAYMENT_YUAN[1] // 10)
+        if balance_fen < 0:
+            amount_fen = max(amount_fen, -balance_fen // 1_000 * 1_000 + DEBT_MARGIN_FEN)
+        cmd = TakePayment(
+            account_no=f"{account_id:010d}",
+            amount_yuan=format_fen(amount_fen),
+            channel=event.channel,
+            ref=f"{event.channel}-{account_id}-{event.cycle}",
+            office_id=self.office[account_id] if event.channel == "counter" else None,
+        )
+        take_payment(self.store, self.clock, self.settings, cmd, credit=self.credit)
+        self.tally.payments += 1
+        self.tally.paid_fen += amount_fen
+        counts = self.summary.payments_by_channel
+        counts[event.channel] = counts.get(event.channel, 0) + 1
+        habit = self.habit[account_id]
+        self.summary.payments_by_habit[habit] = self.summary.payments_by_habit.get(habit, 0) + 1
+        if self.rng.random() < self.options.payment_retry_share:
+            again = take_payment(self.store, self.clock, self.settings, cmd, credit=self.credit)
+            assert again.already_recorded
+            self.tally.retries += 1
+        cut = state is not None and (
+            state["state"] in (CreditState.DISCONNECTING, CreditState.DISCONNECTED)
+            or state["supply"] == "off"
+        )
+        if cut:
+            self._await_reconnect(f"reconnect/{account_id:010d}/{event.cycle}", at)
+
+    def _await_reconnect(self, correlation_id: str, paid_at: dt.datetime) -> None:
+        with self.store.unit_of_work() as uow:
+            command = uow.commands.get(correlation_id)
+        assert command is not None, f"a restoring payment queued no {correlation_id}"
+        self.summary.queue_latencies_s.append((command["created_at"] - paid_at).total_seconds())
+        self.awaiting_ack[correlation_id] = paid_at
+        self._push_dispatch(paid_at + dt.timedelta(seconds=1))
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def _push(
+        self, at: dt.datetime, kind: str, account_id: int = 0, cycle: int = 0, channel: str = ""
+    ) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, _Event(at, self.seq, kind, account_id, cycle, channel))
+
+    def _push_dispatch(self, at: dt.datetime) -> None:
+        at = at.replace(microsecond=0)
+        if at not in self.dispatch_at:
+            self.dispatch_at.add(at)
+            self._push(at, "dispatch")
+
+    def _record(self, day: dt.date, night: dict[str, int]) -> LifeDay:
+        t = self.tally
+        with self.store.unit_of_work() as uow:
+            balances = uow.ledger.customer_balances()
+            states = uow.credit.state_counts()
+            # Only accounts noticed and not paid since can be held (in arrears, past pay-by).
+            holds_by_reason: dict[str, int] = {}
+            for account_id in sorted(self.owing):
+                decisions = uow.credit.decisions(account_id, 4)
+                for at, action, code, _ in decisions.iter_rows():
+                    if action == "hold" and at.astimezone(self.zone).date() == day:
+                        holds_by_reason[code] = holds_by_reason.get(code, 0) + 1
+                        break
+        return LifeDay(
+            day=day,
+            day_kind=self.credit.calendar.day_kind(day).value,
+            settled_day=day - dt.timedelta(days=1),
+            readings_stored=night["stored"],
+            readings_duplicates=night["duplicates"],
+            readings_quarantined=night["quarantined"],
+            late_readings=night["late"],
+            estimated=night["estimated"],
+            energy_wh=night["energy_wh"],
+            charged_fen=night["charged_fen"],
+            payments=t.payments,
+            paid_fen=t.paid_fen,
+            retries_absorbed=t.retries,
+            warnings=t.decisions.get("warn", 0),
+            arrears_notices=t.decisions.get("notice", 0),
+            second_notices=t.decisions.get("second_notice", 0),
+            cuts_queued=t.decisions.get("cut", 0),
+            holds=sum(holds_by_reason.values()),
+            holds_by_reason=dict(sorted(holds_by_reason.items())),
+            cuts_confirmed=t.cuts_confirmed,
+            restorations_confirmed=t.restorations_confirmed,
+            messages_sent=t.messages_sent,
+            commands_sent=t.commands_sent,
+            commands_retried=t.commands_retried,
+            commands_failed=t.commands_failed,
+            accounts_at_or_below_zero=balances.filter(pl.col("balance_fen") <= 0).height,
+            accounts_disconnected=states.get(CreditState.DISCONNECTED.value, 0),
+        )
+
+    def finish(self) -> None:
+        with self.store.unit_of_work() as uow:
+            balances = uow.ledger.customer_balances()
+            samples: dict[str, dict[str, str]] = {}
+            for kind in MessageKind:
+                sent = uow.outbox.list(None, "sent", kind.value, limits.page_rows_max)
+                for language, body in sent.sort("id").select("language", "body").iter_rows():
+                    samples.setdefault(kind.value, {}).setdefault(language, body)
+        self.summary.sample_messages = samples
+        self.summary.end_balances_fen = sorted(balances["balance_fen"].to_list())
+        self.summary.audit = audit(self.store)
+
+
+def _reaction(habit: str, kind: MessageKind) -> str | None:
+    """How a household with ``habit`` answers an SMS of ``kind`` (None: it does not)."""
+    table: Mapping[str, Mapping[MessageKind, str]] = {
+        synthetic.HABIT_REGULAR: {
+            MessageKind.WARNING: "now",
+            MessageKind.ARREARS: "now",
+            MessageKind.CUT_SOON: "now",
+        },
+        synthetic.HABIT_ELDERLY: {
+            MessageKind.WARNING: "counter",
+            MessageKind.ARREARS: "counter",
+        },
+        synthetic.HABIT_LAST_MINUTE: {MessageKind.ARREARS: "pay_by", MessageKind.CUT_SOON: "now"},
+        synthetic.HABIT_FORGETFUL: {MessageKind.ARREARS: "fallback"},
+        synthetic.HABIT_PROTECTED: {MessageKind.TRUSTED_CONTACT: "family"},
+    }
+    return table[habit].get(kind)
+
+
+# --- the head-end's readings file --------------------------------------------------------------
+
+
+def _kwh_text(wh: pl.Expr) -> pl.Expr:
+    return (wh // 1000).cast(pl.String) + "." + (wh % 1000).cast(pl.String).str.zfill(3)
+
+
+def readings_file_rows(readings: pl.DataFrame, extra_unknown_meter: dt.date | None) -> pl.DataFrame:
+    """Readings as the text rows a head-end's CSV file gives the import (``RAW_SCHEMA``), in the
+    order given (duplicates stay duplicates), with one row for an unknown meter if asked."""
+    text = readings.select(
+        pl.col("meter_id").cast(pl.String).str.zfill(12).alias("meter_no"),
+        pl.col("day").dt.strftime("%Y-%m-%d").alias("date"),
+        _kwh_text(pl.col("total_wh")).alias("total_kwh"),
+        *(_kwh_text(pl.col(f"{r}_wh")).alias(f"{r}_kwh") for r in REGISTERS),
+    )
+    if extra_unknown_meter is not None:
+        unknown: dict[str, str | None] = dict.fromkeys(FILE_COLUMNS)
+        unknown.update(
+            meter_no=UNKNOWN_METER_NO, date=extra_unknown_meter.isoformat(), total_kwh="12.34"
+        )
+        text = pl.concat(
+            [text, pl.DataFrame([unknown], schema=dict.fromkeys(FILE_COLUMNS, pl.String))]
+        )
+    return (
+        text.with_row_index("row_no", offset=1)
+        .select(
+            pl.col("row_no").cast(pl.Int64),
+            pl.concat_str([pl.col(c).fill_null("") for c in FILE_COLUMNS], separator=",").alias(
+                "raw"
+            ),
+            pl.lit(None, dtype=pl.String).alias("row_error"),
+            *FILE_COLUMNS,
+        )
+        .cast(RAW_SCHEMA)  # type: ignore[arg-type]
+    )
