@@ -15,6 +15,7 @@ import polars as pl
 
 from gridpay.domain.calendar import DayKind
 from gridpay.domain.commands import CommandResult
+from gridpay.domain.credit_policy import CreditPolicy
 from gridpay.domain.ledger import Transfer
 from gridpay.domain.registry import MeterUse
 from gridpay.domain.tariff import Tariff
@@ -410,9 +411,10 @@ class CreditRepo(Protocol):
         """Give every prepaid account without a credit state one (normal, cycle 0, supply on)."""
         ...
 
-    def screen(self, day: dt.date | None) -> pl.DataFrame:
-        """Every prepaid account: account_id, balance_fen, window_charge_fen, window_days (of
-        its usage row of ``day``), state, cycle. Numbers only, set-based."""
+    def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:
+        """Prepaid accounts that may be near a threshold (a superset, filtered set-based):
+        account_id, balance_fen, window_charge_fen, window_days (of ``day``'s usage row),
+        state, cycle."""
         ...
 
     def lock_states(self, account_ids: Sequence[int]) -> None:

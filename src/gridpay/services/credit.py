@@ -103,7 +103,7 @@ def judge_all(
     with store.unit_of_work() as uow:
         uow.credit.ensure_states(started)
         day = uow.settlement.last_settled()
-        screen = uow.credit.screen(day)
+        screen = uow.credit.screen(day, p.policy)
         uow.commit()
     report.screened = screen.height
     candidates = _candidates(screen, p.policy, only_in_debt)

@@ -13,14 +13,23 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Table, and_, case, func, insert, literal, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, case, func, insert, literal, select, update
 
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import dialect, fetch_frame
-from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditState
+from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
+
+RECIPIENT_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "phone": pl.String,
+    "language": pl.String,
+    "role": pl.String,
+    "account_no": pl.String,
+    "name": pl.String,
+}
 
 SCREEN_SCHEMA: dict[str, Any] = {
     "account_id": pl.Int64,
@@ -35,6 +44,15 @@ SCREEN_SCHEMA: dict[str, Any] = {
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     for start in range(0, len(ids), IN_LIST_MAX):
         yield list(ids[start : start + IN_LIST_MAX])
+
+
+def _id_list(ids: Sequence[int]) -> str:
+    """Integer ids inlined into an IN list (integers only: nothing to escape)."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+def _parse_instant(text_: pl.Expr) -> pl.Expr:
+    return text_.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -53,10 +71,6 @@ def _as_date(value: Any) -> dt.date | None:
 class SqlCreditRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-
-    def _insert(self, table: Table) -> Any:
-        module = postgresql if dialect(self.conn) == "postgresql" else sqlite
-        return module.insert(table)
 
     # --- the two passes -------------------------------------------------------------------
 
@@ -79,9 +93,12 @@ class SqlCreditRepo:
         )
         return int(result.rowcount or 0)
 
-    def screen(self, day: dt.date | None) -> pl.DataFrame:
-        """Every prepaid account's balance, recent charges (the usage row of ``day``) and
-        state: ``SCREEN_SCHEMA``, numbers only, set-based."""
+    def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:
+        """``SCREEN_SCHEMA`` for the prepaid accounts that may be near a threshold: not in the
+        normal state, or below their warning line (``day``'s usage row gives the average).
+
+        A generous superset, filtered in SQL so that the rest of a city never leaves the
+        database; ``domain.credit_policy.near_threshold`` makes the exact cut."""
         return fetch_frame(
             self.conn,
             "SELECT a.id AS account_id, "
@@ -91,8 +108,19 @@ class SqlCreditRepo:
             "JOIN ledger_accounts la ON la.id = a.id "
             "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
             "LEFT JOIN credit_state cs ON cs.account_id = a.id "
-            "WHERE a.billing_mode = 'prepaid' ORDER BY a.id",
-            {"day": day or dt.date(1900, 1, 1)},
+            "WHERE a.billing_mode = 'prepaid' AND ("
+            " COALESCE(cs.state, 'normal') <> 'normal'"
+            " OR la.credits_posted_fen - la.debits_posted_fen < :days * (CASE"
+            "  WHEN COALESCE(u.window_days, 0) >= :history_min"
+            "  THEN u.window_charge_fen / u.window_days + 1"
+            "  ELSE :default_fen END)"
+            ") ORDER BY a.id",
+            {
+                "day": day or dt.date(1900, 1, 1),
+                "days": policy.warn_days_of_credit,
+                "history_min": max(policy.warn_history_days_min, 1),
+                "default_fen": policy.default_daily_charge_fen,
+            },
             schema=SCREEN_SCHEMA,
         )
 
@@ -111,131 +139,97 @@ class SqlCreditRepo:
 
     def policy_inputs(self, day: dt.date | None, account_ids: Sequence[int]) -> pl.DataFrame:
         """``INPUT_SCHEMA`` for these prepaid accounts (``estimated_recent`` left null)."""
-        a, la, m = schema.accounts, schema.ledger_accounts, schema.meters
-        u, s, p = schema.daily_usage, schema.credit_state, schema.protections
-        rows: list[dict[str, Any]] = []
-        for ids in _chunks(account_ids):
-            query = (
-                select(
-                    a.c.id.label("account_id"),
-                    m.c.id.label("meter_id"),
-                    m.c.has_switch,
-                    (la.c.credits_posted_fen - la.c.debits_posted_fen).label("balance_fen"),
-                    u.c.window_charge_fen,
-                    u.c.window_days,
-                    s.c.state,
-                    s.c.cycle,
-                    s.c.warned_at,
-                    s.c.notice_at,
-                    s.c.pay_by,
-                    s.c.second_notice_at,
-                    s.c.supply,
-                    p.c.reason.label("protected"),
-                )
-                .select_from(a)
-                .join(la, la.c.id == a.c.id)
-                .outerjoin(m, and_(m.c.account_id == a.c.id, m.c.removed_on.is_(None)))
-                .outerjoin(
-                    u, and_(u.c.account_id == a.c.id, u.c.day == (day or dt.date(1900, 1, 1)))
-                )
-                .outerjoin(s, s.c.account_id == a.c.id)
-                .outerjoin(p, p.c.account_id == a.c.id)
-                .where(a.c.id.in_(ids), a.c.billing_mode == "prepaid")
+        instants = ("warned_at", "notice_at", "second_notice_at")
+        read_as = {
+            **INPUT_SCHEMA,
+            **dict.fromkeys(instants, pl.String),
+        }
+        read_as.pop("estimated_recent")
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT a.id AS account_id, m.id AS meter_id, m.has_switch, "
+                "la.credits_posted_fen - la.debits_posted_fen AS balance_fen, "
+                "u.window_charge_fen, u.window_days, cs.state, cs.cycle, "
+                f"{self._instant('cs.warned_at')} AS warned_at, "
+                f"{self._instant('cs.notice_at')} AS notice_at, cs.pay_by, "
+                f"{self._instant('cs.second_notice_at')} AS second_notice_at, "
+                "cs.supply, p.reason AS protected "
+                "FROM accounts a "
+                "JOIN ledger_accounts la ON la.id = a.id "
+                "LEFT JOIN meters m ON m.account_id = a.id AND m.removed_on IS NULL "
+                "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
+                "LEFT JOIN credit_state cs ON cs.account_id = a.id "
+                "LEFT JOIN protections p ON p.account_id = a.id "
+                f"WHERE a.billing_mode = 'prepaid' AND a.id IN ({_id_list(ids)})",
+                {"day": day or dt.date(1900, 1, 1)},
+                schema=read_as,
             )
-            for row in self.conn.execute(query):
-                values = dict(row._mapping)
-                for name in ("warned_at", "notice_at", "second_notice_at"):
-                    values[name] = _utc(values[name])
-                values["pay_by"] = _as_date(values["pay_by"])
-                values["estimated_recent"] = None
-                rows.append(values)
-        return pl.DataFrame(rows, schema=INPUT_SCHEMA, orient="row").unique(
-            "account_id", keep="first", maintain_order=True
+            for ids in _chunks(account_ids)
+        ]
+        frame = pl.concat(frames) if frames else pl.DataFrame(schema=read_as)
+        return (
+            frame.with_columns(
+                *(_parse_instant(pl.col(name)) for name in instants),
+                pl.lit(None, dtype=pl.Boolean).alias("estimated_recent"),
+            )
+            .select(list(INPUT_SCHEMA))
+            .unique("account_id", keep="first", maintain_order=True)
         )
+
+    def _instant(self, column: str) -> str:
+        """A timestamp column as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]' (SQLite stores it so)."""
+        if dialect(self.conn) == "postgresql":
+            return f"CAST({column} AT TIME ZONE 'UTC' AS TEXT)"
+        return column
 
     def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
         """(account_id, day) of estimated settled days on or after ``since``."""
-        u = schema.daily_usage
-        rows: list[tuple[int, dt.date | None]] = []
-        for ids in _chunks(account_ids):
-            query = select(u.c.account_id, u.c.day).where(
-                u.c.account_id.in_(ids), u.c.day >= since, u.c.estimated.is_(True)
+        schema_ = {"account_id": pl.Int64, "day": pl.Date}
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT account_id, day FROM daily_usage "
+                f"WHERE account_id IN ({_id_list(ids)}) AND day >= :since AND estimated = :yes",
+                {"since": since, "yes": True},
+                schema=schema_,
             )
-            rows.extend((r.account_id, _as_date(r.day)) for r in self.conn.execute(query))
-        return pl.DataFrame(rows, schema={"account_id": pl.Int64, "day": pl.Date}, orient="row")
+            for ids in _chunks(account_ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=schema_)
 
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
         """Who hears about each account: its contacts, or the account's own phone when it has
         no customer contact. account_id, phone, language, role, account_no, name."""
-        a, c = schema.accounts, schema.contacts
-        rows: list[dict[str, Any]] = []
-        for ids in _chunks(account_ids):
-            contacts = (
-                select(c.c.account_id, c.c.phone, c.c.language, c.c.role, a.c.account_no, a.c.name)
-                .join(a, a.c.id == c.c.account_id)
-                .where(c.c.account_id.in_(ids))
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT c.account_id, c.phone, c.language, c.role, a.account_no, a.name "
+                "FROM contacts c JOIN accounts a ON a.id = c.account_id "
+                f"WHERE c.account_id IN ({_id_list(ids)}) "
+                "UNION ALL "
+                "SELECT a.id, a.phone, a.language, 'customer', a.account_no, a.name "
+                "FROM accounts a "
+                f"WHERE a.id IN ({_id_list(ids)}) AND a.phone IS NOT NULL AND NOT EXISTS ("
+                " SELECT 1 FROM contacts c WHERE c.account_id = a.id AND c.role = 'customer')",
+                schema=RECIPIENT_SCHEMA,
             )
-            own = select(
-                a.c.id.label("account_id"),
-                a.c.phone,
-                a.c.language,
-                text("'customer' AS role"),
-                a.c.account_no,
-                a.c.name,
-            ).where(
-                a.c.id.in_(ids),
-                a.c.phone.is_not(None),
-                ~select(c.c.account_id)
-                .where(c.c.account_id == a.c.id, c.c.role == "customer")
-                .exists(),
-            )
-            for query in (contacts, own):
-                rows.extend(dict(r._mapping) for r in self.conn.execute(query))
-        return pl.DataFrame(
-            rows,
-            schema={
-                "account_id": pl.Int64,
-                "phone": pl.String,
-                "language": pl.String,
-                "role": pl.String,
-                "account_no": pl.String,
-                "name": pl.String,
-            },
-            orient="row",
-        )
+            for ids in _chunks(account_ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=RECIPIENT_SCHEMA)
 
     # --- writes ---------------------------------------------------------------------------
 
     def save_states(self, states: pl.DataFrame) -> int:
         """Upsert whole ``STATE_SCHEMA`` rows (under ``lock_states`` on PostgreSQL)."""
-        if states.height == 0:
-            return 0
-        rows = states.select(list(STATE_SCHEMA)).to_dicts()
-        statement = self._insert(schema.credit_state)
-        statement = statement.on_conflict_do_update(
-            index_elements=["account_id"],
-            set_={name: statement.excluded[name] for name in STATE_SCHEMA if name != "account_id"},
-        )
-        self.conn.execute(statement, rows)
-        return len(rows)
-
-    def _add_keyed(self, table: Table, frame: pl.DataFrame) -> int:
-        if frame.height == 0:
-            return 0
-        before = self._count(table)
-        statement = self._insert(table).on_conflict_do_nothing(index_elements=["key"])
-        self.conn.execute(statement, frame.to_dicts())
-        return self._count(table) - before
-
-    def _count(self, table: Table) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(table)).scalar_one())
+        return upsert(self.conn, "credit_state", states.select(list(STATE_SCHEMA)), ["account_id"])
 
     def add_decisions(self, decisions: pl.DataFrame) -> int:
         """Append decisions whose key is new; returns rows added."""
-        return self._add_keyed(schema.credit_decisions, decisions)
+        return insert_new(self.conn, "credit_decisions", decisions, ["key"])
 
     def add_staff_tasks(self, tasks: pl.DataFrame) -> int:
-        return self._add_keyed(schema.staff_tasks, tasks)
+        return insert_new(self.conn, "staff_tasks", tasks, ["key"])
 
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         """The meter confirmed supply ``on`` or ``off``: the state follows the meter.

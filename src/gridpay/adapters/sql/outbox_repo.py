@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Select, select
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.bulk_keyed import insert_new
 from gridpay.domain.messages import MessageStatus
 
 # What services give ``add``.
@@ -52,13 +53,16 @@ class SqlOutboxRepo:
         """
         missing = set(ADD_COLUMNS) - set(messages.columns)
         assert not missing, f"outbox rows need {sorted(missing)}"
-        rows = messages.select(ADD_COLUMNS).unique("dedupe_key", keep="first", maintain_order=True)
-        stmt = _insert_skipping_known_keys(self.conn)
-        added = 0
-        for chunk in rows.iter_slices(limits.outbox_insert_rows_max):
-            params = [_row_for_insert(r) for r in chunk.iter_rows(named=True)]
-            added += len(self.conn.execute(stmt, params).all())
-        return added
+        created = pl.col("created_at")
+        dtype = messages.schema["created_at"]
+        utc = (
+            created.dt.convert_time_zone("UTC")
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+            else created.dt.replace_time_zone("UTC")
+        )
+        rows = messages.select(ADD_COLUMNS).with_columns(utc.alias("created_at"))
+        rows = rows.with_columns(pl.col("created_at").alias("next_attempt_at"))
+        return insert_new(self.conn, "messages", rows, ["dedupe_key"])
 
     def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
         """Pending messages whose next attempt is due, oldest first."""
@@ -140,21 +144,3 @@ def _select_messages() -> Select[Any]:
 def _utc(at: dt.datetime) -> dt.datetime:
     """Aware UTC. SQLite gives back naive datetimes, written as UTC; a naive one is UTC."""
     return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
-
-
-def _row_for_insert(row: dict[str, Any]) -> dict[str, Any]:
-    created_at = row["created_at"]
-    assert isinstance(created_at, dt.datetime)
-    created_at = _utc(created_at)
-    return {**row, "created_at": created_at, "next_attempt_at": created_at}
-
-
-def _insert_skipping_known_keys(conn: Connection) -> Any:
-    m = schema.messages
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(m).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(m.c.id)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(m).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(m.c.id)

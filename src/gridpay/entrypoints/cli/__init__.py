@@ -11,6 +11,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     accounts,
     admin,
     bench,
+    bench_credit,
     calendar,
     commands,
     credit,
