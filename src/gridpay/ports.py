@@ -407,8 +407,8 @@ class CreditRepo(Protocol):
     ``DECISION_SCHEMA``, ``TASK_SCHEMA``).
     """
 
-    def ensure_states(self, at: dt.datetime) -> int:
-        """Give every prepaid account without a credit state one (normal, cycle 0, supply on)."""
+    def ensure_states(self, account_ids: Sequence[int], at: dt.datetime) -> int:
+        """Give these accounts a credit state where they have none (normal, cycle 0, on)."""
         ...
 
     def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:

@@ -35,7 +35,6 @@ DEBT_SHARE_DEFAULT = 0.02  # households moved into debt
 class CreditBenchReport:
     accounts: int
     build_seconds: float
-    first_states_seconds: float  # one-off: every account gets its credit state row
     judge: CreditReport  # the measured run
     machine: Mapping[str, str] = field(default_factory=dict)
 
@@ -43,7 +42,6 @@ class CreditBenchReport:
         return {
             "accounts": self.accounts,
             "build_seconds": round(self.build_seconds, 2),
-            "first_states_seconds": round(self.first_states_seconds, 2),
             "judge_seconds": round(self.judge.seconds, 3),
             "screened": self.judge.screened,
             "judged": self.judge.judged,
@@ -82,17 +80,11 @@ def run_credit_bench(
     build_seconds = time.perf_counter() - started
     _stress(store, clock, low_share, debt_share)
     started = time.perf_counter()
-    with store.unit_of_work() as uow:
-        uow.credit.ensure_states(clock.now())
-        uow.commit()
-    first_states_seconds = time.perf_counter() - started
-    started = time.perf_counter()
     report = judge_all(store, clock, credit)
     report.seconds = time.perf_counter() - started  # wall time, not the clock's
     return CreditBenchReport(
         accounts=options.accounts,
         build_seconds=build_seconds,
-        first_states_seconds=first_states_seconds,
         judge=report,
         machine=dict(machine or {}),
     )
@@ -187,7 +179,6 @@ def run_reconnect_bench(
     )
     now = clock.now()
     with store.unit_of_work() as uow:
-        uow.credit.ensure_states(now)
         balances = uow.ledger.customer_balances()
         uow.credit.save_states(_all_cut(balances["account_id"], now))
         uow.commit()

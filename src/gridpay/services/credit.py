@@ -101,10 +101,8 @@ def judge_all(
     started = clock.now()
     report = CreditReport()
     with store.unit_of_work() as uow:
-        uow.credit.ensure_states(started)
         day = uow.settlement.last_settled()
         screen = uow.credit.screen(day, p.policy)
-        uow.commit()
     report.screened = screen.height
     candidates = _candidates(screen, p.policy, only_in_debt)
     ids = candidates["account_id"].to_list()
@@ -113,6 +111,7 @@ def judge_all(
     for start in range(0, len(ids), step):
         chunk = ids[start : start + step]
         with store.unit_of_work() as uow:
+            uow.credit.ensure_states(chunk, started)
             uow.credit.lock_states(chunk)
             ctx = context(clock, p)
             outcome = _judge(uow, day, chunk, p, ctx)
@@ -264,32 +263,36 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
         .otherwise(pl.col("role") == "customer")
     )
     brand = brand_from_settings(p.settings)
-    zone = ZoneInfo(p.settings.time_zone)
-    rows = []
-    for m in joined.iter_rows(named=True):
-        kind = MessageKind(m["kind"])
-        cut_at = m["cut_at"].astimezone(zone) if m["cut_at"] is not None else None
-        values = {
-            "account_no": m["account_no"],
-            "customer_name": m["name"],
-            "as_of": ctx.today,
-            "balance_fen": m["balance_fen"],
-            "pay_by": m["pay_by"],
-            "cut_at": cut_at,
-            "paid_fen": m["paid_fen"],
-        }
-        rows.append(
-            {
-                "dedupe_key": dedupe_key(kind, m["account_id"], m["cycle"], m["phone"]),
-                "account_id": m["account_id"],
-                "phone": m["phone"],
-                "language": m["language"],
-                "kind": kind.value,
-                "body": render(kind, m["language"], brand, **values),
-                "created_at": ctx.now,
-            }
+    local = joined.with_columns(pl.col("cut_at").dt.convert_time_zone(p.settings.time_zone))
+    columns = ("kind", "account_id", "cycle", "phone", "language", "account_no", "name")
+    values = ("balance_fen", "pay_by", "cut_at", "paid_fen")
+    kinds = {k.value: k for k in MessageKind}
+    keys, bodies = [], []
+    for kind_text, account_id, cycle, phone, language, account_no, name, *rest in zip(
+        *(local[c] for c in (*columns, *values)), strict=True
+    ):
+        kind = kinds[kind_text]
+        keys.append(dedupe_key(kind, account_id, cycle, phone))
+        bodies.append(
+            render(
+                kind,
+                language,
+                brand,
+                account_no=account_no,
+                customer_name=name,
+                as_of=ctx.today,
+                **dict(zip(values, rest, strict=True)),
+            )
         )
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return local.select(
+        pl.Series("dedupe_key", keys, dtype=pl.String),
+        "account_id",
+        "phone",
+        "language",
+        "kind",
+        pl.Series("body", bodies, dtype=pl.String),
+        pl.lit(ctx.now).alias("created_at"),
+    ).cast(schema)  # type: ignore[arg-type]
 
 
 def _counts(outcome: Evaluation) -> dict[str, int]:

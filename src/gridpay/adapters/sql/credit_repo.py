@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, case, func, insert, literal, select, update
+from sqlalchemy import Connection, case, func, select, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
@@ -74,24 +74,22 @@ class SqlCreditRepo:
 
     # --- the two passes -------------------------------------------------------------------
 
-    def ensure_states(self, at: dt.datetime) -> int:
-        """Give every prepaid account without one a credit state (normal, cycle 0, supply on)."""
-        s = schema.credit_state
-        a = schema.accounts
-        missing = select(
-            a.c.id,
-            literal(CreditState.NORMAL.value),
-            literal(0),
-            literal("on"),
-            literal(at, type_=s.c.updated_at.type),
-        ).where(
-            a.c.billing_mode == "prepaid",
-            ~select(s.c.account_id).where(s.c.account_id == a.c.id).exists(),
+    def ensure_states(self, account_ids: Sequence[int], at: dt.datetime) -> int:
+        """Give these accounts a credit state where they have none (normal, cycle 0, on)."""
+        n = len(account_ids)
+        fresh = pl.DataFrame(
+            {
+                "account_id": list(account_ids),
+                "state": [CreditState.NORMAL.value] * n,
+                "cycle": [0] * n,
+                "supply": ["on"] * n,
+                "updated_at": [at] * n,
+            },
+            schema={
+                k: STATE_SCHEMA[k] for k in ("account_id", "state", "cycle", "supply", "updated_at")
+            },
         )
-        result = self.conn.execute(
-            insert(s).from_select(["account_id", "state", "cycle", "supply", "updated_at"], missing)
-        )
-        return int(result.rowcount or 0)
+        return insert_new(self.conn, "credit_state", fresh, ["account_id"])
 
     def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:
         """``SCREEN_SCHEMA`` for the prepaid accounts that may be near a threshold: not in the
@@ -201,22 +199,37 @@ class SqlCreditRepo:
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
         """Who hears about each account: its contacts, or the account's own phone when it has
         no customer contact. account_id, phone, language, role, account_no, name."""
-        frames = [
-            fetch_frame(
-                self.conn,
-                "SELECT c.account_id, c.phone, c.language, c.role, a.account_no, a.name "
-                "FROM contacts c JOIN accounts a ON a.id = c.account_id "
-                f"WHERE c.account_id IN ({_id_list(ids)}) "
-                "UNION ALL "
-                "SELECT a.id, a.phone, a.language, 'customer', a.account_no, a.name "
-                "FROM accounts a "
-                f"WHERE a.id IN ({_id_list(ids)}) AND a.phone IS NOT NULL AND NOT EXISTS ("
-                " SELECT 1 FROM contacts c WHERE c.account_id = a.id AND c.role = 'customer')",
-                schema=RECIPIENT_SCHEMA,
+        people = {k: RECIPIENT_SCHEMA[k] for k in ("account_id", "phone", "language", "role")}
+        owners: list[pl.DataFrame] = []
+        contacts: list[pl.DataFrame] = []
+        for ids in _chunks(account_ids):
+            listed = _id_list(ids)
+            owners.append(
+                fetch_frame(
+                    self.conn,
+                    "SELECT id AS account_id, phone, language, 'customer' AS role, account_no, "
+                    f"name FROM accounts WHERE id IN ({listed})",
+                    schema=RECIPIENT_SCHEMA,
+                )
             )
-            for ids in _chunks(account_ids)
-        ]
-        return pl.concat(frames) if frames else pl.DataFrame(schema=RECIPIENT_SCHEMA)
+            contacts.append(
+                fetch_frame(
+                    self.conn,
+                    "SELECT account_id, phone, language, role FROM contacts "
+                    f"WHERE account_id IN ({listed})",
+                    schema=people,
+                )
+            )
+        if not owners:
+            return pl.DataFrame(schema=RECIPIENT_SCHEMA)
+        own, listed_contacts = pl.concat(owners), pl.concat(contacts)
+        names = own.select("account_id", "account_no", "name")
+        has_customer = listed_contacts.filter(pl.col("role") == "customer").select("account_id")
+        fallback = own.filter(pl.col("phone").is_not_null()).join(
+            has_customer.unique(), on="account_id", how="anti"
+        )
+        from_contacts = listed_contacts.join(names, on="account_id", how="inner", validate="m:1")
+        return pl.concat([from_contacts.select(list(RECIPIENT_SCHEMA)), fallback])
 
     # --- writes ---------------------------------------------------------------------------
 
