@@ -24,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import random
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -54,16 +56,19 @@ from gridpay.services.readings import import_readings
 from gridpay.services.settlement import settle_day, with_created_at
 
 NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
-TICKS = (
+# Timer ticks: the credit policy judges the accounts past the warning line, then the dispatcher
+# and the outbox worker run. A tick only judges when someone may be due for a cut (an arrears
+# notice unpaid past its pay-by date) and, on a day the calendar allows no cut, only once (to
+# record the day's holds): the rest of the policy's work follows the night and the payments.
+JUDGE_TICKS = (
     dt.time(8, 0),
     dt.time(8, 30),
     dt.time(9, 0),
-    dt.time(10, 30),
-    dt.time(13, 0),
-    dt.time(15, 30),
-    dt.time(17, 30),
-    dt.time(20, 0),  # evening: the outbox worker sends what the day's payments queued
+    dt.time(11, 0),
+    dt.time(14, 0),
+    dt.time(17, 0),
 )
+WORK_TICKS = (dt.time(12, 0), dt.time(20, 0))  # dispatcher and outbox worker only
 SMS_HOURS = (dt.time(8, 0), dt.time(21, 30))  # the outbox worker does not wake people at night
 OFFICE_HOURS = (dt.time(9, 0), dt.time(16, 30))  # counter payments
 EVENING = (dt.time(19, 0), dt.time(22, 30))  # last-minute payments on the pay-by date
@@ -71,6 +76,7 @@ PAYMENT_YUAN = (50, 300)  # a household pays 50-300 yuan (in 10-yuan steps), mor
 FORGETFUL_FALLBACK_DAYS = 10  # a forgetful household never cut remembers after this long
 DEBT_MARGIN_FEN = 5_000  # a household in debt pays at least its debt and this much more
 UNKNOWN_METER_NO = "999999999999"
+CUT_DAY_KINDS = (DayKind.WORKDAY, DayKind.MAKEUP_WORKDAY)  # days a cut may be allowed on
 
 
 class SettableClock(Clock, Protocol):
@@ -104,7 +110,8 @@ class LifeOptions:
     command_latency_s: tuple[float, float] = (2.0, 30.0)  # head-end submit -> result
     payment_retry_share: float = 0.05  # payments the channel sends twice
     habit_shares_permille: tuple[tuple[str, int], ...] = synthetic.HABIT_SHARES_PERMILLE
-    ticks: tuple[dt.time, ...] = TICKS
+    judge_ticks: tuple[dt.time, ...] = JUDGE_TICKS
+    work_ticks: tuple[dt.time, ...] = WORK_TICKS
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,9 @@ class LifeSummary:
     payments_by_habit: dict[str, int] = field(default_factory=dict)
     habits: dict[str, int] = field(default_factory=dict)
     audit: AuditReport | None = None
+    # Wall-clock seconds by phase (build, readings, settle, judge, pay, dispatch, sms, record,
+    # audit): where a run's time goes. The only numbers that differ between runs of a seed.
+    seconds_by_phase: dict[str, float] = field(default_factory=dict)
 
 
 # The day-end hook: the store, the clock (at the day's end), the day and its record.
@@ -186,7 +196,8 @@ def run_life(
     gateway (default: one that keeps nothing).
     """
     life = _Life(app, clock, options, head_end, gateway or _NullGateway())
-    life.build(bench_repo_for, tariff_files, progress or NullProgress())
+    with life._timed("build"):
+        life.build(bench_repo_for, tariff_files, progress or NullProgress())
     progress = progress or NullProgress()
     progress.start("living days", options.days)
     for offset in range(options.days):
@@ -324,9 +335,20 @@ class _Life:
         self.scheduled: dict[tuple[int, int], dt.datetime] = {}  # (account, cycle) -> pay at
         self.paid: set[tuple[int, int]] = set()
         self.awaiting_ack: dict[str, dt.datetime] = {}  # reconnect correlation id -> paid at
-        self.owing: dict[int, int] = {}  # account -> cycle: heard an arrears notice, not paid
+        # account -> (cycle, pay-by date): heard an arrears notice and not paid since
+        self.owing: dict[int, tuple[int, dt.date]] = {}
         self.late = pl.DataFrame()
         self.tally = _Tally()
+
+    @contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            seconds = self.summary.seconds_by_phase
+            seconds[phase] = seconds.get(phase, 0.0) + spent
 
     # --- the opening state ----------------------------------------------------------------
 
@@ -391,21 +413,29 @@ class _Life:
     def live(self, day: dt.date) -> LifeDay:
         self.tally = _Tally()
         night = self._night(day)
-        for time in self.options.ticks:
-            self._push(local_at(day, time, self.zone), "tick")
+        cut_day = self.credit.calendar.day_kind(day) in CUT_DAY_KINDS
+        judge_ticks = self.options.judge_ticks if cut_day else self.options.judge_ticks[:1]
+        for at in judge_ticks:
+            self._push(local_at(day, at, self.zone), "tick")
+        for at in self.options.work_ticks:
+            self._push(local_at(day, at, self.zone), "work")
         end = local_at(day + dt.timedelta(days=1), NIGHT, self.zone)
         while self.events and self.events[0].at < end:
             event = heapq.heappop(self.events)
             self.clock.set(event.at)
             if event.kind == "pay":
-                self._pay(event)
+                with self._timed("pay"):
+                    self._pay(event)
             elif event.kind == "tick":
-                self._tick()
+                self._tick(day)
+            elif event.kind == "work":
+                self._work()
             else:
                 self.dispatch_at.discard(event.at)
                 self._work()
         self.clock.set(end - dt.timedelta(seconds=1))
-        return self._record(day, night)
+        with self._timed("record"):
+            return self._record(day, night)
 
     def _night(self, day: dt.date) -> dict[str, int]:
         """02:00: yesterday's readings file, its settlement, and a judgement of everyone."""
@@ -415,20 +445,19 @@ class _Life:
         counts = {"stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
         if day > o.first_day:  # the first night's readings came with the bulk build
             seed = o.seed + (settled_day - o.first_day).days + 1
-            todays, after = synthetic.readings(
-                self.town, settled_day, self.registers, missing_share=o.missing_share, seed=seed
-            )
-            full, _ = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
-            missing = full.join(todays, on="meter_id", how="anti")
-            twice = todays.sample(fraction=o.duplicate_share, seed=seed)
-            rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
-            unknown = settled_day if o.unknown_meter_row else None
-            report = import_readings(
-                self.store,
-                self.clock,
-                readings_file_rows(rows, extra_unknown_meter=unknown),
-                f"head-end-{settled_day.isoformat()}.csv",
-            )
+            with self._timed("readings"):
+                full, after = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
+                late = synthetic.reading_missing(settled_day, seed, o.missing_share)
+                todays, missing = full.filter(~late), full.filter(late)
+                twice = todays.sample(fraction=o.duplicate_share, seed=seed)
+                rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
+                unknown = settled_day if o.unknown_meter_row else None
+                report = import_readings(
+                    self.store,
+                    self.clock,
+                    readings_file_rows(rows, extra_unknown_meter=unknown),
+                    f"head-end-{settled_day.isoformat()}.csv",
+                )
             counts = {
                 "stored": report.stored,
                 "duplicates": report.duplicates,
@@ -436,27 +465,36 @@ class _Life:
                 "late": self.late.height,
             }
             self.registers, self.late = after, missing
-        settled = settle_day(
-            self.store, self.clock, settled_day, nominal_voltage_v=self.settings.nominal_voltage_v
-        )
+        with self._timed("settle"):
+            settled = settle_day(
+                self.store,
+                self.clock,
+                settled_day,
+                nominal_voltage_v=self.settings.nominal_voltage_v,
+            )
         counts |= {
             "estimated": settled.estimated,
             "energy_wh": settled.energy_wh,
             "charged_fen": settled.charged_fen - settled.credited_fen,
         }
-        self.tally.judged(judge_all(self.store, self.clock, self.credit))
+        with self._timed("judge"):
+            self.tally.judged(judge_all(self.store, self.clock, self.credit))
         self._work(send=False)
         return counts
 
-    def _tick(self) -> None:
-        self.tally.judged(judge_all(self.store, self.clock, self.credit, only_in_debt=True))
+    def _tick(self, day: dt.date) -> None:
+        if any(pay_by < day for _, pay_by in self.owing.values()):
+            with self._timed("judge"):
+                report = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
+            self.tally.judged(report)
         self._work()
 
     def _work(self, *, send: bool | None = None) -> None:
         """One pass of the dispatcher and (in SMS hours) the outbox worker; then the
         households hear what happened."""
         now = self.clock.now()
-        report = dispatch(self.store, self.clock, self.head_end, limiter=self.limiter)
+        with self._timed("dispatch"):
+            report = dispatch(self.store, self.clock, self.head_end, limiter=self.limiter)
         self.tally.dispatched(report)
         if report.sent:
             self._push_dispatch(now + dt.timedelta(seconds=self.options.command_latency_s[1] + 1))
@@ -465,11 +503,12 @@ class _Life:
             self._push_dispatch(now + dt.timedelta(seconds=3 * limits.command_retry_base_s + 1))
         local = now.astimezone(self.zone).time()
         if send if send is not None else SMS_HOURS[0] <= local <= SMS_HOURS[1]:
-            while True:
-                sent = send_due(self.store, self.clock, self.gateway)
-                self.tally.messages_sent += sent.sent
-                if sent.due < limits.message_send_batch_max:
-                    break
+            with self._timed("sms"):
+                while True:
+                    sent = send_due(self.store, self.clock, self.gateway)
+                    self.tally.messages_sent += sent.sent
+                    if sent.due < limits.message_send_batch_max:
+                        break
         self._hear_results()
         self._read_sms()
 
@@ -502,7 +541,8 @@ class _Life:
             self.summary.messages_by_kind[kind] = self.summary.messages_by_kind.get(kind, 0) + 1
             account_id, cycle = int(account_no), int(cycle_text)
             if kind == MessageKind.ARREARS:
-                self.owing[account_id] = cycle
+                notice_day = self.clock.now().astimezone(self.zone).date()
+                self.owing[account_id] = (cycle, pay_by_date(notice_day, self.credit.policy))
             reaction = _reaction(self.habit[account_id], MessageKind(kind))
             if reaction is not None:
                 at, channel = self._when(reaction, self.clock.now())
@@ -516,10 +556,7 @@ class _Life:
             return heard_at + dt.timedelta(minutes=10 + 170 * rng.random()), "app"
         if reaction == "counter":  # the next working day, in office hours
             day = local.date() + dt.timedelta(days=1)
-            while self.credit.calendar.day_kind(day) not in (
-                DayKind.WORKDAY,
-                DayKind.MAKEUP_WORKDAY,
-            ):
+            while self.credit.calendar.day_kind(day) not in CUT_DAY_KINDS:
                 day += dt.timedelta(days=1)
             return self._between(day, OFFICE_HOURS), "counter"
         if reaction == "pay_by":  # the evening of the pay-by date
@@ -550,13 +587,13 @@ class _Life:
             return  # paid already, or an earlier payment of the same need was planned
         self.paid.add(key)
         account_id, at = event.account_id, event.at
-        if self.owing.get(account_id) == event.cycle:
+        owing = account_id in self.owing and self.owing[account_id][0] == event.cycle
+        state, balance_fen = None, 0
+        if owing:  # the household looks at what it owes; the rest pay their usual amount
             del self.owing[account_id]  # the payment covers the debt and a margin
-        with self.store.unit_of_work() as uow:
-            state = uow.credit.state_of(account_id)
-            balance_fen = uow.ledger.balance_fen(account_id)
-        if state is not None and state["cycle"] != event.cycle:
-            return  # the account has moved on (recovered) since it heard the SMS
+            with self.store.unit_of_work() as uow:
+                state = uow.credit.state_of(account_id)
+                balance_fen = uow.ledger.balance_fen(account_id)
         amount_fen = 1_000 * self.rng.randint(PAYMENT_YUAN[0] // 10, PAYMENT_YUAN[1] // 10)
         if balance_fen < 0:
             amount_fen = max(amount_fen, -balance_fen // 1_000 * 1_000 + DEBT_MARGIN_FEN)
@@ -660,7 +697,8 @@ class _Life:
                     samples.setdefault(kind.value, {}).setdefault(language, body)
         self.summary.sample_messages = samples
         self.summary.end_balances_fen = sorted(balances["balance_fen"].to_list())
-        self.summary.audit = audit(self.store)
+        with self._timed("audit"):
+            self.summary.audit = audit(self.store)
 
 
 def _reaction(habit: str, kind: MessageKind) -> str | None:

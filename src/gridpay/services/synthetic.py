@@ -606,3 +606,9 @@ def payment_habits(
         .rename({"id": "account_id"})
         .cast(HABIT_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+def reading_missing(day: dt.date, seed: int, share: float) -> pl.Expr:
+    """True for the rows of ``day`` that ``readings(..., missing_share=share, seed=seed)``
+    drops (needs ``meter_id``): a caller holding every row can split off the late ones."""
+    return _uniform(seed, _S_MISSING, pl.col("meter_id"), pl.lit(day.toordinal())) < share
