@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import typer
@@ -11,6 +12,9 @@ from rich.table import Table
 
 from gridpay import bootstrap
 from gridpay.adapters.clock import SimulatedClock
+from gridpay.adapters.head_end import SimulatedHeadEnd
+from gridpay.adapters.html_report import write_demo_report
+from gridpay.adapters.sms import FileSmsGateway
 from gridpay.adapters.sql.bench_repo import bench_repo_for
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import load_settings
@@ -18,88 +22,160 @@ from gridpay.domain.money import format_fen, format_kwh
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console
 from gridpay.errors import InvalidInput
 from gridpay.services import demo as demo_service
+from gridpay.services.lifecycle import LifeDay, LifeSummary, run_life
 
 DEMO_DB = "gridpay-demo.db"
+REPORT_NAME = "gridpay-demo-report.html"
+SMS_NAME = "gridpay-demo-sms.jsonl"
+TABLE_WIDTH = 120  # the day table's width; a pipe or a narrow window must not squeeze it
+HISTOGRAM_BAR_MAX = 40
+KIND_MARK = {"holiday": "H", "weekend": "w", "makeup_workday": "M", "unknown": "?"}
 
 
 @app.command()
 def demo(
     accounts: int = typer.Option(demo_service.ACCOUNTS_DEFAULT, min=10, help="Households."),
-    days: int = typer.Option(demo_service.DAYS_DEFAULT, min=1, max=366, help="Days to live."),
+    days: int = typer.Option(
+        demo_service.DAYS_DEFAULT, min=1, max=demo_service.DAYS_MAX, help="Days to live."
+    ),
     seed: int = typer.Option(demo_service.SEED_DEFAULT, help="Seed of the synthetic city."),
-    first_day: str = typer.Option("2026-10-01", help="The first day settled."),
+    first_day: str = typer.Option(
+        demo_service.FIRST_DAY_DEFAULT.isoformat(), help="The first day lived."
+    ),
     db_path: str = typer.Option(DEMO_DB, "--demo-db", help="SQLite file (replaced each run)."),
+    report_path: str | None = typer.Option(
+        None, "--report", help=f"HTML report (default: {REPORT_NAME} beside the demo DB)."
+    ),
 ) -> None:
-    """A synthetic city lives through a month: readings, daily settlement, payments, audit."""
+    """A synthetic city lives the whole cycle: readings, settlement, SMS, cuts, payments."""
     try:
         start = dt.date.fromisoformat(first_day)
     except ValueError:
-        raise InvalidInput(f"--first-day {first_day!r} is not a date like 2026-10-01") from None
+        raise InvalidInput(f"--first-day {first_day!r} is not a date like 2026-09-15") from None
+    options = demo_service.demo_options(accounts, days, seed, start)
     path = Path(db_path)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    report = Path(report_path) if report_path else path.parent / REPORT_NAME
+    sms_file = path.parent / SMS_NAME
+    for stale in (*(Path(f"{path}{s}") for s in ("", "-wal", "-shm")), sms_file):
+        stale.unlink(missing_ok=True)
     settings = load_settings(db=str(path))
     clock = SimulatedClock(dt.datetime.now(dt.UTC), settings.time_zone)
     built = bootstrap.build(settings, clock=clock)
+    head_end = SimulatedHeadEnd(
+        seed=seed,
+        latency_s=options.command_latency_s,
+        failure_rate=options.command_failure_rate,
+    )
     err_console.print(f"building a city of {accounts:,} households in {path} ...")
-    # Short headings, whole kWh and yuan: the table fits an 80-column terminal.
-    table = Table(title=f"{accounts:,} prepaid households, {days} days (seed {seed})")
-    headings = ("day", "read", "late", "bad", "est", "trued", "kWh", "charged", "pays", "paid")
-    for column in (*headings, "retry", "<=0"):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = _day_table(options.accounts, options.days, seed)
+    started = time.perf_counter()
 
-    def show(d: demo_service.DemoDay) -> None:
+    def show(d: LifeDay) -> None:
         err_console.print(
-            f"  {d.day}: settled {d.settled:,}, {format_kwh(d.energy_wh)} kWh, "
-            f"{d.payments} payments, {d.accounts_at_or_below_zero} at or below zero"
+            f"  {d.day} {d.day_kind}: {d.payments} payments, {d.warnings} warnings, "
+            f"{d.cuts_confirmed} cuts, {d.restorations_confirmed} restored, "
+            f"{d.accounts_at_or_below_zero} at or below zero"
         )
-        table.add_row(
-            d.day.strftime("%m-%d"),
-            str(d.readings_stored),
-            str(d.late_readings),
-            str(d.readings_quarantined),
-            str(d.estimated),
-            str(d.trued_up),
-            f"{d.energy_wh // 1000:,}",
-            f"{(d.charged_fen - d.credited_fen) // 100:,}",
-            str(d.payments),
-            f"{d.paid_fen // 100:,}",
-            str(d.retries_absorbed),
-            str(d.accounts_at_or_below_zero),
-        )
+        _add_row(table, d)
 
     try:
-        summary = demo_service.run_demo(
-            built.store,
+        summary = run_life(
+            built,
             clock,
-            settings,
             bench_repo_for,
             shipped_tariffs(),
-            accounts=accounts,
-            days=days,
-            seed=seed,
-            first_day=start,
+            options,
+            head_end=head_end,
+            gateway=FileSmsGateway(sms_file, clock),
             progress=RichProgress() if err_console.is_terminal else None,
             on_day=show,
         )
     finally:
         built.close()
-    # The table needs ~100 columns; a pipe or a narrow window must not squeeze it into ellipses.
-    Console(width=max(console.width, 110)).print(table)
-    total_kwh = sum(d.energy_wh for d in summary.days)
-    charged = sum(d.charged_fen - d.credited_fen for d in summary.days)
-    paid = sum(d.paid_fen for d in summary.days)
+    seconds = time.perf_counter() - started
+    Console(width=max(console.width, TABLE_WIDTH)).print(table)
+    _print_totals(summary)
+    _print_samples(summary)
+    _print_latency(summary)
+    written = write_demo_report(summary, report)
+    audit = summary.audit
+    assert audit is not None
+    verdict = "[bold green]balanced[/]" if audit.ok else "[bold red]NOT balanced[/]"
+    console.print(f"gridpay audit: the books are {verdict} ({len(audit.checks)} checks).")
+    console.print(f"Lived {days} days in {seconds:.1f} s. HTML report: {written}")
+    console.print(f"SMS sent are in {sms_file}.")
     console.print(
-        f"Energy {format_kwh(total_kwh)} kWh, charged {format_fen(charged)} yuan, "
-        f"paid {format_fen(paid)} yuan; payments by channel: {summary.payments_by_channel}"
+        f"Explore it: gridpay --db {path} account show {4_100_000_001:010d} ; "
+        f"gridpay --db {path} explain {4_100_000_001:010d} ; gridpay --db {path} runs"
     )
-    report = summary.audit
-    assert report is not None
-    verdict = "[bold green]balanced[/]" if report.ok else "[bold red]NOT balanced[/]"
-    console.print(f"gridpay audit: the books are {verdict} ({len(report.checks)} checks).")
-    console.print(
-        f"Explore it: gridpay --db {path} account show 0000000001 ; "
-        f"gridpay --db {path} runs ; gridpay --db {path} readings quarantine"
-    )
-    if not report.ok:
+    if not audit.ok:
         raise typer.Exit(7)
+
+
+def _day_table(accounts: int, days: int, seed: int) -> Table:
+    # Short headings, whole kWh and yuan: one line per day.
+    table = Table(title=f"{accounts:,} prepaid households, {days} days (seed {seed})")
+    headings = ("day", "", "kWh", "revenue", "pays", "paid", "warn", "notice", "2nd")
+    for column in (*headings, "held", "cut", "restored", "sms", "cmd fail", "<=0", "off"):
+        table.add_column(column, justify="right", no_wrap=True)
+    return table
+
+
+def _add_row(table: Table, d: LifeDay) -> None:
+    table.add_row(
+        d.day.strftime("%m-%d"),
+        KIND_MARK.get(d.day_kind, ""),
+        f"{d.energy_wh // 1000:,}",
+        f"{d.charged_fen // 100:,}",
+        str(d.payments),
+        f"{d.paid_fen // 100:,}",
+        str(d.warnings),
+        str(d.arrears_notices),
+        str(d.second_notices),
+        str(d.holds),
+        str(d.cuts_confirmed),
+        str(d.restorations_confirmed),
+        str(d.messages_sent),
+        str(d.commands_failed),
+        str(d.accounts_at_or_below_zero),
+        str(d.accounts_disconnected),
+    )
+
+
+def _print_totals(summary: LifeSummary) -> None:
+    t = demo_service.totals(summary)
+    console.print("Day marks: H public holiday, w weekend, M make-up working day.")
+    console.print(
+        f"Energy {format_kwh(t.energy_wh)} kWh, revenue {format_fen(t.charged_fen)} yuan, "
+        f"{t.payments:,} payments of {format_fen(t.paid_fen)} yuan "
+        f"({t.retries_absorbed} sent twice by their channel, credited once); "
+        f"by channel: {dict(sorted(summary.payments_by_channel.items()))}"
+    )
+
+
+def _print_samples(summary: LifeSummary) -> None:
+    console.print("[bold]Sample SMS[/]")
+    for kind, by_language in summary.sample_messages.items():
+        for language, body in sorted(by_language.items(), reverse=True):
+            console.print(
+                f"  {kind} ({language}): {body}", markup=False, highlight=False, soft_wrap=True
+            )
+
+
+def _print_latency(summary: LifeSummary) -> None:
+    stats = demo_service.latency_stats(summary.ack_latencies_s)
+    if stats is None:
+        console.print("No payment restored a cut supply in this run.")
+        return
+    queued = max(summary.queue_latencies_s)
+    console.print(
+        f"[bold]Payment to reconnect[/] ({stats.count} restoring payments): reconnect queued "
+        f"{queued:.0f} s after the payment at most (same transaction); meter acknowledged "
+        f"p50 {stats.p50_s:.1f} s, p90 {stats.p90_s:.1f} s, p99 {stats.p99_s:.1f} s, "
+        f"max {stats.max_s:.1f} s (simulated)"
+    )
+    buckets = demo_service.latency_histogram(summary.ack_latencies_s)
+    top = max(n for _, _, n in buckets)
+    for low, high, n in buckets:
+        bar = "#" * (n * HISTOGRAM_BAR_MAX // top) if top else ""
+        console.print(f"  {low:6.1f}-{high:6.1f} s {n:5d} {bar}", markup=False, highlight=False)
