@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from gridpay.adapters.sql.db import bulk_insert
+
+# Fewer rows than this go in one statement each instead of through a staging table.
+STAGE_ROWS_MIN = 50
 
 
 def insert_new(conn: Connection, table: str, frame: pl.DataFrame, key: Sequence[str]) -> int:
@@ -23,11 +26,13 @@ def insert_new(conn: Connection, table: str, frame: pl.DataFrame, key: Sequence[
     if frame.height == 0:
         return 0
     rows = frame.unique(list(key), keep="first", maintain_order=True)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+    if rows.height <= STAGE_ROWS_MIN:
+        return _row_by_row(conn, table, rows, conflict)
     stage = _stage(conn, table, rows)
     columns = ", ".join(rows.columns)
     result = conn.exec_driver_sql(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} WHERE true "
-        f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} WHERE true {conflict}"
     )
     _drop(conn, stage)
     return int(result.rowcount)
@@ -38,15 +43,37 @@ def upsert(conn: Connection, table: str, frame: pl.DataFrame, key: Sequence[str]
     if frame.height == 0:
         return 0
     rows = frame.unique(list(key), keep="last", maintain_order=True)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in rows.columns if c not in key)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    if rows.height <= STAGE_ROWS_MIN:
+        _row_by_row(conn, table, rows, conflict)
+        return rows.height
     stage = _stage(conn, table, rows)
     columns = ", ".join(rows.columns)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in rows.columns if c not in key)
     conn.exec_driver_sql(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} WHERE true "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} WHERE true {conflict}"
     )
     _drop(conn, stage)
     return rows.height
+
+
+def _row_by_row(conn: Connection, table: str, rows: pl.DataFrame, conflict: str) -> int:
+    """A few rows (one payment's outcome): plain statements beat creating a staging table."""
+    columns = ", ".join(rows.columns)
+    values = ", ".join(f":{c}" for c in rows.columns)
+    statement = text(f"INSERT INTO {table} ({columns}) VALUES ({values}) {conflict}")
+    # Instants as the UTC text both engines store and parse (as ``bulk_insert`` writes them).
+    rows = rows.with_columns(
+        (pl.col(c).dt.convert_time_zone("UTC") if t.time_zone else pl.col(c)).dt.strftime(
+            "%Y-%m-%d %H:%M:%S.%6f"
+        )
+        for c, t in rows.schema.items()
+        if isinstance(t, pl.Datetime)
+    )
+    inserted = 0
+    for row in rows.iter_rows(named=True):
+        inserted += int(conn.execute(statement, row).rowcount)
+    return inserted
 
 
 def _stage(conn: Connection, table: str, frame: pl.DataFrame) -> str:
