@@ -272,7 +272,9 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
             ),
             _decisions(lazy, policy, ctx),
             _tasks(lazy, ctx),
-        ]
+        ],
+        # The streaming engine panics on some of these string expressions (Polars 2.1).
+        engine="in-memory",
     )
     return Evaluation(
         states=states,
