@@ -1,4 +1,5 @@
-"""`gridpay demo` (the README's main job) runs a small city end to end with balanced books."""
+"""`gridpay demo` (the README's main job) lives a small city through the whole cycle, prints its
+table, SMS and latencies, writes the HTML report, and leaves balanced books to explore."""
 
 from __future__ import annotations
 
@@ -12,20 +13,58 @@ GRIDPAY = str(Path(sys.executable).parent / "gridpay")
 def test_demo_lives_through_days_and_ends_with_balanced_books(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     result = subprocess.run(
-        [GRIDPAY, "demo", "--accounts", "300", "--days", "4", "--demo-db", str(db)],
+        [GRIDPAY, "demo", "--accounts", "300", "--days", "12", "--demo-db", str(db)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "the books are balanced" in result.stdout
-    assert "300 prepaid households, 4 days" in result.stdout
+    out = result.stdout
+    assert "the books are balanced" in out
+    assert "300 prepaid households, 12 days" in out
+    assert "warning (zh): 尊敬的客户" in out and "warning (en): Dear customer" in out
+    assert "Payment to reconnect" in out and "p99" in out
+    report = tmp_path / "gridpay-demo-report.html"
+    assert f"HTML report: {report}" in out
+    html = report.read_text(encoding="utf-8")
+    assert html.count("<svg") == 4
+    assert (tmp_path / "gridpay-demo-sms.jsonl").stat().st_size > 0
     # The database stays for exploring, and its own audit agrees.
     audit = subprocess.run(
         [GRIDPAY, "--db", str(db), "audit"], capture_output=True, text=True, timeout=120
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     runs = subprocess.run(
-        [GRIDPAY, "--db", str(db), "runs", "--json"], capture_output=True, text=True, timeout=60
+        [GRIDPAY, "--db", str(db), "runs", "--json", "--limit", "50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert runs.returncode == 0 and runs.stdout.count('"status": "done"') == 4
+    assert runs.returncode == 0 and runs.stdout.count('"status": "done"') == 12
+
+
+def test_demo_writes_the_report_where_asked(tmp_path: Path) -> None:
+    report = tmp_path / "out" / "city.html"
+    report.parent.mkdir()
+    result = subprocess.run(
+        [
+            GRIDPAY, "demo", "--accounts", "50", "--days", "2",
+            "--demo-db", str(tmp_path / "d.db"), "--report", str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_demo_refuses_a_first_day_that_is_not_a_date(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [GRIDPAY, "demo", "--first-day", "15/09/2026", "--demo-db", str(tmp_path / "d.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert "is not a date" in result.stdout + result.stderr

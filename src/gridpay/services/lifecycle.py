@@ -15,8 +15,9 @@ second). Each local (Asia/Shanghai) day ``D``:
   channels (some payments retried by their channel); a payment that restores supply is followed
   by a dispatch at once, and its latency to the meter's acknowledgement is measured.
 
-After each day ``on_day_end(store, clock, day, record)`` is called (the whole-system simulation
-test checks its invariants there); at the end the books are audited. Deterministic for a seed.
+After each local day ``on_day_end(store, clock, day, record)`` is called with the clock at
+23:59:59 of that day (the whole-system simulation test checks its invariants there); at the end
+the books are audited. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class LifeOptions:
 
 @dataclass(frozen=True)
 class LifeDay:
-    """One simulated local day. The night's settlement at 02:00 settles the day before."""
+    """One simulated local day, 00:00-23:59:59. Its night run at 02:00 settles the day before:
+    ``energy_wh`` and ``charged_fen`` are of ``settled_day``."""
 
     day: dt.date
     day_kind: str  # DayKind of ``day``
@@ -411,7 +413,10 @@ class _Life:
     # --- a day ----------------------------------------------------------------------------
 
     def live(self, day: dt.date) -> LifeDay:
+        """Live one local calendar day, 00:00 to 23:59:59: what happens before the night run
+        at 02:00, the night run, then the day's events."""
         self.tally = _Tally()
+        self._run_until(local_at(day, NIGHT, self.zone), day)
         night = self._night(day)
         cut_day = self.credit.calendar.day_kind(day) in CUT_DAY_KINDS
         judge_ticks = self.options.judge_ticks if cut_day else self.options.judge_ticks[:1]
@@ -419,7 +424,14 @@ class _Life:
             self._push(local_at(day, at, self.zone), "tick")
         for at in self.options.work_ticks:
             self._push(local_at(day, at, self.zone), "work")
-        end = local_at(day + dt.timedelta(days=1), NIGHT, self.zone)
+        midnight = local_at(day + dt.timedelta(days=1), dt.time(0, 0), self.zone)
+        self._run_until(midnight, day)
+        self.clock.set(midnight - dt.timedelta(seconds=1))
+        with self._timed("record"):
+            return self._record(day, night)
+
+    def _run_until(self, end: dt.datetime, day: dt.date) -> None:
+        """Handle the queued events before ``end``, in time order."""
         while self.events and self.events[0].at < end:
             event = heapq.heappop(self.events)
             self.clock.set(event.at)
@@ -433,9 +445,6 @@ class _Life:
             else:
                 self.dispatch_at.discard(event.at)
                 self._work()
-        self.clock.set(end - dt.timedelta(seconds=1))
-        with self._timed("record"):
-            return self._record(day, night)
 
     def _night(self, day: dt.date) -> dict[str, int]:
         """02:00: yesterday's readings file, its settlement, and a judgement of everyone."""

@@ -102,11 +102,13 @@ def demo(
     assert audit is not None
     verdict = "[bold green]balanced[/]" if audit.ok else "[bold red]NOT balanced[/]"
     console.print(f"gridpay audit: the books are {verdict} ({len(audit.checks)} checks).")
-    console.print(f"Lived {days} days in {seconds:.1f} s. HTML report: {written}")
-    console.print(f"SMS sent are in {sms_file}.")
+    # Paths stay whole on one line (soft wrap), so they can be copied from a narrow window.
+    console.print(f"Lived {days} days in {seconds:.1f} s. HTML report: {written}", soft_wrap=True)
+    console.print(f"SMS sent are in {sms_file}.", soft_wrap=True)
     console.print(
         f"Explore it: gridpay --db {path} account show {4_100_000_001:010d} ; "
-        f"gridpay --db {path} explain {4_100_000_001:010d} ; gridpay --db {path} runs"
+        f"gridpay --db {path} explain {4_100_000_001:010d} ; gridpay --db {path} runs",
+        soft_wrap=True,
     )
     if not audit.ok:
         raise typer.Exit(7)
@@ -149,7 +151,8 @@ def _print_totals(summary: LifeSummary) -> None:
         f"Energy {format_kwh(t.energy_wh)} kWh, revenue {format_fen(t.charged_fen)} yuan, "
         f"{t.payments:,} payments of {format_fen(t.paid_fen)} yuan "
         f"({t.retries_absorbed} sent twice by their channel, credited once); "
-        f"by channel: {dict(sorted(summary.payments_by_channel.items()))}"
+        f"by channel: {dict(sorted(summary.payments_by_channel.items()))}",
+        soft_wrap=True,
     )
 
 
