@@ -20,6 +20,9 @@ from gridpay.config import DEFAULT_OFFICES
 from gridpay.services.setup import initialize
 from tests.fakes import FakeClock
 
+# Shared fixtures of a small enrolled city (``credit``, ``city``) for the credit policy tests.
+pytest_plugins = ["tests.integration.credit_helpers"]
+
 PG_URL = os.environ.get("GRIDPAY_TEST_PG_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -46,6 +46,10 @@ class Settings:
     credit_policy: str = "henan-default"
     credit_policy_file: str | None = None
     holiday_override_file: str | None = None
+    # The meter head-end: only the simulated one is built in (a DL/T 645 adapter is future work).
+    head_end: str = "simulated"
+    head_end_latency_s: tuple[float, float] = (0.5, 5.0)
+    head_end_failure_rate: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,7 +64,9 @@ def load_settings(db: str | None = None, config_path: str | None = None) -> Sett
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
         known = {f for f in Settings.__dataclass_fields__ if f != "extra"}
         values: dict[str, Any] = {
-            k: (tuple(v) if k == "offices" else v) for k, v in data.items() if k in known
+            k: (tuple(v) if k in ("offices", "head_end_latency_s") else v)
+            for k, v in data.items()
+            if k in known
         }
         extra = {k: v for k, v in data.items() if k not in known}
         settings = replace(settings, **values, extra=extra)

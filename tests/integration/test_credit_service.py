@@ -6,83 +6,21 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-import pytest
 
-from gridpay.adapters.holidays import ChineseHolidayCalendar
-from gridpay.adapters.policy_files import shipped_policies
 from gridpay.config import Settings
-from gridpay.domain.enrolment import Enrol
 from gridpay.domain.payments import TakePayment
-from gridpay.services.credit import Policy, explain, judge_all
-from gridpay.services.enrolment import enrol
+from gridpay.services.credit import explain, judge_all
 from gridpay.services.payments import take_payment
-from gridpay.services.settlement import settle_day
-from tests.integration.settle_helpers import add_city, add_readings
-
-D0 = dt.date(2026, 11, 30)  # Monday
-D1 = dt.date(2026, 12, 1)
-LOW, RICH, BROKE, GUARDED = 1, 2, 3, 4
-
-
-def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    """Shanghai wall time as the aware UTC instant the clock gives."""
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC) - dt.timedelta(
-        hours=8
-    )
-
-
-@pytest.fixture
-def credit() -> Policy:
-    return Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
-
-
-@pytest.fixture
-def city(store, clock, credit):
-    """Four households settled for 1 December: 10 yuan, 1,000 yuan, nothing, and a protected
-    customer with nothing and a trusted contact."""
-    ids = add_city(store, 4)
-    enrol(
-        store,
-        clock,
-        Settings(),
-        Enrol(
-            f"{GUARDED:010d}",
-            office_id=1,
-            protected="medical",
-            trusted_phone="13900000004",
-            trusted_language="en",
-        ),
-    )
-    clock.set(local(D0, 9))
-    for account_id, yuan in ((LOW, "10"), (RICH, "1000")):
-        take_payment(
-            store,
-            clock,
-            Settings(),
-            TakePayment(f"{account_id:010d}", yuan, "app", f"P{account_id}"),
-        )
-    add_readings(store, ids, D0 - dt.timedelta(days=1))
-    add_readings(store, ids, D0)
-    add_readings(store, ids, D1)
-    clock.set(local(D1 + dt.timedelta(days=1), 2))  # the night after 1 December
-    settle_day(store, clock, D0)
-    settle_day(store, clock, D1)
-    return ids
-
-
-def state(store, account_id):
-    with store.unit_of_work() as uow:
-        return uow.credit.state_of(account_id)
-
-
-def messages(store, account_id):
-    with store.unit_of_work() as uow:
-        return uow.outbox.list(account_id, None, None, 100)
-
-
-def commands(store, account_id):
-    with store.unit_of_work() as uow:
-        return uow.commands.list(account_id, None, 100)
+from tests.integration.credit_helpers import (
+    BROKE,
+    GUARDED,
+    LOW,
+    RICH,
+    commands,
+    local,
+    messages,
+    state,
+)
 
 
 def test_after_settlement_low_balances_are_warned_and_debts_noticed(store, clock, credit, city):

@@ -21,6 +21,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     payments,
     queries,
     readings,
+    run,
     settle,
 )
 from gridpay.entrypoints.cli._common import app, run_app

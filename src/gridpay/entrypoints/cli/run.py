@@ -1,0 +1,87 @@
+"""CLI: ``gridpay run`` keeps the system's background work going against real time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+
+import typer
+
+from gridpay import bootstrap
+from gridpay.entrypoints.cli._common import app, console, gridpay_app
+from gridpay.services.workers import Schedule, TickReport, Workers
+
+
+@app.command("run")
+def run(
+    for_seconds: float | None = typer.Option(
+        None, "--for-seconds", min=0.0, help="Stop after this long (default: until Ctrl-C)."
+    ),
+    once: bool = typer.Option(False, "--once", help="Do one round of what is due, then stop."),
+    credit_every_s: float = typer.Option(
+        Schedule.credit_every_s, "--credit-every", min=1.0, help="Seconds between policy timers."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only the summary at the end."),
+) -> None:
+    """Run the workers: meter commands (every second), SMS (every few seconds), the credit
+    policy's timer for cuts waiting for a window, and the night's settlement of yesterday once
+    it is over. Stop with Ctrl-C; work in flight finishes first."""
+    stopping = {"now": False}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping["now"] = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    totals = TickReport()
+    try:
+        with gridpay_app() as g:
+            workers = Workers(
+                g.store,
+                g.clock,
+                g.credit,
+                bootstrap.head_end(g.settings),
+                bootstrap.sms_gateway(g.settings),
+                Schedule(credit_every_s=credit_every_s),
+            )
+            started = time.monotonic()
+            while not stopping["now"]:
+                report = workers.tick()
+                _add(totals, report)
+                if not quiet and _worth_saying(report):
+                    console.print(_line(g.clock.now().isoformat(timespec="seconds"), report))
+                if once or (for_seconds is not None and time.monotonic() - started >= for_seconds):
+                    break
+                time.sleep(workers.seconds_to_next())
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    console.print(_line("total", totals))
+
+
+def _add(totals: TickReport, report: TickReport) -> None:
+    totals.commands_sent += report.commands_sent
+    totals.commands_acknowledged += report.commands_acknowledged
+    totals.messages_sent += report.messages_sent
+    totals.credit_decisions += report.credit_decisions
+    if report.settled_day is not None:
+        totals.settled_day = report.settled_day
+
+
+def _worth_saying(report: TickReport) -> bool:
+    return bool(
+        report.commands_sent
+        or report.commands_acknowledged
+        or report.messages_sent
+        or report.credit_decisions
+        or report.settled_day
+    )
+
+
+def _line(label: str, report: TickReport) -> str:
+    settled = f", settled {report.settled_day}" if report.settled_day else ""
+    return (
+        f"{label}: {report.commands_sent} commands sent, {report.commands_acknowledged} "
+        f"acknowledged, {report.messages_sent} SMS sent, {report.credit_decisions} credit "
+        f"decisions{settled}"
+    )
