@@ -61,15 +61,11 @@ NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
 # and the outbox worker run. A tick only judges when someone may be due for a cut (an arrears
 # notice unpaid past its pay-by date) and, on a day the calendar allows no cut, only once (to
 # record the day's holds): the rest of the policy's work follows the night and the payments.
-JUDGE_TICKS = (
-    dt.time(8, 0),
-    dt.time(8, 30),
-    dt.time(9, 0),
-    dt.time(11, 0),
-    dt.time(14, 0),
-    dt.time(17, 0),
-)
-WORK_TICKS = (dt.time(12, 0), dt.time(20, 0))  # dispatcher and outbox worker only
+# Judging costs ~0.1 s at 5,000 accounts whatever the batch: the cuts of a day are decided by
+# 08:30 (second notice at 08:00, cut 30 minutes later), so the later judge ticks only sweep up.
+JUDGE_TICKS = (dt.time(8, 0), dt.time(8, 30), dt.time(9, 0), dt.time(14, 0))
+# Dispatcher and outbox worker only.
+WORK_TICKS = (dt.time(11, 0), dt.time(12, 0), dt.time(17, 0), dt.time(20, 0))
 SMS_HOURS = (dt.time(8, 0), dt.time(21, 30))  # the outbox worker does not wake people at night
 OFFICE_HOURS = (dt.time(9, 0), dt.time(16, 30))  # counter payments
 EVENING = (dt.time(19, 0), dt.time(22, 30))  # last-minute payments on the pay-by date
@@ -337,6 +333,8 @@ class _Life:
         self.scheduled: dict[tuple[int, int], dt.datetime] = {}  # (account, cycle) -> pay at
         self.paid: set[tuple[int, int]] = set()
         self.awaiting_ack: dict[str, dt.datetime] = {}  # reconnect correlation id -> paid at
+        self.cut_off: set[int] = set()  # accounts whose meter confirmed a cut, not paid since
+        self.first_tick_at = dt.datetime.min.replace(tzinfo=dt.UTC)
         # account -> (cycle, pay-by date): heard an arrears notice and not paid since
         self.owing: dict[int, tuple[int, dt.date]] = {}
         self.late = pl.DataFrame()
@@ -402,12 +400,18 @@ class _Life:
             # The bulk load writes the prior day's usage rows; post their charges too, so the
             # books hold from the start (the audit checks each settled day has its transfer).
             uow.ledger.post_many(with_created_at(charge_transfers(prior), now))
-            protected = habits.filter(pl.col("protection_reason").is_not_null())
-            for account_id, reason, phone in protected.select(
-                "account_id", "protection_reason", "trusted_phone"
+            protected = habits.filter(pl.col("protection_reason").is_not_null()).join(
+                self.town.accounts.select(pl.col("id").alias("account_id"), "language"),
+                on="account_id",
+                how="left",
+                validate="1:1",
+            )
+            for account_id, reason, phone, language in protected.select(
+                "account_id", "protection_reason", "trusted_phone", "language"
             ).iter_rows():
+                # The family reads the household's language.
                 uow.enrolment.set_protection(account_id, reason, "synthetic city", now)
-                uow.enrolment.add_contact(account_id, phone, "trusted", "zh", None, now)
+                uow.enrolment.add_contact(account_id, phone, "trusted", language, None, now)
             uow.commit()
 
     # --- a day ----------------------------------------------------------------------------
@@ -420,6 +424,7 @@ class _Life:
         night = self._night(day)
         cut_day = self.credit.calendar.day_kind(day) in CUT_DAY_KINDS
         judge_ticks = self.options.judge_ticks if cut_day else self.options.judge_ticks[:1]
+        self.first_tick_at = local_at(day, judge_ticks[0], self.zone)
         for at in judge_ticks:
             self._push(local_at(day, at, self.zone), "tick")
         for at in self.options.work_ticks:
@@ -439,7 +444,7 @@ class _Life:
                 with self._timed("pay"):
                     self._pay(event)
             elif event.kind == "tick":
-                self._tick(day)
+                self._tick(day, first=event.at == self.first_tick_at)
             elif event.kind == "work":
                 self._work()
             else:
@@ -491,8 +496,13 @@ class _Life:
         self._work(send=False)
         return counts
 
-    def _tick(self, day: dt.date) -> None:
-        if any(pay_by < day for _, pay_by in self.owing.values()):
+    def _tick(self, day: dt.date, first: bool) -> None:
+        """The day's first tick judges whenever an unpaid notice is past its pay-by date (the
+        day's holds are recorded); later ones only while someone may still be cut today."""
+        due = [a for a, (_, pay_by) in self.owing.items() if pay_by < day]
+        if not first:
+            due = [a for a in due if a not in self.cut_off and self.habit[a] != "protected"]
+        if due:
             with self._timed("judge"):
                 report = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
             self.tally.judged(report)
@@ -528,6 +538,7 @@ class _Life:
                 continue
             if action == "disconnect":
                 self.tally.cuts_confirmed += 1
+                self.cut_off.add(int(account_no))
                 # The lights go out: whoever has not paid yet notices within hours.
                 account_id = int(account_no)
                 hours = (
@@ -600,6 +611,7 @@ class _Life:
         state, balance_fen = None, 0
         if owing:  # the household looks at what it owes; the rest pay their usual amount
             del self.owing[account_id]  # the payment covers the debt and a margin
+            self.cut_off.discard(account_id)
             with self.store.unit_of_work() as uow:
                 state = uow.credit.state_of(account_id)
                 balance_fen = uow.ledger.balance_fen(account_id)

@@ -104,6 +104,11 @@ def demo(
     console.print(f"gridpay audit: the books are {verdict} ({len(audit.checks)} checks).")
     # Paths stay whole on one line (soft wrap), so they can be copied from a narrow window.
     console.print(f"Lived {days} days in {seconds:.1f} s. HTML report: {written}", soft_wrap=True)
+    phases = sorted(summary.seconds_by_phase.items(), key=lambda kv: -kv[1])
+    console.print(
+        "Where the time went: " + ", ".join(f"{name} {s:.1f} s" for name, s in phases),
+        soft_wrap=True,
+    )
     console.print(f"SMS sent are in {sms_file}.", soft_wrap=True)
     console.print(
         f"Explore it: gridpay --db {path} account show {4_100_000_001:010d} ; "
