@@ -533,6 +533,10 @@ class CommandsRepo(Protocol):
         """A sent command failed or timed out: queued again, not before ``next_attempt_at``."""
         ...
 
+    def postpone(self, command_id: int, next_attempt_at: dt.datetime) -> None:
+        """A queued command may not go out yet (a cut outside its window): not before then."""
+        ...
+
     def list(self, account_id: int | None, state: str | None, limit: int) -> pl.DataFrame:
         """Commands, newest first."""
         ...

@@ -17,6 +17,7 @@ again after its timeout, and a meter told twice to switch the same way simply st
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,12 @@ class DispatchReport:
     sent: int = 0
     refused: int = 0  # the head-end would not take the command (counted as a failed attempt)
     rate_limit_wait_s: float = 0.0  # until the head-end may take the next command
+    postponed: int = 0  # cuts held back until their next allowed window
     latencies_s: list[float] = field(default_factory=list)
+
+
+# The next instant at or after the given one when a cut may be sent; None if none is known.
+CutWindow = Callable[[dt.datetime], dt.datetime | None]
 
 
 def default_limiter() -> RateLimiter:
@@ -78,11 +84,14 @@ def dispatch(
     limiter: RateLimiter | None = None,
     limit: int = limits.command_dispatch_batch_max,
     timeout_s: float = limits.command_timeout_s,
+    cut_window: CutWindow | None = None,
 ) -> DispatchReport:
     """One pass: take results, time out the silent, send what is due (see the module's doc).
 
     A worker keeps the same ``limiter`` across passes; without one, this pass may use a full
-    burst of the head-end's rate limit.
+    burst of the head-end's rate limit. ``cut_window`` (the credit policy's calendar) keeps a
+    disconnect from going out outside the allowed windows -- a cut queued at 17:50 whose first
+    attempt fails is not retried at night, but in the next window.
     """
     assert limit >= 1
     assert timeout_s > 0
@@ -100,7 +109,7 @@ def dispatch(
         _time_out(uow, now - dt.timedelta(seconds=timeout_s), timeout_s, now, limit, report)
         uow.commit()
     with store.unit_of_work() as uow:
-        _send_due(uow, head_end, limiter, now, limit, report)
+        _send_due(uow, head_end, limiter, now, limit, report, cut_window)
         uow.commit()
     report.rate_limit_wait_s = limiter.wait_s(now)
     return report
@@ -204,11 +213,19 @@ def _send_due(
     now: dt.datetime,
     limit: int,
     report: DispatchReport,
+    cut_window: CutWindow | None,
 ) -> None:
     allowed = min(limit, limiter.available(now))
     if allowed == 0:
         return
     for command in uow.commands.due(now, allowed).iter_rows(named=True):
+        if command["action"] == CommandAction.DISCONNECT.value and cut_window is not None:
+            window = cut_window(now)
+            if window is None or window > now:
+                # no later than a day on: a window may open once the calendar is known
+                uow.commands.postpone(command["id"], window or now + dt.timedelta(days=1))
+                report.postponed += 1
+                continue
         taken = limiter.take(now)
         assert taken  # available() said so, and nothing else takes from this limiter here
         try:

@@ -9,6 +9,7 @@ So a crash loses nothing and repeats nothing (every message, command and decisio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.calendar import cut_explanation, rule_set
+from gridpay.domain.calendar import cut_explanation, next_cut_window, rule_set
 from gridpay.domain.credit_policy import (
     SCREEN_COLUMNS,
     Context,
@@ -81,6 +82,22 @@ def context(clock: Clock, p: Policy, *, paid_fen: int | None = None, cuts: bool 
         cuts=cuts,
         zone=p.settings.time_zone,
     )
+
+
+def cut_window(p: Policy) -> Callable[[dt.datetime], dt.datetime | None]:
+    """For the dispatcher: the next instant at or after ``at`` when a cut may go out (``at``
+    itself inside a window), in UTC; None when the calendar knows no window ahead."""
+    zone = ZoneInfo(p.settings.time_zone)
+    rules = rule_set(p.policy.cut_rules)
+
+    def next_window(at: dt.datetime) -> dt.datetime | None:
+        local = at.astimezone(zone)
+        window = next_cut_window(
+            local, rules, p.calendar.day_kind, limits.cut_window_horizon_days_default
+        )
+        return None if window is None else window.astimezone(dt.UTC)
+
+    return next_window
 
 
 def judge_all(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from gridpay.domain.commands import RateLimiter
 from gridpay.ports import Clock, HeadEnd, SmsGateway, Store
 from gridpay.services.commands import default_limiter, dispatch
-from gridpay.services.credit import Policy, judge_all
+from gridpay.services.credit import Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due
 from gridpay.services.settlement import settle_day, settle_range
 
@@ -56,6 +56,7 @@ class Workers:
         self.head_end, self.gateway = head_end, gateway
         self.schedule = schedule or Schedule()
         self.limiter = limiter or default_limiter()  # one across passes: the rate stays true
+        self.cut_window = cut_window(credit)
         self._last: dict[str, dt.datetime] = {}
 
     def tick(self) -> TickReport:
@@ -70,7 +71,13 @@ class Workers:
             report.credit_decisions = sum(judged.counts.values())
             report.ran.append("credit")
         if self._due("commands", now, self.schedule.commands_every_s):
-            sent = dispatch(self.store, self.clock, self.head_end, limiter=self.limiter)
+            sent = dispatch(
+                self.store,
+                self.clock,
+                self.head_end,
+                limiter=self.limiter,
+                cut_window=self.cut_window,
+            )
             report.commands_sent, report.commands_acknowledged = sent.sent, sent.acknowledged
             report.ran.append("commands")
         if self._due("messages", now, self.schedule.messages_every_s):

@@ -147,6 +147,15 @@ class SqlCommandsRepo:
         ).first()
         return _utc_dict(row._mapping) if row else None
 
+    def postpone(self, command_id: int, next_attempt_at: dt.datetime) -> None:
+        c = schema.meter_commands
+        updated = self.conn.execute(
+            c.update()
+            .where(c.c.id == command_id, c.c.state == CommandState.QUEUED.value)
+            .values(next_attempt_at=_utc(next_attempt_at))
+        ).rowcount
+        assert updated == 1, f"command {command_id} was not queued"
+
     def retry_later(self, command_id: int, next_attempt_at: dt.datetime, error: str) -> None:
         c = schema.meter_commands
         updated = self.conn.execute(
