@@ -134,7 +134,7 @@ class LifeDay:
     second_notices: int
     cuts_queued: int
     holds: int
-    holds_by_reason: dict[str, int]  # accounts held today, by the hold's reason code
+    holds_by_reason: dict[str, int]  # accounts whose day ended on a held cut, by reason code
     cuts_confirmed: int  # disconnects the meters acknowledged
     restorations_confirmed: int  # reconnects the meters acknowledged
     messages_sent: int
@@ -670,14 +670,14 @@ class _Life:
         with self.store.unit_of_work() as uow:
             balances = uow.ledger.customer_balances()
             states = uow.credit.state_counts()
-            # Only accounts noticed and not paid since can be held (in arrears, past pay-by).
+            # Accounts whose last decision of the day held a due cut, by the hold's reason. Only
+            # accounts noticed and not paid since can be held (in arrears, past pay-by).
             holds_by_reason: dict[str, int] = {}
             for account_id in sorted(self.owing):
-                decisions = uow.credit.decisions(account_id, 4)
-                for at, action, code, _ in decisions.iter_rows():
+                last = uow.credit.decisions(account_id, 1)
+                for at, action, code, _ in last.iter_rows():
                     if action == "hold" and at.astimezone(self.zone).date() == day:
                         holds_by_reason[code] = holds_by_reason.get(code, 0) + 1
-                        break
         return LifeDay(
             day=day,
             day_kind=self.credit.calendar.day_kind(day).value,

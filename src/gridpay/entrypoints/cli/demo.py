@@ -27,7 +27,7 @@ from gridpay.services.lifecycle import LifeDay, LifeSummary, run_life
 DEMO_DB = "gridpay-demo.db"
 REPORT_NAME = "gridpay-demo-report.html"
 SMS_NAME = "gridpay-demo-sms.jsonl"
-TABLE_WIDTH = 120  # the day table's width; a pipe or a narrow window must not squeeze it
+TABLE_WIDTH = 124  # the day table's width; a pipe or a narrow window must not squeeze it
 HISTOGRAM_BAR_MAX = 40
 KIND_MARK = {"holiday": "H", "weekend": "w", "makeup_workday": "M", "unknown": "?"}
 
@@ -123,7 +123,7 @@ def _day_table(accounts: int, days: int, seed: int) -> Table:
     # Short headings, whole kWh and yuan: one line per day.
     table = Table(title=f"{accounts:,} prepaid households, {days} days (seed {seed})")
     headings = ("day", "", "kWh", "revenue", "pays", "paid", "warn", "notice", "2nd")
-    for column in (*headings, "held", "cut", "restored", "sms", "cmd fail", "<=0", "off"):
+    for column in (*headings, "held", "cut", "back", "sms", "fail", "<=0", "off"):
         table.add_column(column, justify="right", no_wrap=True)
     return table
 
@@ -151,7 +151,12 @@ def _add_row(table: Table, d: LifeDay) -> None:
 
 def _print_totals(summary: LifeSummary) -> None:
     t = demo_service.totals(summary)
-    console.print("Day marks: H public holiday, w weekend, M make-up working day.")
+    console.print(
+        "H public holiday, w weekend, M make-up working day; kWh and revenue settled that night "
+        "for the day before; back: restorations confirmed; fail: commands given up; <=0: "
+        "balances at or below zero; off: accounts cut at the end of the day.",
+        soft_wrap=True,
+    )
     console.print(
         f"Energy {format_kwh(t.energy_wh)} kWh, revenue {format_fen(t.charged_fen)} yuan, "
         f"{t.payments:,} payments of {format_fen(t.paid_fen)} yuan "
