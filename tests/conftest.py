@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,13 +52,9 @@ def pg_base_url() -> str:
     return PG_URL
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield _sqlite_url(tmp_path)
-        return
-    base = request.getfixturevalue("pg_base_url")
+@contextmanager
+def _fresh_pg_schema(base: str) -> Iterator[str]:
+    """A new PostgreSQL schema in the test database, dropped afterwards: its URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
@@ -67,6 +65,50 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield _sqlite_url(tmp_path)
+        return
+    with _fresh_pg_schema(request.getfixturevalue("pg_base_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_schema_url(pg_base_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (for tests that run on PostgreSQL only)."""
+    with _fresh_pg_schema(pg_base_url) as url:
+        yield url
+
+
+# --- the whole-system simulation's size (tests/e2e/test_simulation.py) ---------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("simulation", "the seeded whole-system simulation")
+    group.addoption("--simulation-seeds", default="11", help="Comma-separated seeds (CI: 11).")
+    group.addoption("--simulation-accounts", type=int, default=5_000, help="Households.")
+    group.addoption("--simulation-days", type=int, default=90, help="Simulated days.")
+
+
+@dataclass(frozen=True)
+class SimulationSize:
+    seeds: tuple[int, ...]
+    accounts: int
+    days: int
+
+
+@pytest.fixture
+def simulation(request: pytest.FixtureRequest) -> SimulationSize:
+    seeds = tuple(int(s) for s in str(request.config.getoption("--simulation-seeds")).split(","))
+    return SimulationSize(
+        seeds=seeds,
+        accounts=int(request.config.getoption("--simulation-accounts")),
+        days=int(request.config.getoption("--simulation-days")),
+    )
 
 
 @pytest.fixture

@@ -88,6 +88,9 @@ command_burst_per_head_end = 100
 # Commands sent, results handled and timeouts checked per dispatch pass (one transaction each).
 command_dispatch_batch_max = 1_000
 
+# Sent messages recorded per transaction: at most this many are sent again after a crash.
+message_marks_per_transaction = 20
+
 # --- the credit policy ------------------------------------------------------------------------
 
 # Accounts judged per transaction after the screen (the few near a threshold, usually).

@@ -49,7 +49,7 @@ from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWor
 from gridpay.services import bench, synthetic
 from gridpay.services.audit import AuditReport, audit
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
-from gridpay.services.credit import CreditReport, Policy, judge_all
+from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due
 from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress
@@ -325,6 +325,7 @@ class _Life:
         self.head_end = _WatchedHeadEnd(head_end)
         self.gateway = _ListeningGateway(gateway)
         self.limiter: RateLimiter = default_limiter()
+        self.cut_window = cut_window(app.credit)  # a retried cut waits for the next window
         self.rng = random.Random(options.seed)
         self.summary = LifeSummary(options=options)
         self.events: list[_Event] = []
@@ -513,7 +514,13 @@ class _Life:
         households hear what happened."""
         now = self.clock.now()
         with self._timed("dispatch"):
-            report = dispatch(self.store, self.clock, self.head_end, limiter=self.limiter)
+            report = dispatch(
+                self.store,
+                self.clock,
+                self.head_end,
+                limiter=self.limiter,
+                cut_window=self.cut_window,
+            )
         self.tally.dispatched(report)
         if report.sent:
             self._push_dispatch(now + dt.timedelta(seconds=self.options.command_latency_s[1] + 1))
@@ -582,8 +589,9 @@ class _Life:
         if reaction == "pay_by":  # the evening of the pay-by date
             pay_by = pay_by_date(local.date(), self.credit.policy)
             return self._between(pay_by, EVENING), rng.choice(("app", "bank", "agent"))
-        if reaction == "family":  # the family pays by app a day or two later
-            return heard_at + dt.timedelta(hours=24 + 24 * rng.random()), "app"
+        if reaction == "family":  # the family pays by app one to six days later: now and then
+            # after the pay-by date, when the policy holds the cut and calls in staff instead
+            return heard_at + dt.timedelta(hours=24 + 120 * rng.random()), "app"
         assert reaction == "fallback"
         day = local.date() + dt.timedelta(days=FORGETFUL_FALLBACK_DAYS)
         return self._between(day, OFFICE_HOURS), rng.choice(("agent", "bank"))

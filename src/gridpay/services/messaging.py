@@ -79,13 +79,27 @@ def send_due(
         )
     with store.unit_of_work() as uow:
         due = uow.outbox.due(clock.now(), limit)
-    sent = failed_attempts = gave_up = 0
-    for message in due.iter_rows(named=True):
-        outcome = _send_one(store, clock, gateway, message)
-        sent += outcome == MessageStatus.SENT
-        failed_attempts += outcome == MessageStatus.PENDING
-        gave_up += outcome == MessageStatus.FAILED
-    return SendReport(sent=sent, failed_attempts=failed_attempts, gave_up=gave_up)
+    outcomes: list[MessageStatus] = []
+    rows = list(due.iter_rows(named=True))
+    step = limits.message_marks_per_transaction
+    for start in range(0, len(rows), step):
+        # Outcomes are recorded a small batch per transaction: after a crash at most one batch
+        # is sent again, and the gateway, given each message's dedupe key, can drop those.
+        results = [(m, _send_one(gateway, clock, m)) for m in rows[start : start + step]]
+        with store.unit_of_work() as uow:
+            for message, (status, error, retry_at) in results:
+                if status is MessageStatus.SENT:
+                    uow.outbox.mark_sent(message["id"], clock.now())
+                else:
+                    assert error is not None
+                    uow.outbox.mark_attempt_failed(message["id"], error, retry_at)
+                outcomes.append(status)
+            uow.commit()
+    return SendReport(
+        sent=outcomes.count(MessageStatus.SENT),
+        failed_attempts=outcomes.count(MessageStatus.PENDING),
+        gave_up=outcomes.count(MessageStatus.FAILED),
+    )
 
 
 def list_messages(
@@ -110,9 +124,9 @@ def list_messages(
 
 
 def _send_one(
-    store: Store, clock: Clock, gateway: SmsGateway, message: dict[str, Any]
-) -> MessageStatus:
-    """Send one message and record the outcome in its own transaction; the new status."""
+    gateway: SmsGateway, clock: Clock, message: dict[str, Any]
+) -> tuple[MessageStatus, str | None, dt.datetime | None]:
+    """Hand one message to the gateway: its new status, the error, and when to try again."""
     try:
         gateway.send(message["phone"], message["body"], message["dedupe_key"])
     except DeliveryFailed as exc:
@@ -123,14 +137,9 @@ def _send_one(
             retry_base_s=limits.message_retry_base_s,
             retry_cap_s=limits.message_retry_cap_s,
         )
-        with store.unit_of_work() as uow:
-            uow.outbox.mark_attempt_failed(message["id"], exc.message, retry_at)
-            uow.commit()
-        return MessageStatus.PENDING if retry_at is not None else MessageStatus.FAILED
-    with store.unit_of_work() as uow:
-        uow.outbox.mark_sent(message["id"], clock.now())
-        uow.commit()
-    return MessageStatus.SENT
+        status = MessageStatus.PENDING if retry_at is not None else MessageStatus.FAILED
+        return status, exc.message, retry_at
+    return MessageStatus.SENT, None, None
 
 
 def _check_choice(what: str, value: str | None, choices: list[str]) -> None:

@@ -1,0 +1,211 @@
+"""The invariants of the whole-system simulation, checked after every simulated day.
+
+Each check reads the database with its own SQL (not the services' queries), so that a mistake
+in a service is not also a mistake in its check. A failure names the seed, the day and the
+accounts, so that ``pytest ... --simulation-seeds`` reproduces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, text
+
+from gridpay.adapters.sql.store import SqlStore
+from gridpay.domain.calendar import cut_allowed, rule_set
+from gridpay.domain.credit_policy import CreditPolicy
+from gridpay.ports import HolidayCalendar
+from gridpay.services.audit import LEDGER_CHECKS, audit
+
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+class RecordingGateway:
+    """An SMS gateway that keeps every message it was handed, to find one sent twice."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []  # phone, body, dedupe key
+
+    def send(self, phone: str, body: str, dedupe_key: str) -> None:
+        self.sent.append((phone, body, dedupe_key))
+
+
+@dataclass
+class Checker:
+    seed: int
+    store: SqlStore
+    policy: CreditPolicy
+    calendar: HolidayCalendar
+    gateway: RecordingGateway
+    checked_days: int = 0
+    seen: dict[str, int] = field(default_factory=Counter)  # what the run exercised
+
+    @property
+    def engine(self) -> Engine:
+        return self.store.engine
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+
+    def fail(self, day: dt.date, rule: str, detail: object) -> None:
+        raise AssertionError(f"seed {self.seed}, day {day}: {rule}: {detail}")
+
+    def __call__(self, store: Any, clock: Any, day: dt.date, record: Any) -> None:
+        self.books_balance(day)
+        self.nobody_in_credit_is_cut(day)
+        self.cuts_are_fair(day)
+        self.payments_restore_at_once(day)
+        self.no_message_twice(day)
+        self.checked_days += 1
+        self.seen["cuts"] += record.cuts_confirmed
+        self.seen["restorations"] += record.restorations_confirmed
+        self.seen["holds"] += record.holds
+        self.seen["payments"] += record.payments
+        self.seen["retries_absorbed"] += record.retries_absorbed
+        self.seen["late_readings"] += record.late_readings
+        self.seen["duplicates"] += record.readings_duplicates
+        self.seen["commands_retried"] += record.commands_retried
+        self.seen["estimated"] += record.estimated
+        for reason, n in record.holds_by_reason.items():
+            self.seen[f"hold:{reason}"] += n
+
+    # --- the invariants -------------------------------------------------------------------
+
+    def books_balance(self, day: dt.date) -> None:
+        report = audit(self.store, LEDGER_CHECKS)
+        if not report.ok:
+            failing = [c for c in report.checks if not c.ok]
+            self.fail(day, "the books do not balance", failing)
+
+    def nobody_in_credit_is_cut(self, day: dt.date) -> None:
+        """At the end of the day no account with a positive balance is disconnected, due for a
+        cut, or off at its meter without a reconnection on its way."""
+        bad = self.rows(
+            "SELECT cs.account_id, cs.state, cs.supply, "
+            "la.credits_posted_fen - la.debits_posted_fen AS balance "
+            "FROM credit_state cs JOIN ledger_accounts la ON la.id = cs.account_id "
+            "WHERE la.credits_posted_fen - la.debits_posted_fen > 0 AND ("
+            " cs.state IN ('disconnecting', 'disconnected')"
+            " OR (cs.supply = 'off' AND cs.state <> 'reconnecting'))"
+        )
+        if bad:
+            self.fail(day, "accounts in credit are cut or due for a cut", bad[:10])
+
+    def cuts_are_fair(self, day: dt.date) -> None:
+        """Every cut sent today: after a notice at least the notice period earlier, inside an
+        allowed window, never of a protected customer, never on estimated arrears."""
+        rules = rule_set(self.policy.cut_rules)
+        first, last = _day_bounds(day)
+        cuts = self.rows(
+            "SELECT c.account_id, c.created_at, c.sent_at, c.correlation_id "
+            "FROM meter_commands c WHERE c.action = 'disconnect' "
+            "AND c.sent_at >= :first AND c.sent_at < :last",
+            first=first,
+            last=last,
+        )
+        for account_id, created_at, sent_at, correlation_id in cuts:
+            created, sent = _instant(created_at), _instant(sent_at)
+            cycle = int(correlation_id.rsplit("/", 1)[1])
+            notices = self.rows(
+                "SELECT at FROM credit_decisions WHERE account_id = :a AND key = :k",
+                a=account_id,
+                k=f"notice/{account_id:010d}/{cycle}",
+            )
+            if not notices:
+                self.fail(day, "a cut without an arrears notice", correlation_id)
+            noticed = _instant(notices[0][0])
+            if created - noticed < dt.timedelta(days=self.policy.notice_days):
+                self.fail(day, "a cut sooner than the notice period", (correlation_id, noticed))
+            for moment in (created, sent):
+                local = moment.astimezone(ZONE)
+                check = cut_allowed(local, rules, self.calendar.day_kind(local.date()))
+                if not check.allowed:
+                    self.fail(day, f"a cut outside the window ({check.reason})", correlation_id)
+            if self.rows("SELECT 1 FROM protections WHERE account_id = :a", a=account_id):
+                self.fail(day, "a protected customer was cut", correlation_id)
+            notice_day = noticed.astimezone(ZONE).date() - dt.timedelta(days=1)
+            estimated = self.rows(
+                "SELECT day FROM daily_usage WHERE account_id = :a AND estimated = :yes "
+                "AND day >= :since AND day < :cut_day",
+                a=account_id,
+                yes=True,
+                since=notice_day,
+                cut_day=created.astimezone(ZONE).date(),
+            )
+            if estimated:
+                self.fail(day, "a cut for arrears resting on estimated readings", correlation_id)
+
+    def payments_restore_at_once(self, day: dt.date) -> None:
+        """Every payment today that left a cut account above zero has its reconnect command
+        queued within one (simulated) second."""
+        first, last = _day_bounds(day)
+        payments = self.rows(
+            "SELECT t.account_id, t.seq, t.created_at FROM transfers t "
+            "WHERE t.kind = 'payment' AND t.created_at >= :first AND t.created_at < :last",
+            first=first,
+            last=last,
+        )
+        for account_id, seq, created_at in payments:
+            paid_at = _instant(created_at)
+            # The customer's ledger account shares the account's id; every transfer that
+            # moves it names the account (an audit rule), so the index on account_id serves.
+            balance = self.rows(
+                "SELECT COALESCE(SUM(CASE WHEN credit_account_id = :a THEN amount_fen "
+                "ELSE -amount_fen END), 0) FROM transfers "
+                "WHERE account_id = :a AND seq <= :seq",
+                a=account_id,
+                seq=seq,
+            )[0][0]
+            if balance <= 0 or not self._cut_at(account_id, paid_at):
+                continue
+            reconnects = self.rows(
+                "SELECT created_at FROM meter_commands WHERE account_id = :a "
+                "AND action = 'reconnect' AND created_at >= :paid",
+                a=account_id,
+                paid=created_at,
+            )
+            soon = [r for r in reconnects if _instant(r[0]) - paid_at <= dt.timedelta(seconds=1)]
+            if not soon:
+                self.fail(day, "a restoring payment without a reconnect within 1 s", account_id)
+            self.seen["restoring_payments"] += 1
+
+    def _cut_at(self, account_id: int, at: dt.datetime) -> bool:
+        """Was the account's last acknowledged switch before ``at`` a cut?"""
+        last = self.rows(
+            "SELECT action, finished_at FROM meter_commands WHERE account_id = :a "
+            "AND state = 'acknowledged' ORDER BY finished_at DESC",
+            a=account_id,
+        )
+        before = [r for r in last if _instant(r[1]) < at]
+        return bool(before) and before[0][0] == "disconnect"
+
+    def no_message_twice(self, day: dt.date) -> None:
+        keys = Counter(key for _, _, key in self.gateway.sent)
+        twice = [k for k, n in keys.items() if n > 1]
+        if twice:
+            self.fail(day, "messages sent twice", twice[:10])
+        per_notice = Counter(
+            key.rsplit("/", 1)[0] + "/" + phone for phone, _, key in self.gateway.sent
+        )
+        if any(n > 1 for n in per_notice.values()):
+            self.fail(day, "the same notice twice to a phone", per_notice.most_common(3))
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The local day as naive UTC bounds (how both engines compare stored instants)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=ZONE).astimezone(dt.UTC)
+    end = start + dt.timedelta(days=1)
+    return start.replace(tzinfo=None), end.replace(tzinfo=None)
+
+
+def _instant(value: Any) -> dt.datetime:
+    """A stored instant as aware UTC (SQLite gives text or naive values)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
