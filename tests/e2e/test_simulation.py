@@ -80,6 +80,9 @@ def test_the_city_lives_its_days_and_every_invariant_holds(tmp_path, simulation)
             "commands_retried",
             "retries_absorbed",
             "hold:holiday",
+            "hold:weekend",
+            "hold:protected",
+            "hold:estimated",
         ):
             assert seen[what] > 0, f"seed {seed}: the simulation never exercised {what}"
 
