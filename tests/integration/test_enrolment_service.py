@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -24,6 +21,7 @@ from gridpay.services.enrolment import (
     protect,
 )
 from gridpay.services.payments import take_payment
+from tests.concurrency import race
 from tests.fakes import FakeClock
 from tests.helpers_accounts import (
     add_accounts,
@@ -65,32 +63,6 @@ def enrolments(store: SqlStore) -> list[tuple[object, ...]]:
 
 def billing_mode(store: SqlStore, account_id: int) -> str:
     return str(scalar(store, "SELECT billing_mode FROM accounts WHERE id = :id", id=account_id))
-
-
-def concurrently(n: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    """Run ``work(i)`` in n threads released together: (results, errors)."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            result = work(i)
-        except BaseException as exc:  # noqa: BLE001  (reported by the test)
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results, errors
 
 
 def assert_books_balance(store: SqlStore) -> None:
@@ -384,7 +356,7 @@ def test_a_protection_is_set_changed_and_cleared(
 def test_two_clerks_enrolling_one_account_at_once_leave_one_agreement_and_one_sms(
     store: SqlStore, clock: FakeClock, postpaid: list[int]
 ) -> None:
-    receipts, errors = concurrently(
+    receipts, errors = race(
         6, lambda i: enrol(store, clock, SETTINGS, Enrol(A, office_id=1 + i % 6))
     )
     assert errors == []
@@ -398,7 +370,7 @@ def test_two_leaves_at_once_refund_the_balance_once(
     store: SqlStore, clock: FakeClock, postpaid: list[int]
 ) -> None:
     _enrol_and_pay(store, clock, "40")
-    receipts, errors = concurrently(4, lambda i: leave(store, clock, SETTINGS, A))
+    receipts, errors = race(4, lambda i: leave(store, clock, SETTINGS, A))
     assert len(receipts) == 1
     assert len(errors) == 3 and all(isinstance(e, Refused) for e in errors)
     assert balance_fen(store, 1) == 0

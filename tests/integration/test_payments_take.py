@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
 from gridpay.services.audit import audit
 from gridpay.services.payments import Receipt, refund, reverse, take_payment
+from tests.concurrency import race
 from tests.fakes import FakeClock
 from tests.helpers_accounts import (
     add_accounts,
@@ -204,36 +203,10 @@ def test_the_same_reference_on_another_channel_is_another_payment(
     assert receipt.balance_fen == 20_000
 
 
-def _race(n: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    """Run ``work(i)`` on n threads released together; results and errors."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            result = work(i)
-        except BaseException as exc:  # noqa: BLE001  (reported by the test)
-            with lock:
-                errors.append(exc)
-            return
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results, errors
-
-
 def test_concurrent_duplicate_payments_land_once(
     store: SqlStore, clock: FakeClock, accounts: list[int]
 ) -> None:
-    receipts, errors = _race(8, lambda _i: pay(store, clock, "25"))
+    receipts, errors = race(8, lambda _i: pay(store, clock, "25"))
     assert errors == []
     assert sum(not r.already_recorded for r in receipts) == 1
     assert sum(r.already_recorded for r in receipts) == 7
@@ -245,7 +218,7 @@ def test_concurrent_duplicate_payments_land_once(
 def test_concurrent_payments_with_different_references_all_land(
     store: SqlStore, clock: FakeClock, accounts: list[int]
 ) -> None:
-    receipts, errors = _race(8, lambda i: pay(store, clock, "1.01", ref=f"TX-{i}"))
+    receipts, errors = race(8, lambda i: pay(store, clock, "1.01", ref=f"TX-{i}"))
     assert errors == []
     assert not any(r.already_recorded for r in receipts)
     assert balance_fen(store, 1) == 8 * 101
@@ -255,7 +228,7 @@ def test_concurrent_payments_with_different_references_all_land(
 def test_concurrent_conflicting_duplicates_credit_only_the_winner(
     store: SqlStore, clock: FakeClock, accounts: list[int]
 ) -> None:
-    receipts, errors = _race(6, lambda i: pay(store, clock, str(10 + i), ref="SAME"))
+    receipts, errors = race(6, lambda i: pay(store, clock, str(10 + i), ref="SAME"))
     assert len(receipts) == 1
     assert len(errors) == 5
     assert all(isinstance(e, Conflict) for e in errors)
@@ -309,7 +282,7 @@ def test_concurrent_refunds_never_overdraw_the_balance(
     store: SqlStore, clock: FakeClock, accounts: list[int]
 ) -> None:
     pay(store, clock, "10")
-    receipts, errors = _race(5, lambda i: refund(store, clock, SETTINGS, Refund(A, "4", f"RF-{i}")))
+    receipts, errors = race(5, lambda i: refund(store, clock, SETTINGS, Refund(A, "4", f"RF-{i}")))
     assert len(receipts) == 2
     assert len(errors) == 3
     assert all(isinstance(e, Refused) for e in errors)

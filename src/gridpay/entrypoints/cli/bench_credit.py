@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 
 import typer
 from rich.table import Table
@@ -15,6 +17,7 @@ from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.entrypoints.cli._common import RichProgress, console, err_console, print_json
 from gridpay.entrypoints.cli.bench import bench_app
 from gridpay.errors import InvalidInput
+from gridpay.ports import Progress
 from gridpay.services import bench
 from gridpay.services.bench_credit import (
     DEBT_SHARE_DEFAULT,
@@ -22,6 +25,8 @@ from gridpay.services.bench_credit import (
     run_credit_bench,
     run_reconnect_bench,
 )
+
+T = TypeVar("T")
 
 DB_HELP = (
     "A SQLite path that does not exist yet, or a PostgreSQL URL (a fresh schema is made in it). "
@@ -60,28 +65,23 @@ def bench_credit(
     """Judge a whole synthetic city once with the credit policy, timed (target: 550,000
     accounts in 5 s)."""
     options = _options(accounts, seed, day)
-    with fresh_database(db, keep=False) as database:
-        err_console.print(f"bench database: {database.description}")
-        # 10:00 local the next day: inside the cut window on a working day
-        clock = SimulatedClock(_morning_after(options.day, 10))
-        built = bootstrap.build(db=database.url, clock=clock)
-        try:
-            machine = {**describe_machine(), **describe_database(built.store.engine)}
-            report = run_credit_bench(
-                built.store,
-                clock,
-                built.credit,
-                bench_repo_for,
-                options,
-                built.settings.offices,
-                shipped_tariffs(),
-                low_share=low_share,
-                debt_share=debt_share,
-                machine=machine,
-                progress=RichProgress() if err_console.is_terminal else None,
-            )
-        finally:
-            built.close()
+    report = _in_fresh_city(
+        db,
+        options,
+        lambda built, clock, machine, progress: run_credit_bench(
+            built.store,
+            clock,
+            built.credit,
+            bench_repo_for,
+            options,
+            built.settings.offices,
+            shipped_tariffs(),
+            low_share=low_share,
+            debt_share=debt_share,
+            machine=machine,
+            progress=progress,
+        ),
+    )
     data = report.as_dict()
     if as_json:
         print_json(data)
@@ -100,30 +100,45 @@ def bench_reconnect(
     """Pay into N disconnected accounts, one payment at a time: payment committed -> reconnect
     command queued (target: p99 <= 1 s)."""
     options = _options(accounts, seed, day)
+    report = _in_fresh_city(
+        db,
+        options,
+        lambda built, clock, machine, progress: run_reconnect_bench(
+            built.store,
+            clock,
+            built.credit,
+            bench_repo_for,
+            options,
+            built.settings.offices,
+            shipped_tariffs(),
+            machine=machine,
+            progress=progress,
+        ),
+    )
+    data = report.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    _print(data, "Payment -> reconnect command")
+
+
+def _in_fresh_city(
+    db: str | None,
+    options: bench.BenchOptions,
+    run: Callable[[bootstrap.App, SimulatedClock, dict[str, str], Progress | None], T],
+) -> T:
+    """Run a bench in a fresh database on a simulated clock at 10:00 local the day after the
+    city's day (inside the cut window on a working day)."""
     with fresh_database(db, keep=False) as database:
         err_console.print(f"bench database: {database.description}")
         clock = SimulatedClock(_morning_after(options.day, 10))
         built = bootstrap.build(db=database.url, clock=clock)
         try:
             machine = {**describe_machine(), **describe_database(built.store.engine)}
-            report = run_reconnect_bench(
-                built.store,
-                clock,
-                built.credit,
-                bench_repo_for,
-                options,
-                built.settings.offices,
-                shipped_tariffs(),
-                machine=machine,
-                progress=RichProgress() if err_console.is_terminal else None,
-            )
+            progress = RichProgress() if err_console.is_terminal else None
+            return run(built, clock, machine, progress)
         finally:
             built.close()
-    data = report.as_dict()
-    if as_json:
-        print_json(data)
-        return
-    _print(data, "Payment -> reconnect command")
 
 
 def _print(data: dict[str, object], title: str) -> None:
