@@ -157,6 +157,8 @@ def after_payment(
     current = uow.credit.state_of(account_id)
     if current is None or current["state"] not in RESTORABLE:
         return {}  # not in debt: the next judgement sees the new balance
+    if uow.ledger.balance_fen(account_id) < p.policy.restore_balance_fen_min:
+        return {}  # still in debt after this payment: nothing to restore yet
 
     ctx = context(clock, p, paid_fen=paid_fen, cuts=False)
     outcome = _judge(uow, uow.settlement.last_settled(), [account_id], p, ctx)
