@@ -36,12 +36,13 @@ from gridpay.domain.enrolment import (
     validate_protection,
 )
 from gridpay.domain.ledger import REFUNDS_ID, Transfer
-from gridpay.domain.messages import Brand, MessageKind, dedupe_key, render
+from gridpay.domain.messages import MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no, validate_payment
 from gridpay.domain.registry import BillingMode, Language
 from gridpay.errors import InvalidInput, NotFound, Refused
 from gridpay.ports import Clock, Store, UnitOfWork
 from gridpay.services import payments
+from gridpay.services.messaging import brand_from_settings
 
 OUTBOX_SCHEMA: dict[str, Any] = {
     "dedupe_key": pl.String,
@@ -116,14 +117,6 @@ class EnrolmentReport:
     rows: pl.DataFrame  # domain.enrolment.PROGRESS_SCHEMA
 
 
-def brand(settings: Settings) -> Brand:
-    return Brand(
-        company_name_zh=settings.company_name_zh,
-        company_name_en=settings.company_name,
-        hotline=settings.hotline,
-    )
-
-
 # --- enrol --------------------------------------------------------------------------------
 
 
@@ -181,7 +174,7 @@ def _enrol_once(
     body = render(
         MessageKind.AGREEMENT,
         contact.language.value,
-        brand(settings),
+        brand_from_settings(settings),
         account_no=account["account_no"],
     )
     # The agreement's id is the message's cycle: enrolling again after leaving sends it again.
@@ -296,7 +289,7 @@ def _queue_leave_sms(
         body = render(
             MessageKind.LEFT,
             contact.language.value,
-            brand(settings),
+            brand_from_settings(settings),
             account_no=account["account_no"],
             refund_fen=refund.amount_fen if refund is not None else 0,
         )
