@@ -30,4 +30,6 @@ bench: $(STAMP)
 	$(BIN)/gridpay bench settle --accounts 550000
 
 clean:
-	rm -rf $(VENV) gridpay.db gridpay.db-wal gridpay.db-shm .pytest_cache
+	rm -rf $(VENV) gridpay.db gridpay.db-wal gridpay.db-shm .pytest_cache gridpay-sms.jsonl \
+		gridpay-demo.db gridpay-demo.db-wal gridpay-demo.db-shm gridpay-demo-report.html \
+		gridpay-demo-sms.jsonl
