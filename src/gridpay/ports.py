@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -74,6 +75,11 @@ class RegistryRepo(Protocol):
         ...
 
     def insert_meters(self, meters: pl.DataFrame) -> int: ...
+
+    def bulk_registration(self, new_accounts: int) -> AbstractContextManager[None]:
+        """Wraps the inserts of one registration; may make a big one faster (the database's
+        checks then run once at the end, still inside the unit of work)."""
+        ...
 
     def account(self, account_id: int) -> dict[str, object] | None: ...
 

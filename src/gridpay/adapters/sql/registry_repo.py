@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, dialect, fetch_frame
@@ -23,6 +25,16 @@ _ID_LIST_MAX = 1_000
 # Ids are read as one primary-key range when the range holds at most this many ids per id
 # looked for (a dense block); otherwise by IN lists.
 _RANGE_SPAN_PER_ID_MAX = 4
+# PostgreSQL checks a foreign key row by row: a trigger per inserted row looks up and locks the
+# row it refers to, which was more than half of a 550,000-account import. From this many new
+# accounts on, a registration drops the foreign keys of the tables it fills and adds them back
+# before commit (one set-based check per key); below it, the exclusive locks that needs are not
+# worth it.
+BULK_REGISTRATION_ACCOUNTS_MIN = 50_000
+# The tables a registration writes, in the order every transaction of gridpay first touches them
+# (offices and accounts before meters, all before the ledger), so locking them all cannot deadlock
+# with a payment or a settlement chunk.
+_REGISTRATION_TABLES = ("offices", "accounts", "meters", "ledger_accounts")
 
 
 class SqlRegistryRepo:
@@ -127,6 +139,42 @@ class SqlRegistryRepo:
         """
         if dialect(self.conn) == "postgresql":
             self.conn.exec_driver_sql("LOCK TABLE accounts, meters IN SHARE ROW EXCLUSIVE MODE")
+
+    @contextmanager
+    def bulk_registration(self, new_accounts: int) -> Iterator[None]:
+        """Around the inserts of a registration of ``new_accounts`` accounts (and their meters).
+
+        PostgreSQL, big registrations: drop the foreign keys of accounts, meters and ledger
+        accounts (whatever PostgreSQL lists, so keys added by later migrations are included) and
+        add each back, by its name and definition, after the inserts: adding a key checks every
+        row in one join. DDL is transactional, so a failed check (or any failure inside) rolls
+        the whole registration back with the keys as they were. Dropping a key locks its tables
+        exclusively until commit: payments, settlement and queries wait for the import (seconds)
+        instead of reading alongside it. Otherwise (SQLite, small registrations): nothing.
+        """
+        if dialect(self.conn) != "postgresql" or new_accounts < BULK_REGISTRATION_ACCOUNTS_MIN:
+            yield
+            return
+        self.conn.exec_driver_sql(
+            f"LOCK TABLE {', '.join(_REGISTRATION_TABLES)} IN ACCESS EXCLUSIVE MODE"
+        )
+        keys = self.conn.execute(
+            text(
+                "SELECT quote_ident(c.relname) AS table_name, quote_ident(k.conname) AS name, "
+                "pg_get_constraintdef(k.oid) AS definition "
+                "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                "WHERE k.contype = 'f' AND k.conrelid = ANY(CAST(:tables AS regclass[])) "
+                "ORDER BY k.conname"
+            ),
+            {"tables": list(_REGISTRATION_TABLES[1:])},
+        ).all()
+        for key in keys:
+            self.conn.exec_driver_sql(f"ALTER TABLE {key.table_name} DROP CONSTRAINT {key.name}")
+        yield
+        for key in keys:
+            self.conn.exec_driver_sql(
+                f"ALTER TABLE {key.table_name} ADD CONSTRAINT {key.name} {key.definition}"
+            )
 
     def registered(
         self, account_ids: pl.Series, meter_ids: pl.Series
