@@ -299,6 +299,10 @@ class AuditRepo(Protocol):
         """Accounts with a charge/credit transfer whose id or sides break the settlement rule."""
         ...
 
+    def settled_days(self, limit: int | None) -> list[dt.date]:
+        """The last ``limit`` days (all if None) that have usage rows, newest first."""
+        ...
+
     def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:
         """Accounts whose usage row's ytd_charged_fen is not the previous row's (same year)
         plus the day's charge_fen, or not the day's charge_fen on a year's first row."""
