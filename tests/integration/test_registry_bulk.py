@@ -120,3 +120,19 @@ def test_the_keys_added_back_still_refuse_a_dangling_row(
         uow.registry.insert_meters(dangling)
     assert foreign_keys(store) == keys
     assert table_counts(store) == (1, 1, 1)
+
+
+def test_the_bulk_path_is_for_imports_big_next_to_what_is_registered(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    import_file(
+        store, clock, write_csv(tmp_path / "a.csv", [account_line(i) for i in range(1, 41)])
+    )
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        if store.dialect == "postgresql":
+            uow.conn.exec_driver_sql("ANALYZE accounts")
+        repo = SqlRegistryRepo(uow.conn)
+        # 40 registered: a quarter of them is 10.
+        assert repo._bulk_pays(10) is (store.dialect == "postgresql")
+        assert repo._bulk_pays(9) is False
