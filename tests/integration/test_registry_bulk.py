@@ -136,3 +136,19 @@ def test_the_bulk_path_is_for_imports_big_next_to_what_is_registered(
         # 40 registered: a quarter of them is 10.
         assert repo._bulk_pays(10) is (store.dialect == "postgresql")
         assert repo._bulk_pays(9) is False
+
+
+@pytest.mark.postgres
+def test_a_role_that_does_not_own_the_tables_takes_the_row_by_row_path(store: SqlStore) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        repo = SqlRegistryRepo(uow.conn)
+        assert repo._bulk_pays(100) is True
+        # A built-in role that owns nothing: no role is created, and the grant is rolled back
+        # with this unit of work.
+        test_schema = uow.conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        uow.conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {test_schema} TO pg_monitor")
+        uow.conn.exec_driver_sql("SET LOCAL ROLE pg_monitor")
+        assert repo._bulk_pays(100) is False

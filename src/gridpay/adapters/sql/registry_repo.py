@@ -183,11 +183,19 @@ class SqlRegistryRepo:
     def _bulk_pays(self, new_accounts: int) -> bool:
         if dialect(self.conn) != "postgresql" or new_accounts < BULK_REGISTRATION_ACCOUNTS_MIN:
             return False
-        # The planner's estimate (-1 before the first ANALYZE): counting would scan the table.
-        registered = self.conn.execute(
-            text("SELECT reltuples FROM pg_class WHERE oid = CAST('accounts' AS regclass)")
-        ).scalar_one()
-        return new_accounts >= BULK_REGISTRATION_SHARE_MIN * max(float(registered), 0.0)
+        # reltuples is the planner's estimate (-1 before the first ANALYZE): counting would scan
+        # the table. Only a table's owner may drop and add its keys: a role that may only write
+        # the rows (migrations run by another role) takes the row-by-row path.
+        row = self.conn.execute(
+            text(
+                "SELECT max(reltuples) FILTER (WHERE relname = 'accounts') AS registered, "
+                "bool_and(pg_has_role(relowner, 'USAGE')) AS owner FROM pg_class "
+                "WHERE oid = ANY(CAST(:tables AS regclass[]))"
+            ),
+            {"tables": list(_REGISTRATION_TABLES[1:])},
+        ).one()
+        share = BULK_REGISTRATION_SHARE_MIN * max(float(row.registered), 0.0)
+        return bool(row.owner) and new_accounts >= share
 
     def registered(
         self, account_ids: pl.Series, meter_ids: pl.Series
