@@ -55,8 +55,11 @@ def accounts_file(n_accounts: int, seed: int, path: Path) -> None:
     rows.write_csv(path)
 
 
-def gridpay(url: str, *args: str) -> tuple[float, dict[str, object] | None]:
-    command = [str(Path(sys.executable).parent / "gridpay"), "--db", url, *args]
+GRIDPAY = str(Path(sys.executable).parent / "gridpay")
+
+
+def gridpay(executable: str, url: str, *args: str) -> tuple[float, dict[str, object] | None]:
+    command = [executable, "--db", url, *args]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
@@ -71,6 +74,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", default=None, help="SQLite path or PostgreSQL URL")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--gridpay", default=GRIDPAY, help="the gridpay executable to time (to compare builds)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gridpay-import-bench-") as folder:
         csv = Path(folder) / "accounts.csv"
@@ -81,10 +87,14 @@ def main() -> None:
             if db is not None and "://" not in db and args.repeat > 1:
                 db = f"{db}.{round_no}"
             with fresh_database(db, keep=False) as database:
-                gridpay(database.url, "init")
+                gridpay(args.gridpay, database.url, "init")
                 load = os.getloadavg()[0]
-                seconds, report = gridpay(database.url, "accounts", "import", str(csv), "--json")
-                again, report2 = gridpay(database.url, "accounts", "import", str(csv), "--json")
+                seconds, report = gridpay(
+                    args.gridpay, database.url, "accounts", "import", str(csv), "--json"
+                )
+                again, report2 = gridpay(
+                    args.gridpay, database.url, "accounts", "import", str(csv), "--json"
+                )
                 assert report is not None and report2 is not None
                 print(
                     f"round {round_no} ({database.description}, load {load:.2f}): "
