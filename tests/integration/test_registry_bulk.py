@@ -152,3 +152,32 @@ def test_a_role_that_does_not_own_the_tables_takes_the_row_by_row_path(store: Sq
         uow.conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {test_schema} TO pg_monitor")
         uow.conn.exec_driver_sql("SET LOCAL ROLE pg_monitor")
         assert repo._bulk_pays(100) is False
+
+
+@pytest.mark.postgres
+def test_tables_kept_busy_make_a_big_import_go_row_by_row_not_deadlock(
+    store: SqlStore, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(registry_repo, "_BULK_LOCK_WAIT_S", 0.5)
+    locked: list[bool] = []
+    original = SqlRegistryRepo._lock_for_bulk
+
+    def recording(self: SqlRegistryRepo) -> bool:
+        locked.append(original(self))
+        return locked[-1]
+
+    monkeypatch.setattr(SqlRegistryRepo, "_lock_for_bulk", recording)
+    keys = foreign_keys(store)
+    path = write_csv(tmp_path / "a.csv", [account_line(i) for i in range(1, 21)])
+    with store.engine.connect() as reader:  # an audit, say, in the middle of reading the ledger
+        reader.exec_driver_sql("SELECT count(*) FROM ledger_accounts").scalar()
+        report = import_file(store, clock, path)
+        reader.rollback()
+    assert locked == [False]
+    assert report.added == 20
+    assert table_counts(store) == (20, 20, 20)
+    assert foreign_keys(store) == keys
+    import_file(store, clock, write_csv(tmp_path / "b.csv", [account_line(i) for i in (21, 22)]))
+    assert locked == [False, True]

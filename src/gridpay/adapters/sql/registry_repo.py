@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, dialect, fetch_frame
@@ -33,10 +35,17 @@ _RANGE_SPAN_PER_ID_MAX = 4
 # not worth it), and only while the new accounts are at least this share of those registered.
 BULK_REGISTRATION_ACCOUNTS_MIN = 50_000
 BULK_REGISTRATION_SHARE_MIN = 0.25
-# The tables a registration writes, in the order every transaction of gridpay first touches them
-# (offices and accounts before meters, all before the ledger), so locking them all cannot deadlock
-# with a payment or a settlement chunk.
+# The tables whose foreign keys a bulk registration drops (the first) or refers to (all).
 _REGISTRATION_TABLES = ("offices", "accounts", "meters", "ledger_accounts")
+# Other transactions touch these tables in different orders (a payment reads offices then
+# accounts, an account query accounts then offices, the audit the ledger then accounts), so
+# waiting for exclusive locks on all of them while holding some could deadlock. Each attempt waits
+# at most this long (well under PostgreSQL's 1 s deadlock_timeout, so the import is always the
+# one that backs off); after this many seconds of attempts the import goes row by row instead.
+_BULK_LOCK_TIMEOUT_MS = 100
+_BULK_LOCK_WAIT_S = 10.0
+_BULK_LOCK_RETRY_PAUSE_S = 0.2
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class SqlRegistryRepo:
@@ -152,16 +161,14 @@ class SqlRegistryRepo:
         row in one join. DDL is transactional, so a failed check (or any failure inside) rolls
         the whole registration back with the keys as they were. Dropping a key locks its tables
         exclusively until commit: payments, settlement and queries wait for the import (seconds)
-        instead of reading alongside it. Otherwise (SQLite, which does not enforce foreign keys;
-        small registrations; registrations small next to the accounts already registered):
-        nothing.
+        instead of reading alongside it; those locks are taken without risk of deadlock (see
+        ``_lock_for_bulk``). Otherwise (SQLite, which does not enforce foreign keys; small
+        registrations; registrations small next to the accounts already registered; a role that
+        does not own the tables; tables that stay busy): nothing, the keys check row by row.
         """
-        if not self._bulk_pays(new_accounts):
+        if not self._bulk_pays(new_accounts) or not self._lock_for_bulk():
             yield
             return
-        self.conn.exec_driver_sql(
-            f"LOCK TABLE {', '.join(_REGISTRATION_TABLES)} IN ACCESS EXCLUSIVE MODE"
-        )
         keys = self.conn.execute(
             text(
                 "SELECT quote_ident(c.relname) AS table_name, quote_ident(k.conname) AS name, "
@@ -179,6 +186,30 @@ class SqlRegistryRepo:
             self.conn.exec_driver_sql(
                 f"ALTER TABLE {key.table_name} ADD CONSTRAINT {key.name} {key.definition}"
             )
+
+    def _lock_for_bulk(self) -> bool:
+        """Lock the tables exclusively until commit without ever waiting long enough to
+        deadlock; False if they stayed busy for ``_BULK_LOCK_WAIT_S``."""
+        deadline = time.monotonic() + _BULK_LOCK_WAIT_S
+        while True:
+            try:
+                with self.conn.begin_nested():  # a failed attempt releases what it took
+                    self.conn.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = '{_BULK_LOCK_TIMEOUT_MS}ms'"
+                    )
+                    self.conn.exec_driver_sql(
+                        f"LOCK TABLE {', '.join(_REGISTRATION_TABLES)} IN ACCESS EXCLUSIVE MODE"
+                    )
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                    raise
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_BULK_LOCK_RETRY_PAUSE_S)
+                continue
+            # SET LOCAL outlives a released savepoint: give the rest of the import its default.
+            self.conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+            return True
 
     def _bulk_pays(self, new_accounts: int) -> bool:
         if dialect(self.conn) != "postgresql" or new_accounts < BULK_REGISTRATION_ACCOUNTS_MIN:
