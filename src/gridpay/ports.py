@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -77,6 +78,11 @@ class RegistryRepo(Protocol):
         ...
 
     def insert_meters(self, meters: pl.DataFrame) -> int: ...
+
+    def bulk_registration(self, new_accounts: int) -> AbstractContextManager[None]:
+        """Wraps the inserts of one registration; may make a big one faster (the database's
+        checks then run once at the end, still inside the unit of work)."""
+        ...
 
     def account(self, account_id: int) -> dict[str, object] | None: ...
 
@@ -294,6 +300,10 @@ class AuditRepo(Protocol):
 
     def malformed_charge_failures(self, limit: int) -> tuple[int, list[int]]:
         """Accounts with a charge/credit transfer whose id or sides break the settlement rule."""
+        ...
+
+    def settled_days(self, limit: int | None) -> list[dt.date]:
+        """The last ``limit`` days (all if None) that have usage rows, newest first."""
         ...
 
     def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:

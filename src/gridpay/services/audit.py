@@ -4,22 +4,29 @@ The report is a list of named checks. A check is any function ``(uow) -> CheckRe
 standard ones are in ``CHECKS``, in order, and a new rule (such as "each charge matches its
 readings and tariff") is added by appending its function there. All checks of one audit read
 one consistent snapshot of the database (``uow.audit.begin_snapshot``).
+
+Re-pricing settled days with the settlement kernel costs about as much as settling them, so the
+audit re-prices the last settled day by default and more on request (``days``; None for all).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
-from gridpay.errors import AuditFailed
-from gridpay.ports import Store, UnitOfWork
+from gridpay.errors import AuditFailed, InvalidInput
+from gridpay.ports import Progress, Store, UnitOfWork
+from gridpay.services.progress import NullProgress
 from gridpay.services.settlement import reprice_in
 
 # Offending accounts named per check; the rest are counted. (A candidate for limits.py.)
 audit_accounts_named_max = 20
+# Days with mismatched charges named in the repricing check's detail; the rest are counted.
+audit_days_named_max = 10
 
 _SYSTEM_CODES = {ledger_id: code for ledger_id, code, _kind in SYSTEM_ACCOUNTS}
 
@@ -65,13 +72,27 @@ class AuditReport:
         raise AuditFailed("audit failed: " + "; ".join(parts))
 
 
-def audit(store: Store, checks: Sequence[AuditCheck] | None = None) -> AuditReport:
-    """Run ``checks`` (default: all of ``CHECKS``) over one snapshot; never writes."""
+def audit(
+    store: Store,
+    checks: Sequence[AuditCheck] | None = None,
+    *,
+    days: int | None = 1,
+    progress: Progress | None = None,
+) -> AuditReport:
+    """Run ``checks`` over one snapshot; never writes.
+
+    Default checks: ``LEDGER_CHECKS``, then re-pricing the last ``days`` settled days (all of
+    them if None), with ``progress`` over the days.
+    """
+    if days is not None and days < 1:
+        raise InvalidInput(f"days must be 1 or more (got {days})")
+    if checks is None:
+        checks = (*LEDGER_CHECKS, repricing_check(days, progress or NullProgress()))
     started = time.perf_counter()
     results = []
     with store.unit_of_work() as uow:
         uow.audit.begin_snapshot()
-        for check in CHECKS if checks is None else checks:
+        for check in checks:
             check_started = time.perf_counter()
             result = check(uow)
             results.append(replace(result, seconds=time.perf_counter() - check_started))
@@ -178,22 +199,73 @@ def ytd_charged_is_cumulative(uow: UnitOfWork) -> CheckResult:
     )
 
 
-def charges_match_readings_and_tariff(uow: UnitOfWork) -> CheckResult:
-    """Re-price the last settled day with the settlement kernel and compare with what is stored.
+def charges_match_readings_and_tariff(
+    uow: UnitOfWork, days: int | None = 1, progress: Progress | None = None
+) -> CheckResult:
+    """Re-price the last ``days`` settled days (all if None) with the settlement kernel and
+    compare with what is stored.
 
-    One day by default: re-pricing costs about as much as settling that day.
+    Each day is re-priced in one set-based pass over all of its accounts (``reprice_in``), and
+    costs about as much as settling it; ``progress`` moves once per day.
     """
-    result = reprice_in(uow)
-    failed = result.mismatched_account_ids
+    progress = progress or NullProgress()
+    settled = sorted(uow.audit.settled_days(days))
+    failed: set[int] = set()
+    bad_days: list[dt.date] = []
+    rows = 0
+    progress.start("re-pricing settled days", total=len(settled))
+    try:
+        for day in settled:
+            result = reprice_in(uow, day)
+            rows += result.rows_checked
+            failed.update(result.mismatched_account_ids)
+            if result.mismatched_account_ids:
+                bad_days.append(day)
+            progress.advance(1)
+    finally:
+        progress.finish()
     return _result(
         "charges_match_readings_and_tariff",
-        "the last settled day's usage rows (energy, estimate, charge, year-to-date) are what "
-        "its readings and tariff give",
-        result.rows_checked,
-        f"usage rows of {result.day}" if result.day else "usage rows (none settled)",
+        f"the usage rows of the {_days_phrase(days)} (energy, estimate, charge, "
+        "year-to-date) are what their readings and tariff give",
+        rows,
+        _usage_rows_of(settled),
         len(failed),
-        failed[:audit_accounts_named_max],
+        sorted(failed)[:audit_accounts_named_max],
+        _days_detail(bad_days),
     )
+
+
+def repricing_check(days: int | None, progress: Progress) -> AuditCheck:
+    """``charges_match_readings_and_tariff`` over the last ``days`` settled days."""
+
+    def check(uow: UnitOfWork) -> CheckResult:
+        return charges_match_readings_and_tariff(uow, days, progress)
+
+    return check
+
+
+def _days_phrase(days: int | None) -> str:
+    if days is None:
+        return "settled days"
+    return "last settled day" if days == 1 else f"last {days} settled days"
+
+
+def _usage_rows_of(settled: Sequence[dt.date]) -> str:
+    if not settled:
+        return "usage rows (none settled)"
+    if len(settled) == 1:
+        return f"usage rows of {settled[0]}"
+    return f"usage rows of {len(settled)} days, {settled[0]} to {settled[-1]}"
+
+
+def _days_detail(bad_days: Sequence[dt.date]) -> str:
+    if not bad_days:
+        return ""
+    named = ", ".join(str(d) for d in bad_days[:audit_days_named_max])
+    hidden = len(bad_days) - audit_days_named_max
+    more = f" and {hidden} more" if hidden > 0 else ""
+    return f"on {named}{more}"
 
 
 # The ledger's own invariants (they hold for any books, however the usage rows were made)...
@@ -206,7 +278,8 @@ LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     charge_transfers_well_formed,
     ytd_charged_is_cumulative,
 )
-# ...and every check, including re-pricing the last settled day with the settlement kernel.
+# ...and every check, including re-pricing the last settled day with the settlement kernel
+# (what ``audit`` runs by default; ``audit(days=N)`` re-prices more days).
 CHECKS: tuple[AuditCheck, ...] = (*LEDGER_CHECKS, charges_match_readings_and_tariff)
 
 

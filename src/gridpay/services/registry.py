@@ -149,12 +149,13 @@ def _register(
             accounts = new_accounts(rows, clock.now())
             meters = new_meters(rows)
             progress.advance(rows.height - accounts.height)
-            for start in range(0, accounts.height, INSERT_CHUNK_ROWS):
-                chunk = accounts.slice(start, INSERT_CHUNK_ROWS)
-                # Accounts first: meters and ledger accounts refer to them.
-                uow.registry.insert_accounts(chunk)
-                uow.registry.insert_meters(meters.slice(start, INSERT_CHUNK_ROWS))
-                progress.advance(chunk.height)
+            with uow.registry.bulk_registration(accounts.height):
+                for start in range(0, accounts.height, INSERT_CHUNK_ROWS):
+                    chunk = accounts.slice(start, INSERT_CHUNK_ROWS)
+                    # Accounts first: meters and ledger accounts refer to them.
+                    uow.registry.insert_accounts(chunk)
+                    uow.registry.insert_meters(meters.slice(start, INSERT_CHUNK_ROWS))
+                    progress.advance(chunk.height)
             uow.commit()
     finally:
         progress.finish()

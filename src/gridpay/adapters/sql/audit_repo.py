@@ -7,11 +7,15 @@ ids as ``id``; ``_failures`` counts them and keeps the first few, in one round t
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE
+
+# More days than any database holds (2**31 - 1: an INTEGER on both engines).
+_ALL_DAYS = 2**31 - 1
 
 
 class SqlAuditRepo:
@@ -168,6 +172,26 @@ class SqlAuditRepo:
             """,
             limit,
         )
+
+    def settled_days(self, limit: int | None) -> list[dt.date]:
+        # A loose index scan: each step is one seek on the primary key (day, account_id) for the
+        # latest day before the last one found, so N days cost N seeks, not a scan of every
+        # usage row (neither engine skips through an index by itself for DISTINCT).
+        rows = self.conn.execute(
+            text(
+                """
+                WITH RECURSIVE d(day, n) AS (
+                  SELECT MAX(day), 1 FROM daily_usage
+                  UNION ALL
+                  SELECT (SELECT MAX(u.day) FROM daily_usage u WHERE u.day < d.day), d.n + 1
+                  FROM d WHERE d.day IS NOT NULL AND d.n < :limit
+                )
+                SELECT day FROM d WHERE day IS NOT NULL ORDER BY day DESC
+                """
+            ),
+            {"limit": _ALL_DAYS if limit is None else limit},
+        ).all()
+        return [r.day if isinstance(r.day, dt.date) else dt.date.fromisoformat(r.day) for r in rows]
 
     # --- plumbing --------------------------------------------------------------------------
 

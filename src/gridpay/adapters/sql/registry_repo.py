@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, dialect, fetch_frame
@@ -23,6 +27,25 @@ _ID_LIST_MAX = 1_000
 # Ids are read as one primary-key range when the range holds at most this many ids per id
 # looked for (a dense block); otherwise by IN lists.
 _RANGE_SPAN_PER_ID_MAX = 4
+# PostgreSQL checks a foreign key row by row: a trigger per inserted row looks up and locks the
+# row it refers to, which was more than half of a 550,000-account import (~16 us per account for
+# its three keys). A big registration drops the foreign keys of the tables it fills and adds them
+# back before commit instead: one set-based check per key, but over the whole tables (~2 us per
+# account already there). So: from this many new accounts on (below it the exclusive locks are
+# not worth it), and only while the new accounts are at least this share of those registered.
+BULK_REGISTRATION_ACCOUNTS_MIN = 50_000
+BULK_REGISTRATION_SHARE_MIN = 0.25
+# The tables whose foreign keys a bulk registration drops (the first) or refers to (all).
+_REGISTRATION_TABLES = ("offices", "accounts", "meters", "ledger_accounts")
+# Other transactions touch these tables in different orders (a payment reads offices then
+# accounts, an account query accounts then offices, the audit the ledger then accounts), so
+# waiting for exclusive locks on all of them while holding some could deadlock. Each attempt waits
+# at most this long (well under PostgreSQL's 1 s deadlock_timeout, so the import is always the
+# one that backs off); after this many seconds of attempts the import goes row by row instead.
+_BULK_LOCK_TIMEOUT_MS = 100
+_BULK_LOCK_WAIT_S = 10.0
+_BULK_LOCK_RETRY_PAUSE_S = 0.2
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class SqlRegistryRepo:
@@ -127,6 +150,83 @@ class SqlRegistryRepo:
         """
         if dialect(self.conn) == "postgresql":
             self.conn.exec_driver_sql("LOCK TABLE accounts, meters IN SHARE ROW EXCLUSIVE MODE")
+
+    @contextmanager
+    def bulk_registration(self, new_accounts: int) -> Iterator[None]:
+        """Around the inserts of a registration of ``new_accounts`` accounts (and their meters).
+
+        PostgreSQL, big registrations: drop the foreign keys of accounts, meters and ledger
+        accounts (whatever PostgreSQL lists, so keys added by later migrations are included) and
+        add each back, by its name and definition, after the inserts: adding a key checks every
+        row in one join. DDL is transactional, so a failed check (or any failure inside) rolls
+        the whole registration back with the keys as they were. Dropping a key locks its tables
+        exclusively until commit: payments, settlement and queries wait for the import (seconds)
+        instead of reading alongside it; those locks are taken without risk of deadlock (see
+        ``_lock_for_bulk``). Otherwise (SQLite, which does not enforce foreign keys; small
+        registrations; registrations small next to the accounts already registered; a role that
+        does not own the tables; tables that stay busy): nothing, the keys check row by row.
+        """
+        if not self._bulk_pays(new_accounts) or not self._lock_for_bulk():
+            yield
+            return
+        keys = self.conn.execute(
+            text(
+                "SELECT quote_ident(c.relname) AS table_name, quote_ident(k.conname) AS name, "
+                "pg_get_constraintdef(k.oid) AS definition "
+                "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                "WHERE k.contype = 'f' AND k.conrelid = ANY(CAST(:tables AS regclass[])) "
+                "ORDER BY k.conname"
+            ),
+            {"tables": list(_REGISTRATION_TABLES[1:])},
+        ).all()
+        for key in keys:
+            self.conn.exec_driver_sql(f"ALTER TABLE {key.table_name} DROP CONSTRAINT {key.name}")
+        yield
+        for key in keys:
+            self.conn.exec_driver_sql(
+                f"ALTER TABLE {key.table_name} ADD CONSTRAINT {key.name} {key.definition}"
+            )
+
+    def _lock_for_bulk(self) -> bool:
+        """Lock the tables exclusively until commit without ever waiting long enough to
+        deadlock; False if they stayed busy for ``_BULK_LOCK_WAIT_S``."""
+        deadline = time.monotonic() + _BULK_LOCK_WAIT_S
+        while True:
+            try:
+                with self.conn.begin_nested():  # a failed attempt releases what it took
+                    self.conn.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = '{_BULK_LOCK_TIMEOUT_MS}ms'"
+                    )
+                    self.conn.exec_driver_sql(
+                        f"LOCK TABLE {', '.join(_REGISTRATION_TABLES)} IN ACCESS EXCLUSIVE MODE"
+                    )
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                    raise
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_BULK_LOCK_RETRY_PAUSE_S)
+                continue
+            # SET LOCAL outlives a released savepoint: give the rest of the import its default.
+            self.conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+            return True
+
+    def _bulk_pays(self, new_accounts: int) -> bool:
+        if dialect(self.conn) != "postgresql" or new_accounts < BULK_REGISTRATION_ACCOUNTS_MIN:
+            return False
+        # reltuples is the planner's estimate (-1 before the first ANALYZE): counting would scan
+        # the table. Only a table's owner may drop and add its keys: a role that may only write
+        # the rows (migrations run by another role) takes the row-by-row path.
+        row = self.conn.execute(
+            text(
+                "SELECT max(reltuples) FILTER (WHERE relname = 'accounts') AS registered, "
+                "bool_and(pg_has_role(relowner, 'USAGE')) AS owner FROM pg_class "
+                "WHERE oid = ANY(CAST(:tables AS regclass[]))"
+            ),
+            {"tables": list(_REGISTRATION_TABLES[1:])},
+        ).one()
+        share = BULK_REGISTRATION_SHARE_MIN * max(float(row.registered), 0.0)
+        return bool(row.owner) and new_accounts >= share
 
     def registered(
         self, account_ids: pl.Series, meter_ids: pl.Series

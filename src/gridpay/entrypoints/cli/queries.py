@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gridpay.domain.money import format_fen, format_kwh
-from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
+from gridpay.entrypoints.cli._common import RichProgress, app, console, gridpay_app, print_json
 from gridpay.services import audit as audit_service
 from gridpay.services import queries
 from gridpay.services.audit import AuditReport
@@ -51,10 +51,21 @@ def account_statement(
 
 
 @app.command()
-def audit(as_json: bool = _JSON) -> None:
+def audit(
+    days: int = typer.Option(
+        1,
+        "--days",
+        help="Re-price the last N settled days from their readings and tariffs (each costs "
+        "about as much as settling it).",
+    ),
+    all_days: bool = typer.Option(False, "--all", help="Re-price every settled day."),
+    as_json: bool = _JSON,
+) -> None:
     """Prove the books balance; exits non-zero naming the accounts if anything fails."""
     with gridpay_app() as g:
-        report = audit_service.audit(g.store)
+        report = audit_service.audit(
+            g.store, days=None if all_days else days, progress=RichProgress()
+        )
     if as_json:
         print_json(audit_json(report))
     else:
