@@ -33,3 +33,18 @@ def test_bench_reconnect_finds_every_reconnect_queued_with_its_payment():
     assert data["payments"] == 30
     assert data["reconnects_queued_with_the_payment"] == 30
     assert 0 < data["payment_to_queued_p50_s"] <= data["payment_to_queued_p99_s"]
+
+
+def test_an_option_out_of_range_is_a_usage_error_not_a_traceback():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "gridpay.entrypoints.cli", "bench", "credit", "--low-share", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Invalid value for '--low-share'" in result.stderr
+    assert "Traceback" not in result.stderr
