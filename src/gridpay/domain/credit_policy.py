@@ -16,6 +16,7 @@ key carries it, so a notice is never sent twice in a cycle, and the next cycle's
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -259,18 +260,27 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
     f = near_threshold(_prepared(inputs.lazy()), policy).with_columns(_rules(policy, ctx)).collect()
     if f.height == 0:
         return _nothing()
+    # Only the outcomes some account of the batch has are planned: a payment's restoration
+    # plans one message, one command, one decision, not every kind there is.
+    present = frozenset(
+        name
+        for name, flag in (*((n, f[n]) for n in FLAGS), ("hold", f["hold_code"].is_not_null()))
+        if flag.any()
+    )
+    if not present:
+        return _nothing()
     lazy = f.lazy()
     # Every output is planned lazily and collected together: one pass of the engine rather
     # than one per filter (a payment's single account costs milliseconds, not tens of them).
     states, messages, commands, cancel, decisions, tasks = pl.collect_all(
         [
             _states(lazy, policy, ctx),
-            _messages(lazy, policy, ctx),
-            _commands(lazy, ctx),
+            _messages(lazy, policy, ctx, present),
+            _commands(lazy, ctx, present),
             lazy.filter(pl.col("restore") & (pl.col("state") == CreditState.DISCONNECTING)).select(
                 "account_id"
             ),
-            _decisions(lazy, policy, ctx),
+            _decisions(lazy, policy, ctx, present),
             _tasks(lazy, ctx),
         ],
         # The streaming engine panics on some of these string expressions (Polars 2.1).
@@ -284,6 +294,31 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
         decisions=decisions,
         tasks=tasks,
     )
+
+
+# The rule columns ``_rules`` adds (besides ``hold_code``), and the one behind each action.
+FLAGS = ("restore", "recover", "notice", "warn", "second_notice", "cut")
+ACTION_FLAGS = {
+    Action.WARN: "warn",
+    Action.NOTICE: "notice",
+    Action.SECOND_NOTICE: "second_notice",
+    Action.CUT: "cut",
+    Action.HOLD: "hold",
+    Action.RESTORE: "restore",
+    Action.RECOVER: "recover",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _instant_lit(at: dt.datetime | None) -> pl.Expr:
+    """An instant as a literal, made once: Polars builds a Series for each datetime literal,
+    which costs more than the rest of judging one account."""
+    return pl.lit(at, dtype=pl.Datetime("us", "UTC"))
+
+
+@functools.lru_cache(maxsize=64)
+def _date_lit(day: dt.date | None) -> pl.Expr:
+    return pl.lit(day, dtype=pl.Date)
 
 
 def _nothing() -> Evaluation:
@@ -344,7 +379,7 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
     cut_due = (
         pl.lit(ctx.cuts)
         & (state == CreditState.ARREARS)
-        & (pl.col("pay_by") < pl.lit(ctx.today))
+        & (pl.col("pay_by") < _date_lit(ctx.today))
         & (balance <= policy.arrears_balance_fen_max - policy.emergency_credit_fen)
     )
     # Why a due cut is not made, first reason first. Never cut a protected customer, never on
@@ -374,13 +409,15 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
             & second_notice.is_null()
             & pl.lit(ctx.cut_allowed_after_notice)
         ).alias("second_notice"),
-        (cut_due & hold_code.is_null() & (second_notice <= pl.lit(ctx.now - wait))).alias("cut"),
+        (cut_due & hold_code.is_null() & (second_notice <= _instant_lit(ctx.now - wait))).alias(
+            "cut"
+        ),
     ]
 
 
 def _states(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame:
-    now = pl.lit(ctx.now, dtype=pl.Datetime("us", "UTC"))
-    no_time = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    now = _instant_lit(ctx.now)
+    no_time = _instant_lit(None)
     back = pl.col("restore") | pl.col("recover")
     changed = f.filter(
         back | pl.col("notice") | pl.col("warn") | pl.col("second_notice") | pl.col("cut")
@@ -409,9 +446,9 @@ def _states(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame
         stamp("warn", "warned_at").alias("warned_at"),
         stamp("notice", "notice_at").alias("notice_at"),
         pl.when(back)
-        .then(pl.lit(None, dtype=pl.Date))
+        .then(_date_lit(None))
         .when(pl.col("notice"))
-        .then(pl.lit(pay_by_date(ctx.today, policy)))
+        .then(_date_lit(pay_by_date(ctx.today, policy)))
         .otherwise("pay_by")
         .alias("pay_by"),
         stamp("second_notice", "second_notice_at").alias("second_notice_at"),
@@ -436,7 +473,9 @@ def _cut_at(policy: CreditPolicy, ctx: Context) -> dt.datetime:
     return ctx.now + dt.timedelta(minutes=policy.second_notice_minutes)
 
 
-def _messages(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame:
+def _messages(
+    f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
+) -> pl.LazyFrame:
     def rows(flag: pl.Expr, kind: MessageKind, to_trusted: bool = False) -> pl.LazyFrame:
         return f.filter(flag).select(
             "account_id",
@@ -444,28 +483,31 @@ def _messages(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFra
             "cycle",
             "balance_fen",
             pl.when(pl.lit(kind in (MessageKind.ARREARS, MessageKind.TRUSTED_CONTACT)))
-            .then(pl.lit(pay_by_date(ctx.today, policy)))
+            .then(_date_lit(pay_by_date(ctx.today, policy)))
             .otherwise(None)
             .alias("pay_by"),
-            pl.lit(_cut_at(policy, ctx) if kind == MessageKind.CUT_SOON else None).alias("cut_at"),
+            _instant_lit(_cut_at(policy, ctx) if kind == MessageKind.CUT_SOON else None).alias(
+                "cut_at"
+            ),
             pl.lit(ctx.paid_fen).alias("paid_fen"),
             pl.lit(to_trusted).alias("to_trusted"),
         )
 
-    parts = [
-        rows(pl.col("warn"), MessageKind.WARNING),
-        rows(pl.col("notice"), MessageKind.ARREARS),
-        rows(
-            pl.col("notice") & pl.col("protected").is_not_null(), MessageKind.TRUSTED_CONTACT, True
-        ),
-        rows(pl.col("second_notice"), MessageKind.CUT_SOON),
-    ]
-    if ctx.paid_fen is not None:  # SMS 4 answers a payment
+    parts = []
+    if "warn" in present:
+        parts.append(rows(pl.col("warn"), MessageKind.WARNING))
+    if "notice" in present:
+        parts.append(rows(pl.col("notice"), MessageKind.ARREARS))
+        trusted = pl.col("notice") & pl.col("protected").is_not_null()
+        parts.append(rows(trusted, MessageKind.TRUSTED_CONTACT, True))
+    if "second_notice" in present:
+        parts.append(rows(pl.col("second_notice"), MessageKind.CUT_SOON))
+    if ctx.paid_fen is not None and "restore" in present:  # SMS 4 answers a payment
         parts.append(rows(_reconnects(), MessageKind.RESTORED))
-    return pl.concat([p.cast(MESSAGE_SCHEMA) for p in parts])  # type: ignore[arg-type]
+    return _concat(parts, MESSAGE_SCHEMA)
 
 
-def _commands(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+def _commands(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame:
     def rows(flag: pl.Expr, action: CommandAction) -> pl.LazyFrame:
         return f.filter(flag & pl.col("meter_id").is_not_null()).select(
             pl.format(f"{action.value}/{{}}/{{}}", _account_no(), pl.col("cycle")).alias(
@@ -475,21 +517,30 @@ def _commands(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
             "meter_id",
             pl.lit(action.value).alias("action"),
             pl.lit(PRIORITY[action]).alias("priority"),
-            pl.lit(ctx.now).alias("created_at"),
+            _instant_lit(ctx.now).alias("created_at"),
         )
 
-    parts = [
-        rows(_reconnects(), CommandAction.RECONNECT),
-        rows(pl.col("cut"), CommandAction.DISCONNECT),
-    ]
-    return pl.concat([p.cast(COMMAND_SCHEMA) for p in parts])  # type: ignore[arg-type]
+    parts = []
+    if "restore" in present:
+        parts.append(rows(_reconnects(), CommandAction.RECONNECT))
+    if "cut" in present:
+        parts.append(rows(pl.col("cut"), CommandAction.DISCONNECT))
+    return _concat(parts, COMMAND_SCHEMA)
+
+
+def _concat(parts: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.LazyFrame:
+    if not parts:
+        return pl.LazyFrame(schema=schema)
+    return pl.concat([p.cast(schema) for p in parts])  # type: ignore[arg-type]
 
 
 def _account_no() -> pl.Expr:
     return pl.col("account_id").cast(pl.String).str.zfill(10)
 
 
-def _decisions(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame:
+def _decisions(
+    f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
+) -> pl.LazyFrame:
     balance = format_fen_expr(pl.col("balance_fen"))
     pay_by = pay_by_date(ctx.today, policy).isoformat()
     cut_at = _local_hhmm(_cut_at(policy, ctx), ctx)
@@ -594,14 +645,15 @@ def _decisions(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFr
                 "{}/{}/{}{}", pl.lit(action.value), _account_no(), pl.col("cycle"), suffix
             ).alias("key"),
             "account_id",
-            pl.lit(ctx.now).alias("at"),
+            _instant_lit(ctx.now).alias("at"),
             pl.lit(action.value).alias("action"),
             code.alias("reason_code"),
             reason.alias("reason"),
         )
         for flag, action, code, reason, suffix in specs
+        if ACTION_FLAGS[action] in present
     ]
-    return pl.concat([p.cast(DECISION_SCHEMA) for p in parts])  # type: ignore[arg-type]
+    return _concat(parts, DECISION_SCHEMA)
 
 
 def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
@@ -618,7 +670,7 @@ def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         "account_id",
         pl.col("hold_code").alias("kind"),
         pl.col("hold_code").replace_strict(text).alias("reason"),
-        pl.lit(ctx.now).alias("created_at"),
+        _instant_lit(ctx.now).alias("created_at"),
     ).cast(TASK_SCHEMA)  # type: ignore[arg-type]
 
 
