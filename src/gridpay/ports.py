@@ -421,10 +421,12 @@ class CreditRepo(Protocol):
         """Give these accounts a credit state where they have none (normal, cycle 0, on)."""
         ...
 
-    def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:
+    def screen(
+        self, day: dt.date | None, policy: CreditPolicy, *, in_debt_only: bool = False
+    ) -> pl.DataFrame:
         """Prepaid accounts that may be near a threshold (a superset, filtered set-based):
         account_id, balance_fen, window_charge_fen, window_days (of ``day``'s usage row),
-        state, cycle."""
+        state, cycle. ``in_debt_only``: only accounts not in the normal state."""
         ...
 
     def lock_states(self, account_ids: Sequence[int]) -> None:

@@ -107,8 +107,6 @@ def dispatch(
             uow.commit()
     with store.unit_of_work() as uow:
         _time_out(uow, now - dt.timedelta(seconds=timeout_s), timeout_s, now, limit, report)
-        uow.commit()
-    with store.unit_of_work() as uow:
         _send_due(uow, head_end, limiter, now, limit, report, cut_window)
         uow.commit()
     report.rate_limit_wait_s = limiter.wait_s(now)

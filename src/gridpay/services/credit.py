@@ -119,7 +119,7 @@ def judge_all(
     report = CreditReport()
     with store.unit_of_work() as uow:
         day = uow.settlement.last_settled()
-        screen = uow.credit.screen(day, p.policy)
+        screen = uow.credit.screen(day, p.policy, in_debt_only=only_in_debt)
     report.screened = screen.height
     candidates = _candidates(screen, p.policy, only_in_debt)
     ids = candidates["account_id"].to_list()

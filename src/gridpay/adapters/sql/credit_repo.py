@@ -91,12 +91,28 @@ class SqlCreditRepo:
         )
         return insert_new(self.conn, "credit_state", fresh, ["account_id"])
 
-    def screen(self, day: dt.date | None, policy: CreditPolicy) -> pl.DataFrame:
+    def screen(
+        self, day: dt.date | None, policy: CreditPolicy, *, in_debt_only: bool = False
+    ) -> pl.DataFrame:
         """``SCREEN_SCHEMA`` for the prepaid accounts that may be near a threshold: not in the
         normal state, or below their warning line (``day``'s usage row gives the average).
 
         A generous superset, filtered in SQL so that the rest of a city never leaves the
         database; ``domain.credit_policy.near_threshold`` makes the exact cut."""
+        if in_debt_only:  # the timer between settlements: from the state index, not the city
+            return fetch_frame(
+                self.conn,
+                "SELECT a.id AS account_id, "
+                "la.credits_posted_fen - la.debits_posted_fen AS balance_fen, "
+                "u.window_charge_fen, u.window_days, cs.state, cs.cycle "
+                "FROM credit_state cs "
+                "JOIN accounts a ON a.id = cs.account_id "
+                "JOIN ledger_accounts la ON la.id = a.id "
+                "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
+                "WHERE cs.state <> 'normal' AND a.billing_mode = 'prepaid' ORDER BY a.id",
+                {"day": day or dt.date(1900, 1, 1)},
+                schema=SCREEN_SCHEMA,
+            )
         return fetch_frame(
             self.conn,
             "SELECT a.id AS account_id, "
