@@ -8,8 +8,16 @@ from typing import Any
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, Context, CreditPolicy, evaluate
+from gridpay.domain.credit_policy import (
+    INPUT_SCHEMA,
+    STATE_SCHEMA,
+    Context,
+    CreditPolicy,
+    evaluate,
+    restore_one,
+)
 
 NOW = dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 12, 2)
@@ -147,3 +155,37 @@ def test_every_key_is_unique_within_a_judgement(batch, policy, ctx):
     assert ev.commands["correlation_id"].is_unique().all()
     assert ev.tasks["key"].is_unique().all()
     assert ev.states["account_id"].is_unique().all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    account=accounts(1),
+    policy=policies,
+    paid_fen=st.one_of(st.none(), st.integers(1, 50_000)),
+    state=st.sampled_from(["arrears", "disconnecting", "disconnected"]),
+    cycle=st.integers(0, 50),
+)
+def test_a_payments_own_judgement_agrees_with_the_batch_rules(
+    account, policy, paid_fen, state, cycle
+):
+    """``restore_one`` (plain Python, for a payment) and ``evaluate`` (the batch) decide the
+    same for every account a payment restores."""
+    account.update(state=state, cycle=cycle, supply=account["supply"] or "on")
+    account["balance_fen"] = max(account["balance_fen"], policy.restore_balance_fen_min)
+    ctx = Context(
+        now=NOW,
+        today=TODAY,
+        cut_allowed_now=True,
+        cut_hold_code="allowed",
+        cut_hold_reason="",
+        paid_fen=paid_fen,
+        cuts=False,
+    )
+    batch = evaluate(pl.DataFrame([account], schema=INPUT_SCHEMA), policy, ctx)
+    one = restore_one(account, account["meter_id"], policy, ctx)
+    assert_frame_equal(one.states, batch.states)
+    assert_frame_equal(one.messages, batch.messages)
+    assert_frame_equal(one.commands, batch.commands)
+    assert_frame_equal(one.decisions, batch.decisions)
+    assert one.cancel_cuts.to_list() == batch.cancel_cuts.to_list()
+    assert one.tasks.height == batch.tasks.height == 0

@@ -332,6 +332,94 @@ def _nothing() -> Evaluation:
     )
 
 
+RESTORABLE_STATES = (CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED)
+
+
+def restores(state: str, balance_fen: int, policy: CreditPolicy) -> bool:
+    """Does a payment leaving ``balance_fen`` end the debt of an account in ``state``?"""
+    return state in RESTORABLE_STATES and balance_fen >= policy.restore_balance_fen_min
+
+
+def restore_one(
+    account: Mapping[str, Any], meter_id: int | None, policy: CreditPolicy, ctx: Context
+) -> Evaluation:
+    """``evaluate`` for the one case a payment decides alone: one account in debt whose
+    payment brought it to the restore line (``restores``), judged with ``ctx.cuts`` off.
+
+    The batch rules as plain Python (a payment is judged in milliseconds instead of planning
+    Polars queries); ``tests/unit/test_credit_policy_properties.py`` proves the two agree.
+    ``account`` holds the ``STATE_SCHEMA`` columns and ``balance_fen``.
+    """
+    state, balance_fen = str(account["state"]), int(account["balance_fen"])
+    assert restores(state, balance_fen, policy)
+    assert not ctx.cuts
+    account_id, cycle = int(account["account_id"]), int(account["cycle"])
+    account_no = f"{account_id:010d}"
+    reconnect = account["supply"] == "off" or state != CreditState.ARREARS
+    states = pl.DataFrame(
+        [
+            {
+                "account_id": account_id,
+                "state": CreditState.RECONNECTING if reconnect else CreditState.NORMAL,
+                "cycle": cycle + 1,
+                "warned_at": None,
+                "notice_at": None,
+                "pay_by": None,
+                "second_notice_at": None,
+                "supply": account["supply"],
+                "updated_at": ctx.now,
+            }
+        ],
+        schema=STATE_SCHEMA,
+    )
+    messages = [
+        {
+            "account_id": account_id,
+            "kind": MessageKind.RESTORED.value,
+            "cycle": cycle,
+            "balance_fen": balance_fen,
+            "pay_by": None,
+            "cut_at": None,
+            "paid_fen": ctx.paid_fen,
+            "to_trusted": False,
+        }
+    ]
+    commands = [
+        {
+            "correlation_id": f"{CommandAction.RECONNECT.value}/{account_no}/{cycle}",
+            "account_id": account_id,
+            "meter_id": meter_id,
+            "action": CommandAction.RECONNECT.value,
+            "priority": PRIORITY[CommandAction.RECONNECT],
+            "created_at": ctx.now,
+        }
+    ]
+    paid = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+    outcome = "reconnect queued first in line" if reconnect else "supply was never cut"
+    decision = {
+        "key": f"{Action.RESTORE.value}/{account_no}/{cycle}",
+        "account_id": account_id,
+        "at": ctx.now,
+        "action": Action.RESTORE.value,
+        "reason_code": "paid" if ctx.paid_fen is not None else "balance_positive",
+        "reason": f"balance {format_fen(balance_fen)} yuan is above zero again{paid}: {outcome}",
+    }
+    return Evaluation(
+        states=states,
+        messages=pl.DataFrame(
+            messages if reconnect and ctx.paid_fen is not None else [], schema=MESSAGE_SCHEMA
+        ),
+        commands=pl.DataFrame(
+            commands if reconnect and meter_id is not None else [], schema=COMMAND_SCHEMA
+        ),
+        cancel_cuts=pl.Series(
+            "account_id", [account_id] if state == CreditState.DISCONNECTING else [], pl.Int64
+        ),
+        decisions=pl.DataFrame([decision], schema=DECISION_SCHEMA),
+        tasks=pl.DataFrame(schema=TASK_SCHEMA),
+    )
+
+
 # --- the rules, as columns -----------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ from gridpay.domain.credit_policy import (
     Evaluation,
     evaluate,
     near_threshold,
+    restore_one,
+    restores,
 )
 from gridpay.domain.messages import MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no
@@ -155,19 +157,27 @@ def after_payment(
     """
     uow.credit.lock_states([account_id])
     current = uow.credit.state_of(account_id)
-    if current is None or current["state"] not in RESTORABLE:
-        return {}  # not in debt: the next judgement sees the new balance
-    if uow.ledger.balance_fen(account_id) < p.policy.restore_balance_fen_min:
-        return {}  # still in debt after this payment: nothing to restore yet
-
-    ctx = context(clock, p, paid_fen=paid_fen, cuts=False)
-    outcome = _judge(uow, uow.settlement.last_settled(), [account_id], p, ctx)
+    if current is None:
+        return {}  # never judged: not in debt
+    balance_fen = uow.ledger.balance_fen(account_id)
+    if not restores(current["state"], balance_fen, p.policy):
+        return {}  # not in debt, or still in debt: the next judgement sees the new balance
+    now = clock.now()
+    ctx = Context(
+        now=now,
+        today=now.astimezone(ZoneInfo(p.settings.time_zone)).date(),
+        cut_allowed_now=False,  # cuts are never judged here
+        cut_hold_code="payment",
+        cut_hold_reason="",
+        paid_fen=paid_fen,
+        cuts=False,
+        zone=p.settings.time_zone,
+    )
+    in_service = [m for m in uow.registry.meters_of(account_id) if m["removed_on"] is None]
+    meter_id = int(str(in_service[-1]["id"])) if in_service else None
+    outcome = restore_one({**current, "balance_fen": balance_fen}, meter_id, p.policy, ctx)
     _apply(uow, outcome, p, ctx)
     return _counts(outcome)
-
-
-# States a payment can end at once (the rest wait for the next judgement).
-RESTORABLE = (CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED)
 
 
 @dataclass(frozen=True)
