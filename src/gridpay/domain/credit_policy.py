@@ -3,8 +3,9 @@
 States (DESIGN.md): normal -> warned -> arrears (notice sent with a pay-by date) -> disconnecting
 (cut queued) -> disconnected (the meter confirmed) -> reconnecting (reconnect queued) -> normal.
 
-``evaluate`` is a pure function over a batch of accounts (Polars), so the same rules decide for
-one account after a payment and for a whole city after the night's settlement. It returns what
+``evaluate`` is a pure function over a batch of accounts (Polars): a whole city after the
+night's settlement, the accounts in debt on a timer. (A payment's own restoration is decided by
+``restore_one``, the same rule in plain Python, proven equal by a property test.) It returns what
 should happen -- new states, messages, commands, decisions with their reasons, staff tasks -- and
 the service writes all of it in one transaction. Everything time-dependent comes in through
 ``Context`` (the clock and the holiday calendar are ports), so simulated days run in seconds.
