@@ -77,10 +77,33 @@ class Checker:
     # --- the invariants -------------------------------------------------------------------
 
     def books_balance(self, day: dt.date) -> None:
-        report = audit(self.store, LEDGER_CHECKS)
-        if not report.ok:
-            failing = [c for c in report.checks if not c.ok]
-            self.fail(day, "the books do not balance", failing)
+        """Every day: debits equal credits, the transfers add up to the cached totals, and every
+        account moved today holds the sum of its transfers. Every tenth day (and the engine's
+        final audit): all of ``gridpay audit``'s ledger checks."""
+        debits, credits, posted = self.rows(
+            "SELECT (SELECT SUM(debits_posted_fen) FROM ledger_accounts), "
+            "(SELECT SUM(credits_posted_fen) FROM ledger_accounts), "
+            "(SELECT SUM(amount_fen) FROM transfers)"
+        )[0]
+        if not debits == credits == posted:
+            self.fail(day, "the books do not balance", (debits, credits, posted))
+        first, last = _day_bounds(day)
+        drifted = self.rows(
+            "SELECT la.id FROM ledger_accounts la WHERE la.id IN ("
+            " SELECT account_id FROM transfers WHERE created_at >= :first AND created_at < :last)"
+            " AND la.credits_posted_fen - la.debits_posted_fen <> ("
+            "  SELECT COALESCE(SUM(CASE WHEN t.credit_account_id = la.id THEN t.amount_fen"
+            "   ELSE -t.amount_fen END), 0) FROM transfers t WHERE t.account_id = la.id)",
+            first=first,
+            last=last,
+        )
+        if drifted:
+            self.fail(day, "cached balances differ from their transfers", drifted[:10])
+        if self.checked_days % 10 == 9:
+            report = audit(self.store, LEDGER_CHECKS)
+            if not report.ok:
+                failing = [c for c in report.checks if not c.ok]
+                self.fail(day, "the ledger audit failed", failing)
 
     def nobody_in_credit_is_cut(self, day: dt.date) -> None:
         """At the end of the day no account with a positive balance is disconnected, due for a
