@@ -116,16 +116,38 @@ def bulk_insert(conn: Connection, table: str, frame: pl.DataFrame) -> int:
     if dialect(conn) == "postgresql":
         _pg_copy(conn, table, frame)
     else:
-        constants = _constant_columns(frame)
-        values = ", ".join(constants.get(c, "?") for c in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
-        varying = frame.drop(list(constants))
         with raw_cursor(conn) as cursor:
-            if varying.width:
-                cursor.executemany(sql, varying.iter_rows())
-            else:
-                cursor.executemany(sql, ((),) * frame.height)
+            for part in _by_null_pattern(frame):
+                constants = _constant_columns(part)
+                values = ", ".join(constants.get(c, "?") for c in columns)
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+                varying = part.drop(list(constants))
+                if varying.width:
+                    cursor.executemany(sql, varying.iter_rows())
+                else:
+                    cursor.executemany(sql, ((),) * part.height)
     return frame.height
+
+
+# Null patterns a frame is split into at most for ``bulk_insert`` on SQLite.
+NULL_PATTERNS_MAX = 8
+
+
+def _by_null_pattern(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """The frame's rows grouped by which of its partly-null columns are null in them.
+
+    Then each group has its null columns (and often more: a usage row without time-of-use
+    registers) the same in every row, and ``_constant_columns`` takes them out of the binding:
+    550,000 usage rows bind 8 values fewer each (measured 4.3 s -> 2.5-2.9 s).
+    """
+    mixed = [c for c in frame.columns if 0 < frame[c].null_count() < frame.height]
+    if not mixed:
+        return [frame]
+    pattern = pl.concat_str([pl.col(c).is_null().cast(pl.Int8).cast(pl.String) for c in mixed])
+    parts = frame.with_columns(pattern.alias("_nulls")).partition_by(
+        "_nulls", maintain_order=True, include_key=False
+    )
+    return parts if len(parts) <= NULL_PATTERNS_MAX else [frame]
 
 
 def _constant_columns(frame: pl.DataFrame) -> dict[str, str]:
