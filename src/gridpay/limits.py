@@ -6,6 +6,11 @@ from __future__ import annotations
 # that a payment waiting on a chunk's row locks waits well under a second.
 settle_chunk_accounts_max = 50_000
 
+# Settlement: accounts read and priced at a time inside a chunk's transaction. While one batch is
+# written, the next is read and priced on a second connection (a reader), so the reads and the
+# kernel run beside the writes; only a chunk's first batch is read while nothing is written.
+settle_batch_accounts_max = 10_000
+
 # SQLite has one writer, and a writer waiting in its busy handler re-polls only every ~100 ms, so a
 # settlement that re-takes the lock at once starves payments for the whole run. Pausing this long
 # between chunks lets every waiting payment in: payments wait at most one chunk.

@@ -611,6 +611,10 @@ class Store(Protocol):
 
     def unit_of_work(self) -> UnitOfWork: ...
 
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads, beside the writers (never committed)."""
+        ...
+
     def migrate(self) -> None: ...
 
     def let_other_writers_in(self) -> None:

@@ -1,15 +1,23 @@
 """A payer process for the concurrency test: pays into random accounts, retrying some payments.
 
-Usage: python -m tests.e2e.payer DB_URL SEED COUNT ACCOUNTS OUT.json
+Usage: python -m tests.e2e.payer DB_URL SEED COUNT ACCOUNTS OUT.json [DAY]
+
+With DAY, the payer starts paying only once a settlement run of DAY has started, so that its
+payments land while that run goes on however long each process took to start.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import sys
+import time
+
+from sqlalchemy import text
 
 from gridpay import bootstrap
+from gridpay.adapters.sql.store import SqlStore
 from gridpay.domain.payments import TakePayment
 from gridpay.services.payments import take_payment
 
@@ -28,6 +36,8 @@ def main() -> None:
     app = bootstrap.build(db=url)
     sent: list[dict[str, object]] = []
     try:
+        if len(sys.argv) > 6:
+            _wait_for_run(app.store, dt.date.fromisoformat(sys.argv[6]))
         for i in range(count):
             channel = rng.choice(CHANNELS)
             cmd = TakePayment(
@@ -52,6 +62,20 @@ def main() -> None:
         app.close()
     with open(out, "w", encoding="utf-8") as f:
         json.dump(sent, f)
+
+
+def _wait_for_run(store: SqlStore, day: dt.date) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with store.reader() as uow:  # takes no write lock: the settlement is not held up
+            assert uow.conn is not None
+            started = uow.conn.execute(
+                text("SELECT count(*) FROM settlement_runs WHERE day = :d"), {"d": day}
+            ).scalar_one()
+        if started:
+            return
+        time.sleep(0.002)
+    raise TimeoutError(f"no settlement run of {day} started")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_payments_landing_during_settlement_are_all_kept_once(store, clock, db_u
     payers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.e2e.payer", db_url, str(i), str(PAYMENTS_EACH)]
-            + [str(ACCOUNTS), str(out)],
+            + [str(ACCOUNTS), str(out), D1.isoformat()],  # pay once the run has started
             cwd=ROOT,
         )
         for i, out in enumerate(outs)

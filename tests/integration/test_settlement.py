@@ -158,3 +158,46 @@ def test_a_settlement_chunk_waits_for_a_readings_import_in_flight(store, clock):
         importing.rollback()
     settler.join(timeout=60)
     assert settled.is_set()
+
+
+def test_a_reading_stored_while_a_run_goes_on_is_used_by_the_chunks_after_it(
+    store, clock, monkeypatch
+):
+    """Each chunk reads the day's readings after it holds the settlement lock: a reading that
+    an import stored meanwhile (seeing the day unsettled, so queueing no true-up) is used, not
+    estimated over."""
+    ids = add_city(store, 6)
+    add_readings(store, ids, D0)
+    settle_day(store, clock, D0)
+    add_readings(store, ids, D1, skip={6})
+    late = []
+
+    def a_reading_arrives_between_chunks() -> None:
+        if not late:
+            late.append(6)
+            add_readings(store, [6], D1)
+
+    monkeypatch.setattr(store, "let_other_writers_in", a_reading_arrives_between_chunks)
+    report = settle_day(store, clock, D1, chunk_accounts=2)
+    assert late == [6]
+    assert report.estimated == 0
+    assert reprice_settled_day(store, D1).mismatched_account_ids == []
+
+
+def test_batches_within_a_chunk_settle_as_one_big_batch_would(store, clock, tmp_path):
+    """Chunks of 7 accounts read in batches of 1, 2, 3 and 1 (the pipeline's ramp) give the
+    ledger of a run in one batch."""
+    ids = add_city(store, 23)
+    for day in (D0, D1):
+        add_readings(store, ids, day, skip={5, 17} if day == D1 else set())
+    settle_day(store, clock, D0)
+    settle_day(store, clock, D1, chunk_accounts=7, batch_accounts=3)
+    clean = fresh_sqlite_store(tmp_path / "clean.db", clock)
+    add_city(clean, 23)
+    for day in (D0, D1):
+        add_readings(clean, ids, day, skip={5, 17} if day == D1 else set())
+    settle_day(clean, clock, D0)
+    settle_day(clean, clock, D1, chunk_accounts=100, batch_accounts=100)
+    expected = snapshot(clean)
+    clean.dispose()
+    assert snapshot(store) == expected

@@ -5,13 +5,27 @@ balance updates and the run's counters commit together or not at all. Re-running
 only the accounts without a usage row for it, so a second run, or a run after a crash half way,
 ends with exactly the ledger of one clean run. Payments keep landing between chunks; balances are
 only ever moved by relative updates, so none is lost.
+
+Inside a chunk the accounts go in batches through a two-stage pipeline: a reader thread, on a
+connection of its own, reads a batch's state and readings and prices it with the kernel, while
+this thread writes the batch before it. The reader starts only once the chunk holds the
+settlement lock (SQLite: the chunk's transaction holds the database's one write lock;
+PostgreSQL: the advisory lock that readings imports share), so nothing it reads can change
+before the chunk commits: no other settlement, true-up or readings import can commit meanwhile,
+and payments, which can, touch only balances and transfers, never the state the kernel reads.
+The chunk's own writes cannot change what the reader reads either: batches are disjoint account
+ranges, and a reader never sees uncommitted rows anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 
 import polars as pl
 
@@ -45,6 +59,9 @@ class SettlementReport:
     phases_s: dict[str, float] = field(default_factory=dict)
 
 
+_TOTALS = ("accounts", "energy_wh", "charged_fen", "credited_fen", "estimated", "quarantined")
+
+
 def _chunk_totals(usage: pl.DataFrame, quarantined: pl.DataFrame) -> dict[str, int]:
     charge = usage["charge_fen"]
     return {
@@ -70,6 +87,7 @@ def settle_day(
     nominal_voltage_v: int = 220,
     progress: Progress | None = None,
     chunk_accounts: int = limits.settle_chunk_accounts_max,
+    batch_accounts: int = limits.settle_batch_accounts_max,
 ) -> SettlementReport:
     """Settle ``day`` for every prepaid account not yet settled for it."""
     if day >= clock.today():
@@ -82,24 +100,25 @@ def settle_day(
         run_id = uow.settlement.start_run(day, clock.now())
         tariffs = uow.registry.tariffs()
         account_ids = uow.settlement.prepaid_account_ids()
-        readings = uow.settlement.readings_for_day(day)
         uow.commit()
     report = SettlementReport(run_id=run_id, day=day, trued_up_accounts=trued_up)
     report.phases_s["load_day"] = time.perf_counter() - started
     prices = prices_in_force(tariffs, day)
     if progress:
         progress.start(f"settling {day}", account_ids.len())
-    for offset in range(0, account_ids.len(), chunk_accounts):
-        chunk = account_ids.slice(offset, chunk_accounts)
-        totals = _settle_chunk(
-            store, clock, day, run_id, chunk, readings, prices, nominal_voltage_v
-        )
-        for key, value in totals.items():
-            setattr(report, key, getattr(report, key) + value)
-        if progress:
-            progress.advance(chunk.len())
-        if offset + chunk_accounts < account_ids.len():
-            store.let_other_writers_in()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as reader:
+        for offset in range(0, account_ids.len(), chunk_accounts):
+            chunk = account_ids.slice(offset, chunk_accounts)
+            bounds = _batch_bounds(chunk, batch_accounts)
+            totals = _settle_chunk(
+                store, clock, day, run_id, bounds, prices, nominal_voltage_v, reader
+            )
+            for key, value in totals.items():
+                setattr(report, key, getattr(report, key) + value)
+            if progress:
+                progress.advance(chunk.len())
+            if offset + chunk_accounts < account_ids.len():
+                store.let_other_writers_in()
     if progress:
         progress.finish()
     report.seconds = time.perf_counter() - started
@@ -109,29 +128,99 @@ def settle_day(
     return report
 
 
+def _batch_bounds(chunk: pl.Series, batch_accounts: int) -> list[tuple[int, int]]:
+    """(first, last) account id of each batch of a chunk of sorted account ids.
+
+    The first batch is read while nothing is written, so it is small, and the batches grow to
+    ``batch_accounts``: each is read while the one before, half its size, is written.
+    """
+    bounds = []
+    offset, size = 0, max(1, batch_accounts // 4)
+    while offset < chunk.len():
+        last = min(offset + size, chunk.len()) - 1
+        bounds.append((int(chunk[offset]), int(chunk[last])))
+        offset, size = last + 1, min(size * 2, batch_accounts)
+    return bounds
+
+
+@dataclass(frozen=True)
+class _PricedBatch:
+    usage: pl.DataFrame
+    quarantined: pl.DataFrame
+    transfers: pl.DataFrame
+    waiting_first_reading: int
+
+
+def _read_and_price(
+    store: Store,
+    day: dt.date,
+    prices: pl.DataFrame,
+    nominal_voltage_v: int,
+    at: dt.datetime,
+    bounds: tuple[int, int],
+) -> _PricedBatch:
+    """The reader's stage: a batch's state and readings, read beside the writer, and priced."""
+    lo, hi = bounds
+    with store.reader() as reading:
+        state = reading.settlement.load_state(day, lo, hi)
+        meters = state["meter_id"].to_list()
+        readings = reading.settlement.readings_for_meters(meters, day)
+    usage, quarantined = settle_batch(
+        attach_readings(state, readings), prices, day, nominal_voltage_v
+    )
+    transfers = with_created_at(charge_transfers(usage), at)
+    return _PricedBatch(usage, quarantined, transfers, state.height - usage.height)
+
+
+def _prefetched(
+    reader: ThreadPoolExecutor,
+    prepare: Callable[[tuple[int, int]], _PricedBatch],
+    bounds: Sequence[tuple[int, int]],
+) -> Generator[_PricedBatch, None, None]:
+    """Each batch prepared on the reader thread while the caller works on the one before."""
+    pending: Future[_PricedBatch] | None = None
+    try:
+        for i in range(len(bounds)):
+            current = pending.result() if pending else prepare(bounds[i])
+            pending = reader.submit(prepare, bounds[i + 1]) if i + 1 < len(bounds) else None
+            yield current
+    finally:
+        # The caller stopped early (an error): let the reader finish before the chunk's
+        # transaction ends, so that it never reads once the settlement lock is released.
+        if pending is not None and not pending.cancel():
+            pending.exception()
+
+
 def _settle_chunk(
     store: Store,
     clock: Clock,
     day: dt.date,
     run_id: int,
-    chunk: pl.Series,
-    readings: pl.DataFrame,
+    bounds: Sequence[tuple[int, int]],
     prices: pl.DataFrame,
     nominal_voltage_v: int,
+    reader: ThreadPoolExecutor,
 ) -> dict[str, int]:
-    lo, hi = int(chunk[0]), int(chunk[-1])
     for attempt in range(CHUNK_RETRIES_MAX):
         try:
             with store.unit_of_work() as uow:
                 uow.lock_settlement(shared=False)
-                state = uow.settlement.load_state(day, lo, hi)
-                batch = attach_readings(state, readings)
-                usage, quarantined = settle_batch(batch, prices, day, nominal_voltage_v)
-                uow.settlement.save_usage(usage, run_id)
-                uow.ledger.post_many(with_created_at(charge_transfers(usage), clock.now()))
-                uow.settlement.quarantine_readings(quarantined, f"settlement of {day}", clock.now())
-                totals = _chunk_totals(usage, quarantined)
-                waiting = state.height - usage.height
+                # From here until commit nothing the batches read can change (module doc).
+                now = clock.now()
+                totals = dict.fromkeys(_TOTALS, 0)
+                waiting = 0
+
+                prepare = partial(_read_and_price, store, day, prices, nominal_voltage_v, now)
+                with closing(_prefetched(reader, prepare, bounds)) as batches:
+                    for batch in batches:
+                        uow.settlement.save_usage(batch.usage, run_id)
+                        uow.ledger.post_many(batch.transfers)
+                        uow.settlement.quarantine_readings(
+                            batch.quarantined, f"settlement of {day}", now
+                        )
+                        for key, value in _chunk_totals(batch.usage, batch.quarantined).items():
+                            totals[key] += value
+                        waiting += batch.waiting_first_reading
                 uow.settlement.add_to_run(run_id, totals)
                 uow.commit()
             return {**totals, "waiting_first_reading": waiting}

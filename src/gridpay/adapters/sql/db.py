@@ -64,10 +64,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option of a connection that only reads (``SqlStore.reader``).
+READ_ONLY_OPTION = "gridpay_read_only"
+
+
 def _sqlite_on_begin(conn: Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock up front: two writers queue on the busy timeout
-    # instead of one failing with "database is locked" when it upgrades a read lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # instead of one failing with "database is locked" when it upgrades a read lock. A reader
+    # takes no lock at all: in WAL mode it reads a snapshot beside the one writer.
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def dialect(conn: Connection) -> str:
@@ -108,11 +116,68 @@ def bulk_insert(conn: Connection, table: str, frame: pl.DataFrame) -> int:
     if dialect(conn) == "postgresql":
         _pg_copy(conn, table, frame)
     else:
-        placeholders = ", ".join("?" for _ in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
         with raw_cursor(conn) as cursor:
-            cursor.executemany(sql, frame.iter_rows())
+            for part in _by_null_pattern(frame):
+                constants = _constant_columns(part)
+                values = ", ".join(constants.get(c, "?") for c in columns)
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+                varying = part.drop(list(constants))
+                if varying.width:
+                    cursor.executemany(sql, varying.iter_rows())
+                else:
+                    cursor.executemany(sql, ((),) * part.height)
     return frame.height
+
+
+# Null patterns a frame is split into at most for ``bulk_insert`` on SQLite.
+NULL_PATTERNS_MAX = 8
+
+
+def _by_null_pattern(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """The frame's rows grouped by which of its partly-null columns are null in them.
+
+    Then each group has its null columns (and often more: a usage row without time-of-use
+    registers) the same in every row, and ``_constant_columns`` takes them out of the binding:
+    550,000 usage rows bind 8 values fewer each (measured 4.3 s -> 2.5-2.9 s).
+    """
+    mixed = [c for c in frame.columns if 0 < frame[c].null_count() < frame.height]
+    if not mixed:
+        return [frame]
+    pattern = pl.concat_str([pl.col(c).is_null().cast(pl.Int8).cast(pl.String) for c in mixed])
+    parts = frame.with_columns(pattern.alias("_nulls")).partition_by(
+        "_nulls", maintain_order=True, include_key=False
+    )
+    return parts if len(parts) <= NULL_PATTERNS_MAX else [frame]
+
+
+def _constant_columns(frame: pl.DataFrame) -> dict[str, str]:
+    """Integer and text columns with one value in every row, as SQLite literals.
+
+    ``executemany`` binds every parameter of every row from a Python object; a column that is
+    the same in all rows (the day, the run, the revenue account, a null) is written into the
+    statement once instead.
+    """
+    candidates = [
+        name
+        for name, dtype in frame.schema.items()
+        if dtype.is_integer() or dtype in (pl.String, pl.Null)
+    ]
+    if frame.height < 2 or not candidates:
+        return {}
+    stats = frame.select(
+        *(pl.col(c).null_count().alias(f"n{i}") for i, c in enumerate(candidates)),
+        *(pl.col(c).min().cast(pl.String).alias(f"lo{i}") for i, c in enumerate(candidates)),
+        *(pl.col(c).max().cast(pl.String).alias(f"hi{i}") for i, c in enumerate(candidates)),
+    ).row(0, named=True)
+    constants = {}
+    for i, name in enumerate(candidates):
+        nulls, lo, hi = stats[f"n{i}"], stats[f"lo{i}"], stats[f"hi{i}"]
+        if nulls == frame.height:
+            constants[name] = "NULL"
+        elif nulls == 0 and lo == hi and "\x00" not in lo:
+            is_text = frame.schema[name] == pl.String
+            constants[name] = "'" + lo.replace("'", "''") + "'" if is_text else str(int(lo))
+    return constants
 
 
 def _pg_copy(conn: Connection, table: str, frame: pl.DataFrame) -> None:
@@ -151,8 +216,12 @@ def bulk_add(
         conn.exec_driver_sql(f"DELETE FROM {temp}")
         _pg_copy(conn, temp, frame)
         sets_pg = ", ".join(f"{c} = {table}.{c} + t.{c}" for c in columns)
+        # The keys' range too: the planner merges the sorted deltas with the table's key index,
+        # and without a lower bound it walks that index from its first entry, every call.
+        lo, hi = int(frame[key].min()), int(frame[key].max())  # type: ignore[arg-type]
         conn.exec_driver_sql(
-            f"UPDATE {table} SET {sets_pg} FROM {temp} t WHERE {table}.{key} = t.{key}"
+            f"UPDATE {table} SET {sets_pg} FROM {temp} t WHERE {table}.{key} = t.{key} "
+            f"AND {table}.{key} BETWEEN {lo} AND {hi}"
         )
     else:
         sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
@@ -212,6 +281,65 @@ def fetch_frame(
             s = pl.Series(name, values, dtype=dtype)
         series.append(s)
     return pl.DataFrame(series)
+
+
+def fetch_frame_bulk(
+    conn: Connection, sql: str, params: dict[str, Any], schema: dict[str, Any]
+) -> pl.DataFrame:
+    """``fetch_frame`` for large results, with no Python object per row or value.
+
+    PostgreSQL: ``COPY (query) TO STDOUT`` as CSV. SQLite: the query's rows are aggregated into
+    one CSV text inside SQLite (``group_concat``), one step of the statement, during which the
+    sqlite3 module releases the GIL. Polars parses the CSV in Rust either way, so the whole fetch
+    runs beside other Python threads instead of taking turns with them. ``schema`` names the
+    query's result columns, in any order; the frame has them in the schema's order. Row order
+    is not guaranteed: sort if it matters.
+    """
+    params = _driver_params(conn, params)
+    if dialect(conn) == "postgresql":
+        return _pg_copy_out(conn, sql, params, schema)
+    # One printf per row formats it about twice as fast as concatenating its fields.
+    assert len(schema) < 127, "SQLite functions take at most 127 arguments"
+    fields = ", ".join(_sqlite_csv_field(f'q."{n}"', t) for n, t in schema.items())
+    line = f"printf('{','.join('%s' for _ in schema)}', {fields})"
+    wrapped = f"SELECT CAST(group_concat({line}, char(10)) AS BLOB) FROM ({sql}) AS q"
+    with raw_cursor(conn) as cursor:
+        cursor.execute(wrapped, params)
+        (text_csv,) = cursor.fetchone()
+    if not text_csv:
+        return pl.DataFrame(schema=schema)
+    read_as = {n: _csv_read_type(t) for n, t in schema.items()}
+    frame = pl.read_csv(
+        text_csv, has_header=False, new_columns=list(schema), schema_overrides=read_as
+    )
+    return frame.with_columns(_csv_casts(schema))
+
+
+def _sqlite_csv_field(column: str, dtype: Any) -> str:
+    if dtype == pl.String:
+        # Quoted, so that an empty string stays one; NULL is the empty unquoted field.
+        quoted = f"""'"' || replace({column}, '"', '""') || '"'"""
+        return f"CASE WHEN {column} IS NULL THEN '' ELSE {quoted} END"
+    return column  # printf's %s writes NULL as nothing
+
+
+def _csv_read_type(dtype: Any) -> Any:
+    if dtype == pl.Boolean:
+        return pl.Int8
+    if dtype == pl.Date:
+        return pl.String
+    assert not isinstance(dtype, pl.Datetime), "instants are not read in bulk (yet)"
+    return dtype
+
+
+def _csv_casts(schema: dict[str, Any]) -> list[pl.Expr]:
+    casts = []
+    for name, dtype in schema.items():
+        if dtype == pl.Date:
+            casts.append(pl.col(name).str.to_date("%Y-%m-%d"))
+        elif dtype == pl.Boolean:
+            casts.append(pl.col(name).cast(pl.Boolean))
+    return casts
 
 
 def _pg_copy_out(

@@ -15,7 +15,7 @@ from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
-from gridpay.adapters.sql.db import make_engine
+from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -31,13 +31,18 @@ SETTLEMENT_LOCK_KEY = 0x67726964  # "grid": PostgreSQL advisory lock between set
 class SqlUnitOfWork:
     """One database transaction; the repositories all work inside it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self.conn: Connection | None = None
 
     def __enter__(self) -> Self:
         self.conn = self._engine.connect()
+        if self._read_only:
+            self.conn = self.conn.execution_options(**{READ_ONLY_OPTION: True})
         self._transaction = self.conn.begin()
+        if self._read_only and self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         self.registry = SqlRegistryRepo(self.conn)
         self.ledger = SqlLedgerRepo(self.conn)
         self.readings = SqlReadingsRepo(self.conn)
@@ -93,6 +98,11 @@ class SqlStore:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+    def reader(self) -> SqlUnitOfWork:
+        """A unit of work that only reads: it takes no write lock (SQLite) and is read-only
+        (PostgreSQL), so it runs beside a writer; it is rolled back when it ends."""
+        return SqlUnitOfWork(self.engine, read_only=True)
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision."""
