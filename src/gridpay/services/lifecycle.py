@@ -229,6 +229,9 @@ class _SoleWriter:
     def unit_of_work(self) -> UnitOfWork:
         return self.inner.unit_of_work()
 
+    def reader(self) -> UnitOfWork:
+        return self.inner.reader()
+
     def migrate(self) -> None:
         self.inner.migrate()
 
