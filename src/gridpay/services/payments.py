@@ -9,6 +9,7 @@ is ever edited or deleted: a mistake is undone by a reversal.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,8 @@ def take_payment(
             cmd,
             amount_fen_max=settings.payment_amount_fen_max,
             ref_chars_max=limits.payment_ref_chars_max,
-            office_ids=uow.registry.offices().keys(),
+            # the offices are read only when they matter: a counter payment names one
+            office_ids=_OfficeIds(uow),
         )
         account = _account(uow, request.account_id)
         transfer = payment_transfer(request, clock.today())
@@ -124,6 +126,28 @@ def reverse(store: Store, clock: Clock, cmd: Reverse) -> Receipt:
 
 
 # --- helpers: decisions above, work here -------------------------------------------------
+
+
+class _OfficeIds(Collection[int]):
+    """The service offices' ids, read from the store the first time they are asked about."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._ids: Collection[int] | None = None
+
+    def _load(self) -> Collection[int]:
+        if self._ids is None:
+            self._ids = set(self._uow.registry.offices())
+        return self._ids
+
+    def __contains__(self, office_id: object) -> bool:
+        return office_id in self._load()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
 
 
 def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
