@@ -8,9 +8,9 @@ import datetime as dt
 import polars as pl
 
 from gridpay.config import Settings
-from gridpay.domain.payments import TakePayment
+from gridpay.domain.payments import Reverse, TakePayment
 from gridpay.services.credit import explain, judge_all
-from gridpay.services.payments import take_payment
+from gridpay.services.payments import reverse, take_payment
 from tests.integration.credit_helpers import (
     BROKE,
     GUARDED,
@@ -131,3 +131,17 @@ def test_a_retried_payment_queues_nothing_more(store, clock, credit, city):
     take_payment(store, clock, Settings(), cmd, credit)
     assert state(store, BROKE)["state"] == "normal"
     assert commands(store, BROKE).height == 0  # never cut: nothing to reconnect
+
+
+def test_a_reversed_payment_puts_the_account_in_arrears_at_once(store, clock, credit, city):
+    judge_all(store, clock, credit)
+    assert state(store, RICH) is None  # 1,000 yuan: never near a threshold
+    with store.unit_of_work() as uow:
+        paid = uow.ledger.balance_fen(RICH)
+    reverse(store, clock, Reverse(f"pay/app/P{RICH}"), credit)
+    assert state(store, RICH)["state"] == "arrears"  # the reversal's own transaction decided
+    notice = messages(store, RICH)
+    assert notice["kind"].to_list() == ["arrears"]
+    again = TakePayment(f"{RICH:010d}", "1000", "app", f"P{RICH}-again")
+    assert take_payment(store, clock, Settings(), again, credit).balance_fen == paid
+    assert state(store, RICH)["state"] == "normal"  # back in credit: arrears ended at once

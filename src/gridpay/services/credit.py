@@ -20,6 +20,7 @@ from gridpay import limits
 from gridpay.config import Settings
 from gridpay.domain.calendar import cut_explanation, next_cut_window, rule_set
 from gridpay.domain.credit_policy import (
+    RESTORABLE_STATES,
     SCREEN_COLUMNS,
     Context,
     CreditPolicy,
@@ -157,8 +158,8 @@ def after_payment(
     """
     uow.credit.lock_states([account_id])
     current = uow.credit.state_of(account_id)
-    if current is None:
-        return {}  # never judged: not in debt
+    if current is None or current["state"] not in RESTORABLE_STATES:
+        return {}  # not in debt: the next judgement sees the new balance
     balance_fen = uow.ledger.balance_fen(account_id)
     if not restores(current["state"], balance_fen, p.policy):
         return {}  # not in debt, or still in debt: the next judgement sees the new balance
@@ -176,6 +177,18 @@ def after_payment(
     in_service = [m for m in uow.registry.meters_of(account_id) if m["removed_on"] is None]
     meter_id = int(str(in_service[-1]["id"])) if in_service else None
     outcome = restore_one({**current, "balance_fen": balance_fen}, meter_id, p.policy, ctx)
+    _apply(uow, outcome, p, ctx)
+    return _counts(outcome)
+
+
+def after_adjustment(uow: UnitOfWork, clock: Clock, p: Policy, account_id: int) -> dict[str, int]:
+    """Inside a correcting transfer's transaction (a refund, a reversal): judge the account
+    at once, as the night's run would (warning, arrears notice, restoration; never a cut)."""
+    now = clock.now()
+    uow.credit.ensure_states([account_id], now)
+    uow.credit.lock_states([account_id])
+    ctx = context(clock, p, cuts=False)
+    outcome = _judge(uow, uow.settlement.last_settled(), [account_id], p, ctx)
     _apply(uow, outcome, p, ctx)
     return _counts(outcome)
 

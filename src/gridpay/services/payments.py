@@ -33,7 +33,7 @@ from gridpay.domain.payments import (
 )
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.ports import Clock, Store, UnitOfWork
-from gridpay.services.credit import Policy, after_payment
+from gridpay.services.credit import Policy, after_adjustment, after_payment
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,13 @@ def take_payment(
     return receipt
 
 
-def refund(store: Store, clock: Clock, settings: Settings, cmd: Refund) -> Receipt:
-    """Pay back part of a prepaid balance (customer -> refunds payable); never more than it."""
+def refund(
+    store: Store, clock: Clock, settings: Settings, cmd: Refund, credit: Policy | None = None
+) -> Receipt:
+    """Pay back part of a prepaid balance (customer -> refunds payable); never more than it.
+
+    With the credit policy given, the account is judged in the same transaction (a refund can
+    take it below its warning line)."""
     with store.unit_of_work() as uow:
         request = validate_refund(
             cmd,
@@ -106,12 +111,17 @@ def refund(store: Store, clock: Clock, settings: Settings, cmd: Refund) -> Recei
                 f"account {account['account_no']}, {format_fen(balance_fen)} yuan"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
+        if credit is not None and not receipt.already_recorded:
+            after_adjustment(uow, clock, credit, request.account_id)
         uow.commit()
     return receipt
 
 
-def reverse(store: Store, clock: Clock, cmd: Reverse) -> Receipt:
-    """Undo a payment or a refund with its mirror transfer; reversing twice is a no-op."""
+def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = None) -> Receipt:
+    """Undo a payment or a refund with its mirror transfer; reversing twice is a no-op.
+
+    With the credit policy given, the account is judged in the same transaction: a reversed
+    payment can put it in arrears (notice at once), a reversed refund restore it."""
     transfer_id = cmd.transfer_id.strip()
     with store.unit_of_work() as uow:
         original = uow.ledger.get_transfer(transfer_id)
@@ -121,6 +131,8 @@ def reverse(store: Store, clock: Clock, cmd: Reverse) -> Receipt:
         assert original.account_id is not None  # payments and refunds always name the account
         account = _account(uow, original.account_id)
         receipt = _post_once(uow, account, reversal, clock.now())
+        if credit is not None and not receipt.already_recorded:
+            after_adjustment(uow, clock, credit, original.account_id)
         uow.commit()
     return receipt
 

@@ -45,7 +45,7 @@ def refund(
     """Pay back part or all of a prepaid balance (never more than the balance)."""
     with gridpay_app() as g:
         receipt = payments.refund(
-            g.store, g.clock, g.settings, Refund(account, amount, ref, note=note)
+            g.store, g.clock, g.settings, Refund(account, amount, ref, note=note), g.credit
         )
     _print_receipt(receipt, "refund", as_json)
 
@@ -58,7 +58,7 @@ def reverse(
 ) -> None:
     """Undo a payment or a refund with a mirroring transfer (nothing is edited or deleted)."""
     with gridpay_app() as g:
-        receipt = payments.reverse(g.store, g.clock, Reverse(transfer_id, note=note))
+        receipt = payments.reverse(g.store, g.clock, Reverse(transfer_id, note=note), g.credit)
     _print_receipt(receipt, "reversal", as_json)
 
 
