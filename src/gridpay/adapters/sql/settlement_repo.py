@@ -132,6 +132,10 @@ class SqlSettlementRepo:
         ``only`` narrows the range to some accounts (a true-up of a few); ``include_settled``
         keeps accounts already settled for ``day`` (the audit re-prices them).
         """
+        # A few accounts (a true-up) are looked up by id, not by scanning the whole id range.
+        few = only is not None and len(only) <= IN_LIST_MAX
+        only_a = f" AND a.id IN ({_in_list(only) or 'NULL'})" if few and only is not None else ""
+        only_u = only_a.replace("a.id", "account_id")
         accounts = fetch_frame_bulk(
             self.conn,
             "SELECT a.id AS account_id, m.id AS meter_id, a.tariff_code, m.breaker_a, "
@@ -141,13 +145,14 @@ class SqlSettlementRepo:
             # hashing a scan of every meter for each batch (144 ms -> 8 ms for 10,000).
             "WHERE a.id BETWEEN :lo AND :hi AND m.account_id BETWEEN :lo AND :hi "
             "AND a.billing_mode = 'prepaid' "
-            "AND m.installed_on <= :d AND (m.removed_on IS NULL OR m.removed_on > :d)",
+            f"AND m.installed_on <= :d AND (m.removed_on IS NULL OR m.removed_on > :d){only_a}",
             {"lo": lo, "hi": hi, "d": day},
             _ACCOUNT_SCHEMA,
         ).sort("account_id")
         settled = fetch_frame(
             self.conn,
-            "SELECT account_id FROM daily_usage WHERE day = :d AND account_id BETWEEN :lo AND :hi",
+            "SELECT account_id FROM daily_usage WHERE day = :d AND account_id BETWEEN :lo AND :hi"
+            + only_u,
             {"d": day, "lo": lo, "hi": hi},
             {"account_id": pl.Int64},
         )
@@ -158,7 +163,7 @@ class SqlSettlementRepo:
         prev = fetch_frame_bulk(
             self.conn,
             f"SELECT account_id, {_PREV_COLUMNS} FROM daily_usage "
-            "WHERE day = :p AND account_id BETWEEN :lo AND :hi",
+            f"WHERE day = :p AND account_id BETWEEN :lo AND :hi{only_u}",
             {"p": day - dt.timedelta(days=1), "lo": lo, "hi": hi},
             _PREV_SCHEMA,
         )
