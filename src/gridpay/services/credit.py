@@ -298,43 +298,45 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
     }
     if messages.height == 0:
         return pl.DataFrame(schema=schema)
-    recipients = uow.credit.recipients(messages["account_id"].unique().to_list())
-    joined = messages.join(recipients, on="account_id", how="inner", validate="m:m").filter(
-        pl.when(pl.col("to_trusted"))
-        .then(pl.col("role") == "trusted")
-        .otherwise(pl.col("role") == "customer")
-    )
+    recipients: dict[int, list[dict[str, Any]]] = {}
+    listed = uow.credit.recipients(messages["account_id"].unique().to_list())
+    for person in listed.iter_rows(named=True):
+        recipients.setdefault(person["account_id"], []).append(person)
     brand = brand_from_settings(p.settings)
-    local = joined.with_columns(pl.col("cut_at").dt.convert_time_zone(p.settings.time_zone))
-    columns = ("kind", "account_id", "cycle", "phone", "language", "account_no", "name")
-    values = ("balance_fen", "pay_by", "cut_at", "paid_fen")
+    zone = ZoneInfo(p.settings.time_zone)
     kinds = {k.value: k for k in MessageKind}
-    keys, bodies = [], []
-    for kind_text, account_id, cycle, phone, language, account_no, name, *rest in zip(
-        *(local[c] for c in (*columns, *values)), strict=True
-    ):
-        kind = kinds[kind_text]
-        keys.append(dedupe_key(kind, account_id, cycle, phone))
-        bodies.append(
-            render(
+    rows = []
+    for m in messages.iter_rows(named=True):
+        kind = kinds[m["kind"]]
+        cut_at = m["cut_at"].astimezone(zone) if m["cut_at"] is not None else None
+        for person in recipients.get(m["account_id"], []):
+            if (person["role"] == "trusted") != m["to_trusted"]:
+                continue  # notices go to the customer; the trusted contact hears its own
+            body = render(
                 kind,
-                language,
+                person["language"],
                 brand,
-                account_no=account_no,
-                customer_name=name,
+                account_no=person["account_no"],
+                customer_name=person["name"],
                 as_of=ctx.today,
-                **dict(zip(values, rest, strict=True)),
+                balance_fen=m["balance_fen"],
+                pay_by=m["pay_by"],
+                cut_at=cut_at,
+                paid_fen=m["paid_fen"],
             )
-        )
-    return local.select(
-        pl.Series("dedupe_key", keys, dtype=pl.String),
-        "account_id",
-        "phone",
-        "language",
-        "kind",
-        pl.Series("body", bodies, dtype=pl.String),
-        pl.lit(ctx.now).alias("created_at"),
-    ).cast(schema)  # type: ignore[arg-type]
+            key = dedupe_key(kind, m["account_id"], m["cycle"], person["phone"])
+            rows.append(
+                (
+                    key,
+                    m["account_id"],
+                    person["phone"],
+                    person["language"],
+                    kind.value,
+                    body,
+                    ctx.now,
+                )
+            )
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _counts(outcome: Evaluation) -> dict[str, int]:

@@ -8,6 +8,7 @@ number of rows really inserted comes back from the database itself.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import polars as pl
@@ -62,18 +63,21 @@ def _row_by_row(conn: Connection, table: str, rows: pl.DataFrame, conflict: str)
     columns = ", ".join(rows.columns)
     values = ", ".join(f":{c}" for c in rows.columns)
     statement = text(f"INSERT INTO {table} ({columns}) VALUES ({values}) {conflict}")
-    # Instants as the UTC text both engines store and parse (as ``bulk_insert`` writes them).
-    rows = rows.with_columns(
-        (pl.col(c).dt.convert_time_zone("UTC") if t.time_zone else pl.col(c)).dt.strftime(
-            "%Y-%m-%d %H:%M:%S.%6f"
-        )
-        for c, t in rows.schema.items()
-        if isinstance(t, pl.Datetime)
-    )
     inserted = 0
     for row in rows.iter_rows(named=True):
-        inserted += int(conn.execute(statement, row).rowcount)
+        params = {name: _param(value) for name, value in row.items()}
+        inserted += int(conn.execute(statement, params).rowcount)
     return inserted
+
+
+def _param(value: object) -> object:
+    """An instant as the UTC text both engines store and parse (as ``bulk_insert`` writes it);
+    a naive instant is UTC already."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
 
 
 def _stage(conn: Connection, table: str, frame: pl.DataFrame) -> str:

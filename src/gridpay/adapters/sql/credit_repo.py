@@ -21,6 +21,7 @@ from gridpay.adapters.sql.db import dialect, fetch_frame
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
+FEW_ACCOUNTS_MAX = 20  # up to this many, read row by row rather than as frames
 
 RECIPIENT_SCHEMA: dict[str, Any] = {
     "account_id": pl.Int64,
@@ -215,6 +216,8 @@ class SqlCreditRepo:
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
         """Who hears about each account: its contacts, or the account's own phone when it has
         no customer contact. account_id, phone, language, role, account_no, name."""
+        if len(account_ids) <= FEW_ACCOUNTS_MAX:  # a payment's one account: no frames to join
+            return self._few_recipients(account_ids)
         people = {k: RECIPIENT_SCHEMA[k] for k in ("account_id", "phone", "language", "role")}
         owners: list[pl.DataFrame] = []
         contacts: list[pl.DataFrame] = []
@@ -246,6 +249,24 @@ class SqlCreditRepo:
         )
         from_contacts = listed_contacts.join(names, on="account_id", how="inner", validate="m:1")
         return pl.concat([from_contacts.select(list(RECIPIENT_SCHEMA)), fallback])
+
+    def _few_recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
+        listed = _id_list(account_ids)
+        owners = self.conn.exec_driver_sql(
+            f"SELECT id, phone, language, account_no, name FROM accounts WHERE id IN ({listed})"
+        ).all()
+        contacts = self.conn.exec_driver_sql(
+            f"SELECT account_id, phone, language, role FROM contacts WHERE account_id IN ({listed})"
+        ).all()
+        names = {o[0]: (o[3], o[4]) for o in owners}
+        with_customer = {c[0] for c in contacts if c[3] == "customer"}
+        rows = [(c[0], c[1], c[2], c[3], *names[c[0]]) for c in contacts if c[0] in names]
+        rows += [
+            (o[0], o[1], o[2], "customer", o[3], o[4])
+            for o in owners
+            if o[1] is not None and o[0] not in with_customer
+        ]
+        return pl.DataFrame(rows, schema=RECIPIENT_SCHEMA, orient="row")
 
     # --- writes ---------------------------------------------------------------------------
 
