@@ -17,7 +17,7 @@ from sqlalchemy import Connection, case, func, select, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
-from gridpay.adapters.sql.db import dialect, fetch_frame
+from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
@@ -54,19 +54,6 @@ def _id_list(ids: Sequence[int]) -> str:
 
 def _parse_instant(text_: pl.Expr) -> pl.Expr:
     return text_.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands timestamps back naive (they are stored in UTC)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 class SqlCreditRepo:
@@ -329,7 +316,7 @@ class SqlCreditRepo:
             .order_by(d.c.at.desc(), d.c.id.desc())
             .limit(limit)
         )
-        rows = [dict(r._mapping) | {"at": _utc(r.at)} for r in self.conn.execute(query)]
+        rows = [dict(r._mapping) | {"at": as_utc(r.at)} for r in self.conn.execute(query)]
         return pl.DataFrame(
             rows,
             schema={
@@ -348,8 +335,8 @@ class SqlCreditRepo:
             return None
         values = dict(row._mapping)
         for name in ("warned_at", "notice_at", "second_notice_at", "updated_at"):
-            values[name] = _utc(values[name])
-        values["pay_by"] = _as_date(values["pay_by"])
+            values[name] = as_utc(values[name])
+        values["pay_by"] = as_date(values["pay_by"])
         return values
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame:
@@ -358,7 +345,8 @@ class SqlCreditRepo:
         if open_only:
             query = query.where(t.c.closed_at.is_(None))
         rows = [
-            dict(r._mapping) | {"created_at": _utc(r.created_at), "closed_at": _utc(r.closed_at)}
+            dict(r._mapping)
+            | {"created_at": as_utc(r.created_at), "closed_at": as_utc(r.closed_at)}
             for r in self.conn.execute(query.order_by(t.c.id).limit(limit))
         ]
         return pl.DataFrame(

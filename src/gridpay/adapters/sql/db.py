@@ -371,3 +371,17 @@ def _pg_copy_out(
         elif dtype == pl.Boolean:
             casts.append(pl.col(name) == "t")
     return frame.with_columns(casts) if casts else frame
+
+
+def as_date(value: Any) -> dt.date | None:
+    """A stored date as ``dt.date`` (SQLite hands back ISO text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored instant as aware UTC: SQLite hands back naive values, which are UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, case, func, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import fetch_frame
+from gridpay.adapters.sql.db import as_date, fetch_frame
 from gridpay.domain.enrolment import progress_table
 
 _EVENTS_SCHEMA = {"office_id": pl.Int64, "day": pl.Date, "joined": pl.Int64, "left": pl.Int64}
@@ -196,7 +196,7 @@ class SqlEnrolmentRepo:
 
     def first_enrolled_on(self) -> dt.date | None:
         value = self.conn.execute(select(func.min(schema.enrolments.c.enrolled_on))).scalar()
-        return _as_date(value)
+        return as_date(value)
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -209,14 +209,8 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
 def _with_dates(mapping: Any) -> dict[str, Any]:
     row = dict(mapping)
     for column in ("enrolled_on", "left_on"):
-        row[column] = _as_date(row[column])
+        row[column] = as_date(row[column])
     return row

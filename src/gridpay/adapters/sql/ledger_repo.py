@@ -10,7 +10,7 @@ import polars as pl
 from sqlalchemy import Connection, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import bulk_add, bulk_insert, fetch_frame
+from gridpay.adapters.sql.db import as_date, bulk_add, bulk_insert, fetch_frame
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, Transfer, TransferKind
 from gridpay.errors import Conflict, NotFound
 
@@ -46,12 +46,6 @@ TRANSFER_SCHEMA: dict[str, Any] = {
 }
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
 def transfer_from_row(row: Any) -> Transfer:
     m = row._mapping
     return Transfer(
@@ -61,7 +55,7 @@ def transfer_from_row(row: Any) -> Transfer:
         amount_fen=m["amount_fen"],
         kind=TransferKind(m["kind"]),
         account_id=m["account_id"],
-        day=_as_date(m["day"]),
+        day=as_date(m["day"]),
         channel=m["channel"],
         ref=m["ref"],
         office_id=m["office_id"],

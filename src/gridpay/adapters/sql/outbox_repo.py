@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, select
 from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new
+from gridpay.adapters.sql.db import as_utc
 from gridpay.domain.messages import MessageStatus
 
 # What services give ``add``.
@@ -70,7 +71,7 @@ class SqlOutboxRepo:
         query = (
             _select_messages()
             .where(m.c.status == MessageStatus.PENDING.value)
-            .where(m.c.next_attempt_at <= _utc(now))
+            .where(m.c.next_attempt_at <= as_utc(now))
             .order_by(m.c.next_attempt_at, m.c.id)
             .limit(limit)
         )
@@ -86,7 +87,7 @@ class SqlOutboxRepo:
             .values(
                 status=MessageStatus.SENT.value,
                 attempts=m.c.attempts + 1,
-                sent_at=_utc(at),
+                sent_at=as_utc(at),
                 next_attempt_at=None,
             )
         )
@@ -107,7 +108,7 @@ class SqlOutboxRepo:
             .values(
                 status=status.value,
                 attempts=m.c.attempts + 1,
-                next_attempt_at=_utc(next_attempt_at) if next_attempt_at is not None else None,
+                next_attempt_at=as_utc(next_attempt_at),
                 last_error=error[: limits.message_error_chars_max],
             )
         )
@@ -132,15 +133,10 @@ class SqlOutboxRepo:
         for record in records:
             for name in _INSTANTS:
                 if record[name] is not None:
-                    record[name] = _utc(record[name])
+                    record[name] = as_utc(record[name])
         return pl.DataFrame(records, schema=MESSAGE_SCHEMA, orient="row")
 
 
 def _select_messages() -> Select[Any]:
     m = schema.messages
     return select(*(m.c[name] for name in MESSAGE_SCHEMA))
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    """Aware UTC. SQLite gives back naive datetimes, written as UTC; a naive one is UTC."""
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
