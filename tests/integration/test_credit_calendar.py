@@ -11,7 +11,8 @@ import pytest
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import shipped_policies
 from gridpay.config import Settings
-from gridpay.domain.credit_policy import INPUT_SCHEMA, evaluate
+from gridpay.domain.credit_policy import INPUT_SCHEMA
+from gridpay.domain.credit_rules import evaluate
 from gridpay.services.credit import Policy, context
 from tests.fakes import FakeClock
 

@@ -15,9 +15,9 @@ from gridpay.domain.credit_policy import (
     Context,
     CreditPolicy,
     Evaluation,
-    evaluate,
     parse_policy,
 )
+from gridpay.domain.credit_rules import evaluate
 from gridpay.errors import InvalidInput
 
 POLICY = CreditPolicy(code="test", name="test", effective_from=dt.date(2026, 1, 1))

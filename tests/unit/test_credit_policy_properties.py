@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from gridpay.domain.credit_policy import (
-    INPUT_SCHEMA,
-    STATE_SCHEMA,
-    Context,
-    CreditPolicy,
-    evaluate,
-    restore_one,
-)
+from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, Context, CreditPolicy
+from gridpay.domain.credit_rules import evaluate, restore_one
 
 NOW = dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 12, 2)

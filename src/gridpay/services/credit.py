@@ -21,16 +21,13 @@ from gridpay.config import Settings
 from gridpay.domain.calendar import cut_explanation, next_cut_window, rule_set
 from gridpay.domain.credit_policy import (
     RESTORABLE_STATES,
-    SCREEN_COLUMNS,
     Context,
     CreditPolicy,
     CreditState,
     Evaluation,
-    evaluate,
-    near_threshold,
-    restore_one,
     restores,
 )
+from gridpay.domain.credit_rules import SCREEN_COLUMNS, evaluate, near_threshold, restore_one
 from gridpay.domain.messages import MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import NotFound

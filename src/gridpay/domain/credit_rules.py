@@ -1,0 +1,550 @@
+"""The credit policy's rules, evaluated over a batch of accounts (Polars).
+
+``evaluate`` decides for a batch: a whole city after the night's settlement, the accounts in
+debt on a timer. It returns what should happen -- new states, messages, commands, decisions with
+their reasons, staff tasks -- and the service writes all of it in one transaction.
+``restore_one`` is the same decision in plain Python for the one case a payment decides alone
+(its own restoration), proven equal to ``evaluate`` by a property test. The vocabulary (states,
+the policy file, the context and the frames' schemas) is in ``credit_policy``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from gridpay.domain.commands import PRIORITY, CommandAction
+from gridpay.domain.credit_policy import (
+    COMMAND_SCHEMA,
+    DECISION_SCHEMA,
+    MESSAGE_SCHEMA,
+    PROTECTED_TEXT,
+    STATE_SCHEMA,
+    TASK_SCHEMA,
+    Action,
+    Context,
+    CreditPolicy,
+    CreditState,
+    Evaluation,
+    pay_by_date,
+    restores,
+)
+from gridpay.domain.messages import MessageKind
+from gridpay.domain.money import format_fen, format_fen_expr
+
+SCREEN_COLUMNS = ("account_id", "balance_fen", "window_charge_fen", "window_days", "state")
+
+
+def near_threshold(screen: pl.LazyFrame, policy: CreditPolicy) -> pl.LazyFrame:
+    """The accounts ``evaluate`` may act on, from ``SCREEN_COLUMNS`` alone: every account not
+    in the normal state, and normal ones below their warning line. The rest -- most of a city
+    on most days -- need no further work."""
+    f = screen.with_columns(
+        pl.col("state").fill_null(CreditState.NORMAL.value), *_warn_line(policy)
+    )
+    return f.filter(
+        (pl.col("state") != CreditState.NORMAL) | (pl.col("balance_fen") < pl.col("warn_line_fen"))
+    )
+
+
+def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evaluation:
+    """Decide for a batch of accounts (``INPUT_SCHEMA``) at ``ctx.now``."""
+    f = near_threshold(_prepared(inputs.lazy()), policy).with_columns(_rules(policy, ctx)).collect()
+    if f.height == 0:
+        return _nothing()
+    # Only the outcomes some account of the batch has are planned: a payment's restoration
+    # plans one message, one command, one decision, not every kind there is.
+    present = frozenset(
+        name
+        for name, flag in (*((n, f[n]) for n in FLAGS), ("hold", f["hold_code"].is_not_null()))
+        if flag.any()
+    )
+    if not present:
+        return _nothing()
+    lazy = f.lazy()
+    # Every output is planned lazily and collected together: one pass of the engine rather
+    # than one per filter (a payment's single account costs milliseconds, not tens of them).
+    states, messages, commands, cancel, decisions, tasks = pl.collect_all(
+        [
+            _states(lazy, policy, ctx),
+            _messages(lazy, policy, ctx, present),
+            _commands(lazy, ctx, present),
+            lazy.filter(pl.col("restore") & (pl.col("state") == CreditState.DISCONNECTING)).select(
+                "account_id"
+            ),
+            _decisions(lazy, policy, ctx, present),
+            _tasks(lazy, ctx),
+        ],
+        # The streaming engine panics on some of these string expressions (Polars 2.1).
+        engine="in-memory",
+    )
+    return Evaluation(
+        states=states,
+        messages=messages,
+        commands=commands,
+        cancel_cuts=cancel["account_id"],
+        decisions=decisions,
+        tasks=tasks,
+    )
+
+
+# The rule columns ``_rules`` adds (besides ``hold_code``), and the one behind each action.
+FLAGS = ("restore", "recover", "notice", "warn", "second_notice", "cut")
+ACTION_FLAGS = {
+    Action.WARN: "warn",
+    Action.NOTICE: "notice",
+    Action.SECOND_NOTICE: "second_notice",
+    Action.CUT: "cut",
+    Action.HOLD: "hold",
+    Action.RESTORE: "restore",
+    Action.RECOVER: "recover",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _instant_lit(at: dt.datetime | None) -> pl.Expr:
+    """An instant as a literal, made once: Polars builds a Series for each datetime literal,
+    which costs more than the rest of judging one account."""
+    return pl.lit(at, dtype=pl.Datetime("us", "UTC"))
+
+
+@functools.lru_cache(maxsize=64)
+def _date_lit(day: dt.date | None) -> pl.Expr:
+    return pl.lit(day, dtype=pl.Date)
+
+
+def _nothing() -> Evaluation:
+    return Evaluation(
+        states=pl.DataFrame(schema=STATE_SCHEMA),
+        messages=pl.DataFrame(schema=MESSAGE_SCHEMA),
+        commands=pl.DataFrame(schema=COMMAND_SCHEMA),
+        cancel_cuts=pl.Series("account_id", [], dtype=pl.Int64),
+        decisions=pl.DataFrame(schema=DECISION_SCHEMA),
+        tasks=pl.DataFrame(schema=TASK_SCHEMA),
+    )
+
+
+def restore_one(
+    account: Mapping[str, Any], meter_id: int | None, policy: CreditPolicy, ctx: Context
+) -> Evaluation:
+    """``evaluate`` for the one case a payment decides alone: one account in debt whose
+    payment brought it to the restore line (``restores``), judged with ``ctx.cuts`` off.
+
+    The batch rules as plain Python (a payment is judged in milliseconds instead of planning
+    Polars queries); ``tests/unit/test_credit_policy_properties.py`` proves the two agree.
+    ``account`` holds the ``STATE_SCHEMA`` columns and ``balance_fen``.
+    """
+    state, balance_fen = str(account["state"]), int(account["balance_fen"])
+    assert restores(state, balance_fen, policy)
+    assert not ctx.cuts
+    account_id, cycle = int(account["account_id"]), int(account["cycle"])
+    account_no = f"{account_id:010d}"
+    reconnect = account["supply"] == "off" or state != CreditState.ARREARS
+    states = pl.DataFrame(
+        [
+            {
+                "account_id": account_id,
+                "state": CreditState.RECONNECTING if reconnect else CreditState.NORMAL,
+                "cycle": cycle + 1,
+                "warned_at": None,
+                "notice_at": None,
+                "pay_by": None,
+                "second_notice_at": None,
+                "supply": account["supply"],
+                "updated_at": ctx.now,
+            }
+        ],
+        schema=STATE_SCHEMA,
+    )
+    messages = [
+        {
+            "account_id": account_id,
+            "kind": MessageKind.RESTORED.value,
+            "cycle": cycle,
+            "balance_fen": balance_fen,
+            "pay_by": None,
+            "cut_at": None,
+            "paid_fen": ctx.paid_fen,
+            "to_trusted": False,
+        }
+    ]
+    commands = [
+        {
+            "correlation_id": f"{CommandAction.RECONNECT.value}/{account_no}/{cycle}",
+            "account_id": account_id,
+            "meter_id": meter_id,
+            "action": CommandAction.RECONNECT.value,
+            "priority": PRIORITY[CommandAction.RECONNECT],
+            "created_at": ctx.now,
+        }
+    ]
+    paid = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+    outcome = "reconnect queued first in line" if reconnect else "supply was never cut"
+    decision = {
+        "key": f"{Action.RESTORE.value}/{account_no}/{cycle}",
+        "account_id": account_id,
+        "at": ctx.now,
+        "action": Action.RESTORE.value,
+        "reason_code": "paid" if ctx.paid_fen is not None else "balance_positive",
+        "reason": f"balance {format_fen(balance_fen)} yuan is above zero again{paid}: {outcome}",
+    }
+    return Evaluation(
+        states=states,
+        messages=pl.DataFrame(
+            messages if reconnect and ctx.paid_fen is not None else [], schema=MESSAGE_SCHEMA
+        ),
+        commands=pl.DataFrame(
+            commands if reconnect and meter_id is not None else [], schema=COMMAND_SCHEMA
+        ),
+        cancel_cuts=pl.Series(
+            "account_id", [account_id] if state == CreditState.DISCONNECTING else [], pl.Int64
+        ),
+        decisions=pl.DataFrame([decision], schema=DECISION_SCHEMA),
+        tasks=pl.DataFrame(schema=TASK_SCHEMA),
+    )
+
+
+# --- the rules, as columns -----------------------------------------------------------------
+
+
+def _prepared(inputs: pl.LazyFrame) -> pl.LazyFrame:
+    return inputs.with_columns(
+        pl.col("state").fill_null(CreditState.NORMAL.value),
+        pl.col("cycle").fill_null(0),
+        pl.col("supply").fill_null("on"),
+        pl.col("estimated_recent").fill_null(False),
+        pl.col("has_switch").fill_null(False),
+    )
+
+
+def _warn_line(policy: CreditPolicy) -> list[pl.Expr]:
+    """The account's average daily charge over its recent window (the policy's default until
+    it has enough history) and the balance below which it is warned."""
+    days = pl.col("window_days").fill_null(0)
+    average = (
+        pl.when(days >= policy.warn_history_days_min)
+        .then(pl.col("window_charge_fen").fill_null(0) // days.clip(lower_bound=1))
+        .otherwise(pl.lit(policy.default_daily_charge_fen))
+    )
+    return [
+        average.alias("average_fen"),
+        (average * policy.warn_days_of_credit).alias("warn_line_fen"),
+    ]
+
+
+def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
+    state = pl.col("state")
+    balance = pl.col("balance_fen")
+    in_debt = state.is_in(
+        [CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED]
+    )
+    restore = in_debt & (balance >= policy.restore_balance_fen_min)
+    recover = (state == CreditState.WARNED) & (balance >= pl.col("warn_line_fen"))
+    notice = state.is_in([CreditState.NORMAL, CreditState.WARNED]) & (
+        balance <= policy.arrears_balance_fen_max
+    )
+    warn = (
+        (state == CreditState.NORMAL)
+        & (balance > policy.arrears_balance_fen_max)
+        & (balance < pl.col("warn_line_fen"))
+    )
+    cut_due = (
+        pl.lit(ctx.cuts)
+        & (state == CreditState.ARREARS)
+        & (pl.col("pay_by") < _date_lit(ctx.today))
+        & (balance <= policy.arrears_balance_fen_max - policy.emergency_credit_fen)
+    )
+    # Why a due cut is not made, first reason first. Never cut a protected customer, never on
+    # estimated readings, never without a switch, only inside the allowed windows.
+    hold_code = (
+        pl.when(pl.col("protected").is_not_null())
+        .then(pl.lit("protected"))
+        .when(pl.col("estimated_recent"))
+        .then(pl.lit("estimated"))
+        .when(pl.col("meter_id").is_null() | ~pl.col("has_switch"))
+        .then(pl.lit("no_switch"))
+        .when(pl.lit(not ctx.cut_allowed_now))
+        .then(pl.lit(ctx.cut_hold_code))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    second_notice = pl.col("second_notice_at")
+    wait = dt.timedelta(minutes=policy.second_notice_minutes)
+    return [
+        restore.alias("restore"),
+        recover.alias("recover"),
+        notice.alias("notice"),
+        warn.alias("warn"),
+        pl.when(cut_due).then(hold_code).otherwise(None).alias("hold_code"),
+        (
+            cut_due
+            & hold_code.is_null()
+            & second_notice.is_null()
+            & pl.lit(ctx.cut_allowed_after_notice)
+        ).alias("second_notice"),
+        (cut_due & hold_code.is_null() & (second_notice <= _instant_lit(ctx.now - wait))).alias(
+            "cut"
+        ),
+    ]
+
+
+def _states(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame:
+    now = _instant_lit(ctx.now)
+    no_time = _instant_lit(None)
+    back = pl.col("restore") | pl.col("recover")
+    changed = f.filter(
+        back | pl.col("notice") | pl.col("warn") | pl.col("second_notice") | pl.col("cut")
+    )
+    new_state = (
+        pl.when(_reconnects())
+        .then(pl.lit(CreditState.RECONNECTING.value))
+        .when(back)
+        .then(pl.lit(CreditState.NORMAL.value))
+        .when(pl.col("notice"))
+        .then(pl.lit(CreditState.ARREARS.value))
+        .when(pl.col("warn"))
+        .then(pl.lit(CreditState.WARNED.value))
+        .when(pl.col("cut"))
+        .then(pl.lit(CreditState.DISCONNECTING.value))
+        .otherwise(pl.col("state"))
+    )
+
+    def stamp(flag: str, column: str) -> pl.Expr:
+        return pl.when(back).then(no_time).when(pl.col(flag)).then(now).otherwise(column)
+
+    return changed.select(
+        "account_id",
+        new_state.alias("state"),
+        (pl.col("cycle") + back.cast(pl.Int64)).alias("cycle"),
+        stamp("warn", "warned_at").alias("warned_at"),
+        stamp("notice", "notice_at").alias("notice_at"),
+        pl.when(back)
+        .then(_date_lit(None))
+        .when(pl.col("notice"))
+        .then(_date_lit(pay_by_date(ctx.today, policy)))
+        .otherwise("pay_by")
+        .alias("pay_by"),
+        stamp("second_notice", "second_notice_at").alias("second_notice_at"),
+        "supply",
+        now.alias("updated_at"),
+    ).cast(STATE_SCHEMA)  # type: ignore[arg-type]
+
+
+def _reconnects() -> pl.Expr:
+    """A restoration needs a reconnect command unless supply was never touched."""
+    return pl.col("restore") & (
+        (pl.col("supply") == "off") | (pl.col("state") != CreditState.ARREARS)
+    )
+
+
+def _cut_at(policy: CreditPolicy, ctx: Context) -> dt.datetime:
+    return ctx.now + dt.timedelta(minutes=policy.second_notice_minutes)
+
+
+def _messages(
+    f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
+) -> pl.LazyFrame:
+    def rows(flag: pl.Expr, kind: MessageKind, to_trusted: bool = False) -> pl.LazyFrame:
+        return f.filter(flag).select(
+            "account_id",
+            pl.lit(kind.value).alias("kind"),
+            "cycle",
+            "balance_fen",
+            pl.when(pl.lit(kind in (MessageKind.ARREARS, MessageKind.TRUSTED_CONTACT)))
+            .then(_date_lit(pay_by_date(ctx.today, policy)))
+            .otherwise(None)
+            .alias("pay_by"),
+            _instant_lit(_cut_at(policy, ctx) if kind == MessageKind.CUT_SOON else None).alias(
+                "cut_at"
+            ),
+            pl.lit(ctx.paid_fen).alias("paid_fen"),
+            pl.lit(to_trusted).alias("to_trusted"),
+        )
+
+    parts = []
+    if "warn" in present:
+        parts.append(rows(pl.col("warn"), MessageKind.WARNING))
+    if "notice" in present:
+        parts.append(rows(pl.col("notice"), MessageKind.ARREARS))
+        trusted = pl.col("notice") & pl.col("protected").is_not_null()
+        parts.append(rows(trusted, MessageKind.TRUSTED_CONTACT, True))
+    if "second_notice" in present:
+        parts.append(rows(pl.col("second_notice"), MessageKind.CUT_SOON))
+    if ctx.paid_fen is not None and "restore" in present:  # SMS 4 answers a payment
+        parts.append(rows(_reconnects(), MessageKind.RESTORED))
+    return _concat(parts, MESSAGE_SCHEMA)
+
+
+def _commands(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame:
+    def rows(flag: pl.Expr, action: CommandAction) -> pl.LazyFrame:
+        return f.filter(flag & pl.col("meter_id").is_not_null()).select(
+            pl.format(f"{action.value}/{{}}/{{}}", _account_no(), pl.col("cycle")).alias(
+                "correlation_id"
+            ),
+            "account_id",
+            "meter_id",
+            pl.lit(action.value).alias("action"),
+            pl.lit(PRIORITY[action]).alias("priority"),
+            _instant_lit(ctx.now).alias("created_at"),
+        )
+
+    parts = []
+    if "restore" in present:
+        parts.append(rows(_reconnects(), CommandAction.RECONNECT))
+    if "cut" in present:
+        parts.append(rows(pl.col("cut"), CommandAction.DISCONNECT))
+    return _concat(parts, COMMAND_SCHEMA)
+
+
+def _concat(parts: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.LazyFrame:
+    if not parts:
+        return pl.LazyFrame(schema=schema)
+    return pl.concat([p.cast(schema) for p in parts])  # type: ignore[arg-type]
+
+
+def _account_no() -> pl.Expr:
+    return pl.col("account_id").cast(pl.String).str.zfill(10)
+
+
+def _decisions(
+    f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
+) -> pl.LazyFrame:
+    balance = format_fen_expr(pl.col("balance_fen"))
+    pay_by = pay_by_date(ctx.today, policy).isoformat()
+    cut_at = _local_hhmm(_cut_at(policy, ctx), ctx)
+    hold_reason = (
+        pl.when(pl.col("hold_code") == "protected")
+        .then(
+            pl.format(
+                "not cut: protected customer ({}); staff and the trusted contact are told instead",
+                pl.col("protected").replace_strict(PROTECTED_TEXT, default=pl.col("protected")),
+            )
+        )
+        .when(pl.col("hold_code") == "estimated")
+        .then(pl.lit("not cut: the arrears rest on estimated readings; the meter must be read"))
+        .when(pl.col("hold_code") == "no_switch")
+        .then(pl.lit("not cut: the meter has no remote switch; staff are told"))
+        .otherwise(pl.lit(ctx.cut_hold_reason))
+    )
+    specs: list[tuple[pl.Expr, Action, pl.Expr, pl.Expr, pl.Expr]] = [
+        (
+            pl.col("warn"),
+            Action.WARN,
+            pl.lit("low_balance"),
+            pl.format(
+                "balance {} yuan covers fewer than {} days of the average daily charge {} yuan",
+                balance,
+                pl.lit(policy.warn_days_of_credit),
+                format_fen_expr(pl.col("average_fen")),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("notice"),
+            Action.NOTICE,
+            pl.lit("arrears"),
+            pl.format(
+                "balance {} yuan is at or below {} yuan: arrears notice, pay by {}",
+                balance,
+                pl.lit(format_fen(policy.arrears_balance_fen_max)),
+                pl.lit(pay_by),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("second_notice"),
+            Action.SECOND_NOTICE,
+            pl.lit("cut_soon"),
+            pl.format(
+                "pay-by date {} passed and a cut is allowed now: second notice, cut from {}",
+                pl.col("pay_by").dt.strftime("%Y-%m-%d"),
+                pl.lit(cut_at),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("cut"),
+            Action.CUT,
+            pl.lit("cut"),
+            pl.format(
+                "pay-by date {} passed, balance {} yuan, second notice sent {}: disconnect queued",
+                pl.col("pay_by").dt.strftime("%Y-%m-%d"),
+                balance,
+                pl.col("second_notice_at")
+                .dt.convert_time_zone(ctx.zone)
+                .dt.strftime("%Y-%m-%d %H:%M"),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("hold_code").is_not_null(),
+            Action.HOLD,
+            pl.col("hold_code"),
+            hold_reason,
+            pl.format("/{}/{}", pl.lit(ctx.today.isoformat()), pl.col("hold_code")),
+        ),
+        (
+            pl.col("restore"),
+            Action.RESTORE,
+            pl.lit("paid" if ctx.paid_fen is not None else "balance_positive"),
+            pl.format(
+                "balance {} yuan is above zero again{}: {}",
+                balance,
+                pl.lit(
+                    f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+                ),
+                pl.when(_reconnects())
+                .then(pl.lit("reconnect queued first in line"))
+                .otherwise(pl.lit("supply was never cut")),
+            ),
+            pl.lit(""),
+        ),
+        (
+            pl.col("recover"),
+            Action.RECOVER,
+            pl.lit("balance_recovered"),
+            pl.format("balance {} yuan covers the warning line again", balance),
+            pl.lit(""),
+        ),
+    ]
+    parts = [
+        f.filter(flag).select(
+            pl.format(
+                "{}/{}/{}{}", pl.lit(action.value), _account_no(), pl.col("cycle"), suffix
+            ).alias("key"),
+            "account_id",
+            _instant_lit(ctx.now).alias("at"),
+            pl.lit(action.value).alias("action"),
+            code.alias("reason_code"),
+            reason.alias("reason"),
+        )
+        for flag, action, code, reason, suffix in specs
+        if ACTION_FLAGS[action] in present
+    ]
+    return _concat(parts, DECISION_SCHEMA)
+
+
+def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+    text = {
+        "protected": "protected customer in arrears past the pay-by date: call the customer and "
+        "the trusted contact, arrange payment; never cut remotely",
+        "estimated": "arrears rest on estimated readings: read the meter before any cut",
+        "no_switch": "customer in arrears past the pay-by date on a meter without a remote "
+        "switch: visit",
+    }
+    held = f.filter(pl.col("hold_code").is_in(list(text)))
+    return held.select(
+        pl.format("{}/{}/{}", pl.col("hold_code"), _account_no(), pl.col("cycle")).alias("key"),
+        "account_id",
+        pl.col("hold_code").alias("kind"),
+        pl.col("hold_code").replace_strict(text).alias("reason"),
+        _instant_lit(ctx.now).alias("created_at"),
+    ).cast(TASK_SCHEMA)  # type: ignore[arg-type]
+
+
+def _local_hhmm(at: dt.datetime, ctx: Context) -> str:
+    return at.astimezone(ZoneInfo(ctx.zone)).strftime("%Y-%m-%d %H:%M")
