@@ -11,10 +11,10 @@ settle_chunk_accounts_max = 50_000
 # kernel run beside the writes; only a chunk's first batch is read while nothing is written.
 settle_batch_accounts_max = 10_000
 
-# SQLite has one writer, and a writer waiting in its busy handler re-polls only every ~100 ms, so a
-# settlement that re-takes the lock at once starves payments for the whole run. Pausing this long
-# between chunks lets every waiting payment in: payments wait at most one chunk.
-sqlite_writer_pause_s = 0.1
+# SQLite has one writer, so a settlement that re-takes the lock at once would starve payments for
+# the whole run. A waiting writer tries again every few milliseconds (``adapters.sql.db``), so
+# pausing this long between chunks lets the waiting payments in: they wait about one chunk.
+sqlite_writer_pause_s = 0.015
 
 # Bulk imports: rows read from a file per batch.
 import_batch_rows_max = 200_000

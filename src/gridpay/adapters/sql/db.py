@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +21,17 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from gridpay.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+# How often a writer waiting for SQLite's write lock tries again (seconds): quickly at first,
+# then every few milliseconds. SQLite's own busy handler backs off to 100 ms between tries, so a
+# writer releasing the lock for a moment (a settlement between chunks) would have to pause that
+# long for the waiters to notice; with this poll a pause of ``limits.sqlite_writer_pause_s`` does.
+SQLITE_WRITE_LOCK_POLL_S = (0.0005, 0.001, 0.002, 0.003)
 
 
 def sqlite_url(path: str) -> str:
@@ -75,7 +85,29 @@ def _sqlite_on_begin(conn: Connection) -> None:
     if conn.get_execution_options().get(READ_ONLY_OPTION):
         conn.exec_driver_sql("BEGIN")
     else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _begin_immediate(conn)
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for the write lock by polling every few milliseconds.
+
+    The busy handler is off for the attempts only (then back to the long timeout, which still
+    covers every other statement); the whole wait is bounded by the same timeout.
+    """
+    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        for attempt in itertools.count():
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                busy = getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(SQLITE_WRITE_LOCK_POLL_S[min(attempt, len(SQLITE_WRITE_LOCK_POLL_S) - 1)])
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def dialect(conn: Connection) -> str:
