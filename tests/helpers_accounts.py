@@ -135,6 +135,7 @@ def insert_usage_row(
             window_energy_wh=0,
             window_charge_fen=0,
             window_days=0,
+            starts_run=True,
         )
     )
 

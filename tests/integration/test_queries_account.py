@@ -223,13 +223,17 @@ def _plan(store: SqlStore, stmt) -> str:  # noqa: ANN001
     return "\n".join(str(r[-1]) for r in rows)
 
 
-def test_per_account_reads_go_through_the_account_indexes(history: SqlStore) -> None:
+def test_per_account_reads_seek_indexes(history: SqlStore) -> None:
     with history.unit_of_work() as uow:
         usage = uow.queries._usage_select(1, dt.date(2026, 10, 29), dt.date(2026, 11, 27))
         transfers = uow.queries._transfer_select(1).order_by(text("seq DESC")).limit(20)
     usage_plan = _plan(history, usage)
     transfers_plan = _plan(history, transfers)
-    assert "ix_daily_usage_account_id_day" in usage_plan, usage_plan
+    # Usage: a seek of the primary key (day, account_id) per day, never a range of everyone's.
     assert "ix_transfers_account_id_seq" in transfers_plan, transfers_plan
     if history.dialect == "sqlite":
+        assert "PRIMARY KEY (day=? AND account_id=?)" in usage_plan, usage_plan
         assert "SCAN" not in usage_plan and "SCAN" not in transfers_plan
+    else:
+        assert "daily_usage_pkey" in usage_plan, usage_plan
+        assert "account_id = 1" in usage_plan, usage_plan

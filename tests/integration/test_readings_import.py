@@ -105,6 +105,7 @@ def settle_by_hand(
         "window_energy_wh": 5_000,
         "window_charge_fen": 280,
         "window_days": 1,
+        "starts_run": True,
     }
     with store.unit_of_work() as uow:
         bulk_insert(uow.conn, "daily_usage", pl.DataFrame([row]))

@@ -83,6 +83,7 @@ USAGE_COLUMNS = (
     "window_energy_wh",
     "window_charge_fen",
     "window_days",
+    "starts_run",
 )
 
 # A stored usage row (table ``daily_usage``): what the kernel writes, plus the run that wrote it.
@@ -104,6 +105,7 @@ USAGE_SCHEMA: dict[str, Any] = {
     "window_energy_wh": pl.Int64,
     "window_charge_fen": pl.Int64,
     "window_days": pl.Int64,
+    "starts_run": pl.Boolean,  # no row for the account the day before (its first, or a gap)
     "run_id": pl.Int64,
 }
 assert tuple(USAGE_SCHEMA)[:-1] == USAGE_COLUMNS
@@ -157,6 +159,10 @@ def settle_batch(
         "window_energy_wh",
         "window_charge_fen",
         "window_days",
+        (
+            pl.col("prev_day").is_null()
+            | (pl.col("prev_day") != pl.lit(day - dt.timedelta(days=1)))
+        ).alias("starts_run"),
     )
     quarantined = result.filter(pl.col("rejected")).select(
         "account_id",

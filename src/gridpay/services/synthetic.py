@@ -454,6 +454,7 @@ def prior_usage(
         "window_energy_wh",
         "window_charge_fen",
         "window_days",
+        pl.lit(True).alias("starts_run"),  # the one row standing for the history before it
         pl.lit(None, dtype=pl.Int64).alias("run_id"),
     ).collect()
     assert usage["charge_fen"].min() >= 0  # type: ignore[operator]

@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, case, func, select, text, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
+from gridpay.adapters.sql.settlement_repo import day_literals, days_between
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
@@ -188,15 +189,20 @@ class SqlCreditRepo:
     def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
         """(account_id, day) of estimated settled days on or after ``since``."""
         schema_ = {"account_id": pl.Int64, "day": pl.Date}
+        newest = as_date(self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+        days = days_between(since, newest) if newest else []
+        # Each (day, account) a seek of the primary key: no index leads with the account.
         frames = [
             fetch_frame(
                 self.conn,
                 "SELECT account_id, day FROM daily_usage "
-                f"WHERE account_id IN ({_id_list(ids)}) AND day >= :since AND estimated = :yes",
-                {"since": since, "yes": True},
+                f"WHERE day IN ({day_literals(days)}) AND account_id IN ({_id_list(ids)}) "
+                "AND estimated = :yes",
+                {"yes": True},
                 schema=schema_,
             )
             for ids in _chunks(account_ids)
+            if days
         ]
         return pl.concat(frames) if frames else pl.DataFrame(schema=schema_)
 

@@ -155,10 +155,20 @@ def bulk_insert(conn: Connection, table: str, frame: pl.DataFrame) -> int:
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
                 varying = part.drop(list(constants))
                 if varying.width:
-                    cursor.executemany(sql, varying.iter_rows())
+                    _executemany(cursor, sql, varying)
                 else:
                     cursor.executemany(sql, ((),) * part.height)
     return frame.height
+
+
+# Rows handed to one ``executemany`` as a list: ``DataFrame.rows()`` builds the tuples a third
+# faster than the ``iter_rows()`` generator, and slices keep the list's memory small.
+EXECUTEMANY_ROWS = 20_000
+
+
+def _executemany(cursor: Any, sql: str, frame: pl.DataFrame) -> None:
+    for start in range(0, frame.height, EXECUTEMANY_ROWS):
+        cursor.executemany(sql, frame.slice(start, EXECUTEMANY_ROWS).rows())
 
 
 # Null patterns a frame is split into at most for ``bulk_insert`` on SQLite.
@@ -258,7 +268,7 @@ def bulk_add(
     else:
         sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
         with raw_cursor(conn) as cursor:
-            cursor.executemany(sql, frame.select(*columns, key).iter_rows())
+            _executemany(cursor, sql, frame.select(*columns, key))
     return frame.height
 
 

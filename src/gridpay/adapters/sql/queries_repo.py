@@ -1,7 +1,8 @@
 """Read-only per-account views in SQL, each on an index.
 
-- ``daily_usage`` by ``account_id = :a AND day BETWEEN ...``: index ix_daily_usage_account_id_day
-  (the primary key leads with ``day``, which would scan every account's rows of the range).
+- ``daily_usage`` by ``day IN (each day of the range) AND account_id = :a``: one seek of the
+  primary key (day, account_id) per day (a range on ``day`` would read everyone's rows); the
+  newest settled day through ``last_settled_days`` (a few seeks).
 - ``transfers`` by ``account_id = :a``: index ix_transfers_account_id_seq, newest first by seq.
 """
 
@@ -14,6 +15,7 @@ import polars as pl
 from sqlalchemy import Connection, Select, case, func, or_, select
 
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.settlement_repo import days_between, last_settled_days
 
 USAGE_SCHEMA: dict[str, Any] = {
     "day": pl.Date,
@@ -50,9 +52,11 @@ class SqlQueriesRepo:
         return self._frame(stmt, USAGE_SCHEMA)
 
     def latest_usage(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
-        u = schema.daily_usage
-        stmt = self._usage_select(account_id, first_day, last_day).order_by(u.c.day.desc())
-        return self._frame(stmt.limit(1), USAGE_SCHEMA)
+        before = last_day + dt.timedelta(days=1)
+        newest = last_settled_days(self.conn, [account_id], before).get(account_id)
+        if newest is None or newest < first_day:
+            return pl.DataFrame(schema=USAGE_SCHEMA)
+        return self._frame(self._usage_select(account_id, newest, newest), USAGE_SCHEMA)
 
     def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
         t = schema.transfers
@@ -89,7 +93,7 @@ class SqlQueriesRepo:
             u.c.ytd_charged_fen,
             u.c.estimated,
             u.c.tariff_code,
-        ).where(u.c.account_id == account_id, u.c.day >= first_day, u.c.day <= last_day)
+        ).where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
 
     def _transfer_select(self, account_id: int) -> Select:
         t = schema.transfers

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, dialect, fetch_frame
+from gridpay.adapters.sql.settlement_repo import last_settled_days
 from gridpay.domain.registry import (
     REGISTERED_ACCOUNT_SCHEMA,
     REGISTERED_METER_SCHEMA,
@@ -292,16 +293,14 @@ class SqlRegistryRepo:
 
     def meter_use(self, account_id: int, meter_id: int, day: dt.date) -> MeterUse:
         """What a meter replacement on ``day`` must not contradict (see ``MeterUse``)."""
-        r, u = schema.readings, schema.daily_usage
+        r = schema.readings
         last_reading_wh = self.conn.execute(
             select(func.max(r.c.total_wh)).where(r.c.meter_id == meter_id, r.c.day <= day)
         ).scalar()
         readings_after_n = self.conn.execute(
             select(func.count()).select_from(r).where(r.c.meter_id == meter_id, r.c.day > day)
         ).scalar_one()
-        settled_through = self.conn.execute(
-            select(func.max(u.c.day)).where(u.c.account_id == account_id)
-        ).scalar()
+        settled_through = last_settled_days(self.conn, [account_id]).get(account_id)
         return MeterUse(
             last_reading_wh=last_reading_wh,
             readings_after_n=readings_after_n,

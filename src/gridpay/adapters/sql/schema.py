@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     text,
+    true,
 )
 
 metadata = MetaData()
@@ -189,10 +190,24 @@ daily_usage = Table(
     Column("window_energy_wh", BigInteger, nullable=False),
     Column("window_charge_fen", BigInteger, nullable=False),
     Column("window_days", Integer, nullable=False),
+    # True when the account has no row for the day before: its first settled day, or the first
+    # after a gap (not prepaid, no meter). The account's rows run without a gap from each such
+    # row to the next one, which is how its last settled day is found (``settlement_repo``).
+    # Any row written without saying is taken to start one (harmless: a run may start anywhere).
+    Column("starts_run", Boolean, nullable=False, server_default=true()),
     Column("run_id", BigInteger),
+    # Appending a day touches only the end of the primary key. No index leads with the account:
+    # each day's rows would land on a different page of it for every account (a year of
+    # history: 550,000 scattered pages a day). Per-account reads seek the primary key day by
+    # day instead, and find the account's runs in this small partial index.
     PrimaryKeyConstraint("day", "account_id"),
-    # Per-account history (account show, statements, the last settled day before a gap).
-    Index("ix_daily_usage_account_id_day", "account_id", "day"),
+    Index(
+        "ix_daily_usage_run_starts",
+        "account_id",
+        "day",
+        sqlite_where=text("starts_run"),
+        postgresql_where=text("starts_run"),
+    ),
     sqlite_with_rowid=False,
 )
 

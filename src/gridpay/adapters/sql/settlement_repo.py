@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import bulk_insert, fetch_frame, fetch_frame_bulk
+from gridpay.adapters.sql.db import as_date, bulk_insert, fetch_frame, fetch_frame_bulk
 from gridpay.domain.settlement import INPUT_SCHEMA, USAGE_COLUMNS, USAGE_SCHEMA
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
@@ -51,6 +51,72 @@ READING_SCHEMA = {
     "r_total_wh": pl.Int64,
     **{f"r_{r}_wh": pl.Int64 for r in REGISTERS},
 }
+
+
+def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day from ``first`` to ``last``: per-account reads of ``daily_usage`` seek its
+    primary key (day, account_id) once per day rather than scan the range's rows of everyone."""
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_literals(days: Sequence[dt.date]) -> str:
+    """Dates as an SQL list to inline (ISO text: both engines compare it with a date column)."""
+    return ", ".join(f"'{d.isoformat()}'" for d in days)
+
+
+def last_settled_days(
+    conn: Connection, account_ids: Sequence[int], before: dt.date | None = None
+) -> dict[int, dt.date]:
+    """Each account's last day with a usage row before ``before`` (default: ever).
+
+    Accounts with no such row are left out. The latest row that starts a run before ``before``
+    comes from the partial index; the account's rows follow it day after day without a gap
+    (up to ``before`` at most, as no later run starts before it), so the last of them is found
+    by a binary search of primary-key seeks: about log2(days) seeks per account.
+    """
+    if before is None:
+        newest = as_date(conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+        if newest is None:
+            return {}
+        before = newest + dt.timedelta(days=1)
+    lo: dict[int, dt.date] = {}
+    for batch in _batches(account_ids):
+        for account_id, start in conn.execute(
+            text(
+                "SELECT account_id, max(day) FROM daily_usage WHERE starts_run AND day < :b "
+                f"AND account_id IN ({_in_list(batch)}) GROUP BY account_id"
+            ),
+            {"b": before},
+        ):
+            lo[int(account_id)] = as_date(start)  # type: ignore[assignment]
+    hi = dict.fromkeys(lo, before - dt.timedelta(days=1))
+    while searching := [a for a in lo if lo[a] < hi[a]]:
+        probes: dict[dt.date, list[int]] = {}
+        for a in searching:
+            middle = lo[a] + dt.timedelta(days=((hi[a] - lo[a]).days + 1) // 2)
+            probes.setdefault(middle, []).append(a)
+        for day, ids in probes.items():
+            found = _settled_on(conn, day, ids)
+            for a in ids:
+                if a in found:
+                    lo[a] = day
+                else:
+                    hi[a] = day - dt.timedelta(days=1)
+    return lo
+
+
+def _settled_on(conn: Connection, day: dt.date, account_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for batch in _batches(account_ids):
+        rows = conn.execute(
+            text(
+                "SELECT account_id FROM daily_usage WHERE day = :d "
+                f"AND account_id IN ({_in_list(batch)})"
+            ),
+            {"d": day},
+        )
+        found.update(int(r[0]) for r in rows)
+    return found
 
 
 def _batches(ids: Sequence[int]) -> list[Sequence[int]]:
@@ -177,17 +243,19 @@ class SqlSettlementRepo:
 
     def _latest_before(self, day: dt.date, account_ids: list[int]) -> pl.DataFrame:
         """The last settled row before ``day`` for accounts with no row yesterday (gaps)."""
+        by_day: dict[dt.date, list[int]] = {}
+        for account_id, last in last_settled_days(self.conn, account_ids, day).items():
+            by_day.setdefault(last, []).append(account_id)
         frames = [
             fetch_frame(
                 self.conn,
-                f"SELECT account_id, {_PREV_COLUMNS} FROM daily_usage u "
-                f"WHERE u.account_id IN ({_in_list(batch)}) AND u.day = ("
-                "SELECT max(x.day) FROM daily_usage x "
-                "WHERE x.account_id = u.account_id AND x.day < :d)",
-                {"d": day},
+                f"SELECT account_id, {_PREV_COLUMNS} FROM daily_usage "
+                f"WHERE day = :d AND account_id IN ({_in_list(batch)})",
+                {"d": last},
                 _PREV_SCHEMA,
             )
-            for batch in _batches(account_ids)
+            for last, ids in sorted(by_day.items())
+            for batch in _batches(ids)
         ]
         return pl.concat(frames) if frames else pl.DataFrame(schema=_PREV_SCHEMA)
 
@@ -256,15 +324,18 @@ class SqlSettlementRepo:
 
     def usage_rows(self, account_ids: list[int], first: dt.date, last: dt.date) -> pl.DataFrame:
         """Stored usage rows of some accounts over a range of days (true-ups, audit)."""
+        newest = self.last_settled()
+        days = days_between(first, min(last, newest)) if newest else []
         frames = [
             fetch_frame(
                 self.conn,
                 f"SELECT {', '.join(USAGE_COLUMNS)} FROM daily_usage "
-                f"WHERE account_id IN ({_in_list(batch)}) AND day BETWEEN :a AND :b",
-                {"a": first, "b": last},
+                f"WHERE day IN ({day_literals(days)}) AND account_id IN ({_in_list(batch)})",
+                {},
                 {c: USAGE_SCHEMA[c] for c in USAGE_COLUMNS},
             )
             for batch in _batches(account_ids)
+            if days
         ]
         if not frames:
             return pl.DataFrame(schema={c: USAGE_SCHEMA[c] for c in USAGE_COLUMNS})
@@ -281,10 +352,7 @@ class SqlSettlementRepo:
             )
 
     def last_settled(self) -> dt.date | None:
-        value = self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar()
-        if value is None or isinstance(value, dt.date):
-            return value
-        return dt.date.fromisoformat(str(value))
+        return as_date(self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
 
     def usage_for_day(self, day: dt.date) -> pl.DataFrame:
         return fetch_frame(
@@ -309,12 +377,7 @@ class SqlSettlementRepo:
             )
 
     def last_settled_day(self, account_id: int) -> dt.date | None:
-        value = self.conn.execute(
-            text("SELECT max(day) FROM daily_usage WHERE account_id = :a"), {"a": account_id}
-        ).scalar()
-        if value is None or isinstance(value, dt.date):
-            return value
-        return dt.date.fromisoformat(str(value))
+        return last_settled_days(self.conn, [account_id]).get(account_id)
 
     def readings_for_meters(self, meter_ids: list[int], day: dt.date) -> pl.DataFrame:
         """The day's raw readings of these meters (a batch's, by the primary key)."""
