@@ -74,3 +74,19 @@ def test_a_writer_that_never_gets_the_lock_fails_after_the_timeout(
     with engine.begin() as conn:  # the lock is free again: no wait at all
         conn.execute(text("INSERT INTO log VALUES ('next', 0)"))
     engine.dispose()
+
+
+def test_every_connection_gets_the_settings_the_bulk_paths_rely_on(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "lock.db")
+    with engine.connect() as conn:
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "wal_autocheckpoint", "busy_timeout")
+        }
+    engine.dispose()
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 1,  # NORMAL: in WAL mode a commit does not wait for the disk
+        "wal_autocheckpoint": db.SQLITE_WAL_CHECKPOINT_PAGES,
+        "busy_timeout": db.SQLITE_BUSY_TIMEOUT_MS,
+    }
