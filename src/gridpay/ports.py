@@ -598,6 +598,10 @@ class UnitOfWork(Protocol):
         """Serialize with settlement chunks: exclusive for a chunk, shared for an import."""
         ...
 
+    def defer_checkpoint(self) -> None:
+        """Leave this transaction's log for a later ``Store.checkpoint`` (a big write)."""
+        ...
+
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
@@ -619,6 +623,10 @@ class Store(Protocol):
 
     def let_other_writers_in(self) -> None:
         """Called between long write transactions (settlement chunks)."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database, beside any writer (may be a no-op)."""
         ...
 
 

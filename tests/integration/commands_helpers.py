@@ -116,6 +116,9 @@ class StoreWithRecordingCredit:
     def let_other_writers_in(self) -> None:
         self._store.let_other_writers_in()
 
+    def checkpoint(self) -> None:
+        self._store.checkpoint()
+
 
 class ScriptedHeadEnd:
     """A head-end whose results the test hands in; it records what it was sent."""

@@ -201,3 +201,27 @@ def test_batches_within_a_chunk_settle_as_one_big_batch_would(store, clock, tmp_
     expected = snapshot(clean)
     clean.dispose()
     assert snapshot(store) == expected
+
+
+def test_each_chunks_log_is_folded_in_beside_the_next_chunk(store, clock, tmp_path, monkeypatch):
+    ids = add_city(store, 30)
+    for day in (D0, D1):
+        add_readings(store, ids, day)
+    calls: list[str] = []
+    real_checkpoint = store.checkpoint
+    monkeypatch.setattr(
+        store,
+        "checkpoint",
+        lambda: calls.append(threading.current_thread().name) or real_checkpoint(),
+    )
+    settle_day(store, clock, D0, chunk_accounts=7)
+    # 30 accounts in chunks of 7: five chunks, the log of the first four folded in on a thread
+    # of its own; the last one's is left to the database's own checkpoints.
+    assert len(calls) == 4
+    assert all(name.startswith("settle-checkpoint") for name in calls)
+    with store.unit_of_work() as uow:  # pooled connections got their setting back
+        assert uow.conn is not None
+        if store.dialect == "sqlite":
+            setting = uow.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            assert setting == 10_000
+        assert uow.settlement.usage_for_day(D0).height == 30

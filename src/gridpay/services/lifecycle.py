@@ -238,6 +238,9 @@ class _SoleWriter:
     def let_other_writers_in(self) -> None:
         pass
 
+    def checkpoint(self) -> None:
+        self.inner.checkpoint()
+
 
 class _NullGateway:
     def send(self, phone: str, body: str, dedupe_key: str) -> None:

@@ -106,7 +106,10 @@ def settle_day(
     prices = prices_in_force(tariffs, day)
     if progress:
         progress.start(f"settling {day}", account_ids.len())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as reader:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-checkpoint") as folder,
+    ):
         for offset in range(0, account_ids.len(), chunk_accounts):
             chunk = account_ids.slice(offset, chunk_accounts)
             bounds = _batch_bounds(chunk, batch_accounts)
@@ -118,6 +121,9 @@ def settle_day(
             if progress:
                 progress.advance(chunk.len())
             if offset + chunk_accounts < account_ids.len():
+                # The chunk's log is folded into the database while the next chunk is written
+                # (the last chunk's is left to the database's own checkpoints).
+                folder.submit(store.checkpoint)
                 store.let_other_writers_in()
     if progress:
         progress.finish()
@@ -205,6 +211,7 @@ def _settle_chunk(
         try:
             with store.unit_of_work() as uow:
                 uow.lock_settlement(shared=False)
+                uow.defer_checkpoint()  # done beside the next chunk (settle_day)
                 # From here until commit nothing the batches read can change (module doc).
                 now = clock.now()
                 totals = dict.fromkeys(_TOTALS, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
@@ -15,7 +15,7 @@ from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
-from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine
+from gridpay.adapters.sql.db import READ_ONLY_OPTION, SQLITE_WAL_CHECKPOINT_PAGES, make_engine
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -34,6 +34,7 @@ class SqlUnitOfWork:
     def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._checkpoint_deferred = False
         self.conn: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -64,8 +65,24 @@ class SqlUnitOfWork:
         assert self.conn is not None
         if self._transaction.is_active:
             self._transaction.rollback()
+        if self._checkpoint_deferred:
+            # Outside any transaction now: straight to the driver, which would otherwise begin
+            # one (and take the write lock) for a pragma.
+            self._driver().execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
         self.conn.close()
         self.conn = None
+
+    def _driver(self) -> Any:
+        assert self.conn is not None
+        return self.conn.connection.driver_connection
+
+    def defer_checkpoint(self) -> None:
+        """This transaction's commit leaves the write-ahead log to a later ``Store.checkpoint``
+        (SQLite; elsewhere nothing): a big commit then does not copy it into the database."""
+        assert self.conn is not None
+        if self.conn.dialect.name == "sqlite":
+            self._driver().execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpoint_deferred = True
 
     def lock_settlement(self, *, shared: bool) -> None:
         """Serialize this transaction with settlement chunks (held until commit or rollback).
@@ -111,6 +128,16 @@ class SqlStore:
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file without waiting for anyone (SQLite's
+        passive checkpoint, on a connection of its own, so it runs beside a writer)."""
+        if self.dialect != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def let_other_writers_in(self) -> None:
         """Between two long write transactions: give waiting writers their turn.
