@@ -263,7 +263,7 @@ class SqlCreditRepo:
 
     def save_states(self, states: pl.DataFrame) -> int:
         """Upsert whole ``STATE_SCHEMA`` rows (under ``lock_states`` on PostgreSQL)."""
-        return upsert(self.conn, "credit_state", states.select(list(STATE_SCHEMA)), ["account_id"])
+        return upsert(self.conn, "credit_state", states, ["account_id"], list(STATE_SCHEMA))
 
     def add_decisions(self, decisions: pl.DataFrame) -> int:
         """Append decisions whose key is new; returns rows added."""
