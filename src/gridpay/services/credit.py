@@ -9,6 +9,7 @@ So a crash loses nothing and repeats nothing (every message, command and decisio
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,7 +278,8 @@ def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> Non
     for account_id in outcome.cancel_cuts.to_list():
         uow.commands.cancel_queued(account_id, "disconnect", ctx.now)
     uow.commands.enqueue(outcome.commands)
-    uow.outbox.add(_outbox_rows(uow, outcome.messages, p, ctx))
+    if outcome.messages.height:
+        uow.outbox.add(_outbox_rows(uow, outcome.messages, p, ctx))
     uow.credit.add_decisions(outcome.decisions)
     uow.credit.add_staff_tasks(outcome.tasks)
 
@@ -296,7 +298,9 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
     if messages.height == 0:
         return pl.DataFrame(schema=schema)
     recipients: dict[int, list[dict[str, Any]]] = {}
-    listed = uow.credit.recipients(messages["account_id"].unique().to_list())
+    # the accounts, first seen first, without a Polars query (Series.unique is one)
+    account_ids = list(dict.fromkeys(messages["account_id"].to_list()))
+    listed = uow.credit.recipients(account_ids)
     for person in listed.iter_rows(named=True):
         recipients.setdefault(person["account_id"], []).append(person)
     brand = brand_from_settings(p.settings)
@@ -337,7 +341,9 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
 
 
 def _counts(outcome: Evaluation) -> dict[str, int]:
-    if outcome.decisions.height == 0:
-        return {}
-    grouped = outcome.decisions.group_by("action").len()
+    """Decisions by action."""
+    decisions = outcome.decisions
+    if decisions.height <= limits.credit_outcome_python_rows_max:  # a payment's one decision
+        return dict(Counter(decisions["action"].to_list()))
+    grouped = decisions.group_by("action").len()
     return {str(a): int(n) for a, n in grouped.iter_rows()}

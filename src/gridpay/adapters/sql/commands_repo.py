@@ -13,6 +13,8 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gridpay.adapters.sql import schema
 from gridpay.domain.commands import CommandAction, CommandState
@@ -38,6 +40,15 @@ ENQUEUE_COLUMNS = ("correlation_id", "account_id", "meter_id", "action", "priori
 
 ERROR_CHARS_MAX = 300  # the last_error column
 
+# Built once per engine (a payment's restoration enqueues one command: building the statement
+# cost more than running it). A correlation id already stored is skipped.
+_ENQUEUE = {
+    dialect: insert(schema.meter_commands)
+    .on_conflict_do_nothing(index_elements=["correlation_id"])
+    .returning(schema.meter_commands.c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
 
 class SqlCommandsRepo:
     def __init__(self, conn: Connection) -> None:
@@ -48,15 +59,17 @@ class SqlCommandsRepo:
             return 0
         missing = set(ENQUEUE_COLUMNS) - set(commands.columns)
         assert not missing, f"commands frame lacks {sorted(missing)}"
-        actions = set(commands["action"].unique().to_list())
-        assert actions <= {a.value for a in CommandAction}, f"unknown actions in {actions}"
         rows = [
-            {**row, "created_at": _utc(row["created_at"]), "state": CommandState.QUEUED.value}
-            for row in commands.select(ENQUEUE_COLUMNS).to_dicts()
+            {
+                **{name: row[name] for name in ENQUEUE_COLUMNS},
+                "created_at": _utc(row["created_at"]),
+                "state": CommandState.QUEUED.value,
+            }
+            for row in commands.iter_rows(named=True)
         ]
-        c = schema.meter_commands
-        stmt = _insert(self.conn).on_conflict_do_nothing(index_elements=["correlation_id"])
-        return len(self.conn.execute(stmt.returning(c.c.id), rows).all())
+        actions = {row["action"] for row in rows}
+        assert actions <= {a.value for a in CommandAction}, f"unknown actions in {actions}"
+        return len(self.conn.execute(_ENQUEUE[self.conn.dialect.name], rows).all())
 
     def cancel_queued(self, account_id: int, action: str, at: dt.datetime) -> int:
         c = schema.meter_commands
@@ -187,16 +200,6 @@ class SqlCommandsRepo:
     def _frame(self, stmt: Select[Any]) -> pl.DataFrame:
         rows = [tuple(_utc_dict(r._mapping).values()) for r in self.conn.execute(stmt)]
         return pl.DataFrame(rows, schema=COMMAND_SCHEMA, orient="row")
-
-
-def _insert(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(schema.meter_commands)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(schema.meter_commands)
 
 
 def _utc(at: dt.datetime) -> dt.datetime:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, case, func, select, text, update
+from sqlalchemy import Connection, bindparam, case, func, select, text, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
@@ -23,6 +23,10 @@ from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolic
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
 FEW_ACCOUNTS_MAX = 20  # up to this many, read row by row rather than as frames
+# Read by every payment: built once (a Core statement built per call cost more than its query).
+_STATE_OF = select(schema.credit_state).where(
+    schema.credit_state.c.account_id == bindparam("account_id")
+)
 
 RECIPIENT_SCHEMA: dict[str, Any] = {
     "account_id": pl.Int64,
@@ -265,7 +269,7 @@ class SqlCreditRepo:
 
     def save_states(self, states: pl.DataFrame) -> int:
         """Upsert whole ``STATE_SCHEMA`` rows (under ``lock_states`` on PostgreSQL)."""
-        return upsert(self.conn, "credit_state", states.select(list(STATE_SCHEMA)), ["account_id"])
+        return upsert(self.conn, "credit_state", states, ["account_id"], list(STATE_SCHEMA))
 
     def add_decisions(self, decisions: pl.DataFrame) -> int:
         """Append decisions whose key is new; returns rows added."""
@@ -335,8 +339,7 @@ class SqlCreditRepo:
         )
 
     def state_of(self, account_id: int) -> dict[str, Any] | None:
-        s = schema.credit_state
-        row = self.conn.execute(select(s).where(s.c.account_id == account_id)).first()
+        row = self.conn.execute(_STATE_OF, {"account_id": account_id}).first()
         if row is None:
             return None
         values = dict(row._mapping)

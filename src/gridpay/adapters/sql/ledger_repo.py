@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_date, bulk_add, bulk_insert, fetch_frame
@@ -46,6 +46,44 @@ TRANSFER_SCHEMA: dict[str, Any] = {
 }
 
 
+# A payment runs a handful of one-row statements; building each as a Core statement per call
+# (coercing its operands, then hashing it for the compiled cache) cost more than running it.
+# So they are built once here, with bound parameters, and typed as their columns (SQLite stores
+# dates and instants as text: the column types convert both ways, as for any Core statement).
+_T = schema.transfers
+_LA = schema.ledger_accounts
+_GET_TRANSFER = select(_T).where(_T.c.id == bindparam("id"))
+_BALANCE = select(_LA.c.credits_posted_fen - _LA.c.debits_posted_fen).where(
+    _LA.c.id == bindparam("id")
+)
+_LOCK = (
+    select(_LA.c.id)
+    .where(_LA.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_LA.c.id)
+    .with_for_update()
+)
+# ``ON CONFLICT DO NOTHING`` makes two concurrent posts of one id safe on both engines: the
+# loser gets no row back and reads the winner's.
+_INSERT_TRANSFER = text(
+    f"INSERT INTO transfers ({', '.join(TRANSFER_FIELDS)}, created_at) "
+    f"VALUES ({', '.join(f':{f}' for f in TRANSFER_FIELDS)}, :created_at) "
+    "ON CONFLICT (id) DO NOTHING RETURNING seq"
+).bindparams(
+    bindparam("day", type_=_T.c.day.type),
+    bindparam("created_at", type_=_T.c.created_at.type),
+)
+# Both sides of a transfer in one relative update (never a value computed from a read, so
+# concurrent postings are kept); the ids differ (``Transfer`` asserts it), so two rows change.
+_MOVE = text(
+    "UPDATE ledger_accounts SET "
+    "debits_posted_fen = debits_posted_fen "
+    "+ CASE WHEN id = :debit_id THEN :amount_fen ELSE 0 END, "
+    "credits_posted_fen = credits_posted_fen "
+    "+ CASE WHEN id = :credit_id THEN :amount_fen ELSE 0 END "
+    "WHERE id IN (:debit_id, :credit_id)"
+)
+
+
 def transfer_from_row(row: Any) -> Transfer:
     m = row._mapping
     return Transfer(
@@ -79,21 +117,19 @@ class SqlLedgerRepo:
             self.conn.execute(schema.ledger_accounts.insert(), rows)
 
     def get_transfer(self, transfer_id: str) -> Transfer | None:
-        t = schema.transfers
-        row = self.conn.execute(select(t).where(t.c.id == transfer_id)).first()
+        row = self.conn.execute(_GET_TRANSFER, {"id": transfer_id}).first()
         return transfer_from_row(row) if row else None
 
     def post(self, transfer: Transfer, created_at: dt.datetime) -> bool:
         """Post one transfer; False (and nothing written) if this exact transfer is already posted.
 
-        The same id with different content raises ``Conflict``. ``ON CONFLICT DO NOTHING`` makes
-        two concurrent posts of one id safe on both engines: the loser sees the winner's row.
+        The same id with different content raises ``Conflict``. Two concurrent posts of one id
+        are safe on both engines: the loser sees the winner's row.
         """
         values = {f: getattr(transfer, f) for f in TRANSFER_FIELDS}
         values["kind"] = transfer.kind.value
         values["created_at"] = created_at
-        stmt = _insert_ignoring_duplicate_id(self.conn, values)
-        inserted = self.conn.execute(stmt).first() is not None
+        inserted = self.conn.execute(_INSERT_TRANSFER, values).first() is not None
         if not inserted:
             existing = self.get_transfer(transfer.id)
             assert existing is not None
@@ -103,18 +139,18 @@ class SqlLedgerRepo:
                     f"({existing.amount_fen} fen to {existing.credit_account_id}); refused"
                 )
             return False
-        la = schema.ledger_accounts
-        for ledger_id, column in (
-            (transfer.debit_account_id, la.c.debits_posted_fen),
-            (transfer.credit_account_id, la.c.credits_posted_fen),
-        ):
-            updated = self.conn.execute(
-                la.update()
-                .where(la.c.id == ledger_id)
-                .values({column.name: column + transfer.amount_fen})
-            ).rowcount
-            if updated != 1:
-                raise NotFound(f"ledger account {ledger_id} does not exist")
+        moved = self.conn.execute(
+            _MOVE,
+            {
+                "debit_id": transfer.debit_account_id,
+                "credit_id": transfer.credit_account_id,
+                "amount_fen": transfer.amount_fen,
+            },
+        ).rowcount
+        if moved != 2:
+            for ledger_id in (transfer.debit_account_id, transfer.credit_account_id):
+                self.balance_fen(ledger_id)  # raises NotFound for the missing one
+        assert moved == 2
         return True
 
     def post_many(self, transfers: pl.DataFrame) -> int:
@@ -157,12 +193,7 @@ class SqlLedgerRepo:
 
     def balance_fen(self, ledger_account_id: int) -> int:
         """credits - debits (a customer's prepaid balance; negative for asset-like accounts)."""
-        row = self.conn.execute(
-            text(
-                "SELECT credits_posted_fen - debits_posted_fen FROM ledger_accounts WHERE id = :id"
-            ),
-            {"id": ledger_account_id},
-        ).first()
+        row = self.conn.execute(_BALANCE, {"id": ledger_account_id}).first()
         if row is None:
             raise NotFound(f"ledger account {ledger_account_id} does not exist")
         return int(row[0])
@@ -175,29 +206,4 @@ class SqlLedgerRepo:
         """
         if self.conn.dialect.name != "postgresql" or not ledger_account_ids:
             return
-        la = schema.ledger_accounts
-        ids = sorted(set(ledger_account_ids))
-        self.conn.execute(
-            select(la.c.id).where(la.c.id.in_(ids)).order_by(la.c.id).with_for_update()
-        ).all()
-
-
-def _insert_ignoring_duplicate_id(conn: Connection, values: dict[str, Any]) -> Any:
-    t = schema.transfers
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return (
-            pg_insert(t)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(t.c.seq)
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return (
-        sqlite_insert(t)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(t.c.seq)
-    )
+        self.conn.execute(_LOCK, {"ids": sorted(set(ledger_account_ids))}).all()

@@ -15,8 +15,7 @@ import polars as pl
 from sqlalchemy import Connection, Select, select
 
 from gridpay import limits
-from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.bulk_keyed import insert_new
+from gridpay.adapters.sql import bulk_keyed, schema
 from gridpay.adapters.sql.db import as_utc
 from gridpay.domain.messages import MessageStatus
 
@@ -50,10 +49,18 @@ class SqlOutboxRepo:
         """Append messages; a dedupe key already stored (or repeated in the frame) is skipped.
 
         Returns the rows actually added. A new message is due at once (``next_attempt_at`` is
-        its ``created_at``), so the worker's query stays on one index.
+        its ``created_at``), so the worker's query stays on one index. ``created_at`` may be
+        naive (then it is UTC) or in any zone.
         """
         missing = set(ADD_COLUMNS) - set(messages.columns)
         assert not missing, f"outbox rows need {sorted(missing)}"
+        columns = (*ADD_COLUMNS, "next_attempt_at")
+        if messages.height <= bulk_keyed.STAGE_ROWS_MIN:  # a payment's SMS: no frame operations
+            rows = [
+                (*(m[c] for c in ADD_COLUMNS), m["created_at"])
+                for m in messages.iter_rows(named=True)
+            ]
+            return bulk_keyed.insert_new_rows(self.conn, "messages", columns, rows, ["dedupe_key"])
         created = pl.col("created_at")
         dtype = messages.schema["created_at"]
         utc = (
@@ -61,9 +68,9 @@ class SqlOutboxRepo:
             if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
             else created.dt.replace_time_zone("UTC")
         )
-        rows = messages.select(ADD_COLUMNS).with_columns(utc.alias("created_at"))
-        rows = rows.with_columns(pl.col("created_at").alias("next_attempt_at"))
-        return insert_new(self.conn, "messages", rows, ["dedupe_key"])
+        rows_frame = messages.select(ADD_COLUMNS).with_columns(utc.alias("created_at"))
+        rows_frame = rows_frame.with_columns(pl.col("created_at").alias("next_attempt_at"))
+        return bulk_keyed.insert_new(self.conn, "messages", rows_frame, ["dedupe_key"])
 
     def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
         """Pending messages whose next attempt is due, oldest first."""
