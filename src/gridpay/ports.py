@@ -500,9 +500,10 @@ class OutboxRepo(Protocol):
 class CommandsRepo(Protocol):
     """Remote disconnect / reconnect commands and their states (``domain.commands``).
 
-    Frames of commands have the table's columns: id, correlation_id, account_id, meter_id,
-    action, priority, state, attempts, created_at, next_attempt_at, sent_at, finished_at,
-    head_end, last_error (instants aware, UTC). The methods that pick commands to work on
+    Commands (frames, or rows as dicts for the dispatcher's small batches) have the table's
+    columns: id, correlation_id, account_id, meter_id, action, priority, state, attempts,
+    created_at, next_attempt_at, sent_at, finished_at, head_end, last_error (instants aware,
+    UTC). The methods that pick commands to work on
     (``due``, ``sent_before``, ``get``) hold them until commit on PostgreSQL, skipping those
     another dispatcher holds; SQLite has one writer anyway.
     """
@@ -517,11 +518,16 @@ class CommandsRepo(Protocol):
         action; commands already sent are left alone. Returns how many were cancelled."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
+    def anything_to_do(self, now: dt.datetime, deadline: dt.datetime) -> bool:
+        """Whether ``due(now, ...)`` or ``sent_before(deadline, ...)`` would find a command
+        (a cheap look before a dispatch pass; nothing is held)."""
+        ...
+
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
         """Queued commands whose next attempt is due (or unset), by priority then age."""
         ...
 
-    def sent_before(self, deadline: dt.datetime, limit: int) -> pl.DataFrame:
+    def sent_before(self, deadline: dt.datetime, limit: int) -> list[dict[str, Any]]:
         """Commands sent before ``deadline`` and still unanswered (to time out), oldest first."""
         ...
 

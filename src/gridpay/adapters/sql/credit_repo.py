@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, text, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
@@ -276,34 +276,20 @@ class SqlCreditRepo:
         disconnected account back in arrears.
         """
         assert supply in ("on", "off")
-        s = schema.credit_state
-        state = s.c.state
-        if supply == "off":
-            new_state: Any = CreditState.DISCONNECTED.value
-        else:
-            new_state = case(
-                (state == CreditState.RECONNECTING.value, CreditState.NORMAL.value),
-                (state == CreditState.DISCONNECTED.value, CreditState.ARREARS.value),
-                else_=state,
-            )
         self.conn.execute(
-            update(s)
-            .where(s.c.account_id == account_id)
-            .values(state=new_state, supply=supply, updated_at=at)
+            _SUPPLY_OFF if supply == "off" else _SUPPLY_ON,
+            {"b_account_id": account_id, "b_updated_at": at},
         )
-        self.add_decisions(
-            pl.DataFrame(
-                [
-                    {
-                        "key": f"confirmed/{account_id:010d}/{supply}/{at.isoformat()}",
-                        "account_id": account_id,
-                        "at": at,
-                        "action": "confirmed",
-                        "reason_code": f"supply_{supply}",
-                        "reason": f"the meter confirmed supply {supply}",
-                    }
-                ]
-            )
+        self.conn.execute(
+            _ADD_CONFIRMATION,
+            {
+                "key": f"confirmed/{account_id:010d}/{supply}/{at.isoformat()}",
+                "account_id": account_id,
+                "at": as_utc(at),
+                "action": "confirmed",
+                "reason_code": f"supply_{supply}",
+                "reason": f"the meter confirmed supply {supply}",
+            },
         )
 
     # --- reading for people ---------------------------------------------------------------
@@ -365,3 +351,33 @@ class SqlCreditRepo:
         s = schema.credit_state
         query = select(s.c.state, func.count()).group_by(s.c.state)
         return {str(state): int(n) for state, n in self.conn.execute(query)}
+
+
+# --- statements, built once: the dispatcher confirms a switch per acknowledgement -----------
+
+_S = schema.credit_state
+_BY_ACCOUNT = _S.c.account_id == bindparam("b_account_id")
+_UPDATED_AT = bindparam("b_updated_at", type_=_S.c.updated_at.type)
+_SUPPLY_OFF = (
+    update(_S)
+    .where(_BY_ACCOUNT)
+    .values(state=CreditState.DISCONNECTED.value, supply="off", updated_at=_UPDATED_AT)
+)
+_SUPPLY_ON = (
+    update(_S)
+    .where(_BY_ACCOUNT)
+    .values(
+        state=case(
+            (_S.c.state == CreditState.RECONNECTING.value, CreditState.NORMAL.value),
+            (_S.c.state == CreditState.DISCONNECTED.value, CreditState.ARREARS.value),
+            else_=_S.c.state,
+        ),
+        supply="on",
+        updated_at=_UPDATED_AT,
+    )
+)
+# As ``add_decisions`` writes one: a key already stored is skipped.
+_ADD_CONFIRMATION = text(
+    "INSERT INTO credit_decisions (key, account_id, at, action, reason_code, reason) "
+    "VALUES (:key, :account_id, :at, :action, :reason_code, :reason) ON CONFLICT (key) DO NOTHING"
+).bindparams(bindparam("at", type_=schema.credit_decisions.c.at.type))
