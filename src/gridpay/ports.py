@@ -480,11 +480,15 @@ class OutboxRepo(Protocol):
         a dedupe key already present is skipped. Returns rows added."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
-        """Pending messages whose next attempt is due, oldest first."""
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        """Pending messages whose next attempt is due, oldest first (a worker's batch, as rows:
+        the columns of ``list``)."""
         ...
 
-    def mark_sent(self, message_id: int, at: dt.datetime) -> None: ...
+    def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
+        """The gateway took these messages; returns how many were still pending (the others
+        are left as they are)."""
+        ...
 
     def mark_attempt_failed(
         self, message_id: int, error: str, next_attempt_at: dt.datetime | None
