@@ -7,7 +7,7 @@ fakes. Bulk repositories speak Polars frames, because the daily batch is set-bas
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -437,8 +437,9 @@ class CreditRepo(Protocol):
         """``INPUT_SCHEMA`` rows for these prepaid accounts (``estimated_recent`` null)."""
         ...
 
-    def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
-        """(account_id, day) of days settled on an estimate, on or after ``since``."""
+    def estimated_since(self, first_days: Mapping[int, dt.date]) -> set[int]:
+        """The accounts among ``first_days`` (account_id -> day) with a day settled on an
+        estimate on or after their own first day."""
         ...
 
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
