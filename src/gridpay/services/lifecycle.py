@@ -465,7 +465,7 @@ class _Life:
             seed = o.seed + (settled_day - o.first_day).days + 1
             with self._timed("readings"):
                 full, after = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
-                late = synthetic.reading_missing(settled_day, seed, o.missing_share)
+                late = synthetic.reading_missing(full, settled_day, seed, o.missing_share)
                 todays, missing = full.filter(~late), full.filter(late)
                 twice = todays.sample(fraction=o.duplicate_share, seed=seed)
                 rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
