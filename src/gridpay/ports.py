@@ -468,6 +468,13 @@ class CreditRepo(Protocol):
         """Newest first: at, action, reason_code, reason."""
         ...
 
+    def latest_decisions(
+        self, account_ids: Sequence[int], since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Each account's newest decision if made at or after ``since`` (account_id, at,
+        action, reason_code), by account."""
+        ...
+
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
 
     def state_counts(self) -> dict[str, int]: ...

@@ -330,6 +330,27 @@ class SqlCreditRepo:
             orient="row",
         )
 
+    def latest_decisions(
+        self, account_ids: Sequence[int], since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Each account's newest decision (as ``decisions`` orders them) if it was made at or
+        after ``since``: account_id, at, action, reason_code. One query for many accounts."""
+        newest: dict[int, tuple[dt.datetime, int, dict[str, Any]]] = {}
+        for ids in _chunks(account_ids):
+            for row in self.conn.execute(_DECISIONS_SINCE, {"ids": ids, "since": as_utc(since)}):
+                at = as_utc(row.at)
+                assert at is not None
+                known = newest.get(row.account_id)
+                if known is None or (at, row.id) > known[:2]:
+                    decision = {
+                        "account_id": row.account_id,
+                        "at": at,
+                        "action": row.action,
+                        "reason_code": row.reason_code,
+                    }
+                    newest[row.account_id] = (at, row.id, decision)
+        return [newest[a][2] for a in sorted(newest)]
+
     def state_of(self, account_id: int) -> dict[str, Any] | None:
         s = schema.credit_state
         row = self.conn.execute(select(s).where(s.c.account_id == account_id)).first()
@@ -397,3 +418,9 @@ _ADD_CONFIRMATION = text(
     "INSERT INTO credit_decisions (key, account_id, at, action, reason_code, reason) "
     "VALUES (:key, :account_id, :at, :action, :reason_code, :reason) ON CONFLICT (key) DO NOTHING"
 ).bindparams(bindparam("at", type_=schema.credit_decisions.c.at.type))
+
+_D = schema.credit_decisions
+_DECISIONS_SINCE = select(_D.c.account_id, _D.c.at, _D.c.action, _D.c.reason_code, _D.c.id).where(
+    _D.c.account_id.in_(bindparam("ids", expanding=True)),
+    _D.c.at >= bindparam("since", type_=_D.c.at.type),
+)
