@@ -7,7 +7,7 @@ fakes. Bulk repositories speak Polars frames, because the daily batch is set-bas
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -437,8 +437,9 @@ class CreditRepo(Protocol):
         """``INPUT_SCHEMA`` rows for these prepaid accounts (``estimated_recent`` null)."""
         ...
 
-    def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
-        """(account_id, day) of days settled on an estimate, on or after ``since``."""
+    def estimated_since(self, first_days: Mapping[int, dt.date]) -> set[int]:
+        """The accounts among ``first_days`` (account_id -> day) with a day settled on an
+        estimate on or after their own first day."""
         ...
 
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
@@ -467,6 +468,13 @@ class CreditRepo(Protocol):
         """Newest first: at, action, reason_code, reason."""
         ...
 
+    def latest_decisions(
+        self, account_ids: Sequence[int], since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Each account's newest decision if made at or after ``since`` (account_id, at,
+        action, reason_code), by account."""
+        ...
+
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
 
     def state_counts(self) -> dict[str, int]: ...
@@ -480,11 +488,15 @@ class OutboxRepo(Protocol):
         a dedupe key already present is skipped. Returns rows added."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
-        """Pending messages whose next attempt is due, oldest first."""
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        """Pending messages whose next attempt is due, oldest first (a worker's batch, as rows:
+        the columns of ``list``)."""
         ...
 
-    def mark_sent(self, message_id: int, at: dt.datetime) -> None: ...
+    def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
+        """The gateway took these messages; returns how many were still pending (the others
+        are left as they are)."""
+        ...
 
     def mark_attempt_failed(
         self, message_id: int, error: str, next_attempt_at: dt.datetime | None
@@ -500,9 +512,10 @@ class OutboxRepo(Protocol):
 class CommandsRepo(Protocol):
     """Remote disconnect / reconnect commands and their states (``domain.commands``).
 
-    Frames of commands have the table's columns: id, correlation_id, account_id, meter_id,
-    action, priority, state, attempts, created_at, next_attempt_at, sent_at, finished_at,
-    head_end, last_error (instants aware, UTC). The methods that pick commands to work on
+    Commands (frames, or rows as dicts for the dispatcher's small batches) have the table's
+    columns: id, correlation_id, account_id, meter_id, action, priority, state, attempts,
+    created_at, next_attempt_at, sent_at, finished_at, head_end, last_error (instants aware,
+    UTC). The methods that pick commands to work on
     (``due``, ``sent_before``, ``get``) hold them until commit on PostgreSQL, skipping those
     another dispatcher holds; SQLite has one writer anyway.
     """
@@ -517,11 +530,16 @@ class CommandsRepo(Protocol):
         action; commands already sent are left alone. Returns how many were cancelled."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
+    def anything_to_do(self, now: dt.datetime, deadline: dt.datetime) -> bool:
+        """Whether ``due(now, ...)`` or ``sent_before(deadline, ...)`` would find a command
+        (a cheap look before a dispatch pass; nothing is held)."""
+        ...
+
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
         """Queued commands whose next attempt is due (or unset), by priority then age."""
         ...
 
-    def sent_before(self, deadline: dt.datetime, limit: int) -> pl.DataFrame:
+    def sent_before(self, deadline: dt.datetime, limit: int) -> list[dict[str, Any]]:
         """Commands sent before ``deadline`` and still unanswered (to time out), oldest first."""
         ...
 

@@ -273,3 +273,31 @@ def test_a_late_answer_to_an_attempt_that_timed_out_is_taken_while_the_retry_wai
     assert (report.acknowledged, report.sent) == (1, 0)
     assert command(store, CUT_1)["state"] == "acknowledged"
     assert recording.credit.confirmed == [(1, "off", clock.now())]
+
+
+def test_an_idle_pass_changes_nothing_and_the_next_pass_sends_what_became_due(
+    store: SqlStore, recording: StoreWithRecordingCredit, clock: FakeClock
+) -> None:
+    head_end = ScriptedHeadEnd()
+    limiter = RateLimiter(rate_per_s=1, burst=2)
+    assert _pass(recording, clock, head_end, limiter) == DispatchReport()  # an empty queue
+    enqueue(store, command_frame([1], CUT, clock.now()))
+    enqueue(store, command_frame([2], RESTORE, clock.now()))
+    cut_id = int(command(store, CUT_1)["id"])
+    with store.unit_of_work() as uow:  # held back for an hour: not due yet
+        uow.commands.postpone(cut_id, clock.now() + dt.timedelta(hours=1))
+        uow.commit()
+    assert _pass(recording, clock, head_end, limiter).sent == 1  # the reconnect only
+    head_end.answer("reconnect/0000000002/0", True, clock.now())
+    clock.advance(minutes=1)
+    report = _pass(recording, clock, head_end, limiter)
+    assert (report.acknowledged, report.sent) == (1, 0)
+    assert _pass(recording, clock, head_end, limiter) == DispatchReport()  # nothing due
+    assert command(store, CUT_1)["state"] == "queued"
+    clock.advance(hours=1)
+    assert _pass(recording, clock, head_end, limiter).sent == 1
+    assert [s[0] for s in head_end.sent] == ["reconnect/0000000002/0", CUT_1]
+    clock.advance(seconds=TIMEOUT_S - 1)
+    assert _pass(recording, clock, head_end, limiter) == DispatchReport()  # not silent long
+    clock.advance(seconds=2)
+    assert _pass(recording, clock, head_end, limiter).timed_out == 1

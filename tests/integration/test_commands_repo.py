@@ -41,7 +41,7 @@ def test_due_puts_reconnects_first_then_the_oldest(store: SqlStore, clock: FakeC
     enqueue(store, command_frame([3], RESTORE, clock.now() + dt.timedelta(seconds=2)))
     with store.unit_of_work() as uow:
         due = uow.commands.due(clock.now() + dt.timedelta(seconds=3), 10)
-    assert due["correlation_id"].to_list() == [
+    assert [row["correlation_id"] for row in due] == [
         "reconnect/0000000003/0",
         "disconnect/0000000001/0",
         "disconnect/0000000002/0",
@@ -59,8 +59,8 @@ def test_a_command_waiting_for_its_retry_is_not_due_before_its_time(
         uow.commands.retry_later(_id(uow, cid), retry_at, "relay did not switch")
         uow.commit()
     with store.unit_of_work() as uow:
-        assert uow.commands.due(retry_at - dt.timedelta(seconds=1), 10).height == 0
-        assert uow.commands.due(retry_at, 10)["attempts"].to_list() == [1]
+        assert uow.commands.due(retry_at - dt.timedelta(seconds=1), 10) == []
+        assert [row["attempts"] for row in uow.commands.due(retry_at, 10)] == [1]
 
 
 def test_cancel_queued_leaves_sent_commands_alone(store: SqlStore, clock: FakeClock) -> None:
@@ -104,5 +104,26 @@ def test_sent_before_finds_only_unanswered_commands_sent_before_the_deadline(
         uow.commit()
     with store.unit_of_work() as uow:
         late = uow.commands.sent_before(clock.now() + dt.timedelta(seconds=50), 10)
-    assert late["account_id"].to_list() == [1]
-    assert late["head_end"].to_list() == ["sim"]
+    assert [(row["account_id"], row["head_end"]) for row in late] == [(1, "sim")]
+    assert late[0]["sent_at"] == clock.now()
+
+
+def test_anything_to_do_sees_due_and_silent_commands_and_nothing_else(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    start = clock.now()
+    later = start + dt.timedelta(minutes=1)
+    with store.unit_of_work() as uow:
+        assert not uow.commands.anything_to_do(later, start)  # an empty table
+    enqueue(store, command_frame([1], CUT, start))
+    with store.unit_of_work() as uow:
+        assert uow.commands.anything_to_do(start, start)  # queued, never tried: due at once
+        uow.commands.mark_sent(_id(uow, "disconnect/0000000001/0"), start, "sim")
+        assert not uow.commands.anything_to_do(later, start)  # sent, not yet silent too long
+        assert uow.commands.anything_to_do(later, later)  # sent before the deadline
+        cid = "disconnect/0000000001/0"
+        uow.commands.retry_later(_id(uow, cid), later, "relay did not switch")
+        assert not uow.commands.anything_to_do(later - dt.timedelta(seconds=1), later)
+        assert uow.commands.anything_to_do(later, later)  # its retry is due
+        uow.commands.finish(cid, "acknowledged", later, None)
+        assert not uow.commands.anything_to_do(later + dt.timedelta(days=1), later)  # final

@@ -11,6 +11,7 @@ from gridpay.config import Settings
 from gridpay.domain.payments import Reverse, TakePayment
 from gridpay.services.credit import explain, judge_all
 from gridpay.services.payments import reverse, take_payment
+from gridpay.services.settlement import settle_day
 from tests.integration.credit_helpers import (
     BROKE,
     GUARDED,
@@ -21,6 +22,7 @@ from tests.integration.credit_helpers import (
     messages,
     state,
 )
+from tests.integration.settle_helpers import add_readings
 
 
 def test_after_settlement_low_balances_are_warned_and_debts_noticed(store, clock, credit, city):
@@ -145,3 +147,22 @@ def test_a_reversed_payment_puts_the_account_in_arrears_at_once(store, clock, cr
     again = TakePayment(f"{RICH:010d}", "1000", "app", f"P{RICH}-again")
     assert take_payment(store, clock, Settings(), again, credit).balance_fen == paid
     assert state(store, RICH)["state"] == "normal"  # back in credit: arrears ended at once
+
+
+def test_a_cut_resting_on_a_day_estimated_since_the_notice_is_held_for_a_reading(
+    store, clock, credit, city
+):
+    judge_all(store, clock, credit)  # notice on 2 Dec, pay by 5 Dec
+    d2 = dt.date(2026, 12, 2)
+    add_readings(store, city, d2, skip={BROKE})  # BROKE's meter is silent: 2 Dec is estimated
+    clock.set(local(d2 + dt.timedelta(days=1), 2))
+    settle_day(store, clock, d2)
+    clock.set(local(dt.date(2026, 12, 7), 8, 0))  # Monday, inside the window, past pay-by
+    judge_all(store, clock, credit)
+    assert commands(store, BROKE).height == 0
+    assert "cut_soon" not in messages(store, BROKE)["kind"].to_list()
+    result = explain(store, clock, credit, f"{BROKE:010d}", 1)
+    assert result.decisions.select("action", "reason_code").rows() == [("hold", "estimated")]
+    with store.unit_of_work() as uow:
+        tasks = uow.credit.staff_tasks(True, 10)
+    assert (BROKE, "estimated") in tasks.select("account_id", "kind").rows()

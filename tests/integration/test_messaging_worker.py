@@ -100,6 +100,25 @@ def test_one_failing_phone_does_not_hold_up_the_others(store: SqlStore, clock: F
     }
 
 
+def test_a_pass_over_several_batches_marks_the_sent_and_retries_the_failed_later(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    accounts = range(1, 2 * limits.message_marks_per_transaction + 6)
+    failing = {1, limits.message_marks_per_transaction + 1, len(accounts)}  # one in each batch
+    add(store, outbox_rows(list(accounts)))
+    gateway = FakeSmsGateway(failures={f"139{a:08d}": 1 for a in failing})
+    first = send_due(store, clock, gateway)
+    assert first == SendReport(sent=len(accounts) - 3, failed_attempts=3, gave_up=0)
+    expected = {f"{a:010d}": ("pending", 1) if a in failing else ("sent", 1) for a in accounts}
+    assert statuses(store) == expected
+    clock.advance(seconds=limits.message_retry_base_s)
+    assert send_due(store, clock, gateway) == SendReport(sent=3, failed_attempts=0, gave_up=0)
+    assert statuses(store) == {
+        k: ("sent", 2 if s == "pending" else 1) for k, (s, _) in expected.items()
+    }
+    assert len(gateway.sent) == len(accounts)
+
+
 def test_a_crash_mid_pass_sends_that_batch_again_under_the_same_dedupe_keys(
     store: SqlStore, clock: FakeClock
 ) -> None:

@@ -375,6 +375,25 @@ def test_a_reading_for_a_day_settled_on_a_real_reading_follows_the_duplicate_rul
     assert report.quarantined_by_reason == {"conflicting_reading": 1}
 
 
+def test_a_late_file_of_a_few_meters_is_checked_against_a_full_day_meter_by_meter(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The store is asked by lists of ids (a day with many rows, a file with few) and gives the
+    same answers as when a day is read whole."""
+    meters = [M1 + i for i in range(13)]
+    add_meters(store, meters)
+    day_file = "".join(f"{m},2026-11-27,{100 + i},,,,\n" for i, m in enumerate(meters[:12]))
+    assert import_text(store, clock, tmp_path, day_file, name="day.csv").stored == 12
+    for m in meters:
+        settle_by_hand(store, m, DAY, estimated=m == meters[12])
+    late = f"{meters[0]},2026-11-27,100,,,,\n{meters[1]},2026-11-27,1,,,,\n"
+    late += f"{meters[12]},2026-11-27,7,,,,\n"
+    report = import_text(store, clock, tmp_path, late, name="late.csv")
+    assert (report.stored, report.duplicates, report.pending_trueups) == (1, 1, 1)
+    assert report.quarantined_by_reason == {"conflicting_reading": 1}
+    assert [r[:3] for r in stored(store)][-1] == (meters[12], "2026-11-27", 7_000)
+
+
 # --- Parquet and the quarantine listing ----------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String, Table, Text
 
 from gridpay.adapters.sql import schema
@@ -271,3 +273,20 @@ def test_payment_transfers_are_counter_payments_with_bench_ids(town: synthetic.C
     assert first["credit_account_id"] == first["account_id"]
     assert first["created_at"] == dt.datetime(2026, 11, 25, 2, 0)
     assert frame["id"].is_unique().all()
+
+
+@given(
+    seed=st.integers(min_value=0, max_value=2**64 - 1),
+    stream=st.integers(min_value=0, max_value=64),
+    keys=st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=20),
+    day=st.integers(min_value=1, max_value=800_000),
+)
+def test_the_stepwise_uniform_draws_the_same_numbers_as_the_expression(
+    seed: int, stream: int, keys: list[int], day: int
+) -> None:
+    frame = pl.DataFrame({"meter_id": pl.Series(keys, dtype=pl.Int64)})
+    both = (pl.col("meter_id"), pl.lit(day))
+    expected = frame.select(synthetic._uniform(seed, stream, *both)).to_series()
+    assert synthetic._uniform_of(frame, seed, stream, *both).to_list() == expected.to_list()
+    one = frame.select(synthetic._uniform(seed, stream, pl.col("meter_id"))).to_series()
+    assert synthetic._uniform_of(frame, seed, stream, pl.col("meter_id")).to_list() == one.to_list()

@@ -69,27 +69,39 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
     lazy = f.lazy()
     # Every output is planned lazily and collected together: one pass of the engine rather
     # than one per filter (a payment's single account costs milliseconds, not tens of them).
-    states, messages, commands, cancel, decisions, tasks = pl.collect_all(
-        [
-            _states(lazy, policy, ctx),
-            _messages(lazy, policy, ctx, present),
-            _commands(lazy, ctx, present),
+    # An output no present outcome can fill is not planned at all (None: empty).
+    plans: dict[str, pl.LazyFrame | None] = {
+        "states": _states(lazy, policy, ctx) if present - {"hold"} else None,  # holds change none
+        "messages": _messages(lazy, policy, ctx, present),
+        "commands": _commands(lazy, ctx, present),
+        "cancel": (
             lazy.filter(pl.col("restore") & (pl.col("state") == CreditState.DISCONNECTING)).select(
                 "account_id"
-            ),
-            _decisions(lazy, policy, ctx, present),
-            _tasks(lazy, ctx),
-        ],
+            )
+            if "restore" in present
+            else None
+        ),
+        "decisions": _decisions(lazy, policy, ctx, present),
+        "tasks": _tasks(lazy, ctx) if "hold" in present else None,
+    }
+    planned = [(name, plan) for name, plan in plans.items() if plan is not None]
+    collected = pl.collect_all(
+        [plan for _, plan in planned],
         # The streaming engine panics on some of these string expressions (Polars 2.1).
         engine="in-memory",
     )
+    out = {name: frame for (name, _), frame in zip(planned, collected, strict=True)}
+
+    def frame(name: str, schema: dict[str, Any]) -> pl.DataFrame:
+        return out[name] if name in out else pl.DataFrame(schema=schema)
+
     return Evaluation(
-        states=states,
-        messages=messages,
-        commands=commands,
-        cancel_cuts=cancel["account_id"],
-        decisions=decisions,
-        tasks=tasks,
+        states=frame("states", STATE_SCHEMA),
+        messages=frame("messages", MESSAGE_SCHEMA),
+        commands=frame("commands", COMMAND_SCHEMA),
+        cancel_cuts=frame("cancel", {"account_id": pl.Int64})["account_id"],
+        decisions=frame("decisions", DECISION_SCHEMA),
+        tasks=frame("tasks", TASK_SCHEMA),
     )
 
 
@@ -347,7 +359,7 @@ def _cut_at(policy: CreditPolicy, ctx: Context) -> dt.datetime:
 
 def _messages(
     f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
-) -> pl.LazyFrame:
+) -> pl.LazyFrame | None:
     def rows(flag: pl.Expr, kind: MessageKind, to_trusted: bool = False) -> pl.LazyFrame:
         return f.filter(flag).select(
             "account_id",
@@ -379,7 +391,7 @@ def _messages(
     return _concat(parts, MESSAGE_SCHEMA)
 
 
-def _commands(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame:
+def _commands(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame | None:
     def rows(flag: pl.Expr, action: CommandAction) -> pl.LazyFrame:
         return f.filter(flag & pl.col("meter_id").is_not_null()).select(
             pl.format(f"{action.value}/{{}}/{{}}", _account_no(), pl.col("cycle")).alias(
@@ -400,9 +412,10 @@ def _commands(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.Lazy
     return _concat(parts, COMMAND_SCHEMA)
 
 
-def _concat(parts: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.LazyFrame:
+def _concat(parts: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.LazyFrame | None:
+    """The parts as one frame of ``schema``; None when there are none (nothing to plan)."""
     if not parts:
-        return pl.LazyFrame(schema=schema)
+        return None
     return pl.concat([p.cast(schema) for p in parts])  # type: ignore[arg-type]
 
 
@@ -412,28 +425,37 @@ def _account_no() -> pl.Expr:
 
 def _decisions(
     f: pl.LazyFrame, policy: CreditPolicy, ctx: Context, present: frozenset[str]
-) -> pl.LazyFrame:
+) -> pl.LazyFrame | None:
+    parts = []
     balance = format_fen_expr(pl.col("balance_fen"))
-    pay_by = pay_by_date(ctx.today, policy).isoformat()
-    cut_at = _local_hhmm(_cut_at(policy, ctx), ctx)
-    hold_reason = (
-        pl.when(pl.col("hold_code") == "protected")
-        .then(
-            pl.format(
-                "not cut: protected customer ({}); staff and the trusted contact are told instead",
-                pl.col("protected").replace_strict(PROTECTED_TEXT, default=pl.col("protected")),
+    for action, flag in ACTION_FLAGS.items():
+        if flag not in present:
+            continue  # its sentences are not even built
+        code, reason, suffix = _decision_text(action, balance, policy, ctx)
+        condition = pl.col("hold_code").is_not_null() if action is Action.HOLD else pl.col(flag)
+        parts.append(
+            f.filter(condition).select(
+                pl.format(
+                    "{}/{}/{}{}", pl.lit(action.value), _account_no(), pl.col("cycle"), suffix
+                ).alias("key"),
+                "account_id",
+                _instant_lit(ctx.now).alias("at"),
+                pl.lit(action.value).alias("action"),
+                code.alias("reason_code"),
+                reason.alias("reason"),
             )
         )
-        .when(pl.col("hold_code") == "estimated")
-        .then(pl.lit("not cut: the arrears rest on estimated readings; the meter must be read"))
-        .when(pl.col("hold_code") == "no_switch")
-        .then(pl.lit("not cut: the meter has no remote switch; staff are told"))
-        .otherwise(pl.lit(ctx.cut_hold_reason))
-    )
-    specs: list[tuple[pl.Expr, Action, pl.Expr, pl.Expr, pl.Expr]] = [
-        (
-            pl.col("warn"),
-            Action.WARN,
+    return _concat(parts, DECISION_SCHEMA)
+
+
+def _decision_text(
+    action: Action, balance: pl.Expr, policy: CreditPolicy, ctx: Context
+) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """An action's reason code, its reason for people (``balance``: the balance as yuan text),
+    and its key's suffix (after the cycle)."""
+    no_suffix = pl.lit("")
+    if action is Action.WARN:
+        return (
             pl.lit("low_balance"),
             pl.format(
                 "balance {} yuan covers fewer than {} days of the average daily charge {} yuan",
@@ -441,34 +463,31 @@ def _decisions(
                 pl.lit(policy.warn_days_of_credit),
                 format_fen_expr(pl.col("average_fen")),
             ),
-            pl.lit(""),
-        ),
-        (
-            pl.col("notice"),
-            Action.NOTICE,
+            no_suffix,
+        )
+    if action is Action.NOTICE:
+        return (
             pl.lit("arrears"),
             pl.format(
                 "balance {} yuan is at or below {} yuan: arrears notice, pay by {}",
                 balance,
                 pl.lit(format_fen(policy.arrears_balance_fen_max)),
-                pl.lit(pay_by),
+                pl.lit(pay_by_date(ctx.today, policy).isoformat()),
             ),
-            pl.lit(""),
-        ),
-        (
-            pl.col("second_notice"),
-            Action.SECOND_NOTICE,
+            no_suffix,
+        )
+    if action is Action.SECOND_NOTICE:
+        return (
             pl.lit("cut_soon"),
             pl.format(
                 "pay-by date {} passed and a cut is allowed now: second notice, cut from {}",
                 pl.col("pay_by").dt.strftime("%Y-%m-%d"),
-                pl.lit(cut_at),
+                pl.lit(_local_hhmm(_cut_at(policy, ctx), ctx)),
             ),
-            pl.lit(""),
-        ),
-        (
-            pl.col("cut"),
-            Action.CUT,
+            no_suffix,
+        )
+    if action is Action.CUT:
+        return (
             pl.lit("cut"),
             pl.format(
                 "pay-by date {} passed, balance {} yuan, second notice sent {}: disconnect queued",
@@ -478,54 +497,46 @@ def _decisions(
                 .dt.convert_time_zone(ctx.zone)
                 .dt.strftime("%Y-%m-%d %H:%M"),
             ),
-            pl.lit(""),
-        ),
-        (
-            pl.col("hold_code").is_not_null(),
-            Action.HOLD,
-            pl.col("hold_code"),
-            hold_reason,
-            pl.format("/{}/{}", pl.lit(ctx.today.isoformat()), pl.col("hold_code")),
-        ),
-        (
-            pl.col("restore"),
-            Action.RESTORE,
+            no_suffix,
+        )
+    if action is Action.HOLD:
+        hold_reason = (
+            pl.when(pl.col("hold_code") == "protected")
+            .then(
+                pl.format(
+                    "not cut: protected customer ({}); staff and the trusted contact are told "
+                    "instead",
+                    pl.col("protected").replace_strict(PROTECTED_TEXT, default=pl.col("protected")),
+                )
+            )
+            .when(pl.col("hold_code") == "estimated")
+            .then(pl.lit("not cut: the arrears rest on estimated readings; the meter must be read"))
+            .when(pl.col("hold_code") == "no_switch")
+            .then(pl.lit("not cut: the meter has no remote switch; staff are told"))
+            .otherwise(pl.lit(ctx.cut_hold_reason))
+        )
+        suffix = pl.format("/{}/{}", pl.lit(ctx.today.isoformat()), pl.col("hold_code"))
+        return pl.col("hold_code"), hold_reason, suffix
+    if action is Action.RESTORE:
+        paid = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+        return (
             pl.lit("paid" if ctx.paid_fen is not None else "balance_positive"),
             pl.format(
                 "balance {} yuan is above zero again{}: {}",
                 balance,
-                pl.lit(
-                    f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
-                ),
+                pl.lit(paid),
                 pl.when(_reconnects())
                 .then(pl.lit("reconnect queued first in line"))
                 .otherwise(pl.lit("supply was never cut")),
             ),
-            pl.lit(""),
-        ),
-        (
-            pl.col("recover"),
-            Action.RECOVER,
-            pl.lit("balance_recovered"),
-            pl.format("balance {} yuan covers the warning line again", balance),
-            pl.lit(""),
-        ),
-    ]
-    parts = [
-        f.filter(flag).select(
-            pl.format(
-                "{}/{}/{}{}", pl.lit(action.value), _account_no(), pl.col("cycle"), suffix
-            ).alias("key"),
-            "account_id",
-            _instant_lit(ctx.now).alias("at"),
-            pl.lit(action.value).alias("action"),
-            code.alias("reason_code"),
-            reason.alias("reason"),
+            no_suffix,
         )
-        for flag, action, code, reason, suffix in specs
-        if ACTION_FLAGS[action] in present
-    ]
-    return _concat(parts, DECISION_SCHEMA)
+    assert action is Action.RECOVER, f"no decision text for {action.value}"
+    return (
+        pl.lit("balance_recovered"),
+        pl.format("balance {} yuan covers the warning line again", balance),
+        no_suffix,
+    )
 
 
 def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:

@@ -124,16 +124,19 @@ def judge_all(
     report.screened = screen.height
     candidates = _candidates(screen, p.policy, only_in_debt)
     ids = candidates["account_id"].to_list()
+    stateless = set(candidates.filter(pl.col("stateless"))["account_id"].to_list())
     progress.start("credit policy", len(ids))
     step = limits.credit_chunk_accounts_max
     for start in range(0, len(ids), step):
         chunk = ids[start : start + step]
         with store.unit_of_work() as uow:
-            uow.credit.ensure_states(chunk, started)
+            # States are never deleted: only those the screen found without one may need it.
+            uow.credit.ensure_states([i for i in chunk if i in stateless], started)
             uow.credit.lock_states(chunk)
             ctx = context(clock, p)
             outcome = _judge(uow, day, chunk, p, ctx)
-            _apply(uow, outcome, p, ctx)
+            if not _is_empty(outcome):
+                _apply(uow, outcome, p, ctx)
             uow.commit()
         report.judged += len(chunk)
         report.add(_counts(outcome))
@@ -228,49 +231,43 @@ def staff_tasks(store: Store, *, open_only: bool, limit: int) -> pl.DataFrame:
 
 
 def _candidates(screen: pl.DataFrame, policy: CreditPolicy, only_in_debt: bool) -> pl.DataFrame:
-    near = near_threshold(screen.lazy().select(SCREEN_COLUMNS), policy)
+    """account_id, and ``stateless``: the account has no credit state yet."""
+    columns = screen.lazy().select(*SCREEN_COLUMNS, pl.col("state").is_null().alias("stateless"))
+    near = near_threshold(columns, policy)
     if only_in_debt:
         near = near.filter(pl.col("state") != CreditState.NORMAL)
-    return near.select("account_id").collect()
+    return near.select("account_id", "stateless").collect()
+
+
+def _is_empty(outcome: Evaluation) -> bool:
+    """Nothing to write: no state, message, command, cancellation, decision or task."""
+    frames = (outcome.states, outcome.messages, outcome.commands, outcome.decisions, outcome.tasks)
+    return outcome.cancel_cuts.len() == 0 and all(f.height == 0 for f in frames)
 
 
 def _judge(
     uow: UnitOfWork, day: dt.date | None, ids: list[int], p: Policy, ctx: Context
 ) -> Evaluation:
     inputs = uow.credit.policy_inputs(day, ids)
-    in_arrears = inputs.filter(pl.col("notice_at").is_not_null())
-    if in_arrears.height:
-        since = in_arrears["notice_at"].min()
-        assert isinstance(since, dt.datetime)
-        first = since.astimezone(ZoneInfo(p.settings.time_zone)).date() - dt.timedelta(days=1)
-        estimated = uow.credit.estimated_days(in_arrears["account_id"].to_list(), first)
+    notices = inputs.filter(pl.col("notice_at").is_not_null()).select("account_id", "notice_at")
+    if notices.height:
+        first_days = _first_days(notices, p.settings.time_zone)
+        flagged = uow.credit.estimated_since(first_days)
         inputs = inputs.with_columns(
-            _estimated_since_notice(in_arrears, estimated, p.settings.time_zone)
+            pl.col("account_id").is_in(sorted(flagged)).alias("estimated_recent")
         )
     return evaluate(inputs, p.policy, ctx)
 
 
-def _estimated_since_notice(
-    in_arrears: pl.DataFrame, estimated: pl.DataFrame, zone: str
-) -> pl.Expr:
+def _first_days(notices: pl.DataFrame, zone: str) -> dict[int, dt.date]:
     """An account's arrears "come from estimated readings" when a day settled on an estimate
-    lies between the day before its notice (whose charge tipped it under) and now."""
-    flagged = (
-        estimated.join(
-            in_arrears.select(
-                "account_id",
-                (
-                    pl.col("notice_at").dt.convert_time_zone(zone).dt.date() - pl.duration(days=1)
-                ).alias("first_day"),
-            ),
-            on="account_id",
-            how="inner",
-            validate="m:1",
-        )
-        .filter(pl.col("day") >= pl.col("first_day"))["account_id"]
-        .unique()
-    )
-    return pl.col("account_id").is_in(flagged.implode()).alias("estimated_recent")
+    lies between the day before its notice (whose charge tipped it under) and now: that day,
+    per account in arrears."""
+    local = ZoneInfo(zone)
+    return {
+        int(account_id): notice_at.astimezone(local).date() - dt.timedelta(days=1)
+        for account_id, notice_at in notices.iter_rows()
+    }
 
 
 def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> None:

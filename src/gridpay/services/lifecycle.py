@@ -468,7 +468,7 @@ class _Life:
             seed = o.seed + (settled_day - o.first_day).days + 1
             with self._timed("readings"):
                 full, after = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
-                late = synthetic.reading_missing(settled_day, seed, o.missing_share)
+                late = synthetic.reading_missing(full, settled_day, seed, o.missing_share)
                 todays, missing = full.filter(~late), full.filter(late)
                 twice = todays.sample(fraction=o.duplicate_share, seed=seed)
                 rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
@@ -687,11 +687,11 @@ class _Life:
             # Accounts whose last decision of the day held a due cut, by the hold's reason. Only
             # accounts noticed and not paid since can be held (in arrears, past pay-by).
             holds_by_reason: dict[str, int] = {}
-            for account_id in sorted(self.owing):
-                last = uow.credit.decisions(account_id, 1)
-                for at, action, code, _ in last.iter_rows():
-                    if action == "hold" and at.astimezone(self.zone).date() == day:
-                        holds_by_reason[code] = holds_by_reason.get(code, 0) + 1
+            midnight = local_at(day, dt.time(0, 0), self.zone)
+            for last in uow.credit.latest_decisions(sorted(self.owing), midnight):
+                if last["action"] == "hold" and last["at"].astimezone(self.zone).date() == day:
+                    code = last["reason_code"]
+                    holds_by_reason[code] = holds_by_reason.get(code, 0) + 1
         return LifeDay(
             day=day,
             day_kind=self.credit.calendar.day_kind(day).value,

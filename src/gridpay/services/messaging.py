@@ -2,10 +2,10 @@
 
 Other services write messages into the outbox in the same transaction as the change that causes
 them. ``send_due`` takes what is due and hands each message to the SMS gateway, recording the
-outcome in its own short transaction: a crash between sending and recording re-sends at most
-that one message, and the gateway gets its dedupe key to drop the duplicate. A failed attempt
-is retried with exponential back-off; after the last one the message is given up (``failed``)
-for staff to see.
+outcomes a small batch per short transaction: a crash between sending and recording re-sends at
+most that batch, and the gateway gets each message's dedupe key to drop the duplicates. A failed
+attempt is retried with exponential back-off; after the last one the message is given up
+(``failed``) for staff to see.
 
 One worker per database is assumed: two workers running at once could both send a message
 (each with the same dedupe key) before either records it.
@@ -78,19 +78,18 @@ def send_due(
             f"limit must be between 1 and {limits.message_send_batch_max}; got {limit}"
         )
     with store.unit_of_work() as uow:
-        due = uow.outbox.due(clock.now(), limit)
+        rows = uow.outbox.due(clock.now(), limit)
     outcomes: list[MessageStatus] = []
-    rows = list(due.iter_rows(named=True))
     step = limits.message_marks_per_transaction
     for start in range(0, len(rows), step):
         # Outcomes are recorded a small batch per transaction: after a crash at most one batch
         # is sent again, and the gateway, given each message's dedupe key, can drop those.
         results = [(m, _send_one(gateway, clock, m)) for m in rows[start : start + step]]
+        taken = [m["id"] for m, (status, _, _) in results if status is MessageStatus.SENT]
         with store.unit_of_work() as uow:
+            uow.outbox.mark_sent(taken, clock.now())  # the batch's sent ones: one statement
             for message, (status, error, retry_at) in results:
-                if status is MessageStatus.SENT:
-                    uow.outbox.mark_sent(message["id"], clock.now())
-                else:
+                if status is not MessageStatus.SENT:
                     assert error is not None
                     uow.outbox.mark_attempt_failed(message["id"], error, retry_at)
                 outcomes.append(status)

@@ -9,10 +9,11 @@ until commit and skipped by other dispatchers; SQLite's single writer serializes
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -72,62 +73,33 @@ class SqlCommandsRepo:
         return len(self.conn.execute(_ENQUEUE[self.conn.dialect.name], rows).all())
 
     def cancel_queued(self, account_id: int, action: str, at: dt.datetime) -> int:
-        c = schema.meter_commands
-        result = self.conn.execute(
-            c.update()
-            .where(
-                c.c.account_id == account_id,
-                c.c.action == CommandAction(action).value,
-                c.c.state == CommandState.QUEUED.value,
-            )
-            .values(state=CommandState.CANCELLED.value, finished_at=_utc(at), next_attempt_at=None)
-        )
-        return int(result.rowcount)
+        params = {
+            "b_account_id": account_id,
+            "b_action": CommandAction(action).value,
+            "b_finished_at": _utc(at),
+        }
+        return int(self.conn.execute(_CANCEL_QUEUED, params).rowcount)
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
-        c = schema.meter_commands
-        stmt = (
-            select(c)
-            .where(
-                c.c.state == CommandState.QUEUED.value,
-                or_(c.c.next_attempt_at.is_(None), c.c.next_attempt_at <= _utc(now)),
-            )
-            .order_by(c.c.priority, c.c.created_at, c.c.id)
-            .limit(limit)
-        )
-        return self._frame(self._pick(stmt))
+    def anything_to_do(self, now: dt.datetime, deadline: dt.datetime) -> bool:
+        params = {"now": _utc(now), "deadline": _utc(deadline)}
+        due, silent = self.conn.execute(_ANYTHING_TO_DO, params).one()
+        return bool(due) or bool(silent)
 
-    def sent_before(self, deadline: dt.datetime, limit: int) -> pl.DataFrame:
-        c = schema.meter_commands
-        stmt = (
-            select(c)
-            .where(c.c.state == CommandState.SENT.value, c.c.sent_at < _utc(deadline))
-            .order_by(c.c.sent_at, c.c.id)
-            .limit(limit)
-        )
-        return self._frame(self._pick(stmt))
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        return _picked(self.conn, _DUE, {"now": _utc(now), "limit": limit})
+
+    def sent_before(self, deadline: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        return _picked(self.conn, _SENT_BEFORE, {"deadline": _utc(deadline), "limit": limit})
 
     def get(self, correlation_id: str) -> dict[str, Any] | None:
-        c = schema.meter_commands
-        stmt = select(c).where(c.c.correlation_id == correlation_id)
-        if self.conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.conn.execute(
+            _GET.locked if _locks(self.conn) else _GET.plain, {"correlation_id": correlation_id}
+        ).first()
         return _utc_dict(row._mapping) if row else None
 
     def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None:
-        c = schema.meter_commands
-        updated = self.conn.execute(
-            c.update()
-            .where(c.c.id == command_id, c.c.state == CommandState.QUEUED.value)
-            .values(
-                state=CommandState.SENT.value,
-                sent_at=_utc(at),
-                head_end=head_end,
-                attempts=c.c.attempts + 1,
-                next_attempt_at=None,
-            )
-        ).rowcount
+        params = {"b_id": command_id, "b_sent_at": _utc(at), "b_head_end": head_end}
+        updated = self.conn.execute(_MARK_SENT, params).rowcount
         assert updated == 1, f"command {command_id} was not queued"
 
     def finish(
@@ -139,47 +111,29 @@ class SqlCommandsRepo:
             CommandState.FAILED,
             CommandState.TIMED_OUT,
         }, f"{final.value} is not a head-end outcome"
-        c = schema.meter_commands
-        finishable = c.c.state == CommandState.SENT.value
-        if final is CommandState.ACKNOWLEDGED:
-            # An earlier attempt's confirmation, arriving while the retry waits in the queue.
-            waiting_retry = and_(c.c.state == CommandState.QUEUED.value, c.c.attempts > 0)
-            finishable = or_(finishable, waiting_retry)
-        values: dict[str, Any] = {
-            "state": final.value,
-            "finished_at": _utc(at),
-            "next_attempt_at": None,
+        params: dict[str, Any] = {
+            "b_correlation_id": correlation_id,
+            "b_state": final.value,
+            "b_finished_at": _utc(at),
         }
         if error is not None:
-            values["last_error"] = error[:ERROR_CHARS_MAX]
-        row = self.conn.execute(
-            c.update()
-            .where(c.c.correlation_id == correlation_id, finishable)
-            .values(values)
-            .returning(*c.c)
-        ).first()
+            params["b_last_error"] = error[:ERROR_CHARS_MAX]
+        statement = _finish(final is CommandState.ACKNOWLEDGED, error is not None)
+        row = self.conn.execute(statement, params).first()
         return _utc_dict(row._mapping) if row else None
 
     def postpone(self, command_id: int, next_attempt_at: dt.datetime) -> None:
-        c = schema.meter_commands
-        updated = self.conn.execute(
-            c.update()
-            .where(c.c.id == command_id, c.c.state == CommandState.QUEUED.value)
-            .values(next_attempt_at=_utc(next_attempt_at))
-        ).rowcount
+        params = {"b_id": command_id, "b_next_attempt_at": _utc(next_attempt_at)}
+        updated = self.conn.execute(_POSTPONE, params).rowcount
         assert updated == 1, f"command {command_id} was not queued"
 
     def retry_later(self, command_id: int, next_attempt_at: dt.datetime, error: str) -> None:
-        c = schema.meter_commands
-        updated = self.conn.execute(
-            c.update()
-            .where(c.c.id == command_id, c.c.state == CommandState.SENT.value)
-            .values(
-                state=CommandState.QUEUED.value,
-                next_attempt_at=_utc(next_attempt_at),
-                last_error=error[:ERROR_CHARS_MAX],
-            )
-        ).rowcount
+        params = {
+            "b_id": command_id,
+            "b_next_attempt_at": _utc(next_attempt_at),
+            "b_last_error": error[:ERROR_CHARS_MAX],
+        }
+        updated = self.conn.execute(_RETRY_LATER, params).rowcount
         assert updated == 1, f"command {command_id} was not waiting for an answer"
 
     def list(self, account_id: int | None, state: str | None, limit: int) -> pl.DataFrame:
@@ -189,17 +143,121 @@ class SqlCommandsRepo:
             stmt = stmt.where(c.c.account_id == account_id)
         if state is not None:
             stmt = stmt.where(c.c.state == CommandState(state).value)
-        return self._frame(stmt)
-
-    def _pick(self, stmt: Select[Any]) -> Select[Any]:
-        """Hold the picked rows until commit; another dispatcher skips them (PostgreSQL)."""
-        if self.conn.dialect.name == "postgresql":
-            return stmt.with_for_update(skip_locked=True)
-        return stmt
-
-    def _frame(self, stmt: Select[Any]) -> pl.DataFrame:
         rows = [tuple(_utc_dict(r._mapping).values()) for r in self.conn.execute(stmt)]
         return pl.DataFrame(rows, schema=COMMAND_SCHEMA, orient="row")
+
+
+def _locks(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _picked(conn: Connection, pick: _Pick, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hold the picked rows until commit; another dispatcher skips them (PostgreSQL)."""
+    statement = pick.locked if _locks(conn) else pick.plain
+    return [_utc_dict(r._mapping) for r in conn.execute(statement, params)]
+
+
+# --- statements, built once: a dispatch pass runs a few of them, thousands of times a day ------
+
+
+class _Pick(NamedTuple):
+    plain: Select[Any]
+    locked: Select[Any]  # PostgreSQL: held until commit, and rows held elsewhere skipped
+
+
+def _param(column: str) -> Any:
+    """A bound parameter ``b_<column>`` typed as the column (a bound parameter of an UPDATE may
+    not take a column's own name)."""
+    return bindparam(f"b_{column}", type_=_C.c[column].type)
+
+
+def _picking(stmt: Select[Any]) -> _Pick:
+    return _Pick(stmt, stmt.with_for_update(skip_locked=True))
+
+
+_C = schema.meter_commands
+_QUEUED, _SENT = CommandState.QUEUED.value, CommandState.SENT.value
+_BY_ID = _C.c.id == _param("id")
+_DUE_NOW = and_(
+    _C.c.state == _QUEUED,
+    or_(
+        _C.c.next_attempt_at.is_(None),
+        _C.c.next_attempt_at <= bindparam("now", type_=_C.c.next_attempt_at.type),
+    ),
+)
+_SILENT = and_(_C.c.state == _SENT, _C.c.sent_at < bindparam("deadline", type_=_C.c.sent_at.type))
+
+_ANYTHING_TO_DO = select(exists().where(_DUE_NOW), exists().where(_SILENT))
+_DUE = _picking(
+    select(_C)
+    .where(_DUE_NOW)
+    .order_by(_C.c.priority, _C.c.created_at, _C.c.id)
+    .limit(bindparam("limit"))
+)
+_SENT_BEFORE = _picking(
+    select(_C).where(_SILENT).order_by(_C.c.sent_at, _C.c.id).limit(bindparam("limit"))
+)
+_GET_STMT = select(_C).where(_C.c.correlation_id == bindparam("correlation_id"))
+_GET = _Pick(_GET_STMT, _GET_STMT.with_for_update())
+_CANCEL_QUEUED = (
+    _C.update()
+    .where(
+        _C.c.account_id == _param("account_id"),
+        _C.c.action == _param("action"),
+        _C.c.state == _QUEUED,
+    )
+    .values(
+        state=CommandState.CANCELLED.value, finished_at=_param("finished_at"), next_attempt_at=None
+    )
+)
+_MARK_SENT = (
+    _C.update()
+    .where(_BY_ID, _C.c.state == _QUEUED)
+    .values(
+        state=_SENT,
+        sent_at=_param("sent_at"),
+        head_end=_param("head_end"),
+        attempts=_C.c.attempts + 1,
+        next_attempt_at=None,
+    )
+)
+_POSTPONE = (
+    _C.update()
+    .where(_BY_ID, _C.c.state == _QUEUED)
+    .values(next_attempt_at=_param("next_attempt_at"))
+)
+_RETRY_LATER = (
+    _C.update()
+    .where(_BY_ID, _C.c.state == _SENT)
+    .values(
+        state=_QUEUED,
+        next_attempt_at=_param("next_attempt_at"),
+        last_error=_param("last_error"),
+    )
+)
+
+
+@functools.cache
+def _finish(acknowledged: bool, with_error: bool) -> Any:
+    """The UPDATE ... RETURNING of ``finish``, in each of its four shapes."""
+    finishable = _C.c.state == _SENT
+    if acknowledged:
+        # An earlier attempt's confirmation, arriving while the retry waits in the queue.
+        waiting_retry = and_(_C.c.state == _QUEUED, _C.c.attempts > 0)
+        finishable = or_(finishable, waiting_retry)
+    values: dict[str, Any] = {
+        "state": _param("state"),
+        "finished_at": _param("finished_at"),
+        "next_attempt_at": None,
+    }
+    if with_error:
+        values["last_error"] = _param("last_error")
+    return (
+        _C.update()
+        .where(_C.c.correlation_id == _param("correlation_id"), finishable)
+        .values(values)
+        .returning(*_C.c)
+    )
 
 
 def _utc(at: dt.datetime) -> dt.datetime:

@@ -9,7 +9,7 @@ judged after this pass, never overwritten by it. SQLite serializes writers alrea
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, text, update
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
-from gridpay.adapters.sql.settlement_repo import day_literals, days_between
+from gridpay.adapters.sql.settlement_repo import days_between
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
@@ -70,6 +70,8 @@ class SqlCreditRepo:
     def ensure_states(self, account_ids: Sequence[int], at: dt.datetime) -> int:
         """Give these accounts a credit state where they have none (normal, cycle 0, on)."""
         n = len(account_ids)
+        if n == 0:
+            return 0
         fresh = pl.DataFrame(
             {
                 "account_id": list(account_ids),
@@ -190,25 +192,42 @@ class SqlCreditRepo:
             return f"CAST({column} AT TIME ZONE 'UTC' AS TEXT)"
         return column
 
-    def estimated_days(self, account_ids: Sequence[int], since: dt.date) -> pl.DataFrame:
-        """(account_id, day) of estimated settled days on or after ``since``."""
-        schema_ = {"account_id": pl.Int64, "day": pl.Date}
+    def estimated_since(self, first_days: Mapping[int, dt.date]) -> set[int]:
+        """The accounts among ``first_days`` with a day settled on an estimate on or after
+        their own first day.
+
+        Each account's days from its own first day on are looked up by the primary key; one
+        bound for all (the oldest notice) made SQLite scan every account's days since then
+        (~10 ms a judgement at 5,000 accounts).
+        """
+        found: set[int] = set()
         newest = as_date(self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
-        days = days_between(since, newest) if newest else []
-        # Each (day, account) a seek of the primary key: no index leads with the account.
-        frames = [
-            fetch_frame(
-                self.conn,
-                "SELECT account_id, day FROM daily_usage "
-                f"WHERE day IN ({day_literals(days)}) AND account_id IN ({_id_list(ids)}) "
-                "AND estimated = :yes",
-                {"yes": True},
-                schema=schema_,
-            )
-            for ids in _chunks(account_ids)
-            if days
+        if newest is None:
+            return found
+        # (account, day) pairs from each account's first day to the last settled day, each a
+        # seek of the primary key (day, account_id): no index leads with the account.
+        pairs = [
+            (int(a), d)
+            for a, first in sorted(first_days.items())
+            for d in days_between(first, newest)
         ]
-        return pl.concat(frames) if frames else pl.DataFrame(schema=schema_)
+        day = self._date_literal
+        for start in range(0, len(pairs), IN_LIST_MAX):
+            listed = ", ".join(f"({a}, {day(d)})" for a, d in pairs[start : start + IN_LIST_MAX])
+            rows = self.conn.exec_driver_sql(
+                f"WITH w (account_id, day) AS (VALUES {listed}) "
+                "SELECT DISTINCT u.account_id FROM w JOIN daily_usage u "
+                "ON u.day = w.day AND u.account_id = w.account_id WHERE u.estimated"
+            ).all()
+            found.update(int(r[0]) for r in rows)
+        return found
+
+    def _date_literal(self, day: dt.date) -> str:
+        """A date as an SQL literal (SQLite stores dates as ISO text)."""
+        assert isinstance(day, dt.date)
+        if dialect(self.conn) == "postgresql":
+            return f"DATE '{day.isoformat()}'"
+        return f"'{day.isoformat()}'"
 
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
         """Who hears about each account: its contacts, or the account's own phone when it has
@@ -286,34 +305,20 @@ class SqlCreditRepo:
         disconnected account back in arrears.
         """
         assert supply in ("on", "off")
-        s = schema.credit_state
-        state = s.c.state
-        if supply == "off":
-            new_state: Any = CreditState.DISCONNECTED.value
-        else:
-            new_state = case(
-                (state == CreditState.RECONNECTING.value, CreditState.NORMAL.value),
-                (state == CreditState.DISCONNECTED.value, CreditState.ARREARS.value),
-                else_=state,
-            )
         self.conn.execute(
-            update(s)
-            .where(s.c.account_id == account_id)
-            .values(state=new_state, supply=supply, updated_at=at)
+            _SUPPLY_OFF if supply == "off" else _SUPPLY_ON,
+            {"b_account_id": account_id, "b_updated_at": at},
         )
-        self.add_decisions(
-            pl.DataFrame(
-                [
-                    {
-                        "key": f"confirmed/{account_id:010d}/{supply}/{at.isoformat()}",
-                        "account_id": account_id,
-                        "at": at,
-                        "action": "confirmed",
-                        "reason_code": f"supply_{supply}",
-                        "reason": f"the meter confirmed supply {supply}",
-                    }
-                ]
-            )
+        self.conn.execute(
+            _ADD_CONFIRMATION,
+            {
+                "key": f"confirmed/{account_id:010d}/{supply}/{at.isoformat()}",
+                "account_id": account_id,
+                "at": as_utc(at),
+                "action": "confirmed",
+                "reason_code": f"supply_{supply}",
+                "reason": f"the meter confirmed supply {supply}",
+            },
         )
 
     # --- reading for people ---------------------------------------------------------------
@@ -337,6 +342,27 @@ class SqlCreditRepo:
             },
             orient="row",
         )
+
+    def latest_decisions(
+        self, account_ids: Sequence[int], since: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """Each account's newest decision (as ``decisions`` orders them) if it was made at or
+        after ``since``: account_id, at, action, reason_code. One query for many accounts."""
+        newest: dict[int, tuple[dt.datetime, int, dict[str, Any]]] = {}
+        for ids in _chunks(account_ids):
+            for row in self.conn.execute(_DECISIONS_SINCE, {"ids": ids, "since": as_utc(since)}):
+                at = as_utc(row.at)
+                assert at is not None
+                known = newest.get(row.account_id)
+                if known is None or (at, row.id) > known[:2]:
+                    decision = {
+                        "account_id": row.account_id,
+                        "at": at,
+                        "action": row.action,
+                        "reason_code": row.reason_code,
+                    }
+                    newest[row.account_id] = (at, row.id, decision)
+        return [newest[a][2] for a in sorted(newest)]
 
     def state_of(self, account_id: int) -> dict[str, Any] | None:
         row = self.conn.execute(_STATE_OF, {"account_id": account_id}).first()
@@ -374,3 +400,39 @@ class SqlCreditRepo:
         s = schema.credit_state
         query = select(s.c.state, func.count()).group_by(s.c.state)
         return {str(state): int(n) for state, n in self.conn.execute(query)}
+
+
+# --- statements, built once: the dispatcher confirms a switch per acknowledgement -----------
+
+_S = schema.credit_state
+_BY_ACCOUNT = _S.c.account_id == bindparam("b_account_id")
+_UPDATED_AT = bindparam("b_updated_at", type_=_S.c.updated_at.type)
+_SUPPLY_OFF = (
+    update(_S)
+    .where(_BY_ACCOUNT)
+    .values(state=CreditState.DISCONNECTED.value, supply="off", updated_at=_UPDATED_AT)
+)
+_SUPPLY_ON = (
+    update(_S)
+    .where(_BY_ACCOUNT)
+    .values(
+        state=case(
+            (_S.c.state == CreditState.RECONNECTING.value, CreditState.NORMAL.value),
+            (_S.c.state == CreditState.DISCONNECTED.value, CreditState.ARREARS.value),
+            else_=_S.c.state,
+        ),
+        supply="on",
+        updated_at=_UPDATED_AT,
+    )
+)
+# As ``add_decisions`` writes one: a key already stored is skipped.
+_ADD_CONFIRMATION = text(
+    "INSERT INTO credit_decisions (key, account_id, at, action, reason_code, reason) "
+    "VALUES (:key, :account_id, :at, :action, :reason_code, :reason) ON CONFLICT (key) DO NOTHING"
+).bindparams(bindparam("at", type_=schema.credit_decisions.c.at.type))
+
+_D = schema.credit_decisions
+_DECISIONS_SINCE = select(_D.c.account_id, _D.c.at, _D.c.action, _D.c.reason_code, _D.c.id).where(
+    _D.c.account_id.in_(bindparam("ids", expanding=True)),
+    _D.c.at >= bindparam("since", type_=_D.c.at.type),
+)

@@ -2,17 +2,18 @@
 
 Services add messages in the same transaction as the change that causes them; a dedupe key
 already stored is skipped by the database itself (``ON CONFLICT DO NOTHING``), so two
-transactions racing to add the same notice store it once. The worker reads what is due and
-changes one message at a time.
+transactions racing to add the same notice store it once. The worker reads what is due, and
+records the messages the gateway took with one statement per batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Result, Select, bindparam, select
 
 from gridpay import limits
 from gridpay.adapters.sql import bulk_keyed, schema
@@ -72,32 +73,18 @@ class SqlOutboxRepo:
         rows_frame = rows_frame.with_columns(pl.col("created_at").alias("next_attempt_at"))
         return bulk_keyed.insert_new(self.conn, "messages", rows_frame, ["dedupe_key"])
 
-    def due(self, now: dt.datetime, limit: int) -> pl.DataFrame:
-        """Pending messages whose next attempt is due, oldest first."""
-        m = schema.messages
-        query = (
-            _select_messages()
-            .where(m.c.status == MessageStatus.PENDING.value)
-            .where(m.c.next_attempt_at <= as_utc(now))
-            .order_by(m.c.next_attempt_at, m.c.id)
-            .limit(limit)
-        )
-        return self._frame(query)
+    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+        """Pending messages whose next attempt is due, oldest first (``MESSAGE_SCHEMA``)."""
+        return _rows(self.conn.execute(_DUE, {"now": as_utc(now), "limit": limit}))
 
-    def mark_sent(self, message_id: int, at: dt.datetime) -> None:
-        """Record the gateway took it. A message no longer pending is left as it is."""
-        m = schema.messages
-        self.conn.execute(
-            m.update()
-            .where(m.c.id == message_id)
-            .where(m.c.status == MessageStatus.PENDING.value)
-            .values(
-                status=MessageStatus.SENT.value,
-                attempts=m.c.attempts + 1,
-                sent_at=as_utc(at),
-                next_attempt_at=None,
-            )
-        )
+    def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
+        """Record the gateway took these, in one statement; returns how many were pending.
+
+        A message no longer pending is left as it is."""
+        if not message_ids:
+            return 0
+        params = {"ids": list(message_ids), "b_sent_at": as_utc(at)}
+        return int(self.conn.execute(_MARK_SENT, params).rowcount)
 
     def mark_attempt_failed(
         self, message_id: int, error: str, next_attempt_at: dt.datetime | None
@@ -106,19 +93,14 @@ class SqlOutboxRepo:
 
         A message no longer pending is left as it is.
         """
-        m = schema.messages
         status = MessageStatus.PENDING if next_attempt_at is not None else MessageStatus.FAILED
-        self.conn.execute(
-            m.update()
-            .where(m.c.id == message_id)
-            .where(m.c.status == MessageStatus.PENDING.value)
-            .values(
-                status=status.value,
-                attempts=m.c.attempts + 1,
-                next_attempt_at=as_utc(next_attempt_at),
-                last_error=error[: limits.message_error_chars_max],
-            )
-        )
+        params = {
+            "b_id": message_id,
+            "b_status": status.value,
+            "b_next_attempt_at": as_utc(next_attempt_at),
+            "b_last_error": error[: limits.message_error_chars_max],
+        }
+        self.conn.execute(_MARK_ATTEMPT_FAILED, params)
 
     def list(
         self, account_id: int | None, status: str | None, kind: str | None, limit: int
@@ -135,15 +117,55 @@ class SqlOutboxRepo:
         return self._frame(query)
 
     def _frame(self, query: Select[Any]) -> pl.DataFrame:
-        # Small results (a page, a worker batch): rows through SQLAlchemy, instants made UTC.
-        records = [dict(r._mapping) for r in self.conn.execute(query)]
-        for record in records:
-            for name in _INSTANTS:
-                if record[name] is not None:
-                    record[name] = as_utc(record[name])
-        return pl.DataFrame(records, schema=MESSAGE_SCHEMA, orient="row")
+        # A page for people: rows through SQLAlchemy, instants made UTC.
+        return pl.DataFrame(_rows(self.conn.execute(query)), schema=MESSAGE_SCHEMA, orient="row")
+
+
+def _rows(result: Result[Any]) -> list[dict[str, Any]]:
+    records = [dict(r._mapping) for r in result]
+    for record in records:
+        for name in _INSTANTS:
+            if record[name] is not None:
+                record[name] = as_utc(record[name])
+    return records
 
 
 def _select_messages() -> Select[Any]:
     m = schema.messages
     return select(*(m.c[name] for name in MESSAGE_SCHEMA))
+
+
+# --- the worker's statements, built once (it runs them every few seconds) -------------------
+
+_M = schema.messages
+_PENDING = MessageStatus.PENDING.value
+_DUE = (
+    _select_messages()
+    .where(_M.c.status == _PENDING)
+    .where(_M.c.next_attempt_at <= bindparam("now", type_=_M.c.next_attempt_at.type))
+    .order_by(_M.c.next_attempt_at, _M.c.id)
+    .limit(bindparam("limit"))
+)
+# Bound parameters of an UPDATE may not take a column's name: b_<column>.
+_MARK_SENT = (
+    _M.update()
+    .where(_M.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_M.c.status == _PENDING)
+    .values(
+        status=MessageStatus.SENT.value,
+        attempts=_M.c.attempts + 1,
+        sent_at=bindparam("b_sent_at", type_=_M.c.sent_at.type),
+        next_attempt_at=None,
+    )
+)
+_MARK_ATTEMPT_FAILED = (
+    _M.update()
+    .where(_M.c.id == bindparam("b_id"))
+    .where(_M.c.status == _PENDING)
+    .values(
+        status=bindparam("b_status"),
+        attempts=_M.c.attempts + 1,
+        next_attempt_at=bindparam("b_next_attempt_at", type_=_M.c.next_attempt_at.type),
+        last_error=bindparam("b_last_error"),
+    )
+)
