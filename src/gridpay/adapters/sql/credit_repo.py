@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, text, update
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
-from gridpay.adapters.sql.settlement_repo import days_between
+from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
@@ -201,7 +201,7 @@ class SqlCreditRepo:
         (~10 ms a judgement at 5,000 accounts).
         """
         found: set[int] = set()
-        newest = as_date(self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+        newest = newest_settled_day(self.conn)
         if newest is None:
             return found
         # (account, day) pairs from each account's first day to the last settled day, each a

@@ -64,6 +64,11 @@ def day_literals(days: Sequence[dt.date]) -> str:
     return ", ".join(f"'{d.isoformat()}'" for d in days)
 
 
+def newest_settled_day(conn: Connection) -> dt.date | None:
+    """The last day with any usage row (one seek at the end of the primary key)."""
+    return as_date(conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+
+
 def last_settled_days(
     conn: Connection, account_ids: Sequence[int], before: dt.date | None = None
 ) -> dict[int, dt.date]:
@@ -75,7 +80,7 @@ def last_settled_days(
     by a binary search of primary-key seeks: about log2(days) seeks per account.
     """
     if before is None:
-        newest = as_date(conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+        newest = newest_settled_day(conn)
         if newest is None:
             return {}
         before = newest + dt.timedelta(days=1)
@@ -352,7 +357,7 @@ class SqlSettlementRepo:
             )
 
     def last_settled(self) -> dt.date | None:
-        return as_date(self.conn.execute(text("SELECT max(day) FROM daily_usage")).scalar())
+        return newest_settled_day(self.conn)
 
     def usage_for_day(self, day: dt.date) -> pl.DataFrame:
         return fetch_frame(
