@@ -11,6 +11,14 @@ settle_chunk_accounts_max = 50_000
 # kernel run beside the writes; only a chunk's first batch is read while nothing is written.
 settle_batch_accounts_max = 10_000
 
+# Settlement: batches the reader may be ahead of the writer (read and priced, not yet written).
+settle_batches_ahead = 2
+
+# Settlement: a day with at least this many prepaid accounts is read and priced in a process of
+# its own instead of a thread (``services.settlement``). Starting it costs about a second of the
+# other core, which a small day (the demo's 5,000 accounts, every night) would not win back.
+settle_reader_process_accounts_min = 100_000
+
 # SQLite has one writer, so a settlement that re-takes the lock at once would starve payments for
 # the whole run. A waiting writer tries again every few milliseconds (``adapters.sql.db``), so
 # pausing this long between chunks lets the waiting payments in: they wait about one chunk.

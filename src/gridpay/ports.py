@@ -7,7 +7,7 @@ fakes. Bulk repositories speak Polars frames, because the daily batch is set-bas
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -20,6 +20,11 @@ from gridpay.domain.credit_policy import CreditPolicy
 from gridpay.domain.ledger import Transfer
 from gridpay.domain.registry import MeterUse
 from gridpay.domain.tariff import Tariff
+
+# A bulk write worked out by a repository ahead of the transaction it goes into, and handed
+# back to a repository of the same store to carry out. Opaque to the services; it pickles, so
+# another process may prepare it (the settlement's reader).
+PreparedWrite = Any
 
 
 class Clock(Protocol):
@@ -121,6 +126,14 @@ class LedgerRepo(Protocol):
         """Bulk post (ids known to be new) with relative balance updates."""
         ...
 
+    def prepare_postings(self, transfers: pl.DataFrame) -> PreparedWrite:
+        """``post_many`` worked out ahead, outside any transaction (a reader may do it)."""
+        ...
+
+    def post_prepared(self, prepared: PreparedWrite) -> int:
+        """Carry out a ``prepare_postings`` of a repository of the same store."""
+        ...
+
     def customer_balances(self) -> pl.DataFrame: ...
 
     def balance_fen(self, ledger_account_id: int) -> int: ...
@@ -198,11 +211,17 @@ class SettlementRepo(Protocol):
 
     def runs(self, limit: int) -> list[dict[str, Any]]: ...
 
+    def prepaid_account_count(self) -> int: ...
+
     def prepaid_account_ids(self) -> pl.Series: ...
 
     def readings_for_day(self, day: dt.date) -> pl.DataFrame: ...
 
     def readings_for_meters(self, meter_ids: list[int], day: dt.date) -> pl.DataFrame: ...
+
+    def load_input(self, day: dt.date, lo: int, hi: int) -> pl.DataFrame:
+        """``load_state`` with today's readings attached: the kernel's whole input."""
+        ...
 
     def load_state(
         self,
@@ -215,6 +234,15 @@ class SettlementRepo(Protocol):
 
     def save_usage(self, usage: pl.DataFrame, run_id: int | None) -> int:
         """Insert usage rows; raises ``Conflict`` if another run settled any of them."""
+        ...
+
+    def prepare_usage(self, usage: pl.DataFrame, run_id: int | None) -> PreparedWrite:
+        """``save_usage`` worked out ahead, outside any transaction (a reader may do it)."""
+        ...
+
+    def save_prepared_usage(self, prepared: PreparedWrite) -> int:
+        """Carry out a ``prepare_usage`` of a repository of the same store (``Conflict`` as
+        ``save_usage``)."""
         ...
 
     def quarantine_readings(self, rows: pl.DataFrame, source: str, at: dt.datetime) -> int: ...
@@ -645,6 +673,11 @@ class Store(Protocol):
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database, beside any writer (may be a no-op)."""
+        ...
+
+    def opener(self) -> Callable[[], Store] | None:
+        """A picklable function that opens this same database again in another process (a
+        settlement's reader), or None when it cannot be reached from another process."""
         ...
 
 

@@ -149,6 +149,10 @@ def test_the_bench_settles_a_small_city_in_a_child_process(db_url: str, clock: F
     assert report.settle.seconds > 0
     assert report.settle.process_seconds >= report.settle.seconds
     assert report.settle.peak_rss_bytes > 10 * 2**20
+    # A small city is read without a reader process: nothing to add to the settle process.
+    assert "process" not in report.settle.report["reader"]
+    assert report.settle.reader_peak_rss_bytes == 0
+    assert report.settle.total_peak_rss_bytes == report.settle.peak_rss_bytes
     assert report.settle.report["accounts"] == ACCOUNTS
     assert report.settle.report["quarantined"] == 0
     assert report.settle.report["estimated"] == 0

@@ -450,8 +450,12 @@ def _signed_transfers(frame: pl.DataFrame, transfer_id: pl.Expr) -> pl.DataFrame
 
 def attach_readings(state: pl.DataFrame, readings: pl.DataFrame) -> pl.DataFrame:
     """Kernel input: the chunk's state joined with today's readings (one per meter, or none)."""
-    joined = state.join(readings, on="meter_id", how="left", validate="m:1")
-    return joined.select([pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()])
+    return kernel_input(state.join(readings, on="meter_id", how="left", validate="m:1"))
+
+
+def kernel_input(frame: pl.DataFrame) -> pl.DataFrame:
+    """The kernel's columns of ``frame``, typed as ``INPUT_SCHEMA``."""
+    return frame.select([pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()])
 
 
 # The ids above must agree with the scalar helpers in ``ledger`` (checked by the tests).

@@ -96,7 +96,13 @@ class SettleMeasurement:
     seconds: float  # ``settle_day`` itself, timed inside the child process
     process_seconds: float  # the child process, start-up and imports included
     peak_rss_bytes: int  # the child's peak resident memory
+    reader_peak_rss_bytes: int  # its reader process's (0: read on a thread)
     report: Mapping[str, Any]  # the ``SettlementReport`` fields
+
+    @property
+    def total_peak_rss_bytes(self) -> int:
+        """Both peaks added: an upper bound of what the settlement held at once."""
+        return self.peak_rss_bytes + self.reader_peak_rss_bytes
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,9 @@ class BenchReport:
             "day": self.day.isoformat(),
             "phases": [{**asdict(p), "rows_per_s": round(p.rows_per_s)} for p in self.phases],
             "floor": {**asdict(self.floor), "seconds": self.floor.seconds},
-            "settle": None if self.settle is None else asdict(self.settle),
+            "settle": None
+            if self.settle is None
+            else {**asdict(self.settle), "total_peak_rss_bytes": self.settle.total_peak_rss_bytes},
             "settle_note": self.settle_note,
             "settle_failed": self.settle_failed,
             "accounts_per_s": self.accounts_per_s,

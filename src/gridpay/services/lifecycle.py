@@ -241,6 +241,9 @@ class _SoleWriter:
     def checkpoint(self) -> None:
         self.inner.checkpoint()
 
+    def opener(self) -> Callable[[], Store] | None:
+        return self.inner.opener()
+
 
 class _NullGateway:
     def send(self, phone: str, body: str, dedupe_key: str) -> None:

@@ -15,17 +15,25 @@ before the chunk commits: no other settlement, true-up or readings import can co
 and payments, which can, touch only balances and transfers, never the state the kernel reads.
 The chunk's own writes cannot change what the reader reads either: batches are disjoint account
 ranges, and a reader never sees uncommitted rows anyway.
+
+For a big day the reader is a process of its own rather than a thread. SQLite's driver lets go
+of the GIL for every row it steps through, so a writer beside a busy reader thread waits for the
+GIL once a row: on 550,000 accounts that cost the writes about 2 s (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import multiprocessing
+import os
+import signal
 import time
-from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
-from dataclasses import dataclass, field
-from functools import partial
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -38,7 +46,7 @@ from gridpay.domain.settlement import (
 )
 from gridpay.domain.tariff import prices_in_force
 from gridpay.errors import Conflict, InvalidInput
-from gridpay.ports import Clock, Progress, Store, UnitOfWork
+from gridpay.ports import Clock, PreparedWrite, Progress, Store, UnitOfWork
 
 CHUNK_RETRIES_MAX = 3
 
@@ -57,6 +65,7 @@ class SettlementReport:
     trued_up_accounts: int = 0
     seconds: float = 0.0
     phases_s: dict[str, float] = field(default_factory=dict)
+    reader: str = ""  # where the batches were read and priced: how many on a thread, a process
 
 
 _TOTALS = ("accounts", "energy_wh", "charged_fen", "credited_fen", "estimated", "quarantined")
@@ -88,43 +97,51 @@ def settle_day(
     progress: Progress | None = None,
     chunk_accounts: int = limits.settle_chunk_accounts_max,
     batch_accounts: int = limits.settle_batch_accounts_max,
+    reader_process: bool | None = None,
 ) -> SettlementReport:
-    """Settle ``day`` for every prepaid account not yet settled for it."""
+    """Settle ``day`` for every prepaid account not yet settled for it.
+
+    ``reader_process``: read and price the batches in a process of their own (True), on a
+    thread (False), or decide by the day's size (None, see ``limits``).
+    """
     if day >= clock.today():
         raise InvalidInput(
             f"cannot settle {day}: the day has not ended yet (today is {clock.today()})"
         )
     started = time.perf_counter()
-    trued_up = process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)
     with store.unit_of_work() as uow:
-        run_id = uow.settlement.start_run(day, clock.now())
-        tariffs = uow.registry.tariffs()
-        account_ids = uow.settlement.prepaid_account_ids()
-        uow.commit()
-    report = SettlementReport(run_id=run_id, day=day, trued_up_accounts=trued_up)
-    report.phases_s["load_day"] = time.perf_counter() - started
-    prices = prices_in_force(tariffs, day)
-    if progress:
-        progress.start(f"settling {day}", account_ids.len())
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as reader,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-checkpoint") as folder,
-    ):
-        for offset in range(0, account_ids.len(), chunk_accounts):
-            chunk = account_ids.slice(offset, chunk_accounts)
-            bounds = _batch_bounds(chunk, batch_accounts)
-            totals = _settle_chunk(
-                store, clock, day, run_id, bounds, prices, nominal_voltage_v, reader
-            )
-            for key, value in totals.items():
-                setattr(report, key, getattr(report, key) + value)
-            if progress:
-                progress.advance(chunk.len())
-            if offset + chunk_accounts < account_ids.len():
-                # The chunk's log is folded into the database while the next chunk is written
-                # (the last chunk's is left to the database's own checkpoints).
-                folder.submit(store.checkpoint)
-                store.let_other_writers_in()
+        prepaid = uow.settlement.prepaid_account_count()
+    if reader_process is None:
+        reader_process = prepaid >= limits.settle_reader_process_accounts_min
+    # A reader process starts now, so that it is ready by the chunks' second batch.
+    with _Reader.start(store, reader_process) as reader:
+        trued_up = process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)
+        with store.unit_of_work() as uow:
+            run_id = uow.settlement.start_run(day, clock.now())
+            tariffs = uow.registry.tariffs()
+            account_ids = uow.settlement.prepaid_account_ids()
+            uow.commit()
+        report = SettlementReport(run_id=run_id, day=day, trued_up_accounts=trued_up)
+        report.phases_s["load_day"] = time.perf_counter() - started
+        prices = prices_in_force(tariffs, day)
+        if progress:
+            progress.start(f"settling {day}", account_ids.len())
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-checkpoint") as folder:
+            for offset in range(0, account_ids.len(), chunk_accounts):
+                chunk = account_ids.slice(offset, chunk_accounts)
+                bounds = _batch_bounds(chunk, batch_accounts)
+                job = _Job(day, run_id, prices, nominal_voltage_v, bounds)
+                totals = _settle_chunk(store, clock, job, reader)
+                for key, value in totals.items():
+                    setattr(report, key, getattr(report, key) + value)
+                if progress:
+                    progress.advance(chunk.len())
+                if offset + chunk_accounts < account_ids.len():
+                    # The chunk's log is folded into the database while the next chunk is
+                    # written (the last chunk's is left to the database's own checkpoints).
+                    folder.submit(store.checkpoint)
+                    store.let_other_writers_in()
+        report.reader = reader.describe()
     if progress:
         progress.finish()
     report.seconds = time.perf_counter() - started
@@ -150,63 +167,153 @@ def _batch_bounds(chunk: pl.Series, batch_accounts: int) -> list[tuple[int, int]
 
 
 @dataclass(frozen=True)
+class _Job:
+    """A chunk's pricing, as handed to the reader (a process's too: it pickles)."""
+
+    day: dt.date
+    run_id: int
+    prices: pl.DataFrame
+    nominal_voltage_v: int
+    batches: Sequence[tuple[int, int]]  # (first, last) account id of each batch
+    at: dt.datetime | None = None  # the chunk's transfers' time, set once it holds the lock
+
+
+@dataclass(frozen=True)
 class _PricedBatch:
-    usage: pl.DataFrame
+    """A batch ready to write: its usage rows and transfers as prepared writes (the reader
+    does all the work a write can do outside the chunk's transaction), and its counts."""
+
+    usage: PreparedWrite
+    postings: PreparedWrite
     quarantined: pl.DataFrame
-    transfers: pl.DataFrame
+    totals: dict[str, int]
     waiting_first_reading: int
 
 
-def _read_and_price(
-    store: Store,
-    day: dt.date,
-    prices: pl.DataFrame,
-    nominal_voltage_v: int,
-    at: dt.datetime,
-    bounds: tuple[int, int],
-) -> _PricedBatch:
+def _read_and_price(store: Store, job: _Job, bounds: tuple[int, int]) -> _PricedBatch:
     """The reader's stage: a batch's state and readings, read beside the writer, and priced."""
+    assert job.at is not None
     lo, hi = bounds
     with store.reader() as reading:
-        state = reading.settlement.load_state(day, lo, hi)
-        meters = state["meter_id"].to_list()
-        readings = reading.settlement.readings_for_meters(meters, day)
-    usage, quarantined = settle_batch(
-        attach_readings(state, readings), prices, day, nominal_voltage_v
-    )
-    transfers = with_created_at(charge_transfers(usage), at)
-    return _PricedBatch(usage, quarantined, transfers, state.height - usage.height)
+        kernel_input = reading.settlement.load_input(job.day, lo, hi)
+        usage, quarantined = settle_batch(kernel_input, job.prices, job.day, job.nominal_voltage_v)
+        transfers = with_created_at(charge_transfers(usage), job.at)
+        return _PricedBatch(
+            reading.settlement.prepare_usage(usage, job.run_id),
+            reading.ledger.prepare_postings(transfers),
+            quarantined,
+            _chunk_totals(usage, quarantined),
+            kernel_input.height - usage.height,
+        )
 
 
-def _prefetched(
-    reader: ThreadPoolExecutor,
-    prepare: Callable[[tuple[int, int]], _PricedBatch],
-    bounds: Sequence[tuple[int, int]],
-) -> Generator[_PricedBatch, None, None]:
-    """Each batch prepared on the reader thread while the caller works on the one before."""
-    pending: Future[_PricedBatch] | None = None
+# --- the reader: a thread, or for a big day a process of its own -----------------------------
+
+_READER_STORE: list[Store] = []  # in a reader process: its own connection to the database
+
+
+def _start_reader_process(opener: Callable[[], Store]) -> None:
+    """A reader process's start: open the database; leave Ctrl-C to the settlement, which
+    stops its reader itself.
+
+    At its end the process leaves at once (``os._exit``, the last thing at exit): it holds
+    nothing to flush, only a read-only connection, and tearing down Python's modules would keep
+    the settlement waiting for it 0.2-0.3 s.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    atexit.register(os._exit, 0)
+    _READER_STORE.append(opener())
+
+
+def _read_and_price_in_reader(job: _Job, bounds: tuple[int, int]) -> _PricedBatch:
+    """``_read_and_price`` in a reader process, on the database it opened at its start."""
+    return _read_and_price(_READER_STORE[0], job, bounds)
+
+
+def _started() -> None:
+    """Nothing: submitted first, so that the reader process starts at once."""
+
+
+class _Reader:
+    """Where a chunk's batches after its first are read and priced while the one before is
+    written: a thread, or for a big day a process of its own.
+
+    The process is started with ``spawn`` (a fork would copy the writer's threads and open
+    connections) and takes about a second of the other core to import; until it is up, the
+    thread reads. It reads on a connection of its own, as the thread does, so what it may read
+    is the same (module doc). If it cannot start, the thread reads the whole day.
+    """
+
+    def __init__(self, thread: ThreadPoolExecutor, process: ProcessPoolExecutor | None) -> None:
+        self._thread = thread
+        self._process = process
+        self._started = process.submit(_started) if process is not None else None
+        self._batches = {"thread": 0, "process": 0}
+
+    @classmethod
+    @contextmanager
+    def start(cls, store: Store, process: bool) -> Iterator[_Reader]:
+        opener = store.opener() if process else None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as thread:
+            if opener is None:
+                yield cls(thread, None)
+                return
+            with ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_reader_process,
+                initargs=(opener,),
+            ) as pool:
+                yield cls(thread, pool)
+
+    def _process_up(self) -> bool:
+        if self._started is None or not self._started.done():
+            return False
+        if self._started.exception() is not None:
+            self._started = None  # broken: the thread from now on
+            return False
+        return True
+
+    def submit(self, store: Store, job: _Job, bounds: tuple[int, int]) -> Future[_PricedBatch]:
+        if self._process is not None and self._process_up():
+            self._batches["process"] += 1
+            return self._process.submit(_read_and_price_in_reader, job, bounds)
+        self._batches["thread"] += 1
+        return self._thread.submit(_read_and_price, store, job, bounds)
+
+    def describe(self) -> str:
+        """Which reader read how many batches, for the run's report."""
+        parts = [f"{n} on the {where}" for where, n in self._batches.items() if n]
+        if self._process is not None and self._started is None:
+            parts.append("the process did not start")
+        return ", ".join(parts) or "none (each chunk was one batch, read by the writer)"
+
+
+def _prefetched(store: Store, reader: _Reader, job: _Job) -> Generator[_PricedBatch, None, None]:
+    """The job's batches, each prepared on the reader while the caller works on those before.
+
+    The reader runs up to ``limits.settle_batches_ahead`` batches ahead, so that a batch that
+    takes it longer than usual does not keep the writer waiting. It starts on the second batch
+    at once, while the first, smaller, is read here.
+    """
+    bounds = job.batches
+    pending: deque[Future[_PricedBatch]] = deque()
+    ahead = 1  # the next batch to hand to the reader
     try:
         for i in range(len(bounds)):
-            current = pending.result() if pending else prepare(bounds[i])
-            pending = reader.submit(prepare, bounds[i + 1]) if i + 1 < len(bounds) else None
-            yield current
+            while ahead < len(bounds) and ahead <= i + limits.settle_batches_ahead:
+                pending.append(reader.submit(store, job, bounds[ahead]))
+                ahead += 1
+            yield _read_and_price(store, job, bounds[0]) if i == 0 else pending.popleft().result()
     finally:
         # The caller stopped early (an error): let the reader finish before the chunk's
         # transaction ends, so that it never reads once the settlement lock is released.
-        if pending is not None and not pending.cancel():
-            pending.exception()
+        for future in pending:
+            if not future.cancel():
+                future.exception()
 
 
-def _settle_chunk(
-    store: Store,
-    clock: Clock,
-    day: dt.date,
-    run_id: int,
-    bounds: Sequence[tuple[int, int]],
-    prices: pl.DataFrame,
-    nominal_voltage_v: int,
-    reader: ThreadPoolExecutor,
-) -> dict[str, int]:
+def _settle_chunk(store: Store, clock: Clock, job: _Job, reader: _Reader) -> dict[str, int]:
     for attempt in range(CHUNK_RETRIES_MAX):
         try:
             with store.unit_of_work() as uow:
@@ -216,19 +323,17 @@ def _settle_chunk(
                 now = clock.now()
                 totals = dict.fromkeys(_TOTALS, 0)
                 waiting = 0
-
-                prepare = partial(_read_and_price, store, day, prices, nominal_voltage_v, now)
-                with closing(_prefetched(reader, prepare, bounds)) as batches:
+                with closing(_prefetched(store, reader, replace(job, at=now))) as batches:
                     for batch in batches:
-                        uow.settlement.save_usage(batch.usage, run_id)
-                        uow.ledger.post_many(batch.transfers)
+                        uow.settlement.save_prepared_usage(batch.usage)
+                        uow.ledger.post_prepared(batch.postings)
                         uow.settlement.quarantine_readings(
-                            batch.quarantined, f"settlement of {day}", now
+                            batch.quarantined, f"settlement of {job.day}", now
                         )
-                        for key, value in _chunk_totals(batch.usage, batch.quarantined).items():
+                        for key, value in batch.totals.items():
                             totals[key] += value
                         waiting += batch.waiting_first_reading
-                uow.settlement.add_to_run(run_id, totals)
+                uow.settlement.add_to_run(job.run_id, totals)
                 uow.commit()
             return {**totals, "waiting_first_reading": waiting}
         except Conflict:

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,24 +148,52 @@ def _frame_for_write(frame: pl.DataFrame) -> pl.DataFrame:
 
 def bulk_insert(conn: Connection, table: str, frame: pl.DataFrame) -> int:
     """Insert every row of ``frame`` (columns named as the table's) by the engine's fastest path."""
+    return run_insert(conn, prepare_insert(dialect(conn), table, frame))
+
+
+@dataclass(frozen=True)
+class PreparedInsert:
+    """A bulk insert worked out ahead of its transaction, maybe in another process (it pickles).
+
+    SQLite: one statement per group of rows, with the values that vary from row to row
+    (``executemany`` binds only those) and the group's rows. PostgreSQL: the whole frame, for
+    ``COPY``.
+    """
+
+    table: str
+    parts: tuple[tuple[str, pl.DataFrame, int], ...]
+    rows: int
+
+
+def prepare_insert(dialect_name: str, table: str, frame: pl.DataFrame) -> PreparedInsert:
     if frame.height == 0:
-        return 0
+        return PreparedInsert(table, (), 0)
     frame = _frame_for_write(frame)
     columns = frame.columns
+    if dialect_name == "postgresql":
+        return PreparedInsert(table, ((table, frame, frame.height),), frame.height)
+    parts = []
+    for part in _by_null_pattern(frame):
+        constants = _constant_columns(part)
+        values = ", ".join(constants.get(c, "?") for c in columns)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+        parts.append((sql, part.drop(list(constants)), part.height))
+    return PreparedInsert(table, tuple(parts), frame.height)
+
+
+def run_insert(conn: Connection, prepared: PreparedInsert) -> int:
+    """Carry out a ``prepare_insert`` in this connection's transaction."""
     if dialect(conn) == "postgresql":
-        _pg_copy(conn, table, frame)
-    else:
-        with raw_cursor(conn) as cursor:
-            for part in _by_null_pattern(frame):
-                constants = _constant_columns(part)
-                values = ", ".join(constants.get(c, "?") for c in columns)
-                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
-                varying = part.drop(list(constants))
-                if varying.width:
-                    _executemany(cursor, sql, varying)
-                else:
-                    cursor.executemany(sql, ((),) * part.height)
-    return frame.height
+        for table, frame, _ in prepared.parts:
+            _pg_copy(conn, table, frame)
+        return prepared.rows
+    with raw_cursor(conn) as cursor:
+        for sql, varying, rows in prepared.parts:
+            if varying.width:
+                _executemany(cursor, sql, varying)
+            else:
+                cursor.executemany(sql, ((),) * rows)
+    return prepared.rows
 
 
 # Rows handed to one ``executemany`` as a list: ``DataFrame.rows()`` builds the tuples a third
@@ -205,26 +234,30 @@ def _constant_columns(frame: pl.DataFrame) -> dict[str, str]:
     the same in all rows (the day, the run, the revenue account, a null) is written into the
     statement once instead.
     """
-    candidates = [
-        name
-        for name, dtype in frame.schema.items()
-        if dtype.is_integer() or dtype in (pl.String, pl.Null)
-    ]
-    if frame.height < 2 or not candidates:
+    if frame.height < 2:
         return {}
-    stats = frame.select(
-        *(pl.col(c).null_count().alias(f"n{i}") for i, c in enumerate(candidates)),
-        *(pl.col(c).min().cast(pl.String).alias(f"lo{i}") for i, c in enumerate(candidates)),
-        *(pl.col(c).max().cast(pl.String).alias(f"hi{i}") for i, c in enumerate(candidates)),
-    ).row(0, named=True)
     constants = {}
-    for i, name in enumerate(candidates):
-        nulls, lo, hi = stats[f"n{i}"], stats[f"lo{i}"], stats[f"hi{i}"]
+    # Series methods, not one ``select``: a query plan per call cost five times as much here
+    # (1.3 ms against 0.26 ms for a batch of usage rows; three calls a batch).
+    for column in frame.iter_columns():
+        dtype = column.dtype
+        if not (dtype.is_integer() or dtype in (pl.String, pl.Null)):
+            continue
+        nulls = column.null_count()
         if nulls == frame.height:
-            constants[name] = "NULL"
-        elif nulls == 0 and lo == hi and "\x00" not in lo:
-            is_text = frame.schema[name] == pl.String
-            constants[name] = "'" + lo.replace("'", "''") + "'" if is_text else str(int(lo))
+            constants[column.name] = "NULL"
+            continue
+        if nulls:
+            continue
+        lo, hi = column.min(), column.max()
+        if lo != hi:
+            continue
+        if dtype == pl.String:
+            assert isinstance(lo, str)
+            if "\x00" not in lo:
+                constants[column.name] = "'" + lo.replace("'", "''") + "'"
+        else:
+            constants[column.name] = str(int(lo))  # type: ignore[arg-type]
     return constants
 
 
@@ -348,8 +381,14 @@ def fetch_frame_bulk(
         return _pg_copy_out(conn, sql, params, schema)
     # One printf per row formats it about twice as fast as concatenating its fields.
     assert len(schema) < 127, "SQLite functions take at most 127 arguments"
-    fields = ", ".join(_sqlite_csv_field(f'q."{n}"', t) for n, t in schema.items())
-    line = f"printf('{','.join('%s' for _ in schema)}', {fields})"
+    fields = [_sqlite_csv_field(f'q."{n}"', t) for n, t in schema.items()]
+    # One field is its own line, NULL as the empty line (group_concat would skip a NULL):
+    # 550,000 account ids took 0.17 s through printf.
+    line = (
+        f"ifnull({fields[0]}, '')"
+        if len(fields) == 1
+        else f"printf('{','.join('%s' for _ in schema)}', {', '.join(fields)})"
+    )
     wrapped = f"SELECT CAST(group_concat({line}, char(10)) AS BLOB) FROM ({sql}) AS q"
     with raw_cursor(conn) as cursor:
         cursor.execute(wrapped, params)

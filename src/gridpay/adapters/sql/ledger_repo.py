@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, bindparam, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import as_date, bulk_add, bulk_insert, fetch_frame
+from gridpay.adapters.sql.db import (
+    PreparedInsert,
+    as_date,
+    bulk_add,
+    fetch_frame,
+    prepare_insert,
+    run_insert,
+)
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, Transfer, TransferKind
 from gridpay.errors import Conflict, NotFound
 
@@ -102,9 +110,22 @@ def transfer_from_row(row: Any) -> Transfer:
     )
 
 
+@dataclass(frozen=True)
+class PreparedPostings:
+    """Transfers ready to post: their insert, and the balance deltas per ledger account."""
+
+    transfers: PreparedInsert
+    debits: pl.DataFrame  # id, debits_posted_fen
+    credits: pl.DataFrame  # id, credits_posted_fen
+
+
 class SqlLedgerRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
 
     def ensure_system_accounts(self) -> None:
         existing = {r[0] for r in self.conn.execute(select(schema.ledger_accounts.c.id))}
@@ -159,28 +180,35 @@ class SqlLedgerRepo:
         Balance deltas are summed per ledger account first, so the revenue account is updated
         once per batch rather than once per customer.
         """
+        return self.post_prepared(self.prepare_postings(transfers))
+
+    def prepare_postings(self, transfers: pl.DataFrame) -> PreparedPostings:
+        """``post_many``'s work that needs no transaction, for ``post_prepared`` (maybe in
+        another process: a settlement's reader prepares, its writer posts)."""
         if transfers.height == 0:
-            return 0
+            empty = pl.DataFrame(schema={"id": pl.Int64})
+            return PreparedPostings(
+                prepare_insert(self.dialect, "transfers", transfers), empty, empty
+            )
         assert transfers["amount_fen"].min() > 0  # type: ignore[operator]
         frame = transfers.select([pl.col(c).cast(TRANSFER_SCHEMA[c]) for c in transfers.columns])
-        bulk_insert(self.conn, "transfers", frame)
-        debits = frame.group_by("debit_account_id").agg(pl.col("amount_fen").sum().alias("d"))
-        credits = frame.group_by("credit_account_id").agg(pl.col("amount_fen").sum().alias("c"))
-        bulk_add(
-            self.conn,
-            "ledger_accounts",
-            "id",
-            debits.rename({"debit_account_id": "id", "d": "debits_posted_fen"}).sort("id"),
-            ["debits_posted_fen"],
+        debits = frame.group_by("debit_account_id").agg(pl.col("amount_fen").sum())
+        credits = frame.group_by("credit_account_id").agg(pl.col("amount_fen").sum())
+        return PreparedPostings(
+            prepare_insert(self.dialect, "transfers", frame),
+            debits.rename({"debit_account_id": "id", "amount_fen": "debits_posted_fen"}).sort("id"),
+            credits.rename({"credit_account_id": "id", "amount_fen": "credits_posted_fen"}).sort(
+                "id"
+            ),
         )
-        bulk_add(
-            self.conn,
-            "ledger_accounts",
-            "id",
-            credits.rename({"credit_account_id": "id", "c": "credits_posted_fen"}).sort("id"),
-            ["credits_posted_fen"],
-        )
-        return frame.height
+
+    def post_prepared(self, prepared: PreparedPostings) -> int:
+        if prepared.transfers.rows == 0:
+            return 0
+        run_insert(self.conn, prepared.transfers)
+        bulk_add(self.conn, "ledger_accounts", "id", prepared.debits, ["debits_posted_fen"])
+        bulk_add(self.conn, "ledger_accounts", "id", prepared.credits, ["credits_posted_fen"])
+        return prepared.transfers.rows
 
     def customer_balances(self) -> pl.DataFrame:
         """Every customer's prepaid balance: account_id, balance_fen."""

@@ -11,8 +11,22 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import as_date, bulk_insert, fetch_frame, fetch_frame_bulk
-from gridpay.domain.settlement import INPUT_SCHEMA, USAGE_COLUMNS, USAGE_SCHEMA
+from gridpay.adapters.sql.db import (
+    PreparedInsert,
+    as_date,
+    bulk_insert,
+    fetch_frame,
+    fetch_frame_bulk,
+    prepare_insert,
+    run_insert,
+)
+from gridpay.domain.settlement import (
+    INPUT_SCHEMA,
+    USAGE_COLUMNS,
+    USAGE_SCHEMA,
+    attach_readings,
+    kernel_input,
+)
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
 
@@ -170,6 +184,13 @@ class SqlSettlementRepo:
         return [dict(row._mapping) for row in rows]
 
     # --- loading ---------------------------------------------------------------------------
+    def prepaid_account_count(self) -> int:
+        return int(
+            self.conn.execute(
+                text("SELECT count(*) FROM accounts WHERE billing_mode = 'prepaid'")
+            ).scalar_one()
+        )
+
     def prepaid_account_ids(self) -> pl.Series:
         frame = fetch_frame_bulk(
             self.conn,
@@ -190,6 +211,18 @@ class SqlSettlementRepo:
             READING_SCHEMA,
         )
 
+    def load_input(self, day: dt.date, lo: int, hi: int) -> pl.DataFrame:
+        """Kernel input with today's readings for unsettled prepaid accounts in [lo, hi]: what
+        ``load_state`` and ``readings_for_meters`` give together, in fewer queries."""
+        if self.conn.dialect.name == "postgresql":
+            # A join would have PostgreSQL hash the whole day's readings for every batch.
+            state = self.load_state(day, lo, hi)
+            readings = self.readings_for_meters(state["meter_id"].to_list(), day)
+            return attach_readings(state, readings)
+        # SQLite: the readings come with the accounts, one primary-key seek each, instead of
+        # through a second query listing 10,000 meters (reader 88 -> 72 ms a batch).
+        return kernel_input(self.load_state(day, lo, hi, with_readings=True))
+
     def load_state(
         self,
         day: dt.date,
@@ -197,28 +230,38 @@ class SqlSettlementRepo:
         hi: int,
         only: list[int] | None = None,
         include_settled: bool = False,
+        with_readings: bool = False,
     ) -> pl.DataFrame:
         """Kernel input (without today's readings) for unsettled prepaid accounts in [lo, hi].
 
         ``only`` narrows the range to some accounts (a true-up of a few); ``include_settled``
-        keeps accounts already settled for ``day`` (the audit re-prices them).
+        keeps accounts already settled for ``day`` (the audit re-prices them);
+        ``with_readings`` adds today's readings (``READING_SCHEMA``'s columns, null if none).
         """
         # A few accounts (a true-up) are looked up by id, not by scanning the whole id range.
         few = only is not None and len(only) <= IN_LIST_MAX
         only_a = f" AND a.id IN ({_in_list(only) or 'NULL'})" if few and only is not None else ""
         only_u = only_a.replace("a.id", "account_id")
+        readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA
+        if with_readings:
+            readings_columns = ", rd.total_wh AS r_total_wh, " + ", ".join(
+                f"rd.{r}_wh AS r_{r}_wh" for r in REGISTERS
+            )
+            readings_join = "LEFT JOIN readings rd ON rd.day = :d AND rd.meter_id = m.id "
+            schema = {**_ACCOUNT_SCHEMA, **READING_SCHEMA}
         accounts = fetch_frame_bulk(
             self.conn,
             "SELECT a.id AS account_id, m.id AS meter_id, a.tariff_code, m.breaker_a, "
-            "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh "
-            "FROM accounts a JOIN meters m ON m.account_id = a.id "
+            "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh"
+            f"{readings_columns} "
+            f"FROM accounts a JOIN meters m ON m.account_id = a.id {readings_join}"
             # The range on both sides: PostgreSQL then merges two index ranges instead of
             # hashing a scan of every meter for each batch (144 ms -> 8 ms for 10,000).
             "WHERE a.id BETWEEN :lo AND :hi AND m.account_id BETWEEN :lo AND :hi "
             "AND a.billing_mode = 'prepaid' "
             f"AND m.installed_on <= :d AND (m.removed_on IS NULL OR m.removed_on > :d){only_a}",
             {"lo": lo, "hi": hi, "d": day},
-            _ACCOUNT_SCHEMA,
+            schema,
         ).sort("account_id")
         settled = fetch_frame(
             self.conn,
@@ -301,11 +344,19 @@ class SqlSettlementRepo:
     # --- saving ----------------------------------------------------------------------------
     def save_usage(self, usage: pl.DataFrame, run_id: int | None) -> int:
         """Insert usage rows; ``Conflict`` if another run settled any of them meanwhile."""
+        return self.save_prepared_usage(self.prepare_usage(usage, run_id))
+
+    def prepare_usage(self, usage: pl.DataFrame, run_id: int | None) -> PreparedInsert:
+        """``save_usage``'s work that needs no transaction, for ``save_prepared_usage`` (maybe
+        in another process: a settlement's reader prepares, its writer saves)."""
         frame = usage.with_columns(pl.lit(run_id, dtype=pl.Int64).alias("run_id")).select(
             [pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()]
         )
+        return prepare_insert(self.conn.dialect.name, "daily_usage", frame)
+
+    def save_prepared_usage(self, prepared: PreparedInsert) -> int:
         try:
-            return bulk_insert(self.conn, "daily_usage", frame)
+            return run_insert(self.conn, prepared)
         except IntegrityError as exc:  # from the SQLAlchemy-level paths
             raise Conflict(f"usage rows already settled by another run: {exc}") from None
         except Exception as exc:  # the DB-API bulk path raises the driver's IntegrityError

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -138,6 +140,13 @@ class SqlStore:
             driver = conn.connection.driver_connection
             assert driver is not None
             driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def opener(self) -> Callable[[], SqlStore] | None:
+        """``SqlStore(url)`` for another process; None for an in-memory SQLite database."""
+        database = self.engine.url.database
+        if self.dialect == "sqlite" and (not database or database == ":memory:"):
+            return None
+        return partial(SqlStore, self.url)
 
     def let_other_writers_in(self) -> None:
         """Between two long write transactions: give waiting writers their turn.

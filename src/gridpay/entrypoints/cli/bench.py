@@ -11,6 +11,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,7 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
         seconds=float(result["seconds"]),
         process_seconds=process_seconds,
         peak_rss_bytes=usage.ru_maxrss * scale,
+        reader_peak_rss_bytes=int(result["reader_maxrss"]) * scale,
         report=result["report"],
     )
 
@@ -156,7 +158,10 @@ def settle_child() -> None:
         seconds = time.perf_counter() - start
     finally:
         built.close()
-    data = {"seconds": seconds, "report": asdict(report)}
+    # The settlement's reader process, if it had one, has ended and been waited for by now:
+    # its peak is the largest of this process's children's.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    data = {"seconds": seconds, "reader_maxrss": children, "report": asdict(report)}
     Path(out_path).write_text(json.dumps(data, default=str), encoding="utf-8")
 
 
@@ -188,7 +193,11 @@ def _print_report(report: bench.BenchReport) -> None:
     if settle is not None:
         ratio = report.settle_floor_ratio
         table.add_row("settle / floor", "-" if ratio is None else f"{ratio:.2f}x")
-        table.add_row("peak RSS of the settle process", f"{settle.peak_rss_bytes / 2**20:,.0f} MiB")
+        table.add_row(
+            "peak RSS: settle process + its reader",
+            f"{settle.peak_rss_bytes / 2**20:,.0f} + {settle.reader_peak_rss_bytes / 2**20:,.0f}"
+            f" = {settle.total_peak_rss_bytes / 2**20:,.0f} MiB",
+        )
         details = settle.report
         table.add_row(
             "settled / estimated / quarantined",
