@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -114,3 +117,41 @@ def test_a_store_opens_again_in_another_process_unless_it_lives_in_memory(store)
         again.dispose()
     assert SqlStore("sqlite://").opener() is None
     assert SqlStore("sqlite:///:memory:").opener() is None
+
+
+_HOLD_A_READER = """
+import sys, time
+from gridpay.adapters.sql.store import SqlStore
+from gridpay.services.settlement import _Reader
+
+with _Reader.start(SqlStore(sys.argv[1]), True) as reader:
+    reader._started.result(timeout=60)
+    print(*reader._process._processes, flush=True)
+    time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (a zombie not yet reaped counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return any(line.split()[1:2] == ["Z"] for line in status if line.startswith("State:"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_reader_process_ends_when_the_settlement_is_killed(store):
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_READER, store.url], stdout=subprocess.PIPE, text=True
+    ) as settling:
+        try:
+            assert settling.stdout is not None
+            (reader_pid,) = (int(pid) for pid in settling.stdout.readline().split())
+            assert not _gone(reader_pid)
+        finally:
+            settling.kill()  # SIGKILL: nothing of the settlement's own runs any more
+    deadline = time.monotonic() + 30
+    while not _gone(reader_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(reader_pid)

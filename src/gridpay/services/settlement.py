@@ -28,6 +28,7 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -214,7 +215,7 @@ _READER_STORE: list[Store] = []  # in a reader process: its own connection to th
 
 def _start_reader_process(opener: Callable[[], Store]) -> None:
     """A reader process's start: open the database; leave Ctrl-C to the settlement, which
-    stops its reader itself.
+    stops its reader itself; end with the settlement if that is killed.
 
     At its end the process leaves at once (``os._exit``, the last thing at exit): it holds
     nothing to flush, only a read-only connection, and tearing down Python's modules would keep
@@ -222,7 +223,17 @@ def _start_reader_process(opener: Callable[[], Store]) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     atexit.register(os._exit, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        # Killed outright, the settlement never tells the pool to stop, and the pool's queue
+        # stays open in this process: without this the reader would wait on it for ever.
+        threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     _READER_STORE.append(opener())
+
+
+def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(0)
 
 
 def _read_and_price_in_reader(job: _Job, bounds: tuple[int, int]) -> _PricedBatch:
