@@ -35,6 +35,11 @@ SQLITE_WAL_CHECKPOINT_PAGES = 10_000
 # long for the waiters to notice; with this poll a pause of ``limits.sqlite_writer_pause_s`` does.
 SQLITE_WRITE_LOCK_POLL_S = (0.0005, 0.001, 0.002, 0.003)
 
+# Dates and instants bound as parameters become the text sqlite3's default adapters wrote,
+# said explicitly: Python 3.12 deprecates the defaults (and the tests turn warnings into errors).
+sqlite3.register_adapter(dt.date, dt.date.isoformat)
+sqlite3.register_adapter(dt.datetime, lambda value: value.isoformat(" "))
+
 
 def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
