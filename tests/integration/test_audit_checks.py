@@ -181,7 +181,7 @@ def test_a_charge_without_a_settled_day_is_caught(books: SqlStore) -> None:
 
 def test_a_settled_day_whose_charge_is_missing_is_caught(books: SqlStore) -> None:
     # Remove the charge and undo its balance effect, so only the usage rule can see it.
-    execute(books, "DELETE FROM transfers WHERE id = 'charge/0000000001/2026-11-02'")
+    execute(books, "DELETE FROM transfers WHERE id = 'charge/2026-11-02/0000000001'")
     execute(
         books, "UPDATE ledger_accounts SET debits_posted_fen = debits_posted_fen - 392 WHERE id = 1"
     )
@@ -196,16 +196,26 @@ def test_a_settled_day_whose_charge_is_missing_is_caught(books: SqlStore) -> Non
 def test_a_charge_under_a_foreign_id_is_caught(books: SqlStore) -> None:
     execute(
         books,
-        "UPDATE transfers SET id = 'charge/1/2026-11-01' WHERE id = 'charge/0000000001/2026-11-01'",
+        "UPDATE transfers SET id = 'charge/2026-11-01/1' WHERE id = 'charge/2026-11-01/0000000001'",
     )
     assert failed(audit(books, LEDGER_CHECKS)) == {"charge_transfers_well_formed": ("0000000001",)}
+
+
+def test_a_charge_posted_under_the_old_id_form_is_still_well_formed(books: SqlStore) -> None:
+    """Charges posted before ids put the day first read ``charge/<account>/<day>``."""
+    execute(
+        books,
+        "UPDATE transfers SET id = 'charge/0000000001/2026-11-01' "
+        "WHERE id = 'charge/2026-11-01/0000000001'",
+    )
+    assert failed(audit(books, LEDGER_CHECKS)) == {}
 
 
 def test_a_charge_credited_to_the_wrong_account_is_caught(books: SqlStore) -> None:
     bank = CLEARING_IDS[Channel.BANK]
     execute(
         books,
-        "UPDATE transfers SET credit_account_id = :bank WHERE id = 'charge/0000000002/2026-11-01'",
+        "UPDATE transfers SET credit_account_id = :bank WHERE id = 'charge/2026-11-01/0000000002'",
         bank=bank,
     )
     execute(

@@ -159,7 +159,7 @@ def _charge(store: SqlStore, m: Model, account: int, charge_fen: int) -> None:
     )
     if charge_fen:
         kind = "charge" if charge_fen > 0 else "credit"
-        m.posted[f"{kind}/{account_id:010d}/{day}"] = (kind, account_id, abs(charge_fen))
+        m.posted[f"{kind}/{day}/{account_id:010d}"] = (kind, account_id, abs(charge_fen))
     m.balances[account_id] -= charge_fen
 
 

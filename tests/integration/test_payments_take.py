@@ -346,7 +346,7 @@ def test_a_reversal_or_a_charge_cannot_be_reversed(
     with pytest.raises(Refused, match="itself a reversal"):
         reverse(store, clock, Reverse("reversal/pay/bank/TX-1"))
     with pytest.raises(Refused, match="daily electricity charge"):
-        reverse(store, clock, Reverse("charge/0000000001/2026-11-27"))
+        reverse(store, clock, Reverse("charge/2026-11-27/0000000001"))
     assert transfers_count(store) == 3
 
 

@@ -121,7 +121,7 @@ def test_account_show_gives_balance_year_to_date_tier_and_the_last_30_days(
     assert view.usage_charge_fen == 5_600
     assert [t.id for t in view.recent_transfers][:2] == [
         "pay/app/P1",
-        "charge/0000000001/2026-11-27",
+        "charge/2026-11-27/0000000001",
     ]
     assert [t.amount_fen for t in view.recent_transfers][:2] == [20_000, -2_800]
 

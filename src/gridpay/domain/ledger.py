@@ -6,7 +6,7 @@ account keeps ``debits_posted_fen`` and ``credits_posted_fen``; a customer's pre
 liability of the company, so balance = credits - debits (a payment credits it, a charge debits it).
 
 Transfer ids are deterministic, so retrying an operation can never post it twice:
-``charge/<account>/<day>``, ``pay/<channel>/<ref>``, ``refund/<ref>``, ``reversal/<transfer id>``,
+``charge/<day>/<account>``, ``pay/<channel>/<ref>``, ``refund/<ref>``, ``reversal/<transfer id>``,
 ``trueup/<account>/<day>/<n>``.
 """
 
@@ -91,12 +91,16 @@ class Transfer:
         return self == other
 
 
+# A day's charges and credits are ids of the day first: each day's ids then follow the earlier
+# days' in the unique index instead of going next to each account's own (with 20 days of
+# history that was 6.3 s against 3.3 s for a day's 550,000; ``docs/benchmarks.md``). Ids
+# posted before 2 December 2026 read ``charge/<account>/<day>``; the audit accepts both.
 def charge_id(account_id: int, day: dt.date) -> str:
-    return f"charge/{account_id:010d}/{day.isoformat()}"
+    return f"charge/{day.isoformat()}/{account_id:010d}"
 
 
 def credit_id(account_id: int, day: dt.date) -> str:
-    return f"credit/{account_id:010d}/{day.isoformat()}"
+    return f"credit/{day.isoformat()}/{account_id:010d}"
 
 
 def payment_id(channel: Channel, ref: str) -> str:

@@ -392,7 +392,7 @@ def _last_real(day: dt.date) -> list[pl.Expr]:
 def charge_transfers(usage: pl.DataFrame) -> pl.DataFrame:
     """The ledger transfers for settled usage rows: a charge, a credit, or nothing when zero."""
     kind = pl.when(pl.col("charge_fen") > 0).then(pl.lit("charge")).otherwise(pl.lit("credit"))
-    transfer_id = pl.format("{}/{}/{}", kind, _account_no(), _day_text())
+    transfer_id = pl.format("{}/{}/{}", kind, _day_text(), _account_no())
     return _signed_transfers(usage.filter(pl.col("charge_fen") != 0), transfer_id)
 
 

@@ -257,7 +257,7 @@ def floor_frames(accounts: pl.Series, day: dt.date, created_at: dt.datetime) -> 
     amount = (pl.col("account_id") % 997 + 1) * 10  # any positive amount: the engine's cost
     return frame.select(
         pl.format(
-            "charge/{}/{}", pl.col("account_id").cast(pl.String).str.zfill(10), pl.lit(str(day))
+            "charge/{}/{}", pl.lit(str(day)), pl.col("account_id").cast(pl.String).str.zfill(10)
         ).alias("id"),
         pl.col("account_id").alias("debit_account_id"),
         pl.lit(REVENUE_ID, dtype=pl.Int64).alias("credit_account_id"),

@@ -135,7 +135,8 @@ class SqlAuditRepo:
     def malformed_charge_failures(self, limit: int) -> tuple[int, list[int]]:
         account = self._account_no_sql("account_id")
         day = self._day_sql("day")
-        own_id = f"kind || '/' || {account} || '/' || {day}"
+        own_id = f"kind || '/' || {day} || '/' || {account}"
+        old_id = f"kind || '/' || {account} || '/' || {day}"  # posted before 2 December 2026
         trueup_prefix = f"'trueup/' || {account} || '/' || {day} || '/'"
         return self._failures(
             f"""
@@ -146,7 +147,7 @@ class SqlAuditRepo:
                               AND credit_account_id = :revenue)
                           OR (kind = 'credit' AND debit_account_id = :revenue
                               AND credit_account_id = account_id))
-                        AND (id = {own_id}
+                        AND (id = {own_id} OR id = {old_id}
                           OR substr(id, 1, length({trueup_prefix})) = {trueup_prefix})
                        THEN 0 ELSE 1 END = 1
             """,
