@@ -66,6 +66,27 @@ def test_building_a_city_loads_every_table(db_url: str, clock: FakeClock) -> Non
         store.dispose()
 
 
+def test_earlier_days_of_charges_can_be_loaded_into_the_ledger(
+    db_url: str, clock: FakeClock
+) -> None:
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150, history_days=3)
+    store, built = _build(db_url, clock, options)
+    try:
+        charges = "FROM transfers WHERE kind = 'charge'"
+        assert _scalar(store, f"SELECT count(*) {charges}") == 3 * ACCOUNTS
+        # The three days before the prior day, none of them the day the bench settles.
+        days = f"SELECT count(DISTINCT day) {charges} AND day < '{options.day - dt.timedelta(1)}'"
+        assert _scalar(store, days) == 3
+        assert "post 3 earlier days of charges" in [p.name for p in built.phases]
+        # Posted as the settlement posts: the customers' balances moved by every charge.
+        customers = "FROM ledger_accounts WHERE kind = 'customer'"
+        assert _scalar(store, f"SELECT sum(debits_posted_fen) {customers}") == _scalar(
+            store, f"SELECT sum(amount_fen) {charges}"
+        )
+    finally:
+        store.dispose()
+
+
 def test_the_floor_is_measured_in_scratch_tables_that_are_dropped(
     db_url: str, clock: FakeClock
 ) -> None:

@@ -66,6 +66,9 @@ class BenchOptions:
     seed: int = SEED_DEFAULT
     day: dt.date = DAY_DEFAULT
     missing_share: float = 0.0
+    # Days of earlier charges in the ledger before the prior day (a production ledger's
+    # history: each day's transfers then go into indexes that already hold every earlier day's).
+    history_days: int = 0
     chunk_rows: int = limits.import_batch_rows_max  # rows per bulk call (progress steps)
 
 
@@ -245,6 +248,16 @@ def build_city(
         with phases.timed(name, frame.height), store.unit_of_work() as uow:
             _in_chunks(frame, writer(uow), chunk, progress, name)
             uow.commit()
+    if options.history_days:
+        name = f"post {options.history_days} earlier days of charges"
+        with phases.timed(name, n * options.history_days):
+            for back in range(options.history_days, 0, -1):
+                charges = floor_frames(
+                    town.accounts["id"], day_before - dt.timedelta(back), clock.now()
+                )
+                with store.unit_of_work() as uow:
+                    _in_chunks(charges, uow.ledger.post_many, chunk, progress, name)
+                    uow.commit()
     with phases.timed("analyze", 0), store.unit_of_work() as uow:
         bench_repo_for(uow).analyze()
         uow.commit()

@@ -55,6 +55,13 @@ def bench_settle(
     missing_share: float = typer.Option(
         0.0, "--missing-share", help="Share of the day's readings that never arrive (0-1)."
     ),
+    history_days: int = typer.Option(
+        0,
+        "--history-days",
+        min=0,
+        help="Days of earlier charges to load into the ledger first, as a production ledger "
+        "holds (550,000 accounts: about 3-6 s a day to load).",
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
     no_settle: bool = typer.Option(
         False, "--no-settle", help="Build the city and measure the floor only."
@@ -67,7 +74,11 @@ def bench_settle(
     except ValueError:
         raise InvalidInput(f"--day {day!r} is not a date like 2026-11-26") from None
     options = bench.BenchOptions(
-        accounts=accounts, seed=seed, day=settle_day, missing_share=missing_share
+        accounts=accounts,
+        seed=seed,
+        day=settle_day,
+        missing_share=missing_share,
+        history_days=history_days,
     )
     settle_note = None
     if no_settle:
