@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from gridpay import limits
-from gridpay.domain.ledger import REVENUE_ID, TransferKind
+from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import Tariff
 from gridpay.ports import Clock, Progress, Store, UnitOfWork
 from gridpay.services import synthetic
@@ -265,22 +265,16 @@ def build_city(
 
 
 def floor_frames(accounts: pl.Series, day: dt.date, created_at: dt.datetime) -> pl.DataFrame:
-    """N ledger rows shaped like the day's charges (what the settlement writes per account)."""
-    frame = pl.DataFrame({"account_id": accounts.cast(pl.Int64)})
+    """N ledger rows shaped like the day's charges (what the settlement writes per account),
+    made by the settlement's own ``charge_transfers``."""
     amount = (pl.col("account_id") % 997 + 1) * 10  # any positive amount: the engine's cost
-    return frame.select(
-        pl.format(
-            "charge/{}/{}", pl.lit(str(day)), pl.col("account_id").cast(pl.String).str.zfill(10)
-        ).alias("id"),
-        pl.col("account_id").alias("debit_account_id"),
-        pl.lit(REVENUE_ID, dtype=pl.Int64).alias("credit_account_id"),
-        amount.alias("amount_fen"),
-        pl.lit(TransferKind.CHARGE.value).alias("kind"),
-        "account_id",
-        pl.lit(day).alias("day"),
+    usage = pl.DataFrame({"account_id": accounts.cast(pl.Int64)}).with_columns(
+        amount.alias("charge_fen"), pl.lit(day).alias("day")
+    )
+    return charge_transfers(usage).with_columns(
         pl.lit(created_at.astimezone(dt.UTC).replace(tzinfo=None))
         .cast(pl.Datetime("us"))
-        .alias("created_at"),
+        .alias("created_at")
     )
 
 
