@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridpay.adapters.clock import SystemClock
-from gridpay.adapters.head_end import SimulatedHeadEnd
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
-from gridpay.errors import ConfigError
 from gridpay.ports import Clock, SmsGateway
 from gridpay.services.credit import Policy
 
@@ -35,19 +33,6 @@ def credit_policy(settings: Settings) -> Policy:
         policy=load_policy(settings.credit_policy, settings.credit_policy_file),
         calendar=ChineseHolidayCalendar(Path(override) if override else None),
         settings=settings,
-    )
-
-
-def head_end(settings: Settings, seed: int = 0) -> SimulatedHeadEnd:
-    """The configured head-end. Only the simulated one exists; anything else is refused."""
-    if settings.head_end != "simulated":
-        raise ConfigError(
-            f"head_end {settings.head_end!r} is not available: only 'simulated' is built in"
-        )
-    return SimulatedHeadEnd(
-        seed=seed,
-        latency_s=settings.head_end_latency_s,
-        failure_rate=settings.head_end_failure_rate,
     )
 
 

@@ -14,12 +14,12 @@ import datetime as dt
 import pytest
 
 from gridpay import bootstrap
-from gridpay.adapters.clock import SimulatedClock
-from gridpay.adapters.head_end import SimulatedHeadEnd
-from gridpay.adapters.sql.bench_repo import bench_repo_for
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import Settings
-from gridpay.services.lifecycle import LifeOptions, run_life
+from gridpay.simulation.bench_repo import bench_repo_for
+from gridpay.simulation.clock import SimulatedClock
+from gridpay.simulation.head_end import SimulatedHeadEnd
+from gridpay.simulation.lifecycle import LifeOptions, run_life
 from tests.e2e.simulation_checks import Checker, RecordingGateway
 
 # Starts before Mid-Autumn and National Day 2026 and runs into December: weekends, holidays and

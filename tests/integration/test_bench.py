@@ -12,12 +12,6 @@ from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from gridpay.adapters.clock import SystemClock
-from gridpay.adapters.sql.bench_repo import (
-    FLOOR_LEDGER,
-    FLOOR_TRANSFERS,
-    bench_repo_for,
-    fresh_database,
-)
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES
@@ -25,7 +19,13 @@ from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
 from gridpay.entrypoints.cli.bench import settle_in_child
 from gridpay.errors import InvalidInput
-from gridpay.services import bench
+from gridpay.simulation import bench
+from gridpay.simulation.bench_repo import (
+    FLOOR_LEDGER,
+    FLOOR_TRANSFERS,
+    bench_repo_for,
+    fresh_database,
+)
 from tests.fakes import FakeClock
 
 ACCOUNTS = 400

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from gridpay.adapters.head_end import SimulatedHeadEnd
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.domain.commands import ATTEMPTS_MAX, CommandAction, RateLimiter, retry_delay_s
 from gridpay.services.commands import DispatchReport, dispatch
+from gridpay.simulation.head_end import SimulatedHeadEnd
 from tests.fakes import FakeClock
 from tests.helpers_accounts import rows
 from tests.integration.commands_helpers import (

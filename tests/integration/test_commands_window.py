@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gridpay.adapters.head_end import SimulatedHeadEnd
 from gridpay.domain.commands import CommandAction
 from gridpay.services.commands import dispatch
+from gridpay.simulation.head_end import SimulatedHeadEnd
 from tests.integration.commands_helpers import command, command_frame, enqueue
 
 EVENING = dt.datetime(2026, 12, 7, 11, 0, tzinfo=dt.UTC)  # 19:00 in Shanghai

@@ -10,9 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridpay.adapters.clock import SimulatedClock
-from gridpay.adapters.head_end import SimulatedHeadEnd
-from gridpay.adapters.sql.bench_repo import bench_repo_for
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.bootstrap import credit_policy
@@ -20,7 +17,10 @@ from gridpay.config import Settings
 from gridpay.domain.calendar import DayKind
 from gridpay.services.audit import audit
 from gridpay.services.credit import Policy
-from gridpay.services.lifecycle import LifeDay, LifeOptions, LifeSummary, run_life
+from gridpay.simulation.bench_repo import bench_repo_for
+from gridpay.simulation.clock import SimulatedClock
+from gridpay.simulation.head_end import SimulatedHeadEnd
+from gridpay.simulation.lifecycle import LifeDay, LifeOptions, LifeSummary, run_life
 from tests.fakes import FakeSmsGateway
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -7,12 +7,12 @@ import datetime as dt
 
 import polars as pl
 
-from gridpay.adapters.head_end import SimulatedHeadEnd
 from gridpay.config import Settings
 from gridpay.domain.payments import TakePayment
 from gridpay.services.credit import judge_all
 from gridpay.services.payments import take_payment
 from gridpay.services.workers import Schedule, Workers
+from gridpay.simulation.head_end import SimulatedHeadEnd
 from tests.fakes import FakeSmsGateway
 from tests.integration.credit_helpers import BROKE, D1, commands, local, state
 from tests.integration.settle_helpers import add_readings

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from gridpay.adapters.head_end import RELAY_DID_NOT_SWITCH, SimulatedHeadEnd
 from gridpay.errors import DeliveryFailed, InvalidInput
+from gridpay.simulation.head_end import RELAY_DID_NOT_SWITCH, SimulatedHeadEnd
 
 T0 = dt.datetime(2026, 10, 8, 0, 0, tzinfo=dt.UTC)
 METER = 202208310002

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gridpay.adapters.html_report import HOLIDAY_COLOUR, render_demo_report, write_demo_report
 from gridpay.errors import ConfigError
 from gridpay.services.audit import AuditReport
-from gridpay.services.lifecycle import LifeDay, LifeOptions, LifeSummary
+from gridpay.simulation.html_report import HOLIDAY_COLOUR, render_demo_report, write_demo_report
+from gridpay.simulation.lifecycle import LifeDay, LifeOptions, LifeSummary
 
 FIRST = dt.date(2026, 9, 30)
 KINDS = ("workday", "holiday", "holiday", "weekend")

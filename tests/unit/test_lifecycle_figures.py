@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from gridpay.errors import InvalidInput
-from gridpay.services.demo import demo_options, latency_histogram, latency_stats, percentile
+from gridpay.simulation.demo import demo_options, latency_histogram, latency_stats, percentile
 
 
 def test_percentiles_are_nearest_rank() -> None:

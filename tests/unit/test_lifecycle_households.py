@@ -9,8 +9,8 @@ import pytest
 
 from gridpay.domain.messages import MessageKind
 from gridpay.errors import InvalidInput
-from gridpay.services import synthetic
-from gridpay.services.lifecycle import _reaction, readings_file_rows
+from gridpay.simulation import synthetic
+from gridpay.simulation.lifecycle import _reaction, readings_file_rows
 
 DAY = dt.date(2026, 9, 15)
 

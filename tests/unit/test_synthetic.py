@@ -15,8 +15,8 @@ from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.domain.money import fen_from_nyuan
 from gridpay.domain.tariff import REGISTERS, Tariff, day_cost_nyuan, tariff_in_force
 from gridpay.errors import InvalidInput
-from gridpay.services import synthetic
-from gridpay.services.synthetic import (
+from gridpay.simulation import synthetic
+from gridpay.simulation.synthetic import (
     TARIFF_SHARED,
     TARIFF_TIERED,
     TARIFF_TOU,

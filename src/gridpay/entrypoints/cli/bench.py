@@ -23,13 +23,13 @@ import typer
 from rich.table import Table
 
 from gridpay import bootstrap
-from gridpay.adapters.machine import describe_database, describe_machine
-from gridpay.adapters.sql.bench_repo import bench_repo_for, fresh_database
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
 from gridpay.errors import InvalidInput
-from gridpay.services import bench
+from gridpay.simulation import bench
+from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
+from gridpay.simulation.machine import describe_database, describe_machine
 
 bench_app = typer.Typer(
     help="Benchmarks: a synthetic city settled end to end, against the engine's floor.",

@@ -10,21 +10,21 @@ import typer
 from rich.table import Table
 
 from gridpay import bootstrap
-from gridpay.adapters.clock import SimulatedClock
-from gridpay.adapters.machine import describe_database, describe_machine
-from gridpay.adapters.sql.bench_repo import bench_repo_for, fresh_database
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.entrypoints.cli._common import RichProgress, console, err_console, print_json
 from gridpay.entrypoints.cli.bench import bench_app
 from gridpay.errors import InvalidInput
 from gridpay.ports import Progress
-from gridpay.services import bench
-from gridpay.services.bench_credit import (
+from gridpay.simulation import bench
+from gridpay.simulation.bench_credit import (
     DEBT_SHARE_DEFAULT,
     LOW_SHARE_DEFAULT,
     run_credit_bench,
     run_reconnect_bench,
 )
+from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
+from gridpay.simulation.clock import SimulatedClock
+from gridpay.simulation.machine import describe_database, describe_machine
 
 T = TypeVar("T")
 

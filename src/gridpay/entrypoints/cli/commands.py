@@ -13,12 +13,12 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpay import limits
-from gridpay.adapters.head_end import SimulatedHeadEnd
 from gridpay.domain.commands import CommandState
 from gridpay.domain.registry import account_no_from_id
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
 from gridpay.services import commands as service
 from gridpay.services.commands import DispatchReport
+from gridpay.simulation.head_end import SimulatedHeadEnd
 
 commands_app = typer.Typer(help="Remote meter commands: disconnect / reconnect and their states.")
 app.add_typer(commands_app, name="commands")

@@ -11,18 +11,18 @@ from rich.console import Console
 from rich.table import Table
 
 from gridpay import bootstrap
-from gridpay.adapters.clock import SimulatedClock
-from gridpay.adapters.head_end import SimulatedHeadEnd
-from gridpay.adapters.html_report import write_demo_report
 from gridpay.adapters.sms import FileSmsGateway
-from gridpay.adapters.sql.bench_repo import bench_repo_for
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import load_settings
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console
 from gridpay.errors import InvalidInput
-from gridpay.services import demo as demo_service
-from gridpay.services.lifecycle import LifeDay, LifeSummary, run_life
+from gridpay.simulation import demo as demo_service
+from gridpay.simulation.bench_repo import bench_repo_for
+from gridpay.simulation.clock import SimulatedClock
+from gridpay.simulation.head_end import SimulatedHeadEnd
+from gridpay.simulation.html_report import write_demo_report
+from gridpay.simulation.lifecycle import LifeDay, LifeSummary, run_life
 
 DEMO_DB = "gridpay-demo.db"
 REPORT_NAME = "gridpay-demo-report.html"

@@ -10,6 +10,7 @@ import typer
 
 from gridpay import bootstrap
 from gridpay.entrypoints.cli._common import app, console, gridpay_app
+from gridpay.entrypoints.head_ends import head_end
 from gridpay.services.workers import Schedule, TickReport, Workers
 
 
@@ -40,7 +41,7 @@ def run(
                 g.store,
                 g.clock,
                 g.credit,
-                bootstrap.head_end(g.settings),
+                head_end(g.settings),
                 bootstrap.sms_gateway(g.settings),
                 Schedule(credit_every_s=credit_every_s),
             )

@@ -25,9 +25,9 @@ from gridpay import limits
 from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import Tariff
 from gridpay.ports import Clock, Progress, Store, UnitOfWork
-from gridpay.services import synthetic
 from gridpay.services.progress import NullProgress
 from gridpay.services.setup import initialize
+from gridpay.simulation import synthetic
 
 ACCOUNTS_DEFAULT = 550_000  # Luoyang's direct-supply accounts
 SEED_DEFAULT = 1

@@ -46,7 +46,6 @@ from gridpay.domain.readings import FILE_COLUMNS, RAW_SCHEMA
 from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import REGISTERS, Tariff
 from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWork
-from gridpay.services import bench, synthetic
 from gridpay.services.audit import AuditReport, audit
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
@@ -55,6 +54,7 @@ from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress
 from gridpay.services.readings import import_readings
 from gridpay.services.settlement import settle_day, with_created_at
+from gridpay.simulation import bench, synthetic
 
 NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
 # Timer ticks: the credit policy judges the accounts past the warning line, then the dispatcher

@@ -21,11 +21,11 @@ from gridpay.domain.money import format_fen
 from gridpay.domain.payments import TakePayment
 from gridpay.domain.tariff import Tariff
 from gridpay.ports import Clock, Progress, Store
-from gridpay.services import bench
 from gridpay.services.credit import CreditReport, Policy, judge_all
 from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress
 from gridpay.services.settlement import with_created_at
+from gridpay.simulation import bench
 
 LOW_SHARE_DEFAULT = 0.08  # households moved below their warning line for the credit bench
 DEBT_SHARE_DEFAULT = 0.02  # households moved into debt

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gridpay.errors import InvalidInput
-from gridpay.services.lifecycle import LifeOptions, LifeSummary
+from gridpay.simulation.lifecycle import LifeOptions, LifeSummary
 
 ACCOUNTS_DEFAULT = 5_000
 DAYS_DEFAULT = 60

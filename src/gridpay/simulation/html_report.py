@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from gridpay.domain.calendar import DayKind
 from gridpay.domain.money import format_fen
 from gridpay.errors import ConfigError
-from gridpay.services.demo import latency_histogram, latency_stats, totals
-from gridpay.services.lifecycle import LifeDay, LifeSummary
+from gridpay.simulation.demo import latency_histogram, latency_stats, totals
+from gridpay.simulation.lifecycle import LifeDay, LifeSummary
 
 TEMPLATE = "demo_report.html.j2"
 CHART_SIZE_IN = (9.0, 3.2)
