@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from gridpay.adapters.sql.store import SqlStore
+from gridpay.entrypoints.cli._common import run_app
 from tests.helpers_accounts import cli, scalar
 from tests.integration.credit_helpers import BROKE, commands, local, messages, state
 
@@ -257,3 +259,16 @@ def test_no_warning_once_the_override_file_lists_the_year(
     code, _, err = gridpay(store, monkeypatch, capsys, "--now", "2026-12-20T09:00", "credit", "run")
     assert code == 0
     assert NO_2027 not in err
+
+
+def test_a_command_on_its_own_clock_says_the_business_date_was_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GRIDPAY_CONFIG", raising=False)
+    monkeypatch.setenv("GRIDPAY_NOW", "2026-10-01")
+    demo = ["demo", "--accounts", "10", "--days", "1", "--demo-db", str(tmp_path / "demo.db")]
+    monkeypatch.setattr(sys, "argv", ["gridpay", *demo])
+    assert run_app() == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: --now (GRIDPAY_NOW) was not used: this command runs on its own clock" in err
+    assert "BUSINESS DATE" not in err
