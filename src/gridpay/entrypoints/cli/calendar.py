@@ -135,8 +135,9 @@ def _day_json(day: dt.date, rules: CutRules, holidays: ChineseHolidayCalendar) -
 
 
 def warn_missing_schedules(g: bootstrap.App) -> None:
-    """For commands that settle or judge: warn when a year within the next days has no holiday
-    schedule, since no cut is made on its days (the same warning as ``gridpay calendar``)."""
+    """For commands that settle or judge: warn when a year within
+    ``limits.holiday_schedule_warning_days`` of the clock's today has no holiday schedule, since
+    no cut is made on its days (the same check and warning as ``gridpay calendar``)."""
     holidays = g.credit.calendar
     if not isinstance(holidays, ChineseHolidayCalendar):
         return  # a calendar wired in by a test or a simulation answers for itself
