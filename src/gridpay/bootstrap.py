@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridpay.adapters.clock import SystemClock
+from gridpay.adapters.clock import FixedClock, MovingClock, SystemClock, parse_instant
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
@@ -21,6 +22,7 @@ class App:
     store: SqlStore
     clock: Clock
     credit: Policy  # the credit policy with its holiday calendar
+    as_of: dt.datetime | None = None  # the business date the clock starts at, if not real time
 
     def close(self) -> None:
         self.store.dispose()
@@ -45,11 +47,25 @@ def build(
     *,
     db: str | None = None,
     clock: Clock | None = None,
+    as_of: str | None = None,
+    clock_moves: bool = False,
 ) -> App:
+    """``as_of`` (an operator's ISO 8601 instant) puts the clock on a business date: fixed, or
+    moving with real time from there when ``clock_moves`` (for the workers)."""
     settings = settings or load_settings(db=db)
+    at = parse_instant(as_of, settings.time_zone, "--now (GRIDPAY_NOW)") if as_of else None
     return App(
         settings=settings,
         store=SqlStore(settings.database_url),
-        clock=clock or SystemClock(settings.time_zone),
+        clock=clock or business_clock(settings, at, moves=clock_moves),
         credit=credit_policy(settings),
+        as_of=at,
     )
+
+
+def business_clock(settings: Settings, at: dt.datetime | None, *, moves: bool) -> Clock:
+    if at is None:
+        return SystemClock(settings.time_zone)
+    if moves:
+        return MovingClock(at, settings.time_zone)
+    return FixedClock(at, settings.time_zone)

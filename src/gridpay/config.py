@@ -16,6 +16,7 @@ from gridpay import limits
 from gridpay.errors import ConfigError
 
 DEFAULT_DB_PATH = "gridpay.db"
+ENVIRONMENTS = ("production", "test", "drill")
 DEFAULT_OFFICES = (
     "Office 1 (Jianxi)",
     "Office 2 (Xigong)",
@@ -50,6 +51,9 @@ class Settings:
     head_end: str = "simulated"
     head_end_latency_s: tuple[float, float] = (0.5, 5.0)
     head_end_failure_rate: float = 0.0
+    # What this database is: "production" refuses `gridpay run --now` (a business date) unless
+    # the operator allows it; "test" and "drill" databases take one freely.
+    environment: str = "production"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,4 +80,11 @@ def load_settings(db: str | None = None, config_path: str | None = None) -> Sett
     if db:
         url = db if "://" in db else f"sqlite:///{db}"
         settings = replace(settings, database_url=url)
+    _check_environment(settings.environment)
     return settings
+
+
+def _check_environment(environment: object) -> None:
+    if environment not in ENVIRONMENTS:
+        known = ", ".join(ENVIRONMENTS)
+        raise ConfigError(f"environment = {environment!r} in the config file: use one of {known}")

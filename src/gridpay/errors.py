@@ -50,3 +50,9 @@ class DeliveryFailed(GridpayError):
     """A gateway (SMS, head-end) refused or could not take a message or command; retried."""
 
     code = "delivery_failed"
+
+
+class BusinessDateRefused(Refused):
+    """A business date (``--now``) where it could do real harm: the workers on production."""
+
+    code = "business_date_refused"

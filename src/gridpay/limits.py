@@ -75,6 +75,9 @@ message_error_chars_max = 300
 cut_window_horizon_days_default = 31
 # Days one `gridpay calendar` listing may show (a year, leap day included).
 calendar_days_max = 366
+# Days ahead that `settle`, `credit run` and `run` look for a year without a holiday schedule:
+# time for staff to load the State Council's notice before cuts start being held for it.
+holiday_schedule_warning_days = 60
 
 # --- enrolment (the smart-payment agreement) ---------------------------------------------------
 

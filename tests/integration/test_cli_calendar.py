@@ -154,8 +154,12 @@ def test_override_file_from_the_config_setting(
 
 
 def test_default_range_is_two_weeks_from_today(run: Run) -> None:
-    data = calendar_json(run)
-    assert len(data["days"]) == 14
+    code, out, err = run("--now", "2026-09-30T23:59", "calendar", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["from"], data["to"], len(data["days"])) == ("2026-09-30", "2026-10-13", 14)
+    assert data["business_now"] == "2026-09-30T23:59:00+08:00"
+    assert "BUSINESS DATE: running as of 2026-09-30 23:59 +08:00 (not the real time)" in err
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from gridpay.adapters.sql.store import SqlStore
 from tests.helpers_accounts import add_accounts, cli, settle_day_by_hand
 
 A = "0000000001"
+NOW = ("--now", "2026-04-01T10:00")  # the day after the last settled day; the year is 2026
 
 
 @pytest.fixture
@@ -18,7 +19,6 @@ def account(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> SqlStore:
     add_accounts(store, [1])
-    # Days well before "today" (the CLI runs on the real clock), so the month is complete.
     settle_day_by_hand(
         store,
         1,
@@ -37,14 +37,14 @@ def account(
         ytd_wh=18_000,
         ytd_charged_fen=1_008,
     )
-    cli(store, monkeypatch, capsys, "pay", A, "100", "--channel", "app", "--ref", "APP-1")
+    cli(store, monkeypatch, capsys, *NOW, "pay", A, "100", "--channel", "app", "--ref", "APP-1")
     return store
 
 
 def test_account_show_json(
     account: SqlStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = cli(account, monkeypatch, capsys, "account", "show", A, "--json")
+    code, out, _ = cli(account, monkeypatch, capsys, *NOW, "account", "show", A, "--json")
     assert code == 0
     view = json.loads(out)
     assert view["account_no"] == A
@@ -59,7 +59,7 @@ def test_account_show_json(
 def test_account_show_for_people(
     account: SqlStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = cli(account, monkeypatch, capsys, "account", "show", A)
+    code, out, _ = cli(account, monkeypatch, capsys, *NOW, "account", "show", A)
     assert code == 0
     assert "balance: 89.92 yuan" in out
     assert "tier 1 of 3: 2142.00 kWh to tier 2" in out

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
-from gridpay.errors import GridpayError
+from gridpay.errors import BusinessDateRefused, GridpayError
 
 app = typer.Typer(
     name="gridpay",
@@ -33,9 +35,10 @@ EXIT_CODES = {
     "audit_failed": 7,
     "config_error": 8,
     "delivery_failed": 9,
+    "business_date_refused": 13,
 }
 
-_state: dict[str, Any] = {"db": None}
+_state: dict[str, Any] = {"db": None, "now": None, "as_of": None}
 
 
 @app.callback()
@@ -45,21 +48,64 @@ def _global(
         "--db",
         help="SQLite file path or database URL (default: $GRIDPAY_DATABASE_URL or ./gridpay.db).",
     ),
+    now: str | None = typer.Option(
+        None,
+        "--now",
+        envvar="GRIDPAY_NOW",
+        help="Run as of this instant (a business date): 2026-10-08T08:00 (wall time in the "
+        "settings' time_zone), 2026-10-08T08:00+08:00, or 2026-10-08 (00:00). Default: real time.",
+    ),
 ) -> None:
-    _state["db"] = db
+    _state.update(db=db, now=now, as_of=None)
 
 
 @contextmanager
-def gridpay_app() -> Iterator[bootstrap.App]:
+def gridpay_app(
+    *, clock_moves: bool = False, business_date_allowed: bool = True
+) -> Iterator[bootstrap.App]:
     """Build the application for one command and close it afterwards."""
-    built = bootstrap.build(db=_state["db"])
+    built = bootstrap.build(db=_state["db"], as_of=_state["now"], clock_moves=clock_moves)
     try:
+        _business_date(built, clock_moves, business_date_allowed)
         yield built
     finally:
         built.close()
 
 
+def _business_date(built: bootstrap.App, moves: bool, allowed: bool) -> None:
+    """Refuse a business date where it is not allowed; otherwise say loudly that one is in use."""
+    if built.as_of is None:
+        return
+    local = built.as_of.astimezone(ZoneInfo(built.settings.time_zone))
+    shown = local_instant(local)
+    if not allowed and built.settings.environment == "production":
+        raise BusinessDateRefused(
+            f"the workers would run as of {shown} on a production database: cuts, SMS and "
+            "settlements would be real. Add --allow-business-date to do it anyway, or set "
+            'environment = "test" (or "drill") in the config file of a test database'
+        )
+    if _state["as_of"] is None:  # once per command
+        _state["as_of"] = local
+        how = f"from {shown}, moving with real time" if moves else f"as of {shown}"
+        err_console.print(
+            f"[bold yellow]BUSINESS DATE: running {how} (not the real time)[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def local_instant(local: dt.datetime) -> str:
+    """``2026-10-08 08:00 +08:00``: the wall time an operator reads, with its offset."""
+    text = local.isoformat(sep=" ", timespec="seconds" if local.second else "minutes")
+    return f"{text[:-6]} {text[-6:]}"
+
+
 def print_json(data: Any) -> None:
+    """Print JSON; with a business date, an object carries it as ``business_now`` (a list keeps
+    its shape, and the loud line on stderr says it)."""
+    as_of = _state["as_of"]
+    if as_of is not None and isinstance(data, dict):
+        data = {"business_now": as_of.isoformat(), **data}
     console.print_json(json.dumps(data, default=str, ensure_ascii=False))
 
 
@@ -109,4 +155,9 @@ def run_app() -> int:
             raise
         show()
         return int(getattr(exc, "exit_code", 2))
+    if _state["now"] is not None and _state["as_of"] is None:
+        err_console.print(
+            "[bold yellow]warning[/]: --now (GRIDPAY_NOW) was not used: this command runs on its "
+            "own clock or reads no time"
+        )
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from gridpay import limits
+from gridpay import bootstrap, limits
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.config import Settings
 from gridpay.domain.calendar import (
@@ -134,12 +134,27 @@ def _day_json(day: dt.date, rules: CutRules, holidays: ChineseHolidayCalendar) -
     }
 
 
-def _warn_unknown(years: list[int]) -> None:
+def warn_missing_schedules(g: bootstrap.App) -> None:
+    """For commands that settle or judge: warn when a year within
+    ``limits.holiday_schedule_warning_days`` of the clock's today has no holiday schedule, since
+    no cut is made on its days (the same check and warning as ``gridpay calendar``)."""
+    holidays = g.credit.calendar
+    if not isinstance(holidays, ChineseHolidayCalendar):
+        return  # a calendar wired in by a test or a simulation answers for itself
+    today = g.clock.today()
+    ahead = dt.timedelta(days=limits.holiday_schedule_warning_days)
+    unknown = holidays.unknown_years(today, today + ahead)
+    if unknown:
+        _warn_unknown(unknown, where=f"{OVERRIDE_SETTING} in the config file")
+
+
+def _warn_unknown(
+    years: list[int], where: str = f"{OVERRIDE_SETTING} in the config file, or --override"
+) -> None:
     listed = ", ".join(str(y) for y in years)
     err_console.print(
         f"[bold yellow]warning[/]: no published holiday schedule for {listed}: no cuts will be "
-        f"made on those days until one is loaded ({OVERRIDE_SETTING} in the config file, or "
-        "--override)."
+        f"made on those days until one is loaded ({where})."
     )
 
 

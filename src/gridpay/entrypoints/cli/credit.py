@@ -13,6 +13,7 @@ from gridpay.entrypoints.cli._common import (
     gridpay_app,
     print_json,
 )
+from gridpay.entrypoints.cli.calendar import warn_missing_schedules
 from gridpay.services.credit import CreditReport, explain, judge_all, staff_tasks
 
 credit_app = typer.Typer(help="The credit policy: warnings, arrears notices, cuts, restorations.")
@@ -45,6 +46,7 @@ def run(
     that wait for a window. Safe to repeat: no message, command or decision is made twice.
     """
     with gridpay_app() as g:
+        warn_missing_schedules(g)
         progress = None if as_json else RichProgress()
         report = judge_all(g.store, g.clock, g.credit, only_in_debt=in_debt_only, progress=progress)
     data = report_dict(report)

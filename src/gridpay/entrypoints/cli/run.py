@@ -10,6 +10,7 @@ import typer
 
 from gridpay import bootstrap
 from gridpay.entrypoints.cli._common import app, console, gridpay_app
+from gridpay.entrypoints.cli.calendar import warn_missing_schedules
 from gridpay.entrypoints.head_ends import head_end
 from gridpay.services.workers import Schedule, TickReport, Workers
 
@@ -24,6 +25,9 @@ def run(
         Schedule.credit_every_s, "--credit-every", min=1.0, help="Seconds between policy timers."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="Print only the summary at the end."),
+    allow_business_date: bool = typer.Option(
+        False, "--allow-business-date", help="Run with --now on a production database anyway."
+    ),
 ) -> None:
     """Run the workers: meter commands (every second), SMS (every few seconds), the credit
     policy's timer for cuts waiting for a window, and the night's settlement of yesterday once
@@ -36,7 +40,8 @@ def run(
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     totals = TickReport()
     try:
-        with gridpay_app() as g:
+        with gridpay_app(clock_moves=True, business_date_allowed=allow_business_date) as g:
+            warn_missing_schedules(g)
             workers = Workers(
                 g.store,
                 g.clock,
@@ -49,6 +54,8 @@ def run(
             while not stopping["now"]:
                 report = workers.tick()
                 _add(totals, report)
+                if report.settled_day is not None:
+                    warn_missing_schedules(g)
                 if not quiet and _worth_saying(report):
                     console.print(_line(g.clock.now().isoformat(timespec="seconds"), report))
                 if once or (for_seconds is not None and time.monotonic() - started >= for_seconds):

@@ -16,6 +16,7 @@ from gridpay.entrypoints.cli._common import (
     gridpay_app,
     print_json,
 )
+from gridpay.entrypoints.cli.calendar import warn_missing_schedules
 from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
 from gridpay.services.credit import judge_all
@@ -71,6 +72,7 @@ def settle(
     if (day is None) == (start is None and end is None):
         raise InvalidInput("give either --date D, or --from D1 --to D2")
     with gridpay_app() as g:
+        warn_missing_schedules(g)
         voltage = g.settings.nominal_voltage_v
         progress = None if as_json else RichProgress()
         if day is not None:
