@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gridpay import limits
-from gridpay.errors import DaysUnsettled, InvalidInput
+from gridpay.errors import DaysUnsettled, InvalidInput, Refused
 from gridpay.ports import Clock, Progress, ReadingsCollector, Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
 from gridpay.services.settlement import SettlementReport, settle_range
@@ -49,25 +49,38 @@ def days_due(store: Store, today: dt.date) -> tuple[dt.date, ...]:
     return _days(last + dt.timedelta(days=1), yesterday)
 
 
-def days_unsettled_before(store: Store, day: dt.date) -> tuple[dt.date, ...]:
-    """The days between the last settled day and ``day`` that nobody settled yet."""
+def check_order(store: Store, first: dt.date) -> None:
+    """Refuse to settle from ``first`` when that would not be in order: ``DaysUnsettled`` when
+    earlier days after the last settled one are not settled yet; ``Refused`` for a day before
+    the first settled day or in a hole between settled days (the days after it were priced
+    without it already, so settling it now would charge its energy twice). Re-running a
+    settled day is in order."""
     with store.unit_of_work() as uow:
         last = uow.settlement.last_settled()
-    if last is None:
-        return ()
-    return _days(last + dt.timedelta(days=1), day - dt.timedelta(days=1))
-
-
-def refuse_gap(store: Store, first: dt.date) -> None:
-    """Raise ``DaysUnsettled`` if settling from ``first`` would skip unsettled earlier days."""
-    gap = days_unsettled_before(store, first)
-    if gap:
-        raise DaysUnsettled(
-            f"cannot settle {first}: {_span(gap)} {'is' if len(gap) == 1 else 'are'} not settled "
-            f"yet, and a day is priced from the day before it. Settle in order: "
-            f"gridpay settle --from {gap[0]} --to {first}",
-            gap,
-        )
+        if last is None or first == last + dt.timedelta(days=1):
+            return
+        if first > last:
+            gap = _days(last + dt.timedelta(days=1), first - dt.timedelta(days=1))
+            raise DaysUnsettled(
+                f"cannot settle {first}: {_span(gap)} {'is' if len(gap) == 1 else 'are'} not "
+                f"settled yet, and a day is priced from the day before it. Settle in order: "
+                f"gridpay settle --from {gap[0]} --to {first}",
+                gap,
+            )
+        # One seek a day, newest first, back to the day before ``first`` if the days are whole.
+        settled = set(uow.audit.settled_days((last - first).days + 2))
+    if first in settled:
+        return
+    earliest = min(settled)
+    where = (
+        f"the books start on {earliest}"
+        if first < earliest
+        else "days after it are settled already, priced without it"
+    )
+    raise Refused(
+        f"cannot settle {first}: {where}, so its energy would be charged twice. "
+        f"Days are settled in order, from the last settled day ({last})."
+    )
 
 
 def run_night(
@@ -86,7 +99,7 @@ def run_night(
 
     ``catch_up_days_max``: when more days than this were missed before yesterday, settle
     nothing and say so in ``refused`` (an operator confirms them). Raises ``DaysUnsettled``
-    when the first day would skip earlier unsettled days.
+    when the first day would skip earlier unsettled days (``check_order``).
     """
     todo = days_due(store, clock.today()) if days is None else tuple(sorted(set(days)))
     if not todo:
@@ -98,7 +111,7 @@ def run_night(
         raise InvalidInput(
             f"cannot settle {todo[-1]}: the day has not ended yet (today is {clock.today()})"
         )
-    refuse_gap(store, todo[0])
+    check_order(store, todo[0])
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     collected = collector.collect(todo) if collector is not None else None
