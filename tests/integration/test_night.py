@@ -19,6 +19,7 @@ from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES, Settings
 from gridpay.errors import DaysUnsettled, Refused
+from gridpay.services.audit import audit
 from gridpay.services.credit import Policy
 from gridpay.services.night import days_due, run_night
 from gridpay.services.readings import import_readings
@@ -287,3 +288,21 @@ def test_any_order_of_settle_commands_and_late_readings_gives_the_night_by_night
             assert _ledger(store) == expected
 
         any_order()
+
+
+def test_re_running_a_settled_day_leaves_alone_an_account_whose_days_start_later(store, clock):
+    """An account without readings waits; its days start with its first reading. Readings
+    arriving later for the days before must not slip a row in behind its days: the days after
+    it were priced without it (their year-to-date position), and the nights never billed it."""
+    ids = add_city(store, 2)
+    for offset in (0, 1):  # account 2 is read from 2 October: its days start then
+        add_readings(store, ids, _day(offset), skip={2})
+    for offset in (2, 3):
+        add_readings(store, ids, _day(offset))
+    run_night(store, clock, POLICY, days=[_day(1), _day(2), _day(3)])
+    before = _ledger(store)
+    add_readings(store, [2], _day(0))  # its readings of 30 September and 1 October, at last
+    add_readings(store, [2], _day(1))
+    run_night(store, clock, POLICY, days=[_day(1)])  # re-run
+    assert _ledger(store) == before
+    assert audit(store).ok

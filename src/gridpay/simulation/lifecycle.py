@@ -164,6 +164,9 @@ class LifeSummary:
     payments_by_habit: dict[str, int] = field(default_factory=dict)
     habits: dict[str, int] = field(default_factory=dict)
     audit: AuditReport | None = None
+    # How often each of the workers' jobs ran (``services.workers.JOBS``): the simulation runs
+    # production's path, the same ``Workers`` as ``gridpay run``.
+    jobs_run: dict[str, int] = field(default_factory=dict)
     # Wall-clock seconds by phase (build, readings, settle, judge, pay, dispatch, sms, record,
     # audit): where a run's time goes. The only numbers that differ between runs of a seed.
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
@@ -568,6 +571,8 @@ class _Life:
         started = time.perf_counter()
         report = self.workers.tick()
         spent = time.perf_counter() - started
+        for job in report.ran:
+            self.summary.jobs_run[job] = self.summary.jobs_run.get(job, 0) + 1
         phases = self.summary.seconds_by_phase
         if report.night is not None:
             self.tally.judged(report.night.credit or CreditReport())
