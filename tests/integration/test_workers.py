@@ -181,3 +181,32 @@ def test_gridpay_run_says_which_days_it_would_settle_and_how_to_confirm(
     assert "gridpay settle --from 2026-12-02 --to 2026-12-09" in said
     with store.unit_of_work() as uow:
         assert uow.settlement.last_settled() == D1
+
+
+class _Only:
+    """A timing that makes only some jobs due (as the simulation's does at its instants)."""
+
+    def __init__(self, *jobs: str) -> None:
+        self.jobs = jobs
+        self.asked: list[str] = []
+
+    def due(self, job: str, now: dt.datetime) -> bool:
+        self.asked.append(job)
+        return job in self.jobs
+
+
+def test_a_timing_of_its_own_decides_which_jobs_a_tick_runs_in_their_order(
+    store, clock, credit, city
+):
+    day = D1 + dt.timedelta(days=1)
+    add_readings(store, city, day)
+    clock.set(local(day + dt.timedelta(days=1), 1, 5))
+    timing = _Only("messages", "commands")
+    w = workers(store, clock, credit, timing=timing)
+    report = w.tick()
+    assert timing.asked == list(JOBS)
+    assert report.ran == ["commands", "messages"] and report.settled_day is None
+    timing.jobs = ("night",)
+    assert w.tick().ran == ["night"]
+    with store.unit_of_work() as uow:
+        assert uow.settlement.last_settled() == day
