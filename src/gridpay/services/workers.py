@@ -11,6 +11,7 @@ its own, so that it runs production's path.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -82,6 +83,7 @@ class TickReport:
     credit: CreditReport | None = None  # the timer's judgement
     dispatch: DispatchReport | None = None
     ran: list[str] = field(default_factory=list)
+    seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
 
 
 class Workers:
@@ -112,7 +114,9 @@ class Workers:
         now = self.clock.now()
         for job in JOBS:
             if self.timing.due(job, now):
+                started = time.perf_counter()
                 getattr(self, f"_{job}")(now, report)
+                report.seconds_by_job[job] = time.perf_counter() - started
         return report
 
     def seconds_to_next(self) -> float:

@@ -568,23 +568,25 @@ class _Life:
         dispatcher's follow-ups are planned and the households hear what happened."""
         self.timing.kind, self.timing.day, self.timing.first = kind, day, first
         now = self.clock.now()
-        started = time.perf_counter()
         report = self.workers.tick()
-        spent = time.perf_counter() - started
         for job in report.ran:
             self.summary.jobs_run[job] = self.summary.jobs_run.get(job, 0) + 1
         phases = self.summary.seconds_by_phase
+        spent = dict(report.seconds_by_job)
         if report.night is not None:
             self.tally.judged(report.night.credit or CreditReport())
             steps = report.night.seconds_by_step
-            for phase, step in (("readings", "collect"), ("settle", "settle"), ("judge", "judge")):
-                phases[phase] = phases.get(phase, 0.0) + steps[step]
-                spent -= steps[step]
+            spent["readings"], spent["settle"] = steps["collect"], steps["settle"]
+            spent["judge"] = steps["judge"]
         if report.credit is not None:
             self.tally.judged(report.credit)
-            phases["judge"] = phases.get("judge", 0.0) + report.credit.seconds
-            spent -= report.credit.seconds
-        phases["dispatch and sms"] = phases.get("dispatch and sms", 0.0) + spent
+            spent["judge"] = spent.get("judge", 0.0) + spent["credit"]
+        for job, phase in (("commands", "dispatch"), ("messages", "sms")):
+            if job in spent:
+                spent[phase] = spent[job]
+        for phase in ("readings", "settle", "judge", "dispatch", "sms"):
+            if phase in spent:
+                phases[phase] = phases.get(phase, 0.0) + spent[phase]
         assert report.dispatch is not None  # the simulation's timing dispatches at every tick
         self.tally.dispatched(report.dispatch)
         self.tally.messages_sent += report.messages_sent
