@@ -54,6 +54,9 @@ class Settings:
     # What this database is: "production" refuses `gridpay run --now` (a business date) unless
     # the operator allows it; "test" and "drill" databases take one freely.
     environment: str = "production"
+    # Days missed before yesterday that ``gridpay run`` settles on its own after an outage;
+    # beyond them it waits for an operator (at most ``limits.night_catch_up_days_max``).
+    catch_up_days_max: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,6 +77,11 @@ def load_settings(db: str | None = None, config_path: str | None = None) -> Sett
         }
         extra = {k: v for k, v in data.items() if k not in known}
         settings = replace(settings, **values, extra=extra)
+    if not 0 <= settings.catch_up_days_max <= limits.night_catch_up_days_max:
+        raise ConfigError(
+            f"catch_up_days_max must be between 0 and {limits.night_catch_up_days_max}; "
+            f"got {settings.catch_up_days_max!r}"
+        )
     env_url = os.environ.get("GRIDPAY_DATABASE_URL")
     if env_url:
         settings = replace(settings, database_url=env_url)

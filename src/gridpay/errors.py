@@ -7,6 +7,8 @@ HTTP statuses.
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class GridpayError(Exception):
     """Base error. ``code`` is stable and machine-readable; the message is for a clerk."""
@@ -36,6 +38,16 @@ class Refused(GridpayError):
     """A well-formed request that the rules do not allow (e.g. paying into a postpaid account)."""
 
     code = "refused"
+
+
+class DaysUnsettled(Refused):
+    """Settling a day would skip earlier days nobody settled yet: the day would be priced from
+    a register days old and the skipped days charged again later. ``days`` are the ones to
+    settle first, oldest first."""
+
+    def __init__(self, message: str, days: tuple[dt.date, ...]) -> None:
+        super().__init__(message)
+        self.days = days
 
 
 class AuditFailed(GridpayError):

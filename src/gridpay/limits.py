@@ -24,6 +24,11 @@ settle_reader_process_accounts_min = 100_000
 # pausing this long between chunks lets the waiting payments in: they wait about one chunk.
 sqlite_writer_pause_s = 0.015
 
+# The night: missed days ``gridpay run`` may settle on its own (``Settings.catch_up_days_max``)
+# can be set no higher than this. Beyond the setting an operator confirms the days with
+# ``gridpay settle --from --to``: a long outage is usually settled on estimates, worth a look first.
+night_catch_up_days_max = 31
+
 # Bulk imports: rows read from a file per batch.
 import_batch_rows_max = 200_000
 

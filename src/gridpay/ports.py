@@ -372,6 +372,16 @@ class HeadEnd(Protocol):
         ...
 
 
+class ReadingsCollector(Protocol):
+    """Brings the meters' readings of some days in before the night settles them (a head-end's
+    daily files, a poll of the meters)."""
+
+    def collect(self, days: Sequence[dt.date]) -> int:
+        """Store what the meters give for ``days`` (late readings of earlier days too); return
+        how many readings were stored."""
+        ...
+
+
 class EnrolmentRepo(Protocol):
     """Smart-payment agreements, notification contacts and protected customers.
 

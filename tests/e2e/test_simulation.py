@@ -16,6 +16,7 @@ import pytest
 from gridpay import bootstrap
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import Settings
+from gridpay.services.workers import JOBS
 from gridpay.simulation.bench_repo import bench_repo_for
 from gridpay.simulation.clock import SimulatedClock
 from gridpay.simulation.head_end import SimulatedHeadEnd
@@ -66,6 +67,9 @@ def test_the_city_lives_its_days_and_every_invariant_holds(tmp_path, simulation)
     for seed in simulation.seeds:
         summary, checker = simulate(tmp_path, seed, simulation.accounts, simulation.days)
         assert checker.checked_days == simulation.days
+        # Every day ran through gridpay run's Workers: one night each, and the other jobs.
+        assert summary.jobs_run["night"] == simulation.days, summary.jobs_run
+        assert set(summary.jobs_run) == set(JOBS), summary.jobs_run
         assert summary.audit is not None and summary.audit.ok, f"seed {seed}: final audit"
         # The run exercised what the invariants are about (a vacuous pass proves nothing).
         seen = checker.seen

@@ -6,19 +6,22 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
+from gridpay.adapters.clock import SystemClock
 from gridpay.config import Settings
 from gridpay.domain.payments import TakePayment
-from gridpay.services.credit import judge_all
+from gridpay.services.credit import Policy, judge_all
+from gridpay.services.night import run_night
 from gridpay.services.payments import take_payment
-from gridpay.services.workers import Schedule, Workers
+from gridpay.services.workers import JOBS, Schedule, Workers
 from gridpay.simulation.head_end import SimulatedHeadEnd
 from tests.fakes import FakeSmsGateway
 from tests.integration.credit_helpers import BROKE, D1, commands, local, state
 from tests.integration.settle_helpers import add_readings
 
 
-def workers(store, clock, credit, gateway=None, head_end=None):
+def workers(store, clock, credit, gateway=None, head_end=None, **kwargs):
     return Workers(
         store,
         clock,
@@ -26,6 +29,7 @@ def workers(store, clock, credit, gateway=None, head_end=None):
         head_end or SimulatedHeadEnd(seed=3, latency_s=(1.0, 2.0)),
         gateway or FakeSmsGateway(),
         Schedule(commands_every_s=1, messages_every_s=1, credit_every_s=60),
+        **kwargs,
     )
 
 
@@ -97,3 +101,112 @@ def test_gridpay_run_once_does_one_round_and_reports_it(tmp_path, monkeypatch):
     result = runner.invoke(app, ["--db", db, "run", "--once"])
     assert result.exit_code == 0, result.output
     assert "total: 0 commands sent, 0 acknowledged, 0 SMS sent" in result.output
+
+
+def test_the_night_catches_up_the_missed_days_oldest_first_up_to_the_setting(
+    store, clock, credit, city
+):
+    days = [D1 + dt.timedelta(days=i) for i in range(1, 5)]  # 3 missed days and yesterday
+    for day in days:
+        add_readings(store, city, day)
+    w = workers(store, clock, credit)
+    clock.set(local(days[-1] + dt.timedelta(days=1), 1, 5))
+    report = w.tick()
+    assert report.night is not None and report.night_refused is None
+    assert [r.day for r in report.night.settled] == days
+    assert report.night.credit is not None  # then everyone was judged
+    assert report.settled_day == days[-1]
+
+
+def test_beyond_the_setting_the_night_settles_nothing_and_says_once_what_to_run(
+    store, clock, credit, city
+):
+    days = [D1 + dt.timedelta(days=i) for i in range(1, 6)]  # 4 missed days and yesterday
+    for day in days:
+        add_readings(store, city, day)
+    w = workers(store, clock, credit)
+    clock.set(local(days[-1] + dt.timedelta(days=1), 1, 5))
+    report = w.tick()
+    assert report.night is None and report.settled_day is None
+    assert report.night_refused is not None
+    assert "5 days are not settled (2026-12-02 to 2026-12-06)" in report.night_refused
+    assert "gridpay settle --from 2026-12-02 --to 2026-12-06" in report.night_refused
+    assert report.ran == list(JOBS)  # the rest of the work goes on
+    with store.unit_of_work() as uow:
+        assert uow.settlement.last_settled() == D1
+    clock.advance(minutes=1)
+    assert w.tick().night_refused is None  # said once a day, not every second
+
+    run_night(store, clock, credit, days=days)  # the operator confirms
+    clock.advance(minutes=1)
+    assert w.tick().night is None  # nothing due any more
+    with store.unit_of_work() as uow:
+        assert uow.settlement.last_settled() == days[-1]
+
+
+def test_a_setting_of_no_missed_days_still_settles_yesterday(store, clock, credit, city):
+    strict = Policy(credit.policy, credit.calendar, Settings(catch_up_days_max=0))
+    day = D1 + dt.timedelta(days=1)
+    add_readings(store, city, day)
+    clock.set(local(day + dt.timedelta(days=1), 1, 5))
+    assert workers(store, clock, strict).tick().settled_day == day
+
+
+def test_a_catch_up_setting_above_its_limit_is_refused(tmp_path, monkeypatch):
+    from gridpay.config import load_settings
+    from gridpay.errors import ConfigError
+
+    config = tmp_path / "gridpay.toml"
+    config.write_text("catch_up_days_max = 400\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="catch_up_days_max must be between 0 and 31"):
+        load_settings(config_path=str(config))
+
+
+def test_gridpay_run_says_which_days_it_would_settle_and_how_to_confirm(
+    tmp_path, monkeypatch, store, clock, credit, city
+):
+    from typer.testing import CliRunner
+
+    from gridpay.entrypoints.cli import app
+
+    monkeypatch.chdir(tmp_path)  # the SMS file lands here
+    # Started at 10:00 on 10 December, the last settled day 1 December.
+    now = local(dt.date(2026, 12, 10), 10, 0)
+    monkeypatch.setattr(SystemClock, "now", lambda self: now)
+    monkeypatch.setattr(SystemClock, "today", lambda self: dt.date(2026, 12, 10))
+    result = CliRunner().invoke(app, ["--db", store.url, "run", "--once", "--quiet"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Night not settled: 8 days are not settled (2026-12-02 to 2026-12-09)" in said
+    assert "gridpay settle --from 2026-12-02 --to 2026-12-09" in said
+    with store.unit_of_work() as uow:
+        assert uow.settlement.last_settled() == D1
+
+
+class _Only:
+    """A timing that makes only some jobs due (as the simulation's does at its instants)."""
+
+    def __init__(self, *jobs: str) -> None:
+        self.jobs = jobs
+        self.asked: list[str] = []
+
+    def due(self, job: str, now: dt.datetime) -> bool:
+        self.asked.append(job)
+        return job in self.jobs
+
+
+def test_a_timing_of_its_own_decides_which_jobs_a_tick_runs_in_their_order(
+    store, clock, credit, city
+):
+    day = D1 + dt.timedelta(days=1)
+    add_readings(store, city, day)
+    clock.set(local(day + dt.timedelta(days=1), 1, 5))
+    timing = _Only("messages", "commands")
+    w = workers(store, clock, credit, timing=timing)
+    report = w.tick()
+    assert timing.asked == list(JOBS)
+    assert report.ran == ["commands", "messages"] and report.settled_day is None
+    timing.jobs = ("night",)
+    assert w.tick().ran == ["night"]
+    with store.unit_of_work() as uow:
+        assert uow.settlement.last_settled() == day

@@ -1,24 +1,31 @@
 """The background work of a running system, on whatever clock it is given.
 
-``Workers.tick()`` does what is due at the clock's now: meter commands (every second), the SMS
-outbox (every few seconds), the credit policy's timer for cuts waiting for a window (every few
-minutes), and the night's settlement of yesterday followed by the policy (once a day, after a
-configured local hour, when yesterday is not settled yet). ``gridpay run`` calls it in a loop
-against real time; the demo and the simulation test call the same services on a simulated clock.
+``Workers.tick()`` does the jobs due at the clock's now, in this order: the night (collect,
+settle what is due, judge everyone: ``services.night``) once a day after a configured local hour
+when yesterday is not settled yet; the credit policy's timer for cuts waiting for a window; the
+meter commands; the SMS outbox. ``gridpay run`` calls it in a loop against real time with the
+``Schedule``'s intervals; the simulation calls it at its simulated instants with a ``Timing`` of
+its own, so that it runs production's path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from gridpay import limits
 from gridpay.domain.commands import RateLimiter
-from gridpay.ports import Clock, HeadEnd, SmsGateway, Store
-from gridpay.services.commands import default_limiter, dispatch
-from gridpay.services.credit import Policy, cut_window, judge_all
+from gridpay.ports import Clock, HeadEnd, ReadingsCollector, SmsGateway, Store
+from gridpay.services.commands import DispatchReport, default_limiter, dispatch
+from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due
-from gridpay.services.settlement import settle_day, settle_range
+from gridpay.services.night import NightReport, run_night
+
+# The jobs of a tick, in the order a tick runs them.
+JOBS = ("night", "credit", "commands", "messages")
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,39 @@ class Schedule:
     messages_every_s: float = 5.0
     credit_every_s: float = 900.0  # cuts wait for windows: a quarter of an hour is prompt enough
     settle_after_local: dt.time = dt.time(1, 0)  # yesterday's readings are in by then
+    # Send every due message each time the outbox is due, not one batch: for a simulation,
+    # whose ticks are hours apart.
+    drain_outbox: bool = False
+
+
+class Timing(Protocol):
+    """Which jobs are due at an instant (``JOBS``); asked once per job per tick."""
+
+    def due(self, job: str, now: dt.datetime) -> bool: ...
+
+
+class Intervals:
+    """Production's timing: each job at most once per its interval; the night at every tick
+    (the night itself knows whether a day is due)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.every_s: dict[str, float | None] = {
+            "night": None,
+            "credit": schedule.credit_every_s,
+            "commands": schedule.commands_every_s,
+            "messages": schedule.messages_every_s,
+        }
+        self._last: dict[str, dt.datetime] = {}
+
+    def due(self, job: str, now: dt.datetime) -> bool:
+        every_s = self.every_s[job]
+        if every_s is None:
+            return True
+        last = self._last.get(job)
+        if last is not None and (now - last).total_seconds() < every_s:
+            return False
+        self._last[job] = now
+        return True
 
 
 @dataclass
@@ -37,8 +77,13 @@ class TickReport:
     commands_acknowledged: int = 0
     messages_sent: int = 0
     credit_decisions: int = 0
-    settled_day: dt.date | None = None
+    settled_day: dt.date | None = None  # the last day the night settled
+    night: NightReport | None = None
+    night_refused: str | None = None  # said once per day it stays refused
+    credit: CreditReport | None = None  # the timer's judgement
+    dispatch: DispatchReport | None = None
     ran: list[str] = field(default_factory=list)
+    seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
 
 
 class Workers:
@@ -51,67 +96,73 @@ class Workers:
         gateway: SmsGateway,
         schedule: Schedule | None = None,
         limiter: RateLimiter | None = None,
+        *,
+        timing: Timing | None = None,
+        collector: ReadingsCollector | None = None,
     ) -> None:
         self.store, self.clock, self.credit = store, clock, credit
         self.head_end, self.gateway = head_end, gateway
         self.schedule = schedule or Schedule()
+        self.timing = timing or Intervals(self.schedule)
+        self.collector = collector
         self.limiter = limiter or default_limiter()  # one across passes: the rate stays true
         self.cut_window = cut_window(credit)
-        self._last: dict[str, dt.datetime] = {}
+        self._refused_on: dt.date | None = None
 
     def tick(self) -> TickReport:
         report = TickReport()
         now = self.clock.now()
-        if self._due("settle", now, None):
-            report.settled_day = self._settle_yesterday(now)
-            if report.settled_day is not None:
-                report.ran.append("settle")
-        if self._due("credit", now, self.schedule.credit_every_s):
-            judged = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
-            report.credit_decisions = sum(judged.counts.values())
-            report.ran.append("credit")
-        if self._due("commands", now, self.schedule.commands_every_s):
-            sent = dispatch(
-                self.store,
-                self.clock,
-                self.head_end,
-                limiter=self.limiter,
-                cut_window=self.cut_window,
-            )
-            report.commands_sent, report.commands_acknowledged = sent.sent, sent.acknowledged
-            report.ran.append("commands")
-        if self._due("messages", now, self.schedule.messages_every_s):
-            report.messages_sent = send_due(self.store, self.clock, self.gateway).sent
-            report.ran.append("messages")
+        for job in JOBS:
+            if self.timing.due(job, now):
+                started = time.perf_counter()
+                getattr(self, f"_{job}")(now, report)
+                report.seconds_by_job[job] = time.perf_counter() - started
         return report
 
     def seconds_to_next(self) -> float:
         """How long a loop may sleep before something is due again."""
         return min(self.schedule.commands_every_s, self.schedule.messages_every_s)
 
-    def _due(self, job: str, now: dt.datetime, every_s: float | None) -> bool:
-        last = self._last.get(job)
-        if every_s is not None and last is not None and (now - last).total_seconds() < every_s:
-            return False
-        if every_s is not None:
-            self._last[job] = now
-        return True
-
-    def _settle_yesterday(self, now: dt.datetime) -> dt.date | None:
-        """Settle yesterday once its readings are in, then judge everyone; None if not yet."""
+    def _night(self, now: dt.datetime, report: TickReport) -> None:
+        """Once yesterday's readings are in: the night, unless more days are due than it may
+        catch up on its own (then it says so, once a day, and waits for an operator)."""
         local = now.astimezone(ZoneInfo(self.credit.settings.time_zone))
-        yesterday = local.date() - dt.timedelta(days=1)
-        if local.time() < self.schedule.settle_after_local:
-            return None
-        with self.store.unit_of_work() as uow:
-            last = uow.settlement.last_settled()
-        if last is not None and last >= yesterday:
-            return None
-        voltage = self.credit.settings.nominal_voltage_v
-        if last is None:
-            settle_day(self.store, self.clock, yesterday, nominal_voltage_v=voltage)
-        else:  # catch up every day missed while the system was down, oldest first
-            first = last + dt.timedelta(days=1)
-            settle_range(self.store, self.clock, first, yesterday, nominal_voltage_v=voltage)
-        judge_all(self.store, self.clock, self.credit)
-        return yesterday
+        if local.time() < self.schedule.settle_after_local or self._refused_on == local.date():
+            return
+        night = run_night(
+            self.store,
+            self.clock,
+            self.credit,
+            catch_up_days_max=self.credit.settings.catch_up_days_max,
+            collector=self.collector,
+        )
+        if not night.days:
+            return
+        report.ran.append("night")
+        if night.refused is not None:
+            self._refused_on = local.date()
+            report.night_refused = night.refused
+            return
+        report.night, report.settled_day = night, night.days[-1]
+
+    def _credit(self, now: dt.datetime, report: TickReport) -> None:
+        judged = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
+        report.credit = judged
+        report.credit_decisions = sum(judged.counts.values())
+        report.ran.append("credit")
+
+    def _commands(self, now: dt.datetime, report: TickReport) -> None:
+        sent = dispatch(
+            self.store, self.clock, self.head_end, limiter=self.limiter, cut_window=self.cut_window
+        )
+        report.dispatch = sent
+        report.commands_sent, report.commands_acknowledged = sent.sent, sent.acknowledged
+        report.ran.append("commands")
+
+    def _messages(self, now: dt.datetime, report: TickReport) -> None:
+        while True:
+            sent = send_due(self.store, self.clock, self.gateway)
+            report.messages_sent += sent.sent
+            if not self.schedule.drain_outbox or sent.due < limits.message_send_batch_max:
+                break
+        report.ran.append("messages")

@@ -4,12 +4,16 @@ Readings -> settlement -> credit policy -> SMS -> cuts -> payments -> restoratio
 through the real services, on a simulated clock (nothing sleeps; a day takes well under a
 second). Each local (Asia/Shanghai) day ``D``:
 
-- 02:00: the head-end's readings file for ``D - 1`` is imported (a share of the readings arrives
-  a day late, a share of the rows is sent twice, one row names a meter the company does not know),
-  ``D - 1`` is settled and the credit policy judges every account;
+- 02:00: the night (``services.night``): the head-end's readings file for ``D - 1`` is collected
+  (a share of the readings arrives a day late, a share of the rows is sent twice, one row names a
+  meter the company does not know), ``D - 1`` is settled and the credit policy judges every
+  account;
 - ticks during the day (08:00, 08:30, 09:00 and a few later) judge the accounts past the warning
   line, dispatch meter commands through a simulated head-end (which fails a share of them) and
   send the due SMS;
+
+all of it through ``gridpay run``'s ``Workers``, ticked at these instants with a ``Timing`` that
+says which of their jobs are due (so the simulation runs production's path);
 - households react to the SMS they get, by their payment habit (``synthetic.payment_habits``),
   and pay at their own instants through ``take_payment(..., credit=policy)`` on all four
   channels (some payments retried by their channel); a payment that restores supply is followed
@@ -37,7 +41,7 @@ import polars as pl
 from gridpay import limits
 from gridpay.config import Settings
 from gridpay.domain.calendar import DayKind
-from gridpay.domain.commands import CommandResult, RateLimiter
+from gridpay.domain.commands import CommandResult
 from gridpay.domain.credit_policy import CreditState, pay_by_date
 from gridpay.domain.messages import MessageKind
 from gridpay.domain.money import format_fen
@@ -47,13 +51,13 @@ from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import REGISTERS, Tariff
 from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWork
 from gridpay.services.audit import AuditReport, audit
-from gridpay.services.commands import DispatchReport, default_limiter, dispatch
-from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
-from gridpay.services.messaging import send_due
+from gridpay.services.commands import DispatchReport
+from gridpay.services.credit import CreditReport, Policy
 from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress
 from gridpay.services.readings import import_readings
-from gridpay.services.settlement import settle_day, with_created_at
+from gridpay.services.settlement import with_created_at
+from gridpay.services.workers import Schedule, TickReport, Workers
 from gridpay.simulation import bench, synthetic
 
 NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
@@ -160,6 +164,9 @@ class LifeSummary:
     payments_by_habit: dict[str, int] = field(default_factory=dict)
     habits: dict[str, int] = field(default_factory=dict)
     audit: AuditReport | None = None
+    # How often each of the workers' jobs ran (``services.workers.JOBS``): the simulation runs
+    # production's path, the same ``Workers`` as ``gridpay run``.
+    jobs_run: dict[str, int] = field(default_factory=dict)
     # Wall-clock seconds by phase (build, readings, settle, judge, pay, dispatch, sms, record,
     # audit): where a run's time goes. The only numbers that differ between runs of a seed.
     seconds_by_phase: dict[str, float] = field(default_factory=dict)
@@ -282,6 +289,66 @@ class _WatchedHeadEnd:
         return results
 
 
+class _LifeTiming:
+    """The workers' timing at the simulation's instants (``services.workers.Timing``): the night
+    at 02:00; the credit timer at the judge ticks when the simulation finds a judgement worth
+    it; the dispatcher at every instant; the outbox in SMS hours only."""
+
+    def __init__(self, zone: ZoneInfo, judging_worth_it: Callable[[], bool]) -> None:
+        self.zone = zone
+        self.judging_worth_it = judging_worth_it
+        self.kind = ""  # night | tick | work | dispatch: the instant being ticked
+        self.day = dt.date.min
+        self.first = False  # the day's first judge tick
+
+    def due(self, job: str, now: dt.datetime) -> bool:
+        if job == "night":
+            return self.kind == "night"
+        if job == "credit":
+            return self.kind == "tick" and self.judging_worth_it()
+        if job == "commands":
+            return True
+        assert job == "messages"
+        return SMS_HOURS[0] <= now.astimezone(self.zone).time() <= SMS_HOURS[1]
+
+
+class _HeadEndFiles:
+    """The head-end's nightly readings file, as the night's collection step
+    (``ports.ReadingsCollector``): the day's readings, less a share arriving a day late, plus
+    the last file's late ones, some rows twice and one for an unknown meter."""
+
+    def __init__(self, life: _Life) -> None:
+        self.life = life
+        self.counts: dict[str, int] = {}
+
+    def collect(self, days: Sequence[dt.date]) -> int:
+        life, o = self.life, self.life.options
+        (settled_day,) = days
+        if settled_day < o.first_day:  # the first night's readings came with the bulk build
+            return 0
+        seed = o.seed + (settled_day - o.first_day).days + 1
+        full, after = synthetic.readings(life.town, settled_day, life.registers, seed=seed)
+        late = synthetic.reading_missing(full, settled_day, seed, o.missing_share)
+        todays, missing = full.filter(~late), full.filter(late)
+        twice = todays.sample(fraction=o.duplicate_share, seed=seed)
+        rows = pl.concat([frame for frame in (life.late, todays, twice) if frame.height])
+        unknown = settled_day if o.unknown_meter_row else None
+        report = import_readings(
+            life.store,
+            life.clock,
+            readings_file_rows(rows, extra_unknown_meter=unknown),
+            f"head-end-{settled_day.isoformat()}.csv",
+        )
+        self.counts = {
+            "stored": report.stored,
+            "duplicates": report.duplicates,
+            "quarantined": report.quarantined,
+            "late": life.late.height,
+        }
+        life.registers, life.late = after, missing
+        return report.stored
+
+
 @dataclass(order=True)
 class _Event:
     at: dt.datetime
@@ -333,8 +400,18 @@ class _Life:
         self.zone = ZoneInfo(self.settings.time_zone)
         self.head_end = _WatchedHeadEnd(head_end)
         self.gateway = _ListeningGateway(gateway)
-        self.limiter: RateLimiter = default_limiter()
-        self.cut_window = cut_window(app.credit)  # a retried cut waits for the next window
+        self.timing = _LifeTiming(self.zone, self._judging_worth_it)
+        self.collector = _HeadEndFiles(self)
+        self.workers = Workers(
+            self.store,
+            clock,
+            app.credit,
+            self.head_end,
+            self.gateway,
+            Schedule(drain_outbox=True),
+            timing=self.timing,
+            collector=self.collector,
+        )
         self.rng = random.Random(options.seed)
         self.summary = LifeSummary(options=options)
         self.events: list[_Event] = []
@@ -454,98 +531,73 @@ class _Life:
                 with self._timed("pay"):
                     self._pay(event)
             elif event.kind == "tick":
-                self._tick(day, first=event.at == self.first_tick_at)
+                self._tick("tick", day, first=event.at == self.first_tick_at)
             elif event.kind == "work":
-                self._work()
+                self._tick("work", day)
             else:
                 self.dispatch_at.discard(event.at)
-                self._work()
+                self._tick("dispatch", day)
 
     def _night(self, day: dt.date) -> dict[str, int]:
-        """02:00: yesterday's readings file, its settlement, and a judgement of everyone."""
-        o = self.options
+        """02:00: the workers' night (yesterday's readings file, its settlement, a judgement of
+        everyone), then their dispatcher."""
         self.clock.set(local_at(day, NIGHT, self.zone))
-        settled_day = day - dt.timedelta(days=1)
-        counts = {"stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
-        if day > o.first_day:  # the first night's readings came with the bulk build
-            seed = o.seed + (settled_day - o.first_day).days + 1
-            with self._timed("readings"):
-                full, after = synthetic.readings(self.town, settled_day, self.registers, seed=seed)
-                late = synthetic.reading_missing(full, settled_day, seed, o.missing_share)
-                todays, missing = full.filter(~late), full.filter(late)
-                twice = todays.sample(fraction=o.duplicate_share, seed=seed)
-                rows = pl.concat([frame for frame in (self.late, todays, twice) if frame.height])
-                unknown = settled_day if o.unknown_meter_row else None
-                report = import_readings(
-                    self.store,
-                    self.clock,
-                    readings_file_rows(rows, extra_unknown_meter=unknown),
-                    f"head-end-{settled_day.isoformat()}.csv",
-                )
-            counts = {
-                "stored": report.stored,
-                "duplicates": report.duplicates,
-                "quarantined": report.quarantined,
-                "late": self.late.height,
-            }
-            self.registers, self.late = after, missing
-        with self._timed("settle"):
-            settled = settle_day(
-                self.store,
-                self.clock,
-                settled_day,
-                nominal_voltage_v=self.settings.nominal_voltage_v,
-            )
-        counts |= {
+        self.collector.counts = {"stored": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        night = self._tick("night", day).night
+        assert night is not None, f"the night of {day} settled nothing"
+        assert night.days == (day - dt.timedelta(days=1),), f"the night of {day}: {night.days}"
+        settled = night.settled[0]
+        return self.collector.counts | {
             "estimated": settled.estimated,
             "energy_wh": settled.energy_wh,
             "charged_fen": settled.charged_fen - settled.credited_fen,
         }
-        with self._timed("judge"):
-            self.tally.judged(judge_all(self.store, self.clock, self.credit))
-        self._work(send=False)
-        return counts
 
-    def _tick(self, day: dt.date, first: bool) -> None:
-        """The day's first tick judges whenever an unpaid notice is past its pay-by date (the
-        day's holds are recorded); later ones only while someone may still be cut today."""
+    def _judging_worth_it(self) -> bool:
+        """The credit timer judges at the day's first tick whenever an unpaid notice is past its
+        pay-by date (the day's holds are recorded); at later ones only while someone may still
+        be cut today."""
+        day, first = self.timing.day, self.timing.first
         due = [a for a, (_, pay_by) in self.owing.items() if pay_by < day]
         if not first:
             due = [a for a in due if a not in self.cut_off and self.habit[a] != "protected"]
-        if due:
-            with self._timed("judge"):
-                report = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
-            self.tally.judged(report)
-        self._work()
+        return bool(due)
 
-    def _work(self, *, send: bool | None = None) -> None:
-        """One pass of the dispatcher and (in SMS hours) the outbox worker; then the
-        households hear what happened."""
+    def _tick(self, kind: str, day: dt.date, *, first: bool = False) -> TickReport:
+        """One tick of the workers at this instant of ``kind`` (``_LifeTiming``); then the
+        dispatcher's follow-ups are planned and the households hear what happened."""
+        self.timing.kind, self.timing.day, self.timing.first = kind, day, first
         now = self.clock.now()
-        with self._timed("dispatch"):
-            report = dispatch(
-                self.store,
-                self.clock,
-                self.head_end,
-                limiter=self.limiter,
-                cut_window=self.cut_window,
-            )
-        self.tally.dispatched(report)
-        if report.sent:
+        report = self.workers.tick()
+        for job in report.ran:
+            self.summary.jobs_run[job] = self.summary.jobs_run.get(job, 0) + 1
+        phases = self.summary.seconds_by_phase
+        spent = dict(report.seconds_by_job)
+        if report.night is not None:
+            self.tally.judged(report.night.credit or CreditReport())
+            steps = report.night.seconds_by_step
+            spent["readings"], spent["settle"] = steps["collect"], steps["settle"]
+            spent["judge"] = steps["judge"]
+        if report.credit is not None:
+            self.tally.judged(report.credit)
+            spent["judge"] = spent.get("judge", 0.0) + spent["credit"]
+        for job, phase in (("commands", "dispatch"), ("messages", "sms")):
+            if job in spent:
+                spent[phase] = spent[job]
+        for phase in ("readings", "settle", "judge", "dispatch", "sms"):
+            if phase in spent:
+                phases[phase] = phases.get(phase, 0.0) + spent[phase]
+        assert report.dispatch is not None  # the simulation's timing dispatches at every tick
+        self.tally.dispatched(report.dispatch)
+        self.tally.messages_sent += report.messages_sent
+        if report.dispatch.sent:
             self._push_dispatch(now + dt.timedelta(seconds=self.options.command_latency_s[1] + 1))
-        if report.retried or report.refused:
+        if report.dispatch.retried or report.dispatch.refused:
             self._push_dispatch(now + dt.timedelta(seconds=limits.command_retry_base_s + 1))
             self._push_dispatch(now + dt.timedelta(seconds=3 * limits.command_retry_base_s + 1))
-        local = now.astimezone(self.zone).time()
-        if send if send is not None else SMS_HOURS[0] <= local <= SMS_HOURS[1]:
-            with self._timed("sms"):
-                while True:
-                    sent = send_due(self.store, self.clock, self.gateway)
-                    self.tally.messages_sent += sent.sent
-                    if sent.due < limits.message_send_batch_max:
-                        break
         self._hear_results()
         self._read_sms()
+        return report
 
     def _hear_results(self) -> None:
         for result in self.head_end.seen:

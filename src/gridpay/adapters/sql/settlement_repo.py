@@ -272,6 +272,9 @@ class SqlSettlementRepo:
         )
         if not include_settled:
             accounts = accounts.join(settled, on="account_id", how="anti")
+        if not include_settled and only is None:
+            later = self._days_start_after(day, lo, hi)
+            accounts = accounts.join(later, on="account_id", how="anti")
         if only is not None:
             accounts = accounts.filter(pl.col("account_id").is_in(only))
         prev = fetch_frame_bulk(
@@ -288,6 +291,25 @@ class SqlSettlementRepo:
         state = self._attach_replaced_meters(state)
         state = self._attach_first_base(state, day)
         return state
+
+    def _days_start_after(self, day: dt.date, lo: int, hi: int) -> pl.DataFrame:
+        """Accounts in [lo, hi] with no row for ``day`` whose settled days start after it.
+
+        Re-running a settled day leaves them alone, as that day's night did: the days after
+        were priced without it (their year-to-date position), so a row slipped in behind them
+        would make the ledger depend on the order days were settled in. Only a re-run finds
+        any (a night's day is after every settled one), through the small index of run starts.
+        """
+        newest = newest_settled_day(self.conn)
+        if newest is None or newest <= day:
+            return pl.DataFrame(schema={"account_id": pl.Int64})
+        return fetch_frame(
+            self.conn,
+            "SELECT DISTINCT account_id FROM daily_usage "
+            "WHERE starts_run AND day > :d AND account_id BETWEEN :lo AND :hi",
+            {"d": day, "lo": lo, "hi": hi},
+            {"account_id": pl.Int64},
+        )
 
     def _latest_before(self, day: dt.date, account_ids: list[int]) -> pl.DataFrame:
         """The last settled row before ``day`` for accounts with no row yesterday (gaps)."""

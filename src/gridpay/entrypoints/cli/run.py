@@ -31,7 +31,8 @@ def run(
 ) -> None:
     """Run the workers: meter commands (every second), SMS (every few seconds), the credit
     policy's timer for cuts waiting for a window, and the night's settlement of yesterday once
-    it is over. Stop with Ctrl-C; work in flight finishes first."""
+    it is over (and of the days missed before it, up to catch_up_days_max; more wait for
+    `gridpay settle --from --to`). Stop with Ctrl-C; work in flight finishes first."""
     stopping = {"now": False}
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -56,6 +57,8 @@ def run(
                 _add(totals, report)
                 if report.settled_day is not None:
                     warn_missing_schedules(g)
+                if report.night_refused is not None:  # said even when quiet: work is waiting
+                    console.print(f"[bold yellow]Night not settled:[/] {report.night_refused}")
                 if not quiet and _worth_saying(report):
                     console.print(_line(g.clock.now().isoformat(timespec="seconds"), report))
                 if once or (for_seconds is not None and time.monotonic() - started >= for_seconds):

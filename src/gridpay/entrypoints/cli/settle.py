@@ -19,8 +19,8 @@ from gridpay.entrypoints.cli._common import (
 from gridpay.entrypoints.cli.calendar import warn_missing_schedules
 from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
-from gridpay.services.credit import judge_all
-from gridpay.services.settlement import SettlementReport, settle_day, settle_range
+from gridpay.services.night import run_night
+from gridpay.services.settlement import SettlementReport
 
 
 def _parse_day(text: str | None, option: str) -> dt.date | None:
@@ -66,33 +66,34 @@ def settle(
         help="Run the credit policy after settling (warnings, arrears notices, cuts due).",
     ),
 ) -> None:
-    """Settle a day (or a range of days) for every prepaid account. Safe to re-run."""
+    """Settle a day (or a range of days, in order) for every prepaid account, then run the
+    credit policy. Safe to re-run. A day whose earlier days are not settled yet is refused,
+    with the days to settle first."""
     day = _parse_day(date, "--date")
     start, end = _parse_day(first, "--from"), _parse_day(last, "--to")
     if (day is None) == (start is None and end is None):
         raise InvalidInput("give either --date D, or --from D1 --to D2")
+    if day is None and (start is None or end is None):
+        raise InvalidInput("--from and --to go together")
+    if day is not None:
+        days = [day]
+    else:
+        assert start is not None and end is not None
+        if end < start:
+            raise InvalidInput(f"--to {end} is before --from {start}")
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     with gridpay_app() as g:
         warn_missing_schedules(g)
-        voltage = g.settings.nominal_voltage_v
-        progress = None if as_json else RichProgress()
-        if day is not None:
-            reports = [
-                settle_day(
-                    g.store,
-                    g.clock,
-                    day,
-                    nominal_voltage_v=voltage,
-                    progress=progress,
-                    chunk_accounts=chunk_accounts,
-                )
-            ]
-        else:
-            if start is None or end is None:
-                raise InvalidInput("--from and --to go together")
-            reports = settle_range(
-                g.store, g.clock, start, end, nominal_voltage_v=voltage, progress=progress
-            )
-        judged = judge_all(g.store, g.clock, g.credit, progress=progress) if credit else None
+        night = run_night(
+            g.store,
+            g.clock,
+            g.credit,
+            days=days,
+            judge=credit,
+            progress=None if as_json else RichProgress(),
+            chunk_accounts=chunk_accounts,
+        )
+    reports, judged = night.settled, night.credit
     rows = [_report_dict(r) for r in reports]
     if as_json:
         data: object = rows if len(rows) > 1 else rows[0]
