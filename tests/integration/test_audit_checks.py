@@ -13,7 +13,7 @@ from gridpay.config import Settings
 from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, Channel
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import AuditFailed
-from gridpay.ports import UnitOfWork
+from gridpay.ports.store import UnitOfWork
 from gridpay.services.audit import LEDGER_CHECKS, AuditReport, CheckResult, audit
 from gridpay.services.payments import refund, reverse, take_payment
 from gridpay.services.settlement import settle_range

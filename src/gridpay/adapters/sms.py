@@ -18,7 +18,7 @@ import httpx
 
 from gridpay.config import Settings
 from gridpay.errors import ConfigError, DeliveryFailed
-from gridpay.ports import Clock
+from gridpay.ports.clock import Clock
 
 SMS_GATEWAYS = ("file", "console", "http")
 

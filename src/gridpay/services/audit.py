@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import AuditFailed, InvalidInput
-from gridpay.ports import Progress, Store, UnitOfWork
+from gridpay.ports.clock import Progress
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 from gridpay.services.settlement import reprice_in
 

@@ -38,7 +38,9 @@ from gridpay.domain.commands import (
 )
 from gridpay.domain.registry import account_id_from_no, account_no_from_id
 from gridpay.errors import DeliveryFailed, InvalidInput, NotFound
-from gridpay.ports import Clock, HeadEnd, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import HeadEnd
+from gridpay.ports.store import Store, UnitOfWork
 
 LIST_LIMIT_DEFAULT = 50
 STAFF_REASON_CHARS_MAX = 300  # the staff_tasks.reason column

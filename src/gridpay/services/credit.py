@@ -32,7 +32,9 @@ from gridpay.domain.credit_rules import SCREEN_COLUMNS, evaluate, near_threshold
 from gridpay.domain.messages import MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import NotFound
-from gridpay.ports import Clock, HolidayCalendar, Progress, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.gateways import HolidayCalendar
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.progress import NullProgress
 

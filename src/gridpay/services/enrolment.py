@@ -40,7 +40,8 @@ from gridpay.domain.messages import MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no, validate_payment
 from gridpay.domain.registry import BillingMode, Language
 from gridpay.errors import InvalidInput, NotFound, Refused
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import payments
 from gridpay.services.messaging import brand_from_settings
 

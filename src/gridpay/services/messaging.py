@@ -22,7 +22,9 @@ from gridpay.config import Settings
 from gridpay.domain.messages import Brand, MessageKind, MessageStatus, next_attempt_at
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import DeliveryFailed, InvalidInput
-from gridpay.ports import Clock, SmsGateway, Store
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import SmsGateway
+from gridpay.ports.store import Store
 
 
 @dataclass(frozen=True)

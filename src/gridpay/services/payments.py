@@ -32,7 +32,8 @@ from gridpay.domain.payments import (
     validate_refund,
 )
 from gridpay.errors import Conflict, NotFound, Refused
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.credit import Policy, after_adjustment, after_payment
 
 

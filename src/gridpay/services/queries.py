@@ -18,7 +18,8 @@ from gridpay.domain.ledger import TransferKind
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.domain.tariff import Tariff, tariff_in_force
 from gridpay.errors import InvalidInput, NotFound
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 

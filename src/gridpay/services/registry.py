@@ -36,7 +36,8 @@ from gridpay.domain.registry import (
     undecided_ids,
 )
 from gridpay.errors import Conflict, InvalidInput, NotFound
-from gridpay.ports import Clock, Progress, Store
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.store import Store
 from gridpay.services.progress import NullProgress
 
 # Rows per insert statement batch inside the one transaction: it only sets how often the progress

@@ -47,7 +47,9 @@ from gridpay.domain.settlement import (
 )
 from gridpay.domain.tariff import prices_in_force
 from gridpay.errors import Conflict, InvalidInput
-from gridpay.ports import Clock, PreparedWrite, Progress, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.prepared import PreparedWrite
+from gridpay.ports.store import Store, UnitOfWork
 
 CHUNK_RETRIES_MAX = 3
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from gridpay.domain.commands import RateLimiter
-from gridpay.ports import Clock, HeadEnd, SmsGateway, Store
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.store import Store
 from gridpay.services.commands import default_limiter, dispatch
 from gridpay.services.credit import Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due

@@ -45,7 +45,9 @@ from gridpay.domain.payments import TakePayment
 from gridpay.domain.readings import FILE_COLUMNS, RAW_SCHEMA
 from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import REGISTERS, Tariff
-from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.audit import AuditReport, audit
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all

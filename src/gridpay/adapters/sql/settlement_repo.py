@@ -29,6 +29,7 @@ from gridpay.domain.settlement import (
 )
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
+from gridpay.ports.prepared import PreparedWrite
 
 # SQLite allows 32,766 bound parameters per statement; stay well below.
 IN_LIST_MAX = 10_000
@@ -354,7 +355,8 @@ class SqlSettlementRepo:
         )
         return prepare_insert(self.conn.dialect.name, "daily_usage", frame)
 
-    def save_prepared_usage(self, prepared: PreparedInsert) -> int:
+    def save_prepared_usage(self, prepared: PreparedWrite) -> int:
+        assert isinstance(prepared, PreparedInsert), prepared
         try:
             return run_insert(self.conn, prepared)
         except IntegrityError as exc:  # from the SQLAlchemy-level paths
