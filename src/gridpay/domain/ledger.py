@@ -62,11 +62,6 @@ def customer_ledger_id(account_id: int) -> int:
     return account_id
 
 
-def customer_balance_fen(debits_posted_fen: int, credits_posted_fen: int) -> int:
-    """A prepaid balance is owed to the customer: credits (payments) less debits (charges)."""
-    return credits_posted_fen - debits_posted_fen
-
-
 @dataclass(frozen=True)
 class Transfer:
     id: str
@@ -113,11 +108,6 @@ def refund_id(ref: str) -> str:
 
 def reversal_id(original_id: str) -> str:
     return f"reversal/{original_id}"
-
-
-def trueup_id(account_id: int, day: dt.date, trigger_day: dt.date) -> str:
-    """The correction of ``day``'s charge caused by the late real reading of ``trigger_day``."""
-    return f"trueup/{account_id:010d}/{day.isoformat()}/{trigger_day.isoformat()}"
 
 
 def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:

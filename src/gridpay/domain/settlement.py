@@ -113,10 +113,6 @@ assert tuple(USAGE_SCHEMA)[:-1] == USAGE_COLUMNS
 QUARANTINE_COLUMNS = ("account_id", "meter_id", "day", "total_wh", "reason_code", "reason")
 
 
-def empty_input() -> pl.DataFrame:
-    return pl.DataFrame(schema=INPUT_SCHEMA)
-
-
 def settle_batch(
     batch: pl.DataFrame,
     prices: pl.DataFrame,

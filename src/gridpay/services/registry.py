@@ -67,10 +67,6 @@ class ImportReport:
     ignored_columns: tuple[str, ...]
     problems: tuple[RowProblem, ...]  # rejected and repeated rows, by row, the first N
 
-    @property
-    def problems_not_shown(self) -> int:
-        return self.rejected + self.repeated - len(self.problems)
-
 
 @dataclass(frozen=True)
 class MeterReplaced:

@@ -101,13 +101,6 @@ class SqlRegistryRepo:
         return True
 
     # --- accounts and meters ----------------------------------------------------------------
-    def existing_ids(self, table: str, ids: pl.Series) -> pl.Series:
-        """Which of ``ids`` already exist in ``table`` (accounts or meters)."""
-        if ids.len() == 0:
-            return ids
-        found = fetch_frame(self.conn, f"SELECT id FROM {table}", schema={"id": pl.Int64})
-        return ids.filter(ids.is_in(found["id"].implode()))
-
     def insert_accounts(self, accounts: pl.DataFrame) -> int:
         n = bulk_insert(self.conn, "accounts", accounts)
         ledger = accounts.select(
@@ -134,12 +127,6 @@ class SqlRegistryRepo:
 
     # --- registration (accounts import / add, meter replacement) ----------------------------
     # Added for the registry service; the methods above are kept as they were.
-
-    def account_ids_existing(self, account_ids: pl.Series) -> pl.Series:
-        return self.existing_ids("accounts", account_ids)
-
-    def meter_ids_existing(self, meter_ids: pl.Series) -> pl.Series:
-        return self.existing_ids("meters", meter_ids)
 
     def tariff_codes(self) -> set[str]:
         t = schema.tariffs

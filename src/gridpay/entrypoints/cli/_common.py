@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
-from gridpay.errors import GridpayError
+from gridpay.errors import GridpayError, InvalidInput
 
 app = typer.Typer(
     name="gridpay",
@@ -110,3 +111,13 @@ def run_app() -> int:
         show()
         return int(getattr(exc, "exit_code", 2))
     return 0
+
+
+def parse_day(text: str | None, option: str) -> dt.date | None:
+    """An option's ISO date (None when the option was not given)."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 from rich.table import Table
 
@@ -14,21 +12,13 @@ from gridpay.entrypoints.cli._common import (
     app,
     console,
     gridpay_app,
+    parse_day,
     print_json,
 )
 from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
 from gridpay.services.credit import judge_all
 from gridpay.services.settlement import SettlementReport, settle_day, settle_range
-
-
-def _parse_day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None
 
 
 def _report_dict(r: SettlementReport) -> dict[str, object]:
@@ -66,8 +56,8 @@ def settle(
     ),
 ) -> None:
     """Settle a day (or a range of days) for every prepaid account. Safe to re-run."""
-    day = _parse_day(date, "--date")
-    start, end = _parse_day(first, "--from"), _parse_day(last, "--to")
+    day = parse_day(date, "--date")
+    start, end = parse_day(first, "--from"), parse_day(last, "--to")
     if (day is None) == (start is None and end is None):
         raise InvalidInput("give either --date D, or --from D1 --to D2")
     with gridpay_app() as g:
