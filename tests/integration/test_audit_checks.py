@@ -320,7 +320,7 @@ def test_an_audit_reads_one_snapshot_and_does_not_hold_up_payments(
 ) -> None:
     with books.unit_of_work() as uow:
         uow.audit.begin_snapshot()
-        before = uow.audit.totals()["transfers"]
+        before = uow.audit.totals().transfers
         landed = threading.Event()
 
         def pay_meanwhile() -> None:

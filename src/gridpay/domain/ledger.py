@@ -126,3 +126,16 @@ def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:
         reverses_id=original.id,
         note=note,
     )
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Whole-ledger counts and sums, for the audit's checks."""
+
+    transfers: int
+    transfers_fen: int
+    ledger_accounts: int
+    debits_posted_fen: int
+    credits_posted_fen: int
+    usage_rows: int
+    charge_transfers: int

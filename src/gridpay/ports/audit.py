@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from gridpay.domain.ledger import LedgerTotals
+
 
 class AuditRepo(Protocol):
     """Set-based consistency checks over the whole ledger (GROUP BY and joins, no row loops).
@@ -18,9 +20,8 @@ class AuditRepo(Protocol):
         writers. Call first."""
         ...
 
-    def totals(self) -> dict[str, int]:
-        """transfers, transfers_fen, ledger_accounts, debits_posted_fen, credits_posted_fen,
-        usage_rows, charge_transfers."""
+    def totals(self) -> LedgerTotals:
+        """Counted once per unit of work (inside the snapshot they cannot change)."""
         ...
 
     def unknown_ledger_account_failures(self, limit: int) -> tuple[int, list[int]]:

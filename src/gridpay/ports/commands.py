@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
+
+from gridpay.domain.commands import MeterCommand
 
 
 class CommandsRepo(Protocol):
     """Remote disconnect / reconnect commands and their states (``domain.commands``).
 
-    Commands (frames, or rows as dicts for the dispatcher's small batches) have the table's
-    columns: id, correlation_id, account_id, meter_id, action, priority, state, attempts,
-    created_at, next_attempt_at, sent_at, finished_at, head_end, last_error (instants aware,
-    UTC). The methods that pick commands to work on
-    (``due``, ``sent_before``, ``get``) hold them until commit on PostgreSQL, skipping those
-    another dispatcher holds; SQLite has one writer anyway.
+    Commands are frames of ``domain.commands.STORED_COMMAND_SCHEMA`` for people, or
+    ``MeterCommand`` rows for the dispatcher's small batches (instants aware, UTC). The methods
+    that pick commands to work on (``due``, ``sent_before``, ``get``) hold them until commit on
+    PostgreSQL, skipping those another dispatcher holds; SQLite has one writer anyway.
     """
 
     def enqueue(self, commands: pl.DataFrame) -> int:
-        """Append commands (correlation_id, account_id, meter_id, action, priority, created_at)
-        as queued; a correlation id already present is skipped. Returns rows added."""
+        """Append commands (``domain.commands.COMMAND_SCHEMA``) as queued; a correlation id
+        already present is skipped. Returns rows added."""
         ...
 
     def cancel_queued(self, account_id: int, action: str, at: dt.datetime) -> int:
@@ -34,15 +34,15 @@ class CommandsRepo(Protocol):
         (a cheap look before a dispatch pass; nothing is held)."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    def due(self, now: dt.datetime, limit: int) -> list[MeterCommand]:
         """Queued commands whose next attempt is due (or unset), by priority then age."""
         ...
 
-    def sent_before(self, deadline: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    def sent_before(self, deadline: dt.datetime, limit: int) -> list[MeterCommand]:
         """Commands sent before ``deadline`` and still unanswered (to time out), oldest first."""
         ...
 
-    def get(self, correlation_id: str) -> dict[str, Any] | None:
+    def get(self, correlation_id: str) -> MeterCommand | None:
         """One command's row (to decide what its result means), or None if unknown."""
         ...
 
@@ -52,7 +52,7 @@ class CommandsRepo(Protocol):
 
     def finish(
         self, correlation_id: str, state: str, at: dt.datetime, error: str | None
-    ) -> dict[str, Any] | None:
+    ) -> MeterCommand | None:
         """Move a sent command to a final state; the command's row, or None if unknown or
         already final (a late or repeated result). An acknowledgement is also taken for a
         command waiting for a retry: an earlier attempt did reach the meter."""

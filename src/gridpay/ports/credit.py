@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
-from gridpay.domain.credit_policy import CreditPolicy
+from gridpay.domain.credit_policy import AccountCreditState, CreditPolicy, LatestDecision
 
 
 class CreditRepo(Protocol):
@@ -63,7 +63,7 @@ class CreditRepo(Protocol):
         """The meter confirmed supply ``on`` or ``off``: the state follows."""
         ...
 
-    def state_of(self, account_id: int) -> dict[str, Any] | None: ...
+    def state_of(self, account_id: int) -> AccountCreditState | None: ...
 
     def decisions(self, account_id: int, limit: int) -> pl.DataFrame:
         """Newest first: at, action, reason_code, reason."""
@@ -71,11 +71,12 @@ class CreditRepo(Protocol):
 
     def latest_decisions(
         self, account_ids: Sequence[int], since: dt.datetime
-    ) -> list[dict[str, Any]]:
-        """Each account's newest decision if made at or after ``since`` (account_id, at,
-        action, reason_code), by account."""
+    ) -> list[LatestDecision]:
+        """Each account's newest decision if made at or after ``since``, by account."""
         ...
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
 
-    def state_counts(self) -> dict[str, int]: ...
+    def state_counts(self) -> dict[str, int]:
+        """How many accounts are in each credit state (by the state's value)."""
+        ...

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
+from gridpay.domain.enrolment import Agreement, Contact, Protection
+
 
 class EnrolmentRepo(Protocol):
-    """Smart-payment agreements, notification contacts and protected customers.
+    """Smart-payment agreements, notification contacts and protected customers."""
 
-    An agreement row is a dict of the ``enrolments`` table's columns (id, account_id,
-    enrolled_on, enrolled_at, channel, office_id, left_on, left_at).
-    """
-
-    def open_enrolment(self, account_id: int) -> dict[str, Any] | None:
+    def open_enrolment(self, account_id: int) -> Agreement | None:
         """The agreement in force, if any."""
         ...
 
-    def latest_enrolment(self, account_id: int) -> dict[str, Any] | None:
+    def latest_enrolment(self, account_id: int) -> Agreement | None:
         """The newest agreement, in force or ended (None if the account never enrolled)."""
         ...
 
@@ -47,8 +45,8 @@ class EnrolmentRepo(Protocol):
         """False if this phone is already a contact of the account."""
         ...
 
-    def contacts(self, account_id: int) -> list[dict[str, Any]]:
-        """phone, role, language, name, added_at; customer first, then by when added."""
+    def contacts(self, account_id: int) -> list[Contact]:
+        """Customer first, then by when added."""
         ...
 
     def set_protection(
@@ -57,8 +55,8 @@ class EnrolmentRepo(Protocol):
         """Flag (or, with ``reason=None``, unflag) a protected customer."""
         ...
 
-    def protection(self, account_id: int) -> dict[str, Any] | None:
-        """reason, note, noted_at; None if the customer is not protected."""
+    def protection(self, account_id: int) -> Protection | None:
+        """None if the customer is not protected."""
         ...
 
     def supply(self, account_id: int) -> tuple[str, int]:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
+
+from gridpay.domain.messages import OutboxMessage
 
 
 class OutboxRepo(Protocol):
     """Messages written in the same transaction as the change that causes them."""
 
     def add(self, messages: pl.DataFrame) -> int:
-        """Append messages (dedupe_key, account_id, phone, language, kind, body, created_at);
-        a dedupe key already present is skipped. Returns rows added."""
+        """Append messages (``domain.messages.OUTBOX_SCHEMA``); a dedupe key already present
+        is skipped. Returns rows added."""
         ...
 
-    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
-        """Pending messages whose next attempt is due, oldest first (a worker's batch, as rows:
-        the columns of ``list``)."""
+    def due(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        """Pending messages whose next attempt is due, oldest first (a worker's batch)."""
         ...
 
     def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
@@ -35,4 +36,6 @@ class OutboxRepo(Protocol):
 
     def list(
         self, account_id: int | None, status: str | None, kind: str | None, limit: int
-    ) -> pl.DataFrame: ...
+    ) -> pl.DataFrame:
+        """Messages newest first (``domain.messages.STORED_MESSAGE_SCHEMA``)."""
+        ...

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import polars as pl
 
-from gridpay.domain.registry import MeterUse
+from gridpay.domain.registry import Account, AccountLine, Meter, MeterUse
 from gridpay.domain.tariff import Tariff
 
 
@@ -50,11 +50,11 @@ class RegistryRepo(Protocol):
         checks then run once at the end, still inside the unit of work)."""
         ...
 
-    def account(self, account_id: int) -> dict[str, object] | None: ...
+    def account(self, account_id: int) -> Account | None: ...
 
-    def meter(self, meter_id: int) -> dict[str, object] | None: ...
+    def meter(self, meter_id: int) -> Meter | None: ...
 
-    def meters_of(self, account_id: int) -> list[dict[str, object]]:
+    def meters_of(self, account_id: int) -> list[Meter]:
         """The account's meters, past and present, oldest first."""
         ...
 
@@ -68,7 +68,6 @@ class RegistryRepo(Protocol):
 
     def count_accounts(self, office_id: int | None = None) -> int: ...
 
-    def list_accounts(self, office_id: int | None, limit: int) -> list[dict[str, object]]:
-        """account_no, name, office_id, supply_type, billing_mode, tariff_code and meter_no (of
-        the meter in service), in account order."""
+    def list_accounts(self, office_id: int | None, limit: int) -> list[AccountLine]:
+        """In account order, each with the meter in service (if any)."""
         ...

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
+from gridpay.domain.settlement import RunTotals, SettlementRun
 from gridpay.ports.prepared import PreparedWrite
 
 
 class SettlementRepo(Protocol):
     def start_run(self, day: dt.date, started_at: dt.datetime) -> int: ...
 
-    def add_to_run(self, run_id: int, totals: dict[str, int]) -> None: ...
+    def add_to_run(self, run_id: int, totals: RunTotals) -> None:
+        """Add a chunk's totals to the run's counters."""
+        ...
 
     def finish_run(
         self, run_id: int, status: str, finished_at: dt.datetime, seconds: float
-    ) -> dict[str, Any]: ...
+    ) -> SettlementRun: ...
 
-    def runs(self, limit: int) -> list[dict[str, Any]]: ...
+    def runs(self, limit: int) -> list[SettlementRun]:
+        """The newest runs first."""
+        ...
 
     def prepaid_account_count(self) -> int: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict
 
 import polars as pl
 from sqlalchemy import Connection, text
@@ -24,6 +24,8 @@ from gridpay.domain.settlement import (
     INPUT_SCHEMA,
     USAGE_COLUMNS,
     USAGE_SCHEMA,
+    RunTotals,
+    SettlementRun,
     attach_readings,
     kernel_input,
 )
@@ -160,16 +162,15 @@ class SqlSettlementRepo:
         )
         return int(result.scalar_one())
 
-    def add_to_run(self, run_id: int, totals: dict[str, int]) -> None:
+    def add_to_run(self, run_id: int, totals: RunTotals) -> None:
         """Relative update of a run's counters (each chunk adds what it settled)."""
         r = schema.settlement_runs
-        self.conn.execute(
-            r.update().where(r.c.id == run_id).values({k: r.c[k] + v for k, v in totals.items()})
-        )
+        added = {k: r.c[k] + v for k, v in asdict(totals).items()}
+        self.conn.execute(r.update().where(r.c.id == run_id).values(added))
 
     def finish_run(
         self, run_id: int, status: str, finished_at: dt.datetime, seconds: float
-    ) -> dict[str, Any]:
+    ) -> SettlementRun:
         r = schema.settlement_runs
         self.conn.execute(
             r.update()
@@ -177,12 +178,12 @@ class SqlSettlementRepo:
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
-        return dict(row._mapping)
+        return SettlementRun(**row._mapping)
 
-    def runs(self, limit: int) -> list[dict[str, Any]]:
+    def runs(self, limit: int) -> list[SettlementRun]:
         r = schema.settlement_runs
         rows = self.conn.execute(r.select().order_by(r.c.id.desc()).limit(limit))
-        return [dict(row._mapping) for row in rows]
+        return [SettlementRun(**row._mapping) for row in rows]
 
     # --- loading ---------------------------------------------------------------------------
     def prepaid_account_count(self) -> int:

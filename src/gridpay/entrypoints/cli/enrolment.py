@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpay.domain.enrolment import AddContact, Enrol, OpeningPayment, Protect
+from gridpay.domain.enrolment import AddContact, Contact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
 from gridpay.entrypoints.cli.payments import receipt_json
@@ -238,8 +238,13 @@ def report_json(report: EnrolmentReport) -> dict[str, Any]:
     }
 
 
-def _contact_json(contact: dict[str, Any]) -> dict[str, Any]:
-    return {k: contact[k] for k in ("phone", "role", "language", "name")}
+def _contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "phone": contact.phone,
+        "role": contact.role.value,
+        "language": contact.language.value,
+        "name": contact.name,
+    }
 
 
 # --- people -------------------------------------------------------------------------------
@@ -298,7 +303,7 @@ def _print_contacts(receipt: ContactsReceipt) -> None:
     for column in ("phone", "role", "language", "name"):
         table.add_column(column)
     for c in receipt.contacts:
-        table.add_row(c["phone"], c["role"], c["language"], c["name"] or "")
+        table.add_row(c.phone, c.role.value, c.language.value, c.name or "")
     console.print(table)
 
 

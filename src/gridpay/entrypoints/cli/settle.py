@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 from rich.table import Table
 
@@ -111,7 +113,7 @@ def runs(
     with gridpay_app() as g, g.store.unit_of_work() as uow:
         rows = uow.settlement.runs(limit)
     if as_json:
-        print_json(rows)
+        print_json([asdict(r) for r in rows])
         return
     table = Table(title="Settlement runs")
     for column in (
@@ -128,14 +130,14 @@ def runs(
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            str(r["day"]),
-            r["status"],
-            str(r["accounts"]),
-            format_kwh(r["energy_wh"]),
-            format_fen(r["charged_fen"]),
-            str(r["estimated"]),
-            str(r["quarantined"]),
-            f"{r['seconds']:.2f}" if r["seconds"] is not None else "-",
+            str(r.id),
+            str(r.day),
+            r.status,
+            str(r.accounts),
+            format_kwh(r.energy_wh),
+            format_fen(r.charged_fen),
+            str(r.estimated),
+            str(r.quarantined),
+            f"{r.seconds:.2f}" if r.seconds is not None else "-",
         )
     console.print(table)
