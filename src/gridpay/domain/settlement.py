@@ -128,19 +128,15 @@ class RunTotals:
 
 @dataclass(frozen=True)
 class SettlementRun:
-    """A settlement run as recorded: its day, status (running | done | failed) and counters."""
+    """A settlement run as recorded: its day, status (running | done | failed) and what its
+    chunks settled so far."""
 
     id: int
     day: dt.date
     status: str
     started_at: dt.datetime
     finished_at: dt.datetime | None
-    accounts: int
-    energy_wh: int
-    charged_fen: int
-    credited_fen: int
-    estimated: int
-    quarantined: int
+    totals: RunTotals
     seconds: float | None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, text
@@ -150,6 +151,19 @@ def _in_list(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
+def _run(mapping: Any) -> SettlementRun:
+    totals = RunTotals(**{f.name: mapping[f.name] for f in fields(RunTotals)})
+    return SettlementRun(
+        id=mapping["id"],
+        day=mapping["day"],
+        status=mapping["status"],
+        started_at=mapping["started_at"],
+        finished_at=mapping["finished_at"],
+        totals=totals,
+        seconds=mapping["seconds"],
+    )
+
+
 class SqlSettlementRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -178,12 +192,12 @@ class SqlSettlementRepo:
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
-        return SettlementRun(**row._mapping)
+        return _run(row._mapping)
 
     def runs(self, limit: int) -> list[SettlementRun]:
         r = schema.settlement_runs
         rows = self.conn.execute(r.select().order_by(r.c.id.desc()).limit(limit))
-        return [SettlementRun(**row._mapping) for row in rows]
+        return [_run(row._mapping) for row in rows]
 
     # --- loading ---------------------------------------------------------------------------
     def prepaid_account_count(self) -> int:

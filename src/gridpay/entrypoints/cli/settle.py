@@ -9,6 +9,7 @@ from rich.table import Table
 
 from gridpay import limits
 from gridpay.domain.money import format_fen, format_kwh
+from gridpay.domain.settlement import SettlementRun
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
@@ -113,7 +114,7 @@ def runs(
     with gridpay_app() as g, g.store.unit_of_work() as uow:
         rows = uow.settlement.runs(limit)
     if as_json:
-        print_json([asdict(r) for r in rows])
+        print_json([_run_json(r) for r in rows])
         return
     table = Table(title="Settlement runs")
     for column in (
@@ -133,11 +134,24 @@ def runs(
             str(r.id),
             str(r.day),
             r.status,
-            str(r.accounts),
-            format_kwh(r.energy_wh),
-            format_fen(r.charged_fen),
-            str(r.estimated),
-            str(r.quarantined),
+            str(r.totals.accounts),
+            format_kwh(r.totals.energy_wh),
+            format_fen(r.totals.charged_fen),
+            str(r.totals.estimated),
+            str(r.totals.quarantined),
             f"{r.seconds:.2f}" if r.seconds is not None else "-",
         )
     console.print(table)
+
+
+def _run_json(run: SettlementRun) -> dict[str, object]:
+    """The run as the table's row: its counters beside its day and status."""
+    return {
+        "id": run.id,
+        "day": run.day,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        **asdict(run.totals),
+        "seconds": run.seconds,
+    }
