@@ -188,7 +188,6 @@ def _post_once(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.da
 def _post_new(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.datetime) -> Receipt:
     """Post a transfer not found under its id a moment ago (under this unit of work's locks)."""
     try:
-        # ports.LedgerRepo.post does not declare created_at yet; the SQL repo takes it.
         posted = uow.ledger.post(transfer, now)
     except Conflict:
         posted = False  # posted meanwhile with another day or note: judged as a retry below
