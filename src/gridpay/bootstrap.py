@@ -12,7 +12,8 @@ from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
-from gridpay.ports import Clock, SmsGateway
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import SmsGateway
 from gridpay.services.credit import Policy
 
 

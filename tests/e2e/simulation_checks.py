@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.domain.calendar import cut_allowed, rule_set
 from gridpay.domain.credit_policy import CreditPolicy
-from gridpay.ports import HolidayCalendar
+from gridpay.ports.gateways import HolidayCalendar
 from gridpay.services.audit import LEDGER_CHECKS, audit
 
 ZONE = ZoneInfo("Asia/Shanghai")

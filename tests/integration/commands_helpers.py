@@ -9,7 +9,13 @@ from typing import Any, Self
 import polars as pl
 
 from gridpay.adapters.sql.store import SqlStore, SqlUnitOfWork
-from gridpay.domain.commands import PRIORITY, CommandAction, CommandResult, correlation_id
+from gridpay.domain.commands import (
+    PRIORITY,
+    CommandAction,
+    CommandResult,
+    MeterCommand,
+    correlation_id,
+)
 
 METER_BASE = 200_000_000_000
 
@@ -44,7 +50,7 @@ def enqueue(store: SqlStore, frame: pl.DataFrame) -> int:
     return added
 
 
-def command(store: SqlStore, cid: str) -> dict[str, Any]:
+def command(store: SqlStore, cid: str) -> MeterCommand:
     with store.unit_of_work() as uow:
         row = uow.commands.get(cid)
     assert row is not None

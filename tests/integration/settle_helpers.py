@@ -12,7 +12,7 @@ from gridpay.adapters.sql.db import bulk_insert, fetch_frame
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES
-from gridpay.ports import Clock
+from gridpay.ports.clock import Clock
 from gridpay.services.setup import initialize
 
 CREATED_AT = dt.datetime(2026, 1, 1)

@@ -13,7 +13,7 @@ from gridpay.config import Settings
 from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, Channel
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import AuditFailed
-from gridpay.ports import UnitOfWork
+from gridpay.ports.store import UnitOfWork
 from gridpay.services.audit import LEDGER_CHECKS, AuditReport, CheckResult, audit
 from gridpay.services.payments import refund, reverse, take_payment
 from gridpay.services.settlement import settle_range
@@ -320,7 +320,7 @@ def test_an_audit_reads_one_snapshot_and_does_not_hold_up_payments(
 ) -> None:
     with books.unit_of_work() as uow:
         uow.audit.begin_snapshot()
-        before = uow.audit.totals()["transfers"]
+        before = uow.audit.totals().transfers
         landed = threading.Event()
 
         def pay_meanwhile() -> None:

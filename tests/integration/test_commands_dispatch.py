@@ -67,7 +67,7 @@ def test_an_acknowledged_cut_confirms_supply_off_and_reports_its_latency(
     head_end = SimulatedHeadEnd(latency_s=(2.0, 2.0))
     clock.advance(seconds=1)
     assert _pass(recording, clock, head_end).sent == 1
-    assert command(store, CUT_1)["state"] == "sent"
+    assert command(store, CUT_1).state == "sent"
     assert recording.credit.confirmed == []  # not disconnected until the meter says so
     clock.advance(seconds=5)
     report = _pass(recording, clock, head_end)
@@ -75,7 +75,7 @@ def test_an_acknowledged_cut_confirms_supply_off_and_reports_its_latency(
     assert (report.results, report.acknowledged) == (1, 1)
     assert report.latencies_s == [3.0]
     assert recording.credit.confirmed == [(1, "off", acked_at)]
-    assert command(store, CUT_1)["state"] == "acknowledged"
+    assert command(store, CUT_1).state == "acknowledged"
     assert head_end.switch_of(METER_BASE + 1) == "off"
 
 
@@ -90,16 +90,16 @@ def test_a_failing_cut_is_retried_with_back_off_then_escalated_to_staff(
         report = _pass(recording, clock, head_end)
         assert (report.retried, report.sent) == (1, 0)  # not before its back-off
         row = command(store, CUT_1)
-        assert (row["state"], row["attempts"]) == ("queued", attempt)
-        assert row["next_attempt_at"] == clock.now() + dt.timedelta(seconds=retry_delay_s(attempt))
-        assert "relay did not switch" in row["last_error"]
-        clock.set(row["next_attempt_at"])
+        assert (row.state, row.attempts) == ("queued", attempt)
+        assert row.next_attempt_at == clock.now() + dt.timedelta(seconds=retry_delay_s(attempt))
+        assert "relay did not switch" in row.last_error
+        clock.set(row.next_attempt_at)
     assert _pass(recording, clock, head_end).sent == 1
     clock.advance(seconds=1)
     report = _pass(recording, clock, head_end)
     assert (report.failed, report.escalated, report.retried) == (1, 1, 0)
     row = command(store, CUT_1)
-    assert (row["state"], row["attempts"]) == ("failed", ATTEMPTS_MAX)
+    assert (row.state, row.attempts) == ("failed", ATTEMPTS_MAX)
     [task] = recording.credit.staff_tasks
     assert task["key"] == f"cut_failed/{CUT_1}"
     assert (task["account_id"], task["kind"]) == (1, "cut_failed")
@@ -123,14 +123,14 @@ def test_a_command_without_an_answer_times_out_and_is_sent_again(
     report = _pass(recording, clock, lost)
     assert (report.timed_out, report.retried) == (1, 1)
     row = command(store, "reconnect/0000000001/0")
-    assert row["state"] == "queued"
-    assert "no answer from head-end sim within 300 s" in row["last_error"]
-    clock.set(row["next_attempt_at"])
+    assert row.state == "queued"
+    assert "no answer from head-end sim within 300 s" in row.last_error
+    clock.set(row.next_attempt_at)
     answering = SimulatedHeadEnd(latency_s=(0.0, 0.0))
     assert _pass(recording, clock, answering).sent == 1
     assert _pass(recording, clock, answering).acknowledged == 1
     assert recording.credit.confirmed == [(1, "on", clock.now())]
-    assert command(store, "reconnect/0000000001/0")["attempts"] == 2
+    assert command(store, "reconnect/0000000001/0").attempts == 2
 
 
 def test_a_head_end_refusing_a_command_counts_as_a_failed_attempt(
@@ -140,8 +140,8 @@ def test_a_head_end_refusing_a_command_counts_as_a_failed_attempt(
     report = _pass(recording, clock, SimulatedHeadEnd(busy_rate=1.0))
     assert (report.refused, report.sent, report.retried) == (1, 0, 1)
     row = command(store, CUT_1)
-    assert (row["state"], row["attempts"], row["head_end"]) == ("queued", 1, "sim")
-    assert "head-end sim is busy" in row["last_error"]
+    assert (row.state, row.attempts, row.head_end) == ("queued", 1, "sim")
+    assert "head-end sim is busy" in row.last_error
 
 
 def test_a_repeated_or_late_result_after_a_final_state_changes_nothing(
@@ -157,7 +157,7 @@ def test_a_repeated_or_late_result_after_a_final_state_changes_nothing(
     assert (report.acknowledged, report.ignored, report.retried) == (1, 2, 0)
     assert len(recording.credit.confirmed) == 1
     row = command(store, CUT_1)
-    assert (row["state"], row["last_error"]) == ("acknowledged", None)
+    assert (row.state, row.last_error) == ("acknowledged", None)
     head_end.answer("disconnect/0000000077/0", True, clock.now())  # not ours
     assert _pass(recording, clock, head_end).ignored == 1
 
@@ -178,7 +178,7 @@ def test_a_cut_confirmed_after_it_was_cancelled_still_tells_the_policy_supply_is
     clock.advance(seconds=10)
     report = _pass(recording, clock, head_end)
     assert (report.acknowledged, report.ignored, report.late_confirmations) == (0, 1, 1)
-    assert command(store, CUT_1)["state"] == "cancelled"
+    assert command(store, CUT_1).state == "cancelled"
     assert recording.credit.confirmed == [(1, "off", sent_at + dt.timedelta(seconds=305))]
 
 
@@ -257,7 +257,7 @@ def test_a_reconnection_given_up_leaves_one_staff_task(store: SqlStore, clock: F
     assert [tuple(t) for t in tasks] == [
         ("reconnect_failed/reconnect/0000000001/0", 1, "reconnect_failed")
     ]
-    assert command(store, "reconnect/0000000001/0")["state"] == "failed"
+    assert command(store, "reconnect/0000000001/0").state == "failed"
 
 
 def test_a_late_answer_to_an_attempt_that_timed_out_is_taken_while_the_retry_waits(
@@ -271,7 +271,7 @@ def test_a_late_answer_to_an_attempt_that_timed_out_is_taken_while_the_retry_wai
     head_end.answer(CUT_1, True, clock.now())
     report = _pass(recording, clock, head_end)
     assert (report.acknowledged, report.sent) == (1, 0)
-    assert command(store, CUT_1)["state"] == "acknowledged"
+    assert command(store, CUT_1).state == "acknowledged"
     assert recording.credit.confirmed == [(1, "off", clock.now())]
 
 
@@ -283,7 +283,7 @@ def test_an_idle_pass_changes_nothing_and_the_next_pass_sends_what_became_due(
     assert _pass(recording, clock, head_end, limiter) == DispatchReport()  # an empty queue
     enqueue(store, command_frame([1], CUT, clock.now()))
     enqueue(store, command_frame([2], RESTORE, clock.now()))
-    cut_id = int(command(store, CUT_1)["id"])
+    cut_id = command(store, CUT_1).id
     with store.unit_of_work() as uow:  # held back for an hour: not due yet
         uow.commands.postpone(cut_id, clock.now() + dt.timedelta(hours=1))
         uow.commit()
@@ -293,7 +293,7 @@ def test_an_idle_pass_changes_nothing_and_the_next_pass_sends_what_became_due(
     report = _pass(recording, clock, head_end, limiter)
     assert (report.acknowledged, report.sent) == (1, 0)
     assert _pass(recording, clock, head_end, limiter) == DispatchReport()  # nothing due
-    assert command(store, CUT_1)["state"] == "queued"
+    assert command(store, CUT_1).state == "queued"
     clock.advance(hours=1)
     assert _pass(recording, clock, head_end, limiter).sent == 1
     assert [s[0] for s in head_end.sent] == ["reconnect/0000000002/0", CUT_1]

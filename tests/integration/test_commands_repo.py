@@ -17,7 +17,7 @@ RESTORE = CommandAction.RECONNECT
 def _id(uow: Any, cid: str) -> int:
     row = uow.commands.get(cid)
     assert row is not None
-    return int(row["id"])
+    return row.id
 
 
 def test_enqueueing_the_same_commands_twice_stores_each_once(
@@ -41,7 +41,7 @@ def test_due_puts_reconnects_first_then_the_oldest(store: SqlStore, clock: FakeC
     enqueue(store, command_frame([3], RESTORE, clock.now() + dt.timedelta(seconds=2)))
     with store.unit_of_work() as uow:
         due = uow.commands.due(clock.now() + dt.timedelta(seconds=3), 10)
-    assert [row["correlation_id"] for row in due] == [
+    assert [row.correlation_id for row in due] == [
         "reconnect/0000000003/0",
         "disconnect/0000000001/0",
         "disconnect/0000000002/0",
@@ -60,7 +60,7 @@ def test_a_command_waiting_for_its_retry_is_not_due_before_its_time(
         uow.commit()
     with store.unit_of_work() as uow:
         assert uow.commands.due(retry_at - dt.timedelta(seconds=1), 10) == []
-        assert [row["attempts"] for row in uow.commands.due(retry_at, 10)] == [1]
+        assert [row.attempts for row in uow.commands.due(retry_at, 10)] == [1]
 
 
 def test_cancel_queued_leaves_sent_commands_alone(store: SqlStore, clock: FakeClock) -> None:
@@ -71,9 +71,9 @@ def test_cancel_queued_leaves_sent_commands_alone(store: SqlStore, clock: FakeCl
         assert uow.commands.cancel_queued(1, "disconnect", clock.now()) == 1
         assert uow.commands.cancel_queued(2, "disconnect", clock.now()) == 0
         uow.commit()
-    assert command(store, "disconnect/0000000001/0")["state"] == "cancelled"
-    assert command(store, "disconnect/0000000002/0")["state"] == "sent"
-    assert command(store, "reconnect/0000000001/0")["state"] == "queued"  # other action kept
+    assert command(store, "disconnect/0000000001/0").state == "cancelled"
+    assert command(store, "disconnect/0000000002/0").state == "sent"
+    assert command(store, "reconnect/0000000001/0").state == "queued"  # other action kept
 
 
 def test_finish_takes_a_result_once_and_ignores_it_after(store: SqlStore, clock: FakeClock) -> None:
@@ -85,11 +85,11 @@ def test_finish_takes_a_result_once_and_ignores_it_after(store: SqlStore, clock:
         uow.commands.mark_sent(_id(uow, cid), clock.now(), "sim")
         row = uow.commands.finish(cid, "acknowledged", at, None)
         assert row is not None
-        assert (row["state"], row["finished_at"], row["attempts"]) == ("acknowledged", at, 1)
+        assert (row.state, row.finished_at, row.attempts) == ("acknowledged", at, 1)
         assert uow.commands.finish(cid, "failed", at, "late failure") is None
         assert uow.commands.finish("disconnect/0000000099/0", "acknowledged", at, None) is None
         uow.commit()
-    assert command(store, cid)["last_error"] is None
+    assert command(store, cid).last_error is None
 
 
 def test_sent_before_finds_only_unanswered_commands_sent_before_the_deadline(
@@ -104,8 +104,8 @@ def test_sent_before_finds_only_unanswered_commands_sent_before_the_deadline(
         uow.commit()
     with store.unit_of_work() as uow:
         late = uow.commands.sent_before(clock.now() + dt.timedelta(seconds=50), 10)
-    assert [(row["account_id"], row["head_end"]) for row in late] == [(1, "sim")]
-    assert late[0]["sent_at"] == clock.now()
+    assert [(row.account_id, row.head_end) for row in late] == [(1, "sim")]
+    assert late[0].sent_at == clock.now()
 
 
 def test_anything_to_do_sees_due_and_silent_commands_and_nothing_else(

@@ -28,14 +28,14 @@ def test_a_cut_due_outside_its_window_waits_for_the_next_one_while_reconnects_go
     report = dispatch(store, clock, head_end, cut_window=window)
     assert (report.sent, report.postponed) == (1, 1)
     cut = command(store, "disconnect/0000000001/0")
-    assert (cut["state"], cut["next_attempt_at"]) == ("queued", NEXT_MORNING)
-    assert command(store, "reconnect/0000000002/0")["state"] == "sent"
+    assert (cut.state, cut.next_attempt_at) == ("queued", NEXT_MORNING)
+    assert command(store, "reconnect/0000000002/0").state == "sent"
 
     clock.set(NEXT_MORNING - dt.timedelta(minutes=1))
     assert dispatch(store, clock, head_end, cut_window=window).sent == 0
     clock.set(NEXT_MORNING)
     assert dispatch(store, clock, head_end, cut_window=window).sent == 1
-    assert command(store, "disconnect/0000000001/0")["sent_at"] == NEXT_MORNING
+    assert command(store, "disconnect/0000000001/0").sent_at == NEXT_MORNING
 
 
 def test_without_a_window_known_the_cut_waits_a_day_and_asks_again(store, clock):
@@ -43,6 +43,6 @@ def test_without_a_window_known_the_cut_waits_a_day_and_asks_again(store, clock)
     clock.set(EVENING)
     report = dispatch(store, clock, SimulatedHeadEnd(seed=1), cut_window=lambda at: None)
     assert (report.sent, report.postponed) == (0, 1)
-    assert command(store, "disconnect/0000000001/0")["next_attempt_at"] == EVENING + dt.timedelta(
+    assert command(store, "disconnect/0000000001/0").next_attempt_at == EVENING + dt.timedelta(
         days=1
     )

@@ -76,12 +76,12 @@ def test_latest_decisions_gives_each_accounts_newest_since_an_instant(store: Sql
         uow.commit()
     with store.unit_of_work() as uow:
         latest = uow.credit.latest_decisions([4, 3, 2, 1, 9], t0)
-    assert [(d["account_id"], d["at"], d["action"], d["reason_code"]) for d in latest] == [
+    assert [(d.account_id, d.at, d.action, d.reason_code) for d in latest] == [
         (1, t0 + 2 * hour, "warn", "code_warn"),
         (2, t0 + hour, "cut", "code_cut"),
         (4, t0, "hold", "code_hold"),
     ]
     for d in latest:  # as decisions() shows them
         with store.unit_of_work() as uow:
-            newest = uow.credit.decisions(d["account_id"], 1).row(0, named=True)
-        assert (newest["at"], newest["action"]) == (d["at"], d["action"])
+            newest = uow.credit.decisions(d.account_id, 1).row(0, named=True)
+        assert (newest["at"], newest["action"]) == (d.at, d.action)

@@ -29,10 +29,10 @@ def test_after_settlement_low_balances_are_warned_and_debts_noticed(store, clock
     report = judge_all(store, clock, credit)
     assert report.judged == 3  # the rich household is screened out in SQL
     assert report.counts == {"notice": 2, "warn": 1}
-    assert state(store, LOW)["state"] == "warned"
+    assert state(store, LOW).state == "warned"
     assert state(store, RICH) is None  # never near a threshold: never needed a state
     broke = state(store, BROKE)
-    assert (broke["state"], broke["pay_by"]) == ("arrears", dt.date(2026, 12, 5))
+    assert (broke.state, broke.pay_by) == ("arrears", dt.date(2026, 12, 5))
     low = messages(store, LOW)
     assert low["kind"].to_list() == ["warning"]
     assert low["phone"].to_list() == ["13800000001"]
@@ -81,7 +81,7 @@ def test_the_cut_waits_for_the_pay_by_date_and_a_working_day_window(store, clock
     assert cut.select("correlation_id", "action", "state").rows() == [
         ("disconnect/0000000003/0", "disconnect", "queued")
     ]
-    assert state(store, BROKE)["state"] == "disconnecting"
+    assert state(store, BROKE).state == "disconnecting"
     # the protected customer is never cut: a staff task instead
     assert commands(store, GUARDED).height == 0
     with store.unit_of_work() as uow:
@@ -98,7 +98,7 @@ def test_a_payment_restores_in_its_own_transaction(store, clock, credit, city):
     with store.unit_of_work() as uow:
         uow.credit.confirm_supply(BROKE, "off", clock.now())
         uow.commit()
-    assert state(store, BROKE)["state"] == "disconnected"
+    assert state(store, BROKE).state == "disconnected"
 
     clock.set(local(dt.date(2026, 12, 7), 19, 0))  # evening: restoring is always allowed
     receipt = take_payment(
@@ -116,11 +116,11 @@ def test_a_payment_restores_in_its_own_transaction(store, clock, credit, city):
     assert queued["created_at"][0] == clock.now()
     restored = messages(store, BROKE).filter(pl.col("kind") == "restored")
     assert "您已缴费100.00元，可用余额92.04元" in restored["body"][0]
-    assert state(store, BROKE)["state"] == "reconnecting"
+    assert state(store, BROKE).state == "reconnecting"
     with store.unit_of_work() as uow:
         uow.credit.confirm_supply(BROKE, "on", clock.now())
         uow.commit()
-    assert (state(store, BROKE)["state"], state(store, BROKE)["cycle"]) == ("normal", 1)
+    assert (state(store, BROKE).state, state(store, BROKE).cycle) == ("normal", 1)
     actions = explain(store, clock, credit, f"{BROKE:010d}", 20).decisions["action"].to_list()
     assert actions[:3] == ["confirmed", "restore", "confirmed"]
     assert "cut" in actions and "notice" in actions
@@ -131,7 +131,7 @@ def test_a_retried_payment_queues_nothing_more(store, clock, credit, city):
     cmd = TakePayment(f"{BROKE:010d}", "100", "bank", "B1")
     take_payment(store, clock, Settings(), cmd, credit)
     take_payment(store, clock, Settings(), cmd, credit)
-    assert state(store, BROKE)["state"] == "normal"
+    assert state(store, BROKE).state == "normal"
     assert commands(store, BROKE).height == 0  # never cut: nothing to reconnect
 
 
@@ -141,12 +141,12 @@ def test_a_reversed_payment_puts_the_account_in_arrears_at_once(store, clock, cr
     with store.unit_of_work() as uow:
         paid = uow.ledger.balance_fen(RICH)
     reverse(store, clock, Reverse(f"pay/app/P{RICH}"), credit)
-    assert state(store, RICH)["state"] == "arrears"  # the reversal's own transaction decided
+    assert state(store, RICH).state == "arrears"  # the reversal's own transaction decided
     notice = messages(store, RICH)
     assert notice["kind"].to_list() == ["arrears"]
     again = TakePayment(f"{RICH:010d}", "1000", "app", f"P{RICH}-again")
     assert take_payment(store, clock, Settings(), again, credit).balance_fen == paid
-    assert state(store, RICH)["state"] == "normal"  # back in credit: arrears ended at once
+    assert state(store, RICH).state == "normal"  # back in credit: arrears ended at once
 
 
 def test_a_cut_resting_on_a_day_estimated_since_the_notice_is_held_for_a_reading(

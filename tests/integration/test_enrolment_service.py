@@ -89,7 +89,7 @@ def test_enrolling_at_an_office_makes_the_account_prepaid_and_queues_the_agreeme
     assert (kind, account_id, phone, language) == ("agreement", 1, "13900000001", "zh")
     assert key == f"agreement/0000000001/{receipt.enrolment_id}/13900000001"
     assert "0000000001" in body and "国网河南省电力公司" in body
-    assert [(c["phone"], c["role"], c["language"]) for c in receipt.contacts] == [
+    assert [(c.phone, c.role, c.language) for c in receipt.contacts] == [
         ("13900000001", "customer", "zh")
     ]
 
@@ -171,7 +171,7 @@ def test_trusted_contact_and_protection_are_recorded_with_the_agreement(
     )
     receipt = enrol(store, clock, SETTINGS, cmd)
     assert receipt.protection == "medical"
-    assert [(c["phone"], c["role"], c["language"], c["name"]) for c in receipt.contacts] == [
+    assert [(c.phone, c.role, c.language, c.name) for c in receipt.contacts] == [
         ("13900000001", "customer", "zh", None),
         ("13600000001", "trusted", "en", "Li Na"),
     ]
@@ -332,7 +332,7 @@ def test_a_trusted_contact_is_added_once(
     again = add_contact(store, clock, AddContact(A, "13600000009", "trusted", "zh"))
     assert again.added is False
     listed = list_contacts(store, A)
-    assert [(c["phone"], c["role"], c["language"]) for c in listed.contacts] == [
+    assert [(c.phone, c.role, c.language) for c in listed.contacts] == [
         ("13600000009", "trusted", "en")
     ]
 

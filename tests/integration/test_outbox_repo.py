@@ -78,24 +78,24 @@ def test_a_new_message_is_due_at_once_oldest_first(store: SqlStore) -> None:
     with store.unit_of_work() as uow:
         due = uow.outbox.due(T0 + dt.timedelta(minutes=1), limit=10)
         not_yet = uow.outbox.due(T0 - dt.timedelta(seconds=1), limit=10)
-    assert [m["account_id"] for m in due] == [1, 2]
+    assert [m.account_id for m in due] == [1, 2]
     row = due[0]
-    assert row["status"] == "pending"
-    assert row["attempts"] == 0
-    assert row["phone"] == "13900000001"
-    assert row["created_at"] == T0
-    assert row["next_attempt_at"] == T0
+    assert row.status == "pending"
+    assert row.attempts == 0
+    assert row.phone == "13900000001"
+    assert row.created_at == T0
+    assert row.next_attempt_at == T0
     assert not_yet == []
 
 
 def test_a_sent_message_is_no_longer_due(store: SqlStore) -> None:
     add(store, outbox_rows([1, 2]))
     with store.unit_of_work() as uow:
-        first = uow.outbox.due(T0, limit=1)[0]["id"]
+        first = uow.outbox.due(T0, limit=1)[0].id
         assert uow.outbox.mark_sent([first], T0 + dt.timedelta(seconds=3)) == 1
         uow.commit()
     with store.unit_of_work() as uow:
-        assert [m["account_id"] for m in uow.outbox.due(T0 + dt.timedelta(days=1), 10)] == [2]
+        assert [m.account_id for m in uow.outbox.due(T0 + dt.timedelta(days=1), 10)] == [2]
     (sent,) = listed(store, status="sent").iter_rows(named=True)
     assert sent["id"] == first
     assert sent["attempts"] == 1
@@ -106,19 +106,19 @@ def test_a_failed_attempt_waits_for_its_next_attempt(store: SqlStore) -> None:
     add(store, outbox_rows([1]))
     retry_at = T0 + dt.timedelta(minutes=5)
     with store.unit_of_work() as uow:
-        message_id = uow.outbox.due(T0, limit=1)[0]["id"]
+        message_id = uow.outbox.due(T0, limit=1)[0].id
         uow.outbox.mark_attempt_failed(message_id, "gateway said 503", retry_at)
         uow.commit()
     with store.unit_of_work() as uow:
         assert uow.outbox.due(retry_at - dt.timedelta(seconds=1), limit=10) == []
         (row,) = uow.outbox.due(retry_at, limit=10)
-    assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 1, "gateway said 503")
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "gateway said 503")
 
 
 def test_giving_up_marks_the_message_failed_and_never_due_again(store: SqlStore) -> None:
     add(store, outbox_rows([1]))
     with store.unit_of_work() as uow:
-        message_id = uow.outbox.due(T0, limit=1)[0]["id"]
+        message_id = uow.outbox.due(T0, limit=1)[0].id
         uow.outbox.mark_attempt_failed(message_id, "x" * 1_000, None)
         uow.commit()
     with store.unit_of_work() as uow:
@@ -141,7 +141,7 @@ def test_list_filters_by_account_status_and_kind_newest_first(store: SqlStore) -
 def test_recording_a_message_twice_keeps_the_first_outcome(store: SqlStore) -> None:
     add(store, outbox_rows([1]))
     with store.unit_of_work() as uow:
-        message_id = uow.outbox.due(T0, limit=1)[0]["id"]
+        message_id = uow.outbox.due(T0, limit=1)[0].id
         assert uow.outbox.mark_sent([message_id], T0) == 1
         assert uow.outbox.mark_sent([message_id], T0 + dt.timedelta(hours=1)) == 0
         uow.outbox.mark_attempt_failed(message_id, "late error", None)
@@ -154,7 +154,7 @@ def test_recording_a_message_twice_keeps_the_first_outcome(store: SqlStore) -> N
 def test_marking_a_batch_sent_marks_exactly_those_still_pending(store: SqlStore) -> None:
     add(store, outbox_rows([1, 2, 3, 4]))
     with store.unit_of_work() as uow:
-        first, second, third, _ = (m["id"] for m in uow.outbox.due(T0, limit=10))
+        first, second, third, _ = (m.id for m in uow.outbox.due(T0, limit=10))
         uow.outbox.mark_attempt_failed(third, "gave up", None)
         assert uow.outbox.mark_sent([], T0) == 0
         assert uow.outbox.mark_sent([first, second, third], T0 + dt.timedelta(seconds=5)) == 2

@@ -78,13 +78,13 @@ def test_import_registers_accounts_meters_and_their_ledger_accounts(
         account = uow.registry.account(7)
         (meter,) = uow.registry.meters_of(7)
     assert account is not None
-    assert account["account_no"] == "0000000007"
-    assert account["billing_mode"] == "prepaid"
-    assert account["office_id"] == 2
-    assert meter["meter_no"] == "202208310007"
-    assert meter["initial_wh"] == 7_500
-    assert meter["has_switch"] is True
-    assert meter["removed_on"] is None
+    assert account.account_no == "0000000007"
+    assert account.billing_mode == "prepaid"
+    assert account.office_id == 2
+    assert meter.meter_no == "202208310007"
+    assert meter.initial_wh == 7_500
+    assert meter.has_switch is True
+    assert meter.removed_on is None
     assert scalar(store, "SELECT code FROM ledger_accounts WHERE id = 7") == "customer:0000000007"
     assert scalar(store, "SELECT debits_posted_fen + credits_posted_fen FROM ledger_accounts") == 0
 
@@ -264,8 +264,8 @@ def test_listing_filters_by_office_and_limits_rows(
     )
     listing = registry.list_accounts(store, office_id=2, limit=3)
     assert listing.total == 4  # accounts 1, 7, 13, 19
-    assert [a["account_no"] for a in listing.accounts] == ["0000000001", "0000000007", "0000000013"]
-    assert listing.accounts[0]["meter_no"] == "202208310001"
+    assert [a.account_no for a in listing.accounts] == ["0000000001", "0000000007", "0000000013"]
+    assert listing.accounts[0].meter_no == "202208310001"
     with pytest.raises(InvalidInput):
         registry.list_accounts(store, limit=0)
 

@@ -9,7 +9,7 @@ import pytest
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.domain.registry import ReplaceMeter
+from gridpay.domain.registry import Meter, ReplaceMeter
 from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
 from gridpay.services import registry
 from tests.fakes import FakeClock
@@ -41,7 +41,7 @@ def account(store: SqlStore, clock: FakeClock) -> None:
     registry.add_account(store, clock, ACCOUNT)
 
 
-def meters(store: SqlStore) -> list[dict[str, object]]:
+def meters(store: SqlStore) -> list[Meter]:
     with store.unit_of_work() as uow:
         return uow.registry.meters_of(42)
 
@@ -57,11 +57,11 @@ def test_replacement_closes_the_old_meter_and_opens_the_new_one(
         False,
     )
     old, new = meters(store)
-    assert (old["removed_on"], old["final_wh"]) == (CMD.day, 3_456_780)
-    assert (new["installed_on"], new["initial_wh"], new["removed_on"]) == (CMD.day, 20, None)
-    assert (new["has_tou"], new["has_switch"], new["breaker_a"]) == (True, True, 40)
+    assert (old.removed_on, old.final_wh) == (CMD.day, 3_456_780)
+    assert (new.installed_on, new.initial_wh, new.removed_on) == (CMD.day, 20, None)
+    assert (new.has_tou, new.has_switch, new.breaker_a) == (True, True, 40)
     listing = registry.list_accounts(store)
-    assert listing.accounts[0]["meter_no"] == "202611200007"
+    assert listing.accounts[0].meter_no == "202611200007"
 
 
 @pytest.mark.usefixtures("account")
@@ -85,7 +85,7 @@ def test_a_second_replacement_with_other_numbers_replaces_the_new_meter(
     )
     done = registry.replace_meter(store, clock, later)
     assert done.removed_meter_no == "202611200007"
-    assert [m["removed_on"] is None for m in meters(store)] == [False, False, True]
+    assert [m.removed_on is None for m in meters(store)] == [False, False, True]
 
 
 @pytest.mark.usefixtures("account")
@@ -122,7 +122,7 @@ def test_readings_after_the_replacement_day_refuse_it(store: SqlStore, clock: Fa
         registry.replace_meter(
             store, clock, replace(CMD, day=dt.date(2026, 11, 21), old_final_wh=3_000_020)
         )
-    assert all(m["removed_on"] is None for m in meters(store))
+    assert all(m.removed_on is None for m in meters(store))
 
 
 def test_replacing_on_an_unknown_account_is_not_found(store: SqlStore, clock: FakeClock) -> None:

@@ -67,7 +67,7 @@ def test_a_cut_goes_out_in_the_window_and_a_payment_brings_supply_back(store, cl
     # notice, then the cut 30 minutes later
     clock.set(local(dt.date(2026, 12, 7), 7, 59))
     run_until(w, clock, local(dt.date(2026, 12, 7), 9, 0))
-    assert state(store, BROKE)["state"] == "disconnected"
+    assert state(store, BROKE).state == "disconnected"
     cut = commands(store, BROKE).row(0, named=True)
     assert (cut["action"], cut["state"]) == ("disconnect", "acknowledged")
     assert head_end.switch_of(cut["meter_id"]) == "off"
@@ -84,7 +84,7 @@ def test_a_cut_goes_out_in_the_window_and_a_payment_brings_supply_back(store, cl
     assert reconnect["state"] == "acknowledged"
     assert (reconnect["finished_at"] - paid_at).total_seconds() <= 4  # latency 1-2 s, 1 s ticks
     assert head_end.switch_of(cut["meter_id"]) == "on"
-    assert (state(store, BROKE)["state"], state(store, BROKE)["supply"]) == ("normal", "on")
+    assert (state(store, BROKE).state, state(store, BROKE).supply) == ("normal", "on")
     restored = [body for _, body, key in gateway.sent if key.startswith("restored/0000000003")]
     assert len(restored) == 1 and "80.00" in restored[0]
 

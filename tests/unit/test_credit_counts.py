@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from gridpay import limits
+from gridpay.domain.commands import COMMAND_SCHEMA
 from gridpay.domain.credit_policy import (
-    COMMAND_SCHEMA,
     DECISION_SCHEMA,
     MESSAGE_SCHEMA,
     STATE_SCHEMA,

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, Context, CreditPolicy
+from gridpay.domain.credit_policy import (
+    INPUT_SCHEMA,
+    STATE_SCHEMA,
+    AccountCreditState,
+    Context,
+    CreditPolicy,
+    CreditState,
+)
 from gridpay.domain.credit_rules import evaluate, restore_one
 
 NOW = dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC)
@@ -176,7 +183,18 @@ def test_a_payments_own_judgement_agrees_with_the_batch_rules(
         cuts=False,
     )
     batch = evaluate(pl.DataFrame([account], schema=INPUT_SCHEMA), policy, ctx)
-    one = restore_one(account, account["meter_id"], policy, ctx)
+    current = AccountCreditState(
+        account_id=account["account_id"],
+        state=CreditState(state),
+        cycle=cycle,
+        warned_at=account["warned_at"],
+        notice_at=account["notice_at"],
+        pay_by=account["pay_by"],
+        second_notice_at=account["second_notice_at"],
+        supply=account["supply"],
+        updated_at=NOW,
+    )
+    one = restore_one(current, account["balance_fen"], account["meter_id"], policy, ctx)
     assert_frame_equal(one.states, batch.states)
     assert_frame_equal(one.messages, batch.messages)
     assert_frame_equal(one.commands, batch.commands)

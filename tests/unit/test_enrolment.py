@@ -29,7 +29,7 @@ from gridpay.domain.enrolment import (
     validate_protection,
 )
 from gridpay.domain.ledger import REFUNDS_ID, TransferKind
-from gridpay.domain.registry import Language
+from gridpay.domain.registry import Account, BillingMode, Language, SupplyType
 from gridpay.errors import InvalidInput, Refused
 
 OFFICES = {1: "Office 1", 2: "Office 2"}
@@ -102,12 +102,31 @@ def test_a_counter_opening_payment_is_booked_at_the_signing_office() -> None:
     assert bank.opening is not None and bank.opening.office_id is None
 
 
+def _account(
+    supply_type: SupplyType = SupplyType.DIRECT,
+    phone: str | None = "13800000007",
+    language: Language = Language.EN,
+) -> Account:
+    return Account(
+        id=int(A),
+        account_no=A,
+        name="Wang",
+        phone=phone,
+        language=language,
+        supply_type=supply_type,
+        tariff_code="resident",
+        office_id=1,
+        billing_mode=BillingMode.POSTPAID,
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+
+
 def test_a_non_direct_supply_account_is_refused_because_its_meter_is_not_the_companys() -> None:
-    account = {"account_no": A, "supply_type": "non_direct"}
+    account = _account(SupplyType.NON_DIRECT)
     with pytest.raises(Refused, match="meter in the home is not the company's") as caught:
         check_can_enrol(account)
     assert "cannot be read or switched remotely" in caught.value.message
-    check_can_enrol({"account_no": A, "supply_type": "direct"})
+    check_can_enrol(_account(SupplyType.DIRECT))
 
 
 def _request(phone: str | None = None, language: Language | None = None) -> EnrolmentRequest:
@@ -115,7 +134,7 @@ def _request(phone: str | None = None, language: Language | None = None) -> Enro
 
 
 def test_the_customer_contact_defaults_to_the_accounts_phone_and_language() -> None:
-    account = {"account_no": A, "phone": "13800000007", "language": "en"}
+    account = _account(phone="13800000007", language=Language.EN)
     contact = customer_contact(_request(), account)
     assert (contact.phone, contact.role, contact.language) == (
         "13800000007",
@@ -128,7 +147,7 @@ def test_the_customer_contact_defaults_to_the_accounts_phone_and_language() -> N
 
 def test_an_account_without_any_phone_cannot_enrol() -> None:
     with pytest.raises(InvalidInput, match="has no phone"):
-        customer_contact(_request(), {"account_no": A, "phone": None, "language": "zh"})
+        customer_contact(_request(), _account(phone=None, language=Language.ZH))
 
 
 def test_the_leave_refund_has_one_possible_id_per_agreement() -> None:

@@ -11,7 +11,7 @@ import pytest
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.domain.calendar import RULE_SETS, DayKind, cut_allowed, next_cut_window
 from gridpay.errors import ConfigError
-from gridpay.ports import HolidayCalendar
+from gridpay.ports.gateways import HolidayCalendar
 
 D = dt.date
 

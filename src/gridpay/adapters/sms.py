@@ -1,9 +1,9 @@
 """SMS gateways: a JSON-lines file (the default), the console, and an HTTP provider.
 
-Each implements ``ports.SmsGateway``: ``send`` returns when the gateway has taken the message
-and raises ``errors.DeliveryFailed`` when it has not (the worker retries later). The dedupe key
-goes with every message, so a gateway that supports it can drop the one duplicate a crash
-between sending and recording can cause.
+Each implements ``ports.gateways.SmsGateway``: ``send`` returns when the gateway has taken the
+message and raises ``errors.DeliveryFailed`` when it has not (the worker retries later). The
+dedupe key goes with every message, so a gateway that supports it can drop the one duplicate a
+crash between sending and recording can cause.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import httpx
 
 from gridpay.config import Settings
 from gridpay.errors import ConfigError, DeliveryFailed
-from gridpay.ports import Clock
+from gridpay.ports.clock import Clock
 
 SMS_GATEWAYS = ("file", "console", "http")
 

@@ -12,6 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
+
+import polars as pl
 
 from gridpay import limits
 
@@ -74,6 +77,51 @@ def may_follow(old: CommandState, new: CommandState) -> bool:
 def assert_transition(old: CommandState, new: CommandState) -> None:
     """Our own mistake if a command moves any other way than ``TRANSITIONS`` allows."""
     assert may_follow(old, new), f"a command may not go from {old.value} to {new.value}"
+
+
+# A new command, as services queue it (``CommandsRepo.enqueue``).
+COMMAND_SCHEMA: dict[str, Any] = {
+    "correlation_id": pl.String,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "action": pl.String,
+    "priority": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+# A stored command (``CommandsRepo.list``): the ``meter_commands`` table's columns.
+STORED_COMMAND_SCHEMA: dict[str, Any] = {
+    "id": pl.Int64,
+    **{name: dtype for name, dtype in COMMAND_SCHEMA.items() if name != "created_at"},
+    "state": pl.String,
+    "attempts": pl.Int64,
+    "created_at": COMMAND_SCHEMA["created_at"],
+    "next_attempt_at": pl.Datetime("us", "UTC"),
+    "sent_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "head_end": pl.String,
+    "last_error": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class MeterCommand:
+    """A stored command, for the dispatcher to work on (instants aware, UTC)."""
+
+    id: int
+    correlation_id: str
+    account_id: int
+    meter_id: int
+    action: CommandAction
+    priority: int
+    state: CommandState
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    head_end: str | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)

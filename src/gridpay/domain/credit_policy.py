@@ -48,6 +48,31 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
+class AccountCreditState:
+    """One account's credit state as stored (a ``STATE_SCHEMA`` row; instants aware, UTC)."""
+
+    account_id: int
+    state: CreditState
+    cycle: int
+    warned_at: dt.datetime | None
+    notice_at: dt.datetime | None
+    pay_by: dt.date | None
+    second_notice_at: dt.datetime | None
+    supply: str  # on | off, as the meter last confirmed
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LatestDecision:
+    """An account's newest decision (``CreditRepo.latest_decisions``)."""
+
+    account_id: int
+    at: dt.datetime
+    action: Action
+    reason_code: str
+
+
+@dataclass(frozen=True)
 class CreditPolicy:
     code: str
     name: str
@@ -195,15 +220,6 @@ MESSAGE_SCHEMA: dict[str, Any] = {
     "to_trusted": pl.Boolean,  # to the trusted contact(s) instead of the customer
 }
 
-COMMAND_SCHEMA: dict[str, Any] = {
-    "correlation_id": pl.String,
-    "account_id": pl.Int64,
-    "meter_id": pl.Int64,
-    "action": pl.String,
-    "priority": pl.Int64,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-
 DECISION_SCHEMA: dict[str, Any] = {
     "key": pl.String,
     "account_id": pl.Int64,
@@ -228,7 +244,7 @@ PROTECTED_TEXT = {"medical": "medical equipment", "elderly_alone": "elderly, liv
 class Evaluation:
     states: pl.DataFrame  # STATE_SCHEMA: only accounts whose state changed
     messages: pl.DataFrame  # MESSAGE_SCHEMA
-    commands: pl.DataFrame  # COMMAND_SCHEMA
+    commands: pl.DataFrame  # domain.commands.COMMAND_SCHEMA
     cancel_cuts: pl.Series  # account ids whose queued disconnects are overtaken by a payment
     decisions: pl.DataFrame  # DECISION_SCHEMA
     tasks: pl.DataFrame  # TASK_SCHEMA

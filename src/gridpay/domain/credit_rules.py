@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from gridpay.domain.commands import PRIORITY, CommandAction
+from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction
 from gridpay.domain.credit_policy import (
-    COMMAND_SCHEMA,
     DECISION_SCHEMA,
     MESSAGE_SCHEMA,
     PROTECTED_TEXT,
     STATE_SCHEMA,
     TASK_SCHEMA,
+    AccountCreditState,
     Action,
     Context,
     CreditPolicy,
@@ -142,21 +141,24 @@ def _nothing() -> Evaluation:
 
 
 def restore_one(
-    account: Mapping[str, Any], meter_id: int | None, policy: CreditPolicy, ctx: Context
+    current: AccountCreditState,
+    balance_fen: int,
+    meter_id: int | None,
+    policy: CreditPolicy,
+    ctx: Context,
 ) -> Evaluation:
     """``evaluate`` for the one case a payment decides alone: one account in debt whose
     payment brought it to the restore line (``restores``), judged with ``ctx.cuts`` off.
 
     The batch rules as plain Python (a payment is judged in milliseconds instead of planning
     Polars queries); ``tests/unit/test_credit_policy_properties.py`` proves the two agree.
-    ``account`` holds the ``STATE_SCHEMA`` columns and ``balance_fen``.
     """
-    state, balance_fen = str(account["state"]), int(account["balance_fen"])
+    state = current.state.value
     assert restores(state, balance_fen, policy)
     assert not ctx.cuts
-    account_id, cycle = int(account["account_id"]), int(account["cycle"])
+    account_id, cycle = current.account_id, current.cycle
     account_no = f"{account_id:010d}"
-    reconnect = account["supply"] == "off" or state != CreditState.ARREARS
+    reconnect = current.supply == "off" or state != CreditState.ARREARS
     states = pl.DataFrame(
         [
             {
@@ -167,7 +169,7 @@ def restore_one(
                 "notice_at": None,
                 "pay_by": None,
                 "second_notice_at": None,
-                "supply": account["supply"],
+                "supply": current.supply,
                 "updated_at": ctx.now,
             }
         ],

@@ -27,7 +27,13 @@ from gridpay.domain.payments import (
     parse_note,
     refund_transfer,
 )
-from gridpay.domain.registry import NAME_CHARS_MAX, PHONE_CHARS_MAX, Language, SupplyType
+from gridpay.domain.registry import (
+    NAME_CHARS_MAX,
+    PHONE_CHARS_MAX,
+    Account,
+    Language,
+    SupplyType,
+)
 from gridpay.errors import InvalidInput, Refused
 
 # The registry's phone rule (``domain.registry.parse_rows``): digits, an optional leading +,
@@ -118,6 +124,29 @@ class Contact:
     role: ContactRole
     language: Language
     name: str | None = None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A smart-payment agreement as recorded; ``left_on`` / ``left_at`` unset while in force."""
+
+    id: int
+    account_id: int
+    enrolled_on: dt.date
+    enrolled_at: dt.datetime
+    channel: EnrolChannel
+    office_id: int | None
+    left_on: dt.date | None
+    left_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Protection:
+    """A protected customer: never cut remotely."""
+
+    reason: ProtectionReason
+    note: str | None
+    noted_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -259,25 +288,25 @@ def validate_protection(cmd: Protect) -> tuple[int, ProtectionReason | None, str
 # --- rules on the account's record ----------------------------------------------------------
 
 
-def check_can_enrol(account: Mapping[str, Any]) -> None:
+def check_can_enrol(account: Account) -> None:
     """Only direct-supply accounts: the company must be able to read and switch the meter."""
-    if account["supply_type"] != SupplyType.DIRECT.value:
-        raise Refused(f"account {account['account_no']} cannot enrol: {NOT_DIRECT_SUPPLY_REASON}")
+    if account.supply_type is not SupplyType.DIRECT:
+        raise Refused(f"account {account.account_no} cannot enrol: {NOT_DIRECT_SUPPLY_REASON}")
 
 
-def customer_contact(request: EnrolmentRequest, account: Mapping[str, Any]) -> Contact:
+def customer_contact(request: EnrolmentRequest, account: Account) -> Contact:
     """The customer's own SMS contact: as given, else the account's phone and language.
 
     A prepaid customer must be reachable: the arrears notice has to reach them before any cut.
     """
-    phone = request.phone or account.get("phone")
+    phone = request.phone or account.phone
     if not phone:
         raise InvalidInput(
-            f"account {account['account_no']} has no phone: give the customer's mobile number "
+            f"account {account.account_no} has no phone: give the customer's mobile number "
             f"(--phone), a prepaid customer must receive the arrears notice before any cut-off"
         )
-    language = request.language or Language(str(account.get("language") or Language.ZH.value))
-    return Contact(phone=str(phone), role=ContactRole.CUSTOMER, language=language)
+    language = request.language or account.language
+    return Contact(phone=phone, role=ContactRole.CUSTOMER, language=language)
 
 
 def not_enrolled_message(account_no: str, last_left_on: dt.date | None) -> str:

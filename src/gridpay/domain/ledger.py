@@ -62,11 +62,6 @@ def customer_ledger_id(account_id: int) -> int:
     return account_id
 
 
-def customer_balance_fen(debits_posted_fen: int, credits_posted_fen: int) -> int:
-    """A prepaid balance is owed to the customer: credits (payments) less debits (charges)."""
-    return credits_posted_fen - debits_posted_fen
-
-
 @dataclass(frozen=True)
 class Transfer:
     id: str
@@ -115,11 +110,6 @@ def reversal_id(original_id: str) -> str:
     return f"reversal/{original_id}"
 
 
-def trueup_id(account_id: int, day: dt.date, trigger_day: dt.date) -> str:
-    """The correction of ``day``'s charge caused by the late real reading of ``trigger_day``."""
-    return f"trueup/{account_id:010d}/{day.isoformat()}/{trigger_day.isoformat()}"
-
-
 def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:
     """The correcting transfer that undoes ``original`` (never an edit or a delete)."""
     return Transfer(
@@ -136,3 +126,16 @@ def reversed_transfer(original: Transfer, note: str | None = None) -> Transfer:
         reverses_id=original.id,
         note=note,
     )
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Whole-ledger counts and sums, for the audit's checks."""
+
+    transfers: int
+    transfers_fen: int
+    ledger_accounts: int
+    debits_posted_fen: int
+    credits_posted_fen: int
+    usage_rows: int
+    charge_transfers: int

@@ -12,6 +12,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+import polars as pl
 
 from gridpay.domain.money import format_fen
 from gridpay.errors import InvalidInput
@@ -34,6 +37,49 @@ class MessageStatus(StrEnum):
 
 
 LANGUAGES = ("zh", "en")
+
+
+# A new message, as services add it to the outbox (``OutboxRepo.add``).
+OUTBOX_SCHEMA: dict[str, Any] = {
+    "dedupe_key": pl.String,
+    "account_id": pl.Int64,
+    "phone": pl.String,
+    "language": pl.String,
+    "kind": pl.String,
+    "body": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+# A stored message (``OutboxRepo.list``): the ``messages`` table's columns.
+STORED_MESSAGE_SCHEMA: dict[str, Any] = {
+    "id": pl.Int64,
+    **{name: dtype for name, dtype in OUTBOX_SCHEMA.items() if name != "created_at"},
+    "status": pl.String,
+    "attempts": pl.Int64,
+    "created_at": OUTBOX_SCHEMA["created_at"],
+    "next_attempt_at": pl.Datetime("us", "UTC"),
+    "sent_at": pl.Datetime("us", "UTC"),
+    "last_error": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A stored message, for the sender to work on (instants aware, UTC)."""
+
+    id: int
+    dedupe_key: str
+    account_id: int | None
+    phone: str
+    language: str
+    kind: MessageKind
+    body: str
+    status: MessageStatus
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    last_error: str | None
 
 
 def dedupe_key(kind: MessageKind, account_id: int, cycle: int, phone: str) -> str:

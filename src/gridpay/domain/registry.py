@@ -655,7 +655,38 @@ def meter_id_from_no(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class Account:
+    """A registered account, as stored (``created_at`` as the database gives it back)."""
+
+    id: int
+    account_no: str
+    name: str
+    phone: str | None
+    language: Language
+    supply_type: SupplyType
+    tariff_code: str
+    office_id: int
+    billing_mode: BillingMode
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """One line of the accounts listing: the account and its meter in service, if any."""
+
+    account_no: str
+    name: str
+    office_id: int
+    supply_type: SupplyType
+    billing_mode: BillingMode
+    tariff_code: str
+    meter_no: str | None
+
+
+@dataclass(frozen=True)
 class Meter:
+    """A registered meter (the ``meters`` table's row, ``REGISTERED_METER_SCHEMA``)."""
+
     id: int
     meter_no: str
     account_id: int
@@ -670,6 +701,15 @@ class Meter:
     @property
     def in_service(self) -> bool:
         return self.removed_on is None
+
+
+def meter_frame(meters: Sequence[Meter]) -> pl.DataFrame:
+    """Meters as ``meters`` rows to insert (``REGISTERED_METER_SCHEMA``)."""
+    return pl.DataFrame(
+        [tuple(getattr(m, c) for c in REGISTERED_METER_SCHEMA) for m in meters],
+        schema=REGISTERED_METER_SCHEMA,
+        orient="row",
+    )
 
 
 @dataclass(frozen=True)

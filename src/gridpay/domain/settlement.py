@@ -27,6 +27,7 @@ yesterday's row, never the row of 30 days ago.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -113,8 +114,30 @@ assert tuple(USAGE_SCHEMA)[:-1] == USAGE_COLUMNS
 QUARANTINE_COLUMNS = ("account_id", "meter_id", "day", "total_wh", "reason_code", "reason")
 
 
-def empty_input() -> pl.DataFrame:
-    return pl.DataFrame(schema=INPUT_SCHEMA)
+@dataclass(frozen=True)
+class RunTotals:
+    """What a chunk of a settlement run settled, added to the run's counters."""
+
+    accounts: int
+    energy_wh: int
+    charged_fen: int
+    credited_fen: int
+    estimated: int
+    quarantined: int
+
+
+@dataclass(frozen=True)
+class SettlementRun:
+    """A settlement run as recorded: its day, status (running | done | failed) and what its
+    chunks settled so far."""
+
+    id: int
+    day: dt.date
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    totals: RunTotals
+    seconds: float | None
 
 
 def settle_batch(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gridpay.config import Settings
 from gridpay.errors import ConfigError
-from gridpay.ports import HeadEnd
+from gridpay.ports.gateways import HeadEnd
 from gridpay.simulation.head_end import SimulatedHeadEnd
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import AuditFailed, InvalidInput
-from gridpay.ports import Progress, Store, UnitOfWork
+from gridpay.ports.clock import Progress
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 from gridpay.services.settlement import reprice_in
 
@@ -108,7 +109,7 @@ def transfers_balanced(uow: UnitOfWork) -> CheckResult:
         "transfers_balanced",
         "every transfer debits and credits an existing ledger account, so Σ debits = Σ credits "
         "over all transfers",
-        uow.audit.totals()["transfers"],
+        uow.audit.totals().transfers,
         "transfers",
         failed,
         ids,
@@ -119,16 +120,16 @@ def transfers_balanced(uow: UnitOfWork) -> CheckResult:
 def cached_totals_balanced(uow: UnitOfWork) -> CheckResult:
     totals = uow.audit.totals()
     sums = {
-        "transfers": totals["transfers_fen"],
-        "cached debits": totals["debits_posted_fen"],
-        "cached credits": totals["credits_posted_fen"],
+        "transfers": totals.transfers_fen,
+        "cached debits": totals.debits_posted_fen,
+        "cached credits": totals.credits_posted_fen,
     }
     ok = len(set(sums.values())) == 1
     return CheckResult(
         name="cached_totals_balanced",
         description="Σ cached debits = Σ cached credits = Σ transfer amounts",
         ok=ok,
-        checked=totals["ledger_accounts"],
+        checked=totals.ledger_accounts,
         checked_what="ledger accounts",
         failed=0 if ok else 1,
         detail="" if ok else "; ".join(f"Σ {k} {v} fen" for k, v in sums.items()),
@@ -140,7 +141,7 @@ def cached_balances_match_transfers(uow: UnitOfWork) -> CheckResult:
     return _result(
         "cached_balances_match_transfers",
         "each ledger account's cached debits and credits equal the sums of its transfers",
-        uow.audit.totals()["ledger_accounts"],
+        uow.audit.totals().ledger_accounts,
         "ledger accounts",
         failed,
         ids,
@@ -153,7 +154,7 @@ def customer_transfers_name_their_account(uow: UnitOfWork) -> CheckResult:
         "customer_transfers_name_their_account",
         "every transfer moving a customer's balance carries that account's id (so statements, "
         "which read by account, see all of them)",
-        uow.audit.totals()["transfers"],
+        uow.audit.totals().transfers,
         "transfers",
         failed,
         ids,
@@ -166,7 +167,7 @@ def usage_rows_match_charges(uow: UnitOfWork) -> CheckResult:
         "usage_rows_match_charges",
         "each settled day's charge_fen equals its charge/credit transfers (with any true-ups), "
         "and no charge/credit transfer lacks its settled day",
-        uow.audit.totals()["usage_rows"],
+        uow.audit.totals().usage_rows,
         "usage rows",
         failed,
         ids,
@@ -179,7 +180,7 @@ def charge_transfers_well_formed(uow: UnitOfWork) -> CheckResult:
         "charge_transfers_well_formed",
         "each charge moves customer -> revenue and each credit revenue -> customer, under its "
         "deterministic id (charge/…, credit/… or trueup/… of its account and day)",
-        uow.audit.totals()["charge_transfers"],
+        uow.audit.totals().charge_transfers,
         "charge/credit transfers",
         failed,
         ids,
@@ -192,7 +193,7 @@ def ytd_charged_is_cumulative(uow: UnitOfWork) -> CheckResult:
         "ytd_charged_is_cumulative",
         "each usage row's ytd_charged_fen = the previous row's (same account and year) + the "
         "day's charge_fen; a year's first row starts again from its own charge",
-        uow.audit.totals()["usage_rows"],
+        uow.audit.totals().usage_rows,
         "usage rows",
         failed,
         ids,

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -28,6 +27,7 @@ from gridpay.domain.commands import (
     CommandAction,
     CommandResult,
     CommandState,
+    MeterCommand,
     RateLimiter,
     assert_transition,
     escalation_kind,
@@ -36,9 +36,12 @@ from gridpay.domain.commands import (
     staff_task_key,
     supply_after,
 )
+from gridpay.domain.credit_policy import TASK_SCHEMA
 from gridpay.domain.registry import account_id_from_no, account_no_from_id
 from gridpay.errors import DeliveryFailed, InvalidInput, NotFound
-from gridpay.ports import Clock, HeadEnd, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import HeadEnd
+from gridpay.ports.store import Store, UnitOfWork
 
 LIST_LIMIT_DEFAULT = 50
 STAFF_REASON_CHARS_MAX = 300  # the staff_tasks.reason column
@@ -146,7 +149,7 @@ def _take_result(
         _acknowledge(uow, result, report)
         return
     command = uow.commands.get(result.correlation_id)
-    if command is None or command["state"] != CommandState.SENT.value:
+    if command is None or command.state is not CommandState.SENT:
         report.ignored += 1  # already final, or waiting for a retry because it timed out
         return
     error = result.error or "the meter reported a failure"
@@ -160,10 +163,9 @@ def _acknowledge(uow: UnitOfWork, result: CommandResult, report: DispatchReport)
     if finished is None:
         _late_confirmation(uow, result, report)
         return
-    action = CommandAction(finished["action"])
-    uow.credit.confirm_supply(finished["account_id"], supply_after(action), result.at)
+    uow.credit.confirm_supply(finished.account_id, supply_after(finished.action), result.at)
     report.acknowledged += 1
-    report.latencies_s.append((result.at - finished["created_at"]).total_seconds())
+    report.latencies_s.append((result.at - finished.created_at).total_seconds())
 
 
 def _late_confirmation(uow: UnitOfWork, result: CommandResult, report: DispatchReport) -> None:
@@ -172,12 +174,11 @@ def _late_confirmation(uow: UnitOfWork, result: CommandResult, report: DispatchR
     switch, and the credit policy follows the meter, unless a later confirmation overtook it."""
     report.ignored += 1
     command = uow.commands.get(result.correlation_id)
-    if command is None or command["state"] == CommandState.ACKNOWLEDGED.value:
+    if command is None or command.state is CommandState.ACKNOWLEDGED:
         return
-    if _confirmed_since(uow, command["account_id"], result.at):
+    if _confirmed_since(uow, command.account_id, result.at):
         return
-    action = CommandAction(command["action"])
-    uow.credit.confirm_supply(command["account_id"], supply_after(action), result.at)
+    uow.credit.confirm_supply(command.account_id, supply_after(command.action), result.at)
     report.late_confirmations += 1
 
 
@@ -203,7 +204,7 @@ def _time_out(
 ) -> None:
     for command in uow.commands.sent_before(deadline, limit):
         report.timed_out += 1
-        error = f"no answer from head-end {command['head_end']} within {timeout_s:g} s"
+        error = f"no answer from head-end {command.head_end} within {timeout_s:g} s"
         _retry_or_give_up(uow, command, CommandState.TIMED_OUT, error, now, report)
 
 
@@ -220,44 +221,44 @@ def _send_due(
     if allowed == 0:
         return
     for command in uow.commands.due(now, allowed):
-        if command["action"] == CommandAction.DISCONNECT.value and cut_window is not None:
+        if command.action is CommandAction.DISCONNECT and cut_window is not None:
             window = cut_window(now)
             if window is None or window > now:
                 # no later than a day on: a window may open once the calendar is known
-                uow.commands.postpone(command["id"], window or now + dt.timedelta(days=1))
+                uow.commands.postpone(command.id, window or now + dt.timedelta(days=1))
                 report.postponed += 1
                 continue
         taken = limiter.take(now)
         assert taken  # available() said so, and nothing else takes from this limiter here
         try:
-            head_end.submit(command["correlation_id"], command["meter_id"], command["action"], now)
+            head_end.submit(command.correlation_id, command.meter_id, command.action.value, now)
         except DeliveryFailed as exc:
-            uow.commands.mark_sent(command["id"], now, head_end.name)
+            uow.commands.mark_sent(command.id, now, head_end.name)
             report.refused += 1
-            attempted = {**command, "attempts": command["attempts"] + 1}
+            attempted = replace(command, attempts=command.attempts + 1)
             _retry_or_give_up(uow, attempted, CommandState.FAILED, exc.message, now, report)
             continue
-        uow.commands.mark_sent(command["id"], now, head_end.name)
+        uow.commands.mark_sent(command.id, now, head_end.name)
         report.sent += 1
 
 
 def _retry_or_give_up(
     uow: UnitOfWork,
-    command: dict[str, Any],
+    command: MeterCommand,
     final: CommandState,
     error: str,
     now: dt.datetime,
     report: DispatchReport,
 ) -> None:
     """A sent command's attempt failed or timed out: queue it again, or give up after the last."""
-    attempts = int(command["attempts"])
+    attempts = command.attempts
     if not gives_up(attempts):
         assert_transition(CommandState.SENT, CommandState.QUEUED)
-        uow.commands.retry_later(command["id"], retry_at(attempts, now), error)
+        uow.commands.retry_later(command.id, retry_at(attempts, now), error)
         report.retried += 1
         return
     assert_transition(CommandState.SENT, final)
-    finished = uow.commands.finish(command["correlation_id"], final.value, now, error)
+    finished = uow.commands.finish(command.correlation_id, final.value, now, error)
     assert finished is not None  # it was sent, and this transaction holds it
     if final is CommandState.TIMED_OUT:
         report.given_up_timed_out += 1
@@ -268,25 +269,25 @@ def _retry_or_give_up(
 
 
 def _escalate(
-    uow: UnitOfWork, command: dict[str, Any], attempts: int, error: str, now: dt.datetime
+    uow: UnitOfWork, command: MeterCommand, attempts: int, error: str, now: dt.datetime
 ) -> None:
-    action = CommandAction(command["action"])
+    action = command.action
     if action is CommandAction.DISCONNECT:
         what, next_step = "cut supply to", "supply stays on until it is cut on site"
     else:
         what, next_step = "restore supply to", "restore supply on site"
     reason = (
-        f"could not {what} account {account_no_from_id(command['account_id'])} "
-        f"(meter {command['meter_id']}) after {attempts} attempts: {error}; {next_step}"
+        f"could not {what} account {account_no_from_id(command.account_id)} "
+        f"(meter {command.meter_id}) after {attempts} attempts: {error}; {next_step}"
     )
-    key = staff_task_key(action, command["correlation_id"])
+    key = staff_task_key(action, command.correlation_id)
     _add_staff_task(uow, key, command, escalation_kind(action), reason, now)
 
 
 def _add_staff_task(
     uow: UnitOfWork,
     key: str,
-    command: dict[str, Any],
+    command: MeterCommand,
     kind: str,
     reason: str,
     at: dt.datetime,
@@ -294,17 +295,11 @@ def _add_staff_task(
     task = pl.DataFrame(
         {
             "key": [key],
-            "account_id": [command["account_id"]],
+            "account_id": [command.account_id],
             "kind": [kind],
             "reason": [reason[:STAFF_REASON_CHARS_MAX]],
             "created_at": [at],
         },
-        schema={
-            "key": pl.String,
-            "account_id": pl.Int64,
-            "kind": pl.String,
-            "reason": pl.String,
-            "created_at": pl.Datetime("us", "UTC"),
-        },
+        schema=TASK_SCHEMA,
     )
     uow.credit.add_staff_tasks(task)

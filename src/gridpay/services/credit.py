@@ -22,6 +22,7 @@ from gridpay.config import Settings
 from gridpay.domain.calendar import cut_explanation, next_cut_window, rule_set
 from gridpay.domain.credit_policy import (
     RESTORABLE_STATES,
+    AccountCreditState,
     Context,
     CreditPolicy,
     CreditState,
@@ -29,10 +30,12 @@ from gridpay.domain.credit_policy import (
     restores,
 )
 from gridpay.domain.credit_rules import SCREEN_COLUMNS, evaluate, near_threshold, restore_one
-from gridpay.domain.messages import MessageKind, dedupe_key, render
+from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import NotFound
-from gridpay.ports import Clock, HolidayCalendar, Progress, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.gateways import HolidayCalendar
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.progress import NullProgress
 
@@ -159,10 +162,10 @@ def after_payment(
     """
     uow.credit.lock_states([account_id])
     current = uow.credit.state_of(account_id)
-    if current is None or current["state"] not in RESTORABLE_STATES:
+    if current is None or current.state not in RESTORABLE_STATES:
         return {}  # not in debt: the next judgement sees the new balance
     balance_fen = uow.ledger.balance_fen(account_id)
-    if not restores(current["state"], balance_fen, p.policy):
+    if not restores(current.state, balance_fen, p.policy):
         return {}  # not in debt, or still in debt: the next judgement sees the new balance
     now = clock.now()
     ctx = Context(
@@ -175,9 +178,9 @@ def after_payment(
         cuts=False,
         zone=p.settings.time_zone,
     )
-    in_service = [m for m in uow.registry.meters_of(account_id) if m["removed_on"] is None]
-    meter_id = int(str(in_service[-1]["id"])) if in_service else None
-    outcome = restore_one({**current, "balance_fen": balance_fen}, meter_id, p.policy, ctx)
+    in_service = [m for m in uow.registry.meters_of(account_id) if m.in_service]
+    meter_id = in_service[-1].id if in_service else None
+    outcome = restore_one(current, balance_fen, meter_id, p.policy, ctx)
     _apply(uow, outcome, p, ctx)
     return _counts(outcome)
 
@@ -197,7 +200,7 @@ def after_adjustment(uow: UnitOfWork, clock: Clock, p: Policy, account_id: int) 
 @dataclass(frozen=True)
 class Explanation:
     account_no: str
-    state: dict[str, Any] | None
+    state: AccountCreditState | None
     decisions: pl.DataFrame  # newest first: at, action, reason_code, reason
     now_line: str  # what the calendar says about a cut right now
 
@@ -283,15 +286,7 @@ def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> Non
 
 def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Context) -> pl.DataFrame:
     """Each message rendered for each of its recipients, in the recipient's language."""
-    schema: dict[str, Any] = {
-        "dedupe_key": pl.String,
-        "account_id": pl.Int64,
-        "phone": pl.String,
-        "language": pl.String,
-        "kind": pl.String,
-        "body": pl.String,
-        "created_at": pl.Datetime("us", "UTC"),
-    }
+    schema = OUTBOX_SCHEMA
     if messages.height == 0:
         return pl.DataFrame(schema=schema)
     recipients: dict[int, list[dict[str, Any]]] = {}

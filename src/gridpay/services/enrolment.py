@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any
 
 import polars as pl
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.commands import PRIORITY, CommandAction, correlation_id
+from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction, correlation_id
 from gridpay.domain.enrolment import (
     AddContact,
+    Agreement,
     Contact,
     ContactRole,
     Enrol,
@@ -36,32 +36,15 @@ from gridpay.domain.enrolment import (
     validate_protection,
 )
 from gridpay.domain.ledger import REFUNDS_ID, Transfer
-from gridpay.domain.messages import MessageKind, dedupe_key, render
-from gridpay.domain.payments import format_account_no, parse_account_no, validate_payment
-from gridpay.domain.registry import BillingMode, Language
-from gridpay.errors import InvalidInput, NotFound, Refused
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
+from gridpay.domain.payments import parse_account_no, validate_payment
+from gridpay.domain.registry import Account, BillingMode
+from gridpay.errors import InvalidInput, Refused
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import payments
 from gridpay.services.messaging import brand_from_settings
-
-OUTBOX_SCHEMA: dict[str, Any] = {
-    "dedupe_key": pl.String,
-    "account_id": pl.Int64,
-    "phone": pl.String,
-    "language": pl.String,
-    "kind": pl.String,
-    "body": pl.String,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-
-COMMAND_SCHEMA: dict[str, Any] = {
-    "correlation_id": pl.String,
-    "account_id": pl.Int64,
-    "meter_id": pl.Int64,
-    "action": pl.String,
-    "priority": pl.Int64,
-    "created_at": pl.Datetime("us", "UTC"),
-}
+from gridpay.services.registry import existing_account
 
 
 @dataclass(frozen=True)
@@ -72,7 +55,7 @@ class EnrolmentReceipt:
     enrolled_on: dt.date
     channel: str  # office | online
     office_id: int | None
-    contacts: tuple[dict[str, Any], ...]
+    contacts: tuple[Contact, ...]
     protection: str | None
     already_recorded: bool  # True: the account was enrolled already; nothing was written
     sms_queued: bool  # the agreement SMS went into the outbox with this enrolment
@@ -106,7 +89,7 @@ class ProtectionReceipt:
 @dataclass(frozen=True)
 class ContactsReceipt:
     account_no: str
-    contacts: tuple[dict[str, Any], ...]
+    contacts: tuple[Contact, ...]
     added: bool | None = None  # None: only listed; False: that phone was a contact already
 
 
@@ -132,7 +115,7 @@ def enrol(store: Store, clock: Clock, settings: Settings, cmd: Enrol) -> Enrolme
                 ref_chars_max=limits.payment_ref_chars_max,
                 office_ids=office_ids,
             )
-        account = _account(uow, request.account_id)
+        account = existing_account(uow, request.account_id)
         check_can_enrol(account)
         receipt = _enrol_once(uow, clock, settings, account, request)
         if not receipt.already_recorded:
@@ -149,7 +132,7 @@ def _enrol_once(
     uow: UnitOfWork,
     clock: Clock,
     settings: Settings,
-    account: dict[str, Any],
+    account: Account,
     request: EnrolmentRequest,
 ) -> EnrolmentReceipt:
     account_id = request.account_id
@@ -175,7 +158,7 @@ def _enrol_once(
         MessageKind.AGREEMENT,
         contact.language.value,
         brand_from_settings(settings),
-        account_no=account["account_no"],
+        account_no=account.account_no,
     )
     # The agreement's id is the message's cycle: enrolling again after leaving sends it again.
     queued = _queue_sms(uow, MessageKind.AGREEMENT, account_id, enrolment_id, contact, body, now)
@@ -194,25 +177,25 @@ def leave(
     cmd = validate_leave(Leave(account_no, note))
     today, now = clock.today(), clock.now()
     with store.unit_of_work() as uow:
-        account = _account(uow, cmd.account_id)
+        account = existing_account(uow, cmd.account_id)
         agreement = uow.enrolment.open_enrolment(cmd.account_id)
         # Closing first takes the agreement's row: a second leave at the same moment waits here
         # and then finds nothing to close, so the balance cannot be refunded twice.
         if agreement is None or not uow.enrolment.close_enrolment(cmd.account_id, today, now):
             latest = uow.enrolment.latest_enrolment(cmd.account_id)
-            left_on = latest["left_on"] if latest is not None else None
-            raise Refused(not_enrolled_message(str(account["account_no"]), left_on))
+            left_on = latest.left_on if latest is not None else None
+            raise Refused(not_enrolled_message(account.account_no, left_on))
         uow.enrolment.set_billing_mode(cmd.account_id, BillingMode.POSTPAID.value)
-        refund = _refund_balance(uow, cmd.account_id, int(agreement["id"]), today, now)
+        refund = _refund_balance(uow, cmd.account_id, agreement.id, today, now)
         balance_fen = uow.ledger.balance_fen(cmd.account_id)
         reconnect_queued, impossible = _reconnect_if_off(uow, cmd.account_id, now)
-        sms = _queue_leave_sms(uow, settings, account, int(agreement["id"]), refund, now)
+        sms = _queue_leave_sms(uow, settings, account, agreement.id, refund, now)
         uow.commit()
     return LeaveReceipt(
-        account_no=str(account["account_no"]),
-        customer_name=str(account["name"]),
-        enrolment_id=int(agreement["id"]),
-        enrolled_on=agreement["enrolled_on"],
+        account_no=account.account_no,
+        customer_name=account.name,
+        enrolment_id=agreement.id,
+        enrolled_on=agreement.enrolled_on,
         left_on=today,
         refund=refund,
         debt_fen=max(0, -balance_fen),
@@ -245,14 +228,13 @@ def _reconnect_if_off(
     supply, cycle = uow.enrolment.supply(account_id)
     if supply != "off":
         return False, None
-    in_service = [m for m in uow.registry.meters_of(account_id) if m["removed_on"] is None]
+    in_service = [m for m in uow.registry.meters_of(account_id) if m.in_service]
     if len(in_service) != 1:
         return False, (
             f"supply is off but the account has {len(in_service)} meters in service: "
             f"reconnect it by hand"
         )
-    meter_id = in_service[0]["id"]
-    assert isinstance(meter_id, int)
+    meter_id = in_service[0].id
     action = CommandAction.RECONNECT
     command = pl.DataFrame(
         {
@@ -273,24 +255,20 @@ def _reconnect_if_off(
 def _queue_leave_sms(
     uow: UnitOfWork,
     settings: Settings,
-    account: dict[str, Any],
+    account: Account,
     enrolment_id: int,
     refund: Transfer | None,
     now: dt.datetime,
 ) -> int:
-    account_id = int(account["id"])
-    customers = [
-        Contact(phone=c["phone"], role=ContactRole.CUSTOMER, language=Language(c["language"]))
-        for c in uow.enrolment.contacts(account_id)
-        if c["role"] == ContactRole.CUSTOMER.value
-    ]
+    account_id = account.id
+    customers = [c for c in uow.enrolment.contacts(account_id) if c.role is ContactRole.CUSTOMER]
     queued = 0
     for contact in customers:  # one or two phones, not a loop over accounts
         body = render(
             MessageKind.LEFT,
             contact.language.value,
             brand_from_settings(settings),
-            account_no=account["account_no"],
+            account_no=account.account_no,
             refund_fen=refund.amount_fen if refund is not None else 0,
         )
         queued += _queue_sms(uow, MessageKind.LEFT, account_id, enrolment_id, contact, body, now)
@@ -304,13 +282,13 @@ def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
     """Flag a protected customer (never cut remotely: staff and family are told instead)."""
     account_id, reason, note = validate_protection(cmd)
     with store.unit_of_work() as uow:
-        account = _account(uow, account_id)
+        account = existing_account(uow, account_id)
         before = uow.enrolment.protection(account_id)
         unchanged = (before is None and reason is None) or (
             before is not None
             and reason is not None
-            and before["reason"] == reason.value
-            and before["note"] == note
+            and before.reason is reason
+            and before.note == note
         )
         if not unchanged:
             uow.enrolment.set_protection(
@@ -318,7 +296,7 @@ def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
             )
             uow.commit()
     return ProtectionReceipt(
-        account_no=str(account["account_no"]),
+        account_no=account.account_no,
         reason=reason.value if reason else None,
         note=note if reason else None,
         changed=not unchanged,
@@ -328,21 +306,19 @@ def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
 def add_contact(store: Store, clock: Clock, cmd: AddContact) -> ContactsReceipt:
     account_id, contact = validate_contact(cmd)
     with store.unit_of_work() as uow:
-        account = _account(uow, account_id)
+        account = existing_account(uow, account_id)
         added = _add_contact(uow, account_id, contact, clock.now())
         if added:
             uow.commit()
         listed = tuple(uow.enrolment.contacts(account_id))
-    return ContactsReceipt(str(account["account_no"]), listed, added=added)
+    return ContactsReceipt(account.account_no, listed, added=added)
 
 
 def list_contacts(store: Store, account_no: str) -> ContactsReceipt:
     account_id = parse_account_no(account_no)
     with store.unit_of_work() as uow:
-        account = _account(uow, account_id)
-        return ContactsReceipt(
-            str(account["account_no"]), tuple(uow.enrolment.contacts(account_id))
-        )
+        account = existing_account(uow, account_id)
+        return ContactsReceipt(account.account_no, tuple(uow.enrolment.contacts(account_id)))
 
 
 # --- the progress report ------------------------------------------------------------------
@@ -371,13 +347,6 @@ def enrolment_report(
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
-    account = uow.registry.account(account_id)
-    if account is None:
-        raise NotFound(f"account {format_account_no(account_id)} does not exist")
-    return dict(account)
 
 
 def _add_contact(uow: UnitOfWork, account_id: int, contact: Contact, now: dt.datetime) -> bool:
@@ -412,23 +381,22 @@ def _queue_sms(
 
 def _receipt(
     uow: UnitOfWork,
-    account: dict[str, Any],
-    agreement: dict[str, Any],
+    account: Account,
+    agreement: Agreement,
     *,
     already_recorded: bool,
     sms_queued: bool,
 ) -> EnrolmentReceipt:
-    account_id = int(account["id"])
-    protection = uow.enrolment.protection(account_id)
+    protection = uow.enrolment.protection(account.id)
     return EnrolmentReceipt(
-        account_no=str(account["account_no"]),
-        customer_name=str(account["name"]),
-        enrolment_id=int(agreement["id"]),
-        enrolled_on=agreement["enrolled_on"],
-        channel=str(agreement["channel"]),
-        office_id=agreement["office_id"],
-        contacts=tuple(uow.enrolment.contacts(account_id)),
-        protection=protection["reason"] if protection else None,
+        account_no=account.account_no,
+        customer_name=account.name,
+        enrolment_id=agreement.id,
+        enrolled_on=agreement.enrolled_on,
+        channel=agreement.channel.value,
+        office_id=agreement.office_id,
+        contacts=tuple(uow.enrolment.contacts(account.id)),
+        protection=protection.reason.value if protection else None,
         already_recorded=already_recorded,
         sms_queued=sms_queued,
     )

@@ -19,10 +19,18 @@ from typing import Any
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.messages import Brand, MessageKind, MessageStatus, next_attempt_at
+from gridpay.domain.messages import (
+    Brand,
+    MessageKind,
+    MessageStatus,
+    OutboxMessage,
+    next_attempt_at,
+)
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import DeliveryFailed, InvalidInput
-from gridpay.ports import Clock, SmsGateway, Store
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import SmsGateway
+from gridpay.ports.store import Store
 
 
 @dataclass(frozen=True)
@@ -85,13 +93,13 @@ def send_due(
         # Outcomes are recorded a small batch per transaction: after a crash at most one batch
         # is sent again, and the gateway, given each message's dedupe key, can drop those.
         results = [(m, _send_one(gateway, clock, m)) for m in rows[start : start + step]]
-        taken = [m["id"] for m, (status, _, _) in results if status is MessageStatus.SENT]
+        taken = [m.id for m, (status, _, _) in results if status is MessageStatus.SENT]
         with store.unit_of_work() as uow:
             uow.outbox.mark_sent(taken, clock.now())  # the batch's sent ones: one statement
             for message, (status, error, retry_at) in results:
                 if status is not MessageStatus.SENT:
                     assert error is not None
-                    uow.outbox.mark_attempt_failed(message["id"], error, retry_at)
+                    uow.outbox.mark_attempt_failed(message.id, error, retry_at)
                 outcomes.append(status)
             uow.commit()
     return SendReport(
@@ -123,15 +131,15 @@ def list_messages(
 
 
 def _send_one(
-    gateway: SmsGateway, clock: Clock, message: dict[str, Any]
+    gateway: SmsGateway, clock: Clock, message: OutboxMessage
 ) -> tuple[MessageStatus, str | None, dt.datetime | None]:
     """Hand one message to the gateway: its new status, the error, and when to try again."""
     try:
-        gateway.send(message["phone"], message["body"], message["dedupe_key"])
+        gateway.send(message.phone, message.body, message.dedupe_key)
     except DeliveryFailed as exc:
         retry_at = next_attempt_at(
             clock.now(),
-            message["attempts"] + 1,
+            message.attempts + 1,
             attempts_max=limits.message_send_attempts_max,
             retry_base_s=limits.message_retry_base_s,
             retry_cap_s=limits.message_retry_cap_s,

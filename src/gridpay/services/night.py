@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 from gridpay import limits
 from gridpay.errors import DaysUnsettled, InvalidInput, Refused
-from gridpay.ports import Clock, Progress, ReadingsCollector, Store
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.readings import ReadingsCollector
+from gridpay.ports.store import Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
 from gridpay.services.settlement import SettlementReport, settle_range
 

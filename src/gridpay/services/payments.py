@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from gridpay import limits
 from gridpay.config import Settings
@@ -22,7 +21,6 @@ from gridpay.domain.payments import (
     Reverse,
     TakePayment,
     conflict_message,
-    format_account_no,
     parse_note,
     payment_transfer,
     refund_transfer,
@@ -31,9 +29,12 @@ from gridpay.domain.payments import (
     validate_payment,
     validate_refund,
 )
+from gridpay.domain.registry import Account, BillingMode
 from gridpay.errors import Conflict, NotFound, Refused
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.credit import Policy, after_adjustment, after_payment
+from gridpay.services.registry import existing_account
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,15 @@ def take_payment(
             # the offices are read only when they matter: a counter payment names one
             office_ids=_OfficeIds(uow),
         )
-        account = _account(uow, request.account_id)
+        account = existing_account(uow, request.account_id)
         transfer = payment_transfer(request, clock.today())
         _lock(uow, transfer)
         retry = _find_retry(uow, transfer)
         if retry is not None:  # the original receipt, even if the account has changed since
             return _receipt(uow, account, retry, already_recorded=True)
-        if account["billing_mode"] != "prepaid":
+        if account.billing_mode is not BillingMode.PREPAID:
             raise Refused(
-                f"account {account['account_no']} is {account['billing_mode']}: only prepaid "
+                f"account {account.account_no} is {account.billing_mode.value}: only prepaid "
                 f"accounts take payments into a prepaid balance"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
@@ -98,7 +99,7 @@ def refund(
             amount_fen_max=settings.payment_amount_fen_max,
             ref_chars_max=limits.payment_ref_chars_max,
         )
-        account = _account(uow, request.account_id)
+        account = existing_account(uow, request.account_id)
         transfer = refund_transfer(request, clock.today())
         _lock(uow, transfer)
         retry = _find_retry(uow, transfer)
@@ -108,7 +109,7 @@ def refund(
         if request.amount_fen > balance_fen:
             raise Refused(
                 f"refund of {format_fen(request.amount_fen)} yuan exceeds the balance of "
-                f"account {account['account_no']}, {format_fen(balance_fen)} yuan"
+                f"account {account.account_no}, {format_fen(balance_fen)} yuan"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
         if credit is not None and not receipt.already_recorded:
@@ -129,7 +130,7 @@ def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = No
             raise NotFound(f"transfer {transfer_id!r} does not exist")
         reversal = reversal_transfer(original, clock.today(), parse_note(cmd.note))
         assert original.account_id is not None  # payments and refunds always name the account
-        account = _account(uow, original.account_id)
+        account = existing_account(uow, original.account_id)
         receipt = _post_once(uow, account, reversal, clock.now())
         if credit is not None and not receipt.already_recorded:
             after_adjustment(uow, clock, credit, original.account_id)
@@ -162,13 +163,6 @@ class _OfficeIds(Collection[int]):
         return len(self._load())
 
 
-def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
-    account = uow.registry.account(account_id)
-    if account is None:
-        raise NotFound(f"account {format_account_no(account_id)} does not exist")
-    return dict(account)
-
-
 def _lock(uow: UnitOfWork, transfer: Transfer) -> None:
     uow.ledger.lock_ledger_accounts([transfer.debit_account_id, transfer.credit_account_id])
 
@@ -183,9 +177,7 @@ def _find_retry(uow: UnitOfWork, transfer: Transfer) -> Transfer | None:
     return existing
 
 
-def _post_once(
-    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, now: dt.datetime
-) -> Receipt:
+def _post_once(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.datetime) -> Receipt:
     _lock(uow, transfer)
     retry = _find_retry(uow, transfer)
     if retry is not None:
@@ -193,12 +185,9 @@ def _post_once(
     return _post_new(uow, account, transfer, now)
 
 
-def _post_new(
-    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, now: dt.datetime
-) -> Receipt:
+def _post_new(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.datetime) -> Receipt:
     """Post a transfer not found under its id a moment ago (under this unit of work's locks)."""
     try:
-        # ports.LedgerRepo.post does not declare created_at yet; the SQL repo takes it.
         posted = uow.ledger.post(transfer, now)
     except Conflict:
         posted = False  # posted meanwhile with another day or note: judged as a retry below
@@ -210,12 +199,12 @@ def _post_new(
 
 
 def _receipt(
-    uow: UnitOfWork, account: dict[str, Any], transfer: Transfer, *, already_recorded: bool
+    uow: UnitOfWork, account: Account, transfer: Transfer, *, already_recorded: bool
 ) -> Receipt:
     return Receipt(
         transfer=transfer,
-        account_no=str(account["account_no"]),
-        customer_name=str(account["name"]),
-        balance_fen=uow.ledger.balance_fen(int(account["id"])),
+        account_no=account.account_no,
+        customer_name=account.name,
+        balance_fen=uow.ledger.balance_fen(account.id),
         already_recorded=already_recorded,
     )

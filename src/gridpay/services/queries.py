@@ -9,16 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
 from gridpay import limits
 from gridpay.domain.ledger import TransferKind
-from gridpay.domain.payments import format_account_no, parse_account_no
+from gridpay.domain.payments import parse_account_no
 from gridpay.domain.tariff import Tariff, tariff_in_force
-from gridpay.errors import InvalidInput, NotFound
-from gridpay.ports import Clock, Store, UnitOfWork
+from gridpay.errors import InvalidInput
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store
+from gridpay.services.registry import existing_account
 
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
@@ -121,7 +122,7 @@ def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
     account_id = parse_account_no(account_no)
     today = clock.today()
     with store.unit_of_work() as uow:
-        account = _account(uow, account_id)
+        account = existing_account(uow, account_id)
         balance_fen = uow.ledger.balance_fen(account_id)
         # The last complete days: a day is settled after it ends.
         window_first = today - dt.timedelta(days=limits.account_history_days_max)
@@ -134,24 +135,24 @@ def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
     ytd_row = ytd.row(0, named=True) if ytd.height else None
     ytd_wh = int(ytd_row["ytd_wh"]) if ytd_row else 0
     return AccountView(
-        account_no=str(account["account_no"]),
-        name=str(account["name"]),
-        phone=account["phone"],
-        language=str(account["language"]),
-        supply_type=str(account["supply_type"]),
-        billing_mode=str(account["billing_mode"]),
-        tariff_code=str(account["tariff_code"]),
-        office_id=int(account["office_id"]),
-        office_name=offices.get(int(account["office_id"]), "?"),
-        created_at=account["created_at"],
-        meter_nos=tuple(str(m["meter_no"]) for m in meters),
+        account_no=account.account_no,
+        name=account.name,
+        phone=account.phone,
+        language=account.language.value,
+        supply_type=account.supply_type.value,
+        billing_mode=account.billing_mode.value,
+        tariff_code=account.tariff_code,
+        office_id=account.office_id,
+        office_name=offices.get(account.office_id, "?"),
+        created_at=account.created_at,
+        meter_nos=tuple(m.meter_no for m in meters),
         as_of=today,
         balance_fen=balance_fen,
         ytd_year=today.year,
         ytd_wh=ytd_wh,
         ytd_charged_fen=int(ytd_row["ytd_charged_fen"]) if ytd_row else 0,
         last_settled_day=ytd_row["day"] if ytd_row else None,
-        tier=_tier_in_force(tariffs, str(account["tariff_code"]), today, ytd_wh),
+        tier=_tier_in_force(tariffs, account.tariff_code, today, ytd_wh),
         usage=tuple(
             UsageDay(r["day"], r["energy_wh"], r["charge_fen"], r["estimated"])
             for r in usage.iter_rows(named=True)
@@ -172,7 +173,7 @@ def account_statement(store: Store, account_no: str, month: str) -> Statement:
     account_id = parse_account_no(account_no)
     first_day, last_day = parse_month(month)
     with store.unit_of_work() as uow:
-        account = _account(uow, account_id)
+        account = existing_account(uow, account_id)
         opening_fen = uow.queries.net_before(account_id, first_day)
         closing_fen = uow.queries.net_before(account_id, last_day + dt.timedelta(days=1))
         transfers = uow.queries.transfers_between(account_id, first_day, last_day)
@@ -181,8 +182,8 @@ def account_statement(store: Store, account_no: str, month: str) -> Statement:
     movements_fen = sum(line.amount_fen for line in lines)
     assert opening_fen + movements_fen == closing_fen, (opening_fen, movements_fen, closing_fen)
     return Statement(
-        account_no=str(account["account_no"]),
-        name=str(account["name"]),
+        account_no=account.account_no,
+        name=account.name,
         month=f"{first_day:%Y-%m}",
         first_day=first_day,
         last_day=last_day,
@@ -271,10 +272,3 @@ def _totals_by_kind(lines: tuple[StatementLine, ...]) -> dict[str, int]:
     for line in lines:
         totals[line.kind] = totals.get(line.kind, 0) + line.amount_fen
     return totals
-
-
-def _account(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
-    account = uow.registry.account(account_id)
-    if account is None:
-        raise NotFound(f"account {format_account_no(account_id)} does not exist")
-    return dict(account)

@@ -18,7 +18,9 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.domain import readings as rules
-from gridpay.ports import Clock, Progress, ReadingsRepo, Store
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.readings import ReadingsRepo
+from gridpay.ports.store import Store
 from gridpay.services.progress import NullProgress
 
 

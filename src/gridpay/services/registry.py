@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -18,7 +17,8 @@ from gridpay.domain.registry import (
     COLUMNS,
     EXTRA_FIELDS_COLUMN,
     REQUIRED_COLUMNS,
-    Meter,
+    Account,
+    AccountLine,
     References,
     ReplaceMeter,
     RowStatus,
@@ -26,6 +26,7 @@ from gridpay.domain.registry import (
     check_against_registered,
     check_meter_use,
     flag_file_duplicates,
+    meter_frame,
     meter_id_from_no,
     missing_columns,
     new_accounts,
@@ -36,7 +37,8 @@ from gridpay.domain.registry import (
     undecided_ids,
 )
 from gridpay.errors import Conflict, InvalidInput, NotFound
-from gridpay.ports import Clock, Progress, Store
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 
 # Rows per insert statement batch inside the one transaction: it only sets how often the progress
@@ -66,10 +68,6 @@ class ImportReport:
     ignored_columns: tuple[str, ...]
     problems: tuple[RowProblem, ...]  # rejected and repeated rows, by row, the first N
 
-    @property
-    def problems_not_shown(self) -> int:
-        return self.rejected + self.repeated - len(self.problems)
-
 
 @dataclass(frozen=True)
 class MeterReplaced:
@@ -83,7 +81,7 @@ class MeterReplaced:
 @dataclass(frozen=True)
 class AccountListing:
     total: int  # accounts matching the filter
-    accounts: list[dict[str, Any]]
+    accounts: list[AccountLine]
 
 
 def import_accounts(
@@ -195,13 +193,13 @@ def replace_meter(store: Store, clock: Clock, cmd: ReplaceMeter) -> MeterReplace
         uow.registry.lock_for_registration()
         if uow.registry.account(cmd.account_id) is None:
             raise NotFound(f"account {account_no} is not registered")
-        meters = [_meter(row) for row in uow.registry.meters_of(cmd.account_id)]
+        meters = uow.registry.meters_of(cmd.account_id)
         if replacement_already_recorded(cmd, meters):
             removed = next(m for m in meters if m.removed_on == cmd.day)
             return MeterReplaced(account_no, removed.meter_no, cmd.new_meter_no, cmd.day, True)
         elsewhere = uow.registry.meter(new_id)
-        if elsewhere is not None and elsewhere["account_id"] != cmd.account_id:
-            owner = account_no_from_id(_int(elsewhere["account_id"]))
+        if elsewhere is not None and elsewhere.account_id != cmd.account_id:
+            owner = account_no_from_id(elsewhere.account_id)
             raise Conflict(f"meter {cmd.new_meter_no} is already registered to account {owner}")
         plan = plan_meter_replacement(cmd, meters, clock.today())
         use = uow.registry.meter_use(cmd.account_id, plan.removed.id, cmd.day)
@@ -212,54 +210,17 @@ def replace_meter(store: Store, clock: Clock, cmd: ReplaceMeter) -> MeterReplace
             plan.removed.id, plan.removed.removed_on, plan.removed.final_wh
         )
         assert removed_now, "meter in service changed under the registration lock"
-        uow.registry.insert_meters(_meter_frame(plan.installed))
+        uow.registry.insert_meters(meter_frame([plan.installed]))
         uow.commit()
     return MeterReplaced(account_no, plan.removed.meter_no, plan.installed.meter_no, cmd.day, False)
 
 
-def _int(value: object) -> int:
-    assert isinstance(value, int), value
-    return value
-
-
-def _meter(row: Mapping[str, Any]) -> Meter:
-    return Meter(
-        id=int(row["id"]),
-        meter_no=str(row["meter_no"]),
-        account_id=int(row["account_id"]),
-        has_tou=bool(row["has_tou"]),
-        has_switch=bool(row["has_switch"]),
-        breaker_a=int(row["breaker_a"]),
-        installed_on=row["installed_on"],
-        initial_wh=int(row["initial_wh"]),
-        removed_on=row["removed_on"],
-        final_wh=None if row["final_wh"] is None else int(row["final_wh"]),
-    )
-
-
-def _meter_frame(meter: Meter) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "id": [meter.id],
-            "meter_no": [meter.meter_no],
-            "account_id": [meter.account_id],
-            "has_tou": [meter.has_tou],
-            "has_switch": [meter.has_switch],
-            "breaker_a": [meter.breaker_a],
-            "installed_on": [meter.installed_on],
-            "initial_wh": [meter.initial_wh],
-        },
-        schema={
-            "id": pl.Int64,
-            "meter_no": pl.String,
-            "account_id": pl.Int64,
-            "has_tou": pl.Boolean,
-            "has_switch": pl.Boolean,
-            "breaker_a": pl.Int64,
-            "installed_on": pl.Date,
-            "initial_wh": pl.Int64,
-        },
-    )
+def existing_account(uow: UnitOfWork, account_id: int) -> Account:
+    """The account, or ``NotFound`` for a clerk."""
+    account = uow.registry.account(account_id)
+    if account is None:
+        raise NotFound(f"account {account_no_from_id(account_id)} does not exist")
+    return account
 
 
 def list_accounts(

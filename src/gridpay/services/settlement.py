@@ -40,6 +40,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.domain.settlement import (
+    RunTotals,
     attach_readings,
     charge_transfers,
     settle_batch,
@@ -47,7 +48,9 @@ from gridpay.domain.settlement import (
 )
 from gridpay.domain.tariff import prices_in_force
 from gridpay.errors import Conflict, InvalidInput
-from gridpay.ports import Clock, PreparedWrite, Progress, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.prepared import PreparedWrite
+from gridpay.ports.store import Store, UnitOfWork
 
 CHUNK_RETRIES_MAX = 3
 
@@ -344,7 +347,7 @@ def _settle_chunk(store: Store, clock: Clock, job: _Job, reader: _Reader) -> dic
                         for key, value in batch.totals.items():
                             totals[key] += value
                         waiting += batch.waiting_first_reading
-                uow.settlement.add_to_run(job.run_id, totals)
+                uow.settlement.add_to_run(job.run_id, RunTotals(**totals))
                 uow.commit()
             return {**totals, "waiting_first_reading": waiting}
         except Conflict:

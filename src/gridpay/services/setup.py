@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gridpay.domain.tariff import Tariff
-from gridpay.ports import Clock, Store
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ from zoneinfo import ZoneInfo
 
 from gridpay import limits
 from gridpay.domain.commands import RateLimiter
-from gridpay.ports import Clock, HeadEnd, ReadingsCollector, SmsGateway, Store
+from gridpay.ports.clock import Clock
+from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.readings import ReadingsCollector
+from gridpay.ports.store import Store
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due

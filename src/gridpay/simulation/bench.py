@@ -24,7 +24,8 @@ import polars as pl
 from gridpay import limits
 from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import Tariff
-from gridpay.ports import Clock, Progress, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 from gridpay.services.setup import initialize
 from gridpay.simulation import synthetic

@@ -20,7 +20,8 @@ from gridpay.domain.ledger import ADJUSTMENTS_ID, TransferKind
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import TakePayment
 from gridpay.domain.tariff import Tariff
-from gridpay.ports import Clock, Progress, Store
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.store import Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
 from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress

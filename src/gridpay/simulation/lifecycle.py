@@ -42,14 +42,16 @@ from gridpay import limits
 from gridpay.config import Settings
 from gridpay.domain.calendar import DayKind
 from gridpay.domain.commands import CommandResult
-from gridpay.domain.credit_policy import CreditState, pay_by_date
+from gridpay.domain.credit_policy import Action, CreditState, pay_by_date
 from gridpay.domain.messages import MessageKind
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import TakePayment
 from gridpay.domain.readings import FILE_COLUMNS, RAW_SCHEMA
 from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import REGISTERS, Tariff
-from gridpay.ports import Clock, HeadEnd, Progress, SmsGateway, Store, UnitOfWork
+from gridpay.ports.clock import Clock, Progress
+from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.audit import AuditReport, audit
 from gridpay.services.commands import DispatchReport
 from gridpay.services.credit import CreditReport, Policy
@@ -706,8 +708,8 @@ class _Life:
             assert again.already_recorded
             self.tally.retries += 1
         cut = state is not None and (
-            state["state"] in (CreditState.DISCONNECTING, CreditState.DISCONNECTED)
-            or state["supply"] == "off"
+            state.state in (CreditState.DISCONNECTING, CreditState.DISCONNECTED)
+            or state.supply == "off"
         )
         if cut:
             self._await_reconnect(f"reconnect/{account_id:010d}/{event.cycle}", at)
@@ -716,7 +718,7 @@ class _Life:
         with self.store.unit_of_work() as uow:
             command = uow.commands.get(correlation_id)
         assert command is not None, f"a restoring payment queued no {correlation_id}"
-        self.summary.queue_latencies_s.append((command["created_at"] - paid_at).total_seconds())
+        self.summary.queue_latencies_s.append((command.created_at - paid_at).total_seconds())
         self.awaiting_ack[correlation_id] = paid_at
         self._push_dispatch(paid_at + dt.timedelta(seconds=1))
 
@@ -744,8 +746,8 @@ class _Life:
             holds_by_reason: dict[str, int] = {}
             midnight = local_at(day, dt.time(0, 0), self.zone)
             for last in uow.credit.latest_decisions(sorted(self.owing), midnight):
-                if last["action"] == "hold" and last["at"].astimezone(self.zone).date() == day:
-                    code = last["reason_code"]
+                if last.action is Action.HOLD and last.at.astimezone(self.zone).date() == day:
+                    code = last.reason_code
                     holds_by_reason[code] = holds_by_reason.get(code, 0) + 1
         return LifeDay(
             day=day,

@@ -26,6 +26,7 @@ import polars as pl
 
 from gridpay.domain.ledger import CLEARING_IDS, Channel, TransferKind, payment_id
 from gridpay.domain.money import fen_from_nyuan_expr
+from gridpay.domain.registry import REGISTERED_ACCOUNT_SCHEMA, REGISTERED_METER_SCHEMA
 from gridpay.domain.settlement import USAGE_SCHEMA
 from gridpay.domain.tariff import (
     REGISTERS,
@@ -66,29 +67,8 @@ WEEKDAY_FACTOR = 0.95
 WEEKEND_FACTOR = 1.12
 
 ACCOUNT_SCHEMA: dict[str, Any] = {
-    "id": pl.Int64,
-    "account_no": pl.String,
-    "name": pl.String,
-    "phone": pl.String,
-    "language": pl.String,
-    "supply_type": pl.String,
-    "tariff_code": pl.String,
-    "office_id": pl.Int64,
-    "billing_mode": pl.String,
+    **REGISTERED_ACCOUNT_SCHEMA,
     "created_at": pl.Datetime("us", "UTC"),
-}
-
-METER_SCHEMA: dict[str, Any] = {
-    "id": pl.Int64,
-    "meter_no": pl.String,
-    "account_id": pl.Int64,
-    "has_tou": pl.Boolean,
-    "has_switch": pl.Boolean,
-    "breaker_a": pl.Int64,
-    "installed_on": pl.Date,
-    "removed_on": pl.Date,
-    "initial_wh": pl.Int64,
-    "final_wh": pl.Int64,
 }
 
 READING_SCHEMA: dict[str, Any] = {
@@ -299,7 +279,7 @@ def city(
         seed=seed,
         first_day=first_day,
         accounts=accounts.cast(ACCOUNT_SCHEMA),  # type: ignore[arg-type]
-        meters=meters.cast(METER_SCHEMA),  # type: ignore[arg-type]
+        meters=meters.cast(REGISTERED_METER_SCHEMA),  # type: ignore[arg-type]
         households=households,
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE
+from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE, LedgerTotals
 
 # More days than any database holds (2**31 - 1: an INTEGER on both engines).
 _ALL_DAYS = 2**31 - 1
@@ -21,7 +21,7 @@ _ALL_DAYS = 2**31 - 1
 class SqlAuditRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._totals: dict[str, int] | None = None
+        self._totals: LedgerTotals | None = None
 
     @property
     def _pg(self) -> bool:
@@ -40,7 +40,7 @@ class SqlAuditRepo:
         self.conn.exec_driver_sql("COMMIT")
         self.conn.exec_driver_sql("BEGIN DEFERRED")
 
-    def totals(self) -> dict[str, int]:
+    def totals(self) -> LedgerTotals:
         """Counted once per unit of work: inside the audit's snapshot they cannot change."""
         if self._totals is not None:
             return self._totals
@@ -61,7 +61,7 @@ class SqlAuditRepo:
                 """
             )
         ).one()
-        self._totals = {k: int(v) for k, v in row._mapping.items()}
+        self._totals = LedgerTotals(**{k: int(v) for k, v in row._mapping.items()})
         return self._totals
 
     def unknown_ledger_account_failures(self, limit: int) -> tuple[int, list[int]]:

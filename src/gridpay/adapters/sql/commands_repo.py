@@ -18,26 +18,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gridpay.adapters.sql import schema
-from gridpay.domain.commands import CommandAction, CommandState
+from gridpay.domain.commands import (
+    COMMAND_SCHEMA,
+    STORED_COMMAND_SCHEMA,
+    CommandAction,
+    CommandState,
+    MeterCommand,
+)
 
-COMMAND_SCHEMA: dict[str, Any] = {
-    "id": pl.Int64,
-    "correlation_id": pl.String,
-    "account_id": pl.Int64,
-    "meter_id": pl.Int64,
-    "action": pl.String,
-    "priority": pl.Int64,
-    "state": pl.String,
-    "attempts": pl.Int64,
-    "created_at": pl.Datetime("us", "UTC"),
-    "next_attempt_at": pl.Datetime("us", "UTC"),
-    "sent_at": pl.Datetime("us", "UTC"),
-    "finished_at": pl.Datetime("us", "UTC"),
-    "head_end": pl.String,
-    "last_error": pl.String,
-}
-
-ENQUEUE_COLUMNS = ("correlation_id", "account_id", "meter_id", "action", "priority", "created_at")
+ENQUEUE_COLUMNS = tuple(COMMAND_SCHEMA)
 
 ERROR_CHARS_MAX = 300  # the last_error column
 
@@ -85,17 +74,17 @@ class SqlCommandsRepo:
         due, silent = self.conn.execute(_ANYTHING_TO_DO, params).one()
         return bool(due) or bool(silent)
 
-    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    def due(self, now: dt.datetime, limit: int) -> list[MeterCommand]:
         return _picked(self.conn, _DUE, {"now": _utc(now), "limit": limit})
 
-    def sent_before(self, deadline: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    def sent_before(self, deadline: dt.datetime, limit: int) -> list[MeterCommand]:
         return _picked(self.conn, _SENT_BEFORE, {"deadline": _utc(deadline), "limit": limit})
 
-    def get(self, correlation_id: str) -> dict[str, Any] | None:
+    def get(self, correlation_id: str) -> MeterCommand | None:
         row = self.conn.execute(
             _GET.locked if _locks(self.conn) else _GET.plain, {"correlation_id": correlation_id}
         ).first()
-        return _utc_dict(row._mapping) if row else None
+        return _command(row._mapping) if row else None
 
     def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None:
         params = {"b_id": command_id, "b_sent_at": _utc(at), "b_head_end": head_end}
@@ -104,7 +93,7 @@ class SqlCommandsRepo:
 
     def finish(
         self, correlation_id: str, state: str, at: dt.datetime, error: str | None
-    ) -> dict[str, Any] | None:
+    ) -> MeterCommand | None:
         final = CommandState(state)
         assert final in {
             CommandState.ACKNOWLEDGED,
@@ -120,7 +109,7 @@ class SqlCommandsRepo:
             params["b_last_error"] = error[:ERROR_CHARS_MAX]
         statement = _finish(final is CommandState.ACKNOWLEDGED, error is not None)
         row = self.conn.execute(statement, params).first()
-        return _utc_dict(row._mapping) if row else None
+        return _command(row._mapping) if row else None
 
     def postpone(self, command_id: int, next_attempt_at: dt.datetime) -> None:
         params = {"b_id": command_id, "b_next_attempt_at": _utc(next_attempt_at)}
@@ -144,17 +133,17 @@ class SqlCommandsRepo:
         if state is not None:
             stmt = stmt.where(c.c.state == CommandState(state).value)
         rows = [tuple(_utc_dict(r._mapping).values()) for r in self.conn.execute(stmt)]
-        return pl.DataFrame(rows, schema=COMMAND_SCHEMA, orient="row")
+        return pl.DataFrame(rows, schema=STORED_COMMAND_SCHEMA, orient="row")
 
 
 def _locks(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _picked(conn: Connection, pick: _Pick, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _picked(conn: Connection, pick: _Pick, params: dict[str, Any]) -> list[MeterCommand]:
     """Hold the picked rows until commit; another dispatcher skips them (PostgreSQL)."""
     statement = pick.locked if _locks(conn) else pick.plain
-    return [_utc_dict(r._mapping) for r in conn.execute(statement, params)]
+    return [_command(r._mapping) for r in conn.execute(statement, params)]
 
 
 # --- statements, built once: a dispatch pass runs a few of them, thousands of times a day ------
@@ -274,5 +263,11 @@ def _utc_dict(mapping: Any) -> dict[str, Any]:
             if isinstance(mapping[name], dt.datetime) and mapping[name].tzinfo is None
             else mapping[name]
         )
-        for name in COMMAND_SCHEMA
+        for name in STORED_COMMAND_SCHEMA
     }
+
+
+def _command(mapping: Any) -> MeterCommand:
+    row = _utc_dict(mapping)
+    action, state = CommandAction(row["action"]), CommandState(row["state"])
+    return MeterCommand(**{**row, "action": action, "state": state})

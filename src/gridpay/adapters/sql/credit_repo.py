@@ -19,7 +19,15 @@ from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
-from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
+from gridpay.domain.credit_policy import (
+    INPUT_SCHEMA,
+    STATE_SCHEMA,
+    AccountCreditState,
+    Action,
+    CreditPolicy,
+    CreditState,
+    LatestDecision,
+)
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
 FEW_ACCOUNTS_MAX = 20  # up to this many, read row by row rather than as frames
@@ -345,26 +353,26 @@ class SqlCreditRepo:
 
     def latest_decisions(
         self, account_ids: Sequence[int], since: dt.datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LatestDecision]:
         """Each account's newest decision (as ``decisions`` orders them) if it was made at or
-        after ``since``: account_id, at, action, reason_code. One query for many accounts."""
-        newest: dict[int, tuple[dt.datetime, int, dict[str, Any]]] = {}
+        after ``since``. One query for many accounts."""
+        newest: dict[int, tuple[dt.datetime, int, LatestDecision]] = {}
         for ids in _chunks(account_ids):
             for row in self.conn.execute(_DECISIONS_SINCE, {"ids": ids, "since": as_utc(since)}):
                 at = as_utc(row.at)
                 assert at is not None
                 known = newest.get(row.account_id)
                 if known is None or (at, row.id) > known[:2]:
-                    decision = {
-                        "account_id": row.account_id,
-                        "at": at,
-                        "action": row.action,
-                        "reason_code": row.reason_code,
-                    }
+                    decision = LatestDecision(
+                        account_id=row.account_id,
+                        at=at,
+                        action=Action(row.action),
+                        reason_code=row.reason_code,
+                    )
                     newest[row.account_id] = (at, row.id, decision)
         return [newest[a][2] for a in sorted(newest)]
 
-    def state_of(self, account_id: int) -> dict[str, Any] | None:
+    def state_of(self, account_id: int) -> AccountCreditState | None:
         row = self.conn.execute(_STATE_OF, {"account_id": account_id}).first()
         if row is None:
             return None
@@ -372,7 +380,8 @@ class SqlCreditRepo:
         for name in ("warned_at", "notice_at", "second_notice_at", "updated_at"):
             values[name] = as_utc(values[name])
         values["pay_by"] = as_date(values["pay_by"])
-        return values
+        values["state"] = CreditState(values["state"])
+        return AccountCreditState(**values)
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame:
         t = schema.staff_tasks

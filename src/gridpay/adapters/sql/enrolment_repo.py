@@ -9,8 +9,17 @@ import polars as pl
 from sqlalchemy import Connection, case, func, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import as_date, fetch_frame
-from gridpay.domain.enrolment import progress_table
+from gridpay.adapters.sql.db import as_date, as_utc, fetch_frame
+from gridpay.domain.enrolment import (
+    Agreement,
+    Contact,
+    ContactRole,
+    EnrolChannel,
+    Protection,
+    ProtectionReason,
+    progress_table,
+)
+from gridpay.domain.registry import Language
 
 _EVENTS_SCHEMA = {"office_id": pl.Int64, "day": pl.Date, "joined": pl.Int64, "left": pl.Int64}
 
@@ -21,19 +30,19 @@ class SqlEnrolmentRepo:
 
     # --- agreements -----------------------------------------------------------------------
 
-    def open_enrolment(self, account_id: int) -> dict[str, Any] | None:
+    def open_enrolment(self, account_id: int) -> Agreement | None:
         e = schema.enrolments
         row = self.conn.execute(
             select(e).where(e.c.account_id == account_id, e.c.left_at.is_(None))
         ).first()
-        return _with_dates(row._mapping) if row else None
+        return _agreement(row._mapping) if row else None
 
-    def latest_enrolment(self, account_id: int) -> dict[str, Any] | None:
+    def latest_enrolment(self, account_id: int) -> Agreement | None:
         e = schema.enrolments
         row = self.conn.execute(
             select(e).where(e.c.account_id == account_id).order_by(e.c.id.desc()).limit(1)
         ).first()
-        return _with_dates(row._mapping) if row else None
+        return _agreement(row._mapping) if row else None
 
     def add_enrolment(
         self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
@@ -104,15 +113,20 @@ class SqlEnrolmentRepo:
         )
         return self.conn.execute(stmt).first() is not None
 
-    def contacts(self, account_id: int) -> list[dict[str, Any]]:
+    def contacts(self, account_id: int) -> list[Contact]:
         c = schema.contacts
         customer_first = case((c.c.role == "customer", 0), else_=1)
         rows = self.conn.execute(
-            select(c.c.phone, c.c.role, c.c.language, c.c.name, c.c.added_at)
+            select(c.c.phone, c.c.role, c.c.language, c.c.name)
             .where(c.c.account_id == account_id)
             .order_by(customer_first, c.c.added_at, c.c.phone)
         )
-        return [dict(r._mapping) for r in rows]
+        return [
+            Contact(
+                phone=r.phone, role=ContactRole(r.role), language=Language(r.language), name=r.name
+            )
+            for r in rows
+        ]
 
     def set_protection(
         self, account_id: int, reason: str | None, note: str | None, at: dt.datetime
@@ -124,12 +138,16 @@ class SqlEnrolmentRepo:
                 p.insert().values(account_id=account_id, reason=reason, note=note, noted_at=at)
             )
 
-    def protection(self, account_id: int) -> dict[str, Any] | None:
+    def protection(self, account_id: int) -> Protection | None:
         p = schema.protections
         row = self.conn.execute(
             select(p.c.reason, p.c.note, p.c.noted_at).where(p.c.account_id == account_id)
         ).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            return None
+        noted_at = as_utc(row.noted_at)
+        assert noted_at is not None
+        return Protection(reason=ProtectionReason(row.reason), note=row.note, noted_at=noted_at)
 
     def supply(self, account_id: int) -> tuple[str, int]:
         s = schema.credit_state
@@ -209,8 +227,17 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def _with_dates(mapping: Any) -> dict[str, Any]:
-    row = dict(mapping)
-    for column in ("enrolled_on", "left_on"):
-        row[column] = as_date(row[column])
-    return row
+def _agreement(mapping: Any) -> Agreement:
+    enrolled_on, enrolled_at = as_date(mapping["enrolled_on"]), as_utc(mapping["enrolled_at"])
+    assert enrolled_on is not None
+    assert enrolled_at is not None
+    return Agreement(
+        id=mapping["id"],
+        account_id=mapping["account_id"],
+        enrolled_on=enrolled_on,
+        enrolled_at=enrolled_at,
+        channel=EnrolChannel(mapping["channel"]),
+        office_id=mapping["office_id"],
+        left_on=as_date(mapping["left_on"]),
+        left_at=as_utc(mapping["left_at"]),
+    )

@@ -21,6 +21,7 @@ from gridpay.adapters.sql.db import (
 )
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, Transfer, TransferKind
 from gridpay.errors import Conflict, NotFound
+from gridpay.ports.prepared import PreparedWrite
 
 TRANSFER_FIELDS = (
     "id",
@@ -118,6 +119,10 @@ class PreparedPostings:
     debits: pl.DataFrame  # id, debits_posted_fen
     credits: pl.DataFrame  # id, credits_posted_fen
 
+    @property
+    def rows(self) -> int:
+        return self.transfers.rows
+
 
 class SqlLedgerRepo:
     def __init__(self, conn: Connection) -> None:
@@ -202,7 +207,8 @@ class SqlLedgerRepo:
             ),
         )
 
-    def post_prepared(self, prepared: PreparedPostings) -> int:
+    def post_prepared(self, prepared: PreparedWrite) -> int:
+        assert isinstance(prepared, PreparedPostings), prepared
         if prepared.transfers.rows == 0:
             return 0
         run_insert(self.conn, prepared.transfers)

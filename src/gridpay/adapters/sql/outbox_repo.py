@@ -18,27 +18,16 @@ from sqlalchemy import Connection, Result, Select, bindparam, select
 from gridpay import limits
 from gridpay.adapters.sql import bulk_keyed, schema
 from gridpay.adapters.sql.db import as_utc
-from gridpay.domain.messages import MessageStatus
+from gridpay.domain.messages import (
+    OUTBOX_SCHEMA,
+    STORED_MESSAGE_SCHEMA,
+    MessageKind,
+    MessageStatus,
+    OutboxMessage,
+)
 
 # What services give ``add``.
-ADD_COLUMNS = ("dedupe_key", "account_id", "phone", "language", "kind", "body", "created_at")
-
-# What ``due`` and ``list`` return.
-MESSAGE_SCHEMA: dict[str, Any] = {
-    "id": pl.Int64,
-    "dedupe_key": pl.String,
-    "account_id": pl.Int64,
-    "phone": pl.String,
-    "language": pl.String,
-    "kind": pl.String,
-    "body": pl.String,
-    "status": pl.String,
-    "attempts": pl.Int64,
-    "created_at": pl.Datetime("us", "UTC"),
-    "next_attempt_at": pl.Datetime("us", "UTC"),
-    "sent_at": pl.Datetime("us", "UTC"),
-    "last_error": pl.String,
-}
+ADD_COLUMNS = tuple(OUTBOX_SCHEMA)
 _INSTANTS = ("created_at", "next_attempt_at", "sent_at")
 
 
@@ -73,9 +62,10 @@ class SqlOutboxRepo:
         rows_frame = rows_frame.with_columns(pl.col("created_at").alias("next_attempt_at"))
         return bulk_keyed.insert_new(self.conn, "messages", rows_frame, ["dedupe_key"])
 
-    def due(self, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
-        """Pending messages whose next attempt is due, oldest first (``MESSAGE_SCHEMA``)."""
-        return _rows(self.conn.execute(_DUE, {"now": as_utc(now), "limit": limit}))
+    def due(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        """Pending messages whose next attempt is due, oldest first."""
+        rows = _rows(self.conn.execute(_DUE, {"now": as_utc(now), "limit": limit}))
+        return [_message(row) for row in rows]
 
     def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
         """Record the gateway took these, in one statement; returns how many were pending.
@@ -118,7 +108,9 @@ class SqlOutboxRepo:
 
     def _frame(self, query: Select[Any]) -> pl.DataFrame:
         # A page for people: rows through SQLAlchemy, instants made UTC.
-        return pl.DataFrame(_rows(self.conn.execute(query)), schema=MESSAGE_SCHEMA, orient="row")
+        return pl.DataFrame(
+            _rows(self.conn.execute(query)), schema=STORED_MESSAGE_SCHEMA, orient="row"
+        )
 
 
 def _rows(result: Result[Any]) -> list[dict[str, Any]]:
@@ -130,9 +122,14 @@ def _rows(result: Result[Any]) -> list[dict[str, Any]]:
     return records
 
 
+def _message(row: dict[str, Any]) -> OutboxMessage:
+    kind, status = MessageKind(row["kind"]), MessageStatus(row["status"])
+    return OutboxMessage(**{**row, "kind": kind, "status": status})
+
+
 def _select_messages() -> Select[Any]:
     m = schema.messages
-    return select(*(m.c[name] for name in MESSAGE_SCHEMA))
+    return select(*(m.c[name] for name in STORED_MESSAGE_SCHEMA))
 
 
 # --- the worker's statements, built once (it runs them every few seconds) -------------------

@@ -19,7 +19,13 @@ from gridpay.adapters.sql.settlement_repo import last_settled_days
 from gridpay.domain.registry import (
     REGISTERED_ACCOUNT_SCHEMA,
     REGISTERED_METER_SCHEMA,
+    Account,
+    AccountLine,
+    BillingMode,
+    Language,
+    Meter,
     MeterUse,
+    SupplyType,
 )
 from gridpay.domain.tariff import Tariff, parse_tariff
 
@@ -101,13 +107,6 @@ class SqlRegistryRepo:
         return True
 
     # --- accounts and meters ----------------------------------------------------------------
-    def existing_ids(self, table: str, ids: pl.Series) -> pl.Series:
-        """Which of ``ids`` already exist in ``table`` (accounts or meters)."""
-        if ids.len() == 0:
-            return ids
-        found = fetch_frame(self.conn, f"SELECT id FROM {table}", schema={"id": pl.Int64})
-        return ids.filter(ids.is_in(found["id"].implode()))
-
     def insert_accounts(self, accounts: pl.DataFrame) -> int:
         n = bulk_insert(self.conn, "accounts", accounts)
         ledger = accounts.select(
@@ -124,22 +123,29 @@ class SqlRegistryRepo:
     def insert_meters(self, meters: pl.DataFrame) -> int:
         return bulk_insert(self.conn, "meters", meters)
 
-    def account(self, account_id: int) -> dict[str, Any] | None:
+    def account(self, account_id: int) -> Account | None:
         row = self.conn.execute(_ACCOUNT, {"id": account_id}).first()
-        return dict(row._mapping) if row else None
+        if row is None:
+            return None
+        return Account(
+            id=row.id,
+            account_no=row.account_no,
+            name=row.name,
+            phone=row.phone,
+            language=Language(row.language),
+            supply_type=SupplyType(row.supply_type),
+            tariff_code=row.tariff_code,
+            office_id=row.office_id,
+            billing_mode=BillingMode(row.billing_mode),
+            created_at=row.created_at,
+        )
 
-    def meters_of(self, account_id: int) -> list[dict[str, Any]]:
+    def meters_of(self, account_id: int) -> list[Meter]:
         rows = self.conn.execute(_METERS_OF, {"account_id": account_id})
-        return [dict(r._mapping) for r in rows]
+        return [_meter(r._mapping) for r in rows]
 
     # --- registration (accounts import / add, meter replacement) ----------------------------
     # Added for the registry service; the methods above are kept as they were.
-
-    def account_ids_existing(self, account_ids: pl.Series) -> pl.Series:
-        return self.existing_ids("accounts", account_ids)
-
-    def meter_ids_existing(self, meter_ids: pl.Series) -> pl.Series:
-        return self.existing_ids("meters", meter_ids)
 
     def tariff_codes(self) -> set[str]:
         t = schema.tariffs
@@ -289,10 +295,10 @@ class SqlRegistryRepo:
         )
         return found.filter(pl.col("id").is_in(wanted.implode()))
 
-    def meter(self, meter_id: int) -> dict[str, Any] | None:
+    def meter(self, meter_id: int) -> Meter | None:
         m = schema.meters
         row = self.conn.execute(select(m).where(m.c.id == meter_id)).first()
-        return dict(row._mapping) if row else None
+        return _meter(row._mapping) if row else None
 
     def meter_use(self, account_id: int, meter_id: int, day: dt.date) -> MeterUse:
         """What a meter replacement on ``day`` must not contradict (see ``MeterUse``)."""
@@ -327,7 +333,7 @@ class SqlRegistryRepo:
             query = query.where(a.c.office_id == office_id)
         return int(self.conn.execute(query).scalar_one())
 
-    def list_accounts(self, office_id: int | None, limit: int) -> list[dict[str, Any]]:
+    def list_accounts(self, office_id: int | None, limit: int) -> list[AccountLine]:
         """Accounts in number order with their meter in service (if any), at most ``limit``."""
         a, m = schema.accounts, schema.meters
         in_service = (m.c.account_id == a.c.id) & m.c.removed_on.is_(None)
@@ -347,4 +353,17 @@ class SqlRegistryRepo:
         )
         if office_id is not None:
             query = query.where(a.c.office_id == office_id)
-        return [dict(r._mapping) for r in self.conn.execute(query)]
+        return [
+            AccountLine(
+                **{
+                    **r._mapping,
+                    "supply_type": SupplyType(r.supply_type),
+                    "billing_mode": BillingMode(r.billing_mode),
+                }
+            )
+            for r in self.conn.execute(query)
+        ]
+
+
+def _meter(mapping: Any) -> Meter:
+    return Meter(**{name: mapping[name] for name in REGISTERED_METER_SCHEMA})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import asdict, fields
 from typing import Any
 
 import polars as pl
@@ -24,11 +25,14 @@ from gridpay.domain.settlement import (
     INPUT_SCHEMA,
     USAGE_COLUMNS,
     USAGE_SCHEMA,
+    RunTotals,
+    SettlementRun,
     attach_readings,
     kernel_input,
 )
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
+from gridpay.ports.prepared import PreparedWrite
 
 # SQLite allows 32,766 bound parameters per statement; stay well below.
 IN_LIST_MAX = 10_000
@@ -147,6 +151,19 @@ def _in_list(ids: Sequence[int]) -> str:
     return ", ".join(str(int(i)) for i in ids)
 
 
+def _run(mapping: Any) -> SettlementRun:
+    totals = RunTotals(**{f.name: mapping[f.name] for f in fields(RunTotals)})
+    return SettlementRun(
+        id=mapping["id"],
+        day=mapping["day"],
+        status=mapping["status"],
+        started_at=mapping["started_at"],
+        finished_at=mapping["finished_at"],
+        totals=totals,
+        seconds=mapping["seconds"],
+    )
+
+
 class SqlSettlementRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -159,16 +176,15 @@ class SqlSettlementRepo:
         )
         return int(result.scalar_one())
 
-    def add_to_run(self, run_id: int, totals: dict[str, int]) -> None:
+    def add_to_run(self, run_id: int, totals: RunTotals) -> None:
         """Relative update of a run's counters (each chunk adds what it settled)."""
         r = schema.settlement_runs
-        self.conn.execute(
-            r.update().where(r.c.id == run_id).values({k: r.c[k] + v for k, v in totals.items()})
-        )
+        added = {k: r.c[k] + v for k, v in asdict(totals).items()}
+        self.conn.execute(r.update().where(r.c.id == run_id).values(added))
 
     def finish_run(
         self, run_id: int, status: str, finished_at: dt.datetime, seconds: float
-    ) -> dict[str, Any]:
+    ) -> SettlementRun:
         r = schema.settlement_runs
         self.conn.execute(
             r.update()
@@ -176,12 +192,12 @@ class SqlSettlementRepo:
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
-        return dict(row._mapping)
+        return _run(row._mapping)
 
-    def runs(self, limit: int) -> list[dict[str, Any]]:
+    def runs(self, limit: int) -> list[SettlementRun]:
         r = schema.settlement_runs
         rows = self.conn.execute(r.select().order_by(r.c.id.desc()).limit(limit))
-        return [dict(row._mapping) for row in rows]
+        return [_run(row._mapping) for row in rows]
 
     # --- loading ---------------------------------------------------------------------------
     def prepaid_account_count(self) -> int:
@@ -376,7 +392,8 @@ class SqlSettlementRepo:
         )
         return prepare_insert(self.conn.dialect.name, "daily_usage", frame)
 
-    def save_prepared_usage(self, prepared: PreparedInsert) -> int:
+    def save_prepared_usage(self, prepared: PreparedWrite) -> int:
+        assert isinstance(prepared, PreparedInsert), prepared
         try:
             return run_insert(self.conn, prepared)
         except IntegrityError as exc:  # from the SQLAlchemy-level paths

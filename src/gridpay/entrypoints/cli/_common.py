@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
-from gridpay.errors import BusinessDateRefused, GridpayError
+from gridpay.errors import BusinessDateRefused, GridpayError, InvalidInput
 
 app = typer.Typer(
     name="gridpay",
@@ -161,3 +161,13 @@ def run_app() -> int:
             "own clock or reads no time"
         )
     return 0
+
+
+def parse_day(text: str | None, option: str) -> dt.date | None:
+    """An option's ISO date (None when the option was not given)."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None

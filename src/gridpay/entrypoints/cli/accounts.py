@@ -160,7 +160,9 @@ def accounts_list(
     with gridpay_app() as g:
         listing = registry.list_accounts(g.store, office, limit)
     if as_json:
-        print_json({"total": listing.total, "accounts": listing.accounts})
+        print_json(
+            {"total": listing.total, "accounts": [dataclasses.asdict(a) for a in listing.accounts]}
+        )
         return
     table = Table()
     for column in ("account_no", "name", "office", "supply", "billing", "tariff", "meter_no"):
@@ -168,13 +170,13 @@ def accounts_list(
         table.add_column(column, no_wrap=column.endswith("_no"))
     for a in listing.accounts:
         table.add_row(
-            a["account_no"],
-            a["name"],
-            str(a["office_id"]),
-            a["supply_type"],
-            a["billing_mode"],
-            a["tariff_code"],
-            a["meter_no"] or "—",
+            a.account_no,
+            a.name,
+            str(a.office_id),
+            a.supply_type.value,
+            a.billing_mode.value,
+            a.tariff_code,
+            a.meter_no or "—",
         )
     console.print(table)
     console.print(f"{len(listing.accounts):,} of {listing.total:,} account(s)")

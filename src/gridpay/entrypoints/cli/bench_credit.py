@@ -14,7 +14,7 @@ from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.entrypoints.cli._common import RichProgress, console, err_console, print_json
 from gridpay.entrypoints.cli.bench import bench_app
 from gridpay.errors import InvalidInput
-from gridpay.ports import Progress
+from gridpay.ports.clock import Progress
 from gridpay.simulation import bench
 from gridpay.simulation.bench_credit import (
     DEBT_SHARE_DEFAULT,

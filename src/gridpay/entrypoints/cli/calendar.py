@@ -21,7 +21,14 @@ from gridpay.domain.calendar import (
     day_refusal,
     rule_set,
 )
-from gridpay.entrypoints.cli._common import app, console, err_console, gridpay_app, print_json
+from gridpay.entrypoints.cli._common import (
+    app,
+    console,
+    err_console,
+    gridpay_app,
+    parse_day,
+    print_json,
+)
 from gridpay.errors import ConfigError, InvalidInput
 
 DAYS_SHOWN_DEFAULT = 14
@@ -56,9 +63,9 @@ def calendar_days(
     remote cuts are allowed on it; warn about years without a published holiday schedule."""
     rules = rule_set(rules_name)
     with gridpay_app() as g:
-        first = _parse_day(from_day, "--from") or g.clock.today()
+        first = parse_day(from_day, "--from") or g.clock.today()
         override_path = Path(override) if override else _override_from(g.settings)
-    last = _parse_day(to_day, "--to") or first + dt.timedelta(days=DAYS_SHOWN_DEFAULT - 1)
+    last = parse_day(to_day, "--to") or first + dt.timedelta(days=DAYS_SHOWN_DEFAULT - 1)
     _check_range(first, last)
     holidays = ChineseHolidayCalendar(override_path)
     days = [_day_json(first + dt.timedelta(days=i), rules, holidays) for i in _span(first, last)]
@@ -79,15 +86,6 @@ def calendar_days(
         )
         return
     _print_days(rules, days)
-
-
-def _parse_day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None
 
 
 def _override_from(settings: Settings) -> Path | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 from rich.table import Table
 
@@ -82,17 +84,18 @@ def explain_command(
         print_json(
             {
                 "account_no": result.account_no,
-                "state": result.state,
+                "state": asdict(result.state) if result.state is not None else None,
                 "now": result.now_line,
                 "decisions": decisions,
             }
         )
         return
-    state = result.state or {}
+    state = result.state
     console.print(
-        f"Account [bold]{result.account_no}[/]: state [bold]{state.get('state', 'not judged yet')}"
-        f"[/], supply {state.get('supply', 'on')}"
-        + (f", pay by {state['pay_by']}" if state.get("pay_by") else "")
+        f"Account [bold]{result.account_no}[/]: state "
+        f"[bold]{state.state.value if state else 'not judged yet'}"
+        f"[/], supply {state.supply if state else 'on'}"
+        + (f", pay by {state.pay_by}" if state and state.pay_by else "")
     )
     console.print(f"Now: {result.now_line}")
     table = Table(title="Decisions (newest first)")

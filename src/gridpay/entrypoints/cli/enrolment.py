@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpay.domain.enrolment import AddContact, Enrol, OpeningPayment, Protect
+from gridpay.domain.enrolment import AddContact, Contact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
-from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
+from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.errors import InvalidInput
 from gridpay.services import enrolment
@@ -156,7 +155,7 @@ def report_enrolment(
     as_json: bool = _JSON,
 ) -> None:
     """Enrolment progress per day and office: enrolled that day, so far, eligible, share."""
-    first, last = _parse_day(first_day, "--from"), _parse_day(last_day, "--to")
+    first, last = parse_day(first_day, "--from"), parse_day(last_day, "--to")
     with gridpay_app() as g:
         report = enrolment.enrolment_report(g.store, g.clock, first, last)
     if as_json:
@@ -239,8 +238,13 @@ def report_json(report: EnrolmentReport) -> dict[str, Any]:
     }
 
 
-def _contact_json(contact: dict[str, Any]) -> dict[str, Any]:
-    return {k: contact[k] for k in ("phone", "role", "language", "name")}
+def _contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "phone": contact.phone,
+        "role": contact.role.value,
+        "language": contact.language.value,
+        "name": contact.name,
+    }
 
 
 # --- people -------------------------------------------------------------------------------
@@ -299,7 +303,7 @@ def _print_contacts(receipt: ContactsReceipt) -> None:
     for column in ("phone", "role", "language", "name"):
         table.add_column(column)
     for c in receipt.contacts:
-        table.add_row(c["phone"], c["role"], c["language"], c["name"] or "")
+        table.add_row(c.phone, c.role.value, c.language.value, c.name or "")
     console.print(table)
 
 
@@ -340,12 +344,3 @@ def _opening(amount: str | None, channel: str | None, ref: str | None) -> Openin
         raise InvalidInput("an opening payment needs --opening-amount, --channel and --ref")
     assert amount is not None and channel is not None and ref is not None
     return OpeningPayment(amount, channel, ref)
-
-
-def _parse_day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date like 2026-06-01") from None

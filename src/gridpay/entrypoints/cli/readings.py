@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -17,9 +16,9 @@ from gridpay.entrypoints.cli._common import (
     app,
     console,
     gridpay_app,
+    parse_day,
     print_json,
 )
-from gridpay.errors import InvalidInput
 from gridpay.services import readings as service
 
 REJECTED_SHOWN_MAX = 20  # rejected rows printed after an import; all are in the quarantine
@@ -118,15 +117,6 @@ def import_file(
         _print_report(report, read_s)
 
 
-def _parse_day(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--day {text!r} is not a date like 2026-10-01") from None
-
-
 @readings_app.command("quarantine")
 def quarantine(
     day: str | None = typer.Option(None, "--day", help="Only readings for this day (YYYY-MM-DD)."),
@@ -136,7 +126,7 @@ def quarantine(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List quarantined readings with their reason, newest import first."""
-    wanted = _parse_day(day)
+    wanted = parse_day(day, "--day")
     with gridpay_app() as g:
         rows = service.quarantined(g.store, wanted, limit)
     if as_json:

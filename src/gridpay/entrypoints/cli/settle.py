@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 
 import typer
 from rich.table import Table
 
 from gridpay import limits
 from gridpay.domain.money import format_fen, format_kwh
+from gridpay.domain.settlement import SettlementRun
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
     console,
     gridpay_app,
+    parse_day,
     print_json,
 )
 from gridpay.entrypoints.cli.calendar import warn_missing_schedules
@@ -21,15 +24,6 @@ from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
 from gridpay.services.night import run_night
 from gridpay.services.settlement import SettlementReport
-
-
-def _parse_day(text: str | None, option: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None
 
 
 def _report_dict(r: SettlementReport) -> dict[str, object]:
@@ -69,8 +63,8 @@ def settle(
     """Settle a day (or a range of days, in order) for every prepaid account, then run the
     credit policy. Safe to re-run. A day whose earlier days are not settled yet is refused,
     with the days to settle first."""
-    day = _parse_day(date, "--date")
-    start, end = _parse_day(first, "--from"), _parse_day(last, "--to")
+    day = parse_day(date, "--date")
+    start, end = parse_day(first, "--from"), parse_day(last, "--to")
     if (day is None) == (start is None and end is None):
         raise InvalidInput("give either --date D, or --from D1 --to D2")
     if day is None and (start is None or end is None):
@@ -124,7 +118,7 @@ def runs(
     with gridpay_app() as g, g.store.unit_of_work() as uow:
         rows = uow.settlement.runs(limit)
     if as_json:
-        print_json(rows)
+        print_json([_run_json(r) for r in rows])
         return
     table = Table(title="Settlement runs")
     for column in (
@@ -141,14 +135,27 @@ def runs(
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            str(r["day"]),
-            r["status"],
-            str(r["accounts"]),
-            format_kwh(r["energy_wh"]),
-            format_fen(r["charged_fen"]),
-            str(r["estimated"]),
-            str(r["quarantined"]),
-            f"{r['seconds']:.2f}" if r["seconds"] is not None else "-",
+            str(r.id),
+            str(r.day),
+            r.status,
+            str(r.totals.accounts),
+            format_kwh(r.totals.energy_wh),
+            format_fen(r.totals.charged_fen),
+            str(r.totals.estimated),
+            str(r.totals.quarantined),
+            f"{r.seconds:.2f}" if r.seconds is not None else "-",
         )
     console.print(table)
+
+
+def _run_json(run: SettlementRun) -> dict[str, object]:
+    """The run as the table's row: its counters beside its day and status."""
+    return {
+        "id": run.id,
+        "day": run.day,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        **asdict(run.totals),
+        "seconds": run.seconds,
+    }

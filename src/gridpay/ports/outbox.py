@@ -1,0 +1,41 @@
+"""The outbox: messages written in the same transaction as the change that causes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import polars as pl
+
+from gridpay.domain.messages import OutboxMessage
+
+
+class OutboxRepo(Protocol):
+    """Messages written in the same transaction as the change that causes them."""
+
+    def add(self, messages: pl.DataFrame) -> int:
+        """Append messages (``domain.messages.OUTBOX_SCHEMA``); a dedupe key already present
+        is skipped. Returns rows added."""
+        ...
+
+    def due(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        """Pending messages whose next attempt is due, oldest first (a worker's batch)."""
+        ...
+
+    def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
+        """The gateway took these messages; returns how many were still pending (the others
+        are left as they are)."""
+        ...
+
+    def mark_attempt_failed(
+        self, message_id: int, error: str, next_attempt_at: dt.datetime | None
+    ) -> None:
+        """Count a failed attempt; ``next_attempt_at=None`` gives up (status failed)."""
+        ...
+
+    def list(
+        self, account_id: int | None, status: str | None, kind: str | None, limit: int
+    ) -> pl.DataFrame:
+        """Messages newest first (``domain.messages.STORED_MESSAGE_SCHEMA``)."""
+        ...

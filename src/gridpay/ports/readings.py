@@ -1,0 +1,71 @@
+"""Raw meter readings and the quarantine of rejected rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+import polars as pl
+
+
+class ReadingsRepo(Protocol):
+    """Raw readings (one per meter and day, append-only) and the quarantine of rejected rows.
+
+    Frames follow ``domain.readings``: ``READING_SCHEMA`` for readings, ``METER_SCHEMA`` for
+    meters, ``SETTLED_SCHEMA`` for settled days.
+    """
+
+    def meters_for(
+        self, meter_ids: pl.Series, first_day: dt.date, last_day: dt.date
+    ) -> pl.DataFrame:
+        """The registered meters among ``meter_ids`` (unknown ones are absent). Their
+        installed_on / removed_on are null where the meter was in service all of
+        [first_day, last_day]."""
+        ...
+
+    def stored_readings(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Stored readings for the (day, meter_id) pairs in ``keys``."""
+        ...
+
+    def settled_days(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Settled (day, account_id, estimated) for the (day, account_id) pairs in ``keys``."""
+        ...
+
+    def pending_trueups_for(self, days: pl.Series) -> pl.DataFrame:
+        """(account_id, day) already queued for a true-up on any of ``days``."""
+        ...
+
+    def quarantined_rows_of(self, source: str) -> pl.DataFrame:
+        """(row_no, raw, reason_code) already quarantined from a file of this name."""
+        ...
+
+    def insert_readings(self, readings: pl.DataFrame, source: str, received_at: dt.datetime) -> int:
+        """Append raw readings known to be new for their (day, meter). Returns rows stored."""
+        ...
+
+    def add_pending_trueups(self, keys: pl.DataFrame, created_at: dt.datetime) -> int:
+        """Queue (account_id, day) pairs, known not to be queued yet, for the true-up."""
+        ...
+
+    def quarantine(self, rows: pl.DataFrame, source: str, received_at: dt.datetime) -> int:
+        """Keep rejected rows: row_no, raw, meter_no, day, total_wh, reason_code, reason."""
+        ...
+
+    def quarantine_rows(self, day: dt.date | None, limit: int) -> pl.DataFrame:
+        """Quarantined rows for people, newest import first."""
+        ...
+
+    def readings_for_day(self, day: dt.date) -> pl.DataFrame:
+        """Every raw reading of ``day``: day, meter_id, total_wh, <register>_wh (Int64)."""
+        ...
+
+
+class ReadingsCollector(Protocol):
+    """Brings the meters' readings of some days in before the night settles them (a head-end's
+    daily files, a poll of the meters)."""
+
+    def collect(self, days: Sequence[dt.date]) -> int:
+        """Store what the meters give for ``days`` (late readings of earlier days too); return
+        how many readings were stored."""
+        ...
