@@ -60,14 +60,14 @@ def test_a_cut_happens_only_as_of_an_instant_after_the_pay_by_date(
 ) -> None:
     first = credit_run(store, monkeypatch, capsys, NOTICE_AT)
     assert first["business_now"] == "2026-12-02T10:00:00+08:00"
-    assert state(store, BROKE)["pay_by"].isoformat() == "2026-12-05"
+    assert state(store, BROKE).pay_by.isoformat() == "2026-12-05"
     credit_run(store, monkeypatch, capsys, BEFORE_CUT)
     assert commands(store, BROKE).height == 0
     credit_run(store, monkeypatch, capsys, IN_WINDOW)
     assert commands(store, BROKE).height == 0  # the second notice goes first
     credit_run(store, monkeypatch, capsys, CUT_AT)
     assert commands(store, BROKE)["action"].to_list() == ["disconnect"]
-    assert state(store, BROKE)["state"] == "disconnecting"
+    assert state(store, BROKE).state == "disconnecting"
 
 
 def test_gridpay_now_does_the_same_and_the_option_wins_over_it(
@@ -77,7 +77,7 @@ def test_gridpay_now_does_the_same_and_the_option_wins_over_it(
     code, _, err = gridpay(store, monkeypatch, capsys, "credit", "run")
     assert code == 0
     assert f"{LOUD} 2026-12-02 10:00 +08:00 (not the real time)" in err
-    assert state(store, BROKE)["state"] == "arrears"
+    assert state(store, BROKE).state == "arrears"
     monkeypatch.setenv("GRIDPAY_NOW", CUT_AT)
     credit_run(store, monkeypatch, capsys, BEFORE_CUT)  # --now wins: still before the pay-by
     assert commands(store, BROKE).height == 0
@@ -199,7 +199,7 @@ def test_run_allowed_explicitly_runs_the_night_as_of_the_instant(
     assert "BUSINESS DATE: running from 2026-12-03 02:00 +08:00, moving with real time" in err
     with store.unit_of_work() as uow:
         assert uow.settlement.last_settled().isoformat() == "2026-12-02"  # not real yesterday
-    assert state(store, BROKE)["state"] == "arrears"
+    assert state(store, BROKE).state == "arrears"
 
 
 @pytest.mark.parametrize("environment", ["test", "drill"])
