@@ -11,6 +11,13 @@ settle_chunk_accounts_max = 50_000
 # kernel run beside the writes; only a chunk's first batch is read while nothing is written.
 settle_batch_accounts_max = 10_000
 
+# Settlement: a chunk's first batch is this fraction (1/n) of a full batch: it is read while
+# nothing is written, and each batch after it doubles until full (``settlement_reader``).
+settle_first_batch_divisor = 4
+
+# Settlement: attempts at one chunk when another run settled part of it meanwhile (a conflict).
+settle_chunk_attempts_max = 3
+
 # Settlement: batches the reader may be ahead of the writer (read and priced, not yet written).
 settle_batches_ahead = 2
 
