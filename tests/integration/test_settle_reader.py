@@ -122,9 +122,10 @@ def test_a_store_opens_again_in_another_process_unless_it_lives_in_memory(store)
 _HOLD_A_READER = """
 import sys, time
 from gridpay.adapters.sql.store import SqlStore
+from gridpay.services.settlement import _load_and_price
 from gridpay.services.settlement_reader import Reader
 
-with Reader.start(SqlStore(sys.argv[1]), True) as reader:
+with Reader.start(SqlStore(sys.argv[1]), _load_and_price, True) as reader:
     reader._started.result(timeout=60)
     print(*reader._process._processes, flush=True)
     time.sleep(600)

@@ -93,7 +93,10 @@ def settle_day(
             prepaid = uow.settlement.prepaid_account_count()
         reader_process = prepaid >= limits.settle_reader_process_accounts_min
     # A reader process starts now, so that it is ready by the chunks' second batch.
-    with Reader.start(store, reader_process) as reader, _between_chunks(store) as between_chunks:
+    with (
+        Reader.start(store, _load_and_price, reader_process) as reader,
+        _between_chunks(store) as between_chunks,
+    ):
         trued_up = process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)
         with store.unit_of_work() as uow:
             run_id = uow.settlement.start_run(day, clock.now())
@@ -125,7 +128,11 @@ def settle_day(
 
 
 def _settle_chunk(
-    store: Store, clock: Clock, reader: Reader, job: _Job, batches: Sequence[Bounds]
+    store: Store,
+    clock: Clock,
+    reader: Reader[_Job, _PricedBatch],
+    job: _Job,
+    batches: Sequence[Bounds],
 ) -> dict[str, int]:
     """Settle a chunk in one transaction, again if another run settled part of it meanwhile
     (the second attempt settles what is left)."""
@@ -139,7 +146,11 @@ def _settle_chunk(
 
 
 def _settle_chunk_once(
-    store: Store, clock: Clock, reader: Reader, job: _Job, batches: Sequence[Bounds]
+    store: Store,
+    clock: Clock,
+    reader: Reader[_Job, _PricedBatch],
+    job: _Job,
+    batches: Sequence[Bounds],
 ) -> dict[str, int]:
     """Under the settlement lock, each batch loaded and priced (on the reader) and written;
     then the ledger checked against the usage rows, and one commit."""
@@ -150,7 +161,7 @@ def _settle_chunk_once(
         job = replace(job, at=clock.now())
         totals = dict.fromkeys((*_TOTALS, "waiting_first_reading"), 0)
         settled, posted = ChargeSums(), ChargeSums()
-        with closing(reader.priced(store, _load_and_price, job, batches)) as priced:
+        with closing(reader.priced(store, job, batches)) as priced:
             for batch in priced:
                 _write(uow, job, batch)
                 totals = {key: value + batch.totals[key] for key, value in totals.items()}

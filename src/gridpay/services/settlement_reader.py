@@ -16,9 +16,10 @@ For a big day the reader is a process of its own rather than a thread. SQLite's 
 of the GIL for every row it steps through, so a writer beside a busy reader thread waits for the
 GIL once a row: on 550,000 accounts that cost the writes about 2 s (``docs/benchmarks.md``).
 
-What a batch's pricing is belongs to the settlement: it hands the reader a ``price`` function
-(``price(store, job, bounds) -> batch``), a module-level function so that a process can be
-sent it, with a job that pickles.
+What a batch's pricing is belongs to the settlement: it starts the reader with a ``price``
+function (``price(store, job, bounds) -> batch``), a module-level function so that a process can
+be sent it (and imports its module while it starts, not on its first batch), and hands it jobs
+that pickle.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
@@ -59,7 +60,7 @@ def batch_bounds(chunk: pl.Series, batch_accounts: int) -> list[Bounds]:
     return bounds
 
 
-class Reader:
+class Reader(Generic[Job, Batch]):
     """Where a chunk's batches after its first are loaded and priced while the one before is
     written: a thread, or for a big day a process of its own.
 
@@ -69,7 +70,13 @@ class Reader:
     is the same (module doc). If it cannot start, the thread reads the whole day.
     """
 
-    def __init__(self, thread: ThreadPoolExecutor, process: ProcessPoolExecutor | None) -> None:
+    def __init__(
+        self,
+        price: Callable[[Store, Job, Bounds], Batch],
+        thread: ThreadPoolExecutor,
+        process: ProcessPoolExecutor | None,
+    ) -> None:
+        self._price = price
         self._thread = thread
         self._process = process
         self._started = process.submit(_started) if process is not None else None
@@ -77,28 +84,27 @@ class Reader:
 
     @classmethod
     @contextmanager
-    def start(cls, store: Store, process: bool) -> Iterator[Reader]:
-        """A reader for ``store``'s settlement, until the block ends; a process starts at once,
-        so that it is up by the time the first chunk's second batch is due."""
+    def start(
+        cls, store: Store, price: Callable[[Store, Job, Bounds], Batch], process: bool
+    ) -> Iterator[Reader[Job, Batch]]:
+        """A reader that prices batches of ``store`` with ``price``, until the block ends; a
+        process starts at once, so that it is up by the time the first chunk's second batch is
+        due."""
         opener = store.opener() if process else None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as thread:
             if opener is None:
-                yield cls(thread, None)
+                yield cls(price, thread, None)
                 return
             with ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_reader_process,
-                initargs=(opener,),
+                initargs=(opener, price),
             ) as pool:
-                yield cls(thread, pool)
+                yield cls(price, thread, pool)
 
     def priced(
-        self,
-        store: Store,
-        price: Callable[[Store, Job, Bounds], Batch],
-        job: Job,
-        bounds: Sequence[Bounds],
+        self, store: Store, job: Job, bounds: Sequence[Bounds]
     ) -> Generator[Batch, None, None]:
         """``price(store, job, b)`` for each of ``bounds`` in order, each worked out on the
         reader while the caller works on those before.
@@ -114,9 +120,9 @@ class Reader:
         try:
             for i in range(len(bounds)):
                 while ahead < len(bounds) and ahead <= i + limits.settle_batches_ahead:
-                    pending.append(self._submit(store, price, job, bounds[ahead]))
+                    pending.append(self._submit(store, job, bounds[ahead]))
                     ahead += 1
-                yield price(store, job, bounds[0]) if i == 0 else pending.popleft().result()
+                yield self._price(store, job, bounds[0]) if i == 0 else pending.popleft().result()
         finally:
             for future in pending:
                 if not future.cancel():
@@ -137,24 +143,27 @@ class Reader:
             return False
         return True
 
-    def _submit(
-        self, store: Store, price: Callable[[Store, Job, Bounds], Batch], job: Job, bounds: Bounds
-    ) -> Future[Batch]:
+    def _submit(self, store: Store, job: Job, bounds: Bounds) -> Future[Batch]:
         if self._process is not None and self._process_up():
             self._batches["process"] += 1
-            return self._process.submit(_price_in_reader_process, price, job, bounds)
+            return self._process.submit(_price_in_reader_process, job, bounds)
         self._batches["thread"] += 1
-        return self._thread.submit(price, store, job, bounds)
+        return self._thread.submit(self._price, store, job, bounds)
 
 
 # --- inside a reader process -----------------------------------------------------------------
 
-_READER_STORE: list[Store] = []  # in a reader process: its own connection to the database
+# In a reader process: its own connection to the database, and the pricing it does.
+_READER_STORE: list[Store] = []
+_READER_PRICE: list[Callable[[Store, Any, Bounds], Any]] = []
 
 
-def _start_reader_process(opener: Callable[[], Store]) -> None:
-    """A reader process's start: open the database; leave Ctrl-C to the settlement, which
-    stops its reader itself; end with the settlement if that is killed.
+def _start_reader_process(
+    opener: Callable[[], Store], price: Callable[[Store, Any, Bounds], Any]
+) -> None:
+    """A reader process's start: open the database and keep the pricing (whose module was
+    imported to unpickle it); leave Ctrl-C to the settlement, which stops its reader itself;
+    end with the settlement if that is killed.
 
     At its end the process leaves at once (``os._exit``, the last thing at exit): it holds
     nothing to flush, only a read-only connection, and tearing down Python's modules would keep
@@ -168,6 +177,7 @@ def _start_reader_process(opener: Callable[[], Store]) -> None:
         # stays open in this process: without this the reader would wait on it for ever.
         threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     _READER_STORE.append(opener())
+    _READER_PRICE.append(price)
 
 
 def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
@@ -175,11 +185,9 @@ def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
     os._exit(0)
 
 
-def _price_in_reader_process(
-    price: Callable[[Store, Job, Bounds], Batch], job: Job, bounds: Bounds
-) -> Batch:
-    """``price`` in a reader process, on the database it opened at its start."""
-    return price(_READER_STORE[0], job, bounds)
+def _price_in_reader_process(job: Any, bounds: Bounds) -> Any:
+    """The pricing in a reader process, on the database it opened at its start."""
+    return _READER_PRICE[0](_READER_STORE[0], job, bounds)
 
 
 def _started() -> None:
