@@ -17,6 +17,9 @@ from gridpay.errors import ConfigError
 
 DEFAULT_DB_PATH = "gridpay.db"
 ENVIRONMENTS = ("production", "test", "drill")
+# The supply's nominal voltage (China's single-phase mains): with a breaker's current it bounds
+# the energy a day can deliver, which the settlement's reading checks use.
+NOMINAL_VOLTAGE_V = 220
 DEFAULT_OFFICES = (
     "Office 1 (Jianxi)",
     "Office 2 (Xigong)",
@@ -35,7 +38,7 @@ class Settings:
     payment_amount_fen_max: int = limits.payment_amount_fen_max_default
     company_name: str = "State Grid Henan Electric Power Company"
     hotline: str = "95598"
-    nominal_voltage_v: int = 220
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V
     # Customer messages: the Chinese name signs every SMS; the gateway is file | console | http.
     company_name_zh: str = "国网河南省电力公司"
     sms_gateway: str = "file"

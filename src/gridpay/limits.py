@@ -11,6 +11,13 @@ settle_chunk_accounts_max = 50_000
 # kernel run beside the writes; only a chunk's first batch is read while nothing is written.
 settle_batch_accounts_max = 10_000
 
+# Settlement: a chunk's first batch is this fraction (1/n) of a full batch: it is read while
+# nothing is written, and each batch after it doubles until full (``settlement_reader``).
+settle_first_batch_divisor = 4
+
+# Settlement: attempts at one chunk when another run settled part of it meanwhile (a conflict).
+settle_chunk_attempts_max = 3
+
 # Settlement: batches the reader may be ahead of the writer (read and priced, not yet written).
 settle_batches_ahead = 2
 
@@ -123,3 +130,162 @@ credit_outcome_python_rows_max = 50
 
 # Decisions `gridpay explain` shows by default.
 explain_decisions_max = 20
+
+# Rows `gridpay commands list` and `gridpay accounts list` show by default.
+command_list_rows_default = 50
+account_list_rows_default = 50
+
+# A command's newest confirmations looked at before a late confirmation is taken.
+command_confirmations_checked_max = 20
+
+# --- imports and their reports ----------------------------------------------------------------
+
+# Rows per insert statement batch inside an accounts import's one transaction: it only sets how
+# often the progress bar moves (the whole file still commits or rolls back as one).
+registry_insert_batch_rows = 25_000
+
+# Problems and rejected rows printed after an import (all of them are in the report / quarantine).
+import_problems_shown_max = 20
+import_rejected_shown_max = 20
+
+# A readings file smaller than this imports in well under a second: no progress bar.
+import_progress_rows_min = 50_000
+
+# Quarantined readings `gridpay readings quarantine` shows by default.
+quarantine_rows_shown_default = 50
+
+# Days `gridpay calendar` shows by default.
+calendar_days_shown_default = 14
+
+# --- the audit --------------------------------------------------------------------------------
+
+# Offending accounts named per check; the rest are counted.
+audit_accounts_named_max = 20
+# Days with mismatched charges named in the repricing check's detail; the rest are counted.
+audit_days_named_max = 10
+
+# --- what a registered account or meter may hold ----------------------------------------------
+
+# A household service breaker is 10-100 A; above this is a typo.
+breaker_a_max = 1_000
+
+# Text columns, as wide as their schema columns (``adapters/sql/schema.py``; a test compares).
+account_name_chars_max = 200  # accounts.name
+account_phone_chars_max = 32  # accounts.phone
+transfer_note_chars_max = 200  # transfers.note
+staff_task_reason_chars_max = 300  # staff_tasks.reason
+command_error_chars_max = 300  # meter_commands.last_error
+reading_source_chars_max = 200  # readings.source, reading_quarantine.source
+quarantine_meter_no_chars_max = 64  # reading_quarantine.meter_no
+quarantine_reason_chars_max = 300  # reading_quarantine.reason
+
+# --- the SQL store ----------------------------------------------------------------------------
+
+# SQLite's bound parameters per statement (its compile-time default since 3.32): every IN list
+# that binds its ids stays well below.
+sqlite_bound_parameters_max = 32_766
+
+# How long a SQLite writer waits for the write lock before it gives up.
+sqlite_busy_timeout_ms = 60_000
+
+# WAL pages after which SQLite folds the log into the database on commit (about 40 MB): rarely,
+# because the settlement folds each chunk's log on a thread of its own.
+sqlite_wal_checkpoint_pages = 10_000
+
+# How often a writer waiting for SQLite's write lock tries again (seconds): quickly at first,
+# then every few milliseconds. SQLite's own busy handler backs off to 100 ms between tries, so a
+# writer releasing the lock for a moment (a settlement between chunks) would have to pause that
+# long for the waiters to notice; with this poll a pause of ``sqlite_writer_pause_s`` does.
+sqlite_write_lock_poll_s = (0.0005, 0.001, 0.002, 0.003)
+
+# Rows handed to one ``executemany`` as a list: ``DataFrame.rows()`` builds the tuples a third
+# faster than the ``iter_rows()`` generator, and slices keep the list's memory small.
+executemany_rows_max = 20_000
+
+# Null patterns a frame is split into at most for ``bulk_insert`` on SQLite.
+bulk_insert_null_patterns_max = 8
+
+# Fewer rows than this go in one statement each instead of through a staging table; they are
+# read out of their frame as Python tuples, with no Polars operation (each costs ~0.2 ms, more
+# than inserting the row: one payment's outcome is a row per table).
+bulk_keyed_stage_rows_min = 50
+
+# Ids per IN (...) list, by repository.
+settlement_in_list_ids_max = 10_000
+credit_in_list_ids_max = 5_000
+readings_in_list_ids_max = 1_000
+registry_in_list_ids_max = 1_000
+
+# Readings: a day with at least this many rows in a file is read whole rather than by IN lists,
+# and so is a day (or table) holding fewer than this many rows per id asked about: reading a few
+# rows more beats building, parsing and probing IN lists (5,000 meters of the demo's city).
+readings_whole_day_ids_min = 20_000
+readings_whole_rows_per_id_max = 4
+
+# Registry: ids are read as one primary-key range when the range holds at most this many ids per
+# id looked for (a dense block); otherwise by IN lists.
+registry_range_span_per_id_max = 4
+
+# Credit: up to this many accounts are read row by row rather than as frames.
+credit_row_by_row_accounts_max = 20
+
+# PostgreSQL checks a foreign key row by row: a trigger per inserted row looks up and locks the
+# row it refers to, which was more than half of a 550,000-account import (~16 us per account for
+# its three keys). A big registration drops the foreign keys of the tables it fills and adds them
+# back before commit instead: one set-based check per key, but over the whole tables (~2 us per
+# account already there). So: from this many new accounts on (below it the exclusive locks are
+# not worth it), and only while the new accounts are at least this share of those registered.
+bulk_registration_accounts_min = 50_000
+bulk_registration_share_min = 0.25
+
+# Other transactions touch the registry's tables in different orders (a payment reads offices
+# then accounts, an account query accounts then offices, the audit the ledger then accounts), so
+# waiting for exclusive locks on all of them while holding some could deadlock. Each attempt waits
+# at most this long (under PostgreSQL's deadlock_timeout, so the import is always the one that
+# backs off); after this many seconds of attempts the import goes row by row instead.
+bulk_registration_lock_timeout_ms = 100
+bulk_registration_lock_wait_s = 10.0
+bulk_registration_lock_retry_pause_s = 0.2
+postgresql_deadlock_timeout_ms = 1_000  # PostgreSQL's default ``deadlock_timeout``
+
+# --- how the limits relate (checked at import: a change that breaks one fails at once) --------
+
+# Settlement: a batch fits in its chunk, the first batch holds an account, and the pipeline moves.
+assert settle_batch_accounts_max <= settle_chunk_accounts_max
+assert settle_first_batch_divisor >= 1
+assert settle_batch_accounts_max // settle_first_batch_divisor >= 1
+assert settle_batches_ahead >= 1
+assert settle_chunk_attempts_max >= 1
+# A waiting payment polls at least once during the settlement's pause between chunks.
+assert max(sqlite_write_lock_poll_s) < sqlite_writer_pause_s
+assert sqlite_busy_timeout_ms > 0
+# Retries: at least one attempt, and a back-off that starts below its cap.
+assert message_send_attempts_max >= 1
+assert message_retry_base_s <= message_retry_cap_s
+assert command_attempts_max >= 1
+assert command_retry_base_s <= command_retry_cap_s
+assert command_burst_per_head_end >= 1
+# Batches of work are not empty.
+assert message_send_batch_max >= 1
+assert command_dispatch_batch_max >= 1
+assert message_marks_per_transaction >= 1
+assert executemany_rows_max >= 1
+assert registry_insert_batch_rows >= 1
+assert credit_outcome_python_rows_max <= credit_chunk_accounts_max
+# Listings by default show no more than a page.
+assert command_list_rows_default <= page_rows_max
+assert account_list_rows_default <= page_rows_max
+assert quarantine_rows_shown_default <= page_rows_max
+assert explain_decisions_max <= page_rows_max
+# IN lists bind within SQLite's limit.
+assert settlement_in_list_ids_max <= sqlite_bound_parameters_max
+assert credit_in_list_ids_max <= sqlite_bound_parameters_max
+assert readings_in_list_ids_max <= sqlite_bound_parameters_max
+assert registry_in_list_ids_max <= sqlite_bound_parameters_max
+# A bulk registration's lock attempts back off before PostgreSQL looks for deadlocks.
+assert bulk_registration_lock_timeout_ms < postgresql_deadlock_timeout_ms
+assert bulk_registration_lock_retry_pause_s < bulk_registration_lock_wait_s
+assert 0 < bulk_registration_share_min <= 1
+# A cut window is searched over a horizon a calendar listing can show.
+assert cut_window_horizon_days_default <= calendar_days_max
+assert calendar_days_shown_default <= calendar_days_max

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from sqlalchemy import text
 
+from gridpay import limits
 from gridpay.adapters.sql import bulk_keyed
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
 from gridpay.adapters.sql.store import SqlStore
@@ -52,7 +53,7 @@ def _written(
     """What ``write(conn)`` returns and leaves in ``table`` (rolled back afterwards)."""
     with monkeypatch.context() as patch:
         if staged:
-            patch.setattr(bulk_keyed, "STAGE_ROWS_MIN", 0)
+            patch.setattr(limits, "bulk_keyed_stage_rows_min", 0)
         with store.unit_of_work() as uow:
             returned = write(uow.conn)
             order = "id" if table != "credit_state" else "account_id"

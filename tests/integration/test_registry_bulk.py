@@ -14,10 +14,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import inspect
 
-from gridpay.adapters.sql import registry_repo
+from gridpay import limits
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.services import registry
 from tests.fakes import FakeClock
 from tests.integration.test_registry_import import (
     account_line,
@@ -31,8 +30,8 @@ TABLES = ("accounts", "meters", "ledger_accounts")
 
 @pytest.fixture(autouse=True)
 def bulk_from_one_account(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_repo, "BULK_REGISTRATION_ACCOUNTS_MIN", 1)
-    monkeypatch.setattr(registry, "INSERT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(limits, "bulk_registration_accounts_min", 1)
+    monkeypatch.setattr(limits, "registry_insert_batch_rows", 10)
 
 
 def foreign_keys(store: SqlStore) -> list[tuple[Any, ...]]:
@@ -160,7 +159,7 @@ def test_tables_kept_busy_make_a_big_import_go_row_by_row_not_deadlock(
 ) -> None:
     if store.dialect != "postgresql":
         pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(registry_repo, "_BULK_LOCK_WAIT_S", 0.5)
+    monkeypatch.setattr(limits, "bulk_registration_lock_wait_s", 0.5)
     locked: list[bool] = []
     original = SqlRegistryRepo._lock_for_bulk
 

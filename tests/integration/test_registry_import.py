@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from sqlalchemy import text
 
+from gridpay import limits
 from gridpay.adapters.account_files import read_accounts_csv
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.domain.registry import RowStatus
@@ -175,7 +176,7 @@ def test_a_file_missing_required_columns_is_refused_whole(
 def test_an_import_that_fails_while_writing_leaves_nothing_behind(
     store: SqlStore, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry, "INSERT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(limits, "registry_insert_batch_rows", 10)
     calls = {"n": 0}
     from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 

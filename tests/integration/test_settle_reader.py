@@ -14,8 +14,8 @@ import pytest
 
 from gridpay import limits
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.services import settlement
 from gridpay.services.settlement import reprice_settled_day, settle_day
+from gridpay.services.settlement_reader import Reader
 from tests.integration.settle_helpers import add_city, add_readings, fresh_sqlite_store, snapshot
 
 D0 = dt.date(2026, 10, 1)
@@ -39,7 +39,7 @@ def _wait_for_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
         started = reader._started
         return started is not None and started.result(timeout=60) is None
 
-    monkeypatch.setattr(settlement._Reader, "_process_up", process_up)
+    monkeypatch.setattr(Reader, "_process_up", process_up)
 
 
 def test_a_reader_process_settles_a_day_as_the_reader_thread_does(
@@ -122,9 +122,10 @@ def test_a_store_opens_again_in_another_process_unless_it_lives_in_memory(store)
 _HOLD_A_READER = """
 import sys, time
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.services.settlement import _Reader
+from gridpay.services.settlement import _load_and_price
+from gridpay.services.settlement_reader import Reader
 
-with _Reader.start(SqlStore(sys.argv[1]), True) as reader:
+with Reader.start(SqlStore(sys.argv[1]), _load_and_price, True) as reader:
     reader._started.result(timeout=60)
     print(*reader._process._processes, flush=True)
     time.sleep(600)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import polars as pl
 import pytest
 from sqlalchemy import text
 
 from gridpay.domain.ledger import REVENUE_ID
+from gridpay.domain.settlement import charge_transfers
 from gridpay.errors import InvalidInput
+from gridpay.services import settlement
 from gridpay.services.settlement import reprice_settled_day, settle_day, settle_range
 from tests.integration.settle_helpers import (
     add_city,
@@ -225,3 +228,61 @@ def test_each_chunks_log_is_folded_in_beside_the_next_chunk(store, clock, tmp_pa
             setting = uow.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
             assert setting == 10_000
         assert uow.settlement.usage_for_day(D0).height == 30
+
+
+def _one_fen_more_for(account_id: int):
+    """``charge_transfers``, but posting one fen more to ``account_id`` than its usage row."""
+
+    def perturbed(usage: pl.DataFrame) -> pl.DataFrame:
+        transfers = charge_transfers(usage)
+        more = pl.when(pl.col("account_id") == account_id).then(pl.col("amount_fen") + 1)
+        return transfers.with_columns(more.otherwise(pl.col("amount_fen")).alias("amount_fen"))
+
+    return perturbed
+
+
+def _missing_for(account_id: int):
+    """``charge_transfers``, but with no transfer for ``account_id``."""
+
+    def perturbed(usage: pl.DataFrame) -> pl.DataFrame:
+        return charge_transfers(usage).filter(pl.col("account_id") != account_id)
+
+    return perturbed
+
+
+@pytest.mark.parametrize("perturbed", [_one_fen_more_for, _missing_for])
+def test_a_chunk_whose_postings_differ_from_its_usage_rows_refuses_and_writes_nothing(
+    store, clock, monkeypatch, tmp_path, perturbed
+):
+    ids = add_city(store, 20)
+    for day in (D0, D1):
+        add_readings(store, ids, day)
+    settle_day(store, clock, D0)
+    # Chunks of 7 accounts: 1-7, 8-14, 15-20. Account 10's posting is wrong: the second chunk.
+    monkeypatch.setattr(settlement, "charge_transfers", perturbed(10))
+    with pytest.raises(AssertionError):
+        settle_day(store, clock, D1, chunk_accounts=7, batch_accounts=4)
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        settled = uow.conn.execute(
+            text("SELECT account_id FROM daily_usage WHERE day = :d ORDER BY account_id"),
+            {"d": D1},
+        ).scalars()
+        assert list(settled) == ids[:7]
+        posted = uow.conn.execute(
+            text("SELECT account_id FROM transfers WHERE day = :d ORDER BY account_id"),
+            {"d": D1},
+        ).scalars()
+        assert list(posted) == ids[:7]
+        assert sum(uow.ledger.balance_fen(i) for i in ids[7:]) == 0
+
+    # Without the mistake the day settles the rest, to the ledger of one clean run.
+    monkeypatch.undo()
+    assert settle_day(store, clock, D1, chunk_accounts=7, batch_accounts=4).accounts == 13
+    clean = fresh_sqlite_store(tmp_path / "clean.db", clock)
+    add_city(clean, 20)
+    for day in (D0, D1):
+        add_readings(clean, ids, day)
+    settle_range(clean, clock, D0, D1)
+    assert snapshot(store) == snapshot(clean)
+    clean.dispose()

@@ -59,7 +59,7 @@ def test_a_writer_that_never_gets_the_lock_fails_after_the_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = _engine(tmp_path / "lock.db")
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(limits, "sqlite_busy_timeout_ms", 300)
     with engine.connect() as holder:
         holder.begin()
         holder.execute(text("INSERT INTO log VALUES ('holder', 0)"))
@@ -87,6 +87,6 @@ def test_every_connection_gets_the_settings_the_bulk_paths_rely_on(tmp_path: Pat
     assert pragma == {
         "journal_mode": "wal",
         "synchronous": 1,  # NORMAL: in WAL mode a commit does not wait for the disk
-        "wal_autocheckpoint": db.SQLITE_WAL_CHECKPOINT_PAGES,
-        "busy_timeout": db.SQLITE_BUSY_TIMEOUT_MS,
+        "wal_autocheckpoint": limits.sqlite_wal_checkpoint_pages,
+        "busy_timeout": limits.sqlite_busy_timeout_ms,
     }

@@ -8,10 +8,11 @@ from typing import Any
 import polars as pl
 
 from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.config import NOMINAL_VOLTAGE_V
 from gridpay.domain.settlement import INPUT_SCHEMA, settle_batch
 from gridpay.domain.tariff import REGISTERS, Tariff, tariff_price_frame
 
-VOLTAGE_V = 220
+VOLTAGE_V = NOMINAL_VOLTAGE_V
 
 
 def shipped() -> dict[str, Tariff]:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import polars as pl
 
+from gridpay import limits
 from gridpay.domain.readings import FILE_COLUMNS, METER_NO_DIGITS, RAW_SCHEMA, REQUIRED_COLUMNS
 from gridpay.errors import InvalidInput, NotFound
 
 PARQUET_MAGIC = b"PAR1"
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SEPARATORS = (",", ";", "\t")
-SOURCE_CHARS_MAX = 200  # readings.source and reading_quarantine.source are VARCHAR(200)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def read_readings_file(path: str | Path) -> ReadingsFile:
     else:
         rows = _csv_rows(data, path)
     assert rows.schema == pl.Schema(RAW_SCHEMA)
-    return ReadingsFile(source=path.name[:SOURCE_CHARS_MAX], rows=rows)
+    return ReadingsFile(source=path.name[: limits.reading_source_chars_max], rows=rows)
 
 
 def _read_bytes(path: Path) -> bytes:

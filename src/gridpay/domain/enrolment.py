@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from gridpay import limits
 from gridpay.domain.ledger import Transfer
 from gridpay.domain.payments import (
     RefundRequest,
@@ -27,13 +28,7 @@ from gridpay.domain.payments import (
     parse_note,
     refund_transfer,
 )
-from gridpay.domain.registry import (
-    NAME_CHARS_MAX,
-    PHONE_CHARS_MAX,
-    Account,
-    Language,
-    SupplyType,
-)
+from gridpay.domain.registry import Account, Language, SupplyType
 from gridpay.errors import InvalidInput, Refused
 
 # The registry's phone rule (``domain.registry.parse_rows``): digits, an optional leading +,
@@ -172,10 +167,10 @@ class EnrolmentRequest:
 
 def parse_phone(text: str, what: str = "phone") -> str:
     phone = text.strip()
-    if not _PHONE.fullmatch(phone) or len(phone) > PHONE_CHARS_MAX:
+    if not _PHONE.fullmatch(phone) or len(phone) > limits.account_phone_chars_max:
         raise InvalidInput(
             f"{what} {text!r} is not a phone number: digits, an optional leading +, "
-            f"at most {PHONE_CHARS_MAX} characters"
+            f"at most {limits.account_phone_chars_max} characters"
         )
     return phone
 
@@ -207,8 +202,9 @@ def parse_name(text: str | None) -> str | None:
     if text is None or not text.strip():
         return None
     name = text.strip()
-    if len(name) > NAME_CHARS_MAX:
-        raise InvalidInput(f"name is {len(name)} characters long; at most {NAME_CHARS_MAX}")
+    chars_max = limits.account_name_chars_max
+    if len(name) > chars_max:
+        raise InvalidInput(f"name is {len(name)} characters long; at most {chars_max}")
     return name
 
 

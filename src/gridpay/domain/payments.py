@@ -18,6 +18,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
+from gridpay import limits
 from gridpay.domain.ledger import (
     CLEARING_IDS,
     REFUNDS_ID,
@@ -33,7 +34,6 @@ from gridpay.domain.money import format_fen, parse_yuan
 from gridpay.errors import InvalidInput, Refused
 
 ACCOUNT_NO_DIGITS = 10
-NOTE_CHARS_MAX = 200  # the width of transfers.note
 _ACCOUNT_NO = re.compile(r"[0-9]{10}")
 
 # Kinds a clerk may reverse, and why the others may not be.
@@ -168,8 +168,10 @@ def parse_note(text: str | None) -> str | None:
     if text is None or not text.strip():
         return None
     note = text.strip()
-    if len(note) > NOTE_CHARS_MAX:
-        raise InvalidInput(f"note is {len(note)} characters long; at most {NOTE_CHARS_MAX}")
+    if len(note) > limits.transfer_note_chars_max:
+        raise InvalidInput(
+            f"note is {len(note)} characters long; at most {limits.transfer_note_chars_max}"
+        )
     return note
 
 

@@ -26,16 +26,14 @@ from enum import StrEnum
 
 import polars as pl
 
+from gridpay import limits
 from gridpay.domain.money import format_kwh
 from gridpay.errors import InvalidInput, Refused
 
 ACCOUNT_NO_DIGITS = 10
 METER_NO_DIGITS = 12
-NAME_CHARS_MAX = 200  # accounts.name is VARCHAR(200)
-PHONE_CHARS_MAX = 32  # accounts.phone is VARCHAR(32)
 # DL/T 645 energy registers hold XXXXXX.XX kWh: six integer digits.
 REGISTER_KWH_DIGITS_MAX = 6
-BREAKER_A_MAX = 1_000  # a household service breaker is 10-100 A; above this is a typo
 
 
 class Language(StrEnum):
@@ -280,14 +278,14 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
         ),
         (pl.col("name").is_null(), "name is missing"),
         (
-            pl.col("name").str.len_chars() > NAME_CHARS_MAX,
-            f"name is longer than {NAME_CHARS_MAX} characters",
+            pl.col("name").str.len_chars() > limits.account_name_chars_max,
+            f"name is longer than {limits.account_name_chars_max} characters",
         ),
         (
             pl.col("phone").is_not_null()
             & (
                 ~pl.col("phone").str.contains(phone_pattern)
-                | (pl.col("phone").str.len_chars() > PHONE_CHARS_MAX)
+                | (pl.col("phone").str.len_chars() > limits.account_phone_chars_max)
             ),
             pl.format("phone {} is not a phone number", _quoted(pl.col("phone"))),
         ),
@@ -337,11 +335,11 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
             pl.format("has_switch {} is not true or false", _quoted(pl.col("_has_switch"))),
         ),
         (
-            ~breaker_ok | (pl.col("breaker_a") < 1) | (pl.col("breaker_a") > BREAKER_A_MAX),
+            ~breaker_ok | (pl.col("breaker_a") < 1) | (pl.col("breaker_a") > limits.breaker_a_max),
             pl.format(
                 "breaker_a {} is not a whole number of amperes from 1 to {}",
                 _quoted(pl.col("_breaker_a")),
-                BREAKER_A_MAX,
+                limits.breaker_a_max,
             ),
         ),
         (
@@ -784,8 +782,8 @@ def plan_meter_replacement(
     if cmd.new_initial_wh < 0:
         raise InvalidInput("the new meter's initial reading cannot be negative")
     breaker_a = old.breaker_a if cmd.new_breaker_a is None else cmd.new_breaker_a
-    if not 1 <= breaker_a <= BREAKER_A_MAX:
-        raise InvalidInput(f"breaker of {breaker_a} A is not from 1 to {BREAKER_A_MAX} A")
+    if not 1 <= breaker_a <= limits.breaker_a_max:
+        raise InvalidInput(f"breaker of {breaker_a} A is not from 1 to {limits.breaker_a_max} A")
     installed = Meter(
         id=new_id,
         meter_no=cmd.new_meter_no.strip(),

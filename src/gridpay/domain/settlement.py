@@ -419,6 +419,62 @@ def charge_transfers(usage: pl.DataFrame) -> pl.DataFrame:
     return _signed_transfers(usage.filter(pl.col("charge_fen") != 0), transfer_id)
 
 
+@dataclass(frozen=True)
+class ChargeSums:
+    """Charges summed, to the fen: what customers were charged and credited, in how many
+    transfers (a usage row with a zero charge posts none)."""
+
+    charged_fen: int = 0
+    credited_fen: int = 0
+    transfers: int = 0
+
+    def __add__(self, other: ChargeSums) -> ChargeSums:
+        return ChargeSums(
+            self.charged_fen + other.charged_fen,
+            self.credited_fen + other.credited_fen,
+            self.transfers + other.transfers,
+        )
+
+
+def usage_charge_sums(usage: pl.DataFrame) -> ChargeSums:
+    """The charges settled usage rows say customers owe (``charge_fen``, signed)."""
+    charge = usage["charge_fen"]
+    return ChargeSums(
+        charged_fen=int(charge.filter(charge > 0).sum()),
+        credited_fen=int(-charge.filter(charge < 0).sum()),
+        transfers=int((charge != 0).sum()),
+    )
+
+
+def posted_charge_sums(transfers: pl.DataFrame) -> ChargeSums:
+    """The charges transfers move, by direction: from the customer's account to revenue is a
+    charge, from revenue to the customer's a credit (whatever the transfers' kinds say)."""
+    customer = pl.col("account_id")
+    revenue = pl.lit(REVENUE_ID)
+    charged = (pl.col("debit_account_id") == customer) & (pl.col("credit_account_id") == revenue)
+    credited = (pl.col("debit_account_id") == revenue) & (pl.col("credit_account_id") == customer)
+    sums = transfers.select(
+        pl.col("amount_fen").filter(charged).sum().alias("charged_fen"),
+        pl.col("amount_fen").filter(credited).sum().alias("credited_fen"),
+    )
+    return ChargeSums(
+        charged_fen=int(sums["charged_fen"][0]),
+        credited_fen=int(sums["credited_fen"][0]),
+        transfers=transfers.height,
+    )
+
+
+def assert_charges_posted_as_settled(settled: ChargeSums, posted: ChargeSums) -> None:
+    """The ledger's side of a settlement equals its usage rows' side, to the fen.
+
+    A difference is a mistake of ours (the kernel's rows and the transfers made from them
+    disagree), never the world's, so it is an assertion: the chunk refuses to commit.
+    """
+    assert posted.charged_fen == settled.charged_fen, (posted, settled)
+    assert posted.credited_fen == settled.credited_fen, (posted, settled)
+    assert posted.transfers == settled.transfers, (posted, settled)
+
+
 def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date) -> pl.DataFrame:
     """Correcting transfers for recomputed days: the difference of new and old charges.
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from gridpay import limits
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import AuditFailed, InvalidInput
@@ -23,11 +24,6 @@ from gridpay.ports.clock import Progress
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 from gridpay.services.settlement import reprice_in
-
-# Offending accounts named per check; the rest are counted. (A candidate for limits.py.)
-audit_accounts_named_max = 20
-# Days with mismatched charges named in the repricing check's detail; the rest are counted.
-audit_days_named_max = 10
 
 _SYSTEM_CODES = {ledger_id: code for ledger_id, code, _kind in SYSTEM_ACCOUNTS}
 
@@ -104,7 +100,7 @@ def audit(
 
 
 def transfers_balanced(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.unknown_ledger_account_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.unknown_ledger_account_failures(limits.audit_accounts_named_max)
     return _result(
         "transfers_balanced",
         "every transfer debits and credits an existing ledger account, so Σ debits = Σ credits "
@@ -137,7 +133,7 @@ def cached_totals_balanced(uow: UnitOfWork) -> CheckResult:
 
 
 def cached_balances_match_transfers(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.cached_balance_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.cached_balance_failures(limits.audit_accounts_named_max)
     return _result(
         "cached_balances_match_transfers",
         "each ledger account's cached debits and credits equal the sums of its transfers",
@@ -149,7 +145,7 @@ def cached_balances_match_transfers(uow: UnitOfWork) -> CheckResult:
 
 
 def customer_transfers_name_their_account(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.untagged_customer_transfer_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.untagged_customer_transfer_failures(limits.audit_accounts_named_max)
     return _result(
         "customer_transfers_name_their_account",
         "every transfer moving a customer's balance carries that account's id (so statements, "
@@ -162,7 +158,7 @@ def customer_transfers_name_their_account(uow: UnitOfWork) -> CheckResult:
 
 
 def usage_rows_match_charges(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.usage_charge_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.usage_charge_failures(limits.audit_accounts_named_max)
     return _result(
         "usage_rows_match_charges",
         "each settled day's charge_fen equals its charge/credit transfers (with any true-ups), "
@@ -175,7 +171,7 @@ def usage_rows_match_charges(uow: UnitOfWork) -> CheckResult:
 
 
 def charge_transfers_well_formed(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.malformed_charge_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.malformed_charge_failures(limits.audit_accounts_named_max)
     return _result(
         "charge_transfers_well_formed",
         "each charge moves customer -> revenue and each credit revenue -> customer, under its "
@@ -188,7 +184,7 @@ def charge_transfers_well_formed(uow: UnitOfWork) -> CheckResult:
 
 
 def ytd_charged_is_cumulative(uow: UnitOfWork) -> CheckResult:
-    failed, ids = uow.audit.ytd_charged_failures(audit_accounts_named_max)
+    failed, ids = uow.audit.ytd_charged_failures(limits.audit_accounts_named_max)
     return _result(
         "ytd_charged_is_cumulative",
         "each usage row's ytd_charged_fen = the previous row's (same account and year) + the "
@@ -232,7 +228,7 @@ def charges_match_readings_and_tariff(
         rows,
         _usage_rows_of(settled),
         len(failed),
-        sorted(failed)[:audit_accounts_named_max],
+        sorted(failed)[: limits.audit_accounts_named_max],
         _days_detail(bad_days),
     )
 
@@ -263,8 +259,8 @@ def _usage_rows_of(settled: Sequence[dt.date]) -> str:
 def _days_detail(bad_days: Sequence[dt.date]) -> str:
     if not bad_days:
         return ""
-    named = ", ".join(str(d) for d in bad_days[:audit_days_named_max])
-    hidden = len(bad_days) - audit_days_named_max
+    named = ", ".join(str(d) for d in bad_days[: limits.audit_days_named_max])
+    hidden = len(bad_days) - limits.audit_days_named_max
     more = f" and {hidden} more" if hidden > 0 else ""
     return f"on {named}{more}"
 

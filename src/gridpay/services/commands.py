@@ -43,12 +43,6 @@ from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import HeadEnd
 from gridpay.ports.store import Store, UnitOfWork
 
-LIST_LIMIT_DEFAULT = 50
-STAFF_REASON_CHARS_MAX = 300  # the staff_tasks.reason column
-
-# The account's newest confirmed commands looked at before taking a late confirmation.
-CONFIRMATIONS_CHECKED_MAX = 20
-
 
 @dataclass
 class DispatchReport:
@@ -124,7 +118,7 @@ def list_commands(
     store: Store,
     account_no: str | None = None,
     state: str | None = None,
-    limit: int = LIST_LIMIT_DEFAULT,
+    limit: int = limits.command_list_rows_default,
 ) -> pl.DataFrame:
     """Commands, newest first, optionally of one account and in one state."""
     if not 1 <= limit <= limits.page_rows_max:
@@ -185,7 +179,7 @@ def _late_confirmation(uow: UnitOfWork, result: CommandResult, report: DispatchR
 def _confirmed_since(uow: UnitOfWork, account_id: int, at: dt.datetime) -> bool:
     """Has another command of the account been confirmed at or after ``at``?"""
     acknowledged = uow.commands.list(
-        account_id, CommandState.ACKNOWLEDGED.value, CONFIRMATIONS_CHECKED_MAX
+        account_id, CommandState.ACKNOWLEDGED.value, limits.command_confirmations_checked_max
     )
     latest = acknowledged["finished_at"].max()
     if latest is None:
@@ -297,7 +291,7 @@ def _add_staff_task(
             "key": [key],
             "account_id": [command.account_id],
             "kind": [kind],
-            "reason": [reason[:STAFF_REASON_CHARS_MAX]],
+            "reason": [reason[: limits.staff_task_reason_chars_max]],
             "created_at": [at],
         },
         schema=TASK_SCHEMA,

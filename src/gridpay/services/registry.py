@@ -41,11 +41,6 @@ from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
 
-# Rows per insert statement batch inside the one transaction: it only sets how often the progress
-# bar moves (the whole file still commits or rolls back as one).
-INSERT_CHUNK_ROWS = 25_000
-LIST_LIMIT_DEFAULT = 50
-
 
 @dataclass(frozen=True)
 class RowProblem:
@@ -148,11 +143,13 @@ def _register(
             meters = new_meters(rows)
             progress.advance(rows.height - accounts.height)
             with uow.registry.bulk_registration(accounts.height):
-                for start in range(0, accounts.height, INSERT_CHUNK_ROWS):
-                    chunk = accounts.slice(start, INSERT_CHUNK_ROWS)
+                for start in range(0, accounts.height, limits.registry_insert_batch_rows):
+                    chunk = accounts.slice(start, limits.registry_insert_batch_rows)
                     # Accounts first: meters and ledger accounts refer to them.
                     uow.registry.insert_accounts(chunk)
-                    uow.registry.insert_meters(meters.slice(start, INSERT_CHUNK_ROWS))
+                    uow.registry.insert_meters(
+                        meters.slice(start, limits.registry_insert_batch_rows)
+                    )
                     progress.advance(chunk.height)
             uow.commit()
     finally:
@@ -224,7 +221,7 @@ def existing_account(uow: UnitOfWork, account_id: int) -> Account:
 
 
 def list_accounts(
-    store: Store, office_id: int | None = None, limit: int = LIST_LIMIT_DEFAULT
+    store: Store, office_id: int | None = None, limit: int = limits.account_list_rows_default
 ) -> AccountListing:
     if not 1 <= limit <= limits.page_rows_max:
         raise InvalidInput(f"limit must be from 1 to {limits.page_rows_max}")

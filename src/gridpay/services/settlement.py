@@ -6,53 +6,43 @@ only the accounts without a usage row for it, so a second run, or a run after a 
 ends with exactly the ledger of one clean run. Payments keep landing between chunks; balances are
 only ever moved by relative updates, so none is lost.
 
-Inside a chunk the accounts go in batches through a two-stage pipeline: a reader thread, on a
-connection of its own, reads a batch's state and readings and prices it with the kernel, while
-this thread writes the batch before it. The reader starts only once the chunk holds the
-settlement lock (SQLite: the chunk's transaction holds the database's one write lock;
-PostgreSQL: the advisory lock that readings imports share), so nothing it reads can change
-before the chunk commits: no other settlement, true-up or readings import can commit meanwhile,
-and payments, which can, touch only balances and transfers, never the state the kernel reads.
-The chunk's own writes cannot change what the reader reads either: batches are disjoint account
-ranges, and a reader never sees uncommitted rows anyway.
-
-For a big day the reader is a process of its own rather than a thread. SQLite's driver lets go
-of the GIL for every row it steps through, so a writer beside a busy reader thread waits for the
-GIL once a row: on 550,000 accounts that cost the writes about 2 s (``docs/benchmarks.md``).
+A chunk is: take the settlement lock; for each batch of its accounts load the state and
+readings, price them with the kernel, write the usage rows and post the charges; check that the
+charges posted are the usage rows' charges, to the fen; commit. The batches are loaded and priced
+on a reader (``settlement_reader``: a thread, or a process for a big day) while the batch before
+is written; the lock is what makes that safe (that module's doc).
 """
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
-import multiprocessing
-import os
-import signal
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from gridpay import limits
+from gridpay.config import NOMINAL_VOLTAGE_V
 from gridpay.domain.settlement import (
+    ChargeSums,
     RunTotals,
+    assert_charges_posted_as_settled,
     attach_readings,
     charge_transfers,
+    posted_charge_sums,
     settle_batch,
     trueup_transfers,
+    usage_charge_sums,
 )
 from gridpay.domain.tariff import prices_in_force
 from gridpay.errors import Conflict, InvalidInput
 from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.prepared import PreparedWrite
 from gridpay.ports.store import Store, UnitOfWork
-
-CHUNK_RETRIES_MAX = 3
+from gridpay.services.settlement_reader import Bounds, Reader, batch_bounds
 
 
 @dataclass
@@ -75,18 +65,6 @@ class SettlementReport:
 _TOTALS = ("accounts", "energy_wh", "charged_fen", "credited_fen", "estimated", "quarantined")
 
 
-def _chunk_totals(usage: pl.DataFrame, quarantined: pl.DataFrame) -> dict[str, int]:
-    charge = usage["charge_fen"]
-    return {
-        "accounts": usage.height,
-        "energy_wh": int(usage["energy_wh"].sum()),
-        "charged_fen": int(charge.filter(charge > 0).sum()),
-        "credited_fen": int(-charge.filter(charge < 0).sum()),
-        "estimated": int(usage["estimated"].sum()),
-        "quarantined": quarantined.height,
-    }
-
-
 def with_created_at(transfers: pl.DataFrame, at: dt.datetime) -> pl.DataFrame:
     naive_utc = at.astimezone(dt.UTC).replace(tzinfo=None)
     return transfers.with_columns(pl.lit(naive_utc, dtype=pl.Datetime("us")).alias("created_at"))
@@ -97,7 +75,7 @@ def settle_day(
     clock: Clock,
     day: dt.date,
     *,
-    nominal_voltage_v: int = 220,
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V,
     progress: Progress | None = None,
     chunk_accounts: int = limits.settle_chunk_accounts_max,
     batch_accounts: int = limits.settle_batch_accounts_max,
@@ -105,7 +83,7 @@ def settle_day(
 ) -> SettlementReport:
     """Settle ``day`` for every prepaid account not yet settled for it.
 
-    ``reader_process``: read and price the batches in a process of their own (True), on a
+    ``reader_process``: load and price the batches in a process of their own (True), on a
     thread (False), or decide by the day's size (None, see ``limits``).
     """
     if day >= clock.today():
@@ -113,38 +91,35 @@ def settle_day(
             f"cannot settle {day}: the day has not ended yet (today is {clock.today()})"
         )
     started = time.perf_counter()
-    with store.unit_of_work() as uow:
-        prepaid = uow.settlement.prepaid_account_count()
     if reader_process is None:
+        with store.unit_of_work() as uow:
+            prepaid = uow.settlement.prepaid_account_count()
         reader_process = prepaid >= limits.settle_reader_process_accounts_min
     # A reader process starts now, so that it is ready by the chunks' second batch.
-    with _Reader.start(store, reader_process) as reader:
+    with (
+        Reader.start(store, _load_and_price, reader_process) as reader,
+        _between_chunks(store) as between_chunks,
+    ):
         trued_up = process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)
         with store.unit_of_work() as uow:
             run_id = uow.settlement.start_run(day, clock.now())
-            tariffs = uow.registry.tariffs()
+            prices = prices_in_force(uow.registry.tariffs(), day)
             account_ids = uow.settlement.prepaid_account_ids()
             uow.commit()
         report = SettlementReport(run_id=run_id, day=day, trued_up_accounts=trued_up)
         report.phases_s["load_day"] = time.perf_counter() - started
-        prices = prices_in_force(tariffs, day)
+        job = _Job(day, run_id, prices, nominal_voltage_v)
         if progress:
             progress.start(f"settling {day}", account_ids.len())
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-checkpoint") as folder:
-            for offset in range(0, account_ids.len(), chunk_accounts):
-                chunk = account_ids.slice(offset, chunk_accounts)
-                bounds = _batch_bounds(chunk, batch_accounts)
-                job = _Job(day, run_id, prices, nominal_voltage_v, bounds)
-                totals = _settle_chunk(store, clock, job, reader)
-                for key, value in totals.items():
-                    setattr(report, key, getattr(report, key) + value)
-                if progress:
-                    progress.advance(chunk.len())
-                if offset + chunk_accounts < account_ids.len():
-                    # The chunk's log is folded into the database while the next chunk is
-                    # written (the last chunk's is left to the database's own checkpoints).
-                    folder.submit(store.checkpoint)
-                    store.let_other_writers_in()
+        for offset in range(0, account_ids.len(), chunk_accounts):
+            if offset:
+                between_chunks()
+            chunk = account_ids.slice(offset, chunk_accounts)
+            totals = _settle_chunk(store, clock, reader, job, batch_bounds(chunk, batch_accounts))
+            for key, value in totals.items():
+                setattr(report, key, getattr(report, key) + value)
+            if progress:
+                progress.advance(chunk.len())
         report.reader = reader.describe()
     if progress:
         progress.finish()
@@ -155,206 +130,122 @@ def settle_day(
     return report
 
 
-def _batch_bounds(chunk: pl.Series, batch_accounts: int) -> list[tuple[int, int]]:
-    """(first, last) account id of each batch of a chunk of sorted account ids.
+def _settle_chunk(
+    store: Store,
+    clock: Clock,
+    reader: Reader[_Job, _PricedBatch],
+    job: _Job,
+    batches: Sequence[Bounds],
+) -> dict[str, int]:
+    """Settle a chunk in one transaction, again if another run settled part of it meanwhile
+    (the second attempt settles what is left)."""
+    for attempt in range(limits.settle_chunk_attempts_max):
+        try:
+            return _settle_chunk_once(store, clock, reader, job, batches)
+        except Conflict:
+            if attempt == limits.settle_chunk_attempts_max - 1:
+                raise
+    raise AssertionError("unreachable")
 
-    The first batch is read while nothing is written, so it is small, and the batches grow to
-    ``batch_accounts``: each is read while the one before, half its size, is written.
-    """
-    bounds = []
-    offset, size = 0, max(1, batch_accounts // 4)
-    while offset < chunk.len():
-        last = min(offset + size, chunk.len()) - 1
-        bounds.append((int(chunk[offset]), int(chunk[last])))
-        offset, size = last + 1, min(size * 2, batch_accounts)
-    return bounds
+
+def _settle_chunk_once(
+    store: Store,
+    clock: Clock,
+    reader: Reader[_Job, _PricedBatch],
+    job: _Job,
+    batches: Sequence[Bounds],
+) -> dict[str, int]:
+    """Under the settlement lock, each batch loaded and priced (on the reader) and written;
+    then the ledger checked against the usage rows, and one commit."""
+    with store.unit_of_work() as uow:
+        uow.lock_settlement(shared=False)
+        uow.defer_checkpoint()  # done beside the next chunk (_between_chunks)
+        # From here until commit nothing the batches read can change (settlement_reader).
+        job = replace(job, at=clock.now())
+        totals = dict.fromkeys((*_TOTALS, "waiting_first_reading"), 0)
+        settled, posted = ChargeSums(), ChargeSums()
+        with closing(reader.priced(store, job, batches)) as priced:
+            for batch in priced:
+                _write(uow, job, batch)
+                totals = {key: value + batch.totals[key] for key, value in totals.items()}
+                settled, posted = settled + batch.settled, posted + batch.posted
+        assert_charges_posted_as_settled(settled, posted)
+        uow.settlement.add_to_run(job.run_id, RunTotals(**{key: totals[key] for key in _TOTALS}))
+        uow.commit()
+    return totals
 
 
 @dataclass(frozen=True)
 class _Job:
-    """A chunk's pricing, as handed to the reader (a process's too: it pickles)."""
+    """What pricing a batch needs, as handed to the reader (a process's too: it pickles)."""
 
     day: dt.date
     run_id: int
     prices: pl.DataFrame
     nominal_voltage_v: int
-    batches: Sequence[tuple[int, int]]  # (first, last) account id of each batch
     at: dt.datetime | None = None  # the chunk's transfers' time, set once it holds the lock
 
 
 @dataclass(frozen=True)
 class _PricedBatch:
     """A batch ready to write: its usage rows and transfers as prepared writes (the reader
-    does all the work a write can do outside the chunk's transaction), and its counts."""
+    does all the work a write can do outside the chunk's transaction), and its sums."""
 
     usage: PreparedWrite
     postings: PreparedWrite
     quarantined: pl.DataFrame
-    totals: dict[str, int]
-    waiting_first_reading: int
+    totals: dict[str, int]  # the run's counters, and the accounts waiting for a first reading
+    settled: ChargeSums  # the usage rows' charges
+    posted: ChargeSums  # the transfers' charges
 
 
-def _read_and_price(store: Store, job: _Job, bounds: tuple[int, int]) -> _PricedBatch:
-    """The reader's stage: a batch's state and readings, read beside the writer, and priced."""
+def _load_and_price(store: Store, job: _Job, bounds: Bounds) -> _PricedBatch:
+    """A batch's state and readings, loaded and priced with the kernel (on the reader)."""
     assert job.at is not None
     lo, hi = bounds
     with store.reader() as reading:
         kernel_input = reading.settlement.load_input(job.day, lo, hi)
         usage, quarantined = settle_batch(kernel_input, job.prices, job.day, job.nominal_voltage_v)
         transfers = with_created_at(charge_transfers(usage), job.at)
+        settled = usage_charge_sums(usage)
         return _PricedBatch(
-            reading.settlement.prepare_usage(usage, job.run_id),
-            reading.ledger.prepare_postings(transfers),
-            quarantined,
-            _chunk_totals(usage, quarantined),
-            kernel_input.height - usage.height,
+            usage=reading.settlement.prepare_usage(usage, job.run_id),
+            postings=reading.ledger.prepare_postings(transfers),
+            quarantined=quarantined,
+            totals={
+                "accounts": usage.height,
+                "energy_wh": int(usage["energy_wh"].sum()),
+                "charged_fen": settled.charged_fen,
+                "credited_fen": settled.credited_fen,
+                "estimated": int(usage["estimated"].sum()),
+                "quarantined": quarantined.height,
+                "waiting_first_reading": kernel_input.height - usage.height,
+            },
+            settled=settled,
+            posted=posted_charge_sums(transfers),
         )
 
 
-# --- the reader: a thread, or for a big day a process of its own -----------------------------
-
-_READER_STORE: list[Store] = []  # in a reader process: its own connection to the database
-
-
-def _start_reader_process(opener: Callable[[], Store]) -> None:
-    """A reader process's start: open the database; leave Ctrl-C to the settlement, which
-    stops its reader itself; end with the settlement if that is killed.
-
-    At its end the process leaves at once (``os._exit``, the last thing at exit): it holds
-    nothing to flush, only a read-only connection, and tearing down Python's modules would keep
-    the settlement waiting for it 0.2-0.3 s.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    atexit.register(os._exit, 0)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        # Killed outright, the settlement never tells the pool to stop, and the pool's queue
-        # stays open in this process: without this the reader would wait on it for ever.
-        threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
-    _READER_STORE.append(opener())
+def _write(uow: UnitOfWork, job: _Job, batch: _PricedBatch) -> None:
+    """A priced batch into the chunk's transaction: usage rows, charges, quarantined readings."""
+    assert job.at is not None
+    uow.settlement.save_prepared_usage(batch.usage)
+    uow.ledger.post_prepared(batch.postings)
+    uow.settlement.quarantine_readings(batch.quarantined, f"settlement of {job.day}", job.at)
 
 
-def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()
-    os._exit(0)
+@contextmanager
+def _between_chunks(store: Store) -> Iterator[Callable[[], None]]:
+    """What is done between two chunks: the chunk's log is folded into the database on a thread
+    while the next chunk is written (the last chunk's is left to the database's own
+    checkpoints), and writers waiting for the database get in (SQLite's pause)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-checkpoint") as folder:
 
+        def between() -> None:
+            folder.submit(store.checkpoint)
+            store.let_other_writers_in()
 
-def _read_and_price_in_reader(job: _Job, bounds: tuple[int, int]) -> _PricedBatch:
-    """``_read_and_price`` in a reader process, on the database it opened at its start."""
-    return _read_and_price(_READER_STORE[0], job, bounds)
-
-
-def _started() -> None:
-    """Nothing: submitted first, so that the reader process starts at once."""
-
-
-class _Reader:
-    """Where a chunk's batches after its first are read and priced while the one before is
-    written: a thread, or for a big day a process of its own.
-
-    The process is started with ``spawn`` (a fork would copy the writer's threads and open
-    connections) and takes about a second of the other core to import; until it is up, the
-    thread reads. It reads on a connection of its own, as the thread does, so what it may read
-    is the same (module doc). If it cannot start, the thread reads the whole day.
-    """
-
-    def __init__(self, thread: ThreadPoolExecutor, process: ProcessPoolExecutor | None) -> None:
-        self._thread = thread
-        self._process = process
-        self._started = process.submit(_started) if process is not None else None
-        self._batches = {"thread": 0, "process": 0}
-
-    @classmethod
-    @contextmanager
-    def start(cls, store: Store, process: bool) -> Iterator[_Reader]:
-        opener = store.opener() if process else None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle-reader") as thread:
-            if opener is None:
-                yield cls(thread, None)
-                return
-            with ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_reader_process,
-                initargs=(opener,),
-            ) as pool:
-                yield cls(thread, pool)
-
-    def _process_up(self) -> bool:
-        if self._started is None or not self._started.done():
-            return False
-        if self._started.exception() is not None:
-            self._started = None  # broken: the thread from now on
-            return False
-        return True
-
-    def submit(self, store: Store, job: _Job, bounds: tuple[int, int]) -> Future[_PricedBatch]:
-        if self._process is not None and self._process_up():
-            self._batches["process"] += 1
-            return self._process.submit(_read_and_price_in_reader, job, bounds)
-        self._batches["thread"] += 1
-        return self._thread.submit(_read_and_price, store, job, bounds)
-
-    def describe(self) -> str:
-        """Which reader read how many batches, for the run's report."""
-        parts = [f"{n} on the {where}" for where, n in self._batches.items() if n]
-        if self._process is not None and self._started is None:
-            parts.append("the process did not start")
-        return ", ".join(parts) or "none (each chunk was one batch, read by the writer)"
-
-
-def _prefetched(store: Store, reader: _Reader, job: _Job) -> Generator[_PricedBatch, None, None]:
-    """The job's batches, each prepared on the reader while the caller works on those before.
-
-    The reader runs up to ``limits.settle_batches_ahead`` batches ahead, so that a batch that
-    takes it longer than usual does not keep the writer waiting. It starts on the second batch
-    at once, while the first, smaller, is read here.
-    """
-    bounds = job.batches
-    pending: deque[Future[_PricedBatch]] = deque()
-    ahead = 1  # the next batch to hand to the reader
-    try:
-        for i in range(len(bounds)):
-            while ahead < len(bounds) and ahead <= i + limits.settle_batches_ahead:
-                pending.append(reader.submit(store, job, bounds[ahead]))
-                ahead += 1
-            yield _read_and_price(store, job, bounds[0]) if i == 0 else pending.popleft().result()
-    finally:
-        # The caller stopped early (an error): let the reader finish before the chunk's
-        # transaction ends, so that it never reads once the settlement lock is released.
-        for future in pending:
-            if not future.cancel():
-                future.exception()
-
-
-def _settle_chunk(store: Store, clock: Clock, job: _Job, reader: _Reader) -> dict[str, int]:
-    for attempt in range(CHUNK_RETRIES_MAX):
-        try:
-            with store.unit_of_work() as uow:
-                uow.lock_settlement(shared=False)
-                uow.defer_checkpoint()  # done beside the next chunk (settle_day)
-                # From here until commit nothing the batches read can change (module doc).
-                now = clock.now()
-                totals = dict.fromkeys(_TOTALS, 0)
-                waiting = 0
-                with closing(_prefetched(store, reader, replace(job, at=now))) as batches:
-                    for batch in batches:
-                        uow.settlement.save_prepared_usage(batch.usage)
-                        uow.ledger.post_prepared(batch.postings)
-                        uow.settlement.quarantine_readings(
-                            batch.quarantined, f"settlement of {job.day}", now
-                        )
-                        for key, value in batch.totals.items():
-                            totals[key] += value
-                        waiting += batch.waiting_first_reading
-                uow.settlement.add_to_run(job.run_id, RunTotals(**totals))
-                uow.commit()
-            return {**totals, "waiting_first_reading": waiting}
-        except Conflict:
-            # Another run settled part of this chunk meanwhile: reload and settle what is left.
-            if attempt == CHUNK_RETRIES_MAX - 1:
-                raise
-    raise AssertionError("unreachable")
+        yield between
 
 
 def settle_range(
@@ -363,7 +254,7 @@ def settle_range(
     first: dt.date,
     last: dt.date,
     *,
-    nominal_voltage_v: int = 220,
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V,
     progress: Progress | None = None,
     chunk_accounts: int = limits.settle_chunk_accounts_max,
 ) -> list[SettlementReport]:
@@ -387,7 +278,9 @@ def settle_range(
     return reports
 
 
-def process_trueups(store: Store, clock: Clock, *, nominal_voltage_v: int = 220) -> int:
+def process_trueups(
+    store: Store, clock: Clock, *, nominal_voltage_v: int = NOMINAL_VOLTAGE_V
+) -> int:
     """Re-settle accounts whose real reading arrived for a day already settled on an estimate.
 
     For each such account the days from the late reading's day to its last settled day are
@@ -443,7 +336,7 @@ class RepricingResult:
 
 
 def reprice_settled_day(
-    store: Store, day: dt.date | None = None, *, nominal_voltage_v: int = 220
+    store: Store, day: dt.date | None = None, *, nominal_voltage_v: int = NOMINAL_VOLTAGE_V
 ) -> RepricingResult:
     """``reprice_in`` in a unit of work of its own."""
     with store.unit_of_work() as uow:
@@ -451,7 +344,7 @@ def reprice_settled_day(
 
 
 def reprice_in(
-    uow: UnitOfWork, day: dt.date | None = None, *, nominal_voltage_v: int = 220
+    uow: UnitOfWork, day: dt.date | None = None, *, nominal_voltage_v: int = NOMINAL_VOLTAGE_V
 ) -> RepricingResult:
     """Re-run the kernel for a settled day from the stored state and readings, and compare.
 

@@ -16,12 +16,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, TextClause, text
 
+from gridpay import limits
 from gridpay.adapters.sql.db import bulk_insert
-
-# Fewer rows than this go in one statement each instead of through a staging table; they are
-# read out of their frame as Python tuples, with no Polars operation (each costs ~0.2 ms, more
-# than inserting the row: one payment's outcome is a row per table).
-STAGE_ROWS_MIN = 50
 
 Row = tuple[Any, ...]
 
@@ -39,7 +35,7 @@ def insert_new(
     if frame.height == 0:
         return 0
     columns = list(columns or frame.columns)
-    if frame.height <= STAGE_ROWS_MIN:
+    if frame.height <= limits.bulk_keyed_stage_rows_min:
         return insert_new_rows(conn, table, columns, _rows(frame, columns), key)
     if columns != frame.columns:
         frame = frame.select(columns)
@@ -67,7 +63,7 @@ def upsert(
     if frame.height == 0:
         return 0
     columns = list(columns or frame.columns)
-    if frame.height <= STAGE_ROWS_MIN:
+    if frame.height <= limits.bulk_keyed_stage_rows_min:
         return upsert_rows(conn, table, columns, _rows(frame, columns), key)
     if columns != frame.columns:
         frame = frame.select(columns)

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.domain.commands import (
     COMMAND_SCHEMA,
@@ -28,7 +29,6 @@ from gridpay.domain.commands import (
 
 ENQUEUE_COLUMNS = tuple(COMMAND_SCHEMA)
 
-ERROR_CHARS_MAX = 300  # the last_error column
 
 # Built once per engine (a payment's restoration enqueues one command: building the statement
 # cost more than running it). A correlation id already stored is skipped.
@@ -106,7 +106,7 @@ class SqlCommandsRepo:
             "b_finished_at": _utc(at),
         }
         if error is not None:
-            params["b_last_error"] = error[:ERROR_CHARS_MAX]
+            params["b_last_error"] = error[: limits.command_error_chars_max]
         statement = _finish(final is CommandState.ACKNOWLEDGED, error is not None)
         row = self.conn.execute(statement, params).first()
         return _command(row._mapping) if row else None
@@ -120,7 +120,7 @@ class SqlCommandsRepo:
         params = {
             "b_id": command_id,
             "b_next_attempt_at": _utc(next_attempt_at),
-            "b_last_error": error[:ERROR_CHARS_MAX],
+            "b_last_error": error[: limits.command_error_chars_max],
         }
         updated = self.conn.execute(_RETRY_LATER, params).rowcount
         assert updated == 1, f"command {command_id} was not waiting for an answer"

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, bindparam, case, func, select, text, update
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
@@ -29,8 +30,6 @@ from gridpay.domain.credit_policy import (
     LatestDecision,
 )
 
-IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
-FEW_ACCOUNTS_MAX = 20  # up to this many, read row by row rather than as frames
 # Read by every payment: built once (a Core statement built per call cost more than its query).
 _STATE_OF = select(schema.credit_state).where(
     schema.credit_state.c.account_id == bindparam("account_id")
@@ -56,8 +55,8 @@ SCREEN_SCHEMA: dict[str, Any] = {
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), IN_LIST_MAX):
-        yield list(ids[start : start + IN_LIST_MAX])
+    for start in range(0, len(ids), limits.credit_in_list_ids_max):
+        yield list(ids[start : start + limits.credit_in_list_ids_max])
 
 
 def _id_list(ids: Sequence[int]) -> str:
@@ -220,8 +219,10 @@ class SqlCreditRepo:
             for d in days_between(first, newest)
         ]
         day = self._date_literal
-        for start in range(0, len(pairs), IN_LIST_MAX):
-            listed = ", ".join(f"({a}, {day(d)})" for a, d in pairs[start : start + IN_LIST_MAX])
+        for start in range(0, len(pairs), limits.credit_in_list_ids_max):
+            listed = ", ".join(
+                f"({a}, {day(d)})" for a, d in pairs[start : start + limits.credit_in_list_ids_max]
+            )
             rows = self.conn.exec_driver_sql(
                 f"WITH w (account_id, day) AS (VALUES {listed}) "
                 "SELECT DISTINCT u.account_id FROM w JOIN daily_usage u "
@@ -240,7 +241,9 @@ class SqlCreditRepo:
     def recipients(self, account_ids: Sequence[int]) -> pl.DataFrame:
         """Who hears about each account: its contacts, or the account's own phone when it has
         no customer contact. account_id, phone, language, role, account_no, name."""
-        if len(account_ids) <= FEW_ACCOUNTS_MAX:  # a payment's one account: no frames to join
+        if (
+            len(account_ids) <= limits.credit_row_by_row_accounts_max
+        ):  # a payment's one account: no frames to join
             return self._few_recipients(account_ids)
         people = {k: RECIPIENT_SCHEMA[k] for k in ("account_id", "phone", "language", "role")}
         owners: list[pl.DataFrame] = []

@@ -24,16 +24,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from gridpay import limits
 from gridpay.errors import ConfigError
-
-SQLITE_BUSY_TIMEOUT_MS = 60_000
-SQLITE_WAL_CHECKPOINT_PAGES = 10_000
-
-# How often a writer waiting for SQLite's write lock tries again (seconds): quickly at first,
-# then every few milliseconds. SQLite's own busy handler backs off to 100 ms between tries, so a
-# writer releasing the lock for a moment (a settlement between chunks) would have to pause that
-# long for the waiters to notice; with this poll a pause of ``limits.sqlite_writer_pause_s`` does.
-SQLITE_WRITE_LOCK_POLL_S = (0.0005, 0.001, 0.002, 0.003)
 
 # Dates and instants bound as parameters become the text sqlite3's default adapters wrote,
 # said explicitly: Python 3.12 deprecates the defaults (and the tests turn warnings into errors).
@@ -53,7 +45,7 @@ def make_engine(url: str) -> Engine:
         folder = Path(parsed.database).expanduser().parent if parsed.database else None
         if folder is not None and parsed.database != ":memory:" and not folder.is_dir():
             raise ConfigError(f"cannot create the database {parsed.database}: no folder {folder}")
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": limits.sqlite_busy_timeout_ms / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
@@ -78,9 +70,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Checkpoint every ~40 MB of WAL instead of SQLite's 4 MB: pages written again and again
     # (balances, the ends of indexes) are copied back once per checkpoint, and there are fewer
     # fsyncs (the demo's 60 nights: settle 16.6 -> 13.8 s). The WAL file is cut back to 64 MB.
-    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={limits.sqlite_wal_checkpoint_pages}")
     cursor.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={limits.sqlite_busy_timeout_ms}")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
@@ -108,7 +100,7 @@ def _begin_immediate(conn: Connection) -> None:
     """
     conn.exec_driver_sql("PRAGMA busy_timeout=0")
     try:
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        deadline = time.monotonic() + limits.sqlite_busy_timeout_ms / 1000
         for attempt in itertools.count():
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -117,9 +109,10 @@ def _begin_immediate(conn: Connection) -> None:
                 busy = getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
                 if not busy or time.monotonic() >= deadline:
                     raise
-            time.sleep(SQLITE_WRITE_LOCK_POLL_S[min(attempt, len(SQLITE_WRITE_LOCK_POLL_S) - 1)])
+            polls_s = limits.sqlite_write_lock_poll_s
+            time.sleep(polls_s[min(attempt, len(polls_s) - 1)])
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={limits.sqlite_busy_timeout_ms}")
 
 
 def dialect(conn: Connection) -> str:
@@ -201,18 +194,9 @@ def run_insert(conn: Connection, prepared: PreparedInsert) -> int:
     return prepared.rows
 
 
-# Rows handed to one ``executemany`` as a list: ``DataFrame.rows()`` builds the tuples a third
-# faster than the ``iter_rows()`` generator, and slices keep the list's memory small.
-EXECUTEMANY_ROWS = 20_000
-
-
 def _executemany(cursor: Any, sql: str, frame: pl.DataFrame) -> None:
-    for start in range(0, frame.height, EXECUTEMANY_ROWS):
-        cursor.executemany(sql, frame.slice(start, EXECUTEMANY_ROWS).rows())
-
-
-# Null patterns a frame is split into at most for ``bulk_insert`` on SQLite.
-NULL_PATTERNS_MAX = 8
+    for start in range(0, frame.height, limits.executemany_rows_max):
+        cursor.executemany(sql, frame.slice(start, limits.executemany_rows_max).rows())
 
 
 def _by_null_pattern(frame: pl.DataFrame) -> list[pl.DataFrame]:
@@ -229,7 +213,7 @@ def _by_null_pattern(frame: pl.DataFrame) -> list[pl.DataFrame]:
     parts = frame.with_columns(pattern.alias("_nulls")).partition_by(
         "_nulls", maintain_order=True, include_key=False
     )
-    return parts if len(parts) <= NULL_PATTERNS_MAX else [frame]
+    return parts if len(parts) <= limits.bulk_insert_null_patterns_max else [frame]
 
 
 def _constant_columns(frame: pl.DataFrame) -> dict[str, str]:

@@ -45,7 +45,8 @@ class SqlOutboxRepo:
         missing = set(ADD_COLUMNS) - set(messages.columns)
         assert not missing, f"outbox rows need {sorted(missing)}"
         columns = (*ADD_COLUMNS, "next_attempt_at")
-        if messages.height <= bulk_keyed.STAGE_ROWS_MIN:  # a payment's SMS: no frame operations
+        # A payment's SMS: no frame operations.
+        if messages.height <= limits.bulk_keyed_stage_rows_min:
             rows = [
                 (*(m[c] for c in ADD_COLUMNS), m["created_at"])
                 for m in messages.iter_rows(named=True)

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection
 
+from gridpay import limits
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
 from gridpay.domain.readings import (
     METER_SCHEMA,
@@ -24,18 +25,6 @@ from gridpay.domain.readings import (
     SETTLED_SCHEMA,
     VALUE_COLUMNS,
 )
-
-# A day with at least this many rows in a file is read whole rather than by IN lists.
-WHOLE_DAY_IDS_MIN = 20_000
-# ... and so is a day (or table) holding fewer than this many rows per id asked about: reading a
-# few rows more beats building, parsing and probing IN lists (5,000 meters of the demo's city).
-WHOLE_ROWS_PER_ID_MAX = 4
-# Ids per IN list: far below SQLite's 32,766 bound parameters, and we inline integers anyway.
-IN_LIST_MAX = 1_000
-# Column widths of reading_quarantine (schema.py).
-METER_NO_CHARS_MAX = 64
-REASON_CHARS_MAX = 300
-SOURCE_CHARS_MAX = 200
 
 QUARANTINE_SCHEMA: dict[str, Any] = {
     "id": pl.Int64,
@@ -54,8 +43,8 @@ _READING_SELECT = f"SELECT day, meter_id, {', '.join(VALUE_COLUMNS)} FROM readin
 
 
 def _batches(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), IN_LIST_MAX):
-        yield ids[start : start + IN_LIST_MAX]
+    for start in range(0, len(ids), limits.readings_in_list_ids_max):
+        yield ids[start : start + limits.readings_in_list_ids_max]
 
 
 def _in_list(ids: list[int]) -> str:
@@ -86,7 +75,9 @@ class SqlReadingsRepo:
         ids = meter_ids.unique()
         accounts_sql = "SELECT id AS meter_id, account_id FROM meters"
         accounts_schema = {c: METER_SCHEMA[c] for c in ("meter_id", "account_id")}
-        if ids.len() >= WHOLE_DAY_IDS_MIN or self._few_rows("meters", "", {}, ids.len()):
+        if ids.len() >= limits.readings_whole_day_ids_min or self._few_rows(
+            "meters", "", {}, ids.len()
+        ):
             frames = [fetch_frame(self.conn, accounts_sql, schema=accounts_schema)]
         else:
             frames = [
@@ -142,14 +133,14 @@ class SqlReadingsRepo:
         return fetch_frame(
             self.conn,
             "SELECT row_no, raw, reason_code FROM reading_quarantine WHERE source = :s",
-            {"s": source[:SOURCE_CHARS_MAX]},
+            {"s": source[: limits.reading_source_chars_max]},
             {"row_no": pl.Int64, "raw": pl.String, "reason_code": pl.String},
         )
 
     def _few_rows(self, table: str, where: str, params: dict[str, Any], ids: int) -> bool:
-        """Does ``table`` hold fewer than ``WHOLE_ROWS_PER_ID_MAX`` rows per id (``where``
-        them)? Counted no further than that bound."""
-        bound = ids * WHOLE_ROWS_PER_ID_MAX
+        """Does ``table`` hold fewer than ``limits.readings_whole_rows_per_id_max`` rows per id
+        (``where`` them)? Counted no further than that bound."""
+        bound = ids * limits.readings_whole_rows_per_id_max
         sql = f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} {where} LIMIT {int(bound)}) AS r"
         counted = fetch_frame(self.conn, sql, params)  # one row: no COPY on PostgreSQL
         return int(counted["n"][0]) < bound
@@ -165,7 +156,7 @@ class SqlReadingsRepo:
         frames: list[pl.DataFrame] = []
         # One step per distinct day of the file, not per row.
         for day, ids_on_day in keys.group_by("day").len().sort("day").iter_rows():
-            if ids_on_day >= WHOLE_DAY_IDS_MIN or self._few_rows(
+            if ids_on_day >= limits.readings_whole_day_ids_min or self._few_rows(
                 table, "WHERE day = :d", {"d": day}, ids_on_day
             ):
                 sql = f"{select_sql} WHERE day = :d"
@@ -191,7 +182,7 @@ class SqlReadingsRepo:
         """Append raw readings (``READING_SCHEMA``) known to be new for their (day, meter)."""
         frame = readings.select(
             *(pl.col(c).cast(t) for c, t in READING_SCHEMA.items()),
-            pl.lit(source[:SOURCE_CHARS_MAX]).alias("source"),
+            pl.lit(source[: limits.reading_source_chars_max]).alias("source"),
             pl.lit(_naive_utc(received_at), pl.Datetime("us")).alias("received_at"),
         )
         return bulk_insert(self.conn, "readings", frame)
@@ -208,12 +199,12 @@ class SqlReadingsRepo:
     def quarantine(self, rows: pl.DataFrame, source: str, received_at: dt.datetime) -> int:
         """Keep rejected rows (row_no, raw, meter_no, day, total_wh, reason_code, reason)."""
         frame = rows.select(
-            pl.col("meter_no").str.slice(0, METER_NO_CHARS_MAX),
+            pl.col("meter_no").str.slice(0, limits.quarantine_meter_no_chars_max),
             pl.col("day").cast(pl.Date),
             pl.col("total_wh").cast(pl.Int64),
             pl.col("reason_code"),
-            pl.col("reason").str.slice(0, REASON_CHARS_MAX),
-            pl.lit(source[:SOURCE_CHARS_MAX]).alias("source"),
+            pl.col("reason").str.slice(0, limits.quarantine_reason_chars_max),
+            pl.lit(source[: limits.reading_source_chars_max]).alias("source"),
             pl.col("row_no").cast(pl.Int64),
             pl.col("raw"),
             pl.lit(_naive_utc(received_at), pl.Datetime("us")).alias("received_at"),

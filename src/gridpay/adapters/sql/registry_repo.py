@@ -13,6 +13,7 @@ import polars as pl
 from sqlalchemy import Connection, bindparam, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import last_settled_days
@@ -29,29 +30,8 @@ from gridpay.domain.registry import (
 )
 from gridpay.domain.tariff import Tariff, parse_tariff
 
-# Ids per literal IN list when looking up scattered ids.
-_ID_LIST_MAX = 1_000
-# Ids are read as one primary-key range when the range holds at most this many ids per id
-# looked for (a dense block); otherwise by IN lists.
-_RANGE_SPAN_PER_ID_MAX = 4
-# PostgreSQL checks a foreign key row by row: a trigger per inserted row looks up and locks the
-# row it refers to, which was more than half of a 550,000-account import (~16 us per account for
-# its three keys). A big registration drops the foreign keys of the tables it fills and adds them
-# back before commit instead: one set-based check per key, but over the whole tables (~2 us per
-# account already there). So: from this many new accounts on (below it the exclusive locks are
-# not worth it), and only while the new accounts are at least this share of those registered.
-BULK_REGISTRATION_ACCOUNTS_MIN = 50_000
-BULK_REGISTRATION_SHARE_MIN = 0.25
 # The tables whose foreign keys a bulk registration drops (the first) or refers to (all).
 _REGISTRATION_TABLES = ("offices", "accounts", "meters", "ledger_accounts")
-# Other transactions touch these tables in different orders (a payment reads offices then
-# accounts, an account query accounts then offices, the audit the ledger then accounts), so
-# waiting for exclusive locks on all of them while holding some could deadlock. Each attempt waits
-# at most this long (well under PostgreSQL's 1 s deadlock_timeout, so the import is always the
-# one that backs off); after this many seconds of attempts the import goes row by row instead.
-_BULK_LOCK_TIMEOUT_MS = 100
-_BULK_LOCK_WAIT_S = 10.0
-_BULK_LOCK_RETRY_PAUSE_S = 0.2
 _LOCK_NOT_AVAILABLE = "55P03"
 # Read by every payment: built once (a Core statement built per call cost more than its query).
 _ACCOUNT = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
@@ -199,13 +179,13 @@ class SqlRegistryRepo:
 
     def _lock_for_bulk(self) -> bool:
         """Lock the tables exclusively until commit without ever waiting long enough to
-        deadlock; False if they stayed busy for ``_BULK_LOCK_WAIT_S``."""
-        deadline = time.monotonic() + _BULK_LOCK_WAIT_S
+        deadlock; False if they stayed busy for ``limits.bulk_registration_lock_wait_s``."""
+        deadline = time.monotonic() + limits.bulk_registration_lock_wait_s
         while True:
             try:
                 with self.conn.begin_nested():  # a failed attempt releases what it took
                     self.conn.exec_driver_sql(
-                        f"SET LOCAL lock_timeout = '{_BULK_LOCK_TIMEOUT_MS}ms'"
+                        f"SET LOCAL lock_timeout = '{limits.bulk_registration_lock_timeout_ms}ms'"
                     )
                     self.conn.exec_driver_sql(
                         f"LOCK TABLE {', '.join(_REGISTRATION_TABLES)} IN ACCESS EXCLUSIVE MODE"
@@ -215,14 +195,17 @@ class SqlRegistryRepo:
                     raise
                 if time.monotonic() >= deadline:
                     return False
-                time.sleep(_BULK_LOCK_RETRY_PAUSE_S)
+                time.sleep(limits.bulk_registration_lock_retry_pause_s)
                 continue
             # SET LOCAL outlives a released savepoint: give the rest of the import its default.
             self.conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
             return True
 
     def _bulk_pays(self, new_accounts: int) -> bool:
-        if dialect(self.conn) != "postgresql" or new_accounts < BULK_REGISTRATION_ACCOUNTS_MIN:
+        if (
+            dialect(self.conn) != "postgresql"
+            or new_accounts < limits.bulk_registration_accounts_min
+        ):
             return False
         # reltuples is the planner's estimate (-1 before the first ANALYZE): counting would scan
         # the table. Only a table's owner may drop and add its keys: a role that may only write
@@ -235,7 +218,7 @@ class SqlRegistryRepo:
             ),
             {"tables": list(_REGISTRATION_TABLES[1:])},
         ).one()
-        share = BULK_REGISTRATION_SHARE_MIN * max(float(row.registered), 0.0)
+        share = limits.bulk_registration_share_min * max(float(row.registered), 0.0)
         return bool(row.owner) and new_accounts >= share
 
     def registered(
@@ -271,19 +254,19 @@ class SqlRegistryRepo:
 
         Ids that lie densely in one range (a file of accounts is usually a block of numbers)
         are read as one range scan of the primary key and filtered here; scattered ids are
-        looked up by literal IN lists of at most ``_ID_LIST_MAX`` integers. Either way, no
-        statement binds hundreds of thousands of parameters.
+        looked up by literal IN lists of at most ``limits.registry_in_list_ids_max`` integers.
+        Either way, no statement binds hundreds of thousands of parameters.
         """
         wanted = ids.drop_nulls().unique().cast(pl.Int64).sort()
         if wanted.len() == 0:
             return pl.DataFrame(schema=frame_schema)
         low, high = int(wanted[0]), int(wanted[-1])
-        if high - low + 1 <= _RANGE_SPAN_PER_ID_MAX * wanted.len():
+        if high - low + 1 <= limits.registry_range_span_per_id_max * wanted.len():
             wheres = [f"{id_column} BETWEEN {low} AND {high}"]
         else:
             batches = [
-                wanted.slice(start, _ID_LIST_MAX).to_list()
-                for start in range(0, wanted.len(), _ID_LIST_MAX)
+                wanted.slice(start, limits.registry_in_list_ids_max).to_list()
+                for start in range(0, wanted.len(), limits.registry_in_list_ids_max)
             ]
             wheres = [f"{id_column} IN ({', '.join(map(str, batch))})" for batch in batches]
         found = pl.concat(

@@ -11,6 +11,7 @@ import polars as pl
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import (
     PreparedInsert,
@@ -33,9 +34,6 @@ from gridpay.domain.settlement import (
 from gridpay.domain.tariff import REGISTERS
 from gridpay.errors import Conflict
 from gridpay.ports.prepared import PreparedWrite
-
-# SQLite allows 32,766 bound parameters per statement; stay well below.
-IN_LIST_MAX = 10_000
 
 _PREV_COLUMNS = (
     "day AS prev_day, meter_id AS prev_meter_id, reading_wh AS prev_reading_wh, "
@@ -143,7 +141,10 @@ def _settled_on(conn: Connection, day: dt.date, account_ids: Sequence[int]) -> s
 
 
 def _batches(ids: Sequence[int]) -> list[Sequence[int]]:
-    return [ids[i : i + IN_LIST_MAX] for i in range(0, len(ids), IN_LIST_MAX)]
+    return [
+        ids[i : i + limits.settlement_in_list_ids_max]
+        for i in range(0, len(ids), limits.settlement_in_list_ids_max)
+    ]
 
 
 def _in_list(ids: Sequence[int]) -> str:
@@ -255,7 +256,7 @@ class SqlSettlementRepo:
         ``with_readings`` adds today's readings (``READING_SCHEMA``'s columns, null if none).
         """
         # A few accounts (a true-up) are looked up by id, not by scanning the whole id range.
-        few = only is not None and len(only) <= IN_LIST_MAX
+        few = only is not None and len(only) <= limits.settlement_in_list_ids_max
         only_a = f" AND a.id IN ({_in_list(only) or 'NULL'})" if few and only is not None else ""
         only_u = only_a.replace("a.id", "account_id")
         readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA

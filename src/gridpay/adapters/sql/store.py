@@ -17,7 +17,7 @@ from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
-from gridpay.adapters.sql.db import READ_ONLY_OPTION, SQLITE_WAL_CHECKPOINT_PAGES, make_engine
+from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -70,7 +70,9 @@ class SqlUnitOfWork:
         if self._checkpoint_deferred:
             # Outside any transaction now: straight to the driver, which would otherwise begin
             # one (and take the write lock) for a pragma.
-            self._driver().execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
+            self._driver().execute(
+                f"PRAGMA wal_autocheckpoint={limits.sqlite_wal_checkpoint_pages}"
+            )
         self.conn.close()
         self.conn = None
 

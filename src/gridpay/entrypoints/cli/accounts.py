@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from gridpay import limits
 from gridpay.adapters.account_files import read_accounts_csv
 from gridpay.domain.money import parse_kwh
 from gridpay.domain.registry import (
@@ -29,8 +30,6 @@ from gridpay.entrypoints.cli._common import (
 from gridpay.errors import InvalidInput
 from gridpay.services import registry
 from gridpay.services.registry import ImportReport
-
-PROBLEMS_SHOWN_MAX = 20
 
 accounts_app = typer.Typer(
     help="Accounts: register them from a file or one by one, and list them.",
@@ -84,10 +83,14 @@ def _print_report(report: ImportReport, seconds: float) -> None:
     table = Table(title="rows not written")
     for column in ("row", "account_no", "meter_no", "problem"):
         table.add_column(column, no_wrap=column != "problem")
-    for p in report.problems[:PROBLEMS_SHOWN_MAX]:
+    for p in report.problems[: limits.import_problems_shown_max]:
         table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", p.problem)
     console.print(table)
-    more = report.rejected + report.repeated - min(len(report.problems), PROBLEMS_SHOWN_MAX)
+    more = (
+        report.rejected
+        + report.repeated
+        - min(len(report.problems), limits.import_problems_shown_max)
+    )
     if more:
         console.print(f"… and {more:,} more (--json lists up to {len(report.problems):,})")
 
@@ -153,7 +156,7 @@ def accounts_add(
 @accounts_app.command("list")
 def accounts_list(
     office: int | None = typer.Option(None, "--office", help="Only this service office."),
-    limit: int = typer.Option(registry.LIST_LIMIT_DEFAULT, "--limit", help="Rows at most."),
+    limit: int = typer.Option(limits.account_list_rows_default, "--limit", help="Rows at most."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """A short listing of accounts in number order, with the meter in service."""

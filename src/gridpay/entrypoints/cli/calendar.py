@@ -31,7 +31,6 @@ from gridpay.entrypoints.cli._common import (
 )
 from gridpay.errors import ConfigError, InvalidInput
 
-DAYS_SHOWN_DEFAULT = 14
 OVERRIDE_SETTING = "holiday_override_file"  # the key in the GRIDPAY_CONFIG file
 
 _KIND_STYLES = {
@@ -47,7 +46,9 @@ _KIND_STYLES = {
 def calendar_days(
     from_day: str | None = typer.Option(None, "--from", help="First day, YYYY-MM-DD (today)."),
     to_day: str | None = typer.Option(
-        None, "--to", help=f"Last day, YYYY-MM-DD ({DAYS_SHOWN_DEFAULT} days in all)."
+        None,
+        "--to",
+        help=f"Last day, YYYY-MM-DD ({limits.calendar_days_shown_default} days in all).",
     ),
     rules_name: str = typer.Option(
         DEFAULT_RULE_SET, "--rules", help=f"Cut rule set: {', '.join(sorted(RULE_SETS))}."
@@ -65,7 +66,9 @@ def calendar_days(
     with gridpay_app() as g:
         first = parse_day(from_day, "--from") or g.clock.today()
         override_path = Path(override) if override else _override_from(g.settings)
-    last = parse_day(to_day, "--to") or first + dt.timedelta(days=DAYS_SHOWN_DEFAULT - 1)
+    last = parse_day(to_day, "--to") or first + dt.timedelta(
+        days=limits.calendar_days_shown_default - 1
+    )
     _check_range(first, last)
     holidays = ChineseHolidayCalendar(override_path)
     days = [_day_json(first + dt.timedelta(days=i), rules, holidays) for i in _span(first, last)]

@@ -33,7 +33,7 @@ def commands_list(
     account: str | None = typer.Option(None, "--account", help="The 10-digit account number."),
     state: str | None = typer.Option(None, "--state", help=f"One of: {_STATES}."),
     limit: int = typer.Option(
-        service.LIST_LIMIT_DEFAULT,
+        limits.command_list_rows_default,
         "--limit",
         help=f"Rows, newest first (<= {limits.page_rows_max}).",
     ),

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from gridpay import limits
 from gridpay.adapters.bulk_files import read_readings_file
 from gridpay.domain.money import format_kwh
 from gridpay.entrypoints.cli._common import (
@@ -20,10 +21,6 @@ from gridpay.entrypoints.cli._common import (
     print_json,
 )
 from gridpay.services import readings as service
-
-REJECTED_SHOWN_MAX = 20  # rejected rows printed after an import; all are in the quarantine
-QUARANTINE_LIMIT_DEFAULT = 50
-PROGRESS_ROWS_MIN = 50_000  # smaller files import in well under a second: no bar
 
 readings_app = typer.Typer(
     help="Daily meter readings: import files, see the quarantine.", no_args_is_help=True
@@ -51,7 +48,7 @@ def _report_dict(report: service.ImportReport, read_s: float) -> dict[str, Any]:
                 "reason_code": r.reason_code,
                 "reason": r.reason,
             }
-            for r in report.rejected[:REJECTED_SHOWN_MAX]
+            for r in report.rejected[: limits.import_rejected_shown_max]
         ],
     }
 
@@ -76,7 +73,7 @@ def _print_report(report: service.ImportReport, read_s: float) -> None:
     console.print(summary)
     if not report.rejected:
         return
-    shown = report.rejected[:REJECTED_SHOWN_MAX]
+    shown = report.rejected[: limits.import_rejected_shown_max]
     rejected = Table(title=f"rejected rows (first {len(shown)} of {report.quarantined:,})")
     rejected.add_column("row", justify="right", no_wrap=True)
     rejected.add_column("meter", no_wrap=True)
@@ -106,7 +103,7 @@ def import_file(
     started = time.perf_counter()
     file = read_readings_file(path)
     read_s = time.perf_counter() - started
-    show_bar = not as_json and file.rows.height >= PROGRESS_ROWS_MIN
+    show_bar = not as_json and file.rows.height >= limits.import_progress_rows_min
     with gridpay_app() as g:
         report = service.import_readings(
             g.store, g.clock, file.rows, file.source, RichProgress() if show_bar else None
@@ -121,7 +118,7 @@ def import_file(
 def quarantine(
     day: str | None = typer.Option(None, "--day", help="Only readings for this day (YYYY-MM-DD)."),
     limit: int = typer.Option(
-        QUARANTINE_LIMIT_DEFAULT, "--limit", min=1, help="Rows to show (at most 1,000)."
+        limits.quarantine_rows_shown_default, "--limit", min=1, help="Rows to show (at most 1,000)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
