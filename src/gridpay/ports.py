@@ -201,7 +201,13 @@ class ReadingsRepo(Protocol):
 
 
 class SettlementRepo(Protocol):
-    def start_run(self, day: dt.date, started_at: dt.datetime) -> int: ...
+    def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
+        """A new run, owned by this process; first marks runs whose process ended as died."""
+        ...
+
+    def mark_died_runs(self, at: dt.datetime) -> list[int]:
+        """Runs recorded "running" whose process has ended become "died"; their ids."""
+        ...
 
     def add_to_run(self, run_id: int, totals: dict[str, int]) -> None: ...
 
@@ -332,6 +338,11 @@ class AuditRepo(Protocol):
 
     def settled_days(self, limit: int | None) -> list[dt.date]:
         """The last ``limit`` days (all if None) that have usage rows, newest first."""
+        ...
+
+    def unfinished_run_days(self) -> tuple[int, list[dict[str, Any]]]:
+        """(days with a settlement run, the days no run finished: day, run_id, status,
+        accounts of the latest run), oldest day first."""
         ...
 
     def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gridpay.adapters.sql import schema
@@ -65,6 +68,36 @@ READING_SCHEMA = {
     "r_total_wh": pl.Int64,
     **{f"r_{r}_wh": pl.Int64 for r in REGISTERS},
 }
+
+
+# Runs this process started and has not finished. A run "running" under this process's id but not
+# here is from an earlier process that had the same id (a container's PID 1), or one that failed.
+_LIVE_RUNS: set[int] = set()
+
+
+def _process_alive(pid: int) -> bool:
+    """Is process ``pid`` of this host running (a zombie has ended; another user's is alive)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: kill's answer is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _run_process_ended(host: str | None, pid: int | None) -> bool:
+    """Has the process of a run recorded as (host, pid) ended? Unknown (another host, or a run
+    recorded without them) is not ended: only a run known dead is marked so."""
+    if host != socket.gethostname() or pid is None:
+        return False
+    if pid == os.getpid():
+        return True  # a run of this process that is live is in _LIVE_RUNS
+    return not _process_alive(pid)
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -153,11 +186,42 @@ class SqlSettlementRepo:
 
     # --- run records ---------------------------------------------------------------------
     def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
+        """Record a new run, owned by this process; runs whose process ended are marked died."""
+        self.mark_died_runs(started_at)
         r = schema.settlement_runs
         result = self.conn.execute(
-            r.insert().values(day=day, status="running", started_at=started_at).returning(r.c.id)
+            r.insert()
+            .values(
+                day=day,
+                status="running",
+                started_at=started_at,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            .returning(r.c.id)
         )
-        return int(result.scalar_one())
+        run_id = int(result.scalar_one())
+        _LIVE_RUNS.add(run_id)
+        return run_id
+
+    def mark_died_runs(self, at: dt.datetime) -> list[int]:
+        """Mark "running" runs whose process has ended as "died"; their ids."""
+        r = schema.settlement_runs
+        running = self.conn.execute(
+            select(r.c.id, r.c.host, r.c.pid).where(r.c.status == "running")
+        ).all()
+        died = [
+            int(run_id)
+            for run_id, host, pid in running
+            if run_id not in _LIVE_RUNS and _run_process_ended(host, pid)
+        ]
+        if died:
+            self.conn.execute(
+                r.update()
+                .where(r.c.id.in_(died), r.c.status == "running")
+                .values(status="died", finished_at=at)
+            )
+        return died
 
     def add_to_run(self, run_id: int, totals: dict[str, int]) -> None:
         """Relative update of a run's counters (each chunk adds what it settled)."""
@@ -175,6 +239,7 @@ class SqlSettlementRepo:
             .where(r.c.id == run_id)
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
+        _LIVE_RUNS.discard(run_id)
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
         return dict(row._mapping)
 

@@ -117,9 +117,12 @@ def runs(
     limit: int = typer.Option(10, help="How many recent runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List recent settlement runs with what each did."""
+    """List recent settlement runs with what each did (a run whose process ended part way is
+    marked died)."""
     with gridpay_app() as g, g.store.unit_of_work() as uow:
+        uow.settlement.mark_died_runs(g.clock.now())
         rows = uow.settlement.runs(limit)
+        uow.commit()
     if as_json:
         print_json(rows)
         return
