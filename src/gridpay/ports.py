@@ -195,6 +195,27 @@ class ReadingsRepo(Protocol):
         """Quarantined rows for people, newest import first."""
         ...
 
+    def meter_readings(self, meter_id: int, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """(day, total_wh) of one meter's readings over [first, last], by day."""
+        ...
+
+    def refute_readings(
+        self, meter_id: int, days: list[dt.date], reason_code: str, reason: str, at: dt.datetime
+    ) -> int:
+        """Move the meter's readings of ``days`` to the quarantine with this reason."""
+        ...
+
+    def store_checked_reading(
+        self, meter_id: int, day: dt.date, total_wh: int, source: str, at: dt.datetime
+    ) -> None:
+        """Store a staff-checked reading for a day that has no reading."""
+        ...
+
+    def add_rebase(self, rebase: dict[str, Any]) -> int:
+        """Record a rebase (meter_id, account_id, day, total_wh, replaced_wh,
+        refuted_readings, checked_by, reason, at); its id."""
+        ...
+
     def readings_for_day(self, day: dt.date) -> pl.DataFrame:
         """Every raw reading of ``day``: day, meter_id, total_wh, <register>_wh (Int64)."""
         ...
@@ -515,6 +536,10 @@ class CreditRepo(Protocol):
         ...
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
+
+    def close_staff_tasks(self, account_id: int, kind: str, at: dt.datetime) -> int:
+        """Close the account's open tasks of ``kind``; how many."""
+        ...
 
     def state_counts(self) -> dict[str, int]: ...
 

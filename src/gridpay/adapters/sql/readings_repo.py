@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, text
 
+from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
+from gridpay.adapters.sql.settlement_repo import day_literals, days_between
 from gridpay.domain.readings import (
     METER_SCHEMA,
     READING_SCHEMA,
@@ -245,3 +247,60 @@ class SqlReadingsRepo:
         return fetch_frame(
             self.conn, f"{_READING_SELECT} WHERE day = :d", {"d": day}, READING_SCHEMA
         )
+
+    # --- a staff rebase (``domain.rebase``) -----------------------------------------------------
+    def meter_readings(self, meter_id: int, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """(day, total_wh) of one meter's stored readings over [first, last], by day.
+
+        One primary-key seek per day: the table has no index leading with the meter."""
+        days = days_between(first, last)
+        schema_ = {"day": pl.Date, "total_wh": pl.Int64}
+        if not days:
+            return pl.DataFrame(schema=schema_)
+        return fetch_frame(
+            self.conn,
+            f"SELECT day, total_wh FROM readings WHERE day IN ({day_literals(days)}) "
+            "AND meter_id = :m ORDER BY day",
+            {"m": meter_id},
+            schema_,
+        )
+
+    def refute_readings(
+        self, meter_id: int, days: list[dt.date], reason_code: str, reason: str, at: dt.datetime
+    ) -> int:
+        """Move a meter's readings of ``days`` to the quarantine with the reason (keeping their
+        source), out of the readings settlement uses."""
+        if not days:
+            return 0
+        where = f"day IN ({day_literals(days)}) AND meter_id = :m"
+        moved = self.conn.execute(
+            text(
+                "INSERT INTO reading_quarantine "
+                "(meter_no, day, total_wh, reason_code, reason, source, received_at) "
+                "SELECT m.meter_no, r.day, r.total_wh, :code, :reason, r.source, :at "
+                f"FROM readings r JOIN meters m ON m.id = r.meter_id WHERE r.{where}"
+            ).bindparams(bindparam("at", type_=schema.reading_quarantine.c.received_at.type)),
+            {"m": meter_id, "code": reason_code, "reason": reason[:REASON_CHARS_MAX], "at": at},
+        ).rowcount
+        self.conn.execute(text(f"DELETE FROM readings WHERE {where}"), {"m": meter_id})
+        return int(moved)
+
+    def store_checked_reading(
+        self, meter_id: int, day: dt.date, total_wh: int, source: str, at: dt.datetime
+    ) -> None:
+        """Store a checked reading for a day that has none (any other was refuted first)."""
+        r = schema.readings
+        self.conn.execute(
+            r.insert().values(
+                day=day,
+                meter_id=meter_id,
+                total_wh=total_wh,
+                source=source[:SOURCE_CHARS_MAX],
+                received_at=at,
+            )
+        )
+
+    def add_rebase(self, rebase: dict[str, Any]) -> int:
+        """Record a rebase (``reading_rebases`` columns but id); its id."""
+        t = schema.reading_rebases
+        return int(self.conn.execute(t.insert().values(**rebase).returning(t.c.id)).scalar_one())
