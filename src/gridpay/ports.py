@@ -211,6 +211,17 @@ class ReadingsRepo(Protocol):
         """Store a staff-checked reading for a day that has no reading."""
         ...
 
+    def quarantined_meter_days(
+        self, first: dt.date, last: dt.date, excluded_reason_codes: tuple[str, ...]
+    ) -> pl.DataFrame:
+        """(meter_id, account_id, day) of registered meters with a reading of a day in
+        [first, last] quarantined for a reason other than those excluded."""
+        ...
+
+    def last_accepted_readings(self, account_ids: list[int]) -> pl.DataFrame:
+        """(account_id, meter_id, last_real_day) of each account's last usage row."""
+        ...
+
     def add_rebase(self, rebase: dict[str, Any]) -> int:
         """Record a rebase (meter_id, account_id, day, total_wh, replaced_wh,
         refuted_readings, checked_by, reason, at); its id."""

@@ -1,4 +1,5 @@
-"""Staff replace a meter's base with a checked reading (``gridpay readings rebase``).
+"""Staff replace a meter's base with a checked reading (``gridpay readings rebase``), and are
+told which meters need one.
 
 A wrong register that became a meter's base refuses every later real reading. Staff read the
 meter (on site, or from the head-end on demand) and give that *checked* register for a day. A
@@ -25,6 +26,11 @@ from gridpay.errors import InvalidInput
 REASON_CHARS_MAX = 300  # reading_rebases.reason
 CHECKED_BY_CHARS_MAX = 100  # reading_rebases.checked_by
 REFUTED_REASON_CODE = "refuted_by_check"
+QUARANTINE_TASK_KIND = "readings_quarantined"
+STAFF_REASON_CHARS_MAX = 300  # staff_tasks.reason
+# Quarantined rows that say nothing about the meter's register: a second reading of a day that
+# has one, a reading a check refuted, a meter number nobody registered.
+NOT_STUCK_REASON_CODES = ("conflicting_reading", REFUTED_REASON_CODE, "unknown_meter")
 
 
 @dataclass(frozen=True)
@@ -109,3 +115,56 @@ def refuted_reason(cmd: RebaseMeter) -> str:
         f"({cmd.checked_by}: {cmd.reason})"
     )
     return text[:REASON_CHARS_MAX]
+
+
+def stuck_meters(
+    quarantined: pl.DataFrame, accepted: pl.DataFrame, day: dt.date, days_max: int
+) -> pl.DataFrame:
+    """Meters whose readings have been quarantined for more than ``days_max`` days by ``day``.
+
+    ``quarantined``: (meter_id, account_id, day) of quarantined readings up to ``day``;
+    ``accepted``: (account_id, meter_id, last_real_day), each account's last accepted reading.
+    A meter is stuck when its quarantined days since its last accepted reading began more than
+    ``days_max`` days ago and go on within the last ``days_max`` days (a meter merely silent
+    since is a collection problem, not this one). Out: meter_id, account_id, last_real_day
+    (null: none accepted yet), first_day, last_day, days (quarantined days since).
+    """
+    since = accepted.select("meter_id", "last_real_day")
+    pending = quarantined.join(since, on="meter_id", how="left", validate="m:1").filter(
+        pl.col("last_real_day").is_null() | (pl.col("day") > pl.col("last_real_day"))
+    )
+    per_meter = pending.group_by("meter_id", "account_id", "last_real_day").agg(
+        pl.col("day").min().alias("first_day"),
+        pl.col("day").max().alias("last_day"),
+        pl.col("day").n_unique().alias("days"),
+    )
+    horizon = day - dt.timedelta(days=days_max)
+    return per_meter.filter(
+        (pl.col("first_day") <= pl.lit(horizon)) & (pl.col("last_day") >= pl.lit(horizon))
+    ).sort("meter_id")
+
+
+def quarantine_tasks(stuck: pl.DataFrame, at: dt.datetime) -> pl.DataFrame:
+    """One staff task per stuck meter and last accepted reading: raising it again while the
+    meter stays stuck is a no-op (the key), and a new episode after a rebase is a new task."""
+    meter_no = pl.col("meter_id").cast(pl.String).str.zfill(12)
+    since = pl.col("last_real_day").dt.strftime("%Y-%m-%d")
+    reason = pl.format(
+        "readings of meter {} quarantined on {} days from {} to {}; last accepted reading: {}; "
+        "check the meter and replace its base (gridpay readings rebase {} --date DAY --kwh X)",
+        meter_no,
+        pl.col("days"),
+        pl.col("first_day").dt.strftime("%Y-%m-%d"),
+        pl.col("last_day").dt.strftime("%Y-%m-%d"),
+        since.fill_null("none"),
+        meter_no,
+    )
+    return stuck.select(
+        pl.format(
+            "{}/{}/{}", pl.lit(QUARANTINE_TASK_KIND), meter_no, since.fill_null("none")
+        ).alias("key"),
+        pl.col("account_id"),
+        pl.lit(QUARANTINE_TASK_KIND).alias("kind"),
+        reason.str.slice(0, STAFF_REASON_CHARS_MAX).alias("reason"),
+        pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
+    )

@@ -1,4 +1,5 @@
-"""Use case: staff replace a meter's base with a checked reading (``domain.rebase``).
+"""Use cases: staff are told of meters whose readings stay quarantined, and replace such a
+meter's base with a checked reading (``domain.rebase``).
 
 One unit of work checks the reading, moves the readings it refutes to the quarantine, stores it,
 records who and why, queues the account's settled days from the earliest changed one for a
@@ -17,18 +18,21 @@ import polars as pl
 from gridpay import limits
 from gridpay.domain.ledger import TransferKind
 from gridpay.domain.rebase import (
+    NOT_STUCK_REASON_CODES,
+    QUARANTINE_TASK_KIND,
     REFUTED_REASON_CODE,
     MeterFacts,
     RebaseMeter,
     check_rebase,
+    quarantine_tasks,
     refuted,
     refuted_reason,
+    stuck_meters,
 )
 from gridpay.errors import NotFound, Refused
 from gridpay.ports import Clock, Store, UnitOfWork
 from gridpay.services.settlement import process_trueups
 
-QUARANTINE_TASK_KIND = "readings_quarantined"
 _ONE_DAY = dt.timedelta(days=1)
 
 
@@ -159,3 +163,19 @@ def _queue_trueup(uow: UnitOfWork, account_id: int, start: dt.date, at: dt.datet
     fresh = key.join(queued, on=["account_id", "day"], how="anti")
     uow.readings.add_pending_trueups(fresh, at)
     return True
+
+
+def raise_quarantine_tasks(store: Store, clock: Clock, day: dt.date, days_max: int) -> int:
+    """A staff task for each meter whose readings have been quarantined for more than
+    ``days_max`` days by ``day`` (once per meter and episode); how many were new."""
+    first = day - dt.timedelta(days=limits.readings_quarantine_lookback_days_max)
+    with store.unit_of_work() as uow:
+        quarantined = uow.readings.quarantined_meter_days(first, day, NOT_STUCK_REASON_CODES)
+        if quarantined.height == 0:
+            return 0
+        accounts = quarantined["account_id"].unique().sort().to_list()
+        accepted = uow.readings.last_accepted_readings(accounts)
+        stuck = stuck_meters(quarantined, accepted, day, days_max)
+        added = uow.credit.add_staff_tasks(quarantine_tasks(stuck, clock.now()))
+        uow.commit()
+    return added

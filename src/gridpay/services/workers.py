@@ -18,6 +18,7 @@ from gridpay.ports import Clock, HeadEnd, SmsGateway, Store
 from gridpay.services.commands import default_limiter, dispatch
 from gridpay.services.credit import Policy, cut_window, judge_all
 from gridpay.services.messaging import send_due
+from gridpay.services.rebase import raise_quarantine_tasks
 from gridpay.services.settlement import settle_day, settle_range
 
 
@@ -113,5 +114,7 @@ class Workers:
         else:  # catch up every day missed while the system was down, oldest first
             first = last + dt.timedelta(days=1)
             settle_range(self.store, self.clock, first, yesterday, nominal_voltage_v=voltage)
+        task_days = self.credit.settings.readings_quarantine_task_days
+        raise_quarantine_tasks(self.store, self.clock, yesterday, task_days)
         judge_all(self.store, self.clock, self.credit)
         return yesterday

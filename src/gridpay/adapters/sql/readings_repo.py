@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
-from gridpay.adapters.sql.settlement_repo import day_literals, days_between
+from gridpay.adapters.sql.settlement_repo import day_literals, days_between, last_settled_days
 from gridpay.domain.readings import (
     METER_SCHEMA,
     READING_SCHEMA,
@@ -304,3 +304,39 @@ class SqlReadingsRepo:
         """Record a rebase (``reading_rebases`` columns but id); its id."""
         t = schema.reading_rebases
         return int(self.conn.execute(t.insert().values(**rebase).returning(t.c.id)).scalar_one())
+
+    # --- meters whose readings stay quarantined ---------------------------------------------------
+    def quarantined_meter_days(
+        self, first: dt.date, last: dt.date, excluded_reason_codes: tuple[str, ...]
+    ) -> pl.DataFrame:
+        """(meter_id, account_id, day) of registered meters with a quarantined reading of a day
+        in [first, last], for reasons other than ``excluded_reason_codes`` (by the day index)."""
+        # Codes are identifiers (checked), so inlining them is safe.
+        codes = ", ".join(f"'{c}'" for c in excluded_reason_codes if c.isidentifier()) or "''"
+        return fetch_frame(
+            self.conn,
+            "SELECT DISTINCT m.id AS meter_id, m.account_id, q.day FROM reading_quarantine q "
+            "JOIN meters m ON m.meter_no = q.meter_no "
+            f"WHERE q.day BETWEEN :first AND :last AND q.reason_code NOT IN ({codes})",
+            {"first": first, "last": last},
+            {"meter_id": pl.Int64, "account_id": pl.Int64, "day": pl.Date},
+        )
+
+    def last_accepted_readings(self, account_ids: list[int]) -> pl.DataFrame:
+        """(account_id, meter_id, last_real_day) from each account's last usage row."""
+        schema_ = {"account_id": pl.Int64, "meter_id": pl.Int64, "last_real_day": pl.Date}
+        by_day: dict[dt.date, list[int]] = {}
+        for account_id, day in last_settled_days(self.conn, account_ids).items():
+            by_day.setdefault(day, []).append(account_id)
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT account_id, meter_id, last_real_day FROM daily_usage "
+                f"WHERE day = :d AND account_id IN ({_in_list(batch)})",
+                {"d": day},
+                schema_,
+            )
+            for day, ids in sorted(by_day.items())
+            for batch in _batches(ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=schema_)

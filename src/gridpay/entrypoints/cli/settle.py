@@ -19,6 +19,7 @@ from gridpay.entrypoints.cli._common import (
 from gridpay.entrypoints.cli.credit import report_dict
 from gridpay.errors import InvalidInput
 from gridpay.services.credit import judge_all
+from gridpay.services.rebase import raise_quarantine_tasks
 from gridpay.services.settlement import SettlementReport, settle_day, settle_range
 
 
@@ -90,6 +91,8 @@ def settle(
             reports = settle_range(
                 g.store, g.clock, start, end, nominal_voltage_v=voltage, progress=progress
             )
+        task_days = g.settings.readings_quarantine_task_days
+        tasks = sum(raise_quarantine_tasks(g.store, g.clock, r.day, task_days) for r in reports)
         judged = judge_all(g.store, g.clock, g.credit, progress=progress) if credit else None
     rows = [_report_dict(r) for r in reports]
     if as_json:
@@ -104,6 +107,11 @@ def settle(
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+    if tasks:
+        console.print(
+            f"{tasks} meters have had their readings quarantined for more than {task_days} "
+            "days: staff tasks raised (gridpay tasks)"
+        )
     if judged is not None:
         decided = ", ".join(f"{n} {a}" for a, n in sorted(judged.counts.items())) or "nothing"
         console.print(
