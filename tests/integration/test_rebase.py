@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from gridpay.adapters.sql.store import SqlStore
@@ -123,7 +125,7 @@ def test_rebase_refuses_to_leave_charged_days_without_a_reading_to_start_from(
     # charged on estimates and would have nothing to start from.
     _city(store, [WRONG_FIRST_WH, None, None, None, None, None])
     settle_range(store, clock, DAYS[0], DAYS[-1])
-    with pytest.raises(Refused, match="give a checked reading for 2026-10-01"):
+    with pytest.raises(Refused, match="2026-10-02 to 2026-10-05 were charged on estimates"):
         rebase_meter(store, clock, _check(DAYS[-1], 1_050))
     # A checked reading of the first day itself is the new base.
     report = rebase_meter(store, clock, _check(DAYS[0], 1_000))
@@ -158,3 +160,79 @@ def test_readings_rebase_command_reports_the_change_and_refuses_an_implausible_r
     assert said["refuted"] == [{"day": "2026-10-01", "kwh": "150000.00"}]
     assert said["resettled_from"] == "2026-10-01"
     assert said["corrected_yuan"] == "8.40"  # 40 kWh at 0.56 less five 5-kWh estimates
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_rebased_meter_ends_with_the_ledger_of_never_having_had_the_wrong_reading(
+    store: SqlStore, clock: FakeClock, tmp_path_factory: pytest.TempPathFactory, data
+) -> None:
+    """Any run of daily registers (some days missing), a wrong first reading above them, and a
+    checked register on a day that has a reading: after the rebase, each (account, day) and the
+    balance are what settling without the wrong reading gives."""
+    days = data.draw(st.integers(3, 7), label="days")
+    rises = data.draw(st.lists(st.integers(0, 30_000), min_size=days, max_size=days))
+    mostly_read = st.sampled_from([True, True, True, False])  # a reading most days
+    present = [True] + data.draw(st.lists(mostly_read, min_size=days - 1, max_size=days - 1))
+    registers = [1_000_000 + sum(rises[: i + 1]) for i in range(days)]
+    wrong_wh = registers[-1] + data.draw(st.integers(1, 100_000_000), label="wrong above")
+    checked = data.draw(st.sampled_from([i for i in range(1, days) if present[i]] or [days]))
+    if checked == days:
+        return  # no later reading to check
+    account = data.draw(st.integers(10, 10_000), label="account")
+    clean = _property_clean_store(store, tmp_path_factory, clock)
+    with store.unit_of_work() as uow:
+        if uow.registry.account(account) is not None:
+            return
+    span = [DAYS[0] + dt.timedelta(days=i) for i in range(days)]
+    for target, first in ((store, wrong_wh), (clean, None)):
+        add_city(target, 1, first_id=account)
+        for i, day in enumerate(span):
+            wh = first if i == 0 else (registers[i] if present[i] else None)
+            if wh is not None:
+                add_readings(target, [account], day, **{str(account): wh})
+        settle_range(target, clock, span[0], span[-1])
+    meter = METER_BASE + account
+    try:
+        rebase_meter(
+            store, clock, RebaseMeter(meter, span[checked], registers[checked], "Li", "check")
+        )
+    except Refused:
+        event("refused: charged days with nothing to start from")
+        return  # staff are told which day to check instead
+    assert _account_usage(store, account) == _account_usage(clean, account)
+    with store.unit_of_work() as a, clean.unit_of_work() as b:
+        assert a.ledger.balance_fen(account) == b.ledger.balance_fen(account)
+    assert audit(store, days=None).ok
+    event("rebased")
+
+
+_CLEAN: dict[str, SqlStore] = {}
+
+
+def _property_clean_store(
+    store: SqlStore, factory: pytest.TempPathFactory, clock: FakeClock
+) -> SqlStore:
+    """One clean SQLite store beside each store the property runs on (its examples add new
+    accounts to both)."""
+    if store.url not in _CLEAN:
+        _CLEAN[store.url] = fresh_sqlite_store(factory.mktemp("clean") / "clean.db", clock)
+    return _CLEAN[store.url]
+
+
+def _account_usage(store: SqlStore, account: int) -> list[tuple[str, ...]]:
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        rows = uow.conn.execute(
+            text(
+                "SELECT day, energy_wh, charge_fen, CASE WHEN estimated THEN 1 ELSE 0 END, "
+                "reading_wh, ytd_charged_fen "
+                "FROM daily_usage WHERE account_id = :a ORDER BY day"
+            ),
+            {"a": account},
+        ).all()
+    return [tuple(str(v) for v in r) for r in rows]

@@ -149,8 +149,9 @@ def _refuse_charged_days_left_without_base(
     if charged.height:
         days = sorted(set(charged["day"].to_list()))
         raise Refused(
-            f"the readings this check refutes are the only start for days {days[0]} to "
-            f"{days[-1]}, which were charged: give a checked reading for {start} instead"
+            f"{days[0]} to {days[-1]} were charged on estimates from readings this check "
+            f"refutes, and no reading is left to start them from: import those days' readings "
+            f"(from the head-end) first, or give a checked reading for {start}"
         )
 
 
