@@ -29,7 +29,7 @@ from gridpay.domain.rebase import (
     refuted_reason,
     stuck_meters,
 )
-from gridpay.errors import NotFound, Refused
+from gridpay.errors import ConfigError, NotFound, Refused
 from gridpay.ports import Clock, Store, UnitOfWork
 from gridpay.services.settlement import process_trueups
 
@@ -169,6 +169,8 @@ def _queue_trueup(uow: UnitOfWork, account_id: int, start: dt.date, at: dt.datet
 def raise_quarantine_tasks(store: Store, clock: Clock, day: dt.date, days_max: int) -> int:
     """A staff task for each meter whose readings have been quarantined for more than
     ``days_max`` days by ``day`` (once per meter and episode); how many were new."""
+    if days_max < 0:
+        raise ConfigError(f"readings_quarantine_task_days must be 0 or more (got {days_max})")
     first = day - dt.timedelta(days=limits.readings_quarantine_lookback_days_max)
     with store.unit_of_work() as uow:
         quarantined = uow.readings.quarantined_meter_days(first, day, NOT_STUCK_REASON_CODES)
