@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import text
 
 from gridpay.adapters.sql.store import SqlStore
@@ -107,3 +108,29 @@ def test_audit_fails_on_a_day_a_run_left_half_settled_until_a_run_finishes_it(
 def days_fully_settled_ok(store: SqlStore) -> bool:
     with store.unit_of_work() as uow:
         return days_fully_settled(uow).ok
+
+
+def test_a_run_that_raised_is_marked_died_when_this_process_starts_the_next(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    ids = add_city(store, 3)
+    add_readings(store, ids, D0)
+    _set_tariff(store, "no-such-tariff")  # the run raises: no tariff in force to price with
+    with pytest.raises(LookupError):
+        settle_day(store, clock, D0)
+    with store.unit_of_work() as uow:
+        (failed,) = uow.settlement.runs(10)
+        # Looked at from the thread that ran it, before it starts another: still its own.
+        assert uow.settlement.mark_died_runs(clock.now()) == []
+    assert failed["status"] == "running"
+    _set_tariff(store, "henan-residential-tiered")
+    settle_day(store, clock, D0)
+    assert _status(store, failed["id"]) == "died"
+    assert audit(store).ok
+
+
+def _set_tariff(store: SqlStore, code: str) -> None:
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        uow.conn.execute(text("UPDATE accounts SET tariff_code = :c"), {"c": code})
+        uow.commit()

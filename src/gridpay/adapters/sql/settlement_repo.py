@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,19 @@ READING_SCHEMA = {
 }
 
 
-# Runs this process started and has not finished. A run "running" under this process's id but not
-# here is from an earlier process that had the same id (a container's PID 1), or one that failed.
-_LIVE_RUNS: set[int] = set()
+# Runs this process started and has not finished, with the thread that runs each. A run
+# "running" under this process's id but not here is from an earlier process that had the same id
+# (a container's PID 1); one whose thread has ended, or starts another run, ended by an error.
+_LIVE_RUNS: dict[int, int] = {}
+
+
+def _own_run_ended(run_id: int, starting: bool) -> bool:
+    thread = _LIVE_RUNS.get(run_id)
+    if thread is None:
+        return True
+    if starting and thread == threading.get_ident():
+        return True  # a thread runs one settlement at a time
+    return thread not in {t.ident for t in threading.enumerate()}
 
 
 def _process_alive(pid: int) -> bool:
@@ -90,13 +101,13 @@ def _process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _run_process_ended(host: str | None, pid: int | None) -> bool:
-    """Has the process of a run recorded as (host, pid) ended? Unknown (another host, or a run
-    recorded without them) is not ended: only a run known dead is marked so."""
+def _run_ended(run_id: int, host: str | None, pid: int | None, starting: bool) -> bool:
+    """Has the run recorded as (host, pid) ended? Unknown (another host, or a run recorded
+    without them) is not ended: only a run known dead is marked so."""
     if host != socket.gethostname() or pid is None:
         return False
     if pid == os.getpid():
-        return True  # a run of this process that is live is in _LIVE_RUNS
+        return _own_run_ended(run_id, starting)
     return not _process_alive(pid)
 
 
@@ -187,7 +198,7 @@ class SqlSettlementRepo:
     # --- run records ---------------------------------------------------------------------
     def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
         """Record a new run, owned by this process; runs whose process ended are marked died."""
-        self.mark_died_runs(started_at)
+        self._mark_died_runs(started_at, starting=True)
         r = schema.settlement_runs
         result = self.conn.execute(
             r.insert()
@@ -201,19 +212,20 @@ class SqlSettlementRepo:
             .returning(r.c.id)
         )
         run_id = int(result.scalar_one())
-        _LIVE_RUNS.add(run_id)
+        _LIVE_RUNS[run_id] = threading.get_ident()
         return run_id
 
     def mark_died_runs(self, at: dt.datetime) -> list[int]:
         """Mark "running" runs whose process has ended as "died"; their ids."""
+        return self._mark_died_runs(at, starting=False)
+
+    def _mark_died_runs(self, at: dt.datetime, *, starting: bool) -> list[int]:
         r = schema.settlement_runs
         running = self.conn.execute(
             select(r.c.id, r.c.host, r.c.pid).where(r.c.status == "running")
         ).all()
         died = [
-            int(run_id)
-            for run_id, host, pid in running
-            if run_id not in _LIVE_RUNS and _run_process_ended(host, pid)
+            int(run_id) for run_id, host, pid in running if _run_ended(run_id, host, pid, starting)
         ]
         if died:
             self.conn.execute(
@@ -221,6 +233,8 @@ class SqlSettlementRepo:
                 .where(r.c.id.in_(died), r.c.status == "running")
                 .values(status="died", finished_at=at)
             )
+        for run_id in died:
+            _LIVE_RUNS.pop(run_id, None)
         return died
 
     def add_to_run(self, run_id: int, totals: dict[str, int]) -> None:
@@ -239,7 +253,7 @@ class SqlSettlementRepo:
             .where(r.c.id == run_id)
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
-        _LIVE_RUNS.discard(run_id)
+        _LIVE_RUNS.pop(run_id, None)
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
         return dict(row._mapping)
 
