@@ -39,6 +39,8 @@ class Settings:
     company_name: str = "State Grid Henan Electric Power Company"
     hotline: str = "95598"
     nominal_voltage_v: int = NOMINAL_VOLTAGE_V
+    # A meter whose readings are quarantined for more than this many days raises a staff task.
+    readings_quarantine_task_days: int = limits.readings_quarantine_task_days_default
     # Customer messages: the Chinese name signs every SMS; the gateway is file | console | http.
     company_name_zh: str = "国网河南省电力公司"
     sms_gateway: str = "file"

@@ -42,6 +42,14 @@ import_batch_rows_max = 200_000
 # Readings: days of history kept in the rolling window used for the average daily use.
 usage_window_days = 30
 
+# Readings: days either side of a staff-checked reading whose readings it may refute (a year).
+rebase_refutes_days_max = 366
+# Readings: a meter whose readings are quarantined for more than this many days raises a staff
+# task (the default of the ``readings_quarantine_task_days`` setting); quarantined readings are
+# looked for this far back.
+readings_quarantine_task_days_default = 3
+readings_quarantine_lookback_days_max = 60
+
 # Tariffs: surcharge bands (tiers) a tariff may have.
 tariff_bands_max = 4
 

@@ -345,7 +345,11 @@ def test_full_audit_re_prices_real_settlement_and_names_a_tampered_charge(store,
     settle_range(store, clock, D0, D2)
     report = audit(store)
     assert report.ok, failed(report)
-    assert [c.name for c in report.checks] == [*CHECK_NAMES, "charges_match_readings_and_tariff"]
+    assert [c.name for c in report.checks] == [
+        *CHECK_NAMES,
+        "days_fully_settled",
+        "charges_match_readings_and_tariff",
+    ]
     execute(
         store,
         "UPDATE daily_usage SET energy_wh = energy_wh + 10 WHERE account_id = 5 AND day = :d",

@@ -297,3 +297,26 @@ def test_every_row_of_a_big_file_is_parsed_exactly() -> None:
     checked = rules.check_rows(rules.parse_rows(frame), TODAY)
     assert checked["reason_code"].null_count() == n
     assert checked["total_wh"].sum() == n * 12_500
+
+
+def test_register_with_more_digits_than_a_meter_has_is_rejected() -> None:
+    checked = rules.check_rows(
+        rules.parse_rows(
+            raw_rows(
+                row(total_kwh="999999.999"),
+                row(total_kwh="999999999999"),
+                row(total_kwh="1000000"),
+                row(total_kwh="1200", peak_kwh="1000000"),
+            )
+        ),
+        TODAY,
+    )
+    assert checked["reason_code"].to_list() == [
+        None,
+        "register_too_large",
+        "register_too_large",
+        "register_too_large",
+    ]
+    assert checked["reason"][1] == (
+        "999999999999.000 kWh has more than 6 whole digits: no meter register reaches it"
+    )

@@ -9,8 +9,11 @@ can be quarantined with its row number. All rows are checked at once (no Python 
 1. ``parse_rows``: syntax. A 12-digit meter number, a ``YYYY-MM-DD`` date, non-negative decimal
    kWh with at most three decimals, turned into exact integer Wh by string arithmetic (never
    through a float). The first problem of a row makes it ``malformed``, naming column and value.
-2. ``check_rows``: ``future_date``; ``registers_exceed_total`` (the registers present add up to
-   more than the total register - the registers can never count more than the total).
+2. ``check_rows``: ``future_date``; ``register_too_large`` (more whole digits than a meter's
+   register has, the accounts import's cap on an initial register: such a value can only be a
+   corrupt one, and as a first reading it would refuse every later real one);
+   ``registers_exceed_total`` (the registers present add up to more than the total register -
+   the registers can never count more than the total).
 3. ``check_meters``: ``unknown_meter``; a date before the meter was installed or after it was
    removed (``meter_not_installed`` / ``meter_removed``: the meter-replaced rule at import time).
 4. ``classify``: against the readings already stored and the earlier rows of the same file. One
@@ -31,6 +34,7 @@ from enum import StrEnum
 import polars as pl
 
 from gridpay.domain.money import WH_PER_KWH
+from gridpay.domain.registry import REGISTER_KWH_DIGITS_MAX
 from gridpay.domain.tariff import REGISTERS
 
 METER_NO_DIGITS = 12
@@ -83,6 +87,7 @@ class Reason(StrEnum):
     FUTURE_DATE = "future_date"
     METER_NOT_INSTALLED = "meter_not_installed"
     METER_REMOVED = "meter_removed"
+    REGISTER_TOO_LARGE = "register_too_large"
     REGISTERS_EXCEED_TOTAL = "registers_exceed_total"
     CONFLICTING_READING = "conflicting_reading"
 
@@ -301,6 +306,18 @@ def check_rows(rows: pl.DataFrame, today: dt.date) -> pl.DataFrame:
             "date {} is in the future (today is {})",
             _date_text(pl.col("day")),
             pl.lit(today.isoformat()),
+        ),
+    )
+    register_wh_max = 10**REGISTER_KWH_DIGITS_MAX * WH_PER_KWH - 1
+    too_large = [pl.col(c) > register_wh_max for c in VALUE_COLUMNS]
+    rows = _reject(
+        rows,
+        pl.any_horizontal(too_large),
+        Reason.REGISTER_TOO_LARGE,
+        pl.format(
+            "{} kWh has more than {} whole digits: no meter register reaches it",
+            kwh_text(pl.max_horizontal(pl.col(c) for c in VALUE_COLUMNS)),
+            pl.lit(REGISTER_KWH_DIGITS_MAX),
         ),
     )
     registers = [pl.col(f"{r}_wh") for r in REGISTERS]

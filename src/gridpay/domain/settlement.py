@@ -11,7 +11,11 @@ For each account and day D the kernel
    (``carry_wh``); or, for an account's first settled day, the new meter's initial register or
    the raw reading of D-1 (``first_base_wh``) — if neither exists the day is only a baseline;
 2. validates today's reading against the last *real* register (VEE): going backwards, or a jump
-   larger than the breaker could deliver since then, quarantines the reading;
+   larger than the breaker could deliver since then, quarantines the reading. A *first* reading
+   (a baseline, or D-1's raw reading) has no real register before it, so it is held to the same
+   rule from the meter's initial register on its installation day: never below it, and never
+   more above it than the breaker delivers since then. Every later reading is checked against
+   the first, so one that slipped through would refuse them all;
 3. takes the energy: real reading - baseline, or an estimate from the recent average (flagged);
    a real reading after estimates may give negative energy, which corrects them;
 4. prices it exactly (register prices + annual band surcharges on the year-to-date position,
@@ -127,6 +131,16 @@ class RunTotals:
 
 
 @dataclass(frozen=True)
+class UnfinishedRunDay:
+    """A day that runs began to settle and none finished: its latest run."""
+
+    day: dt.date
+    run_id: int
+    status: str
+    accounts: int
+
+
+@dataclass(frozen=True)
 class SettlementRun:
     """A settlement run as recorded: its day, status (running | done | failed) and what its
     chunks settled so far."""
@@ -155,7 +169,8 @@ def settle_batch(
     missing = set(INPUT_SCHEMA) - set(batch.columns)
     assert not missing, missing
     frame = batch.lazy().join(prices.lazy(), on="tariff_code", how="left", validate="m:1")
-    frame = frame.with_columns(_baseline(day)).with_columns(_validation(day, nominal_voltage_v))
+    frame = frame.with_columns(_baseline(day, nominal_voltage_v))
+    frame = frame.with_columns(_validation(day, nominal_voltage_v))
     frame = frame.with_columns(_energy()).with_columns(_registers_out())
     frame = frame.with_columns(_pricing(day)).with_columns(_charge())
     frame = frame.with_columns(_window()).with_columns(_last_real(day))
@@ -198,17 +213,38 @@ def settle_batch(
     return usage, quarantined
 
 
-def _baseline(day: dt.date) -> list[pl.Expr]:
+def _capacity_per_day_wh(nominal_voltage_v: int) -> pl.Expr:
+    return pl.col("breaker_a") * nominal_voltage_v * HOURS_PER_DAY
+
+
+def _plausible_first(reading_wh: pl.Expr, on_day: dt.date, nominal_voltage_v: int) -> pl.Expr:
+    """A register at the end of ``on_day`` that the meter can show: not below its initial
+    register, and not more above it than the breaker delivers from the installation day on."""
+    rise_wh = reading_wh - pl.col("meter_initial_wh")
+    return (rise_wh >= 0) & (rise_wh <= _first_capacity_wh(on_day, nominal_voltage_v))
+
+
+def _first_capacity_wh(day: dt.date, nominal_voltage_v: int) -> pl.Expr:
+    """What the breaker delivers from the meter's installation day to the end of ``day``."""
+    days = (pl.lit(day) - pl.col("meter_installed_on")).dt.total_days() + 1
+    return _capacity_per_day_wh(nominal_voltage_v) * days.clip(lower_bound=0)
+
+
+def _baseline(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
     has_prev = pl.col("prev_day").is_not_null()
     replaced = has_prev & (pl.col("prev_meter_id") != pl.col("meter_id"))
     continuing = has_prev & ~replaced
     new_meter_today = pl.col("meter_installed_on") == pl.lit(day)
+    yesterday = day - dt.timedelta(days=1)
+    # An implausible D-1 reading is no baseline: today's reading becomes the first instead.
+    first_base_ok = _plausible_first(pl.col("first_base_wh"), yesterday, nominal_voltage_v)
     base_wh = (
         pl.when(continuing)
         .then(pl.col("prev_reading_wh"))
         .when(replaced | new_meter_today)
         .then(pl.col("meter_initial_wh"))
-        .otherwise(pl.col("first_base_wh"))
+        .when(first_base_ok)
+        .then(pl.col("first_base_wh"))
     )
     carry_wh = (
         pl.when(replaced)
@@ -238,7 +274,7 @@ def _validation(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
     present = pl.col("r_total_wh").is_not_null()
     known_base = pl.col("base_wh").is_not_null()
     gap_days = (pl.lit(day) - pl.col("check_day")).dt.total_days().clip(lower_bound=1)
-    capacity_wh = pl.col("breaker_a") * nominal_voltage_v * HOURS_PER_DAY * gap_days
+    capacity_wh = _capacity_per_day_wh(nominal_voltage_v) * gap_days
     rise_wh = pl.col("r_total_wh") - pl.col("check_wh")
     backwards = present & known_base & (rise_wh < 0)
     jump = present & known_base & (rise_wh > capacity_wh)
@@ -248,7 +284,10 @@ def _validation(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
             pl.col(f"r_{r}_wh") < pl.col(f"base_{r}_wh")
         ).fill_null(False)
     register_backwards = present & known_base & register_backwards & ~backwards & ~jump
-    rejected = backwards | jump | register_backwards
+    first_implausible = (
+        present & ~known_base & ~_plausible_first(pl.col("r_total_wh"), day, nominal_voltage_v)
+    )
+    rejected = backwards | jump | register_backwards | first_implausible
     reason_code = (
         pl.when(backwards)
         .then(pl.lit("register_backwards"))
@@ -256,6 +295,8 @@ def _validation(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
         .then(pl.lit("implausible_jump"))
         .when(register_backwards)
         .then(pl.lit("tou_register_backwards"))
+        .when(first_implausible)
+        .then(pl.lit("implausible_first_reading"))
     )
     kwh = lambda e: (e / 1000).round(2).cast(pl.String)  # noqa: E731  (message text only)
     reason = (
@@ -280,9 +321,23 @@ def _validation(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
         )
         .when(register_backwards)
         .then(pl.lit("a time-of-use register went backwards"))
+        .when(first_implausible)
+        .then(
+            pl.format(
+                "implausible first reading: {} kWh, but meter installed on {} at {} kWh with a "
+                "{} A breaker can show {} to {} kWh by {}",
+                kwh(pl.col("r_total_wh")),
+                pl.col("meter_installed_on"),
+                kwh(pl.col("meter_initial_wh")),
+                pl.col("breaker_a"),
+                kwh(pl.col("meter_initial_wh")),
+                kwh(pl.col("meter_initial_wh") + _first_capacity_wh(day, nominal_voltage_v)),
+                pl.lit(day),
+            )
+        )
     )
     real = present & known_base & ~rejected
-    baseline_only = present & ~known_base
+    baseline_only = present & ~known_base & ~first_implausible
     settle = known_base | baseline_only
     return [
         rejected.alias("rejected"),

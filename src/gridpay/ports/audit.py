@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Protocol
 
 from gridpay.domain.ledger import LedgerTotals
+from gridpay.domain.settlement import UnfinishedRunDay
 
 
 class AuditRepo(Protocol):
@@ -47,6 +48,11 @@ class AuditRepo(Protocol):
 
     def settled_days(self, limit: int | None) -> list[dt.date]:
         """The last ``limit`` days (all if None) that have usage rows, newest first."""
+        ...
+
+    def unfinished_run_days(self) -> tuple[int, list[UnfinishedRunDay]]:
+        """(days with a settlement run, the days no run finished with their latest run),
+        oldest day first."""
         ...
 
     def ytd_charged_failures(self, limit: int) -> tuple[int, list[int]]:

@@ -77,6 +77,10 @@ class CreditRepo(Protocol):
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
 
+    def close_staff_tasks(self, account_id: int, kind: str, at: dt.datetime) -> int:
+        """Close the account's open tasks of ``kind``; how many."""
+        ...
+
     def state_counts(self) -> dict[str, int]:
         """How many accounts are in each credit state (by the state's value)."""
         ...

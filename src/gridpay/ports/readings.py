@@ -8,6 +8,8 @@ from typing import Protocol
 
 import polars as pl
 
+from gridpay.domain.rebase import Rebase
+
 
 class ReadingsRepo(Protocol):
     """Raw readings (one per meter and day, append-only) and the quarantine of rejected rows.
@@ -58,6 +60,37 @@ class ReadingsRepo(Protocol):
 
     def readings_for_day(self, day: dt.date) -> pl.DataFrame:
         """Every raw reading of ``day``: day, meter_id, total_wh, <register>_wh (Int64)."""
+        ...
+
+    def meter_readings(self, meter_id: int, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """(day, total_wh) of one meter's readings over [first, last], by day."""
+        ...
+
+    def refute_readings(
+        self, meter_id: int, days: list[dt.date], reason_code: str, reason: str, at: dt.datetime
+    ) -> int:
+        """Move the meter's readings of ``days`` to the quarantine with this reason."""
+        ...
+
+    def store_checked_reading(
+        self, meter_id: int, day: dt.date, total_wh: int, source: str, at: dt.datetime
+    ) -> None:
+        """Store a staff-checked reading for a day that has no reading."""
+        ...
+
+    def quarantined_meter_days(
+        self, first: dt.date, last: dt.date, excluded_reason_codes: tuple[str, ...]
+    ) -> pl.DataFrame:
+        """(meter_id, account_id, day) of registered meters with a reading of a day in
+        [first, last] quarantined for a reason other than those excluded."""
+        ...
+
+    def last_accepted_readings(self, account_ids: list[int]) -> pl.DataFrame:
+        """(account_id, meter_id, last_real_day) of each account's last usage row."""
+        ...
+
+    def add_rebase(self, rebase: Rebase) -> int:
+        """Record a staff rebase of a meter's reading; its id."""
         ...
 
 

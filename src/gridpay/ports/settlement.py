@@ -12,7 +12,13 @@ from gridpay.ports.prepared import PreparedWrite
 
 
 class SettlementRepo(Protocol):
-    def start_run(self, day: dt.date, started_at: dt.datetime) -> int: ...
+    def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
+        """A new run, owned by this process; first marks runs whose process ended as died."""
+        ...
+
+    def mark_died_runs(self, at: dt.datetime) -> list[int]:
+        """Runs recorded "running" whose process has ended become "died"; their ids."""
+        ...
 
     def add_to_run(self, run_id: int, totals: RunTotals) -> None:
         """Add a chunk's totals to the run's counters."""

@@ -78,13 +78,17 @@ def audit(
 ) -> AuditReport:
     """Run ``checks`` over one snapshot; never writes.
 
-    Default checks: ``LEDGER_CHECKS``, then re-pricing the last ``days`` settled days (all of
-    them if None), with ``progress`` over the days.
+    Default checks: ``LEDGER_CHECKS``, ``SETTLEMENT_CHECKS``, then re-pricing the last ``days``
+    settled days (all of them if None), with ``progress`` over the days.
     """
     if days is not None and days < 1:
         raise InvalidInput(f"days must be 1 or more (got {days})")
     if checks is None:
-        checks = (*LEDGER_CHECKS, repricing_check(days, progress or NullProgress()))
+        checks = (
+            *LEDGER_CHECKS,
+            *SETTLEMENT_CHECKS,
+            repricing_check(days, progress or NullProgress()),
+        )
     started = time.perf_counter()
     results = []
     with store.unit_of_work() as uow:
@@ -233,6 +237,34 @@ def charges_match_readings_and_tariff(
     )
 
 
+def days_fully_settled(uow: UnitOfWork) -> CheckResult:
+    """A day some run began to settle and none finished is half settled: the accounts of its
+    unfinished chunks were never charged for it."""
+    checked, unfinished = uow.audit.unfinished_run_days()
+    named = [
+        f"{u.day} (run {u.run_id} {u.status} after {u.accounts:,} accounts)"
+        for u in unfinished[: limits.audit_days_named_max]
+    ]
+    hidden = len(unfinished) - len(named)
+    detail = ""
+    if unfinished:
+        more = f" and {hidden} more" if hidden > 0 else ""
+        detail = (
+            f"half settled: {', '.join(named)}{more}; settle each again "
+            "(gridpay settle --date DAY) to finish it"
+        )
+    return CheckResult(
+        name="days_fully_settled",
+        description="every day a settlement run began was finished by a run (none died, was "
+        "killed or is still running part way)",
+        ok=not unfinished,
+        checked=checked,
+        checked_what="days with a settlement run",
+        failed=len(unfinished),
+        detail=detail,
+    )
+
+
 def repricing_check(days: int | None, progress: Progress) -> AuditCheck:
     """``charges_match_readings_and_tariff`` over the last ``days`` settled days."""
 
@@ -275,9 +307,15 @@ LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     charge_transfers_well_formed,
     ytd_charged_is_cumulative,
 )
+# ...the settlement's own bookkeeping...
+SETTLEMENT_CHECKS: tuple[AuditCheck, ...] = (days_fully_settled,)
 # ...and every check, including re-pricing the last settled day with the settlement kernel
 # (what ``audit`` runs by default; ``audit(days=N)`` re-prices more days).
-CHECKS: tuple[AuditCheck, ...] = (*LEDGER_CHECKS, charges_match_readings_and_tariff)
+CHECKS: tuple[AuditCheck, ...] = (
+    *LEDGER_CHECKS,
+    *SETTLEMENT_CHECKS,
+    charges_match_readings_and_tariff,
+)
 
 
 def _result(

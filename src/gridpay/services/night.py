@@ -25,6 +25,7 @@ from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
+from gridpay.services.rebase import raise_quarantine_tasks
 from gridpay.services.settlement import SettlementReport, settle_range
 
 
@@ -36,8 +37,9 @@ class NightReport:
     settled: tuple[SettlementReport, ...] = ()
     credit: CreditReport | None = None
     readings_collected: int | None = None  # None: no collection step
+    quarantine_tasks: int = 0  # staff tasks raised for meters stuck in the quarantine
     refused: str | None = None
-    seconds_by_step: dict[str, float] = field(default_factory=dict)  # collect, settle, judge
+    seconds_by_step: dict[str, float] = field(default_factory=dict)  # collect, settle, tasks, judge
 
 
 def days_due(store: Store, today: dt.date) -> tuple[dt.date, ...]:
@@ -130,6 +132,12 @@ def run_night(
     )
     seconds["settle"] = time.perf_counter() - started
     started = time.perf_counter()
+    # Meters stuck in the quarantine reach staff before the policy judges on their estimates.
+    tasks = raise_quarantine_tasks(
+        store, clock, todo[-1], credit.settings.readings_quarantine_task_days
+    )
+    seconds["tasks"] = time.perf_counter() - started
+    started = time.perf_counter()
     judged = judge_all(store, clock, credit, progress=progress) if judge else None
     seconds["judge"] = time.perf_counter() - started
     return NightReport(
@@ -137,6 +145,7 @@ def run_night(
         settled=tuple(settled),
         credit=judged,
         readings_collected=collected,
+        quarantine_tasks=tasks,
         seconds_by_step=seconds,
     )
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gridpay.adapters.sql.db import as_date
 from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE, LedgerTotals
+from gridpay.domain.settlement import UnfinishedRunDay
 
 # More days than any database holds (2**31 - 1: an INTEGER on both engines).
 _ALL_DAYS = 2**31 - 1
@@ -230,3 +232,31 @@ class SqlAuditRepo:
         if self._pg:
             return f"EXTRACT(YEAR FROM {column})"
         return f"substr({column}, 1, 4)"
+
+    def unfinished_run_days(self) -> tuple[int, list[UnfinishedRunDay]]:
+        """(days with a settlement run, and those of them that no run finished): for each of
+        the latter its latest run's id, status and accounts settled, oldest day first."""
+        days = self.conn.execute(text("SELECT count(DISTINCT day) FROM settlement_runs"))
+        rows = self.conn.execute(
+            text(
+                """
+                SELECT r.day, r.id, r.status, r.accounts FROM settlement_runs r
+                WHERE r.id = (SELECT max(x.id) FROM settlement_runs x WHERE x.day = r.day)
+                  AND NOT EXISTS (
+                    SELECT 1 FROM settlement_runs d WHERE d.day = r.day AND d.status = 'done'
+                  )
+                ORDER BY r.day
+                """
+            )
+        )
+        unfinished = [
+            UnfinishedRunDay(day=_day(day), run_id=int(i), status=status, accounts=int(n))
+            for day, i, status, n in rows
+        ]
+        return int(days.scalar_one()), unfinished
+
+
+def _day(value: Any) -> dt.date:
+    day = as_date(value)
+    assert day is not None, "settlement_runs.day is NOT NULL"
+    return day

@@ -308,6 +308,16 @@ class SqlCreditRepo:
     def add_staff_tasks(self, tasks: pl.DataFrame) -> int:
         return insert_new(self.conn, "staff_tasks", tasks, ["key"])
 
+    def close_staff_tasks(self, account_id: int, kind: str, at: dt.datetime) -> int:
+        """Close the account's open tasks of this kind (their cause was dealt with)."""
+        t = schema.staff_tasks
+        closed = self.conn.execute(
+            t.update()
+            .where(t.c.account_id == account_id, t.c.kind == kind, t.c.closed_at.is_(None))
+            .values(closed_at=at)
+        )
+        return int(closed.rowcount)
+
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         """The meter confirmed supply ``on`` or ``off``: the state follows the meter.
 

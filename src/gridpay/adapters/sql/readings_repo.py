@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, text
 
 from gridpay import limits
+from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import bulk_insert, fetch_frame
+from gridpay.adapters.sql.settlement_repo import day_literals, days_between, last_settled_days
 from gridpay.domain.readings import (
     METER_SCHEMA,
     READING_SCHEMA,
     SETTLED_SCHEMA,
     VALUE_COLUMNS,
 )
+from gridpay.domain.rebase import Rebase
 
 QUARANTINE_SCHEMA: dict[str, Any] = {
     "id": pl.Int64,
@@ -236,3 +240,102 @@ class SqlReadingsRepo:
         return fetch_frame(
             self.conn, f"{_READING_SELECT} WHERE day = :d", {"d": day}, READING_SCHEMA
         )
+
+    # --- a staff rebase (``domain.rebase``) -----------------------------------------------------
+    def meter_readings(self, meter_id: int, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """(day, total_wh) of one meter's stored readings over [first, last], by day.
+
+        One primary-key seek per day: the table has no index leading with the meter."""
+        days = days_between(first, last)
+        schema_ = {"day": pl.Date, "total_wh": pl.Int64}
+        if not days:
+            return pl.DataFrame(schema=schema_)
+        return fetch_frame(
+            self.conn,
+            f"SELECT day, total_wh FROM readings WHERE day IN ({day_literals(days)}) "
+            "AND meter_id = :m ORDER BY day",
+            {"m": meter_id},
+            schema_,
+        )
+
+    def refute_readings(
+        self, meter_id: int, days: list[dt.date], reason_code: str, reason: str, at: dt.datetime
+    ) -> int:
+        """Move a meter's readings of ``days`` to the quarantine with the reason (keeping their
+        source), out of the readings settlement uses."""
+        if not days:
+            return 0
+        where = f"day IN ({day_literals(days)}) AND meter_id = :m"
+        moved = self.conn.execute(
+            text(
+                "INSERT INTO reading_quarantine "
+                "(meter_no, day, total_wh, reason_code, reason, source, received_at) "
+                "SELECT m.meter_no, r.day, r.total_wh, :code, :reason, r.source, :at "
+                f"FROM readings r JOIN meters m ON m.id = r.meter_id WHERE r.{where}"
+            ).bindparams(bindparam("at", type_=schema.reading_quarantine.c.received_at.type)),
+            {
+                "m": meter_id,
+                "code": reason_code,
+                "reason": reason[: limits.quarantine_reason_chars_max],
+                "at": at,
+            },
+        ).rowcount
+        self.conn.execute(text(f"DELETE FROM readings WHERE {where}"), {"m": meter_id})
+        return int(moved)
+
+    def store_checked_reading(
+        self, meter_id: int, day: dt.date, total_wh: int, source: str, at: dt.datetime
+    ) -> None:
+        """Store a checked reading for a day that has none (any other was refuted first)."""
+        r = schema.readings
+        self.conn.execute(
+            r.insert().values(
+                day=day,
+                meter_id=meter_id,
+                total_wh=total_wh,
+                source=source[: limits.reading_source_chars_max],
+                received_at=at,
+            )
+        )
+
+    def add_rebase(self, rebase: Rebase) -> int:
+        """Record a rebase (``reading_rebases`` columns but id); its id."""
+        t = schema.reading_rebases
+        insert = t.insert().values(**asdict(rebase)).returning(t.c.id)
+        return int(self.conn.execute(insert).scalar_one())
+
+    # --- meters whose readings stay quarantined ---------------------------------------------------
+    def quarantined_meter_days(
+        self, first: dt.date, last: dt.date, excluded_reason_codes: tuple[str, ...]
+    ) -> pl.DataFrame:
+        """(meter_id, account_id, day) of registered meters with a quarantined reading of a day
+        in [first, last], for reasons other than ``excluded_reason_codes`` (by the day index)."""
+        # Codes are identifiers (checked), so inlining them is safe.
+        codes = ", ".join(f"'{c}'" for c in excluded_reason_codes if c.isidentifier()) or "''"
+        return fetch_frame(
+            self.conn,
+            "SELECT DISTINCT m.id AS meter_id, m.account_id, q.day FROM reading_quarantine q "
+            "JOIN meters m ON m.meter_no = q.meter_no "
+            f"WHERE q.day BETWEEN :first AND :last AND q.reason_code NOT IN ({codes})",
+            {"first": first, "last": last},
+            {"meter_id": pl.Int64, "account_id": pl.Int64, "day": pl.Date},
+        )
+
+    def last_accepted_readings(self, account_ids: list[int]) -> pl.DataFrame:
+        """(account_id, meter_id, last_real_day) from each account's last usage row."""
+        schema_ = {"account_id": pl.Int64, "meter_id": pl.Int64, "last_real_day": pl.Date}
+        by_day: dict[dt.date, list[int]] = {}
+        for account_id, day in last_settled_days(self.conn, account_ids).items():
+            by_day.setdefault(day, []).append(account_id)
+        frames = [
+            fetch_frame(
+                self.conn,
+                "SELECT account_id, meter_id, last_real_day FROM daily_usage "
+                f"WHERE day = :d AND account_id IN ({_in_list(batch)})",
+                {"d": day},
+                schema_,
+            )
+            for day, ids in sorted(by_day.items())
+            for batch in _batches(ids)
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=schema_)

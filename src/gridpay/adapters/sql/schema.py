@@ -219,7 +219,7 @@ settlement_runs = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("day", Date, nullable=False),
-    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("status", String(16), nullable=False),  # running | done | failed | died
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("accounts", BigInteger, nullable=False, server_default="0"),
@@ -229,7 +229,28 @@ settlement_runs = Table(
     Column("estimated", BigInteger, nullable=False, server_default="0"),
     Column("quarantined", BigInteger, nullable=False, server_default="0"),
     Column("seconds", Float),
+    # Where the run's process ran: a run still "running" whose process is gone has died.
+    Column("host", String(255)),
+    Column("pid", Integer),
     Index("ix_settlement_runs_day", "day"),
+)
+
+# A checked register that staff put in place of a meter's readings (``readings rebase``):
+# who and why, and what it replaced; the readings it refuted went to the quarantine.
+reading_rebases = Table(
+    "reading_rebases",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("meter_id", BigInteger, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("total_wh", BigInteger, nullable=False),
+    Column("replaced_wh", BigInteger),  # the raw reading of the day it replaced, if any
+    Column("refuted_readings", Integer, nullable=False),
+    Column("checked_by", String(100), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_reading_rebases_meter_id", "meter_id"),
 )
 
 pending_trueups = Table(

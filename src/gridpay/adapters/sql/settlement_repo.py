@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gridpay import limits
@@ -67,6 +71,46 @@ READING_SCHEMA = {
     "r_total_wh": pl.Int64,
     **{f"r_{r}_wh": pl.Int64 for r in REGISTERS},
 }
+
+
+# Runs this process started and has not finished, with the thread that runs each. A run
+# "running" under this process's id but not here is from an earlier process that had the same id
+# (a container's PID 1); one whose thread has ended, or starts another run, ended by an error.
+_LIVE_RUNS: dict[int, int] = {}
+
+
+def _own_run_ended(run_id: int, starting: bool) -> bool:
+    thread = _LIVE_RUNS.get(run_id)
+    if thread is None:
+        return True
+    if starting and thread == threading.get_ident():
+        return True  # a thread runs one settlement at a time
+    return thread not in {t.ident for t in threading.enumerate()}
+
+
+def _process_alive(pid: int) -> bool:
+    """Is process ``pid`` of this host running (a zombie has ended; another user's is alive)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: kill's answer is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _run_ended(run_id: int, host: str | None, pid: int | None, starting: bool) -> bool:
+    """Has the run recorded as (host, pid) ended? Unknown (another host, or a run recorded
+    without them) is not ended: only a run known dead is marked so."""
+    if host != socket.gethostname() or pid is None:
+        return False
+    if pid == os.getpid():
+        return _own_run_ended(run_id, starting)
+    return not _process_alive(pid)
 
 
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -171,11 +215,45 @@ class SqlSettlementRepo:
 
     # --- run records ---------------------------------------------------------------------
     def start_run(self, day: dt.date, started_at: dt.datetime) -> int:
+        """Record a new run, owned by this process; runs whose process ended are marked died."""
+        self._mark_died_runs(started_at, starting=True)
         r = schema.settlement_runs
         result = self.conn.execute(
-            r.insert().values(day=day, status="running", started_at=started_at).returning(r.c.id)
+            r.insert()
+            .values(
+                day=day,
+                status="running",
+                started_at=started_at,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            .returning(r.c.id)
         )
-        return int(result.scalar_one())
+        run_id = int(result.scalar_one())
+        _LIVE_RUNS[run_id] = threading.get_ident()
+        return run_id
+
+    def mark_died_runs(self, at: dt.datetime) -> list[int]:
+        """Mark "running" runs whose process has ended as "died"; their ids."""
+        return self._mark_died_runs(at, starting=False)
+
+    def _mark_died_runs(self, at: dt.datetime, *, starting: bool) -> list[int]:
+        r = schema.settlement_runs
+        running = self.conn.execute(
+            select(r.c.id, r.c.host, r.c.pid).where(r.c.status == "running")
+        ).all()
+        died = [
+            int(run_id) for run_id, host, pid in running if _run_ended(run_id, host, pid, starting)
+        ]
+        if died:
+            self.conn.execute(
+                r.update()
+                .where(r.c.id.in_(died), r.c.status == "running")
+                .values(status="died", finished_at=at)
+            )
+        for run_id in died:
+            _LIVE_RUNS.pop(run_id, None)
+        return died
 
     def add_to_run(self, run_id: int, totals: RunTotals) -> None:
         """Relative update of a run's counters (each chunk adds what it settled)."""
@@ -192,6 +270,7 @@ class SqlSettlementRepo:
             .where(r.c.id == run_id)
             .values(status=status, finished_at=finished_at, seconds=seconds)
         )
+        _LIVE_RUNS.pop(run_id, None)
         row = self.conn.execute(r.select().where(r.c.id == run_id)).one()
         return _run(row._mapping)
 

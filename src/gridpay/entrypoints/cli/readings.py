@@ -1,4 +1,4 @@
-"""CLI: readings commands (import a file, list the quarantine)."""
+"""CLI: readings commands (import a file, list the quarantine, replace a meter's base)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from rich.table import Table
 
 from gridpay import limits
 from gridpay.adapters.bulk_files import read_readings_file
-from gridpay.domain.money import format_kwh
+from gridpay.domain.money import format_fen, format_kwh, parse_kwh
+from gridpay.domain.rebase import RebaseMeter
+from gridpay.domain.registry import meter_id_from_no
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
@@ -21,6 +23,7 @@ from gridpay.entrypoints.cli._common import (
     print_json,
 )
 from gridpay.services import readings as service
+from gridpay.services.rebase import rebase_meter
 
 readings_app = typer.Typer(
     help="Daily meter readings: import files, see the quarantine.", no_args_is_help=True
@@ -154,3 +157,49 @@ def quarantine(
             f"{escape(r['reason'])} [dim]({r['reason_code']})[/]",
         )
     console.print(table)
+
+
+@readings_app.command("rebase")
+def rebase(
+    meter_no: str = typer.Argument(..., help="The meter's 12-digit number."),
+    date: str = typer.Option(..., "--date", help="The day whose register was checked."),
+    kwh: str = typer.Option(..., "--kwh", help="The checked register, in kWh (like 1234.56)."),
+    checked_by: str = typer.Option(..., "--by", help="Who checked it (staff name or number)."),
+    reason: str = typer.Option(..., "--reason", help="Why the base is replaced."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Replace a meter's base with a checked reading: readings it contradicts go to the
+    quarantine, and the settled days from the earliest change are settled again, posting only
+    the differences."""
+    day = parse_day(date, "--date")
+    assert day is not None
+    cmd = RebaseMeter(meter_id_from_no(meter_no), day, parse_kwh(kwh), checked_by, reason)
+    with gridpay_app() as g:
+        report = rebase_meter(g.store, g.clock, cmd, nominal_voltage_v=g.settings.nominal_voltage_v)
+    data = {
+        "rebase_id": report.rebase_id,
+        "meter_no": f"{cmd.meter_id:012d}",
+        "day": report.day.isoformat(),
+        "kwh": format_kwh(report.total_wh),
+        "replaced_kwh": None if report.replaced_wh is None else format_kwh(report.replaced_wh),
+        "refuted": [{"day": d.isoformat(), "kwh": format_kwh(wh)} for d, wh in report.refuted],
+        "resettled_from": report.resettled_from.isoformat() if report.resettled_from else None,
+        "corrected_yuan": format_fen(report.corrected_fen),
+        "tasks_closed": report.tasks_closed,
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"meter {data['meter_no']}: {data['kwh']} kWh on {data['day']} is the base now "
+        f"(rebase {report.rebase_id})"
+    )
+    for d, wh in report.refuted:
+        console.print(f"  refuted and quarantined: {format_kwh(wh)} kWh on {d}")
+    if report.resettled_from is None:
+        console.print("no settled day changes")
+    else:
+        console.print(
+            f"settled again from {report.resettled_from}; corrections posted: "
+            f"{format_fen(report.corrected_fen)} yuan (positive: the customer owes more)"
+        )

@@ -87,7 +87,7 @@ def settle(
             progress=None if as_json else RichProgress(),
             chunk_accounts=chunk_accounts,
         )
-    reports, judged = night.settled, night.credit
+    reports, judged, tasks = night.settled, night.credit, night.quarantine_tasks
     rows = [_report_dict(r) for r in reports]
     if as_json:
         data: object = rows if len(rows) > 1 else rows[0]
@@ -101,6 +101,12 @@ def settle(
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+    if tasks:
+        console.print(
+            f"{tasks} meters have had their readings quarantined for more than "
+            f"{g.settings.readings_quarantine_task_days} "
+            "days: staff tasks raised (gridpay tasks)"
+        )
     if judged is not None:
         decided = ", ".join(f"{n} {a}" for a, n in sorted(judged.counts.items())) or "nothing"
         console.print(
@@ -114,9 +120,12 @@ def runs(
     limit: int = typer.Option(10, help="How many recent runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List recent settlement runs with what each did."""
+    """List recent settlement runs with what each did (a run whose process ended part way is
+    marked died)."""
     with gridpay_app() as g, g.store.unit_of_work() as uow:
+        uow.settlement.mark_died_runs(g.clock.now())
         rows = uow.settlement.runs(limit)
+        uow.commit()
     if as_json:
         print_json([_run_json(r) for r in rows])
         return
