@@ -486,6 +486,11 @@ class CreditRepo(Protocol):
         """Append staff tasks (key, account_id, kind, reason, created_at) whose key is new."""
         ...
 
+    def close_staff_tasks(self, closings: pl.DataFrame) -> int:
+        """Close the open tasks of each ``CLOSING_SCHEMA`` row's account and kind, with its
+        close_code and close_reason; returns tasks closed."""
+        ...
+
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         """The meter confirmed supply ``on`` or ``off``: the state follows."""
         ...
