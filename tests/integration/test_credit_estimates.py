@@ -5,6 +5,7 @@ true-up, a payment, the end of the agreement)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
@@ -16,6 +17,7 @@ from gridpay.services.credit import explain, judge_all
 from gridpay.services.enrolment import leave
 from gridpay.services.payments import refund, take_payment
 from gridpay.services.settlement import process_trueups, settle_day
+from tests.helpers_accounts import cli
 from tests.integration.credit_helpers import (
     BROKE,
     D1,
@@ -185,3 +187,16 @@ def test_leaving_closes_the_open_tasks_of_the_debt(store, clock, credit, city):
     assert (task["closed_at"], task["close_code"]) == (clock.now(), "agreement_ended")
     assert task["close_reason"] == "the agreement ended on 2026-12-07"
     assert tasks(store, BROKE).equals(untouched)
+
+
+def test_the_staff_queue_shows_why_a_task_closed(store, clock, credit, city, monkeypatch, capsys):
+    held_protected_task(store, clock, credit)
+    leave(store, clock, Settings(), f"{GUARDED:010d}")
+    code, out, _ = cli(store, monkeypatch, capsys, "tasks", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = cli(store, monkeypatch, capsys, "tasks", "--all", "--json")
+    [task] = json.loads(out)
+    assert (task["account_no"], task["close_code"]) == (f"{GUARDED:010d}", "agreement_ended")
+    assert task["close_reason"] == "the agreement ended on 2026-12-07"
+    code, out, _ = cli(store, monkeypatch, capsys, "tasks", "--all")
+    assert code == 0 and "closed" in out  # the closing columns, with --all
