@@ -184,6 +184,7 @@ def restore_one(
     assert not ctx.cuts
     account_id, cycle = int(account["account_id"]), int(account["cycle"])
     account_no = f"{account_id:010d}"
+    estimated = bool(account.get("estimated_recent"))  # unknown: as the batch reads a null
     reconnect = account["supply"] == "off" or state != CreditState.ARREARS
     states = pl.DataFrame(
         [
@@ -246,13 +247,26 @@ def restore_one(
         ),
         decisions=pl.DataFrame([decision], schema=DECISION_SCHEMA),
         tasks=pl.DataFrame(schema=TASK_SCHEMA),
-        closings=task_closings(
-            account_id,
-            "paid" if ctx.paid_fen is not None else "balance_positive",
-            f"balance {format_fen(balance_fen)} yuan is above zero again{paid}",
-            ctx.now,
+        closings=pl.DataFrame(
+            [
+                (account_id, kind, *_restore_closing(kind, balance_fen, estimated, ctx), ctx.now)
+                for kind in DEBT_TASK_KINDS
+            ],
+            schema=CLOSING_SCHEMA,
+            orient="row",
         ),
     )
+
+
+def _restore_closing(
+    kind: str, balance_fen: int, estimated_recent: bool, ctx: Context
+) -> tuple[str, str]:
+    """Why a debt task of ``kind`` closes when the debt ends: code and reason (``_closings``)."""
+    paid = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+    above = f"balance {format_fen(balance_fen)} yuan is above zero again{paid}"
+    if kind == "estimated" and ctx.paid_fen is None and not estimated_recent:
+        return "trued_up", f"the meter was read and the estimates trued up: {above}"
+    return ("paid" if ctx.paid_fen is not None else "balance_positive"), above
 
 
 # --- the rules, as columns -----------------------------------------------------------------
@@ -650,7 +664,8 @@ def _closings(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.Lazy
     parts = []
     if "restore" in present:
         paid = ctx.paid_fen is not None
-        above = pl.format("balance {} yuan is above zero again", balance)
+        after = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+        above = pl.format("balance {} yuan is above zero again{}", balance, pl.lit(after))
         for kind in DEBT_TASK_KINDS:
             trued_up = pl.lit(kind == "estimated" and not paid) & ~pl.col("estimated_recent")
             parts.append(
