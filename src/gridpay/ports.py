@@ -492,7 +492,8 @@ class CreditRepo(Protocol):
         ...
 
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
-        """The meter confirmed supply ``on`` or ``off``: the state follows."""
+        """The meter confirmed supply ``on`` or ``off``: the state follows (and, on, a failed
+        reconnection's staff task closes)."""
         ...
 
     def state_of(self, account_id: int) -> dict[str, Any] | None: ...

@@ -19,6 +19,7 @@ from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
+from gridpay.domain.commands import CommandAction, escalation_kind
 from gridpay.domain.credit_policy import INPUT_SCHEMA, STATE_SCHEMA, CreditPolicy, CreditState
 
 IN_LIST_MAX = 5_000  # ids per IN (...) list: far below SQLite's 32,766 bound parameters
@@ -357,6 +358,16 @@ class SqlCreditRepo:
                 "reason": f"the meter confirmed supply {supply}",
             },
         )
+        if supply == "on":  # a failed reconnection's task has lost its cause
+            self.conn.execute(
+                _CLOSE_RECONNECT_TASKS,
+                {
+                    "b_account_id": account_id,
+                    "b_closed_at": at,
+                    "b_close_code": "supply_on",
+                    "b_close_reason": "the meter confirmed supply on",
+                },
+            )
 
     # --- reading for people ---------------------------------------------------------------
 
@@ -489,6 +500,19 @@ _T = schema.staff_tasks
 _CLOSE_TASK = (
     update(_T)
     .where(_T.c.id == bindparam("b_id"), _T.c.closed_at.is_(None))
+    .values(
+        closed_at=bindparam("b_closed_at", type_=_T.c.closed_at.type),
+        close_code=bindparam("b_close_code"),
+        close_reason=bindparam("b_close_reason"),
+    )
+)
+_CLOSE_RECONNECT_TASKS = (
+    update(_T)
+    .where(
+        _T.c.account_id == bindparam("b_account_id"),
+        _T.c.kind == escalation_kind(CommandAction.RECONNECT),
+        _T.c.closed_at.is_(None),
+    )
     .values(
         closed_at=bindparam("b_closed_at", type_=_T.c.closed_at.type),
         close_code=bindparam("b_close_code"),
