@@ -61,6 +61,7 @@ class Checker:
         self.cuts_are_fair(day)
         self.payments_restore_at_once(day)
         self.no_message_twice(day)
+        self.no_task_outlives_its_cause(day)
         self.checked_days += 1
         self.seen["cuts"] += record.cuts_confirmed
         self.seen["restorations"] += record.restorations_confirmed
@@ -134,14 +135,19 @@ class Checker:
         for account_id, created_at, sent_at, correlation_id in cuts:
             created, sent = _instant(created_at), _instant(sent_at)
             cycle = int(correlation_id.rsplit("/", 1)[1])
+            # A notice on estimated readings names no cut: the one after the meter is read
+            # (key suffix /firm) starts the notice period then.
             notices = self.rows(
-                "SELECT at FROM credit_decisions WHERE account_id = :a AND key = :k",
+                "SELECT at, reason_code FROM credit_decisions WHERE account_id = :a "
+                "AND key IN (:k, :firm)",
                 a=account_id,
                 k=f"notice/{account_id:010d}/{cycle}",
+                firm=f"notice/{account_id:010d}/{cycle}/firm",
             )
+            notices = [n for n in notices if n[1] != "arrears_estimated"]
             if not notices:
-                self.fail(day, "a cut without an arrears notice", correlation_id)
-            noticed = _instant(notices[0][0])
+                self.fail(day, "a cut without an arrears notice naming the cut", correlation_id)
+            noticed = max(_instant(n[0]) for n in notices)
             if created - noticed < dt.timedelta(days=self.policy.notice_days):
                 self.fail(day, "a cut sooner than the notice period", (correlation_id, noticed))
             for moment in (created, sent):
@@ -206,6 +212,26 @@ class Checker:
         )
         before = [r for r in last if _instant(r[1]) < at]
         return bool(before) and before[0][0] == "disconnect"
+
+    def no_task_outlives_its_cause(self, day: dt.date) -> None:
+        """No staff task of a debt (call, read the meter, cut on site) is open for an account
+        no longer in debt or no longer in its agreement: it closed itself, with the reason."""
+        stale = self.rows(
+            "SELECT t.key, cs.state, a.billing_mode FROM staff_tasks t "
+            "JOIN accounts a ON a.id = t.account_id "
+            "LEFT JOIN credit_state cs ON cs.account_id = t.account_id "
+            "WHERE t.closed_at IS NULL "
+            "AND t.kind IN ('protected', 'estimated', 'no_switch', 'cut_failed') "
+            "AND (a.billing_mode <> 'prepaid' OR cs.state IS NULL "
+            " OR cs.state NOT IN ('arrears', 'disconnecting', 'disconnected'))"
+        )
+        if stale:
+            self.fail(day, "open staff tasks whose cause is gone", stale[:10])
+        closed = self.rows("SELECT COUNT(*) FROM staff_tasks WHERE close_code IS NOT NULL")
+        self.seen["tasks_closed"] = int(closed[0][0])
+        self.seen["notices_on_estimates"] = sum(
+            key.startswith("arrears_estimated/") for _, _, key in self.gateway.sent
+        )
 
     def no_message_twice(self, day: dt.date) -> None:
         keys = Counter(key for _, _, key in self.gateway.sent)

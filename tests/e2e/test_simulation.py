@@ -87,6 +87,8 @@ def test_the_city_lives_its_days_and_every_invariant_holds(tmp_path, simulation)
             "hold:weekend",
             "hold:protected",
             "hold:estimated",
+            "tasks_closed",
+            "notices_on_estimates",
         ):
             assert seen[what] > 0, f"seed {seed}: the simulation never exercised {what}"
 

@@ -258,6 +258,12 @@ def test_a_reconnection_given_up_leaves_one_staff_task(store: SqlStore, clock: F
         ("reconnect_failed/reconnect/0000000001/0", 1, "reconnect_failed")
     ]
     assert command(store, "reconnect/0000000001/0").state == "failed"
+    # Restored on site, the meter confirms supply on: the task has lost its cause.
+    with store.unit_of_work() as uow:
+        uow.credit.confirm_supply(1, "on", clock.now())
+        uow.commit()
+    closed = rows(store, "SELECT close_code, close_reason FROM staff_tasks")
+    assert [tuple(t) for t in closed] == [("supply_on", "the meter confirmed supply on")]
 
 
 def test_a_late_answer_to_an_attempt_that_timed_out_is_taken_while_the_retry_waits(

@@ -51,7 +51,14 @@ def accounts(draw: st.DrawFn, account_id: int) -> dict[str, Any]:
         "cycle": draw(st.one_of(st.none(), st.integers(0, 50))),
         "warned_at": None,
         "notice_at": NOW - dt.timedelta(days=draw(st.integers(0, 10))) if noticed else None,
-        "pay_by": TODAY + dt.timedelta(days=draw(st.integers(-5, 5))) if noticed else None,
+        # An arrears notice resting on estimates keeps no pay-by date.
+        "pay_by": (
+            draw(st.one_of(st.none(), st.integers(-5, 5).map(lambda d: TODAY + dt.timedelta(d))))
+            if state == "arrears"
+            else TODAY + dt.timedelta(days=draw(st.integers(-5, 5)))
+            if noticed
+            else None
+        ),
         "second_notice_at": (
             draw(
                 st.one_of(
@@ -148,6 +155,48 @@ def test_judging_again_at_the_same_moment_sends_nothing_new(batch, policy, ctx):
     assert all(key.startswith("hold/") for key in repeated)
 
 
+@settings(max_examples=75, deadline=None)
+@given(batch=batches(), policy=policies, ctx=contexts)
+def test_a_notice_on_estimates_threatens_no_cut_and_none_follows_it(batch, policy, ctx):
+    ev = evaluate(batch, policy, ctx)
+    rows, states = _by_id(batch), _by_id(ev.states)
+    for m in ev.messages.iter_rows(named=True):
+        a = rows[m["account_id"]]
+        if m["kind"] == "arrears":  # the notice that names a cut: on real readings only
+            assert not a["estimated_recent"]
+            assert states[a["account_id"]]["pay_by"] == TODAY + dt.timedelta(policy.notice_days)
+        if m["kind"] == "arrears_estimated":
+            assert a["estimated_recent"] and a["state"] in (None, "normal", "warned")
+            assert m["pay_by"] is None and states[a["account_id"]]["pay_by"] is None
+    unread = {
+        a["account_id"]
+        for a in rows.values()
+        if a["state"] == "arrears" and a["pay_by"] is None and a["estimated_recent"]
+    }
+    announced = ev.messages.filter(pl.col("kind").is_in(["arrears", "cut_soon"]))
+    assert not unread & set(announced["account_id"])
+    assert not unread & set(ev.commands.filter(pl.col("action") == "disconnect")["account_id"])
+
+
+@settings(max_examples=75, deadline=None)
+@given(batch=batches(), policy=policies, ctx=contexts)
+def test_a_task_is_closed_only_when_its_cause_went_away(batch, policy, ctx):
+    ev = evaluate(batch, policy, ctx)
+    rows = _by_id(batch)
+    for c in ev.closings.iter_rows(named=True):
+        a = rows[c["account_id"]]
+        debt_ended = a["state"] in ("arrears", "disconnecting", "disconnected") and (
+            a["balance_fen"] >= policy.restore_balance_fen_min
+        )
+        meter_read = c["kind"] == "estimated" and not a["estimated_recent"]
+        assert debt_ended or meter_read
+        assert c["close_code"] == "trued_up" or debt_ended
+        assert c["closed_at"] == ctx.now and c["close_reason"]
+    # a task raised now is never closed by the same judgement
+    raised = set(zip(ev.tasks["account_id"], ev.tasks["kind"], strict=True))
+    assert not raised & set(zip(ev.closings["account_id"], ev.closings["kind"], strict=True))
+
+
 @settings(max_examples=50, deadline=None)
 @given(batch=batches(), policy=policies, ctx=contexts)
 def test_every_key_is_unique_within_a_judgement(batch, policy, ctx):
@@ -194,10 +243,18 @@ def test_a_payments_own_judgement_agrees_with_the_batch_rules(
         supply=account["supply"],
         updated_at=NOW,
     )
-    one = restore_one(current, account["balance_fen"], account["meter_id"], policy, ctx)
+    one = restore_one(
+        current,
+        account["balance_fen"],
+        account["meter_id"],
+        policy,
+        ctx,
+        estimated_recent=account["estimated_recent"],
+    )
     assert_frame_equal(one.states, batch.states)
     assert_frame_equal(one.messages, batch.messages)
     assert_frame_equal(one.commands, batch.commands)
     assert_frame_equal(one.decisions, batch.decisions)
     assert one.cancel_cuts.to_list() == batch.cancel_cuts.to_list()
     assert one.tasks.height == batch.tasks.height == 0
+    assert_frame_equal(one.closings, batch.closings)

@@ -47,6 +47,15 @@ GOLDEN: list[tuple[MessageKind, dict[str, object], str, str]] = [
         "-12.30 yuan; please pay by 8 Dec, after which supply will be cut off automatically.",
     ),
     (
+        MessageKind.ARREARS_ESTIMATED,
+        {"account_no": A, "balance_fen": -1_230},
+        "尊敬的客户0000000001：按估算的用电量，您的电费已超出预付电费，可用余额-12.30元。"
+        "我们将尽快抄读您的电表，为稳妥起见，请及时缴费。",
+        "Dear customer 0000000001, by our estimate of your use your charges exceed your "
+        "prepayment; available balance -12.30 yuan. We will read your meter soon; to be safe, "
+        "please pay.",
+    ),
+    (
         MessageKind.CUT_SOON,
         {"account_no": A, "balance_fen": -5, "cut_at": dt.datetime(2026, 12, 9, 8, 30)},
         "尊敬的客户0000000001：您的可用余额-0.05元，将于12月9日08:30停电。缴费后将自动恢复供电。",
@@ -94,6 +103,16 @@ def test_each_kind_renders_its_exact_text_in_chinese_and_english(
 
 def test_the_golden_texts_cover_every_kind() -> None:
     assert {g[0] for g in GOLDEN} == set(MessageKind)
+
+
+def test_an_arrears_notice_on_estimates_threatens_no_cut_and_names_no_date() -> None:
+    # A pay-by date given is not used even if a caller passes one: the template has no slot.
+    values = {"account_no": A, "balance_fen": -1_230, "pay_by": dt.date(2026, 12, 8)}
+    zh = render(MessageKind.ARREARS_ESTIMATED, "zh", BRAND, **values)
+    en = render(MessageKind.ARREARS_ESTIMATED, "en", BRAND, **values)
+    assert "停电" not in zh and "12月8日" not in zh and "抄读您的电表" in zh
+    assert "cut" not in en and "8 Dec" not in en and "read your meter" in en
+    assert "pay_by" not in FIELDS[MessageKind.ARREARS_ESTIMATED]
 
 
 def test_leaving_with_nothing_to_refund_does_not_mention_a_refund() -> None:

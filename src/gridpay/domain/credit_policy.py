@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -237,6 +237,16 @@ TASK_SCHEMA: dict[str, Any] = {
     "created_at": pl.Datetime("us", "UTC"),
 }
 
+# Staff tasks whose cause has gone away: every open task of ``kind`` on the account closes, with
+# the code and the reason for people (paid | balance_positive | trued_up | agreement_ended).
+CLOSING_SCHEMA: dict[str, Any] = {
+    "account_id": pl.Int64,
+    "kind": pl.String,
+    "close_code": pl.String,
+    "close_reason": pl.String,
+    "closed_at": pl.Datetime("us", "UTC"),
+}
+
 PROTECTED_TEXT = {"medical": "medical equipment", "elderly_alone": "elderly, living alone"}
 
 
@@ -248,8 +258,12 @@ class Evaluation:
     cancel_cuts: pl.Series  # account ids whose queued disconnects are overtaken by a payment
     decisions: pl.DataFrame  # DECISION_SCHEMA
     tasks: pl.DataFrame  # TASK_SCHEMA
+    closings: pl.DataFrame = field(  # CLOSING_SCHEMA
+        default_factory=lambda: pl.DataFrame(schema=CLOSING_SCHEMA)
+    )
 
 
+NOTICE_STATES = (CreditState.NORMAL, CreditState.WARNED)  # an arrears notice may follow
 RESTORABLE_STATES = (CreditState.ARREARS, CreditState.DISCONNECTING, CreditState.DISCONNECTED)
 
 

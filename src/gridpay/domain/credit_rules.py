@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction
+from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction, escalation_kind
 from gridpay.domain.credit_policy import (
+    CLOSING_SCHEMA,
     DECISION_SCHEMA,
     MESSAGE_SCHEMA,
     PROTECTED_TEXT,
@@ -70,7 +71,8 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
     # than one per filter (a payment's single account costs milliseconds, not tens of them).
     # An output no present outcome can fill is not planned at all (None: empty).
     plans: dict[str, pl.LazyFrame | None] = {
-        "states": _states(lazy, policy, ctx) if present - {"hold"} else None,  # holds change none
+        # holds and closings change no state
+        "states": _states(lazy, policy, ctx) if present - {"hold", "close_estimated"} else None,
         "messages": _messages(lazy, policy, ctx, present),
         "commands": _commands(lazy, ctx, present),
         "cancel": (
@@ -81,7 +83,8 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
             else None
         ),
         "decisions": _decisions(lazy, policy, ctx, present),
-        "tasks": _tasks(lazy, ctx) if "hold" in present else None,
+        "tasks": _tasks(lazy, ctx) if present & {"hold", "estimated_notice"} else None,
+        "closings": _closings(lazy, ctx, present),
     }
     planned = [(name, plan) for name, plan in plans.items() if plan is not None]
     collected = pl.collect_all(
@@ -101,11 +104,22 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
         cancel_cuts=frame("cancel", {"account_id": pl.Int64})["account_id"],
         decisions=frame("decisions", DECISION_SCHEMA),
         tasks=frame("tasks", TASK_SCHEMA),
+        closings=frame("closings", CLOSING_SCHEMA),
     )
 
 
 # The rule columns ``_rules`` adds (besides ``hold_code``), and the one behind each action.
-FLAGS = ("restore", "recover", "notice", "warn", "second_notice", "cut")
+FLAGS = (
+    "restore",
+    "recover",
+    "notice",
+    "estimated_notice",
+    "firm_notice",
+    "close_estimated",
+    "warn",
+    "second_notice",
+    "cut",
+)
 ACTION_FLAGS = {
     Action.WARN: "warn",
     Action.NOTICE: "notice",
@@ -137,6 +151,20 @@ def _nothing() -> Evaluation:
         cancel_cuts=pl.Series("account_id", [], dtype=pl.Int64),
         decisions=pl.DataFrame(schema=DECISION_SCHEMA),
         tasks=pl.DataFrame(schema=TASK_SCHEMA),
+        closings=pl.DataFrame(schema=CLOSING_SCHEMA),
+    )
+
+
+# The staff tasks an account's debt raises; they lose their cause when the debt ends.
+DEBT_TASK_KINDS = ("protected", "estimated", "no_switch", escalation_kind(CommandAction.DISCONNECT))
+
+
+def task_closings(account_id: int, code: str, reason: str, at: dt.datetime) -> pl.DataFrame:
+    """``CLOSING_SCHEMA`` rows closing every debt task of one account (e.g. when it leaves)."""
+    return pl.DataFrame(
+        [(account_id, kind, code, reason, at) for kind in DEBT_TASK_KINDS],
+        schema=CLOSING_SCHEMA,
+        orient="row",
     )
 
 
@@ -146,6 +174,7 @@ def restore_one(
     meter_id: int | None,
     policy: CreditPolicy,
     ctx: Context,
+    estimated_recent: bool | None = None,
 ) -> Evaluation:
     """``evaluate`` for the one case a payment decides alone: one account in debt whose
     payment brought it to the restore line (``restores``), judged with ``ctx.cuts`` off.
@@ -158,6 +187,7 @@ def restore_one(
     assert not ctx.cuts
     account_id, cycle = current.account_id, current.cycle
     account_no = f"{account_id:010d}"
+    estimated = bool(estimated_recent)  # unknown: as the batch reads a null
     reconnect = current.supply == "off" or state != CreditState.ARREARS
     states = pl.DataFrame(
         [
@@ -220,7 +250,26 @@ def restore_one(
         ),
         decisions=pl.DataFrame([decision], schema=DECISION_SCHEMA),
         tasks=pl.DataFrame(schema=TASK_SCHEMA),
+        closings=pl.DataFrame(
+            [
+                (account_id, kind, *_restore_closing(kind, balance_fen, estimated, ctx), ctx.now)
+                for kind in DEBT_TASK_KINDS
+            ],
+            schema=CLOSING_SCHEMA,
+            orient="row",
+        ),
     )
+
+
+def _restore_closing(
+    kind: str, balance_fen: int, estimated_recent: bool, ctx: Context
+) -> tuple[str, str]:
+    """Why a debt task of ``kind`` closes when the debt ends: code and reason (``_closings``)."""
+    paid = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+    above = f"balance {format_fen(balance_fen)} yuan is above zero again{paid}"
+    if kind == "estimated" and ctx.paid_fen is None and not estimated_recent:
+        return "trued_up", f"the meter was read and the estimates trued up: {above}"
+    return ("paid" if ctx.paid_fen is not None else "balance_positive"), above
 
 
 # --- the rules, as columns -----------------------------------------------------------------
@@ -267,12 +316,22 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
         & (balance > policy.arrears_balance_fen_max)
         & (balance < pl.col("warn_line_fen"))
     )
+    estimated = pl.col("estimated_recent")
+    # A notice resting on estimated readings names no pay-by date (its state keeps none): no
+    # cut may follow it. Once real readings replace the estimates and the debt stands, the
+    # notice with a pay-by date goes out, counted from that day.
+    firm_notice = (
+        (state == CreditState.ARREARS)
+        & pl.col("pay_by").is_null()
+        & ~estimated
+        & (balance <= policy.arrears_balance_fen_max)
+    )
     cut_due = (
         pl.lit(ctx.cuts)
         & (state == CreditState.ARREARS)
         & (pl.col("pay_by") < _date_lit(ctx.today))
         & (balance <= policy.arrears_balance_fen_max - policy.emergency_credit_fen)
-    )
+    ).fill_null(False)
     # Why a due cut is not made, first reason first. Never cut a protected customer, never on
     # estimated readings, never without a switch, only inside the allowed windows.
     hold_code = (
@@ -292,6 +351,10 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
         restore.alias("restore"),
         recover.alias("recover"),
         notice.alias("notice"),
+        (notice & estimated).alias("estimated_notice"),
+        firm_notice.alias("firm_notice"),
+        # The meter was read: a task to read it has lost its cause.
+        ((cut_due & ~estimated) | firm_notice).alias("close_estimated"),
         warn.alias("warn"),
         pl.when(cut_due).then(hold_code).otherwise(None).alias("hold_code"),
         (
@@ -310,9 +373,8 @@ def _states(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame
     now = _instant_lit(ctx.now)
     no_time = _instant_lit(None)
     back = pl.col("restore") | pl.col("recover")
-    changed = f.filter(
-        back | pl.col("notice") | pl.col("warn") | pl.col("second_notice") | pl.col("cut")
-    )
+    noticed = pl.col("notice") | pl.col("firm_notice")
+    changed = f.filter(back | noticed | pl.col("warn") | pl.col("second_notice") | pl.col("cut"))
     new_state = (
         pl.when(_reconnects())
         .then(pl.lit(CreditState.RECONNECTING.value))
@@ -335,10 +397,15 @@ def _states(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame
         new_state.alias("state"),
         (pl.col("cycle") + back.cast(pl.Int64)).alias("cycle"),
         stamp("warn", "warned_at").alias("warned_at"),
-        stamp("notice", "notice_at").alias("notice_at"),
         pl.when(back)
+        .then(no_time)
+        .when(noticed)
+        .then(now)
+        .otherwise("notice_at")
+        .alias("notice_at"),
+        pl.when(back | pl.col("estimated_notice"))
         .then(_date_lit(None))
-        .when(pl.col("notice"))
+        .when(noticed)
         .then(_date_lit(pay_by_date(ctx.today, policy)))
         .otherwise("pay_by")
         .alias("pay_by"),
@@ -382,8 +449,10 @@ def _messages(
     parts = []
     if "warn" in present:
         parts.append(rows(pl.col("warn"), MessageKind.WARNING))
-    if "notice" in present:
-        parts.append(rows(pl.col("notice"), MessageKind.ARREARS))
+    if present & {"notice", "firm_notice"}:
+        firm = (pl.col("notice") & ~pl.col("estimated_notice")) | pl.col("firm_notice")
+        parts.append(rows(firm, MessageKind.ARREARS))
+        parts.append(rows(pl.col("estimated_notice"), MessageKind.ARREARS_ESTIMATED))
         trusted = pl.col("notice") & pl.col("protected").is_not_null()
         parts.append(rows(trusted, MessageKind.TRUSTED_CONTACT, True))
     if "second_notice" in present:
@@ -431,10 +500,13 @@ def _decisions(
     parts = []
     balance = format_fen_expr(pl.col("balance_fen"))
     for action, flag in ACTION_FLAGS.items():
-        if flag not in present:
+        flags = {flag, "firm_notice"} if action is Action.NOTICE else {flag}
+        if not flags & present:
             continue  # its sentences are not even built
         code, reason, suffix = _decision_text(action, balance, policy, ctx)
-        condition = pl.col("hold_code").is_not_null() if action is Action.HOLD else pl.col(flag)
+        condition = pl.any_horizontal(*flags)
+        if action is Action.HOLD:
+            condition = pl.col("hold_code").is_not_null()
         parts.append(
             f.filter(condition).select(
                 pl.format(
@@ -468,15 +540,41 @@ def _decision_text(
             no_suffix,
         )
     if action is Action.NOTICE:
+        line = pl.lit(format_fen(policy.arrears_balance_fen_max))
+        pay_by = pl.lit(pay_by_date(ctx.today, policy).isoformat())
         return (
-            pl.lit("arrears"),
-            pl.format(
-                "balance {} yuan is at or below {} yuan: arrears notice, pay by {}",
-                balance,
-                pl.lit(format_fen(policy.arrears_balance_fen_max)),
-                pl.lit(pay_by_date(ctx.today, policy).isoformat()),
+            pl.when(pl.col("estimated_notice"))
+            .then(pl.lit("arrears_estimated"))
+            .otherwise(pl.lit("arrears")),
+            pl.when(pl.col("estimated_notice"))
+            .then(
+                pl.format(
+                    "balance {} yuan is at or below {} yuan on estimated readings: arrears "
+                    "notice without a cut date; the meter must be read",
+                    balance,
+                    line,
+                )
+            )
+            .when(pl.col("firm_notice"))
+            .then(
+                pl.format(
+                    "the meter was read and balance {} yuan is still at or below {} yuan: "
+                    "arrears notice, pay by {}",
+                    balance,
+                    line,
+                    pay_by,
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "balance {} yuan is at or below {} yuan: arrears notice, pay by {}",
+                    balance,
+                    line,
+                    pay_by,
+                )
             ),
-            no_suffix,
+            # The notice after the meter is read is a second one in the same cycle.
+            pl.when(pl.col("firm_notice")).then(pl.lit("/firm")).otherwise(no_suffix),
         )
     if action is Action.SECOND_NOTICE:
         return (
@@ -549,14 +647,58 @@ def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
         "no_switch": "customer in arrears past the pay-by date on a meter without a remote "
         "switch: visit",
     }
-    held = f.filter(pl.col("hold_code").is_in(list(text)))
+    # An arrears notice on estimates asks staff to read the meter at once, as it promises.
+    code = pl.when(pl.col("estimated_notice")).then(pl.lit("estimated")).otherwise("hold_code")
+    held = f.filter(code.is_in(list(text)))
     return held.select(
-        pl.format("{}/{}/{}", pl.col("hold_code"), _account_no(), pl.col("cycle")).alias("key"),
+        pl.format("{}/{}/{}", code, _account_no(), pl.col("cycle")).alias("key"),
         "account_id",
-        pl.col("hold_code").alias("kind"),
-        pl.col("hold_code").replace_strict(text).alias("reason"),
+        code.alias("kind"),
+        code.replace_strict(text).alias("reason"),
         _instant_lit(ctx.now).alias("created_at"),
     ).cast(TASK_SCHEMA)  # type: ignore[arg-type]
+
+
+def _closings(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame | None:
+    """The staff tasks whose cause went away: every debt task when the debt ends, the task to
+    read the meter when it was read. Rows for accounts without such a task close nothing."""
+    balance = format_fen_expr(pl.col("balance_fen"))
+    now = _instant_lit(ctx.now)
+    parts = []
+    if "restore" in present:
+        paid = ctx.paid_fen is not None
+        after = f" after a payment of {format_fen(ctx.paid_fen)} yuan" if ctx.paid_fen else ""
+        above = pl.format("balance {} yuan is above zero again{}", balance, pl.lit(after))
+        for kind in DEBT_TASK_KINDS:
+            trued_up = pl.lit(kind == "estimated" and not paid) & ~pl.col("estimated_recent")
+            parts.append(
+                f.filter(pl.col("restore")).select(
+                    "account_id",
+                    pl.lit(kind).alias("kind"),
+                    pl.when(trued_up)
+                    .then(pl.lit("trued_up"))
+                    .otherwise(pl.lit("paid" if paid else "balance_positive"))
+                    .alias("close_code"),
+                    pl.when(trued_up)
+                    .then(pl.format("the meter was read and the estimates trued up: {}", above))
+                    .otherwise(above)
+                    .alias("close_reason"),
+                    now.alias("closed_at"),
+                )
+            )
+    if "close_estimated" in present:
+        parts.append(
+            f.filter(pl.col("close_estimated") & ~pl.col("restore")).select(
+                "account_id",
+                pl.lit("estimated").alias("kind"),
+                pl.lit("trued_up").alias("close_code"),
+                pl.lit(
+                    "the meter was read: the arrears no longer rest on estimated readings"
+                ).alias("close_reason"),
+                now.alias("closed_at"),
+            )
+        )
+    return _concat(parts, CLOSING_SCHEMA)
 
 
 def _local_hhmm(at: dt.datetime, ctx: Context) -> str:

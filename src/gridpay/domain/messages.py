@@ -24,6 +24,9 @@ class MessageKind(StrEnum):
     AGREEMENT = "agreement"  # SMS 1: the smart-payment agreement is signed
     WARNING = "warning"  # SMS 2: the balance covers fewer than N days
     ARREARS = "arrears"  # SMS 3: balance <= 0, pay by <date> or supply is cut
+    # SMS 3 when the arrears rest on estimated readings: no cut is threatened, because none
+    # may follow until the meter is read (DESIGN.md); the customer is asked to pay to be safe.
+    ARREARS_ESTIMATED = "arrears_estimated"
     CUT_SOON = "cut_soon"  # the second notice shortly before the cut
     RESTORED = "restored"  # SMS 4: paid x, balance y, supply being restored
     TRUSTED_CONTACT = "trusted_contact"  # to family of a protected customer in arrears
@@ -102,6 +105,7 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.AGREEMENT: ("account_no",),
     MessageKind.WARNING: ("account_no", "as_of", "balance_fen"),
     MessageKind.ARREARS: ("account_no", "balance_fen", "pay_by"),
+    MessageKind.ARREARS_ESTIMATED: ("account_no", "balance_fen"),
     MessageKind.CUT_SOON: ("account_no", "balance_fen", "cut_at"),
     MessageKind.RESTORED: ("account_no", "paid_fen", "balance_fen"),
     MessageKind.TRUSTED_CONTACT: ("account_no", "customer_name", "balance_fen", "pay_by"),
@@ -198,6 +202,10 @@ _ZH: dict[MessageKind, Callable[[_Values], str]] = {
         f"可用余额{v.yuan('balance_fen')}元，请于{_zh_day(v.day('pay_by'))}前缴费，"
         "逾期将自动停电。"
     ),
+    MessageKind.ARREARS_ESTIMATED: lambda v: (
+        f"尊敬的客户{v.text('account_no')}：按估算的用电量，您的电费已超出预付电费，"
+        f"可用余额{v.yuan('balance_fen')}元。我们将尽快抄读您的电表，为稳妥起见，请及时缴费。"
+    ),
     MessageKind.CUT_SOON: lambda v: (
         f"尊敬的客户{v.text('account_no')}：您的可用余额{v.yuan('balance_fen')}元，"
         f"将于{_zh_instant(v.instant('cut_at'))}停电。缴费后将自动恢复供电。"
@@ -242,6 +250,11 @@ _EN: dict[MessageKind, Callable[[_Values], str]] = {
         f"Dear customer {v.text('account_no')}, your charges exceed your prepayment; available "
         f"balance {v.yuan('balance_fen')} yuan; please pay by {_en_day(v.day('pay_by'))}, "
         "after which supply will be cut off automatically."
+    ),
+    MessageKind.ARREARS_ESTIMATED: lambda v: (
+        f"Dear customer {v.text('account_no')}, by our estimate of your use your charges "
+        f"exceed your prepayment; available balance {v.yuan('balance_fen')} yuan. We will "
+        "read your meter soon; to be safe, please pay."
     ),
     MessageKind.CUT_SOON: lambda v: (
         f"Dear customer {v.text('account_no')}, available balance {v.yuan('balance_fen')} "

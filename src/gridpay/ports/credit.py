@@ -60,7 +60,8 @@ class CreditRepo(Protocol):
         ...
 
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
-        """The meter confirmed supply ``on`` or ``off``: the state follows."""
+        """The meter confirmed supply ``on`` or ``off``: the state follows (and, on, a failed
+        reconnection's staff task closes)."""
         ...
 
     def state_of(self, account_id: int) -> AccountCreditState | None: ...
@@ -77,8 +78,9 @@ class CreditRepo(Protocol):
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame: ...
 
-    def close_staff_tasks(self, account_id: int, kind: str, at: dt.datetime) -> int:
-        """Close the account's open tasks of ``kind``; how many."""
+    def close_staff_tasks(self, closings: pl.DataFrame) -> int:
+        """Close the open tasks of each ``CLOSING_SCHEMA`` row's account and kind, with its
+        close_code and close_reason; returns tasks closed."""
         ...
 
     def state_counts(self) -> dict[str, int]:

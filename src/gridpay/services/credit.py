@@ -21,6 +21,7 @@ from gridpay import limits
 from gridpay.config import Settings
 from gridpay.domain.calendar import cut_explanation, next_cut_window, rule_set
 from gridpay.domain.credit_policy import (
+    NOTICE_STATES,
     RESTORABLE_STATES,
     AccountCreditState,
     Context,
@@ -253,8 +254,8 @@ def _judge(
 ) -> Evaluation:
     inputs = uow.credit.policy_inputs(day, ids)
     notices = inputs.filter(pl.col("notice_at").is_not_null()).select("account_id", "notice_at")
-    if notices.height:
-        first_days = _first_days(notices, p.settings.time_zone)
+    first_days = _first_days(notices, p.settings.time_zone) | _noticed_now(inputs, day, p.policy)
+    if first_days:
         flagged = uow.credit.estimated_since(first_days)
         inputs = inputs.with_columns(
             pl.col("account_id").is_in(sorted(flagged)).alias("estimated_recent")
@@ -273,6 +274,23 @@ def _first_days(notices: pl.DataFrame, zone: str) -> dict[int, dt.date]:
     }
 
 
+def _noticed_now(
+    inputs: pl.DataFrame, day: dt.date | None, policy: CreditPolicy
+) -> dict[int, dt.date]:
+    """The accounts an arrears notice may go to now, with ``day``, the last settled day: the
+    notice rests on estimated readings when that day's charge does (see ``_first_days``)."""
+    if day is None:
+        return {}
+    before = inputs.filter(
+        pl.col("notice_at").is_null()
+        & pl.col("state")
+        .fill_null(CreditState.NORMAL.value)
+        .is_in([s.value for s in NOTICE_STATES])
+        & (pl.col("balance_fen") <= policy.arrears_balance_fen_max)
+    )
+    return dict.fromkeys(before["account_id"].to_list(), day)
+
+
 def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> None:
     uow.credit.save_states(outcome.states)
     for account_id in outcome.cancel_cuts.to_list():
@@ -282,6 +300,7 @@ def _apply(uow: UnitOfWork, outcome: Evaluation, p: Policy, ctx: Context) -> Non
         uow.outbox.add(_outbox_rows(uow, outcome.messages, p, ctx))
     uow.credit.add_decisions(outcome.decisions)
     uow.credit.add_staff_tasks(outcome.tasks)
+    uow.credit.close_staff_tasks(outcome.closings)
 
 
 def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Context) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import polars as pl
 from gridpay import limits
 from gridpay.config import Settings
 from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction, correlation_id
+from gridpay.domain.credit_rules import task_closings
 from gridpay.domain.enrolment import (
     AddContact,
     Agreement,
@@ -189,6 +190,10 @@ def leave(
         refund = _refund_balance(uow, cmd.account_id, agreement.id, today, now)
         balance_fen = uow.ledger.balance_fen(cmd.account_id)
         reconnect_queued, impossible = _reconnect_if_off(uow, cmd.account_id, now)
+        # The debt's tasks (call, read the meter, cut on site) end with the agreement.
+        uow.credit.close_staff_tasks(
+            task_closings(cmd.account_id, "agreement_ended", f"the agreement ended on {today}", now)
+        )
         sms = _queue_leave_sms(uow, settings, account, agreement.id, refund, now)
         uow.commit()
     return LeaveReceipt(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from gridpay import limits
+from gridpay.domain.credit_policy import CLOSING_SCHEMA
 from gridpay.domain.ledger import TransferKind
 from gridpay.domain.rebase import (
     NOT_STUCK_REASON_CODES,
@@ -85,7 +86,13 @@ def rebase_meter(
             )
         )
         resettled = _queue_trueup(uow, meter.account_id, start, now)
-        closed = uow.credit.close_staff_tasks(meter.account_id, QUARANTINE_TASK_KIND, now)
+        closed = uow.credit.close_staff_tasks(
+            pl.DataFrame(
+                [(meter.account_id, QUARANTINE_TASK_KIND, "rebased", "the meter was rebased", now)],
+                schema=CLOSING_SCHEMA,
+                orient="row",
+            )
+        )
         balance_before_fen = uow.ledger.balance_fen(meter.account_id)
         uow.commit()
     process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)

@@ -799,11 +799,13 @@ def _reaction(habit: str, kind: MessageKind) -> str | None:
         synthetic.HABIT_REGULAR: {
             MessageKind.WARNING: "now",
             MessageKind.ARREARS: "now",
+            MessageKind.ARREARS_ESTIMATED: "now",
             MessageKind.CUT_SOON: "now",
         },
         synthetic.HABIT_ELDERLY: {
             MessageKind.WARNING: "counter",
             MessageKind.ARREARS: "counter",
+            MessageKind.ARREARS_ESTIMATED: "counter",
         },
         synthetic.HABIT_LAST_MINUTE: {MessageKind.ARREARS: "pay_by", MessageKind.CUT_SOON: "now"},
         synthetic.HABIT_FORGETFUL: {MessageKind.ARREARS: "fallback"},

@@ -20,6 +20,7 @@ from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
+from gridpay.domain.commands import CommandAction, escalation_kind
 from gridpay.domain.credit_policy import (
     INPUT_SCHEMA,
     STATE_SCHEMA,
@@ -308,15 +309,42 @@ class SqlCreditRepo:
     def add_staff_tasks(self, tasks: pl.DataFrame) -> int:
         return insert_new(self.conn, "staff_tasks", tasks, ["key"])
 
-    def close_staff_tasks(self, account_id: int, kind: str, at: dt.datetime) -> int:
-        """Close the account's open tasks of this kind (their cause was dealt with)."""
+    def close_staff_tasks(self, closings: pl.DataFrame) -> int:
+        """Close the open tasks named by ``CLOSING_SCHEMA`` rows (account and kind), with the
+        code and reason; returns tasks closed. Most rows name no open task: the open ones of
+        these accounts are found first, by the account index, and only they are written."""
+        if closings.height == 0:
+            return 0
         t = schema.staff_tasks
-        closed = self.conn.execute(
-            t.update()
-            .where(t.c.account_id == account_id, t.c.kind == kind, t.c.closed_at.is_(None))
-            .values(closed_at=at)
-        )
-        return int(closed.rowcount)
+        account_ids = sorted(set(closings["account_id"].to_list()))
+        found = [
+            (row.id, row.account_id, row.kind)
+            for ids in _chunks(account_ids)
+            for row in self.conn.execute(
+                select(t.c.id, t.c.account_id, t.c.kind).where(
+                    t.c.account_id.in_(ids), t.c.closed_at.is_(None)
+                )
+            )
+        ]
+        if not found:
+            return 0
+        why = {
+            (r["account_id"], r["kind"]): r
+            for r in closings.unique(["account_id", "kind"], keep="first").iter_rows(named=True)
+        }
+        params = [
+            {
+                "b_id": task_id,
+                "b_closed_at": why[(account_id, kind)]["closed_at"],
+                "b_close_code": why[(account_id, kind)]["close_code"],
+                "b_close_reason": why[(account_id, kind)]["close_reason"],
+            }
+            for task_id, account_id, kind in found
+            if (account_id, kind) in why
+        ]
+        if params:
+            self.conn.execute(_CLOSE_TASK, params)
+        return len(params)
 
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         """The meter confirmed supply ``on`` or ``off``: the state follows the meter.
@@ -341,6 +369,16 @@ class SqlCreditRepo:
                 "reason": f"the meter confirmed supply {supply}",
             },
         )
+        if supply == "on":  # a failed reconnection's task has lost its cause
+            self.conn.execute(
+                _CLOSE_RECONNECT_TASKS,
+                {
+                    "b_account_id": account_id,
+                    "b_closed_at": at,
+                    "b_close_code": "supply_on",
+                    "b_close_reason": "the meter confirmed supply on",
+                },
+            )
 
     # --- reading for people ---------------------------------------------------------------
 
@@ -398,7 +436,15 @@ class SqlCreditRepo:
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame:
         t = schema.staff_tasks
-        query = select(t.c.account_id, t.c.kind, t.c.reason, t.c.created_at, t.c.closed_at)
+        query = select(
+            t.c.account_id,
+            t.c.kind,
+            t.c.reason,
+            t.c.created_at,
+            t.c.closed_at,
+            t.c.close_code,
+            t.c.close_reason,
+        )
         if open_only:
             query = query.where(t.c.closed_at.is_(None))
         rows = [
@@ -414,6 +460,8 @@ class SqlCreditRepo:
                 "reason": pl.String,
                 "created_at": pl.Datetime("us", "UTC"),
                 "closed_at": pl.Datetime("us", "UTC"),
+                "close_code": pl.String,
+                "close_reason": pl.String,
             },
             orient="row",
         )
@@ -457,4 +505,29 @@ _D = schema.credit_decisions
 _DECISIONS_SINCE = select(_D.c.account_id, _D.c.at, _D.c.action, _D.c.reason_code, _D.c.id).where(
     _D.c.account_id.in_(bindparam("ids", expanding=True)),
     _D.c.at >= bindparam("since", type_=_D.c.at.type),
+)
+
+_T = schema.staff_tasks
+# An open task only: a task closed meanwhile keeps its first reason.
+_CLOSE_TASK = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), _T.c.closed_at.is_(None))
+    .values(
+        closed_at=bindparam("b_closed_at", type_=_T.c.closed_at.type),
+        close_code=bindparam("b_close_code"),
+        close_reason=bindparam("b_close_reason"),
+    )
+)
+_CLOSE_RECONNECT_TASKS = (
+    update(_T)
+    .where(
+        _T.c.account_id == bindparam("b_account_id"),
+        _T.c.kind == escalation_kind(CommandAction.RECONNECT),
+        _T.c.closed_at.is_(None),
+    )
+    .values(
+        closed_at=bindparam("b_closed_at", type_=_T.c.closed_at.type),
+        close_code=bindparam("b_close_code"),
+        close_reason=bindparam("b_close_reason"),
+    )
 )

@@ -352,6 +352,10 @@ staff_tasks = Table(
     Column("reason", String(300), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True)),
+    # Why a task closed itself: its cause went away (paid | balance_positive | trued_up |
+    # agreement_ended), with the reason for people.
+    Column("close_code", String(32)),
+    Column("close_reason", String(300)),
     Index("ix_staff_tasks_account_id", "account_id"),
 )
 

@@ -119,8 +119,10 @@ def tasks(
         print_json(rows)
         return
     table = Table(title="Staff tasks")
-    for column in ("account_no", "kind", "reason", "created_at"):
+    columns = ("account_no", "kind", "reason", "created_at")
+    closed = ("closed_at", "close_reason") if show_all else ()
+    for column in (*columns, *closed):
         table.add_column(column.replace("_", " "))
     for r in rows:
-        table.add_row(str(r["account_no"]), str(r["kind"]), str(r["reason"]), str(r["created_at"]))
+        table.add_row(*(str(r[c] or "") if c in closed else str(r[c]) for c in (*columns, *closed)))
     console.print(table)
