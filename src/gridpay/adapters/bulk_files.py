@@ -21,6 +21,12 @@ from pathlib import Path
 import polars as pl
 
 from gridpay.domain.readings import FILE_COLUMNS, METER_NO_DIGITS, RAW_SCHEMA, REQUIRED_COLUMNS
+from gridpay.domain.text import (
+    first_control_char,
+    has_control_chars,
+    printable,
+    printable_expr,
+)
 from gridpay.errors import InvalidInput, NotFound
 
 PARQUET_MAGIC = b"PAR1"
@@ -43,8 +49,37 @@ def read_readings_file(path: str | Path) -> ReadingsFile:
         rows = _parquet_rows(data, path)
     else:
         rows = _csv_rows(data, path)
+    rows = _refuse_control_chars(rows)
     assert rows.schema == pl.Schema(RAW_SCHEMA)
-    return ReadingsFile(source=path.name[:SOURCE_CHARS_MAX], rows=rows)
+    return ReadingsFile(source=printable(path.name)[:SOURCE_CHARS_MAX], rows=rows)
+
+
+def _refuse_control_chars(rows: pl.DataFrame) -> pl.DataFrame:
+    """A row with a control character in a field is malformed, naming the field and character.
+
+    Its fields and raw text are kept with those characters replaced (tabs of the raw line kept:
+    they separate a TSV file's fields), so the quarantine holds it on both engines (PostgreSQL
+    refuses NUL in text) and nothing quoted from it can act on a terminal.
+    """
+    fields = pl.concat_str([pl.col(c) for c in FILE_COLUMNS], ignore_nulls=True)
+    anywhere = has_control_chars(fields) | has_control_chars(pl.col("raw"), keep_tabs=True)
+    if not rows.select(anywhere.any()).item():
+        return rows  # the usual file: one scan, no sentences, no copies
+    named = [
+        pl.when(has_control_chars(pl.col(c))).then(
+            pl.format(f"{c} holds {{}}", first_control_char(pl.col(c)))
+        )
+        for c in FILE_COLUMNS
+    ]
+    found = pl.concat_str(named, separator="; ", ignore_nulls=True)
+    problem = pl.when(found.str.len_chars() > 0).then(
+        pl.format("{}, a control or text-direction character", found)
+    )
+    return rows.with_columns(
+        pl.coalesce("row_error", problem).alias("row_error"),
+        printable_expr(pl.col("raw"), keep_tabs=True),
+        *(printable_expr(pl.col(c)) for c in FILE_COLUMNS),
+    )
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gridpay.domain.money import format_fen
+from gridpay.domain.text import printable
 from gridpay.errors import InvalidInput
 
 
@@ -87,7 +88,8 @@ class _Values:
     def text(self, name: str) -> str:
         value = self._values[name]
         assert isinstance(value, str), f"{name} must be text"
-        return value
+        # Names stored before imports refused control characters must not reach a phone raw.
+        return printable(value)
 
     def yuan(self, name: str) -> str:
         value = self._values[name]

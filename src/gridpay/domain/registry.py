@@ -27,6 +27,7 @@ from enum import StrEnum
 import polars as pl
 
 from gridpay.domain.money import format_kwh
+from gridpay.domain.text import first_control_char, has_control_chars, printable_expr
 from gridpay.errors import InvalidInput, Refused
 
 ACCOUNT_NO_DIGITS = 10
@@ -161,7 +162,24 @@ def _lower(value: pl.Expr, lenient: bool) -> pl.Expr:
 
 
 def _quoted(value: pl.Expr) -> pl.Expr:
-    return pl.concat_str(pl.lit("'"), value.fill_null(""), pl.lit("'"))
+    return pl.concat_str(pl.lit("'"), printable_expr(value.fill_null("")), pl.lit("'"))
+
+
+def _control_chars_check() -> tuple[pl.Expr, pl.Expr]:
+    """Any field holding a control or text-direction character (``domain.text``), named."""
+    columns = (*COLUMNS, EXTRA_FIELDS_COLUMN)
+    found = [has_control_chars(pl.col(f"_{c}")).fill_null(False) for c in columns]
+    named = [
+        pl.when(hit).then(pl.format(f"{c} holds {{}}", first_control_char(pl.col(f"_{c}"))))
+        for c, hit in zip(columns, found, strict=True)
+    ]
+    message = pl.format(
+        "{}, a control or text-direction character",
+        pl.concat_str(named, separator="; ", ignore_nulls=True),
+    )
+    # One scan of the row's text for the condition; the per-column sentence only where it hits.
+    row_text = pl.concat_str([pl.col(f"_{c}") for c in columns], ignore_nulls=True)
+    return has_control_chars(row_text), message
 
 
 def _problem(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
@@ -268,6 +286,7 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
     )
 
     checks: list[tuple[pl.Expr, pl.Expr | str]] = [
+        _control_chars_check(),
         (
             pl.col(f"_{EXTRA_FIELDS_COLUMN}").is_not_null(),
             "the row has more fields than the header has columns",

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay.adapters.account_files import read_accounts_csv
@@ -18,6 +19,7 @@ from gridpay.domain.registry import (
     RowStatus,
     account_id_from_no,
 )
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
@@ -169,7 +171,7 @@ def accounts_list(
     for a in listing.accounts:
         table.add_row(
             a["account_no"],
-            a["name"],
+            escape(printable(a["name"])),
             str(a["office_id"]),
             a["supply_type"],
             a["billing_mode"],

@@ -7,10 +7,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay.domain.enrolment import AddContact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.errors import InvalidInput
@@ -248,6 +250,7 @@ def _contact_json(contact: dict[str, Any]) -> dict[str, Any]:
 
 def _print_enrolment(receipt: EnrolmentReceipt) -> None:
     where = f"at office {receipt.office_id}" if receipt.office_id is not None else "online"
+    name = escape(printable(receipt.customer_name))
     if receipt.already_recorded:
         console.print(
             f"[yellow]already enrolled[/]: account {receipt.account_no} signed the agreement "
@@ -255,7 +258,7 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
         )
     else:
         console.print(
-            f"[green]enrolled[/] account {receipt.account_no} ({receipt.customer_name}) {where} "
+            f"[green]enrolled[/] account {receipt.account_no} ({name}) {where} "
             f"on {receipt.enrolled_on.isoformat()}: prepaid from now on"
             + ("; the agreement SMS is queued." if receipt.sms_queued else ".")
         )
@@ -272,8 +275,9 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
 
 
 def _print_leave(receipt: LeaveReceipt) -> None:
+    name = escape(printable(receipt.customer_name))
     console.print(
-        f"[green]left[/] smart payment: account {receipt.account_no} ({receipt.customer_name}) "
+        f"[green]left[/] smart payment: account {receipt.account_no} ({name}) "
         f"is postpaid from {receipt.left_on.isoformat()}."
     )
     if receipt.refund is not None:
@@ -299,7 +303,7 @@ def _print_contacts(receipt: ContactsReceipt) -> None:
     for column in ("phone", "role", "language", "name"):
         table.add_column(column)
     for c in receipt.contacts:
-        table.add_row(c["phone"], c["role"], c["language"], c["name"] or "")
+        table.add_row(c["phone"], c["role"], c["language"], escape(printable(c["name"] or "")))
     console.print(table)
 
 
