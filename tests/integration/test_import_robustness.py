@@ -119,3 +119,21 @@ def test_account_show_prints_a_stored_name_without_its_control_characters(
     out = capsys.readouterr().out
     assert "Li\ufffdNa\ufffd[2J" in out
     assert "\u202e" not in out and "\x1b" not in out
+
+
+def test_other_scripts_digits_and_year_zero_are_refused_rows_not_a_crash(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    lines = [
+        account_line(1, meter_no="20220831\u0661\u0662\u06630"),
+        account_line(2, installed_on="0000-01-01"),
+        account_line(3),
+    ]
+    report = import_file(store, clock, write_csv(tmp_path / "a.csv", lines))
+    assert (report.added, report.rejected) == (1, 2)
+    assert [p.row_no for p in report.problems] == [2, 3]
+    add_meters(store, [M1])
+    readings = import_text(
+        store, clock, tmp_path, f"{M1},0000-01-01,5,,,,\n{M1},2026-11-27,5,,,,\n"
+    )
+    assert (readings.stored, readings.quarantined) == (1, 1)
