@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gridpay.adapters.clock import SystemClock
 from gridpay.adapters.holidays import ChineseHolidayCalendar
@@ -11,6 +12,7 @@ from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
+from gridpay.errors import GridpayError
 from gridpay.ports import Clock, SmsGateway
 from gridpay.services.credit import Policy
 
@@ -45,11 +47,21 @@ def build(
     *,
     db: str | None = None,
     clock: Clock | None = None,
+    check_database: Literal["existing", "create"] | None = None,
 ) -> App:
+    """``check_database``: refuse, before any work, a database that is missing ("existing") or
+    unreachable (both); None skips the check (benches and tests make their own databases)."""
     settings = settings or load_settings(db=db)
+    store = SqlStore(settings.database_url)
+    if check_database is not None:
+        try:
+            store.check_open(schema_required=check_database == "existing")
+        except GridpayError:
+            store.dispose()
+            raise
     return App(
         settings=settings,
-        store=SqlStore(settings.database_url),
+        store=store,
         clock=clock or SystemClock(settings.time_zone),
         credit=credit_policy(settings),
     )

@@ -50,3 +50,15 @@ class DeliveryFailed(GridpayError):
     """A gateway (SMS, head-end) refused or could not take a message or command; retried."""
 
     code = "delivery_failed"
+
+
+class NoDatabase(GridpayError):
+    """The database (or its schema) is not there yet: ``gridpay init`` creates it."""
+
+    code = "no_database"
+
+
+class DatabaseUnreachable(GridpayError):
+    """The database server refused or could not be reached (the message never holds a password)."""
+
+    code = "database_unreachable"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
+from gridpay.domain.text import printable
 from gridpay.errors import GridpayError
 
 app = typer.Typer(
@@ -24,7 +26,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# One table: error code -> exit code (0 ok, 1 unexpected, 2 usage).
+# One table: error code -> exit code (0 ok, 1 unexpected, 2 usage). docs/operations.md says
+# what each means and what to do.
 EXIT_CODES = {
     "invalid_input": 3,
     "not_found": 4,
@@ -33,6 +36,8 @@ EXIT_CODES = {
     "audit_failed": 7,
     "config_error": 8,
     "delivery_failed": 9,
+    "no_database": 10,
+    "database_unreachable": 11,
 }
 
 _state: dict[str, Any] = {"db": None}
@@ -50,9 +55,16 @@ def _global(
 
 
 @contextmanager
-def gridpay_app() -> Iterator[bootstrap.App]:
-    """Build the application for one command and close it afterwards."""
-    built = bootstrap.build(db=_state["db"])
+def gridpay_app(
+    database: Literal["existing", "create", "unused"] = "existing",
+) -> Iterator[bootstrap.App]:
+    """Build the application for one command and close it afterwards.
+
+    The database must exist, except for ``gridpay init`` ("create") and commands that never
+    touch it ("unused"): no command creates an empty one.
+    """
+    check = None if database == "unused" else database
+    built = bootstrap.build(db=_state["db"], check_database=check)
     try:
         yield built
     finally:
@@ -96,7 +108,9 @@ def run_app() -> int:
     try:
         app(standalone_mode=False)
     except GridpayError as exc:
-        err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        # One line, shown as written: no Rich markup, no control characters from the input.
+        message = escape(printable(" ".join(exc.message.split("\n"))))
+        err_console.print(f"[bold red]error[/] ({exc.code}): {message}", soft_wrap=True)
         return EXIT_CODES.get(exc.code, 1)
     except typer.Exit as exc:
         return exc.exit_code

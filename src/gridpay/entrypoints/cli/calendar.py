@@ -55,7 +55,7 @@ def calendar_days(
     """Show each day's kind (working day, weekend, holiday, make-up working day) and when
     remote cuts are allowed on it; warn about years without a published holiday schedule."""
     rules = rule_set(rules_name)
-    with gridpay_app() as g:
+    with gridpay_app("unused") as g:
         first = _parse_day(from_day, "--from") or g.clock.today()
         override_path = Path(override) if override else _override_from(g.settings)
     last = _parse_day(to_day, "--to") or first + dt.timedelta(days=DAYS_SHOWN_DEFAULT - 1)
