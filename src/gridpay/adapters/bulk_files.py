@@ -57,17 +57,17 @@ def read_readings_file(path: str | Path) -> ReadingsFile:
 def _refuse_control_chars(rows: pl.DataFrame) -> pl.DataFrame:
     """A row with a control character in a field is malformed, naming the field and character.
 
-    Its fields and raw text are kept with those characters replaced (tabs of the raw line kept:
-    they separate a TSV file's fields), so the quarantine holds it on both engines (PostgreSQL
-    refuses NUL in text) and nothing quoted from it can act on a terminal.
+    Its fields and raw text are kept with those characters replaced, so the quarantine holds it
+    on both engines (PostgreSQL refuses NUL in text) and nothing quoted from it can act on a
+    terminal. Tabs are left to the fields' own rules (they separate a TSV file's fields, and no
+    number, date or meter number holds one), so one scan of the raw line finds every row
+    concerned: the fields are cut from it.
     """
-    fields = pl.concat_str([pl.col(c) for c in FILE_COLUMNS], ignore_nulls=True)
-    anywhere = has_control_chars(fields) | has_control_chars(pl.col("raw"), keep_tabs=True)
-    if not rows.select(anywhere.any()).item():
+    if not rows.select(has_control_chars(pl.col("raw"), keep_tabs=True).any()).item():
         return rows  # the usual file: one scan, no sentences, no copies
     named = [
-        pl.when(has_control_chars(pl.col(c))).then(
-            pl.format(f"{c} holds {{}}", first_control_char(pl.col(c)))
+        pl.when(has_control_chars(pl.col(c), keep_tabs=True)).then(
+            pl.format(f"{c} holds {{}}", first_control_char(pl.col(c), keep_tabs=True))
         )
         for c in FILE_COLUMNS
     ]
@@ -77,8 +77,7 @@ def _refuse_control_chars(rows: pl.DataFrame) -> pl.DataFrame:
     )
     return rows.with_columns(
         pl.coalesce("row_error", problem).alias("row_error"),
-        printable_expr(pl.col("raw"), keep_tabs=True),
-        *(printable_expr(pl.col(c)) for c in FILE_COLUMNS),
+        *(printable_expr(pl.col(c), keep_tabs=True) for c in ("raw", *FILE_COLUMNS)),
     )
 
 

@@ -51,9 +51,10 @@ def has_control_chars(text: pl.Expr, *, keep_tabs: bool = False) -> pl.Expr:
     return text.str.contains(_CONTROL_BUT_TAB_PATTERN if keep_tabs else CONTROL_PATTERN)
 
 
-def first_control_char(text: pl.Expr) -> pl.Expr:
-    """The first refused character of ``text`` named as ``U+XXXX`` (null if none)."""
-    found = text.str.extract(f"({CONTROL_PATTERN})", 1)
+def first_control_char(text: pl.Expr, *, keep_tabs: bool = False) -> pl.Expr:
+    """The first refused character of ``text`` (tabs allowed if asked) named as ``U+XXXX``."""
+    pattern = _CONTROL_BUT_TAB_PATTERN if keep_tabs else CONTROL_PATTERN
+    found = text.str.extract(f"({pattern})", 1)
     return found.replace_strict(_CODE_POINTS, default=None, return_dtype=pl.String)
 
 

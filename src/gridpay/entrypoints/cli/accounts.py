@@ -87,7 +87,7 @@ def _print_report(report: ImportReport, seconds: float) -> None:
     for column in ("row", "account_no", "meter_no", "problem"):
         table.add_column(column, no_wrap=column != "problem")
     for p in report.problems[:PROBLEMS_SHOWN_MAX]:
-        table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", p.problem)
+        table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", escape(p.problem))
     console.print(table)
     more = report.rejected + report.repeated - min(len(report.problems), PROBLEMS_SHOWN_MAX)
     if more:
