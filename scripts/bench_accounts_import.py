@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_accounts_import.py --accounts 550000
     .venv/bin/python scripts/bench_accounts_import.py --db postgresql://user:pw@host/dbname
 
-Writes the synthetic city's accounts and meters (``gridpay.services.synthetic``, the same city as
+Writes the synthetic city's accounts and meters (``gridpay.simulation.synthetic``, the same city as
 ``gridpay bench settle`` for a seed) as an import file, then, ``--repeat`` times, in a fresh
 database (a temporary SQLite file, a SQLite path that does not exist yet, or a new schema in a
 PostgreSQL database, exactly as ``gridpay bench settle`` makes them): ``gridpay init``, then the
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gridpay.adapters.sql.bench_repo import fresh_database
-from gridpay.services import synthetic
+from gridpay.simulation.bench_repo import fresh_database
+from gridpay.simulation import synthetic
 
 DAY = dt.date(2026, 11, 26)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gridpay.adapters.clock import FixedClock, MovingClock, SystemClock, parse_instant
 from gridpay.adapters.holidays import ChineseHolidayCalendar
@@ -12,6 +13,7 @@ from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
+from gridpay.errors import GridpayError
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import SmsGateway
 from gridpay.services.credit import Policy
@@ -50,14 +52,25 @@ def build(
     clock: Clock | None = None,
     as_of: str | None = None,
     clock_moves: bool = False,
+    check_database: Literal["existing", "create"] | None = None,
 ) -> App:
     """``as_of`` (an operator's ISO 8601 instant) puts the clock on a business date: fixed, or
-    moving with real time from there when ``clock_moves`` (for the workers)."""
+    moving with real time from there when ``clock_moves`` (for the workers).
+
+    ``check_database``: refuse, before any work, a database that is missing ("existing") or
+    unreachable (both); None skips the check (benches and tests make their own databases)."""
     settings = settings or load_settings(db=db)
     at = parse_instant(as_of, settings.time_zone, "--now (GRIDPAY_NOW)") if as_of else None
+    store = SqlStore(settings.database_url)
+    if check_database is not None:
+        try:
+            store.check_open(schema_required=check_database == "existing")
+        except GridpayError:
+            store.dispose()
+            raise
     return App(
         settings=settings,
-        store=SqlStore(settings.database_url),
+        store=store,
         clock=clock or business_clock(settings, at, moves=clock_moves),
         credit=credit_policy(settings),
         as_of=at,

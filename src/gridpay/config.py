@@ -6,11 +6,13 @@ the largest accepted payment, the company's name and hotline.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+import types
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from gridpay import limits
 from gridpay.errors import ConfigError
@@ -62,38 +64,34 @@ class Settings:
     # Days missed before yesterday that ``gridpay run`` settles on its own after an outage;
     # beyond them it waits for an operator (at most ``limits.night_catch_up_days_max``).
     catch_up_days_max: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
-    """Defaults < config file < environment < explicit ``--db``."""
+    """Defaults < config file < environment < explicit ``--db``.
+
+    The file is checked whole before anything runs: an unknown key (a misspelt one would
+    otherwise be silently ignored), a value of the wrong type or a negative number is a
+    ``ConfigError`` naming the key.
+    """
     settings = Settings()
     path = config_path or os.environ.get("GRIDPAY_CONFIG")
     if path:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from None
-        known = {f for f in Settings.__dataclass_fields__ if f != "extra"}
-        values: dict[str, Any] = {
-            k: (tuple(v) if k in ("offices", "head_end_latency_s") else v)
-            for k, v in data.items()
-            if k in known
-        }
-        extra = {k: v for k, v in data.items() if k not in known}
-        settings = replace(settings, **values, extra=extra)
+        settings = replace(settings, **_checked(data, path))
+    env_url = os.environ.get("GRIDPAY_DATABASE_URL")
+    if env_url:
+        settings = replace(settings, database_url=database_url(env_url))
+    if db:
+        settings = replace(settings, database_url=database_url(db))
+    _check_environment(settings.environment)
     if not 0 <= settings.catch_up_days_max <= limits.night_catch_up_days_max:
         raise ConfigError(
             f"catch_up_days_max must be between 0 and {limits.night_catch_up_days_max}; "
             f"got {settings.catch_up_days_max!r}"
         )
-    env_url = os.environ.get("GRIDPAY_DATABASE_URL")
-    if env_url:
-        settings = replace(settings, database_url=env_url)
-    if db:
-        url = db if "://" in db else f"sqlite:///{db}"
-        settings = replace(settings, database_url=url)
-    _check_environment(settings.environment)
     return settings
 
 
@@ -101,3 +99,81 @@ def _check_environment(environment: object) -> None:
     if environment not in ENVIRONMENTS:
         known = ", ".join(ENVIRONMENTS)
         raise ConfigError(f"environment = {environment!r} in the config file: use one of {known}")
+
+
+def database_url(text: str) -> str:
+    """A database URL, or a plain path taken as a SQLite file (as ``--db`` accepts)."""
+    return text if "://" in text else f"sqlite:///{text}"
+
+
+# Settings that must be above zero; every other number must at least not be negative.
+_POSITIVE = frozenset({"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s"})
+_FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
+
+
+def _checked(data: dict[str, Any], path: str) -> dict[str, Any]:
+    hints = get_type_hints(Settings)
+    known = [f.name for f in fields(Settings)]
+    values = {}
+    for key, value in data.items():
+        if key not in hints:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown setting {key!r} in {path}{hint}")
+        values[key] = _converted(key, value, hints[key], path)
+        _check_range(key, values[key], path)
+    return values
+
+
+def _converted(key: str, value: Any, hint: Any, path: str) -> Any:
+    """``value`` as the setting's type (a TOML list becomes a tuple), or a ``ConfigError``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        # Only "X | None" settings exist; TOML has no null, so the value must be an X.
+        (inner,) = [a for a in args if a is not type(None)]
+        return _converted(key, value, inner, path)
+    if origin is tuple:
+        items = args[:1] * len(value) if args[-1] is Ellipsis else args
+        try:
+            if not isinstance(value, list) or len(value) != len(items):
+                raise _wrong_type(key, value, _type_name(hint), path)
+            return tuple(_converted(key, v, t, path) for v, t in zip(value, items, strict=True))
+        except ConfigError:
+            raise _wrong_type(key, value, _type_name(hint), path) from None
+    if hint is float and _is_number(value):
+        return float(value)
+    if hint is int and _is_number(value) and isinstance(value, int):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise _wrong_type(key, value, _type_name(hint), path)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _type_name(hint: Any) -> str:
+    if get_origin(hint) is tuple:
+        args = get_args(hint)
+        count = "" if args[-1] is Ellipsis else f"{len(args)} "
+        return (
+            f"a list of {count}{ {int: 'whole numbers', float: 'numbers'}.get(args[0], 'texts') }"
+        )
+    return {int: "a whole number", float: "a number", str: "text"}.get(hint, str(hint))
+
+
+def _wrong_type(key: str, value: Any, expected: str, path: str) -> ConfigError:
+    given = f"{type(value).__name__} {value!r}"
+    return ConfigError(f"setting {key} in {path} must be {expected}, not {given}")
+
+
+def _check_range(key: str, value: Any, path: str) -> None:
+    numbers = value if isinstance(value, tuple) else (value,)
+    for number in (n for n in numbers if _is_number(n)):
+        if key in _POSITIVE and number <= 0:
+            raise ConfigError(f"setting {key} in {path} must be above 0, not {number}")
+        if number < 0:
+            raise ConfigError(f"setting {key} in {path} must not be negative, not {number}")
+        if key in _FRACTIONS and number > 1:
+            raise ConfigError(f"setting {key} in {path} must be from 0 to 1, not {number}")

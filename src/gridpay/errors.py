@@ -68,3 +68,15 @@ class BusinessDateRefused(Refused):
     """A business date (``--now``) where it could do real harm: the workers on production."""
 
     code = "business_date_refused"
+
+
+class NoDatabase(GridpayError):
+    """The database (or its schema) is not there yet: ``gridpay init`` creates it."""
+
+    code = "no_database"
+
+
+class DatabaseUnreachable(GridpayError):
+    """The database server refused or could not be reached (the message never holds a password)."""
+
+    code = "database_unreachable"

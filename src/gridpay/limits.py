@@ -195,6 +195,8 @@ sqlite_bound_parameters_max = 32_766
 
 # How long a SQLite writer waits for the write lock before it gives up.
 sqlite_busy_timeout_ms = 60_000
+# A PostgreSQL server that drops packets would otherwise keep a command waiting for minutes.
+pg_connect_timeout_s = 10
 
 # WAL pages after which SQLite folds the log into the database on commit (about 40 MB): rarely,
 # because the settlement folds each chunk's log on a thread of its own.

@@ -22,6 +22,12 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.domain.readings import FILE_COLUMNS, METER_NO_DIGITS, RAW_SCHEMA, REQUIRED_COLUMNS
+from gridpay.domain.text import (
+    first_control_char,
+    has_control_chars,
+    printable,
+    printable_expr,
+)
 from gridpay.errors import InvalidInput, NotFound
 
 PARQUET_MAGIC = b"PAR1"
@@ -43,8 +49,36 @@ def read_readings_file(path: str | Path) -> ReadingsFile:
         rows = _parquet_rows(data, path)
     else:
         rows = _csv_rows(data, path)
+    rows = _refuse_control_chars(rows)
     assert rows.schema == pl.Schema(RAW_SCHEMA)
-    return ReadingsFile(source=path.name[: limits.reading_source_chars_max], rows=rows)
+    return ReadingsFile(source=printable(path.name)[: limits.reading_source_chars_max], rows=rows)
+
+
+def _refuse_control_chars(rows: pl.DataFrame) -> pl.DataFrame:
+    """A row with a control character in a field is malformed, naming the field and character.
+
+    Its fields and raw text are kept with those characters replaced, so the quarantine holds it
+    on both engines (PostgreSQL refuses NUL in text) and nothing quoted from it can act on a
+    terminal. Tabs are left to the fields' own rules (they separate a TSV file's fields, and no
+    number, date or meter number holds one), so one scan of the raw line finds every row
+    concerned: the fields are cut from it.
+    """
+    if not rows.select(has_control_chars(pl.col("raw"), keep_tabs=True).any()).item():
+        return rows  # the usual file: one scan, no sentences, no copies
+    named = [
+        pl.when(has_control_chars(pl.col(c), keep_tabs=True)).then(
+            pl.format(f"{c} holds {{}}", first_control_char(pl.col(c), keep_tabs=True))
+        )
+        for c in FILE_COLUMNS
+    ]
+    found = pl.concat_str(named, separator="; ", ignore_nulls=True)
+    problem = pl.when(found.str.len_chars() > 0).then(
+        pl.format("{}, a control or text-direction character", found)
+    )
+    return rows.with_columns(
+        pl.coalesce("row_error", problem).alias("row_error"),
+        *(printable_expr(pl.col(c), keep_tabs=True) for c in ("raw", *FILE_COLUMNS)),
+    )
 
 
 def _read_bytes(path: Path) -> bytes:

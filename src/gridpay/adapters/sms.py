@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Self
@@ -21,6 +22,9 @@ from gridpay.errors import ConfigError, DeliveryFailed
 from gridpay.ports.clock import Clock
 
 SMS_GATEWAYS = ("file", "console", "http")
+# The file holds phones, account numbers and balances: created for its owner alone (an existing
+# file keeps its mode, which its owner chose).
+SMS_FILE_MODE = 0o600
 
 
 class FileSmsGateway:
@@ -47,7 +51,8 @@ class FileSmsGateway:
             ensure_ascii=False,
         )
         try:
-            with self.path.open("a", encoding="utf-8") as file:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            with open(os.open(self.path, flags, SMS_FILE_MODE), "a", encoding="utf-8") as file:
                 file.write(line + "\n")
         except OSError as exc:
             raise DeliveryFailed(f"cannot write SMS to {self.path}: {exc}") from None
@@ -69,6 +74,16 @@ class ConsoleSmsGateway:
         pass
 
 
+def shown_url(url: str) -> str:
+    """The provider's URL fit to print, log or store with a failed message: without the user
+    part and the query, where providers put their tokens."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "<the configured sms_http_url>"
+    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+
+
 class HttpSmsGateway:
     """POSTs ``{"phone", "body", "dedupe_key"}`` as JSON to a provider's URL.
 
@@ -81,9 +96,12 @@ class HttpSmsGateway:
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as exc:
-            raise ConfigError(f"SMS gateway URL {url!r} is not valid: {exc}") from None
+            raise ConfigError(f"SMS gateway URL (sms_http_url) is not valid: {exc}") from None
+        self.shown_url = shown_url(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError(f"SMS gateway URL {url!r} must be http:// or https:// with a host")
+            raise ConfigError(
+                f"SMS gateway URL {self.shown_url!r} must be http:// or https:// with a host"
+            )
         if not timeout_s > 0:
             raise ConfigError(f"SMS gateway timeout must be positive seconds; got {timeout_s}")
         self.url = url
@@ -96,12 +114,14 @@ class HttpSmsGateway:
                 self.url, json=payload, headers={"Idempotency-Key": dedupe_key}
             )
         except httpx.TimeoutException:
-            raise DeliveryFailed(f"SMS gateway {self.url} did not answer in time") from None
+            raise DeliveryFailed(f"SMS gateway {self.shown_url} did not answer in time") from None
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"SMS gateway {self.url} could not be reached: {exc}") from None
+            raise DeliveryFailed(
+                f"SMS gateway {self.shown_url} could not be reached: {type(exc).__name__}"
+            ) from None
         if not response.is_success:
             raise DeliveryFailed(
-                f"SMS gateway {self.url} refused the message: HTTP {response.status_code} "
+                f"SMS gateway {self.shown_url} refused the message: HTTP {response.status_code} "
                 f"{response.text[:100]}"
             )
 

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from gridpay.domain.money import format_fen
+from gridpay.domain.text import printable
 from gridpay.errors import InvalidInput
 
 
@@ -137,7 +138,8 @@ class _Values:
     def text(self, name: str) -> str:
         value = self._values[name]
         assert isinstance(value, str), f"{name} must be text"
-        return value
+        # Names stored before imports refused control characters must not reach a phone raw.
+        return printable(value)
 
     def yuan(self, name: str) -> str:
         value = self._values[name]

@@ -180,7 +180,8 @@ def _meter_problem() -> pl.Expr:
 def _day() -> pl.Expr:
     text = _stripped("date")
     return (
-        pl.when(text.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        # Year 0 parses in Polars but exists neither in Python nor in PostgreSQL.
+        pl.when(text.str.contains(r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$"))
         .then(text.str.to_date("%Y-%m-%d", strict=False))
         .otherwise(pl.lit(None, pl.Date))
     )

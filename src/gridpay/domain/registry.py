@@ -28,6 +28,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.domain.money import format_kwh
+from gridpay.domain.text import first_control_char, has_control_chars, printable_expr
 from gridpay.errors import InvalidInput, Refused
 
 ACCOUNT_NO_DIGITS = 10
@@ -159,7 +160,30 @@ def _lower(value: pl.Expr, lenient: bool) -> pl.Expr:
 
 
 def _quoted(value: pl.Expr) -> pl.Expr:
-    return pl.concat_str(pl.lit("'"), value.fill_null(""), pl.lit("'"))
+    return pl.concat_str(pl.lit("'"), printable_expr(value.fill_null("")), pl.lit("'"))
+
+
+def _control_chars_check(lenient: bool) -> tuple[pl.Expr, pl.Expr]:
+    """Any field holding a control or text-direction character (``domain.text``), named.
+
+    The strict pass looks at ``name`` only: every other column has a pattern or a list of
+    values that a control character fails, which sends the row to the lenient pass, where
+    every column is looked at and the message is made. Scanning all columns of every row of a
+    clean file would cost a regex per column for nothing.
+    """
+    columns = (*COLUMNS, EXTRA_FIELDS_COLUMN) if lenient else ("name",)
+    found = [has_control_chars(pl.col(f"_{c}")).fill_null(False) for c in columns]
+    named = [
+        pl.when(hit).then(pl.format(f"{c} holds {{}}", first_control_char(pl.col(f"_{c}"))))
+        for c, hit in zip(columns, found, strict=True)
+    ]
+    message = pl.format(
+        "{}, a control or text-direction character",
+        pl.concat_str(named, separator="; ", ignore_nulls=True),
+    )
+    # One scan of the row's text for the condition; the per-column sentence only where it hits.
+    row_text = pl.concat_str([pl.col(f"_{c}") for c in columns], ignore_nulls=True)
+    return has_control_chars(row_text), message
 
 
 def _problem(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
@@ -175,10 +199,14 @@ def _flag(column: str, lenient: bool) -> pl.Expr:
     )
 
 
+# Patterns spell digits [0-9]: a regex's \d also matches other scripts' digits ('١٢٣'), which
+# then fail the cast to an integer and with it the whole file.
+
+
 def _wh_from_kwh_text(text: pl.Expr) -> pl.Expr:
     """'1234.56' -> 1_234_560 (exact: integer and fraction digits are read separately)."""
-    whole = text.str.extract(r"^(\d+)", 1).cast(pl.Int64)
-    fraction = text.str.extract(r"\.(\d+)$", 1).fill_null("").str.pad_end(3, "0").cast(pl.Int64)
+    whole = text.str.extract(r"^([0-9]+)", 1).cast(pl.Int64)
+    fraction = text.str.extract(r"\.([0-9]+)$", 1).fill_null("").str.pad_end(3, "0").cast(pl.Int64)
     return whole * 1_000 + fraction
 
 
@@ -214,26 +242,27 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
         *[_text(c, lenient).alias(f"_{c}") for c in (*COLUMNS, EXTRA_FIELDS_COLUMN)],
     )
 
-    account_ok = pl.col("_account_no").str.contains(rf"^\d{{{ACCOUNT_NO_DIGITS}}}$")
-    meter_ok = pl.col("_meter_no").str.contains(rf"^\d{{{METER_NO_DIGITS}}}$")
+    account_ok = pl.col("_account_no").str.contains(rf"^[0-9]{{{ACCOUNT_NO_DIGITS}}}$")
+    meter_ok = pl.col("_meter_no").str.contains(rf"^[0-9]{{{METER_NO_DIGITS}}}$")
     language = _lower(pl.col("_language"), lenient).fill_null(DEFAULT_LANGUAGE.value)
     supply = _lower(pl.col("_supply_type"), lenient)
     if lenient:
         supply = supply.str.replace_all("-", "_")
     billing = _lower(pl.col("_billing_mode"), lenient).fill_null(DEFAULT_BILLING_MODE.value)
-    office_ok = pl.col("_office").str.contains(r"^\d{1,9}$")
+    office_ok = pl.col("_office").str.contains(r"^[0-9]{1,9}$")
     office_id = pl.when(office_ok).then(pl.col("_office").cast(pl.Int64, strict=False))
-    date_ok = pl.col("_installed_on").str.contains(r"^\d{4}-\d{2}-\d{2}$")
+    # Year 0 parses in Polars but exists neither in Python nor in PostgreSQL.
+    date_ok = pl.col("_installed_on").str.contains(r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$")
     installed_on = pl.when(date_ok).then(
         pl.col("_installed_on").str.to_date("%Y-%m-%d", strict=False)
     )
-    breaker_ok = pl.col("_breaker_a").is_null() | pl.col("_breaker_a").str.contains(r"^\d{1,4}$")
+    breaker_ok = pl.col("_breaker_a").is_null() | pl.col("_breaker_a").str.contains(r"^[0-9]{1,4}$")
     breaker_a = (
         pl.when(breaker_ok)
         .then(pl.col("_breaker_a").cast(pl.Int64, strict=False))
         .fill_null(DEFAULT_BREAKER_A)
     )
-    kwh_pattern = rf"^\d{{1,{REGISTER_KWH_DIGITS_MAX}}}(\.\d{{1,3}})?$"
+    kwh_pattern = rf"^[0-9]{{1,{REGISTER_KWH_DIGITS_MAX}}}(\.[0-9]{{1,3}})?$"
     kwh_text = pl.col("_initial_kwh").fill_null("0")
     kwh_ok = kwh_text.str.contains(kwh_pattern)
     phone_pattern = r"^\+?[0-9][0-9 \-]*[0-9]$"
@@ -266,6 +295,7 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
     )
 
     checks: list[tuple[pl.Expr, pl.Expr | str]] = [
+        _control_chars_check(lenient),
         (
             pl.col(f"_{EXTRA_FIELDS_COLUMN}").is_not_null(),
             "the row has more fields than the header has columns",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import polars as pl
 
@@ -40,6 +41,12 @@ from gridpay.errors import Conflict, InvalidInput, NotFound
 from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.progress import NullProgress
+
+# The duplicate and stored-data checks compare rows by account and meter number (window
+# expressions over strings). Polars' streaming engine panics on them when the parsed rows come
+# in several chunks (a file with both clean and rejected rows); the in-memory engine is correct
+# on any file, and these frames are one file's rows, which fit in memory anyway.
+GROUPED_CHECKS_ENGINE: Final = "in-memory"
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,11 @@ def _register(
             # Collected between steps on purpose: chained, Polars evaluates the parsing twice
             # (once per branch of the duplicate check), which doubles the time on a big file.
             parsed = parse_rows(raw.lazy(), refs).collect()
-            rows = flag_file_duplicates(parsed.lazy()).collect()
+            rows = flag_file_duplicates(parsed.lazy()).collect(engine=GROUPED_CHECKS_ENGINE)
             accounts_db, meters_db = uow.registry.registered(*undecided_ids(rows))
             rows = check_against_registered(
                 rows.lazy(), accounts_db.lazy(), meters_db.lazy()
-            ).collect()
+            ).collect(engine=GROUPED_CHECKS_ENGINE)
             accounts = new_accounts(rows, clock.now())
             meters = new_meters(rows)
             progress.advance(rows.height - accounts.height)

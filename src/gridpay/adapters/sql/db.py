@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import os
 import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,15 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gridpay import limits
 from gridpay.errors import ConfigError
+
+# The database holds names, phones and balances: a file we create is the owner's alone. SQLite
+# gives its -wal and -shm files the database file's mode. An existing file keeps its mode: an
+# operator may have opened it to a backup group on purpose.
+DATABASE_FILE_MODE = 0o600
 
 # Dates and instants bound as parameters become the text sqlite3's default adapters wrote,
 # said explicitly: Python 3.12 deprecates the defaults (and the tests turn warnings into errors).
@@ -37,15 +43,34 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{path}"
 
 
+def masked_url(url: str) -> str:
+    """``url`` fit to print or log: its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all (a plain path): nothing to hide, nothing to parse
+        return url if "@" not in url else "<a database URL>"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other engines and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
 def make_engine(url: str) -> Engine:
     """Build an engine for a SQLite or PostgreSQL URL (``postgresql://`` uses psycopg 3)."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{masked_url(url)!r} is not a database URL or file path") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        folder = Path(parsed.database).expanduser().parent if parsed.database else None
-        if folder is not None and parsed.database != ":memory:" and not folder.is_dir():
-            raise ConfigError(f"cannot create the database {parsed.database}: no folder {folder}")
         engine = create_engine(url, connect_args={"timeout": limits.sqlite_busy_timeout_ms / 1000})
+        path = sqlite_path(url)
+        if path is not None:
+            event.listen(engine, "do_connect", lambda *_: _create_owner_only(path))
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
@@ -57,8 +82,20 @@ def make_engine(url: str) -> Engine:
         given_text = " ".join(given) if isinstance(given, tuple) else given
         options = " ".join(filter(None, [given_text, "-c timezone=UTC"]))
         parsed = parsed.difference_update_query(["options"])
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"options": options})
-    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+        connect_args = {"options": options, "connect_timeout": limits.pg_connect_timeout_s}
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    raise ConfigError(
+        f"unsupported database URL {masked_url(url)!r}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the database file with ``DATABASE_FILE_MODE`` before SQLite would (umask 022:
+    readable by every user of the machine); an existing file is left as it is."""
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot create the database {path}: no folder {path.parent}")
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DATABASE_FILE_MODE))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

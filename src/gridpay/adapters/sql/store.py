@@ -11,13 +11,14 @@ from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from gridpay import limits
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
-from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine
+from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -25,6 +26,7 @@ from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
+from gridpay.errors import DatabaseUnreachable, NoDatabase
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SETTLEMENT_LOCK_KEY = 0x67726964  # "grid": PostgreSQL advisory lock between settlement and imports
@@ -108,6 +110,24 @@ class SqlUnitOfWork:
         self._transaction.rollback()
 
 
+def _cause(exc: DBAPIError) -> str:
+    """The driver's reason in one line (psycopg's first line names the server and the fault)."""
+    text = str(exc.orig).strip().splitlines()
+    return (text[0] if text else type(exc.orig).__name__).removeprefix("connection failed: ")
+
+
+def _unreachable(engine: Engine, exc: DBAPIError) -> str:
+    url = engine.url
+    cause = _cause(exc)
+    if url.password:
+        cause = cause.replace(str(url.password), "***")
+    host = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return (
+        f"cannot connect to PostgreSQL at {host} as {url.username or '(no user)'} "
+        f"(database {url.database}, password {'***' if url.password else 'none'}): {cause}"
+    )
+
+
 class SqlStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -116,6 +136,26 @@ class SqlStore:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def check_open(self, *, schema_required: bool) -> None:
+        """Refuse, in one line, a database that is not there or cannot be reached.
+
+        Checked before the first connection: SQLite would create a missing file, and a command
+        would then fail on its first table. ``schema_required`` is false for ``gridpay init``.
+        """
+        path = sqlite_path(self.url)
+        if schema_required and path is not None and not path.exists():
+            raise NoDatabase(f"no database at {path}: run `gridpay init` to create it")
+        try:
+            with self.engine.connect() as conn:
+                ready = inspect(conn).has_table("alembic_version")
+        except DBAPIError as exc:
+            if path is not None:
+                raise NoDatabase(f"{path} is not a gridpay database: {_cause(exc)}") from None
+            raise DatabaseUnreachable(_unreachable(self.engine, exc)) from None
+        if schema_required and not ready:
+            where = path if path is not None else f"database {self.engine.url.database}"
+            raise NoDatabase(f"no gridpay tables in {where}: run `gridpay init` to create them")
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)

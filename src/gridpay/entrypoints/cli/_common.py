@@ -6,14 +6,16 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
+from gridpay.domain.text import printable
 from gridpay.errors import BusinessDateRefused, GridpayError, InvalidInput
 
 app = typer.Typer(
@@ -26,7 +28,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# One table: error code -> exit code (0 ok, 1 unexpected, 2 usage).
+# One table: error code -> exit code (0 ok, 1 unexpected, 2 usage). docs/operations.md says
+# what each means and what to do.
 EXIT_CODES = {
     "invalid_input": 3,
     "not_found": 4,
@@ -35,6 +38,8 @@ EXIT_CODES = {
     "audit_failed": 7,
     "config_error": 8,
     "delivery_failed": 9,
+    "no_database": 10,
+    "database_unreachable": 11,
     "business_date_refused": 13,
 }
 
@@ -61,10 +66,20 @@ def _global(
 
 @contextmanager
 def gridpay_app(
-    *, clock_moves: bool = False, business_date_allowed: bool = True
+    *,
+    clock_moves: bool = False,
+    business_date_allowed: bool = True,
+    database: Literal["existing", "create", "unused"] = "existing",
 ) -> Iterator[bootstrap.App]:
-    """Build the application for one command and close it afterwards."""
-    built = bootstrap.build(db=_state["db"], as_of=_state["now"], clock_moves=clock_moves)
+    """Build the application for one command and close it afterwards.
+
+    The database must exist, except for ``gridpay init`` ("create") and commands that never
+    touch it ("unused"): no command creates an empty one.
+    """
+    check = None if database == "unused" else database
+    built = bootstrap.build(
+        db=_state["db"], as_of=_state["now"], clock_moves=clock_moves, check_database=check
+    )
     try:
         _business_date(built, clock_moves, business_date_allowed)
         yield built
@@ -142,7 +157,9 @@ def run_app() -> int:
     try:
         app(standalone_mode=False)
     except GridpayError as exc:
-        err_console.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
+        # One line, shown as written: no Rich markup, no control characters from the input.
+        message = escape(printable(" ".join(exc.message.split("\n"))))
+        err_console.print(f"[bold red]error[/] ({exc.code}): {message}", soft_wrap=True)
         return EXIT_CODES.get(exc.code, 1)
     except typer.Exit as exc:
         return exc.exit_code

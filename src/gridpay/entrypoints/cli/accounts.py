@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay import limits
@@ -19,6 +20,7 @@ from gridpay.domain.registry import (
     RowStatus,
     account_id_from_no,
 )
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
@@ -84,7 +86,7 @@ def _print_report(report: ImportReport, seconds: float) -> None:
     for column in ("row", "account_no", "meter_no", "problem"):
         table.add_column(column, no_wrap=column != "problem")
     for p in report.problems[: limits.import_problems_shown_max]:
-        table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", p.problem)
+        table.add_row(str(p.row_no), p.account_no or "", p.meter_no or "", escape(p.problem))
     console.print(table)
     more = (
         report.rejected
@@ -174,7 +176,7 @@ def accounts_list(
     for a in listing.accounts:
         table.add_row(
             a.account_no,
-            a.name,
+            escape(printable(a.name)),
             str(a.office_id),
             a.supply_type.value,
             a.billing_mode.value,

@@ -18,7 +18,7 @@ app.add_typer(tariffs_app, name="tariffs")
 @app.command()
 def init() -> None:
     """Create or migrate the database and load the shipped tariffs and offices."""
-    with gridpay_app() as g:
+    with gridpay_app(database="create") as g:
         report = setup.initialize(g.store, g.clock, g.settings.offices, shipped_tariffs())
         console.print(
             f"database ready ({g.store.dialect}); {report.offices} offices; "

@@ -23,6 +23,7 @@ import typer
 from rich.table import Table
 
 from gridpay import bootstrap
+from gridpay.adapters.sql.db import masked_url
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
@@ -39,6 +40,7 @@ app.add_typer(bench_app, name="bench")
 
 SETTLEMENT_MODULE = "gridpay.services.settlement"
 _CHILD_CODE = "from gridpay.entrypoints.cli.bench import settle_child; settle_child()"
+CHILD_URL_VARIABLE = "GRIDPAY_BENCH_CHILD_DATABASE_URL"
 
 
 @bench_app.command("settle")
@@ -107,7 +109,8 @@ def bench_settle(
         finally:
             built.close()
         if keep:
-            err_console.print(f"kept: --db '{database.url}'")
+            # Never the password: the operator has it, a terminal log need not.
+            err_console.print(f"kept: --db '{masked_url(database.url)}'")
     if as_json:
         print_json(report.as_dict())
     else:
@@ -126,8 +129,11 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
     with tempfile.TemporaryDirectory(prefix="gridpay-bench-") as folder:
         out = Path(folder) / "settle.json"
         start = time.perf_counter()
+        # The URL (which may hold a password) goes in the environment, which only this user
+        # can read; a command line is visible to every user of the machine.
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_CODE, url, day.isoformat(), str(out)]
+            [sys.executable, "-c", _CHILD_CODE, day.isoformat(), str(out)],
+            env={**os.environ, CHILD_URL_VARIABLE: url},
         )
         # wait4 reaps this one child and returns its own resource usage (getrusage's
         # RUSAGE_CHILDREN would be the maximum over every child this process ever waited for).
@@ -151,10 +157,12 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
 
 
 def settle_child() -> None:
-    """The child: ``python -c ... URL DAY OUT``; settles DAY and writes its numbers to OUT."""
+    """The child: ``python -c ... DAY OUT`` with the URL in ``CHILD_URL_VARIABLE``; settles DAY
+    and writes its numbers to OUT."""
     from gridpay.services.settlement import settle_day  # lazily: that module is another's
 
-    url, day_text, out_path = sys.argv[1:4]
+    day_text, out_path = sys.argv[1:3]
+    url = os.environ[CHILD_URL_VARIABLE]
     built = bootstrap.build(db=url)
     try:
         progress = RichProgress() if err_console.is_terminal else None

@@ -63,7 +63,7 @@ def calendar_days(
     """Show each day's kind (working day, weekend, holiday, make-up working day) and when
     remote cuts are allowed on it; warn about years without a published holiday schedule."""
     rules = rule_set(rules_name)
-    with gridpay_app() as g:
+    with gridpay_app(database="unused") as g:
         first = parse_day(from_day, "--from") or g.clock.today()
         override_path = Path(override) if override else _override_from(g.settings)
     last = parse_day(to_day, "--to") or first + dt.timedelta(

@@ -6,10 +6,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay.domain.enrolment import AddContact, Contact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.errors import InvalidInput
@@ -252,6 +254,7 @@ def _contact_json(contact: Contact) -> dict[str, Any]:
 
 def _print_enrolment(receipt: EnrolmentReceipt) -> None:
     where = f"at office {receipt.office_id}" if receipt.office_id is not None else "online"
+    name = escape(printable(receipt.customer_name))
     if receipt.already_recorded:
         console.print(
             f"[yellow]already enrolled[/]: account {receipt.account_no} signed the agreement "
@@ -259,7 +262,7 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
         )
     else:
         console.print(
-            f"[green]enrolled[/] account {receipt.account_no} ({receipt.customer_name}) {where} "
+            f"[green]enrolled[/] account {receipt.account_no} ({name}) {where} "
             f"on {receipt.enrolled_on.isoformat()}: prepaid from now on"
             + ("; the agreement SMS is queued." if receipt.sms_queued else ".")
         )
@@ -276,8 +279,9 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
 
 
 def _print_leave(receipt: LeaveReceipt) -> None:
+    name = escape(printable(receipt.customer_name))
     console.print(
-        f"[green]left[/] smart payment: account {receipt.account_no} ({receipt.customer_name}) "
+        f"[green]left[/] smart payment: account {receipt.account_no} ({name}) "
         f"is postpaid from {receipt.left_on.isoformat()}."
     )
     if receipt.refund is not None:
@@ -303,7 +307,7 @@ def _print_contacts(receipt: ContactsReceipt) -> None:
     for column in ("phone", "role", "language", "name"):
         table.add_column(column)
     for c in receipt.contacts:
-        table.add_row(c.phone, c.role.value, c.language.value, c.name or "")
+        table.add_row(c.phone, c.role.value, c.language.value, escape(printable(c.name or "")))
     console.print(table)
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpay import limits
-from gridpay.adapters.sms import sms_gateway_from_settings
+from gridpay.adapters.sms import shown_url, sms_gateway_from_settings
 from gridpay.config import Settings
 from gridpay.domain.messages import MessageKind, MessageStatus
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
@@ -156,7 +156,7 @@ def _gateway_description(settings: Settings) -> str:
     if settings.sms_gateway == "file":
         return f"written to {settings.sms_file}"
     if settings.sms_gateway == "http":
-        return f"posted to {settings.sms_http_url}"
+        return f"posted to {shown_url(settings.sms_http_url or '')}"
     return "printed above"
 
 

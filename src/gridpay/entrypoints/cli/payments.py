@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from gridpay.domain.ledger import Channel
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import Refund, Reverse, TakePayment
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
 from gridpay.services import payments
 from gridpay.services.payments import Receipt
@@ -100,6 +102,6 @@ def _print_receipt(receipt: Receipt, what: str, as_json: bool) -> None:
         return
     console.print(
         f"[green]recorded[/] {what} {t.id}: {format_fen(t.amount_fen)} yuan, account "
-        f"{receipt.account_no} ({receipt.customer_name}){via}{office}, {day}. "
+        f"{receipt.account_no} ({escape(printable(receipt.customer_name))}){via}{office}, {day}. "
         f"New balance {format_fen(receipt.balance_fen)} yuan."
     )

@@ -6,9 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay.domain.money import format_fen, format_kwh
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import RichProgress, app, console, gridpay_app, print_json
 from gridpay.services import audit as audit_service
 from gridpay.services import queries
@@ -180,8 +182,9 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
 
 
 def _print_account(view: AccountView) -> None:
+    name = escape(printable(view.name))
     console.print(
-        f"[bold]{view.account_no}[/] {view.name}  ({view.billing_mode}, {view.supply_type} "
+        f"[bold]{view.account_no}[/] {name}  ({view.billing_mode}, {view.supply_type} "
         f"supply, tariff {view.tariff_code}, {view.office_name})"
     )
     if view.meter_nos:
@@ -224,8 +227,9 @@ def _print_account(view: AccountView) -> None:
 
 
 def _print_statement(statement: Statement) -> None:
+    name = escape(printable(statement.name))
     table = Table(
-        title=f"statement {statement.month} — {statement.account_no} {statement.name}",
+        title=f"statement {statement.month} — {statement.account_no} {name}",
         caption=f"{format_kwh(statement.energy_wh)} kWh settled in the month",
     )
     table.add_column("day", no_wrap=True)

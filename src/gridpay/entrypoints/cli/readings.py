@@ -14,6 +14,7 @@ from gridpay.adapters.bulk_files import read_readings_file
 from gridpay.domain.money import format_fen, format_kwh, parse_kwh
 from gridpay.domain.rebase import RebaseMeter
 from gridpay.domain.registry import meter_id_from_no
+from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import (
     RichProgress,
     app,
@@ -149,12 +150,13 @@ def quarantine(
     table.add_column("reason", ratio=1)
     for r in rows.iter_rows(named=True):
         table.add_row(
-            escape(r["source"]),
+            # Rows quarantined before imports refused control characters may still hold some.
+            escape(printable(r["source"])),
             "" if r["row_no"] is None else str(r["row_no"]),
-            escape(r["meter_no"] or ""),
+            escape(printable(r["meter_no"] or "")),
             r["day"].isoformat() if r["day"] else "",
             "" if r["total_wh"] is None else format_kwh(r["total_wh"]),
-            f"{escape(r['reason'])} [dim]({r['reason_code']})[/]",
+            f"{escape(printable(r['reason']))} [dim]({r['reason_code']})[/]",
         )
     console.print(table)
 
