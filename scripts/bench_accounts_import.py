@@ -26,8 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gridpay.simulation.bench_repo import fresh_database
 from gridpay.simulation import synthetic
+from gridpay.simulation.bench_repo import fresh_database
 
 DAY = dt.date(2026, 11, 26)
 
