@@ -183,7 +183,7 @@ def test_run_with_a_business_date_is_refused_on_production_and_writes_nothing(
 ) -> None:
     before = written(store)
     code, out, err = run_once(store, monkeypatch, capsys)
-    assert code == 13
+    assert code == 12
     assert "error (business_date_refused): the workers would run as of 2026-12-03 02:00" in err
     assert "--allow-business-date" in err
     assert "BUSINESS DATE: running" not in err

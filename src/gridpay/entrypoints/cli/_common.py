@@ -40,7 +40,7 @@ EXIT_CODES = {
     "delivery_failed": 9,
     "no_database": 10,
     "database_unreachable": 11,
-    "business_date_refused": 13,
+    "business_date_refused": 12,
 }
 
 _state: dict[str, Any] = {"db": None, "now": None, "as_of": None}
