@@ -60,7 +60,7 @@ def test_an_arrears_notice_on_estimates_says_we_will_read_the_meter_and_names_no
     store, clock, credit, estimated_arrears
 ):
     low = state(store, LOW)
-    assert (low["state"], low["pay_by"]) == ("arrears", None)  # no pay-by date: no cut follows
+    assert (low.state, low.pay_by) == ("arrears", None)  # no pay-by date: no cut follows
     [notice] = messages(store, LOW).filter(pl.col("kind").str.starts_with("arrears")).to_dicts()
     assert notice["kind"] == "arrears_estimated"
     assert notice["dedupe_key"] == f"arrears_estimated/{LOW:010d}/0/138{LOW:08d}"
@@ -112,7 +112,7 @@ def test_the_estimated_task_closes_itself_when_the_true_up_puts_the_account_back
     with store.unit_of_work() as uow:
         assert uow.ledger.balance_fen(LOW) > 0
     judge_all(store, clock, credit)
-    assert state(store, LOW)["state"] == "normal"
+    assert state(store, LOW).state == "normal"
     [task] = tasks(store, LOW).to_dicts()
     assert task["closed_at"] == clock.now()
     assert task["close_code"] == "trued_up"
@@ -131,7 +131,7 @@ def test_a_debt_confirmed_by_the_real_reading_gets_the_notice_with_a_pay_by_date
     process_trueups(store, clock)
     judge_all(store, clock, credit)
     low = state(store, LOW)
-    assert (low["state"], low["pay_by"], low["notice_at"]) == (
+    assert (low.state, low.pay_by, low.notice_at) == (
         "arrears",
         d4 + dt.timedelta(3),
         clock.now(),

@@ -122,10 +122,10 @@ def test_a_run_that_raised_is_marked_died_when_this_process_starts_the_next(
         (failed,) = uow.settlement.runs(10)
         # Looked at from the thread that ran it, before it starts another: still its own.
         assert uow.settlement.mark_died_runs(clock.now()) == []
-    assert failed["status"] == "running"
+    assert failed.status == "running"
     _set_tariff(store, "henan-residential-tiered")
     settle_day(store, clock, D0)
-    assert _status(store, failed["id"]) == "died"
+    assert _status(store, failed.id) == "died"
     assert audit(store).ok
 
 

@@ -198,7 +198,7 @@ def test_accounts_import_never_crashes_names_bad_rows_and_engines_agree(
 def _registered(store: SqlStore, account_id: int) -> str | None:
     with store.unit_of_work() as uow:
         account = uow.registry.account(account_id)
-    return None if account is None else str(account["name"])
+    return None if account is None else account.name
 
 
 # --- readings files ----------------------------------------------------------------------------

@@ -142,8 +142,8 @@ class UnfinishedRunDay:
 
 @dataclass(frozen=True)
 class SettlementRun:
-    """A settlement run as recorded: its day, status (running | done | failed) and what its
-    chunks settled so far."""
+    """A settlement run as recorded: its day, status (running | done | failed | died), what its
+    chunks settled so far, and the process that ran it (host, pid: how a died run is told)."""
 
     id: int
     day: dt.date
@@ -152,6 +152,8 @@ class SettlementRun:
     finished_at: dt.datetime | None
     totals: RunTotals
     seconds: float | None
+    host: str | None = None  # None: recorded before runs said where they ran
+    pid: int | None = None
 
 
 def settle_batch(

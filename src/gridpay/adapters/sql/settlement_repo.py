@@ -206,6 +206,8 @@ def _run(mapping: Any) -> SettlementRun:
         finished_at=mapping["finished_at"],
         totals=totals,
         seconds=mapping["seconds"],
+        host=mapping["host"],
+        pid=mapping["pid"],
     )
 
 

@@ -167,4 +167,6 @@ def _run_json(run: SettlementRun) -> dict[str, object]:
         "finished_at": run.finished_at,
         **asdict(run.totals),
         "seconds": run.seconds,
+        "host": run.host,
+        "pid": run.pid,
     }
