@@ -330,6 +330,15 @@ class AuditRepo(Protocol):
         """Accounts with a charge/credit transfer whose id or sides break the settlement rule."""
         ...
 
+    def charges_outside_agreement_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts with a day outside every agreement of theirs on which revenue kept a
+        charge (charges, credits, true-ups and their reversals do not net to zero)."""
+        ...
+
+    def prepaid_not_direct_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts prepaid, or with an agreement in force, whose supply is not direct."""
+        ...
+
     def settled_days(self, limit: int | None) -> list[dt.date]:
         """The last ``limit`` days (all if None) that have usage rows, newest first."""
         ...
@@ -395,6 +404,11 @@ class EnrolmentRepo(Protocol):
 
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:
         """End the agreement in force; False if there was none (e.g. a concurrent leave)."""
+        ...
+
+    def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
+        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id),
+        channel ``import``; rows added."""
         ...
 
     def set_billing_mode(self, account_id: int, billing_mode: str) -> None: ...

@@ -18,6 +18,7 @@ from gridpay.domain.registry import (
     COLUMNS,
     EXTRA_FIELDS_COLUMN,
     REQUIRED_COLUMNS,
+    BillingMode,
     Meter,
     References,
     ReplaceMeter,
@@ -156,6 +157,10 @@ def _register(
                     uow.registry.insert_accounts(chunk)
                     uow.registry.insert_meters(meters.slice(start, INSERT_CHUNK_ROWS))
                     progress.advance(chunk.height)
+            # A prepaid row is an agreement from the day the file is imported: no day before
+            # it is charged, and the policy's grace for a new agreement applies (docs).
+            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value)
+            uow.enrolment.add_imported_enrolments(prepaid, clock.today(), clock.now())
             uow.commit()
     finally:
         progress.finish()
