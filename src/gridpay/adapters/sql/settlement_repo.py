@@ -72,9 +72,8 @@ def in_agreement_sql(account_id: str, day: str) -> str:
 
     An agreement covers the days from its ``enrolled_on`` to its ``left_on``, both included
     (the day of leaving is settled up to the closing reading). An account with no agreement
-    row at all was
-    prepaid before agreements were recorded (the enrolment report counts it so too): every day
-    is inside. Each side is a seek of ``ix_enrolments_account_id``.
+    row at all was prepaid before agreements were recorded (the enrolment report counts it so
+    too): every day is inside. Each side is a seek of ``ix_enrolments_account_id``.
     """
     return (
         f"(EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = {account_id} "
