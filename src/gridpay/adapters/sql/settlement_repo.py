@@ -76,9 +76,9 @@ def in_agreement_sql(account_id: str, day: str) -> str:
     too): every day is inside. Each side is a seek of ``ix_enrolments_account_id``.
     """
     return (
-        f"(EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = {account_id} "
-        f"AND e.enrolled_on <= {day} AND (e.left_on IS NULL OR e.left_on >= {day})) "
-        f"OR NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = {account_id}))"
+        f"(NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = {account_id}) "
+        f"OR EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = {account_id} "
+        f"AND e.enrolled_on <= {day} AND (e.left_on IS NULL OR e.left_on >= {day})))"
     )
 
 
