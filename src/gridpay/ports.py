@@ -406,6 +406,10 @@ class EnrolmentRepo(Protocol):
         """End the agreement in force; False if there was none (e.g. a concurrent leave)."""
         ...
 
+    def first_settled_day(self, account_id: int) -> dt.date | None:
+        """The account's first day with a usage row (None: never settled)."""
+        ...
+
     def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
         """Agreements from ``day`` for newly registered prepaid accounts (id, office_id),
         channel ``import``; rows added."""

@@ -119,6 +119,22 @@ def test_the_audit_names_a_charge_outside_the_agreement(store: SqlStore, clock: 
     assert check.accounts == ("0000000002",)
 
 
+def test_signing_an_account_prepaid_before_agreements_were_recorded_keeps_its_charges_inside(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    ids = add_city(store, 1)  # prepaid, no agreement row: settled as it always was
+    first = ENROLLED_ON - dt.timedelta(days=3)
+    for day in _days(first - dt.timedelta(days=1), first + dt.timedelta(days=1)):
+        add_readings(store, ids, day)
+    clock.set(local(ENROLLED_ON, 2))
+    settle_range(store, clock, first, first + dt.timedelta(days=1))
+
+    _enrol_on(store, clock, 1, ENROLLED_ON)
+
+    assert [str(r[0]) for r in _rows(store, "SELECT enrolled_on FROM enrolments")] == [str(first)]
+    assert _outside_check(store).ok
+
+
 # --- only direct supply can be prepaid ------------------------------------------------------------
 
 

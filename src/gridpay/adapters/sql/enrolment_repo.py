@@ -82,6 +82,14 @@ class SqlEnrolmentRepo:
         )
         return bulk_insert(self.conn, "enrolments", rows)
 
+    def first_settled_day(self, account_id: int) -> dt.date | None:
+        # The account's first usage row starts a run: one seek of the partial run index.
+        value = self.conn.execute(
+            text("SELECT min(day) FROM daily_usage WHERE account_id = :a AND starts_run"),
+            {"a": account_id},
+        ).scalar()
+        return as_date(value)
+
     def set_billing_mode(self, account_id: int, billing_mode: str) -> None:
         a = schema.accounts
         updated = self.conn.execute(
