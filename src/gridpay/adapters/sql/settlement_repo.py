@@ -82,6 +82,16 @@ def in_agreement_sql(account_id: str, day: str) -> str:
     )
 
 
+# ``in_agreement_sql`` for a batch's id range as one join: each account's agreements in the
+# range are grouped once, where two correlated subqueries per account would each be a
+# subplan run row by row on PostgreSQL (``load_state``; timings in the commit).
+_AGREEMENT_JOIN = (
+    "LEFT JOIN (SELECT account_id, max(CASE WHEN enrolled_on <= :d "
+    "AND (left_on IS NULL OR left_on >= :d) THEN 1 ELSE 0 END) AS covered FROM enrolments "
+    "WHERE account_id BETWEEN :lo AND :hi GROUP BY account_id) ag ON ag.account_id = a.id "
+)
+
+
 def days_between(first: dt.date, last: dt.date) -> list[dt.date]:
     """Every day from ``first`` to ``last``: per-account reads of ``daily_usage`` seek its
     primary key (day, account_id) once per day rather than scan the range's rows of everyone."""
@@ -261,7 +271,9 @@ class SqlSettlementRepo:
         only_a = f" AND a.id IN ({_in_list(only) or 'NULL'})" if few and only is not None else ""
         only_u = only_a.replace("a.id", "account_id")
         readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA
-        agreement = "" if include_settled else f" AND {in_agreement_sql('a.id', ':d')}"
+        agreement_join, agreement = "", ""
+        if not include_settled:
+            agreement_join, agreement = _AGREEMENT_JOIN, " AND COALESCE(ag.covered, 1) = 1"
         if with_readings:
             readings_columns = ", rd.total_wh AS r_total_wh, " + ", ".join(
                 f"rd.{r}_wh AS r_{r}_wh" for r in REGISTERS
@@ -274,6 +286,7 @@ class SqlSettlementRepo:
             "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh"
             f"{readings_columns} "
             f"FROM accounts a JOIN meters m ON m.account_id = a.id {readings_join}"
+            f"{agreement_join}"
             # The range on both sides: PostgreSQL then merges two index ranges instead of
             # hashing a scan of every meter for each batch (144 ms -> 8 ms for 10,000).
             "WHERE a.id BETWEEN :lo AND :hi AND m.account_id BETWEEN :lo AND :hi "
