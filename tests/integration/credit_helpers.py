@@ -39,6 +39,8 @@ def city(store, clock, credit):
     """Four households settled for 1 December: 10 yuan, 1,000 yuan, nothing, and a protected
     customer with nothing and a trusted contact."""
     ids = add_city(store, 4)
+    # Signed well before the days judged here: past the new agreement's grace.
+    clock.set(local(D0 - dt.timedelta(days=10), 9))
     enrol(
         store,
         clock,

@@ -37,6 +37,8 @@ CHECK_NAMES = [
     "usage_rows_match_charges",
     "charge_transfers_well_formed",
     "ytd_charged_is_cumulative",
+    "no_charge_outside_an_agreement",
+    "only_direct_supply_is_prepaid",
 ]
 
 

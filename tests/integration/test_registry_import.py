@@ -250,7 +250,9 @@ def test_adding_an_account_that_clashes_raises_conflict(store: SqlStore, clock: 
 
 def test_non_direct_supply_accounts_can_be_registered(store: SqlStore, clock: FakeClock) -> None:
     # Registered as they are; enrolment to prepaid is refused for them elsewhere.
-    registry.add_account(store, clock, {**ONE, "supply_type": "non_direct"})
+    registry.add_account(
+        store, clock, {**ONE, "supply_type": "non_direct", "billing_mode": "postpaid"}
+    )
     assert scalar(store, "SELECT supply_type FROM accounts") == "non_direct"
 
 

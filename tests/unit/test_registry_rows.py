@@ -121,7 +121,7 @@ def test_values_are_trimmed_and_case_insensitive_where_they_are_codes() -> None:
             "account_no": " 0000000042 ",
             "language": "EN",
             "supply_type": "Non-Direct",
-            "billing_mode": "PREPAID",
+            "billing_mode": "POSTPAID",  # a non-direct account cannot be prepaid
             "has_tou": "TRUE",
             "has_switch": "0",
         }
@@ -131,7 +131,7 @@ def test_values_are_trimmed_and_case_insensitive_where_they_are_codes() -> None:
     assert (row["language"], row["supply_type"], row["billing_mode"]) == (
         "en",
         "non_direct",
-        "prepaid",
+        "postpaid",
     )
     assert (row["has_tou"], row["has_switch"]) == (True, False)
 

@@ -86,6 +86,10 @@ class CreditPolicy:
     cut_rules: str = "china-default"
     emergency_credit_fen: int = 0
     restore_balance_fen_min: int = 1
+    # A new agreement's fair start: no arrears notice (nor the trusted contact's SMS) on its
+    # first days, so an enrolment at zero balance, or a district converted by an accounts
+    # file, is not told of arrears before the household could make its opening payment.
+    agreement_grace_days: int = 7
 
 
 _FIELDS: dict[str, dict[str, str]] = {
@@ -101,6 +105,7 @@ _FIELDS: dict[str, dict[str, str]] = {
     },
     "cut": {"rules": "cut_rules", "emergency_credit_fen": "emergency_credit_fen"},
     "restore": {"balance_fen_min": "restore_balance_fen_min"},
+    "agreement": {"grace_days": "agreement_grace_days"},
 }
 
 
@@ -144,6 +149,7 @@ def _check(policy: CreditPolicy, cut_rule_names: set[str]) -> None:
         "second_notice_minutes",
         "emergency_credit_fen",
         "restore_balance_fen_min",
+        "agreement_grace_days",
     ):
         need(isinstance(getattr(policy, attr), int), f"{attr} must be a whole number")
     need(policy.warn_days_of_credit >= 1, "warning.days_of_credit must be at least 1")
@@ -151,6 +157,7 @@ def _check(policy: CreditPolicy, cut_rule_names: set[str]) -> None:
     need(policy.notice_days >= 1, "arrears.notice_days must be at least 1 day")
     need(policy.second_notice_minutes >= 0, "arrears.second_notice_minutes must be >= 0")
     need(policy.emergency_credit_fen >= 0, "cut.emergency_credit_fen must be >= 0")
+    need(policy.agreement_grace_days >= 0, "agreement.grace_days must be >= 0")
     need(
         policy.restore_balance_fen_min > policy.arrears_balance_fen_max,
         "restore.balance_fen_min must be above arrears.balance_fen_max",
@@ -195,6 +202,7 @@ INPUT_SCHEMA: dict[str, Any] = {
     "supply": pl.String,
     "protected": pl.String,  # medical | elderly_alone | null
     "estimated_recent": pl.Boolean,  # an estimated day since the arrears began
+    "agreement_from": pl.Date,  # the first day of the agreement in force (null: none recorded)
 }
 
 STATE_SCHEMA: dict[str, Any] = {

@@ -308,8 +308,14 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
     )
     restore = in_debt & (balance >= policy.restore_balance_fen_min)
     recover = (state == CreditState.WARNED) & (balance >= pl.col("warn_line_fen"))
-    notice = state.is_in([CreditState.NORMAL, CreditState.WARNED]) & (
-        balance <= policy.arrears_balance_fen_max
+    # Inside a new agreement's grace no notice goes out (policy ``agreement.grace_days``).
+    in_grace = pl.col("agreement_from").is_not_null() & (
+        pl.col("agreement_from") > _date_lit(ctx.today - dt.timedelta(policy.agreement_grace_days))
+    )
+    notice = (
+        state.is_in([CreditState.NORMAL, CreditState.WARNED])
+        & (balance <= policy.arrears_balance_fen_max)
+        & ~in_grace
     )
     warn = (
         (state == CreditState.NORMAL)

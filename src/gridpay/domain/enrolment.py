@@ -44,6 +44,7 @@ NOT_DIRECT_SUPPLY_REASON = (
 class EnrolChannel(StrEnum):
     OFFICE = "office"  # signed at a service office's counter
     ONLINE = "online"
+    IMPORT = "import"  # registered as prepaid by an accounts file (``gridpay accounts import``)
 
 
 class ContactRole(StrEnum):

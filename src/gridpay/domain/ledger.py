@@ -139,3 +139,4 @@ class LedgerTotals:
     credits_posted_fen: int
     usage_rows: int
     charge_transfers: int
+    accounts: int

@@ -350,6 +350,7 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
                 "billing_mode {} is not prepaid or postpaid", _quoted(pl.col("_billing_mode"))
             ),
         ),
+        _prepaid_needs_direct_supply(),
         (
             ~meter_ok.fill_null(False),
             pl.format(
@@ -399,6 +400,17 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
         "meter_id",
         *METER_FIELDS,
         "problem",
+    )
+
+
+def _prepaid_needs_direct_supply() -> tuple[pl.Expr, str]:
+    """Only direct supply can be prepaid (as ``enrol`` and the database's own check say): for
+    any other the meter in the home is not the company's to read or switch remotely."""
+    return (
+        (pl.col("billing_mode") == BillingMode.PREPAID.value)
+        & (pl.col("supply_type") != SupplyType.DIRECT.value),
+        "billing_mode prepaid needs supply_type direct: for a non-direct-supply account the "
+        "meter in the home is not the company's, so it cannot be read or switched remotely",
     )
 
 

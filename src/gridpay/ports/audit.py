@@ -59,3 +59,12 @@ class AuditRepo(Protocol):
         """Accounts whose usage row's ytd_charged_fen is not the previous row's (same year)
         plus the day's charge_fen, or not the day's charge_fen on a year's first row."""
         ...
+
+    def charges_outside_agreement_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts with a day outside every agreement of theirs on which revenue kept a
+        charge (charges, credits, true-ups and their reversals do not net to zero)."""
+        ...
+
+    def prepaid_not_direct_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts prepaid, or with an agreement in force, whose supply is not direct."""
+        ...

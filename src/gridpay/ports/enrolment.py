@@ -70,3 +70,12 @@ class EnrolmentRepo(Protocol):
     def first_enrolled_on(self) -> dt.date | None:
         """The day the first agreement on record was signed (the drive's first day, by default)."""
         ...
+
+    def first_settled_day(self, account_id: int) -> dt.date | None:
+        """The account's first day with a usage row (None: never settled)."""
+        ...
+
+    def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
+        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id),
+        channel ``import``; rows added."""
+        ...

@@ -200,6 +200,33 @@ def ytd_charged_is_cumulative(uow: UnitOfWork) -> CheckResult:
     )
 
 
+def no_charge_outside_an_agreement(uow: UnitOfWork) -> CheckResult:
+    failed, ids = uow.audit.charges_outside_agreement_failures(limits.audit_accounts_named_max)
+    return _result(
+        "no_charge_outside_an_agreement",
+        "revenue keeps no charge for a day outside the account's smart-payment agreements "
+        "(before it began, after the day it ended, or on an account that is not direct supply); "
+        "a charge found there is undone by its reversal, never edited",
+        uow.audit.totals().charge_transfers,
+        "charge/credit transfers",
+        failed,
+        ids,
+    )
+
+
+def only_direct_supply_is_prepaid(uow: UnitOfWork) -> CheckResult:
+    failed, ids = uow.audit.prepaid_not_direct_failures(limits.audit_accounts_named_max)
+    return _result(
+        "only_direct_supply_is_prepaid",
+        "no account that is not direct supply is prepaid or has an agreement in force (the "
+        "company can neither read nor switch its meter)",
+        uow.audit.totals().accounts,
+        "accounts",
+        failed,
+        ids,
+    )
+
+
 def charges_match_readings_and_tariff(
     uow: UnitOfWork, days: int | None = 1, progress: Progress | None = None
 ) -> CheckResult:
@@ -306,6 +333,8 @@ LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     usage_rows_match_charges,
     charge_transfers_well_formed,
     ytd_charged_is_cumulative,
+    no_charge_outside_an_agreement,
+    only_direct_supply_is_prepaid,
 )
 # ...the settlement's own bookkeeping...
 SETTLEMENT_CHECKS: tuple[AuditCheck, ...] = (days_fully_settled,)

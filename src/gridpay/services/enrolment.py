@@ -143,7 +143,11 @@ def _enrol_once(
     contact = customer_contact(request, account)
     today, now = clock.today(), clock.now()
     enrolment_id = uow.enrolment.add_enrolment(
-        account_id, today, now, request.channel.value, request.office_id
+        account_id,
+        _agreement_start(uow, account, today),
+        now,
+        request.channel.value,
+        request.office_id,
     )
     if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
         agreement = uow.enrolment.open_enrolment(account_id)
@@ -166,6 +170,19 @@ def _enrol_once(
     agreement = uow.enrolment.open_enrolment(account_id)
     assert agreement is not None
     return _receipt(uow, account, agreement, already_recorded=False, sms_queued=queued == 1)
+
+
+def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.date:
+    """Today, except for an account prepaid before agreements were recorded (prepaid, no
+    agreement row): signing records the agreement it has been settled under since its first
+    settled day, so none of its earlier charges falls outside an agreement."""
+    account_id = account.id
+    if account.billing_mode != BillingMode.PREPAID:
+        return today
+    if uow.enrolment.latest_enrolment(account_id) is not None:
+        return today
+    first = uow.enrolment.first_settled_day(account_id)
+    return min(first, today) if first is not None else today
 
 
 # --- leave --------------------------------------------------------------------------------

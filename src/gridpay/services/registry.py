@@ -20,6 +20,7 @@ from gridpay.domain.registry import (
     REQUIRED_COLUMNS,
     Account,
     AccountLine,
+    BillingMode,
     References,
     ReplaceMeter,
     RowStatus,
@@ -158,6 +159,10 @@ def _register(
                         meters.slice(start, limits.registry_insert_batch_rows)
                     )
                     progress.advance(chunk.height)
+            # A prepaid row is an agreement from the day the file is imported: no day before
+            # it is charged, and the policy's grace for a new agreement applies (docs).
+            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value)
+            uow.enrolment.add_imported_enrolments(prepaid, clock.today(), clock.now())
             uow.commit()
     finally:
         progress.finish()

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gridpay.adapters.sql.db import as_date
+from gridpay.adapters.sql.settlement_repo import in_agreement_sql
 from gridpay.domain.ledger import REVENUE_ID, SYSTEM_LEDGER_BASE, LedgerTotals
 from gridpay.domain.settlement import UnfinishedRunDay
 
@@ -59,7 +60,8 @@ class SqlAuditRepo:
                     AS credits_posted_fen,
                   (SELECT COUNT(*) FROM daily_usage) AS usage_rows,
                   (SELECT COUNT(*) FROM transfers WHERE kind IN ('charge', 'credit'))
-                    AS charge_transfers
+                    AS charge_transfers,
+                  (SELECT COUNT(*) FROM accounts) AS accounts
                 """
             )
         ).one()
@@ -172,6 +174,40 @@ class SqlAuditRepo:
               AND ytd_charged_fen <> CASE WHEN {same_year}
                                           THEN prev_ytd_charged_fen + charge_fen
                                           ELSE charge_fen END
+            """,
+            limit,
+        )
+
+    def charges_outside_agreement_failures(self, limit: int) -> tuple[int, list[int]]:
+        # What revenue kept of each (account, day): charges and true-ups in, credits out, and
+        # the reversals of any of them back. A day outside every agreement must come to zero;
+        # so must every day of an account that is not direct supply (it can have none).
+        return self._failures(
+            f"""
+            SELECT g.account_id AS id FROM (
+              SELECT account_id, day,
+                     SUM(CASE WHEN credit_account_id = :revenue THEN amount_fen
+                              ELSE -amount_fen END) AS fen
+              FROM transfers
+              WHERE (credit_account_id = :revenue OR debit_account_id = :revenue)
+                AND account_id IS NOT NULL AND day IS NOT NULL
+              GROUP BY account_id, day
+            ) g
+            JOIN accounts a ON a.id = g.account_id
+            WHERE g.fen <> 0
+              AND NOT (a.supply_type = 'direct' AND {in_agreement_sql("g.account_id", "g.day")})
+            """,
+            limit,
+            revenue=REVENUE_ID,
+        )
+
+    def prepaid_not_direct_failures(self, limit: int) -> tuple[int, list[int]]:
+        return self._failures(
+            """
+            SELECT a.id AS id FROM accounts a
+            WHERE a.supply_type <> 'direct'
+              AND (a.billing_mode = 'prepaid' OR EXISTS (
+                SELECT 1 FROM enrolments e WHERE e.account_id = a.id AND e.left_at IS NULL))
             """,
             limit,
         )

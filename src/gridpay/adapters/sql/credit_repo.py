@@ -171,13 +171,14 @@ class SqlCreditRepo:
                 f"{self._instant('cs.warned_at')} AS warned_at, "
                 f"{self._instant('cs.notice_at')} AS notice_at, cs.pay_by, "
                 f"{self._instant('cs.second_notice_at')} AS second_notice_at, "
-                "cs.supply, p.reason AS protected "
+                "cs.supply, p.reason AS protected, e.enrolled_on AS agreement_from "
                 "FROM accounts a "
                 "JOIN ledger_accounts la ON la.id = a.id "
                 "LEFT JOIN meters m ON m.account_id = a.id AND m.removed_on IS NULL "
                 "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
                 "LEFT JOIN credit_state cs ON cs.account_id = a.id "
                 "LEFT JOIN protections p ON p.account_id = a.id "
+                "LEFT JOIN enrolments e ON e.account_id = a.id AND e.left_at IS NULL "
                 f"WHERE a.billing_mode = 'prepaid' AND a.id IN ({_id_list(ids)})",
                 {"day": day or dt.date(1900, 1, 1)},
                 schema=read_as,

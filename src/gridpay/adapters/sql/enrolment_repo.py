@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, case, func, select, text
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import as_date, as_utc, fetch_frame
+from gridpay.adapters.sql.db import as_date, as_utc, bulk_insert, fetch_frame
 from gridpay.domain.enrolment import (
     Agreement,
     Contact,
@@ -77,6 +77,27 @@ class SqlEnrolmentRepo:
         ).rowcount
         assert closed <= 1  # the partial unique index allows one agreement in force
         return closed == 1
+
+    def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
+        """Agreements for accounts the same transaction registered (none can be in force)."""
+        if accounts.height == 0:
+            return 0
+        rows = accounts.select(
+            pl.col("id").alias("account_id"),
+            pl.lit(day, dtype=pl.Date).alias("enrolled_on"),
+            pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("enrolled_at"),
+            pl.lit("import").alias("channel"),
+            pl.col("office_id"),
+        )
+        return bulk_insert(self.conn, "enrolments", rows)
+
+    def first_settled_day(self, account_id: int) -> dt.date | None:
+        # The account's first usage row starts a run: one seek of the partial run index.
+        value = self.conn.execute(
+            text("SELECT min(day) FROM daily_usage WHERE account_id = :a AND starts_run"),
+            {"a": account_id},
+        ).scalar()
+        return as_date(value)
 
     def set_billing_mode(self, account_id: int, billing_mode: str) -> None:
         a = schema.accounts

@@ -69,6 +69,11 @@ accounts = Table(
     CheckConstraint("supply_type in ('direct', 'non_direct')", name="ck_accounts_supply_type"),
     CheckConstraint("billing_mode in ('prepaid', 'postpaid')", name="ck_accounts_billing_mode"),
     CheckConstraint("language in ('zh', 'en')", name="ck_accounts_language"),
+    # Only direct supply can be prepaid: for any other the meter is not the company's to read
+    # or switch (migration 0005; every path in, import or enrolment, checks it first).
+    CheckConstraint(
+        "billing_mode = 'postpaid' OR supply_type = 'direct'", name="ck_accounts_prepaid_direct"
+    ),
     # The settlement's list of prepaid accounts, read from this index alone and in id order
     # (550,000 accounts: 0.34 s scanning the table, 0.16 s here).
     Index("ix_accounts_billing_mode_id", "billing_mode", "id"),
@@ -271,11 +276,13 @@ enrolments = Table(
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("enrolled_on", Date, nullable=False),  # the drive's business day (local date)
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
-    Column("channel", String(16), nullable=False),  # office | online
+    # office | online | import (registered as prepaid by an accounts file: the agreement
+    # starts the day the file is imported)
+    Column("channel", String(16), nullable=False),
     Column("office_id", Integer),  # the office that signed the agreement; null online
     Column("left_on", Date),
     Column("left_at", DateTime(timezone=True)),
-    CheckConstraint("channel in ('office', 'online')", name="ck_enrolments_channel"),
+    CheckConstraint("channel in ('office', 'online', 'import')", name="ck_enrolments_channel"),
     Index("ix_enrolments_account_id", "account_id"),
     Index("ix_enrolments_enrolled_on", "enrolled_on"),
     # At most one agreement in force per account; history of earlier ones is kept.
