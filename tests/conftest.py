@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from gridpay.adapters.sql.store import SqlStore
@@ -21,6 +22,12 @@ from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES
 from gridpay.services.setup import initialize
 from tests.fakes import FakeClock
+
+# Speed is measured by the benches, never by a test: on a shared 2-core machine (CI runs two
+# workers beside PostgreSQL) an example that takes long is not a failure, so no example has a
+# deadline. Every other setting stays per test.
+settings.register_profile("gridpay", deadline=None)
+settings.load_profile("gridpay")
 
 # Shared fixtures of a small enrolled city (``credit``, ``city``) for the credit policy tests.
 pytest_plugins = ["tests.integration.credit_helpers"]
