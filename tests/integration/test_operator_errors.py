@@ -216,7 +216,8 @@ def test_bench_keep_on_postgresql_prints_the_url_with_its_password_masked(
     assert password, "the test database URL needs a password for this test to mean anything"
     args = ("bench", "settle", "--db", pg_base_url, "--accounts", "50", "--no-settle", "--keep")
     code, out, err = gridpay(monkeypatch, capsys, *args)
-    schema = re.search(r"search_path%3D(bench_[0-9a-f]+)", " ".join(err.split()))
+    # Rich wraps long lines at the terminal's width, even inside the URL: read it unwrapped.
+    schema = re.search(r"search_path%3D(bench_[0-9a-f]+)", "".join(err.split()))
     assert schema is not None, err
     admin = create_engine(pg_base_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
