@@ -33,6 +33,7 @@ from gridpay.domain.ledger import (
     handover_id,
     payout_id,
 )
+from gridpay.domain.money import format_fen, format_kwh, parse_yuan
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import InvalidInput
 
@@ -96,11 +97,71 @@ class RefundDue:
 
 @dataclass(frozen=True)
 class PayoutLine:
-    """A refund to pay: a line of the bank's batch file, or one paid in cash at a counter."""
+    """A refund to pay: a line of the bank's batch file, or one paid in cash at a counter.
+
+    ``problem`` says why a line of a file could not be read (it is then refused, by name)."""
 
     line_no: int
     ref: str
     amount_fen: int
+    problem: str | None = None
+
+
+# The batch file: the finance office sends it to the bank, and uploads it back once paid.
+PAYOUT_FILE_COLUMNS = ("ref", "account_no", "name", "amount_yuan")
+HANDOVER_FILE_COLUMNS = (
+    "account_no",
+    "name",
+    "enrolment_id",
+    "enrolled_on",
+    "left_on",
+    "closing_reading_kwh",
+    "closing_estimated",
+    "ytd_kwh",
+    "refunded_yuan",
+    "owed_yuan",
+    "refund_ref",
+)
+
+
+def parse_payout_line(line_no: int, ref: str, amount_yuan: str) -> PayoutLine:
+    """One line of an uploaded payout file; never raises (a bad line names its problem)."""
+    clean = ref.strip()
+    try:
+        amount_fen = parse_yuan(amount_yuan)
+    except InvalidInput as exc:
+        return PayoutLine(line_no, clean, 0, exc.message)
+    if not clean:
+        return PayoutLine(line_no, clean, amount_fen, "the reference is empty")
+    if amount_fen <= 0:
+        return PayoutLine(line_no, clean, amount_fen, "the amount must be positive")
+    return PayoutLine(line_no, clean, amount_fen)
+
+
+def handover_record(row: HandoverRow) -> dict[str, str]:
+    """A hand-over row as the file's text fields (kWh with three decimals, yuan with two)."""
+    return {
+        "account_no": row.account_no,
+        "name": row.name,
+        "enrolment_id": str(row.enrolment_id),
+        "enrolled_on": row.enrolled_on.isoformat(),
+        "left_on": row.left_on.isoformat(),
+        "closing_reading_kwh": format_kwh(row.closing_wh),
+        "closing_estimated": "true" if row.closing_estimated else "false",
+        "ytd_kwh": format_kwh(row.ytd_wh),
+        "refunded_yuan": format_fen(row.refunded_fen),
+        "owed_yuan": format_fen(row.owed_fen),
+        "refund_ref": row.refund_ref or "",
+    }
+
+
+def payout_record(due: RefundDue) -> dict[str, str]:
+    return {
+        "ref": due.ref,
+        "account_no": due.account_no,
+        "name": due.name,
+        "amount_yuan": format_fen(due.amount_fen),
+    }
 
 
 def leave_ref(account_id: int, enrolment_id: int) -> str:

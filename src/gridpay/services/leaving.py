@@ -180,6 +180,8 @@ def _pay_line(
     def refused(reason: str) -> PayoutResult:
         return PayoutResult(line.line_no, line.ref, line.amount_fen, "refused", reason)
 
+    if line.problem is not None:
+        return refused(line.problem)
     refund = uow.ledger.get_transfer(refund_id(line.ref))
     if refund is None or refund.kind is not TransferKind.REFUND:
         return refused(f"no refund with reference {line.ref}")
