@@ -27,13 +27,14 @@ from gridpay.domain.ledger import (
     PayoutChannel,
 )
 from gridpay.domain.money import format_kwh
-from gridpay.domain.payments import TakePayment
+from gridpay.domain.payments import Reverse, TakePayment
+from gridpay.errors import Refused
 from gridpay.services import leaving
 from gridpay.services.audit import audit
 from gridpay.services.credit import Policy
 from gridpay.services.enrolment import enrol, leave
 from gridpay.services.night import run_night
-from gridpay.services.payments import take_payment
+from gridpay.services.payments import reverse, take_payment
 from tests.fakes import FakeClock
 from tests.helpers_accounts import balance_fen, cli
 from tests.integration.credit_helpers import local
@@ -261,3 +262,16 @@ def test_a_payout_line_that_matches_no_refund_is_refused_by_line_and_the_rest_la
     ]
     assert "no refund with reference leave-0000000002-2" in str(report.results[0].reason)
     assert balance_fen(city, REFUNDS_ID) == 0
+
+
+def test_a_refund_paid_out_cannot_be_reversed(city: SqlStore, clock: FakeClock) -> None:
+    _leave_both(city, clock)
+    _night(city, clock, LEFT_ON)
+    (due,) = leaving.refunds_due(city)
+    leaving.pay_out(
+        city, clock, [PayoutLine(1, due.ref, due.amount_fen)], PayoutChannel.COUNTER, office_id=3
+    )
+
+    with pytest.raises(Refused, match="was paid out already"):
+        reverse(city, clock, Reverse(f"refund/{due.ref}"))
+    assert balance_fen(city, PAYOUT_IDS[PayoutChannel.COUNTER]) == due.amount_fen
