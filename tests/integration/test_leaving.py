@@ -21,16 +21,19 @@ from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.leaving import PayoutLine
 from gridpay.domain.ledger import (
+    ADJUSTMENTS_ID,
     PAYOUT_IDS,
     RECEIVABLES_ID,
     REFUNDS_ID,
     PayoutChannel,
+    Transfer,
+    TransferKind,
 )
 from gridpay.domain.money import format_kwh
 from gridpay.domain.payments import Reverse, TakePayment
 from gridpay.errors import Refused
 from gridpay.services import leaving
-from gridpay.services.audit import audit
+from gridpay.services.audit import LEDGER_CHECKS, CheckResult, audit
 from gridpay.services.credit import Policy
 from gridpay.services.enrolment import enrol, leave
 from gridpay.services.night import run_night
@@ -275,3 +278,32 @@ def test_a_refund_paid_out_cannot_be_reversed(city: SqlStore, clock: FakeClock) 
     with pytest.raises(Refused, match="was paid out already"):
         reverse(city, clock, Reverse(f"refund/{due.ref}"))
     assert balance_fen(city, PAYOUT_IDS[PayoutChannel.COUNTER]) == due.amount_fen
+
+
+def test_the_audit_names_an_account_that_left_with_money_still_on_its_balance(
+    city: SqlStore, clock: FakeClock
+) -> None:
+    _leave_both(city, clock)
+    _night(city, clock, LEFT_ON)
+    assert _settled_up_check(city).ok
+
+    stray = Transfer(
+        id="adjustment/after-leaving",
+        debit_account_id=ADJUSTMENTS_ID,
+        credit_account_id=REFUNDED,
+        amount_fen=100,
+        kind=TransferKind.ADJUSTMENT,
+        account_id=REFUNDED,
+        day=LEFT_ON + dt.timedelta(days=1),
+    )
+    with city.unit_of_work() as uow:
+        uow.ledger.post(stray, clock.now())
+        uow.commit()
+
+    check = _settled_up_check(city)
+    assert (check.ok, check.accounts) == (False, ("0000000001",))
+
+
+def _settled_up_check(store: SqlStore) -> CheckResult:
+    checks = {c.name: c for c in audit(store, LEDGER_CHECKS).checks}
+    return checks["accounts_that_left_are_settled_up"]
