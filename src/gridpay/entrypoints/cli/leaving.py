@@ -23,7 +23,6 @@ from gridpay.domain.ledger import PayoutChannel
 from gridpay.domain.money import format_fen
 from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import (
-    EXIT_CODES,
     app,
     console,
     gridpay_app,
@@ -141,8 +140,6 @@ def _show(report: PayoutReport, as_json: bool) -> None:
                 console.print(
                     f"line {r.line_no} {escape(printable(r.ref))}: {r.status}: {r.reason}"
                 )
-    if report.count("refused"):
-        raise typer.Exit(EXIT_CODES["refused"])
 
 
 def payout_json(report: PayoutReport) -> dict[str, Any]:
