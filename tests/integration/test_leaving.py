@@ -34,7 +34,7 @@ from gridpay.domain.payments import Reverse, TakePayment
 from gridpay.errors import Refused
 from gridpay.services import leaving
 from gridpay.services.audit import LEDGER_CHECKS, CheckResult, audit
-from gridpay.services.credit import Policy
+from gridpay.services.credit import Policy, judge_all
 from gridpay.services.enrolment import enrol, leave
 from gridpay.services.night import run_night
 from gridpay.services.payments import reverse, take_payment
@@ -307,3 +307,20 @@ def test_the_audit_names_an_account_that_left_with_money_still_on_its_balance(
 def _settled_up_check(store: SqlStore) -> CheckResult:
     checks = {c.name: c for c in audit(store, LEDGER_CHECKS).checks}
     return checks["accounts_that_left_are_settled_up"]
+
+
+def test_the_policy_leaves_alone_an_account_waiting_for_its_close_out(
+    city: SqlStore, clock: FakeClock
+) -> None:
+    # Its grace long over and its balance below zero, household 2 would be sent the arrears
+    # notice by any policy run; it left, so the rest of its leaving day brings nothing.
+    with city.engine.begin() as conn:
+        conn.execute(text("UPDATE enrolments SET enrolled_on = '2026-10-01'"))
+    assert balance_fen(city, OWING) < 0
+    _leave_both(city, clock)
+    sent = _sent(city)
+
+    clock.set(local(LEFT_ON, 16))
+    judge_all(city, clock, _policy())
+
+    assert _sent(city)[OWING] == sent[OWING]
