@@ -103,6 +103,10 @@ holiday_schedule_warning_days = 60
 
 # Days one enrolment progress report may cover (the drive is two months; a year is plenty).
 enrolment_report_days_max = 366
+# Lines of one payout batch (a bank-transfer file, or refunds listed as due): one transaction.
+payout_lines_max = 50_000
+# Days one hand-over file to monthly billing may cover.
+handover_days_max = 366
 
 # --- remote meter commands (disconnect / reconnect) -------------------------------------------
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
-from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, Channel
+from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, SYSTEM_ACCOUNTS, Channel
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import AuditFailed
 from gridpay.ports.store import UnitOfWork
@@ -39,6 +39,7 @@ CHECK_NAMES = [
     "ytd_charged_is_cumulative",
     "no_charge_outside_an_agreement",
     "only_direct_supply_is_prepaid",
+    "accounts_that_left_are_settled_up",
 ]
 
 
@@ -82,7 +83,9 @@ def test_correct_books_pass_every_check(books: SqlStore) -> None:
     assert report.ok, failed(report)
     assert [c.name for c in report.checks] == CHECK_NAMES
     by_name = {c.name: c for c in report.checks}
-    assert by_name["cached_balances_match_transfers"].checked == 3 + 7  # customers + system
+    assert by_name["cached_balances_match_transfers"].checked == 3 + len(
+        SYSTEM_ACCOUNTS
+    )  # customers + system
     assert by_name["usage_rows_match_charges"].checked == 6
     assert by_name["transfers_balanced"].checked == 6 + 3 + 1 + 1
     report.raise_if_failed()  # does not raise

@@ -82,7 +82,7 @@ def test_refusals_exit_with_their_code_and_reason(
     assert message in " ".join(err.split())
 
 
-def test_leave_refunds_the_balance_and_says_so(
+def test_leave_ends_the_agreement_tonight_and_says_how_the_balance_is_settled(
     accounts: SqlStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     enrol = ("enrol", A, "--office", "1", "--opening-amount", "12.50", "--channel", "bank",
@@ -91,15 +91,12 @@ def test_leave_refunds_the_balance_and_says_so(
     code, out, _ = cli(accounts, monkeypatch, capsys, "leave", A, "--json")
     assert code == 0
     receipt = json.loads(out)
-    assert receipt["refund"]["amount_fen"] == 1_250
-    assert receipt["refund"]["transfer_id"].startswith("refund/leave-0000000001-")
-    assert (receipt["debt_fen"], receipt["balance_fen"], receipt["sms_queued"]) == (0, 0, 1)
-    assert balance_fen(accounts, 1) == 0
-    assert cli(accounts, monkeypatch, capsys, "enrol", A, "--online")[0] == 0
-    code, out, _ = cli(accounts, monkeypatch, capsys, "leave", A)
-    assert code == 0
-    assert "is postpaid from" in out
-    assert "refunded" not in out
+    # The leaving day is not settled yet: the night settles it, then refunds what is left.
+    assert (receipt["closed_out"], receipt["refund"], receipt["debt_fen"]) == (False, None, 0)
+    assert (receipt["balance_fen"], receipt["sms_queued"]) == (1_250, 1)
+    code, _, err = cli(accounts, monkeypatch, capsys, "enrol", A, "--online")
+    assert code != 0
+    assert "that day is not settled yet" in " ".join(err.split())
     assert cli(accounts, monkeypatch, capsys, "audit")[0] == 0
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from gridpay.domain.ledger import SYSTEM_ACCOUNTS
+
 GRIDPAY = Path(sys.executable).parent / "gridpay"
 
 
@@ -55,7 +57,11 @@ def test_init_twice_creates_then_keeps_the_schema(db_url: str, tmp_path: Path) -
     assert "database ready" in first.stdout
     assert "henan-residential-tiered@2012-07-01" in first.stdout
     after_first = counts(db_url)
-    assert after_first == (6, 3, 7)  # six offices, shipped tariffs, system ledger accounts
+    assert after_first == (
+        6,
+        3,
+        len(SYSTEM_ACCOUNTS),
+    )  # six offices, shipped tariffs, system ledger accounts
 
     second = gridpay("--db", db_url, "init", cwd=tmp_path)
     assert second.returncode == 0, second.stderr

@@ -9,7 +9,7 @@ import pytest
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
 from gridpay.domain.enrolment import AddContact, Enrol, OpeningPayment, Protect
-from gridpay.domain.ledger import REFUNDS_ID
+from gridpay.domain.ledger import RECEIVABLES_ID, REFUNDS_ID
 from gridpay.domain.payments import TakePayment
 from gridpay.errors import InvalidInput, NotFound, Refused
 from gridpay.services.audit import LEDGER_CHECKS, audit
@@ -206,6 +206,11 @@ def test_an_account_without_a_phone_must_be_given_one(
 # --- leaving ------------------------------------------------------------------------------
 
 
+def _settle_without_charge(store: SqlStore, day: dt.date) -> None:
+    """Account 1's day settled with nothing used (so a leave that day closes out at once)."""
+    settle_day_by_hand(store, 1, day, energy_wh=0, charge_fen=0, ytd_wh=0, ytd_charged_fen=0)
+
+
 def _enrol_and_pay(store: SqlStore, clock: FakeClock, amount: str) -> None:
     enrol(store, clock, SETTINGS, Enrol(A, office_id=1))
     take_payment(store, clock, SETTINGS, TakePayment(A, amount, "bank", "TX-1"))
@@ -224,8 +229,9 @@ def test_leaving_refunds_the_balance_by_a_transfer_and_the_books_still_balance(
         ytd_wh=10_000,
         ytd_charged_fen=560,
     )
-    clock.advance(days=1)
+    # The leaving day is settled already: the agreement is closed out at once.
     receipt = leave(store, clock, SETTINGS, A, "moving away")
+    assert receipt.closed_out
     assert receipt.refund is not None
     assert receipt.refund.amount_fen == 8_000 - 560
     assert receipt.refund.id == f"refund/leave-0000000001-{receipt.enrolment_id}"
@@ -242,7 +248,7 @@ def test_leaving_refunds_the_balance_by_a_transfer_and_the_books_still_balance(
     assert_books_balance(store)
 
 
-def test_leaving_with_a_negative_balance_keeps_it_as_debt(
+def test_leaving_with_a_negative_balance_hands_the_debt_to_monthly_billing(
     store: SqlStore, clock: FakeClock, postpaid: list[int]
 ) -> None:
     _enrol_and_pay(store, clock, "5")
@@ -256,10 +262,14 @@ def test_leaving_with_a_negative_balance_keeps_it_as_debt(
         ytd_charged_fen=1_120,
     )
     receipt = leave(store, clock, SETTINGS, A)
-    assert receipt.refund is None
-    assert (receipt.balance_fen, receipt.debt_fen) == (-620, 620)
-    assert balance_fen(store, 1) == -620
+    assert receipt.refund is None and receipt.closed_out
+    assert (receipt.balance_fen, receipt.debt_fen) == (0, 620)
+    assert balance_fen(store, 1) == 0
+    assert balance_fen(store, RECEIVABLES_ID) == -620  # an asset: owed to the company
     assert scalar(store, "SELECT COUNT(*) FROM transfers WHERE kind = 'refund'") == 0
+    assert scalar(store, "SELECT id FROM transfers WHERE kind = 'handover'") == (
+        f"handover/leave-0000000001-{receipt.enrolment_id}"
+    )
     assert_books_balance(store)
 
 
@@ -272,13 +282,17 @@ def test_leaving_an_account_that_is_not_enrolled_is_refused(
     leave(store, clock, SETTINGS, A)
     with pytest.raises(Refused, match=f"it left on {clock.today().isoformat()}"):
         leave(store, clock, SETTINGS, A)
-    assert billing_mode(store, 1) == "postpaid"
+    # Prepaid to the end of the leaving day: the night settles it, then closes it out.
+    assert billing_mode(store, 1) == "prepaid"
+    with pytest.raises(Refused, match="that day is not settled yet"):
+        enrol(store, clock, SETTINGS, Enrol(A, office_id=1))
 
 
 def test_leaving_then_enrolling_again_sends_the_agreement_sms_again(
     store: SqlStore, clock: FakeClock, postpaid: list[int]
 ) -> None:
     first = enrol(store, clock, SETTINGS, Enrol(A, office_id=1))
+    _settle_without_charge(store, clock.today())
     leave(store, clock, SETTINGS, A)
     clock.advance(days=2)
     second = enrol(store, clock, SETTINGS, Enrol(A, online=True))
@@ -370,6 +384,7 @@ def test_two_leaves_at_once_refund_the_balance_once(
     store: SqlStore, clock: FakeClock, postpaid: list[int]
 ) -> None:
     _enrol_and_pay(store, clock, "40")
+    _settle_without_charge(store, clock.today())
     receipts, errors = race(4, lambda i: leave(store, clock, SETTINGS, A))
     assert len(receipts) == 1
     assert len(errors) == 3 and all(isinstance(e, Refused) for e in errors)

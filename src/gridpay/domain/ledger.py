@@ -7,7 +7,7 @@ liability of the company, so balance = credits - debits (a payment credits it, a
 
 Transfer ids are deterministic, so retrying an operation can never post it twice:
 ``charge/<day>/<account>``, ``pay/<channel>/<ref>``, ``refund/<ref>``, ``reversal/<transfer id>``,
-``trueup/<account>/<day>/<n>``.
+``trueup/<account>/<day>/<n>``, ``payout/<refund ref>``, ``handover/<ref>``.
 """
 
 from __future__ import annotations
@@ -33,12 +33,16 @@ class TransferKind(StrEnum):
     REFUND = "refund"  # customer -> refunds payable
     REVERSAL = "reversal"  # the mirror of an earlier transfer
     ADJUSTMENT = "adjustment"  # staff correction
+    PAYOUT = "payout"  # a refund paid out: refunds payable -> payouts(channel)
+    HANDOVER = "handover"  # a debt handed to monthly billing: receivables -> customer
 
 
 # System ledger accounts: fixed ids, created by ``gridpay init``.
 REVENUE_ID = SYSTEM_LEDGER_BASE + 1
 REFUNDS_ID = SYSTEM_LEDGER_BASE + 2
 ADJUSTMENTS_ID = SYSTEM_LEDGER_BASE + 3
+# What households that left owe, handed to the monthly billing system to collect.
+RECEIVABLES_ID = SYSTEM_LEDGER_BASE + 4
 CLEARING_IDS: dict[Channel, int] = {
     Channel.APP: SYSTEM_LEDGER_BASE + 101,
     Channel.COUNTER: SYSTEM_LEDGER_BASE + 102,
@@ -46,13 +50,32 @@ CLEARING_IDS: dict[Channel, int] = {
     Channel.AGENT: SYSTEM_LEDGER_BASE + 104,
 }
 
+
+class PayoutChannel(StrEnum):
+    """How a refund reaches the household: cash at a counter, or the bank-transfer batch."""
+
+    COUNTER = "counter"
+    BANK = "bank"
+
+
+# Money paid out of refunds payable, per channel: cleared against the till and the bank statement.
+PAYOUT_IDS: dict[PayoutChannel, int] = {
+    PayoutChannel.COUNTER: SYSTEM_LEDGER_BASE + 201,
+    PayoutChannel.BANK: SYSTEM_LEDGER_BASE + 202,
+}
+
 SYSTEM_ACCOUNTS: tuple[tuple[int, str, str], ...] = (
     (REVENUE_ID, "revenue:electricity", "revenue"),
     (REFUNDS_ID, "refunds:payable", "refunds"),
     (ADJUSTMENTS_ID, "adjustments", "adjustments"),
+    (RECEIVABLES_ID, "receivables:monthly-billing", "receivables"),
     *(
         (ledger_id, f"clearing:{channel.value}", "clearing")
         for channel, ledger_id in CLEARING_IDS.items()
+    ),
+    *(
+        (ledger_id, f"payouts:{channel.value}", "payouts")
+        for channel, ledger_id in PAYOUT_IDS.items()
     ),
 )
 
@@ -104,6 +127,15 @@ def payment_id(channel: Channel, ref: str) -> str:
 
 def refund_id(ref: str) -> str:
     return f"refund/{ref}"
+
+
+def payout_id(refund_ref: str) -> str:
+    """One payout per refund, whatever the channel: paid in cash, the bank file cannot pay it."""
+    return f"payout/{refund_ref}"
+
+
+def handover_id(ref: str) -> str:
+    return f"handover/{ref}"
 
 
 def reversal_id(original_id: str) -> str:

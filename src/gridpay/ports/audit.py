@@ -68,3 +68,7 @@ class AuditRepo(Protocol):
     def prepaid_not_direct_failures(self, limit: int) -> tuple[int, list[int]]:
         """Accounts prepaid, or with an agreement in force, whose supply is not direct."""
         ...
+
+    def left_not_settled_up_failures(self, limit: int) -> tuple[int, list[int]]:
+        """Accounts that left (closed out, not enrolled again) with a prepaid balance not zero."""
+        ...

@@ -10,6 +10,7 @@ from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
+from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
 from gridpay.ports.queries import QueriesRepo
@@ -39,6 +40,9 @@ class UnitOfWork(Protocol):
 
     @property
     def enrolment(self) -> EnrolmentRepo: ...
+
+    @property
+    def leaving(self) -> LeavingRepo: ...
 
     @property
     def credit(self) -> CreditRepo: ...

@@ -227,6 +227,19 @@ def only_direct_supply_is_prepaid(uow: UnitOfWork) -> CheckResult:
     )
 
 
+def accounts_that_left_are_settled_up(uow: UnitOfWork) -> CheckResult:
+    failed, ids = uow.audit.left_not_settled_up_failures(limits.audit_accounts_named_max)
+    return _result(
+        "accounts_that_left_are_settled_up",
+        "an account whose agreement was closed out has a prepaid balance of zero: what was left "
+        "went to refunds payable, what was owed to the receivables handed to monthly billing",
+        uow.audit.totals().accounts,
+        "accounts",
+        failed,
+        ids,
+    )
+
+
 def charges_match_readings_and_tariff(
     uow: UnitOfWork, days: int | None = 1, progress: Progress | None = None
 ) -> CheckResult:
@@ -335,6 +348,7 @@ LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     ytd_charged_is_cumulative,
     no_charge_outside_an_agreement,
     only_direct_supply_is_prepaid,
+    accounts_that_left_are_settled_up,
 )
 # ...the settlement's own bookkeeping...
 SETTLEMENT_CHECKS: tuple[AuditCheck, ...] = (days_fully_settled,)

@@ -29,21 +29,20 @@ from gridpay.domain.enrolment import (
     Protect,
     check_can_enrol,
     customer_contact,
-    leave_refund_transfer,
     not_enrolled_message,
     validate_contact,
     validate_enrolment,
     validate_leave,
     validate_protection,
 )
-from gridpay.domain.ledger import REFUNDS_ID, Transfer
+from gridpay.domain.ledger import Transfer
 from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
 from gridpay.domain.payments import parse_account_no, validate_payment
 from gridpay.domain.registry import Account, BillingMode
 from gridpay.errors import InvalidInput, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
-from gridpay.services import payments
+from gridpay.services import leaving, payments
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.registry import existing_account
 
@@ -71,12 +70,14 @@ class LeaveReceipt:
     enrolment_id: int
     enrolled_on: dt.date
     left_on: dt.date
+    # Known once the leaving day is settled (``closed_out``); else the night closes it out.
     refund: Transfer | None  # the remaining balance paid back (customer -> refunds payable)
-    debt_fen: int  # a negative balance left on the ledger for the postpaid bill (0 if none)
+    debt_fen: int  # a negative balance handed to monthly billing as a receivable (0 if none)
     balance_fen: int  # the prepaid ledger balance after leaving
     reconnect_queued: bool  # supply was off: a reconnect command was queued
     reconnect_impossible: str | None  # why a needed reconnect could not be queued
     sms_queued: int  # leave notices put in the outbox
+    closed_out: bool = False  # the leaving day was settled already: the balance is settled up
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def _enrol_once(
         return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
     contact = customer_contact(request, account)
     today, now = clock.today(), clock.now()
+    _check_not_leaving(uow, account)
     enrolment_id = uow.enrolment.add_enrolment(
         account_id,
         _agreement_start(uow, account, today),
@@ -172,6 +174,18 @@ def _enrol_once(
     return _receipt(uow, account, agreement, already_recorded=False, sms_queued=queued == 1)
 
 
+def _check_not_leaving(uow: UnitOfWork, account: Account) -> None:
+    """A new agreement waits for the last one's close-out: until its leaving day is settled,
+    the balance still belongs to it."""
+    pending = uow.leaving.pending(account.id)
+    if pending is not None:
+        raise Refused(
+            f"account {account.account_no} left smart payment on {pending.left_on.isoformat()} "
+            f"and that day is not settled yet: enrol again once it is (after the night's "
+            f"settlement)"
+        )
+
+
 def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.date:
     """Today, except for an account prepaid before agreements were recorded (prepaid, no
     agreement row): signing records the agreement it has been settled under since its first
@@ -191,27 +205,37 @@ def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.da
 def leave(
     store: Store, clock: Clock, settings: Settings, account_no: str, note: str | None = None
 ) -> LeaveReceipt:
-    """End the agreement: postpaid again, a positive balance refunded, supply back on."""
+    """End the agreement at the end of today: supply back on, no cut or task left behind.
+
+    The leaving day is still prepaid: the night settles it with the meter's reading of the day
+    (the closing reading), then closes the agreement out (``services.leaving``): the balance
+    refunded or handed to monthly billing as owed, the account postpaid. If the leaving day is
+    settled already, the close-out happens here, in the same transaction.
+    """
     cmd = validate_leave(Leave(account_no, note))
     today, now = clock.today(), clock.now()
     with store.unit_of_work() as uow:
         account = existing_account(uow, cmd.account_id)
         agreement = uow.enrolment.open_enrolment(cmd.account_id)
         # Closing first takes the agreement's row: a second leave at the same moment waits here
-        # and then finds nothing to close, so the balance cannot be refunded twice.
+        # and then finds nothing to close, so the balance cannot be settled up twice.
         if agreement is None or not uow.enrolment.close_enrolment(cmd.account_id, today, now):
             latest = uow.enrolment.latest_enrolment(cmd.account_id)
             left_on = latest.left_on if latest is not None else None
             raise Refused(not_enrolled_message(account.account_no, left_on))
-        uow.enrolment.set_billing_mode(cmd.account_id, BillingMode.POSTPAID.value)
-        refund = _refund_balance(uow, cmd.account_id, agreement.id, today, now)
-        balance_fen = uow.ledger.balance_fen(cmd.account_id)
+        uow.leaving.add_leaving(
+            agreement.id, cmd.account_id, agreement.enrolled_on, today, now, cmd.note
+        )
+        settled = uow.leaving.settled_leaving_days(cmd.account_id)
+        closed = leaving.close_out(uow, settled[0], now) if settled else None
         reconnect_queued, impossible = _reconnect_if_off(uow, cmd.account_id, now)
         # The debt's tasks (call, read the meter, cut on site) end with the agreement.
         uow.credit.close_staff_tasks(
             task_closings(cmd.account_id, "agreement_ended", f"the agreement ended on {today}", now)
         )
+        refund = _refund_of(closed)
         sms = _queue_leave_sms(uow, settings, account, agreement.id, refund, now)
+        balance_fen = uow.ledger.balance_fen(cmd.account_id)
         uow.commit()
     return LeaveReceipt(
         account_no=account.account_no,
@@ -220,26 +244,19 @@ def leave(
         enrolled_on=agreement.enrolled_on,
         left_on=today,
         refund=refund,
-        debt_fen=max(0, -balance_fen),
+        debt_fen=max(0, -closed.balance_fen) if closed is not None else 0,
         balance_fen=balance_fen,
         reconnect_queued=reconnect_queued,
         reconnect_impossible=impossible,
         sms_queued=sms,
+        closed_out=closed is not None,
     )
 
 
-def _refund_balance(
-    uow: UnitOfWork, account_id: int, enrolment_id: int, day: dt.date, now: dt.datetime
-) -> Transfer | None:
-    """Pay back a positive balance (a negative one stays as debt for the postpaid bill)."""
-    uow.ledger.lock_ledger_accounts([account_id, REFUNDS_ID])
-    balance_fen = uow.ledger.balance_fen(account_id)
-    if balance_fen <= 0:
+def _refund_of(closed: leaving.ClosedOut | None) -> Transfer | None:
+    if closed is None or closed.transfer is None or closed.balance_fen <= 0:
         return None
-    refund = leave_refund_transfer(account_id, enrolment_id, balance_fen, day)
-    posted = uow.ledger.post(refund, now)
-    assert posted  # one refund id per agreement, and the agreement was closed just now
-    return refund
+    return closed.transfer
 
 
 def _reconnect_if_off(

@@ -25,6 +25,7 @@ from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
+from gridpay.services.leaving import close_out_leavings
 from gridpay.services.rebase import raise_quarantine_tasks
 from gridpay.services.settlement import SettlementReport, settle_range
 
@@ -38,6 +39,7 @@ class NightReport:
     credit: CreditReport | None = None
     readings_collected: int | None = None  # None: no collection step
     quarantine_tasks: int = 0  # staff tasks raised for meters stuck in the quarantine
+    closed_out: int = 0  # agreements closed out (their leaving day settled)
     refused: str | None = None
     seconds_by_step: dict[str, float] = field(default_factory=dict)  # collect, settle, tasks, judge
 
@@ -130,6 +132,9 @@ def run_night(
         progress=progress,
         chunk_accounts=chunk_accounts,
     )
+    # Agreements whose leaving day is now settled are closed out before the policy judges, so
+    # nothing is sent to a household after its leaving day.
+    closed = close_out_leavings(store, clock)
     seconds["settle"] = time.perf_counter() - started
     started = time.perf_counter()
     # Meters stuck in the quarantine reach staff before the policy judges on their estimates.
@@ -146,6 +151,7 @@ def run_night(
         credit=judged,
         readings_collected=collected,
         quarantine_tasks=tasks,
+        closed_out=len(closed),
         seconds_by_step=seconds,
     )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.ledger import Transfer
+from gridpay.domain.ledger import Transfer, TransferKind, payout_id
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import (
     Refund,
@@ -129,6 +129,9 @@ def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = No
         if original is None:
             raise NotFound(f"transfer {transfer_id!r} does not exist")
         reversal = reversal_transfer(original, clock.today(), parse_note(cmd.note))
+        if original.kind is TransferKind.REFUND and _paid_out(uow, original):
+            # The money has left: undoing the refund would give it to the household twice.
+            raise Refused(f"refund {original.id} was paid out already: it cannot be reversed")
         assert original.account_id is not None  # payments and refunds always name the account
         account = existing_account(uow, original.account_id)
         receipt = _post_once(uow, account, reversal, clock.now())
@@ -161,6 +164,10 @@ class _OfficeIds(Collection[int]):
 
     def __len__(self) -> int:
         return len(self._load())
+
+
+def _paid_out(uow: UnitOfWork, refund: Transfer) -> bool:
+    return refund.ref is not None and uow.ledger.get_transfer(payout_id(refund.ref)) is not None
 
 
 def _lock(uow: UnitOfWork, transfer: Transfer) -> None:

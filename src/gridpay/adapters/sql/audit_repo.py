@@ -212,6 +212,22 @@ class SqlAuditRepo:
             limit,
         )
 
+    def left_not_settled_up_failures(self, limit: int) -> tuple[int, list[int]]:
+        # Agreements recorded as left before close-outs existed carry no closing balance and
+        # are not judged here; an account that enrolled again has a balance of its own.
+        return self._failures(
+            """
+            SELECT lv.account_id AS id FROM leavings lv
+            JOIN ledger_accounts la ON la.id = lv.account_id
+            WHERE lv.closed_at IS NOT NULL AND lv.balance_fen IS NOT NULL
+              AND la.credits_posted_fen <> la.debits_posted_fen
+              AND NOT EXISTS (SELECT 1 FROM enrolments e
+                              WHERE e.account_id = lv.account_id AND e.enrolled_on >= lv.left_on
+                                AND e.id <> lv.enrolment_id)
+            """,
+            limit,
+        )
+
     def settled_days(self, limit: int | None) -> list[dt.date]:
         # A loose index scan: each step is one seek on the primary key (day, account_id) for the
         # latest day before the last one found, so N days cost N seeks, not a scan of every

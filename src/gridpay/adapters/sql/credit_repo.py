@@ -69,6 +69,13 @@ def _parse_instant(text_: pl.Expr) -> pl.Expr:
     return text_.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
 
 
+# An account whose agreement ended and awaits its close-out (the night after its leaving day) is
+# still prepaid for that day's settlement, but the policy no longer warns, notifies or cuts it.
+_NOT_LEAVING = (
+    "NOT EXISTS (SELECT 1 FROM leavings lv WHERE lv.account_id = a.id AND lv.closed_at IS NULL)"
+)
+
+
 class SqlCreditRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -112,7 +119,8 @@ class SqlCreditRepo:
                 "JOIN accounts a ON a.id = cs.account_id "
                 "JOIN ledger_accounts la ON la.id = a.id "
                 "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
-                "WHERE cs.state <> 'normal' AND a.billing_mode = 'prepaid' ORDER BY a.id",
+                "WHERE cs.state <> 'normal' AND a.billing_mode = 'prepaid' "
+                f"AND {_NOT_LEAVING} ORDER BY a.id",
                 {"day": day or dt.date(1900, 1, 1)},
                 schema=SCREEN_SCHEMA,
             )
@@ -125,7 +133,7 @@ class SqlCreditRepo:
             "JOIN ledger_accounts la ON la.id = a.id "
             "LEFT JOIN daily_usage u ON u.day = :day AND u.account_id = a.id "
             "LEFT JOIN credit_state cs ON cs.account_id = a.id "
-            "WHERE a.billing_mode = 'prepaid' AND ("
+            f"WHERE a.billing_mode = 'prepaid' AND {_NOT_LEAVING} AND ("
             " COALESCE(cs.state, 'normal') <> 'normal'"
             " OR la.credits_posted_fen - la.debits_posted_fen < :days * (CASE"
             "  WHEN COALESCE(u.window_days, 0) >= :history_min"
@@ -179,7 +187,8 @@ class SqlCreditRepo:
                 "LEFT JOIN credit_state cs ON cs.account_id = a.id "
                 "LEFT JOIN protections p ON p.account_id = a.id "
                 "LEFT JOIN enrolments e ON e.account_id = a.id AND e.left_at IS NULL "
-                f"WHERE a.billing_mode = 'prepaid' AND a.id IN ({_id_list(ids)})",
+                f"WHERE a.billing_mode = 'prepaid' AND {_NOT_LEAVING} "
+                f"AND a.id IN ({_id_list(ids)})",
                 {"day": day or dt.date(1900, 1, 1)},
                 schema=read_as,
             )

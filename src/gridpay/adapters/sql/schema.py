@@ -295,6 +295,27 @@ enrolments = Table(
     ),
 )
 
+# An agreement that ended, until and after its close-out (migration 0009): the closing position
+# handed to monthly billing. One row per agreement; ``closed_at`` unset while the leaving day
+# waits for the night's settlement.
+leavings = Table(
+    "leavings",
+    metadata,
+    Column("enrolment_id", BigInteger, ForeignKey("enrolments.id"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("enrolled_on", Date, nullable=False),
+    Column("left_on", Date, nullable=False),
+    Column("asked_at", DateTime(timezone=True), nullable=False),
+    Column("note", String(200)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closing_wh", BigInteger),  # the register at the end of the leaving day
+    Column("closing_estimated", Boolean),
+    Column("ytd_wh", BigInteger),  # the tier year's consumption up to the leaving day
+    Column("balance_fen", BigInteger),  # at close-out: > 0 refunded, < 0 handed over as owed
+    Index("ix_leavings_account_id", "account_id"),
+    Index("ix_leavings_left_on", "left_on"),
+)
+
 contacts = Table(
     "contacts",
     metadata,

@@ -20,6 +20,7 @@ from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
+from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
 from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         self.queries = SqlQueriesRepo(self.conn)
         self.audit = SqlAuditRepo(self.conn)
         self.enrolment = SqlEnrolmentRepo(self.conn)
+        self.leaving = SqlLeavingRepo(self.conn)
         self.credit = SqlCreditRepo(self.conn)
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)

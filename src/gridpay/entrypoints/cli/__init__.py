@@ -17,6 +17,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     credit,
     demo,
     enrolment,
+    leaving,
     messages,
     payments,
     queries,

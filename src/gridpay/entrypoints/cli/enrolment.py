@@ -190,6 +190,7 @@ def leave_json(receipt: LeaveReceipt) -> dict[str, Any]:
     refund = receipt.refund
     return {
         "status": "left",
+        "closed_out": receipt.closed_out,
         "account_no": receipt.account_no,
         "name": receipt.customer_name,
         "enrolment_id": receipt.enrolment_id,
@@ -280,19 +281,25 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
 
 def _print_leave(receipt: LeaveReceipt) -> None:
     name = escape(printable(receipt.customer_name))
+    left_on = receipt.left_on.isoformat()
     console.print(
-        f"[green]left[/] smart payment: account {receipt.account_no} ({name}) "
-        f"is postpaid from {receipt.left_on.isoformat()}."
+        f"[green]left[/] smart payment: the agreement of account {receipt.account_no} ({name}) "
+        f"ends at the end of {left_on}; monthly billing from the next day."
     )
+    if not receipt.closed_out:
+        console.print(
+            f"{left_on} is settled tonight with the meter's closing reading; then the balance "
+            f"is refunded (to pay out: gridpay payouts) or handed to monthly billing as owed."
+        )
     if receipt.refund is not None:
         console.print(
             f"balance of {format_fen(receipt.refund.amount_fen)} yuan refunded by "
-            f"{receipt.refund.id}."
+            f"{receipt.refund.id}: pay it out with gridpay payouts."
         )
     elif receipt.debt_fen > 0:
         console.print(
-            f"{format_fen(receipt.debt_fen)} yuan owed stays on the ledger and is collected "
-            f"with the postpaid bill."
+            f"{format_fen(receipt.debt_fen)} yuan owed is handed to monthly billing "
+            f"(gridpay payouts handover)."
         )
     if receipt.reconnect_queued:
         console.print("supply was off: a reconnect command is queued.")

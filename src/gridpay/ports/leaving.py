@@ -1,0 +1,47 @@
+"""Agreements that ended: their close-out, the hand-over to monthly billing, refunds to pay."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from gridpay.domain.leaving import HandoverRow, Leaving, LeavingDay, RefundDue
+
+
+class LeavingRepo(Protocol):
+    def add_leaving(
+        self,
+        enrolment_id: int,
+        account_id: int,
+        enrolled_on: dt.date,
+        left_on: dt.date,
+        at: dt.datetime,
+        note: str | None,
+    ) -> None:
+        """Record an agreement that ends at the end of ``left_on``, to be closed out."""
+        ...
+
+    def pending(self, account_id: int) -> Leaving | None:
+        """The account's agreement that ended and is not closed out yet, if any."""
+        ...
+
+    def settled_leaving_days(self, account_id: int | None = None) -> list[LeavingDay]:
+        """Agreements not closed out whose leaving day is settled (all, or one account's)."""
+        ...
+
+    def close(
+        self,
+        day: LeavingDay,
+        balance_fen: int,
+        at: dt.datetime,
+    ) -> bool:
+        """Mark the agreement closed out with its closing position; False if it already was."""
+        ...
+
+    def handover_rows(self, first_day: dt.date, last_day: dt.date) -> list[HandoverRow]:
+        """Agreements closed out with a leaving day in [first_day, last_day], by leaving day."""
+        ...
+
+    def refunds_due(self, limit: int) -> list[RefundDue]:
+        """Refunds in refunds payable with no payout and no reversal, oldest first."""
+        ...
