@@ -1,0 +1,67 @@
+"""Account changes at the counter: tariffs from a day on, phone changes waiting for a code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from gridpay.domain.account_changes import PhoneChange, PhoneChangeStatus, TariffChange
+
+
+class AccountChangesRepo(Protocol):
+    """Tariff changes (``account_tariffs``) and phone changes (``phone_changes``)."""
+
+    def add_tariff_change(self, change: TariffChange) -> None:
+        """Record a change (none yet for that account and day: the caller looked)."""
+        ...
+
+    def tariff_change_on(self, account_id: int, from_day: dt.date) -> TariffChange | None:
+        """The change taking effect on exactly ``from_day``, if any."""
+        ...
+
+    def tariff_changes(self, account_id: int) -> list[TariffChange]:
+        """The account's tariff changes, by the day they take effect."""
+        ...
+
+    def tariff_on(self, account_id: int, day: dt.date) -> str | None:
+        """The account's tariff on ``day`` (its latest change from that day or before, else
+        the tariff it was registered with); None if there is no such account."""
+        ...
+
+    def last_settled_day(self, account_id: int) -> dt.date | None:
+        """The account's last day with a usage row (None: never settled)."""
+        ...
+
+    def add_phone_change(
+        self,
+        account_id: int,
+        old_phone: str | None,
+        new_phone: str,
+        code_hash: str,
+        expires_at: dt.datetime,
+        requested_by: str,
+        reason: str,
+        at: dt.datetime,
+    ) -> int:
+        """Record a request waiting for its code; earlier pending ones become superseded."""
+        ...
+
+    def pending_phone_change(self, account_id: int) -> PhoneChange | None:
+        """The account's request waiting for its code, locked for this transaction."""
+        ...
+
+    def count_wrong_code(self, change_id: int, lock: bool) -> None:
+        """One more wrong code; ``lock`` ends the request (too many)."""
+        ...
+
+    def finish_phone_change(
+        self, change_id: int, status: PhoneChangeStatus, at: dt.datetime | None
+    ) -> None: ...
+
+    def phone_changes(self, account_id: int) -> list[PhoneChange]:
+        """Newest first."""
+        ...
+
+    def set_customer_phone(self, account_id: int, old_phone: str | None, new_phone: str) -> None:
+        """The new phone is the customer's: the account's phone and its customer contact."""
+        ...

@@ -1,0 +1,222 @@
+"""Account changes at the counter: a tariff from a day on (the tier year continues), a phone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.store import SqlStore
+from gridpay.domain.account_changes import ChangeTariff
+from gridpay.domain.money import fen_from_nyuan
+from gridpay.domain.tariff import day_cost_nyuan, parse_tariff, tariff_in_force
+from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
+from gridpay.services.account_changes import change_tariff, tariff_changes
+from gridpay.services.audit import audit
+from gridpay.services.settlement import settle_range
+from tests.fakes import FakeClock
+from tests.integration.credit_helpers import local
+from tests.integration.settle_helpers import METER_BASE, add_city, add_readings, register_wh
+
+TIERED = "henan-residential-tiered"
+# The same tiers at a higher base price: a change between the two shows the tier year going on.
+TIERED_B = "test-residential-tiered-b"
+SEEDED_ON = dt.date(2026, 11, 30)
+YTD_SEEDED_WH = 3_050_000  # 70 kWh below tier 3 (3,120 kWh a year)
+CHANGE_ON = dt.date(2026, 12, 5)
+LAST = dt.date(2026, 12, 10)
+
+
+def _rows(store: SqlStore, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+_TARIFF_B_TOML = f"""
+code = "{TIERED_B}"
+name = "test tiered, higher base"
+effective_from = 2020-01-01
+
+[prices]
+all = "0.61"
+
+[[bands]]
+from_kwh = 2160
+to_kwh = 3120
+surcharge = "0.05"
+
+[[bands]]
+from_kwh = 3120
+surcharge = "0.30"
+"""
+
+
+def _save_tariff_b(store: SqlStore, clock: FakeClock) -> None:
+    with store.unit_of_work() as uow:
+        tariff = parse_tariff(tomllib.loads(_TARIFF_B_TOML))
+        uow.registry.save_tariff(tariff, _TARIFF_B_TOML, clock.now())
+        uow.commit()
+
+
+def _seed_year_so_far(store: SqlStore, account_id: int) -> None:
+    """A settled day with the household 3,050 kWh into its year (as if settled all year)."""
+    reading_wh = register_wh(account_id, SEEDED_ON)
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        uow.conn.execute(
+            schema.daily_usage.insert().values(
+                day=SEEDED_ON,
+                account_id=account_id,
+                meter_id=METER_BASE + account_id,
+                tariff_code=TIERED,
+                estimated=False,
+                reading_wh=reading_wh,
+                last_real_day=SEEDED_ON,
+                last_real_wh=reading_wh,
+                energy_wh=10_000,
+                charge_fen=0,
+                ytd_wh=YTD_SEEDED_WH,
+                ytd_cost_nyuan=0,
+                ytd_charged_fen=0,
+                window_energy_wh=0,
+                window_charge_fen=0,
+                window_days=0,
+                starts_run=True,
+            )
+        )
+        uow.commit()
+
+
+def _change(account_no: str = "0000000001", **kw: Any) -> ChangeTariff:
+    values: dict[str, Any] = {
+        "account_no": account_no,
+        "tariff_code": TIERED_B,
+        "from_day": CHANGE_ON,
+        "changed_by": "clerk-17",
+        "reason": "household asked for the other tariff (form 2026-118)",
+        **kw,
+    }
+    return ChangeTariff(**values)
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def test_a_settle_across_a_tariff_change_charges_each_day_at_its_tariff_the_tier_year_going_on(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    ids = add_city(store, 2)
+    _save_tariff_b(store, clock)
+    for account_id in ids:
+        _seed_year_so_far(store, account_id)
+    for day in _days(SEEDED_ON + dt.timedelta(days=1), LAST):
+        add_readings(store, ids, day)
+    clock.set(local(dt.date(2026, 12, 1), 10))
+    receipt = change_tariff(store, clock, _change())
+    assert (receipt.old_tariff_code, receipt.already_recorded) == (TIERED, False)
+
+    clock.set(local(LAST + dt.timedelta(days=1), 2))
+    settle_range(store, clock, SEEDED_ON + dt.timedelta(days=1), LAST)
+
+    with store.unit_of_work() as uow:
+        tariffs = uow.registry.tariffs()
+    for account_id in ids:
+        rows = _rows(
+            store,
+            "SELECT day, tariff_code, energy_wh, charge_fen, ytd_wh FROM daily_usage "
+            "WHERE account_id = :a AND day > :s ORDER BY day",
+            a=account_id,
+            s=SEEDED_ON,
+        )
+        # The reference: each day at the tariff in force for it, the year-to-date going on.
+        ytd_wh, cost_nyuan, charged_fen = YTD_SEEDED_WH, 0, 0
+        for day, code, energy_wh, charge_fen, stored_ytd_wh in rows:
+            expected_code = TIERED_B if account_id == 1 and str(day) >= str(CHANGE_ON) else TIERED
+            assert code == expected_code, day
+            assert energy_wh == register_wh(account_id, _date(day)) - register_wh(
+                account_id, _date(day) - dt.timedelta(days=1)
+            )
+            tariff = tariff_in_force(tariffs, code, _date(day))
+            cost_nyuan += day_cost_nyuan(tariff, ytd_wh, energy_wh)
+            ytd_wh += energy_wh
+            assert stored_ytd_wh == ytd_wh  # the tier year never restarts
+            assert charge_fen == fen_from_nyuan(cost_nyuan) - charged_fen, day
+            charged_fen = fen_from_nyuan(cost_nyuan)
+        assert len(rows) == (LAST - SEEDED_ON).days
+        assert ytd_wh > 3_120_000  # the range crosses into tier 3
+    # After the change, account 1 pays the new base price with the tier 3 surcharge.
+    day_after = _rows(
+        store,
+        "SELECT energy_wh, charge_fen FROM daily_usage WHERE account_id = 1 AND day = :d",
+        d=LAST,
+    )[0]
+    assert abs(day_after[1] - day_after[0] * (61 + 30) / 1000) <= 1
+    assert audit(store).ok
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def test_a_change_of_tariff_is_recorded_with_who_and_why_and_a_retry_is_a_no_op(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    add_city(store, 1)
+    _save_tariff_b(store, clock)
+
+    first = change_tariff(store, clock, _change())
+    again = change_tariff(store, clock, _change(reason="typed twice"))
+
+    assert again.already_recorded and again.change == first.change
+    (change,) = tariff_changes(store, "0000000001")
+    assert (change.tariff_code, change.from_day, change.changed_by) == (
+        TIERED_B,
+        CHANGE_ON,
+        "clerk-17",
+    )
+    assert change.reason == "household asked for the other tariff (form 2026-118)"
+    assert change.changed_at == clock.now()
+    with pytest.raises(Conflict, match="already changes to tariff"):
+        change_tariff(store, clock, _change(tariff_code="henan-residential-shared"))
+
+
+def test_a_change_of_tariff_cannot_reach_back_into_settled_days(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    ids = add_city(store, 1)
+    _save_tariff_b(store, clock)
+    _seed_year_so_far(store, 1)
+    for day in _days(SEEDED_ON + dt.timedelta(days=1), CHANGE_ON):
+        add_readings(store, ids, day)
+    clock.set(local(CHANGE_ON + dt.timedelta(days=1), 2))
+    settle_range(store, clock, SEEDED_ON + dt.timedelta(days=1), CHANGE_ON)
+
+    with pytest.raises(Refused, match="settled up to 2026-12-05"):
+        change_tariff(store, clock, _change())
+    receipt = change_tariff(store, clock, _change(from_day=CHANGE_ON + dt.timedelta(days=1)))
+    assert receipt.change.from_day == dt.date(2026, 12, 6)
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "match"),
+    [
+        ({"changed_by": " "}, InvalidInput, "who makes the change"),
+        ({"reason": ""}, InvalidInput, "why the account changes"),
+        ({"tariff_code": "no-such-tariff"}, InvalidInput, "no version of tariff"),
+        ({"tariff_code": TIERED}, Refused, "already on tariff"),
+        ({"account_no": "0000000009"}, NotFound, "does not exist"),
+    ],
+)
+def test_a_change_of_tariff_names_what_is_wrong(
+    store: SqlStore, clock: FakeClock, kw: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    add_city(store, 1)
+    _save_tariff_b(store, clock)
+    with pytest.raises(error, match=match):
+        change_tariff(store, clock, _change(**kw))
+    assert tariff_changes(store, "0000000001") == []
