@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.domain.account_changes import ChangeTariff
+from gridpay.config import Settings
+from gridpay.domain.account_changes import ChangePhone, ChangeTariff, ConfirmPhone
+from gridpay.domain.enrolment import Enrol
 from gridpay.domain.money import fen_from_nyuan
 from gridpay.domain.tariff import day_cost_nyuan, parse_tariff, tariff_in_force
 from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
-from gridpay.services.account_changes import change_tariff, tariff_changes
+from gridpay.services.account_changes import (
+    PhoneConfirmation,
+    change_tariff,
+    confirm_phone_change,
+    request_phone_change,
+    tariff_changes,
+)
 from gridpay.services.audit import audit
+from gridpay.services.enrolment import enrol, leave
 from gridpay.services.settlement import settle_range
 from tests.fakes import FakeClock
 from tests.integration.credit_helpers import local
@@ -220,3 +231,136 @@ def test_a_change_of_tariff_names_what_is_wrong(
     with pytest.raises(error, match=match):
         change_tariff(store, clock, _change(**kw))
     assert tariff_changes(store, "0000000001") == []
+
+
+# --- change of phone ---------------------------------------------------------------------------
+
+OLD_PHONE = "13800000001"  # add_city's phone of account 1
+NEW_PHONE = "13912345678"
+
+
+def _enrolled(store: SqlStore, clock: FakeClock) -> None:
+    add_city(store, 1)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid' WHERE id = 1"))
+    enrol(store, clock, Settings(), Enrol("0000000001", office_id=1))
+
+
+def _ask(store: SqlStore, clock: FakeClock, phone: str = NEW_PHONE) -> str:
+    """Ask for the change; the code as the new phone receives it."""
+    receipt = request_phone_change(
+        store, clock, Settings(), ChangePhone("0000000001", phone, "clerk-17", "lost her phone")
+    )
+    assert receipt.code_sent and receipt.new_phone == phone
+    bodies = _rows(
+        store,
+        "SELECT body FROM messages WHERE kind = 'phone_code' AND phone = :p ORDER BY id DESC",
+        p=phone,
+    )
+    match = re.search(r"验证码(\d{6})", bodies[0][0])
+    assert match is not None
+    return match.group(1)
+
+
+def _confirm(store: SqlStore, clock: FakeClock, code: str) -> PhoneConfirmation:
+    return confirm_phone_change(store, clock, ConfirmPhone("0000000001", code))
+
+
+def _customer_phone(store: SqlStore) -> str:
+    with store.reader() as uow:
+        contacts = uow.enrolment.contacts(1)
+        account = uow.registry.account(1)
+    assert account is not None
+    (customer,) = [c.phone for c in contacts if c.role.value == "customer"]
+    assert account.phone == customer
+    return customer
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def test_a_new_phone_gets_a_code_and_nothing_else_until_it_is_confirmed(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _enrolled(store, clock)
+    code = _ask(store, clock)
+
+    # The code went to the new number only, and is not kept in the clear.
+    assert _rows(store, "SELECT phone FROM messages WHERE kind = 'phone_code'") == [(NEW_PHONE,)]
+    (stored,) = _rows(store, "SELECT code_hash, status, requested_by, reason FROM phone_changes")
+    assert code not in stored[0] and stored[1:] == ("pending", "clerk-17", "lost her phone")
+    # Until confirmed, the account's messages still go to the old number.
+    assert _customer_phone(store) == OLD_PHONE
+    clock.advance(minutes=1)
+    leave(store, clock, Settings(), "0000000001")
+    left = _rows(store, "SELECT phone FROM messages WHERE kind = 'left'")
+    assert left == [(OLD_PHONE,)]
+
+    confirmed = _confirm(store, clock, code)
+
+    assert (confirmed.old_phone, confirmed.new_phone) == (OLD_PHONE, NEW_PHONE)
+    assert _customer_phone(store) == NEW_PHONE
+    with pytest.raises(NotFound, match="no change of phone waiting"):
+        _confirm(store, clock, code)  # used once
+    (done,) = _rows(store, "SELECT status, confirmed_at FROM phone_changes")
+    assert done[0] == "confirmed" and done[1] is not None
+
+
+def test_a_phone_code_expires(store: SqlStore, clock: FakeClock) -> None:
+    _enrolled(store, clock)
+    code = _ask(store, clock)
+    clock.advance(seconds=limits.phone_code_valid_s)
+    with pytest.raises(Refused, match="expired"):
+        _confirm(store, clock, code)
+    assert _customer_phone(store) == OLD_PHONE
+
+
+def test_wrong_codes_lock_the_change_after_the_attempts_allowed(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _enrolled(store, clock)
+    code = _ask(store, clock)
+    for left in range(limits.phone_code_attempts_max - 1, 0, -1):
+        with pytest.raises(Refused, match=f"wrong code; {left} tries left"):
+            _confirm(store, clock, _wrong(code))
+    with pytest.raises(Refused, match="too many tries"):
+        _confirm(store, clock, _wrong(code))
+    with pytest.raises(NotFound):
+        _confirm(store, clock, code)  # even the right code: the change is locked
+    assert _customer_phone(store) == OLD_PHONE
+    assert _rows(store, "SELECT status, attempts FROM phone_changes") == [
+        ("locked", limits.phone_code_attempts_max)
+    ]
+
+
+def test_a_new_request_makes_the_earlier_code_useless(store: SqlStore, clock: FakeClock) -> None:
+    _enrolled(store, clock)
+    first = _ask(store, clock)
+    second = _ask(store, clock, "13700000000")
+    if first != second:
+        with pytest.raises(Refused, match="wrong code"):
+            _confirm(store, clock, first)
+    _confirm(store, clock, second)
+    assert _customer_phone(store) == "13700000000"
+    statuses = _rows(store, "SELECT new_phone, status FROM phone_changes ORDER BY id")
+    assert statuses == [(NEW_PHONE, "superseded"), ("13700000000", "confirmed")]
+
+
+@pytest.mark.parametrize(
+    ("phone", "by", "error", "match"),
+    [
+        (OLD_PHONE, "clerk-17", Refused, "already the phone"),
+        ("not a phone", "clerk-17", InvalidInput, "not a phone number"),
+        (NEW_PHONE, "", InvalidInput, "who makes the change"),
+    ],
+)
+def test_a_change_of_phone_names_what_is_wrong(
+    store: SqlStore, clock: FakeClock, phone: str, by: str, error: type[Exception], match: str
+) -> None:
+    _enrolled(store, clock)
+    with pytest.raises(error, match=match):
+        request_phone_change(
+            store, clock, Settings(), ChangePhone("0000000001", phone, by, "lost her phone")
+        )
+    assert _rows(store, "SELECT count(*) FROM phone_changes") == [(0,)]
