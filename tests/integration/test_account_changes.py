@@ -14,20 +14,24 @@ from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
-from gridpay.domain.account_changes import ChangePhone, ChangeTariff, ConfirmPhone
+from gridpay.domain.account_changes import ChangeOwner, ChangePhone, ChangeTariff, ConfirmPhone
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.money import fen_from_nyuan
+from gridpay.domain.payments import TakePayment
 from gridpay.domain.tariff import day_cost_nyuan, parse_tariff, tariff_in_force
 from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
 from gridpay.services.account_changes import (
     PhoneConfirmation,
+    change_owner,
     change_tariff,
     confirm_phone_change,
+    owner_changes,
     request_phone_change,
     tariff_changes,
 )
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
+from gridpay.services.payments import take_payment
 from gridpay.services.settlement import settle_range
 from tests.fakes import FakeClock
 from tests.integration.credit_helpers import local
@@ -364,3 +368,117 @@ def test_a_change_of_phone_names_what_is_wrong(
             store, clock, Settings(), ChangePhone("0000000001", phone, by, "lost her phone")
         )
     assert _rows(store, "SELECT count(*) FROM phone_changes") == [(0,)]
+
+
+# --- change of owner (过户) ----------------------------------------------------------------------
+
+AGREED_ON = dt.date(2026, 12, 1)
+OWNER_FROM = dt.date(2026, 12, 5)
+NEW_OWNER_PHONE = "13655556666"
+
+
+def _owner(**kw: Any) -> ChangeOwner:
+    values: dict[str, Any] = {
+        "account_no": "0000000001",
+        "from_day": OWNER_FROM,
+        "new_name": "李娜",
+        "new_phone": NEW_OWNER_PHONE,
+        "changed_by": "clerk-17",
+        "reason": "house sold (deed 2026-4471)",
+        **kw,
+    }
+    return ChangeOwner(**values)
+
+
+def _enrolled_and_settled(
+    store: SqlStore, clock: FakeClock, paid_yuan: str, settled_to: dt.date
+) -> None:
+    """Account 1 on an agreement from AGREED_ON with a payment, settled up to ``settled_to``."""
+    ids = add_city(store, 1)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid' WHERE id = 1"))
+    clock.set(local(AGREED_ON, 10))
+    enrol(
+        store,
+        clock,
+        Settings(),
+        Enrol("0000000001", office_id=1, trusted_phone="13711112222", protected="medical"),
+    )
+    take_payment(store, clock, Settings(), TakePayment("0000000001", paid_yuan, "bank", "P1"))
+    for day in _days(AGREED_ON - dt.timedelta(days=1), OWNER_FROM + dt.timedelta(days=3)):
+        add_readings(store, ids, day)
+    clock.set(local(settled_to + dt.timedelta(days=1), 2))
+    settle_range(store, clock, AGREED_ON, settled_to)
+
+
+def _balance(store: SqlStore) -> int:
+    with store.reader() as uow:
+        return uow.ledger.balance_fen(1)
+
+
+def test_a_change_of_owner_closes_the_old_owners_books_and_the_new_one_continues_the_tier_year(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    last_day = OWNER_FROM - dt.timedelta(days=1)
+    _enrolled_and_settled(store, clock, "100", last_day)
+    final_fen = _balance(store)
+    assert 0 < final_fen < 10_000
+    clock.set(local(OWNER_FROM, 9))
+
+    receipt = change_owner(store, clock, Settings(), _owner())
+
+    change = receipt.change
+    assert (change.old_name, change.new_name) == ("Household 1", "李娜")
+    assert (change.final_balance_fen, change.changed_by) == (final_fen, "clerk-17")
+    assert receipt.refund is not None and receipt.refund.amount_fen == final_fen
+    assert _balance(store) == 0  # the old owner's money went back to the old owner
+    agreements = _rows(
+        store, "SELECT enrolled_on, left_on FROM enrolments WHERE account_id = 1 ORDER BY id"
+    )
+    assert [(str(a), str(b) if b else None) for a, b in agreements] == [
+        (str(AGREED_ON), str(last_day)),
+        (str(OWNER_FROM), None),
+    ]
+    # The old owner's phones and protection flag went with them.
+    assert _rows(store, "SELECT phone, role FROM contacts WHERE account_id = 1") == [
+        (NEW_OWNER_PHONE, "customer")
+    ]
+    assert _rows(store, "SELECT count(*) FROM protections WHERE account_id = 1") == [(0,)]
+    assert _rows(store, "SELECT phone FROM messages WHERE kind = 'agreement' ORDER BY id") == [
+        (OLD_PHONE,),
+        (NEW_OWNER_PHONE,),
+    ]
+    assert owner_changes(store, "0000000001") == [change]
+
+    # The new owner's days: charged to the new owner, the year-to-date going on.
+    clock.set(local(OWNER_FROM + dt.timedelta(days=2), 2))
+    settle_range(store, clock, OWNER_FROM, OWNER_FROM + dt.timedelta(days=1))
+    (before,) = _rows(store, "SELECT ytd_wh FROM daily_usage WHERE day = :d", d=last_day)
+    (first,) = _rows(
+        store, "SELECT ytd_wh, energy_wh, charge_fen FROM daily_usage WHERE day = :d", d=OWNER_FROM
+    )
+    assert first[0] == before[0] + first[1]  # the tier year continues
+    assert _balance(store) == -sum(
+        r[0]
+        for r in _rows(store, "SELECT charge_fen FROM daily_usage WHERE day >= :d", d=OWNER_FROM)
+    )
+    assert audit(store).ok
+
+
+def test_a_change_of_owner_waits_for_the_old_owners_debt_and_last_day(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    last_day = OWNER_FROM - dt.timedelta(days=1)
+    _enrolled_and_settled(store, clock, "0.01", last_day - dt.timedelta(days=1))
+    clock.set(local(OWNER_FROM, 9))
+    with pytest.raises(Refused, match="settle account 0000000001 up to 2026-12-04 first"):
+        change_owner(store, clock, Settings(), _owner())
+    clock.set(local(OWNER_FROM, 2))
+    settle_range(store, clock, last_day, last_day)
+    clock.set(local(OWNER_FROM, 9))
+    with pytest.raises(Refused, match="owes .* yuan: take the payment first"):
+        change_owner(store, clock, Settings(), _owner())
+    with pytest.raises(Refused, match="can start on 2026-12-05 at the earliest"):
+        change_owner(store, clock, Settings(), _owner(from_day=last_day))
+    assert owner_changes(store, "0000000001") == []
+    assert _rows(store, "SELECT count(*) FROM enrolments WHERE left_on IS NULL") == [(1,)]

@@ -5,6 +5,16 @@ show it. A change of tariff takes effect from a day not yet settled: the days be
 tariff they were charged at, and the tier year (the account's year-to-date energy) continues
 across the change, because Henan's tiers are counted per household and year, not per tariff.
 
+A change of owner (过户) ends the old owner's agreement on the day before the change with a
+final statement: the days up to then settled, a positive balance refunded to the old owner, and
+no debt left behind (the old owner pays what is owed at the counter first, as the supply rules
+ask before a transfer). The new owner signs a new agreement from the day of the change, on the
+same account and meter. **The new owner continues the account's tier year**: Henan's tiers count
+the energy of a metering point (一户一表) over the calendar year, so the year-to-date kWh the
+meter has used since 1 January stays with the account, not with the person; nothing restarts
+at the change, and a new owner moving in on 1 December pays December at the tier the
+household's year has reached.
+
 A new phone is confirmed by a code sent to it before it receives anything else: the code is
 kept only as a salted hash, expires, is used once, and a few wrong tries lock the request.
 """
@@ -20,6 +30,7 @@ from enum import StrEnum
 from gridpay import limits
 from gridpay.domain.enrolment import parse_phone
 from gridpay.domain.payments import parse_account_no
+from gridpay.domain.registry import Language
 from gridpay.errors import InvalidInput
 
 
@@ -91,6 +102,57 @@ class Who:
 
     by: str
     reason: str
+
+
+@dataclass(frozen=True)
+class ChangeOwner:
+    """What a clerk typed for a change of owner (过户)."""
+
+    account_no: str
+    from_day: dt.date  # the new owner's first day; the old owner's last is the day before
+    new_name: str
+    new_phone: str
+    changed_by: str
+    reason: str
+    new_language: str | None = None  # default: the account's
+
+
+@dataclass(frozen=True)
+class OwnerChange:
+    """A change of owner as recorded."""
+
+    account_id: int
+    from_day: dt.date
+    old_enrolment_id: int
+    new_enrolment_id: int
+    old_name: str
+    old_phone: str | None
+    new_name: str
+    new_phone: str
+    final_balance_fen: int  # the old owner's balance after the final statement
+    refund_transfer_id: str | None  # that balance paid back (None: it was zero)
+    changed_by: str
+    reason: str
+    changed_at: dt.datetime
+
+
+def validate_change_owner(cmd: ChangeOwner) -> tuple[int, str, str, Language | None, Who]:
+    """(account id, new name, new phone, language or None, who)."""
+    account_id = parse_account_no(cmd.account_no)
+    name = cmd.new_name.strip()
+    if not name or not name.isprintable() or len(name) > limits.account_name_chars_max:
+        raise InvalidInput(
+            f"give the new owner's name (--name), at most {limits.account_name_chars_max} "
+            "characters, no control characters"
+        )
+    phone = parse_phone(cmd.new_phone, "new owner's phone")
+    language = None
+    if cmd.new_language is not None:
+        try:
+            language = Language(cmd.new_language.strip())
+        except ValueError:
+            raise InvalidInput(f"language {cmd.new_language!r} is not zh or en") from None
+    return account_id, name, phone, language, parse_who(cmd.changed_by, cmd.reason)
 
 
 def parse_who(by: str, reason: str) -> Who:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from gridpay.domain.account_changes import PhoneChange, PhoneChangeStatus, TariffChange
+from gridpay.domain.account_changes import (
+    OwnerChange,
+    PhoneChange,
+    PhoneChangeStatus,
+    TariffChange,
+)
+from gridpay.domain.registry import Language
 
 
 class AccountChangesRepo(Protocol):
@@ -64,4 +70,17 @@ class AccountChangesRepo(Protocol):
 
     def set_customer_phone(self, account_id: int, old_phone: str | None, new_phone: str) -> None:
         """The new phone is the customer's: the account's phone and its customer contact."""
+        ...
+
+    def set_owner(
+        self, account_id: int, name: str, phone: str, language: Language, at: dt.datetime
+    ) -> None:
+        """The account's holder: name, phone and language; the old owner's contacts (and any
+        phone change of theirs still waiting) go, the new owner's customer contact comes."""
+        ...
+
+    def add_owner_change(self, change: OwnerChange) -> None: ...
+
+    def owner_changes(self, account_id: int) -> list[OwnerChange]:
+        """Oldest first."""
         ...

@@ -10,7 +10,13 @@ from sqlalchemy import Connection, and_, select
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_date
 from gridpay.adapters.sql.settlement_repo import last_settled_days
-from gridpay.domain.account_changes import PhoneChange, PhoneChangeStatus, TariffChange
+from gridpay.domain.account_changes import (
+    OwnerChange,
+    PhoneChange,
+    PhoneChangeStatus,
+    TariffChange,
+)
+from gridpay.domain.registry import Language
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
@@ -45,6 +51,26 @@ def _phone_change(row: Any) -> PhoneChange:
         reason=row.reason,
         requested_at=_utc(row.requested_at),
         confirmed_at=_utc(row.confirmed_at) if row.confirmed_at is not None else None,
+    )
+
+
+def _owner_change(row: Any) -> OwnerChange:
+    day = as_date(row.from_day)
+    assert day is not None
+    return OwnerChange(
+        account_id=int(row.account_id),
+        from_day=day,
+        old_enrolment_id=int(row.old_enrolment_id),
+        new_enrolment_id=int(row.new_enrolment_id),
+        old_name=row.old_name,
+        old_phone=row.old_phone,
+        new_name=row.new_name,
+        new_phone=row.new_phone,
+        final_balance_fen=int(row.final_balance_fen),
+        refund_transfer_id=row.refund_transfer_id,
+        changed_by=row.changed_by,
+        reason=row.reason,
+        changed_at=_utc(row.changed_at),
     )
 
 
@@ -179,3 +205,54 @@ class SqlAccountChangesRepo:
                 )
                 .values(phone=new_phone)
             )
+
+    # --- owners ----------------------------------------------------------------------------
+    def set_owner(
+        self, account_id: int, name: str, phone: str, language: Language, at: dt.datetime
+    ) -> None:
+        a, c, p = schema.accounts, schema.contacts, schema.phone_changes
+        self.conn.execute(
+            a.update()
+            .where(a.c.id == account_id)
+            .values(name=name, phone=phone, language=language.value)
+        )
+        self.conn.execute(c.delete().where(c.c.account_id == account_id))
+        self.conn.execute(
+            c.insert().values(
+                account_id=account_id,
+                phone=phone,
+                role="customer",
+                language=language.value,
+                name=name,
+                added_at=at,
+            )
+        )
+        self.conn.execute(
+            p.update()
+            .where(p.c.account_id == account_id, p.c.status == PhoneChangeStatus.PENDING.value)
+            .values(status=PhoneChangeStatus.SUPERSEDED.value)
+        )
+
+    def add_owner_change(self, change: OwnerChange) -> None:
+        self.conn.execute(
+            schema.owner_changes.insert().values(
+                account_id=change.account_id,
+                from_day=change.from_day,
+                old_enrolment_id=change.old_enrolment_id,
+                new_enrolment_id=change.new_enrolment_id,
+                old_name=change.old_name,
+                old_phone=change.old_phone,
+                new_name=change.new_name,
+                new_phone=change.new_phone,
+                final_balance_fen=change.final_balance_fen,
+                refund_transfer_id=change.refund_transfer_id,
+                changed_by=change.changed_by,
+                reason=change.reason,
+                changed_at=change.changed_at,
+            )
+        )
+
+    def owner_changes(self, account_id: int) -> list[OwnerChange]:
+        o = schema.owner_changes
+        rows = self.conn.execute(o.select().where(o.c.account_id == account_id).order_by(o.c.id))
+        return [_owner_change(r) for r in rows]

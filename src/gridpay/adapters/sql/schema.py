@@ -450,3 +450,26 @@ phone_changes = Table(
     ),
     Index("ix_phone_changes_account_id", "account_id"),
 )
+
+# A change of owner (过户): the old owner's agreement ends the day before ``from_day`` with a
+# final statement (``final_balance_fen`` refunded by ``refund_transfer_id``), the new owner's
+# starts on ``from_day``. The account, its meter and its tier year go on.
+owner_changes = Table(
+    "owner_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("from_day", Date, nullable=False),
+    Column("old_enrolment_id", BigInteger, nullable=False),
+    Column("new_enrolment_id", BigInteger, nullable=False),
+    Column("old_name", String(200), nullable=False),
+    Column("old_phone", String(32)),
+    Column("new_name", String(200), nullable=False),
+    Column("new_phone", String(32), nullable=False),
+    Column("final_balance_fen", BigInteger, nullable=False),
+    Column("refund_transfer_id", String(96)),
+    Column("changed_by", String(64), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_owner_changes_account_id", "account_id"),
+)
