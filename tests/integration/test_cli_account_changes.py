@@ -77,3 +77,14 @@ def test_change_phone_then_confirm_it_with_the_code_sent_to_the_new_phone(
     )
     assert code == 0, err
     assert "messages now go to 13912345678" in out
+
+
+def test_change_owner_of_an_account_without_an_agreement_is_refused_with_the_reason(
+    accounts: SqlStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(
+        accounts, monkeypatch, capsys, "accounts", "change-owner", A, "--from", "2026-12-05",
+        "--name", "李娜", "--phone", "13655556666", "--by", "clerk-17", "--reason", "house sold",
+    )  # fmt: skip
+    assert code != 0
+    assert "no smart-payment agreement in force" in err

@@ -1,10 +1,13 @@
-"""CLI: account changes at the counter (a tariff from a day on, a new SMS phone)."""
+"""CLI: account changes at the counter (a tariff from a day on, a new SMS phone, a new owner)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import typer
 
-from gridpay.domain.account_changes import ChangePhone, ChangeTariff, ConfirmPhone
+from gridpay.domain.account_changes import ChangeOwner, ChangePhone, ChangeTariff, ConfirmPhone
+from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import console, gridpay_app, parse_day, print_json
 from gridpay.entrypoints.cli.accounts import accounts_app
 from gridpay.errors import InvalidInput
@@ -110,6 +113,66 @@ def confirm_phone(
     console.print(
         f"account {done.account_no}: messages now go to {done.new_phone} "
         f"(was {done.old_phone or 'no phone'})",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@accounts_app.command("change-owner")
+def change_owner(
+    account: str = _ACCOUNT,
+    from_day: str = typer.Option(
+        ..., "--from", help="The new owner's first day (the day after the last settled day)."
+    ),
+    name: str = typer.Option(..., "--name", help="The new owner's name."),
+    phone: str = typer.Option(..., "--phone", help="The new owner's SMS phone."),
+    language: str | None = typer.Option(
+        None, "--language", help="zh or en (default: the account's)."
+    ),
+    by: str = _BY,
+    reason: str = _REASON,
+    as_json: bool = _JSON,
+) -> None:
+    """Change of owner (过户): the old owner's final statement and refund, a new agreement for
+    the new owner from --from on; the account's tier year continues."""
+    day = parse_day(from_day, "--from")
+    assert day is not None
+    with gridpay_app() as g:
+        receipt = account_changes.change_owner(
+            g.store,
+            g.clock,
+            g.settings,
+            ChangeOwner(account, day, name, phone, by, reason, language),
+        )
+    change = receipt.change
+    if as_json:
+        print_json(
+            {
+                "account_no": receipt.account_no,
+                "from_day": change.from_day.isoformat(),
+                "old_name": change.old_name,
+                "new_name": change.new_name,
+                "new_phone": change.new_phone,
+                "final_balance_fen": change.final_balance_fen,
+                "refund_transfer_id": change.refund_transfer_id,
+                "old_enrolment_id": change.old_enrolment_id,
+                "new_enrolment_id": change.new_enrolment_id,
+                "changed_by": change.changed_by,
+                "reason": change.reason,
+                "sms_queued": receipt.sms_queued,
+            }
+        )
+        return
+    refund = (
+        f"{format_fen(change.final_balance_fen)} yuan refunded to {change.old_name}"
+        if change.final_balance_fen
+        else "nothing to refund"
+    )
+    console.print(
+        f"account {receipt.account_no}: {change.old_name}'s agreement ended on "
+        f"{(change.from_day - dt.timedelta(days=1)).isoformat()} ({refund}); {change.new_name}'s "
+        f"begins on {change.from_day.isoformat()}, continuing the account's tier year "
+        f"(by {change.changed_by}: {change.reason})",
         markup=False,
         soft_wrap=True,
     )
