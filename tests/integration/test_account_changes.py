@@ -32,6 +32,7 @@ from gridpay.services.account_changes import (
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
 from gridpay.services.payments import take_payment
+from gridpay.services.queries import account_show
 from gridpay.services.settlement import settle_range
 from tests.fakes import FakeClock
 from tests.integration.credit_helpers import local
@@ -482,3 +483,15 @@ def test_a_change_of_owner_waits_for_the_old_owners_debt_and_last_day(
         change_owner(store, clock, Settings(), _owner(from_day=last_day))
     assert owner_changes(store, "0000000001") == []
     assert _rows(store, "SELECT count(*) FROM enrolments WHERE left_on IS NULL") == [(1,)]
+
+
+def test_the_account_view_shows_the_tariff_in_force_today(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    add_city(store, 1)
+    _save_tariff_b(store, clock)
+    clock.set(local(dt.date(2026, 12, 1), 10))
+    change_tariff(store, clock, _change())
+    assert account_show(store, clock, "0000000001").tariff_code == TIERED
+    clock.set(local(CHANGE_ON, 10))
+    assert account_show(store, clock, "0000000001").tariff_code == TIERED_B
