@@ -8,6 +8,8 @@ import tomllib
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from gridpay import limits
@@ -495,3 +497,80 @@ def test_the_account_view_shows_the_tariff_in_force_today(
     assert account_show(store, clock, "0000000001").tariff_code == TIERED
     clock.set(local(CHANGE_ON, 10))
     assert account_show(store, clock, "0000000001").tariff_code == TIERED_B
+
+
+def _seed_usage(store: SqlStore, account_id: int, ytd_wh: int) -> None:
+    reading_wh = register_wh(account_id, SEEDED_ON)
+    with store.unit_of_work() as uow:
+        assert uow.conn is not None
+        uow.conn.execute(
+            schema.daily_usage.insert().values(
+                day=SEEDED_ON, account_id=account_id, meter_id=METER_BASE + account_id,
+                tariff_code=TIERED, estimated=False, reading_wh=reading_wh,
+                last_real_day=SEEDED_ON, last_real_wh=reading_wh, energy_wh=10_000,
+                charge_fen=0, ytd_wh=ytd_wh, ytd_cost_nyuan=0, ytd_charged_fen=0,
+                window_energy_wh=0, window_charge_fen=0, window_days=0, starts_run=True,
+            )
+        )  # fmt: skip
+        uow.commit()
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_changes_of_tariff_price_every_day_at_its_tariff_whatever_the_settle_ranges(
+    store: SqlStore, clock: FakeClock, data: st.DataObject
+) -> None:
+    """Random changes (up to two per account), random year-to-date near the tier edges, the
+    range settled in random consecutive pieces: each day's charge is the reference's."""
+    if not _rows(store, "SELECT 1 FROM tariffs WHERE code = :c", c=TIERED_B):
+        _save_tariff_b(store, clock)
+    first_id = int(_rows(store, "SELECT COALESCE(MAX(id), 0) FROM accounts")[0][0]) + 1
+    ids = add_city(store, 2, first_id=first_id)
+    span = _days(SEEDED_ON + dt.timedelta(days=1), LAST)
+    for day in span:
+        add_readings(store, ids, day)
+    codes = (TIERED, TIERED_B, "henan-residential-shared")
+    plan: dict[int, dict[dt.date, str]] = {}
+    for account_id in ids:
+        _seed_usage(store, account_id, data.draw(st.integers(2_000_000, 3_200_000), "ytd"))
+        days = data.draw(st.lists(st.sampled_from(span), max_size=2, unique=True), "days")
+        plan[account_id] = {}
+        current = TIERED
+        for day in sorted(days):
+            code = data.draw(st.sampled_from([c for c in codes if c != current]), "code")
+            change_tariff(
+                store, clock, _change(f"{account_id:010d}", tariff_code=code, from_day=day)
+            )
+            plan[account_id][day] = current = code
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(span) - 1), max_size=3), "cuts"))
+    bounds = [0, *cuts, len(span)]
+    clock.set(local(LAST + dt.timedelta(days=1), 2))
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        settle_range(store, clock, span[a], span[b - 1])
+
+    with store.unit_of_work() as uow:
+        tariffs = uow.registry.tariffs()
+    for account_id in ids:
+        rows = _rows(
+            store,
+            "SELECT day, tariff_code, energy_wh, charge_fen, ytd_wh FROM daily_usage "
+            "WHERE account_id = :a ORDER BY day",
+            a=account_id,
+        )
+        ytd_wh, cost_nyuan, charged_fen, code = rows[0][4], 0, 0, TIERED
+        for day, stored_code, energy_wh, charge_fen, stored_ytd_wh in rows[1:]:
+            code = plan[account_id].get(_date(day), code)
+            assert stored_code == code
+            cost_nyuan += day_cost_nyuan(
+                tariff_in_force(tariffs, code, _date(day)), ytd_wh, energy_wh
+            )
+            ytd_wh += energy_wh
+            assert stored_ytd_wh == ytd_wh
+            assert charge_fen == fen_from_nyuan(cost_nyuan) - charged_fen
+            charged_fen = fen_from_nyuan(cost_nyuan)
+        assert len(rows) == len(span) + 1
+    assert audit(store).ok
