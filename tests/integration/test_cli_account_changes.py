@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
 import pytest
 
 from gridpay.adapters.sql.store import SqlStore
+from tests.fakes import FakeClock
 from tests.helpers_accounts import add_accounts, cli, rows
+from tests.integration.test_account_changes import OWNER_FROM, _enrolled_and_settled
 
 A = "0000000001"
 
@@ -88,3 +91,22 @@ def test_change_owner_of_an_account_without_an_agreement_is_refused_with_the_rea
     )  # fmt: skip
     assert code != 0
     assert "no smart-payment agreement in force" in err
+
+
+def test_change_owner_prints_the_final_statement_and_the_new_agreement(
+    store: SqlStore,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _enrolled_and_settled(store, clock, "100", OWNER_FROM - dt.timedelta(days=1))
+    code, out, err = cli(
+        store, monkeypatch, capsys, "--now", "2026-12-05T09:00", "accounts", "change-owner", A,
+        "--from", "2026-12-05", "--name", "李娜", "--phone", "13655556666", "--by", "clerk-17",
+        "--reason", "house sold", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["old_name"], data["new_name"], data["sms_queued"]) == ("Household 1", "李娜", True)
+    assert data["final_balance_fen"] > 0
+    assert data["refund_transfer_id"] == f"refund/leave-{A}-{data['old_enrolment_id']}"
