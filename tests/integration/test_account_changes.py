@@ -394,7 +394,11 @@ def _owner(**kw: Any) -> ChangeOwner:
 
 
 def _enrolled_and_settled(
-    store: SqlStore, clock: FakeClock, paid_yuan: str, settled_to: dt.date
+    store: SqlStore,
+    clock: FakeClock,
+    paid_yuan: str,
+    settled_to: dt.date,
+    unread: dt.date | None = None,
 ) -> None:
     """Account 1 on an agreement from AGREED_ON with a payment, settled up to ``settled_to``."""
     ids = add_city(store, 1)
@@ -409,7 +413,8 @@ def _enrolled_and_settled(
     )
     take_payment(store, clock, Settings(), TakePayment("0000000001", paid_yuan, "bank", "P1"))
     for day in _days(AGREED_ON - dt.timedelta(days=1), OWNER_FROM + dt.timedelta(days=3)):
-        add_readings(store, ids, day)
+        if day != unread:
+            add_readings(store, ids, day)
     clock.set(local(settled_to + dt.timedelta(days=1), 2))
     settle_range(store, clock, AGREED_ON, settled_to)
 
@@ -574,3 +579,12 @@ def test_changes_of_tariff_price_every_day_at_its_tariff_whatever_the_settle_ran
             charged_fen = fen_from_nyuan(cost_nyuan)
         assert len(rows) == len(span) + 1
     assert audit(store).ok
+
+
+def test_a_change_of_owner_needs_a_real_closing_reading(store: SqlStore, clock: FakeClock) -> None:
+    last_day = OWNER_FROM - dt.timedelta(days=1)
+    _enrolled_and_settled(store, clock, "100", last_day, unread=last_day)
+    clock.set(local(OWNER_FROM, 9))
+    with pytest.raises(Refused, match="settled on 2026-12-04 on an estimate"):
+        change_owner(store, clock, Settings(), _owner())
+    assert owner_changes(store, "0000000001") == []

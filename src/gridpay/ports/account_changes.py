@@ -38,6 +38,11 @@ class AccountChangesRepo(Protocol):
         """The account's last day with a usage row (None: never settled)."""
         ...
 
+    def settled_on_a_real_reading(self, account_id: int, day: dt.date) -> bool:
+        """Was ``day`` settled on a real reading, with no late reading waiting to true up the
+        account's days (the closing reading of a final statement)?"""
+        ...
+
     def add_phone_change(
         self,
         account_id: int,

@@ -271,6 +271,13 @@ def change_owner(
                 f"of owner can start on {(settled + dt.timedelta(days=1)).isoformat()} at the "
                 "earliest"
             )
+        # A true-up after the change would land on the new owner's balance.
+        if not uow.account_changes.settled_on_a_real_reading(account_id, last_day):
+            raise Refused(
+                f"account {account.account_no} was settled on {last_day.isoformat()} on an "
+                "estimate (or a late reading waits to true it up): the old owner's final "
+                "statement needs a real closing reading of that day; read the meter first"
+            )
         uow.ledger.lock_ledger_accounts([account_id, REFUNDS_ID])
         balance_fen = uow.ledger.balance_fen(account_id)
         if balance_fen < 0:

@@ -121,6 +121,16 @@ class SqlAccountChangesRepo:
     def last_settled_day(self, account_id: int) -> dt.date | None:
         return last_settled_days(self.conn, [account_id]).get(account_id)
 
+    def settled_on_a_real_reading(self, account_id: int, day: dt.date) -> bool:
+        u, t = schema.daily_usage, schema.pending_trueups
+        estimated = self.conn.execute(
+            select(u.c.estimated).where(u.c.day == day, u.c.account_id == account_id)
+        ).scalar()
+        waiting = self.conn.execute(
+            select(t.c.account_id).where(t.c.account_id == account_id).limit(1)
+        ).first()
+        return estimated is not None and not estimated and waiting is None
+
     # --- phones ----------------------------------------------------------------------------
     def add_phone_change(
         self,
