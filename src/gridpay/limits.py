@@ -303,3 +303,12 @@ assert 0 < bulk_registration_share_min <= 1
 # A cut window is searched over a horizon a calendar listing can show.
 assert cut_window_horizon_days_default <= calendar_days_max
 assert calendar_days_shown_default <= calendar_days_max
+
+# --- account changes at the counter (services.account_changes) ---
+account_change_by_chars_max = 64  # account_tariffs.changed_by, phone_changes.requested_by
+account_change_reason_chars_max = 300  # account_tariffs.reason, phone_changes.reason
+phone_code_digits = 6  # the code sent to a new phone
+phone_code_valid_s = 15 * 60  # how long that code may be used
+phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
+# PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
+phone_code_hash_rounds = 100_000

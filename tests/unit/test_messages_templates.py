@@ -90,6 +90,14 @@ GOLDEN: list[tuple[MessageKind, dict[str, object], str, str]] = [
         "Dear customer 0000000001, you have left smart prepayment and are back on monthly "
         "billing. Your remaining prepayment of 45.60 yuan will be refunded.",
     ),
+    (
+        MessageKind.PHONE_CODE,
+        {"account_no": A, "code": "041739", "minutes": "15"},
+        "您正在将本号码设为户号0000000001的短信通知号码，验证码041739，15分钟内有效。"
+        "如非本人操作，请忽略。",
+        "Your code to receive the messages of account 0000000001 on this phone is 041739, "
+        "valid for 15 minutes. If you did not ask, ignore this message.",
+    ),
 ]
 
 

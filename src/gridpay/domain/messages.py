@@ -32,6 +32,7 @@ class MessageKind(StrEnum):
     RESTORED = "restored"  # SMS 4: paid x, balance y, supply being restored
     TRUSTED_CONTACT = "trusted_contact"  # to family of a protected customer in arrears
     LEFT = "left"  # the customer left the programme
+    PHONE_CODE = "phone_code"  # the code confirming a new SMS phone, sent to that phone
 
 
 class MessageStatus(StrEnum):
@@ -111,6 +112,7 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.RESTORED: ("account_no", "paid_fen", "balance_fen"),
     MessageKind.TRUSTED_CONTACT: ("account_no", "customer_name", "balance_fen", "pay_by"),
     MessageKind.LEFT: ("account_no", "refund_fen"),
+    MessageKind.PHONE_CODE: ("account_no", "code", "minutes"),
 }
 
 
@@ -222,6 +224,10 @@ _ZH: dict[MessageKind, Callable[[_Values], str]] = {
         "该户不会停电，工作人员将与您联系。"
     ),
     MessageKind.LEFT: _zh_left,
+    MessageKind.PHONE_CODE: lambda v: (
+        f"您正在将本号码设为户号{v.text('account_no')}的短信通知号码，验证码{v.text('code')}，"
+        f"{v.text('minutes')}分钟内有效。如非本人操作，请忽略。"
+    ),
 }
 
 
@@ -275,6 +281,11 @@ _EN: dict[MessageKind, Callable[[_Values], str]] = {
         "Supply will not be cut off; our staff will call you."
     ),
     MessageKind.LEFT: _en_left,
+    MessageKind.PHONE_CODE: lambda v: (
+        f"Your code to receive the messages of account {v.text('account_no')} on this phone "
+        f"is {v.text('code')}, valid for {v.text('minutes')} minutes. If you did not ask, "
+        "ignore this message."
+    ),
 }
 
 assert set(_ZH) == set(MessageKind)

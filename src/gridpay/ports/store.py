@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from gridpay.ports.account_changes import AccountChangesRepo
 from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
 from gridpay.ports.credit import CreditRepo
@@ -52,6 +53,9 @@ class UnitOfWork(Protocol):
 
     @property
     def commands(self) -> CommandsRepo: ...
+
+    @property
+    def account_changes(self) -> AccountChangesRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -132,6 +132,9 @@ def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
         tariffs = uow.registry.tariffs()
         offices = uow.registry.offices()
         meters = uow.registry.meters_of(account_id)
+        # A change of tariff from a day (``services.account_changes``) supersedes the one the
+        # account was registered with.
+        tariff_code = uow.account_changes.tariff_on(account_id, today) or account.tariff_code
     ytd_row = ytd.row(0, named=True) if ytd.height else None
     ytd_wh = int(ytd_row["ytd_wh"]) if ytd_row else 0
     return AccountView(
@@ -141,7 +144,7 @@ def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
         language=account.language.value,
         supply_type=account.supply_type.value,
         billing_mode=account.billing_mode.value,
-        tariff_code=account.tariff_code,
+        tariff_code=tariff_code,
         office_id=account.office_id,
         office_name=offices.get(account.office_id, "?"),
         created_at=account.created_at,
@@ -152,7 +155,7 @@ def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
         ytd_wh=ytd_wh,
         ytd_charged_fen=int(ytd_row["ytd_charged_fen"]) if ytd_row else 0,
         last_settled_day=ytd_row["day"] if ytd_row else None,
-        tier=_tier_in_force(tariffs, account.tariff_code, today, ytd_wh),
+        tier=_tier_in_force(tariffs, tariff_code, today, ytd_wh),
         usage=tuple(
             UsageDay(r["day"], r["energy_wh"], r["charge_fen"], r["estimated"])
             for r in usage.iter_rows(named=True)

@@ -429,3 +429,68 @@ meter_commands = Table(
     Index("ix_meter_commands_state_priority", "state", "priority", "next_attempt_at"),
     Index("ix_meter_commands_account_id", "account_id"),
 )
+
+# An account's tariff from a day on (a change at the counter): the row with the latest
+# ``from_day`` on or before a day prices that day; before any row, ``accounts.tariff_code`` (the
+# tariff the account was registered with). One change per account and day; who and why kept.
+account_tariffs = Table(
+    "account_tariffs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("tariff_code", String(64), nullable=False),
+    Column("from_day", Date, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ux_account_tariffs_account_id_from_day", "account_id", "from_day", unique=True),
+)
+
+# A change of the customer's SMS phone, waiting for the code sent to the new number: only its
+# hash is kept; it expires, is used once, and allows a few attempts. Until it is confirmed the
+# messages keep going to the old number.
+phone_changes = Table(
+    "phone_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("old_phone", String(32)),
+    Column("new_phone", String(32), nullable=False),
+    Column("code_hash", String(128), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # pending | confirmed | superseded | locked (too many wrong codes)
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("requested_by", String(64), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+    CheckConstraint(
+        "status in ('pending', 'confirmed', 'superseded', 'locked')",
+        name="ck_phone_changes_status",
+    ),
+    Index("ix_phone_changes_account_id", "account_id"),
+)
+
+# A change of owner (过户): the old owner's agreement ends the day before ``from_day`` with a
+# final statement (``final_balance_fen`` refunded by ``refund_transfer_id``), the new owner's
+# starts on ``from_day``. The account, its meter and its tier year go on.
+owner_changes = Table(
+    "owner_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("from_day", Date, nullable=False),
+    Column("old_enrolment_id", BigInteger, nullable=False),
+    Column("new_enrolment_id", BigInteger, nullable=False),
+    Column("old_name", String(200), nullable=False),
+    Column("old_phone", String(32)),
+    Column("new_name", String(200), nullable=False),
+    Column("new_phone", String(32), nullable=False),
+    Column("final_balance_fen", BigInteger, nullable=False),
+    Column("refund_transfer_id", String(96)),
+    Column("changed_by", String(64), nullable=False),
+    Column("reason", String(300), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_owner_changes_account_id", "account_id"),
+)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from gridpay import limits
+from gridpay.adapters.sql.account_changes_repo import SqlAccountChangesRepo
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
@@ -60,6 +61,7 @@ class SqlUnitOfWork:
         self.credit = SqlCreditRepo(self.conn)
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)
+        self.account_changes = SqlAccountChangesRepo(self.conn)
         return self
 
     def __exit__(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the commands)
+    account_changes,
     accounts,
     admin,
     bench,
