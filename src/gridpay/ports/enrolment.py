@@ -7,7 +7,13 @@ from typing import Protocol
 
 import polars as pl
 
-from gridpay.domain.enrolment import Agreement, Contact, Protection
+from gridpay.domain.enrolment import (
+    Agreement,
+    Contact,
+    OpeningPosition,
+    PositionSource,
+    Protection,
+)
 
 
 class EnrolmentRepo(Protocol):
@@ -22,9 +28,18 @@ class EnrolmentRepo(Protocol):
         ...
 
     def add_enrolment(
-        self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
+        self,
+        account_id: int,
+        day: dt.date,
+        at: dt.datetime,
+        channel: str,
+        office_id: int | None,
+        position: OpeningPosition | None = None,
+        position_source: PositionSource | None = None,
     ) -> int | None:
-        """The new agreement's id; None (nothing written) if one is already in force."""
+        """The new agreement's id; None (nothing written) if one is already in force.
+        ``position``: monthly billing's closing position, where it came from in
+        ``position_source``."""
         ...
 
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:

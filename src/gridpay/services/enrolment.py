@@ -26,11 +26,14 @@ from gridpay.domain.enrolment import (
     Enrol,
     EnrolmentRequest,
     Leave,
+    PositionSource,
     Protect,
     check_can_enrol,
     customer_contact,
     leave_refund_transfer,
     not_enrolled_message,
+    opening_position_task,
+    position_line,
     validate_contact,
     validate_enrolment,
     validate_leave,
@@ -62,6 +65,8 @@ class EnrolmentReceipt:
     sms_queued: bool  # the agreement SMS went into the outbox with this enrolment
     # Taken after the enrolment committed (a failure there leaves the enrolment in place).
     opening_payment: payments.Receipt | None = None
+    position: str = ""  # the opening position the first days are priced from, for people
+    position_missing: bool = False  # flagged: a staff task asks for monthly billing's position
 
 
 @dataclass(frozen=True)
@@ -142,17 +147,25 @@ def _enrol_once(
         return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
     contact = customer_contact(request, account)
     today, now = clock.today(), clock.now()
+    start = _agreement_start(uow, account, today)
+    # An account settled before agreements were recorded has its position in its usage rows.
+    source = PositionSource.ENTERED if request.position is not None else PositionSource.MISSING
     enrolment_id = uow.enrolment.add_enrolment(
         account_id,
-        _agreement_start(uow, account, today),
+        start,
         now,
         request.channel.value,
         request.office_id,
+        request.position,
+        source if start == today else None,
     )
     if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
         agreement = uow.enrolment.open_enrolment(account_id)
         assert agreement is not None
         return _receipt(uow, account, agreement, already_recorded=True, sms_queued=False)
+    if request.position is None and start == today:
+        # Not left at zero silently: staff fetch the closing position from monthly billing.
+        uow.credit.add_staff_tasks(opening_position_task(account, enrolment_id, today, now))
     uow.enrolment.set_billing_mode(account_id, BillingMode.PREPAID.value)
     _add_contact(uow, account_id, contact, now)
     if request.trusted is not None:
@@ -421,4 +434,6 @@ def _receipt(
         protection=protection.reason.value if protection else None,
         already_recorded=already_recorded,
         sms_queued=sms_queued,
+        position=position_line(agreement),
+        position_missing=agreement.position_source is PositionSource.MISSING,
     )

@@ -15,6 +15,8 @@ from gridpay.domain.enrolment import (
     Contact,
     ContactRole,
     EnrolChannel,
+    OpeningPosition,
+    PositionSource,
     Protection,
     ProtectionReason,
     progress_table,
@@ -45,7 +47,14 @@ class SqlEnrolmentRepo:
         return _agreement(row._mapping) if row else None
 
     def add_enrolment(
-        self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
+        self,
+        account_id: int,
+        day: dt.date,
+        at: dt.datetime,
+        channel: str,
+        office_id: int | None,
+        position: OpeningPosition | None = None,
+        position_source: PositionSource | None = None,
     ) -> int | None:
         """Insert unless an agreement is in force (the partial unique index decides, so two
         clerks enrolling one account at once leave one agreement and no error)."""
@@ -56,6 +65,9 @@ class SqlEnrolmentRepo:
             "enrolled_at": at,
             "channel": channel,
             "office_id": office_id,
+            "opening_wh": position.register_wh if position else None,
+            "opening_ytd_wh": position.ytd_wh if position else None,
+            "position_source": position_source.value if position_source else None,
         }
         stmt = (
             _insert(self.conn, e)
@@ -261,4 +273,9 @@ def _agreement(mapping: Any) -> Agreement:
         office_id=mapping["office_id"],
         left_on=as_date(mapping["left_on"]),
         left_at=as_utc(mapping["left_at"]),
+        opening_wh=mapping["opening_wh"],
+        opening_ytd_wh=mapping["opening_ytd_wh"],
+        position_source=(
+            PositionSource(mapping["position_source"]) if mapping["position_source"] else None
+        ),
     )

@@ -63,6 +63,16 @@ def enrol(
     ),
     channel: str | None = typer.Option(None, "--channel", help="The opening payment's channel."),
     ref: str | None = typer.Option(None, "--ref", help="The opening payment's reference."),
+    opening_kwh: str | None = typer.Option(
+        None,
+        "--opening-kwh",
+        help="Monthly billing's closing reading (kWh): the register the first day starts from.",
+    ),
+    opening_ytd_kwh: str | None = typer.Option(
+        None,
+        "--opening-ytd-kwh",
+        help="kWh already billed monthly this tier year: the first days' tier position.",
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Sign the smart-payment agreement (direct-supply accounts only); SMS 1 is queued.
@@ -81,6 +91,8 @@ def enrol(
         trusted_language=trusted_language,
         protected=protected,
         opening=opening,
+        opening_kwh=opening_kwh,
+        opening_ytd_kwh=opening_ytd_kwh,
     )
     with gridpay_app() as g:
         receipt = enrolment.enrol(g.store, g.clock, g.settings, cmd)
@@ -183,6 +195,8 @@ def enrolment_json(receipt: EnrolmentReceipt) -> dict[str, Any]:
         "protection": receipt.protection,
         "sms_queued": receipt.sms_queued,
         "opening_payment": receipt_json(paid) if paid is not None else None,
+        "position": receipt.position,
+        "position_missing": receipt.position_missing,
     }
 
 
@@ -268,6 +282,9 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
         )
     if receipt.protection:
         console.print(f"protected customer ({receipt.protection}): never cut remotely")
+    if receipt.position:
+        colour = "yellow" if receipt.position_missing else "default"
+        console.print(f"[{colour}]{escape(receipt.position)}[/]")
     paid = receipt.opening_payment
     if paid is not None:
         status = "already recorded" if paid.already_recorded else "recorded"
