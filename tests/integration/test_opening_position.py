@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from gridpay.services.settlement import settle_day
 from tests.fakes import FakeClock
 from tests.integration.credit_helpers import local
 from tests.integration.settle_helpers import add_city, add_readings, register_wh
+from tests.integration.test_registry_import import HEADER, account_line, import_file, write_csv
 
 MID_DECEMBER = dt.date(2026, 12, 15)
 DAY_WH = 20_000  # 20 kWh on the agreement's first day
@@ -198,3 +200,60 @@ def test_the_first_day_back_after_leaving_is_not_billed_the_days_away(
     )
     assert days_away == [(0,)]
     assert audit(store).ok
+
+
+# --- the accounts file: a prepaid row carries its opening position ------------------------------
+
+OPENING_HEADER = HEADER + ",opening_kwh,opening_ytd_kwh"
+
+
+def test_an_accounts_file_lands_the_opening_positions_and_names_bad_ones(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    lines = [
+        account_line(1) + ",5432.1,6700",  # prepaid with its position
+        account_line(2) + ",,",  # prepaid without: flagged and tasked
+        account_line(3) + ",100,",  # half a position
+        account_line(4, billing_mode="postpaid") + ",100,10",  # postpaid: stays on monthly bill
+        account_line(5) + ",12x,3",
+        account_line(6, billing_mode="postpaid") + ",,",
+    ]
+    path = write_csv(tmp_path / "district.csv", lines, header=OPENING_HEADER)
+    clock.set(local(MID_DECEMBER, 9))
+
+    report = import_file(store, clock, path)
+
+    assert report.added == 3
+    named = {p.row_no: p.problem for p in report.problems}
+    assert sorted(named) == [4, 5, 6]  # file rows 3, 4, 5 (the header is row 1)
+    assert "both opening_kwh" in named[4]
+    assert "postpaid account stays on monthly billing" in named[5]
+    assert "opening_kwh '12x' is not a number of kWh" in named[6]
+    agreements = _rows(
+        store,
+        "SELECT account_id, opening_wh, opening_ytd_wh, position_source FROM enrolments "
+        "ORDER BY account_id",
+    )
+    assert agreements == [(1, 5_432_100, 6_700_000, "accounts_file"), (2, None, None, "missing")]
+    tasks = _rows(store, "SELECT account_id, kind FROM staff_tasks")
+    assert tasks == [(2, "opening_position")]
+    again = import_file(store, clock, path)  # the same file again changes nothing
+    assert again.added == 0
+    assert _rows(store, "SELECT count(*) FROM staff_tasks") == [(1,)]
+
+    # The first day is priced from the file's position: 20 kWh in tier 3.
+    meter_id = 202208310000 + 1
+    _add_reading(store, meter_id, MID_DECEMBER, 5_432_100 + DAY_WH)
+    _settle(store, clock, MID_DECEMBER)
+    assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
+
+
+def _add_reading(store: SqlStore, meter_id: int, day: dt.date, total_wh: int) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO readings (day, meter_id, total_wh, source, received_at) "
+                "VALUES (:d, :m, :w, 'test', :r)"
+            ),
+            {"d": day, "m": meter_id, "w": total_wh, "r": dt.datetime(2026, 12, 1)},
+        )

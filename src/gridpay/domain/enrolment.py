@@ -287,25 +287,45 @@ def parse_opening_position(register_kwh: str | None, ytd_kwh: str | None) -> Ope
 OPENING_POSITION_TASK = "opening_position"
 
 
+def _opening_position_reason(day: dt.date) -> str:
+    return (
+        f"enrolled on {day.isoformat()} without the opening position: enter monthly billing's "
+        f"closing reading and the kWh billed this year, or the first days are priced from "
+        f"tier 1"
+    )
+
+
 def opening_position_task(
     account: Account, enrolment_id: int, day: dt.date, at: dt.datetime
 ) -> pl.DataFrame:
     """The staff task (``TASK_SCHEMA`` row) for an agreement signed without monthly billing's
     closing position: one per agreement, however often the enrolment is retried."""
-    reason = (
-        f"enrolled on {day.isoformat()} without the opening position: enter monthly billing's "
-        f"closing reading and the kWh billed this year, or the first days are priced from "
-        f"tier 1"
-    )
     return pl.DataFrame(
         {
             "key": [f"{OPENING_POSITION_TASK}/{account.account_no}/{enrolment_id}"],
             "account_id": [account.id],
             "kind": [OPENING_POSITION_TASK],
-            "reason": [reason],
+            "reason": [_opening_position_reason(day)],
             "created_at": [at],
         },
         schema=TASK_SCHEMA,
+    )
+
+
+def opening_position_tasks(accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> pl.DataFrame:
+    """The staff tasks for the accounts an accounts file made prepaid without a position (id,
+    opening_wh): one per account and agreement day, however often the file is imported."""
+    return accounts.filter(pl.col("opening_wh").is_null()).select(
+        pl.format(
+            "{}/{}/{}",
+            pl.lit(OPENING_POSITION_TASK),
+            pl.col("id").cast(pl.String).str.zfill(10),
+            pl.lit(day.isoformat()),
+        ).alias("key"),
+        pl.col("id").cast(pl.Int64).alias("account_id"),
+        pl.lit(OPENING_POSITION_TASK).alias("kind"),
+        pl.lit(_opening_position_reason(day)).alias("reason"),
+        pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
     )
 
 

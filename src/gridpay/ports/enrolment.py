@@ -91,6 +91,7 @@ class EnrolmentRepo(Protocol):
         ...
 
     def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
-        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id),
-        channel ``import``; rows added."""
+        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id,
+        opening_wh, opening_ytd_wh: null when the file gave no position), channel ``import``;
+        rows added."""
         ...

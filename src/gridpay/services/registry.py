@@ -14,6 +14,7 @@ from typing import Final
 import polars as pl
 
 from gridpay import limits
+from gridpay.domain.enrolment import opening_position_tasks
 from gridpay.domain.registry import (
     COLUMNS,
     EXTRA_FIELDS_COLUMN,
@@ -161,8 +162,14 @@ def _register(
                     progress.advance(chunk.height)
             # A prepaid row is an agreement from the day the file is imported: no day before
             # it is charged, and the policy's grace for a new agreement applies (docs).
-            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value)
+            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value).join(
+                rows.select("id", "opening_wh", "opening_ytd_wh").unique("id"),
+                on="id",
+                how="left",
+                validate="1:1",
+            )
             uow.enrolment.add_imported_enrolments(prepaid, clock.today(), clock.now())
+            uow.credit.add_staff_tasks(opening_position_tasks(prepaid, clock.today(), clock.now()))
             uow.commit()
     finally:
         progress.finish()

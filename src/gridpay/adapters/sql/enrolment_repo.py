@@ -94,12 +94,19 @@ class SqlEnrolmentRepo:
         """Agreements for accounts the same transaction registered (none can be in force)."""
         if accounts.height == 0:
             return 0
+        given = pl.col("opening_wh").is_not_null()
         rows = accounts.select(
             pl.col("id").alias("account_id"),
             pl.lit(day, dtype=pl.Date).alias("enrolled_on"),
             pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("enrolled_at"),
             pl.lit("import").alias("channel"),
             pl.col("office_id"),
+            pl.col("opening_wh").cast(pl.Int64),
+            pl.col("opening_ytd_wh").cast(pl.Int64),
+            pl.when(given)
+            .then(pl.lit(PositionSource.ACCOUNTS_FILE.value))
+            .otherwise(pl.lit(PositionSource.MISSING.value))
+            .alias("position_source"),
         )
         return bulk_insert(self.conn, "enrolments", rows)
 
