@@ -103,6 +103,8 @@ holiday_schedule_warning_days = 60
 
 # Days one enrolment progress report may cover (the drive is two months; a year is plenty).
 enrolment_report_days_max = 366
+# Rows of one enrolment drive file (each row is an enrolment of its own, in its own transaction).
+enrolment_drive_rows_max = 100_000
 
 # --- remote meter commands (disconnect / reconnect) -------------------------------------------
 

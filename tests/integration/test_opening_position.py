@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from gridpay.adapters.account_files import read_accounts_csv
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import shipped_policies
 from gridpay.adapters.sql.store import SqlStore
@@ -19,8 +21,10 @@ from gridpay.errors import InvalidInput
 from gridpay.services import credit
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
+from gridpay.services.enrolment_drive import enrol_drive_file
 from gridpay.services.settlement import settle_day
 from tests.fakes import FakeClock
+from tests.helpers_accounts import add_accounts, cli
 from tests.integration.credit_helpers import local
 from tests.integration.settle_helpers import add_city, add_readings, register_wh
 from tests.integration.test_registry_import import HEADER, account_line, import_file, write_csv
@@ -257,3 +261,73 @@ def _add_reading(store: SqlStore, meter_id: int, day: dt.date, total_wh: int) ->
             ),
             {"d": day, "m": meter_id, "w": total_wh, "r": dt.datetime(2026, 12, 1)},
         )
+
+
+# --- the enrolment drive's bulk file -----------------------------------------------------------
+
+
+def test_the_drive_file_lands_good_rows_and_names_bad_ones(
+    store: SqlStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    add_city(store, 5)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
+        conn.execute(text("UPDATE accounts SET supply_type = 'non_direct' WHERE id = 4"))
+    path = tmp_path / "drive.csv"
+    path.write_text(
+        "account_no,office,opening_kwh,opening_ytd_kwh\n"
+        "0000000001,1,5432.1,6700\n"  # row 2: lands, tier 3 from the first day
+        "0000000002,online,,\n"  # row 3: lands, flagged without a position
+        "0000000003,1,100,\n"  # row 4: half a position
+        "0000000004,2,100,10\n"  # row 5: not direct supply
+        "0000000009,1,100,10\n"  # row 6: no such account
+        "0000000005,99,100,10\n",  # row 7: no such office
+        encoding="utf-8",
+    )
+    clock.set(local(MID_DECEMBER, 9))
+
+    report = enrol_drive_file(store, clock, Settings(), read_accounts_csv(path), path.name)
+
+    assert (report.rows, report.enrolled, report.without_position) == (6, 2, 1)
+    named = {p.row_no: (p.account_no, p.problem) for p in report.problems}
+    assert sorted(named) == [4, 5, 6, 7]
+    assert "both the closing reading" in named[4][1]
+    assert named[5][0] == "0000000004" and "direct-supply" in named[5][1]
+    assert "0000000009" in named[6][1]
+    assert "unknown office 99" in named[7][1]
+    assert _rows(
+        store,
+        "SELECT account_id, channel, opening_wh, opening_ytd_wh, position_source FROM enrolments "
+        "ORDER BY account_id",
+    ) == [(1, "office", 5_432_100, 6_700_000, "drive_file"), (2, "online", None, None, "missing")]
+    assert _rows(store, "SELECT account_id, kind FROM staff_tasks") == [(2, "opening_position")]
+
+    again = enrol_drive_file(store, clock, Settings(), read_accounts_csv(path), path.name)
+    assert (again.enrolled, again.already_enrolled, len(again.problems)) == (0, 2, 4)
+    assert _rows(store, "SELECT count(*) FROM enrolments") == [(2,)]
+
+    add_readings(store, [1], MID_DECEMBER, **{"1": 5_432_100 + DAY_WH})
+    _settle(store, clock, MID_DECEMBER)
+    assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
+
+
+def test_the_drive_file_from_the_command_line(
+    store: SqlStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    add_accounts(store, [1, 2], billing_mode="postpaid")
+    path = tmp_path / "drive.csv"
+    path.write_text(
+        "account_no,office,opening_kwh,opening_ytd_kwh\n0000000001,1,10,6700\n0000000002,1,x,1\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(store, monkeypatch, capsys, "enrol-drive", str(path), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["enrolled"], report["problems"][0]["row_no"]) == (1, 3)
+
+    code, out, err = cli(store, monkeypatch, capsys, "explain", "0000000001")
+    assert code == 0, err
+    assert "6700.00 kWh already billed" in out

@@ -98,6 +98,9 @@ class Enrol:
     # day, and the kWh already billed in that tier year (both, or neither).
     opening_kwh: str | None = None
     opening_ytd_kwh: str | None = None
+    drive_file: bool = (
+        False  # a row of the enrolment drive's bulk file (where the position came from)
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ class EnrolmentRequest:
     protection: ProtectionReason | None
     opening: TakePayment | None
     position: OpeningPosition | None = None
+    position_source: PositionSource = PositionSource.MISSING  # where ``position`` came from
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -252,6 +256,7 @@ def validate_enrolment(cmd: Enrol, office_ids: Collection[int]) -> EnrolmentRequ
     """Everything about an enrolment that can be checked without the account's record."""
     account_id = parse_account_no(cmd.account_no)
     channel, office_id = _where_signed(cmd, office_ids)
+    position = parse_opening_position(cmd.opening_kwh, cmd.opening_ytd_kwh)
     return EnrolmentRequest(
         account_id=account_id,
         channel=channel,
@@ -261,7 +266,14 @@ def validate_enrolment(cmd: Enrol, office_ids: Collection[int]) -> EnrolmentRequ
         trusted=_trusted_contact(cmd),
         protection=parse_protection(cmd.protected) if cmd.protected is not None else None,
         opening=_opening_payment(cmd, office_id),
-        position=parse_opening_position(cmd.opening_kwh, cmd.opening_ytd_kwh),
+        position=position,
+        position_source=(
+            PositionSource.MISSING
+            if position is None
+            else PositionSource.DRIVE_FILE
+            if cmd.drive_file
+            else PositionSource.ENTERED
+        ),
     )
 
 

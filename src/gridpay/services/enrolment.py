@@ -149,7 +149,6 @@ def _enrol_once(
     today, now = clock.today(), clock.now()
     start = _agreement_start(uow, account, today)
     # An account settled before agreements were recorded has its position in its usage rows.
-    source = PositionSource.ENTERED if request.position is not None else PositionSource.MISSING
     enrolment_id = uow.enrolment.add_enrolment(
         account_id,
         start,
@@ -157,7 +156,7 @@ def _enrol_once(
         request.channel.value,
         request.office_id,
         request.position,
-        source if start == today else None,
+        request.position_source if start == today else None,
     )
     if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
         agreement = uow.enrolment.open_enrolment(account_id)
