@@ -17,7 +17,7 @@ from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.money import format_kwh
-from gridpay.errors import InvalidInput
+from gridpay.errors import InvalidInput, Refused
 from gridpay.services import credit
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
@@ -331,3 +331,36 @@ def test_the_drive_file_from_the_command_line(
     code, out, err = cli(store, monkeypatch, capsys, "explain", "0000000001")
     assert code == 0, err
     assert "6700.00 kWh already billed" in out
+
+
+def test_staff_enter_a_missing_position_before_the_first_day_is_settled_and_the_task_closes(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _postpaid_household(store)
+    _enrol_on(store, clock, MID_DECEMBER)  # signed without the position: a task
+    add_readings(store, [1], MID_DECEMBER, **{"1": 5_432_100 + DAY_WH})
+
+    receipt = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
+
+    assert not receipt.position_missing and "6700.00 kWh" in receipt.position
+    [(closed_at, code)] = _rows(store, "SELECT closed_at, close_code FROM staff_tasks")
+    assert closed_at is not None and code == "position_entered"
+    _settle(store, clock, MID_DECEMBER)
+    assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
+    again = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="1", opening_ytd_kwh="1")
+    assert again.already_recorded  # a position on record is not typed over at the counter
+
+
+def test_a_missing_position_cannot_be_entered_once_its_days_are_priced(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    _postpaid_household(store)
+    _enrol_on(store, clock, MID_DECEMBER)
+    add_readings(store, [1], MID_DECEMBER - dt.timedelta(days=1))
+    add_readings(store, [1], MID_DECEMBER)
+    _settle(store, clock, MID_DECEMBER)
+
+    with pytest.raises(Refused, match="settled up to 2026-12-15"):
+        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
+    assert _rows(store, "SELECT opening_wh FROM enrolments") == [(None,)]
+    assert _rows(store, "SELECT count(*) FROM staff_tasks WHERE closed_at IS NULL") == [(1,)]

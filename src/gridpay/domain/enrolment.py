@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from gridpay import limits
-from gridpay.domain.credit_policy import TASK_SCHEMA
+from gridpay.domain.credit_policy import CLOSING_SCHEMA, TASK_SCHEMA
 from gridpay.domain.ledger import Transfer
 from gridpay.domain.money import format_kwh, parse_kwh
 from gridpay.domain.payments import (
@@ -321,6 +321,31 @@ def opening_position_task(
             "created_at": [at],
         },
         schema=TASK_SCHEMA,
+    )
+
+
+def position_entered_closing(account_id: int, day: dt.date, at: dt.datetime) -> pl.DataFrame:
+    """``CLOSING_SCHEMA`` row closing the account's opening-position task: its cause is gone."""
+    return pl.DataFrame(
+        [
+            (
+                account_id,
+                OPENING_POSITION_TASK,
+                "position_entered",
+                f"opening position entered on {day.isoformat()}",
+                at,
+            )
+        ],
+        schema=CLOSING_SCHEMA,
+        orient="row",
+    )
+
+
+def position_too_late_message(account_no: str, enrolled_on: dt.date, last: dt.date) -> str:
+    return (
+        f"account {account_no}: its agreement's days from {enrolled_on.isoformat()} are settled "
+        f"up to {last.isoformat()} already, priced without an opening position; the position "
+        f"can be entered only before the first day is settled (ask billing for a correction)"
     )
 
 

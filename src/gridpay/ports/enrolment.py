@@ -42,6 +42,12 @@ class EnrolmentRepo(Protocol):
         ``position_source``."""
         ...
 
+    def set_opening_position(
+        self, enrolment_id: int, position: OpeningPosition, position_source: PositionSource
+    ) -> bool:
+        """Record the opening position of an agreement that has none; False if it has one."""
+        ...
+
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:
         """End the agreement in force; False if there was none (e.g. a concurrent leave)."""
         ...

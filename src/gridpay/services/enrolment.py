@@ -33,7 +33,9 @@ from gridpay.domain.enrolment import (
     leave_refund_transfer,
     not_enrolled_message,
     opening_position_task,
+    position_entered_closing,
     position_line,
+    position_too_late_message,
     validate_contact,
     validate_enrolment,
     validate_leave,
@@ -143,6 +145,8 @@ def _enrol_once(
 ) -> EnrolmentReceipt:
     account_id = request.account_id
     existing = uow.enrolment.open_enrolment(account_id)
+    if existing is not None and request.position is not None and existing.opening is None:
+        return _enter_position(uow, clock, account, existing, request)
     if existing is not None:
         return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
     contact = customer_contact(request, account)
@@ -182,6 +186,28 @@ def _enrol_once(
     agreement = uow.enrolment.open_enrolment(account_id)
     assert agreement is not None
     return _receipt(uow, account, agreement, already_recorded=False, sms_queued=queued == 1)
+
+
+def _enter_position(
+    uow: UnitOfWork,
+    clock: Clock,
+    account: Account,
+    agreement: Agreement,
+    request: EnrolmentRequest,
+) -> EnrolmentReceipt:
+    """The opening position staff fetched for an agreement signed without it, before its
+    first day is settled (after, those days are priced: a correction is billing's)."""
+    assert request.position is not None
+    last = uow.settlement.last_settled_day(account.id)
+    if last is not None and last >= agreement.enrolled_on:
+        raise Refused(position_too_late_message(account.account_no, agreement.enrolled_on, last))
+    if uow.enrolment.set_opening_position(agreement.id, request.position, request.position_source):
+        uow.credit.close_staff_tasks(
+            position_entered_closing(account.id, clock.today(), clock.now())
+        )
+    entered = uow.enrolment.open_enrolment(account.id)
+    assert entered is not None
+    return _receipt(uow, account, entered, already_recorded=False, sms_queued=False)
 
 
 def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.date:

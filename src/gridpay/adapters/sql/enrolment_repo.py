@@ -80,6 +80,21 @@ class SqlEnrolmentRepo:
         row = self.conn.execute(stmt).first()
         return int(row[0]) if row else None
 
+    def set_opening_position(
+        self, enrolment_id: int, position: OpeningPosition, position_source: PositionSource
+    ) -> bool:
+        e = schema.enrolments
+        updated = self.conn.execute(
+            e.update()
+            .where(e.c.id == enrolment_id, e.c.opening_wh.is_(None))
+            .values(
+                opening_wh=position.register_wh,
+                opening_ytd_wh=position.ytd_wh,
+                position_source=position_source.value,
+            )
+        ).rowcount
+        return updated == 1
+
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:
         e = schema.enrolments
         closed = self.conn.execute(
