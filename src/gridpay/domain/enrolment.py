@@ -349,23 +349,6 @@ def position_too_late_message(account_no: str, enrolled_on: dt.date, last: dt.da
     )
 
 
-def opening_position_tasks(accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> pl.DataFrame:
-    """The staff tasks for the accounts an accounts file made prepaid without a position (id,
-    opening_wh): one per account and agreement day, however often the file is imported."""
-    return accounts.filter(pl.col("opening_wh").is_null()).select(
-        pl.format(
-            "{}/{}/{}",
-            pl.lit(OPENING_POSITION_TASK),
-            pl.col("id").cast(pl.String).str.zfill(10),
-            pl.lit(day.isoformat()),
-        ).alias("key"),
-        pl.col("id").cast(pl.Int64).alias("account_id"),
-        pl.lit(OPENING_POSITION_TASK).alias("kind"),
-        pl.lit(_opening_position_reason(day)).alias("reason"),
-        pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
-    )
-
-
 def position_line(agreement: Agreement | None) -> str:
     """What explain says about the tier position an agreement's first days were priced from."""
     if agreement is None:

@@ -152,7 +152,9 @@ def _enrol_once(
     contact = customer_contact(request, account)
     today, now = clock.today(), clock.now()
     start = _agreement_start(uow, account, today)
-    # An account settled before agreements were recorded has its position in its usage rows.
+    # Only a household coming from monthly billing has a position there; one already prepaid
+    # (before agreements were recorded) has its tier year in its own usage rows.
+    from_monthly_billing = account.billing_mode != BillingMode.PREPAID
     enrolment_id = uow.enrolment.add_enrolment(
         account_id,
         start,
@@ -160,13 +162,13 @@ def _enrol_once(
         request.channel.value,
         request.office_id,
         request.position,
-        request.position_source if start == today else None,
+        request.position_source if from_monthly_billing or request.position else None,
     )
     if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
         agreement = uow.enrolment.open_enrolment(account_id)
         assert agreement is not None
         return _receipt(uow, account, agreement, already_recorded=True, sms_queued=False)
-    if request.position is None and start == today:
+    if request.position is None and from_monthly_billing:
         # Not left at zero silently: staff fetch the closing position from monthly billing.
         uow.credit.add_staff_tasks(opening_position_task(account, enrolment_id, today, now))
     uow.enrolment.set_billing_mode(account_id, BillingMode.PREPAID.value)

@@ -14,7 +14,6 @@ from typing import Final
 import polars as pl
 
 from gridpay import limits
-from gridpay.domain.enrolment import opening_position_tasks
 from gridpay.domain.registry import (
     COLUMNS,
     EXTRA_FIELDS_COLUMN,
@@ -168,8 +167,9 @@ def _register(
                 how="left",
                 validate="1:1",
             )
+            # Rows without an opening position are flagged ``missing`` on their agreement (explain
+            # says so), with no staff task each: a district's file would flood the queue.
             uow.enrolment.add_imported_enrolments(prepaid, clock.today(), clock.now())
-            uow.credit.add_staff_tasks(opening_position_tasks(prepaid, clock.today(), clock.now()))
             uow.commit()
     finally:
         progress.finish()
