@@ -107,6 +107,8 @@ enrolment_report_days_max = 366
 payout_lines_max = 50_000
 # Days one hand-over file to monthly billing may cover.
 handover_days_max = 366
+# Rows of one enrolment drive file (each row is an enrolment of its own, in its own transaction).
+enrolment_drive_rows_max = 100_000
 
 # --- remote meter commands (disconnect / reconnect) -------------------------------------------
 

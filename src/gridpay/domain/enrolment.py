@@ -19,7 +19,9 @@ from typing import Any
 import polars as pl
 
 from gridpay import limits
+from gridpay.domain.credit_policy import CLOSING_SCHEMA, TASK_SCHEMA
 from gridpay.domain.ledger import Transfer
+from gridpay.domain.money import format_kwh, parse_kwh
 from gridpay.domain.payments import (
     RefundRequest,
     TakePayment,
@@ -45,6 +47,15 @@ class EnrolChannel(StrEnum):
     OFFICE = "office"  # signed at a service office's counter
     ONLINE = "online"
     IMPORT = "import"  # registered as prepaid by an accounts file (``gridpay accounts import``)
+
+
+class PositionSource(StrEnum):
+    """Where an agreement's opening position (register, year-to-date kWh) came from."""
+
+    ENTERED = "entered"  # typed at enrolment, from monthly billing's closing statement
+    ACCOUNTS_FILE = "accounts_file"  # columns of the accounts file that registered it prepaid
+    DRIVE_FILE = "drive_file"  # a row of the enrolment drive's bulk file
+    MISSING = "missing"  # not given: flagged, and a staff task asks for it
 
 
 class ContactRole(StrEnum):
@@ -83,6 +94,13 @@ class Enrol:
     trusted_language: str | None = None
     protected: str | None = None  # medical | elderly_alone
     opening: OpeningPayment | None = None
+    # Monthly billing's closing position: the register at the start of the agreement's first
+    # day, and the kWh already billed in that tier year (both, or neither).
+    opening_kwh: str | None = None
+    opening_ytd_kwh: str | None = None
+    drive_file: bool = (
+        False  # a row of the enrolment drive's bulk file (where the position came from)
+    )
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,20 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class OpeningPosition:
+    """Where monthly billing left the household: the register at the start of the agreement's
+    first day (its closing reading) and the kWh already billed in that tier year. Settlement
+    takes the first prepaid day's baseline and tier position from it."""
+
+    register_wh: int
+    ytd_wh: int
+
+    def __post_init__(self) -> None:
+        assert self.register_wh >= 0
+        assert self.ytd_wh >= 0
+
+
+@dataclass(frozen=True)
 class Agreement:
     """A smart-payment agreement as recorded; ``left_on`` / ``left_at`` unset while in force."""
 
@@ -134,6 +166,15 @@ class Agreement:
     office_id: int | None
     left_on: dt.date | None
     left_at: dt.datetime | None
+    opening_wh: int | None = None  # ``OpeningPosition``, both or neither
+    opening_ytd_wh: int | None = None
+    position_source: PositionSource | None = None  # None: recorded before positions
+
+    @property
+    def opening(self) -> OpeningPosition | None:
+        if self.opening_wh is None or self.opening_ytd_wh is None:
+            return None
+        return OpeningPosition(register_wh=self.opening_wh, ytd_wh=self.opening_ytd_wh)
 
 
 @dataclass(frozen=True)
@@ -161,6 +202,8 @@ class EnrolmentRequest:
     trusted: Contact | None
     protection: ProtectionReason | None
     opening: TakePayment | None
+    position: OpeningPosition | None = None
+    position_source: PositionSource = PositionSource.MISSING  # where ``position`` came from
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -213,6 +256,7 @@ def validate_enrolment(cmd: Enrol, office_ids: Collection[int]) -> EnrolmentRequ
     """Everything about an enrolment that can be checked without the account's record."""
     account_id = parse_account_no(cmd.account_no)
     channel, office_id = _where_signed(cmd, office_ids)
+    position = parse_opening_position(cmd.opening_kwh, cmd.opening_ytd_kwh)
     return EnrolmentRequest(
         account_id=account_id,
         channel=channel,
@@ -222,6 +266,111 @@ def validate_enrolment(cmd: Enrol, office_ids: Collection[int]) -> EnrolmentRequ
         trusted=_trusted_contact(cmd),
         protection=parse_protection(cmd.protected) if cmd.protected is not None else None,
         opening=_opening_payment(cmd, office_id),
+        position=position,
+        position_source=(
+            PositionSource.MISSING
+            if position is None
+            else PositionSource.DRIVE_FILE
+            if cmd.drive_file
+            else PositionSource.ENTERED
+        ),
+    )
+
+
+def parse_opening_position(register_kwh: str | None, ytd_kwh: str | None) -> OpeningPosition | None:
+    """Monthly billing's closing reading and year-to-date kWh, both or neither."""
+    given = [t for t in (register_kwh, ytd_kwh) if t is not None and t.strip()]
+    if not given:
+        return None
+    if len(given) == 1:
+        raise InvalidInput(
+            "the opening position needs both the closing reading (--opening-kwh) and the kWh "
+            "already billed this year (--opening-ytd-kwh), from the last monthly bill"
+        )
+    assert register_kwh is not None and ytd_kwh is not None
+    register_wh, ytd_wh = parse_kwh(register_kwh.strip()), parse_kwh(ytd_kwh.strip())
+    if register_wh < 0 or ytd_wh < 0:
+        raise InvalidInput(
+            f"opening position {register_kwh} kWh, {ytd_kwh} kWh this year: neither is negative"
+        )
+    return OpeningPosition(register_wh=register_wh, ytd_wh=ytd_wh)
+
+
+OPENING_POSITION_TASK = "opening_position"
+
+
+def _opening_position_reason(day: dt.date) -> str:
+    return (
+        f"enrolled on {day.isoformat()} without the opening position: enter monthly billing's "
+        f"closing reading and the kWh billed this year, or the first days are priced from "
+        f"tier 1"
+    )
+
+
+def opening_position_task(
+    account: Account, enrolment_id: int, day: dt.date, at: dt.datetime
+) -> pl.DataFrame:
+    """The staff task (``TASK_SCHEMA`` row) for an agreement signed without monthly billing's
+    closing position: one per agreement, however often the enrolment is retried."""
+    return pl.DataFrame(
+        {
+            "key": [f"{OPENING_POSITION_TASK}/{account.account_no}/{enrolment_id}"],
+            "account_id": [account.id],
+            "kind": [OPENING_POSITION_TASK],
+            "reason": [_opening_position_reason(day)],
+            "created_at": [at],
+        },
+        schema=TASK_SCHEMA,
+    )
+
+
+def position_entered_closing(account_id: int, day: dt.date, at: dt.datetime) -> pl.DataFrame:
+    """``CLOSING_SCHEMA`` row closing the account's opening-position task: its cause is gone."""
+    return pl.DataFrame(
+        [
+            (
+                account_id,
+                OPENING_POSITION_TASK,
+                "position_entered",
+                f"opening position entered on {day.isoformat()}",
+                at,
+            )
+        ],
+        schema=CLOSING_SCHEMA,
+        orient="row",
+    )
+
+
+def position_too_late_message(account_no: str, enrolled_on: dt.date, last: dt.date) -> str:
+    return (
+        f"account {account_no}: its agreement's days from {enrolled_on.isoformat()} are settled "
+        f"up to {last.isoformat()} already, priced without an opening position; the position "
+        f"can be entered only before the first day is settled (ask billing for a correction)"
+    )
+
+
+def position_line(agreement: Agreement | None) -> str:
+    """What explain says about the tier position an agreement's first days were priced from."""
+    if agreement is None:
+        return "no agreement on record: priced from its settled days only"
+    start = agreement.enrolled_on.isoformat()
+    if agreement.opening is not None:
+        source = agreement.position_source.value if agreement.position_source else "given"
+        return (
+            f"opening position from monthly billing ({source}): register "
+            f"{format_kwh(agreement.opening.register_wh)} kWh and "
+            f"{format_kwh(agreement.opening.ytd_wh)} kWh already billed this tier year, "
+            f"at the start of {start}"
+        )
+    if agreement.position_source is PositionSource.MISSING:
+        return (
+            f"no opening position given at enrolment on {start}: the first day was priced from "
+            f"the meter's reading of the day before and 0 kWh this tier year (a staff task asks "
+            f"for monthly billing's closing position)"
+        )
+    return (
+        f"agreement from {start} recorded without an opening position: the first day was "
+        f"priced from the meter's reading of the day before and 0 kWh this tier year"
     )
 
 

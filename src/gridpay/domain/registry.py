@@ -85,6 +85,10 @@ OPTIONAL_COLUMNS = (
     "has_switch",
     "breaker_a",
     "initial_kwh",
+    # A prepaid row's opening position from monthly billing (both or neither): its closing
+    # reading and the kWh already billed this tier year (``domain.enrolment.OpeningPosition``).
+    "opening_kwh",
+    "opening_ytd_kwh",
 )
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 # Text found beyond a row's named columns (a file reader puts it here), reported per row.
@@ -266,6 +270,10 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
     kwh_text = pl.col("_initial_kwh").fill_null("0")
     kwh_ok = kwh_text.str.contains(kwh_pattern)
     phone_pattern = r"^\+?[0-9][0-9 \-]*[0-9]$"
+    opening_ok = pl.col("_opening_kwh").is_null() | pl.col("_opening_kwh").str.contains(kwh_pattern)
+    opening_ytd_ok = pl.col("_opening_ytd_kwh").is_null() | pl.col("_opening_ytd_kwh").str.contains(
+        kwh_pattern
+    )
 
     typed = text.with_columns(
         pl.when(account_ok).then(pl.col("_account_no")).alias("account_no"),
@@ -283,6 +291,10 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
         breaker_a.alias("breaker_a"),
         installed_on.alias("installed_on"),
         pl.when(kwh_ok).then(_wh_from_kwh_text(kwh_text)).alias("initial_wh"),
+        pl.when(opening_ok).then(_wh_from_kwh_text(pl.col("_opening_kwh"))).alias("opening_wh"),
+        pl.when(opening_ytd_ok)
+        .then(_wh_from_kwh_text(pl.col("_opening_ytd_kwh")))
+        .alias("opening_ytd_wh"),
         # A blank flag takes its default; an unreadable one stays null (a problem, below).
         pl.when(pl.col("_has_tou").is_null())
         .then(False)
@@ -391,6 +403,29 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
                 REGISTER_KWH_DIGITS_MAX,
             ),
         ),
+        *(
+            (
+                ~ok,
+                pl.format(
+                    "{} {} is not a number of kWh (0 to {} digits, up to 3 decimals)",
+                    pl.lit(column),
+                    _quoted(pl.col(f"_{column}")),
+                    REGISTER_KWH_DIGITS_MAX,
+                ),
+            )
+            for column, ok in (("opening_kwh", opening_ok), ("opening_ytd_kwh", opening_ytd_ok))
+        ),
+        (
+            opening_ok
+            & opening_ytd_ok
+            & (pl.col("_opening_kwh").is_null() != pl.col("_opening_ytd_kwh").is_null()),
+            "the opening position needs both opening_kwh (monthly billing's closing reading) "
+            "and opening_ytd_kwh (kWh already billed this year), or neither",
+        ),
+        (
+            pl.col("_opening_kwh").is_not_null() & (billing != BillingMode.PREPAID.value),
+            "opening_kwh is for a prepaid row: a postpaid account stays on monthly billing",
+        ),
     ]
     return _with_problems(typed, checks).select(
         "row_no",
@@ -399,6 +434,8 @@ def _parse(raw: pl.LazyFrame, refs: References, lenient: bool) -> pl.LazyFrame:
         "billing_mode_defaulted",
         "meter_id",
         *METER_FIELDS,
+        "opening_wh",
+        "opening_ytd_wh",
         "problem",
     )
 

@@ -8,8 +8,10 @@ For each account and day D the kernel
 
 1. finds the baseline register: yesterday's row (``prev_*``); or, when the meter was replaced,
    the new meter's initial register plus what the old meter counted up to its final reading
-   (``carry_wh``); or, for an account's first settled day, the new meter's initial register or
-   the raw reading of D-1 (``first_base_wh``) — if neither exists the day is only a baseline;
+   (``carry_wh``); or, for the first settled day of an account or of its agreement (rows of an
+   earlier agreement are no baseline), the new meter's initial register, monthly billing's
+   closing reading (``opening_wh``), or the raw reading of D-1 (``first_base_wh``) — if none
+   exists the day is only a baseline;
 2. validates today's reading against the last *real* register (VEE): going backwards, or a jump
    larger than the breaker could deliver since then, quarantines the reading. A *first* reading
    (a baseline, or D-1's raw reading) has no real register before it, so it is held to the same
@@ -19,7 +21,8 @@ For each account and day D the kernel
 3. takes the energy: real reading - baseline, or an estimate from the recent average (flagged);
    a real reading after estimates may give negative energy, which corrects them;
 4. prices it exactly (register prices + annual band surcharges on the year-to-date position,
-   which restarts on 1 January) and rounds *cumulatively*:
+   which restarts on 1 January, and starts an agreement's first day from the kWh monthly
+   billing already billed that year, ``opening_ytd_wh``) and rounds *cumulatively*:
    ``charge = fen(ytd_cost_after) - ytd_charged_before``, so the year's charges add up to the
    annual bill to the fen, and any correction of an estimate lands automatically.
 
@@ -66,6 +69,11 @@ INPUT_SCHEMA: dict[str, Any] = {
     "prev_window_charge_fen": pl.Int64,
     "prev_window_days": pl.Int64,
     "first_base_wh": pl.Int64,  # raw reading of D-1, for an account's first settled day
+    # The agreement covering D (null: none on record): its first day and monthly billing's
+    # closing position there (register, kWh billed that tier year; null when not given).
+    "agreement_from": pl.Date,
+    "opening_wh": pl.Int64,
+    "opening_ytd_wh": pl.Int64,
     "r_total_wh": pl.Int64,  # today's reading; null when missing
     **{f"r_{r}_wh": pl.Int64 for r in REGISTERS},
 }
@@ -232,19 +240,32 @@ def _first_capacity_wh(day: dt.date, nominal_voltage_v: int) -> pl.Expr:
     return _capacity_per_day_wh(nominal_voltage_v) * days.clip(lower_bound=0)
 
 
+def _opening() -> pl.Expr:
+    """D is the first settled day of its agreement: no row yet, or only rows of an earlier
+    agreement, whose last register is no baseline (the days away were billed monthly)."""
+    return pl.col("agreement_from").is_not_null() & (
+        pl.col("prev_day").is_null() | (pl.col("prev_day") < pl.col("agreement_from"))
+    )
+
+
 def _baseline(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
-    has_prev = pl.col("prev_day").is_not_null()
+    opening = _opening()
+    has_prev = pl.col("prev_day").is_not_null() & ~opening
     replaced = has_prev & (pl.col("prev_meter_id") != pl.col("meter_id"))
     continuing = has_prev & ~replaced
     new_meter_today = pl.col("meter_installed_on") == pl.lit(day)
     yesterday = day - dt.timedelta(days=1)
     # An implausible D-1 reading is no baseline: today's reading becomes the first instead.
     first_base_ok = _plausible_first(pl.col("first_base_wh"), yesterday, nominal_voltage_v)
+    # Monthly billing's closing reading, at the start of the agreement's first day.
+    from_opening = opening & pl.col("opening_wh").is_not_null() & ~new_meter_today
     base_wh = (
         pl.when(continuing)
         .then(pl.col("prev_reading_wh"))
         .when(replaced | new_meter_today)
         .then(pl.col("meter_initial_wh"))
+        .when(from_opening)
+        .then(pl.col("opening_wh"))
         .when(first_base_ok)
         .then(pl.col("first_base_wh"))
     )
@@ -263,6 +284,8 @@ def _baseline(day: dt.date, nominal_voltage_v: int) -> list[pl.Expr]:
         pl.when(continuing).then(pl.col("prev_last_real_wh")).otherwise(base_wh).alias("check_wh"),
         pl.when(continuing)
         .then(pl.col("prev_last_real_day"))
+        .when(from_opening)
+        .then(pl.col("agreement_from") - pl.duration(days=1))
         .otherwise(pl.lit(day - dt.timedelta(days=1)))
         .alias("check_day"),
         *(
@@ -403,7 +426,19 @@ def _registers_out() -> list[pl.Expr]:
 
 def _pricing(day: dt.date) -> list[pl.Expr]:
     same_year = pl.col("prev_day").dt.year() == day.year
-    ytd_before = pl.when(same_year).then(pl.col("prev_ytd_wh")).otherwise(0)
+    # The tier year does not restart at enrolment: the first day of an agreement starts from
+    # the kWh monthly billing already billed that year (the position at the end of the day
+    # before the agreement). What the prepaid side charged this year (cost, charged) still
+    # continues from its own rows, so the year's charges add up as before.
+    position_year = (pl.col("agreement_from") - pl.duration(days=1)).dt.year()
+    from_opening = _opening() & pl.col("opening_ytd_wh").is_not_null() & (position_year == day.year)
+    ytd_before = (
+        pl.when(from_opening)
+        .then(pl.col("opening_ytd_wh"))
+        .when(same_year)
+        .then(pl.col("prev_ytd_wh"))
+        .otherwise(0)
+    )
     cost_before = pl.when(same_year).then(pl.col("prev_ytd_cost_nyuan")).otherwise(0)
     charged_before = pl.when(same_year).then(pl.col("prev_ytd_charged_fen")).otherwise(0)
     ytd_after = ytd_before + pl.col("energy_wh")

@@ -7,7 +7,13 @@ from typing import Protocol
 
 import polars as pl
 
-from gridpay.domain.enrolment import Agreement, Contact, Protection
+from gridpay.domain.enrolment import (
+    Agreement,
+    Contact,
+    OpeningPosition,
+    PositionSource,
+    Protection,
+)
 
 
 class EnrolmentRepo(Protocol):
@@ -22,9 +28,24 @@ class EnrolmentRepo(Protocol):
         ...
 
     def add_enrolment(
-        self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
+        self,
+        account_id: int,
+        day: dt.date,
+        at: dt.datetime,
+        channel: str,
+        office_id: int | None,
+        position: OpeningPosition | None = None,
+        position_source: PositionSource | None = None,
     ) -> int | None:
-        """The new agreement's id; None (nothing written) if one is already in force."""
+        """The new agreement's id; None (nothing written) if one is already in force.
+        ``position``: monthly billing's closing position, where it came from in
+        ``position_source``."""
+        ...
+
+    def set_opening_position(
+        self, enrolment_id: int, position: OpeningPosition, position_source: PositionSource
+    ) -> bool:
+        """Record the opening position of an agreement that has none; False if it has one."""
         ...
 
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:
@@ -76,6 +97,7 @@ class EnrolmentRepo(Protocol):
         ...
 
     def add_imported_enrolments(self, accounts: pl.DataFrame, day: dt.date, at: dt.datetime) -> int:
-        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id),
-        channel ``import``; rows added."""
+        """Agreements from ``day`` for newly registered prepaid accounts (id, office_id,
+        opening_wh, opening_ytd_wh: null when the file gave no position), channel ``import``;
+        rows added."""
         ...

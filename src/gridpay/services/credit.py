@@ -31,6 +31,7 @@ from gridpay.domain.credit_policy import (
     restores,
 )
 from gridpay.domain.credit_rules import SCREEN_COLUMNS, evaluate, near_threshold, restore_one
+from gridpay.domain.enrolment import position_line
 from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import NotFound
@@ -204,6 +205,7 @@ class Explanation:
     state: AccountCreditState | None
     decisions: pl.DataFrame  # newest first: at, action, reason_code, reason
     now_line: str  # what the calendar says about a cut right now
+    position_line: str = ""  # the opening position the agreement's first days were priced from
 
 
 def explain(store: Store, clock: Clock, p: Policy, account_no: str, limit: int) -> Explanation:
@@ -213,11 +215,13 @@ def explain(store: Store, clock: Clock, p: Policy, account_no: str, limit: int) 
             raise NotFound(f"account {format_account_no(account_id)} does not exist")
         state = uow.credit.state_of(account_id)
         decisions = uow.credit.decisions(account_id, limit)
+        agreement = uow.enrolment.latest_enrolment(account_id)
     return Explanation(
         account_no=format_account_no(account_id),
         state=state,
         decisions=decisions,
         now_line=context(clock, p).cut_hold_reason or "a cut would be allowed now",
+        position_line=position_line(agreement),
     )
 
 

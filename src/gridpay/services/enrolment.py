@@ -26,10 +26,15 @@ from gridpay.domain.enrolment import (
     Enrol,
     EnrolmentRequest,
     Leave,
+    PositionSource,
     Protect,
     check_can_enrol,
     customer_contact,
     not_enrolled_message,
+    opening_position_task,
+    position_entered_closing,
+    position_line,
+    position_too_late_message,
     validate_contact,
     validate_enrolment,
     validate_leave,
@@ -61,6 +66,8 @@ class EnrolmentReceipt:
     sms_queued: bool  # the agreement SMS went into the outbox with this enrolment
     # Taken after the enrolment committed (a failure there leaves the enrolment in place).
     opening_payment: payments.Receipt | None = None
+    position: str = ""  # the opening position the first days are priced from, for people
+    position_missing: bool = False  # flagged: a staff task asks for monthly billing's position
 
 
 @dataclass(frozen=True)
@@ -139,22 +146,33 @@ def _enrol_once(
 ) -> EnrolmentReceipt:
     account_id = request.account_id
     existing = uow.enrolment.open_enrolment(account_id)
+    if existing is not None and request.position is not None and existing.opening is None:
+        return _enter_position(uow, clock, account, existing, request)
     if existing is not None:
         return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
     contact = customer_contact(request, account)
     today, now = clock.today(), clock.now()
     _check_not_leaving(uow, account)
+    start = _agreement_start(uow, account, today)
+    # Only a household coming from monthly billing has a position there; one already prepaid
+    # (before agreements were recorded) has its tier year in its own usage rows.
+    from_monthly_billing = account.billing_mode != BillingMode.PREPAID
     enrolment_id = uow.enrolment.add_enrolment(
         account_id,
-        _agreement_start(uow, account, today),
+        start,
         now,
         request.channel.value,
         request.office_id,
+        request.position,
+        request.position_source if from_monthly_billing or request.position else None,
     )
     if enrolment_id is None:  # enrolled a moment ago by another clerk: theirs stands
         agreement = uow.enrolment.open_enrolment(account_id)
         assert agreement is not None
         return _receipt(uow, account, agreement, already_recorded=True, sms_queued=False)
+    if request.position is None and from_monthly_billing:
+        # Not left at zero silently: staff fetch the closing position from monthly billing.
+        uow.credit.add_staff_tasks(opening_position_task(account, enrolment_id, today, now))
     uow.enrolment.set_billing_mode(account_id, BillingMode.PREPAID.value)
     _add_contact(uow, account_id, contact, now)
     if request.trusted is not None:
@@ -184,6 +202,28 @@ def _check_not_leaving(uow: UnitOfWork, account: Account) -> None:
             f"and that day is not settled yet: enrol again once it is (after the night's "
             f"settlement)"
         )
+
+
+def _enter_position(
+    uow: UnitOfWork,
+    clock: Clock,
+    account: Account,
+    agreement: Agreement,
+    request: EnrolmentRequest,
+) -> EnrolmentReceipt:
+    """The opening position staff fetched for an agreement signed without it, before its
+    first day is settled (after, those days are priced: a correction is billing's)."""
+    assert request.position is not None
+    last = uow.settlement.last_settled_day(account.id)
+    if last is not None and last >= agreement.enrolled_on:
+        raise Refused(position_too_late_message(account.account_no, agreement.enrolled_on, last))
+    if uow.enrolment.set_opening_position(agreement.id, request.position, request.position_source):
+        uow.credit.close_staff_tasks(
+            position_entered_closing(account.id, clock.today(), clock.now())
+        )
+    entered = uow.enrolment.open_enrolment(account.id)
+    assert entered is not None
+    return _receipt(uow, account, entered, already_recorded=False, sms_queued=False)
 
 
 def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.date:
@@ -438,4 +478,6 @@ def _receipt(
         protection=protection.reason.value if protection else None,
         already_recorded=already_recorded,
         sms_queued=sms_queued,
+        position=position_line(agreement),
+        position_missing=agreement.position_source is PositionSource.MISSING,
     )

@@ -161,7 +161,14 @@ def _register(
                     progress.advance(chunk.height)
             # A prepaid row is an agreement from the day the file is imported: no day before
             # it is charged, and the policy's grace for a new agreement applies (docs).
-            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value)
+            prepaid = accounts.filter(pl.col("billing_mode") == BillingMode.PREPAID.value).join(
+                rows.select("id", "opening_wh", "opening_ytd_wh").unique("id"),
+                on="id",
+                how="left",
+                validate="1:1",
+            )
+            # Rows without an opening position are flagged ``missing`` on their agreement (explain
+            # says so), with no staff task each: a district's file would flood the queue.
             uow.enrolment.add_imported_enrolments(prepaid, clock.today(), clock.now())
             uow.commit()
     finally:

@@ -15,6 +15,8 @@ from gridpay.domain.enrolment import (
     Contact,
     ContactRole,
     EnrolChannel,
+    OpeningPosition,
+    PositionSource,
     Protection,
     ProtectionReason,
     progress_table,
@@ -45,7 +47,14 @@ class SqlEnrolmentRepo:
         return _agreement(row._mapping) if row else None
 
     def add_enrolment(
-        self, account_id: int, day: dt.date, at: dt.datetime, channel: str, office_id: int | None
+        self,
+        account_id: int,
+        day: dt.date,
+        at: dt.datetime,
+        channel: str,
+        office_id: int | None,
+        position: OpeningPosition | None = None,
+        position_source: PositionSource | None = None,
     ) -> int | None:
         """Insert unless an agreement is in force (the partial unique index decides, so two
         clerks enrolling one account at once leave one agreement and no error)."""
@@ -56,6 +65,9 @@ class SqlEnrolmentRepo:
             "enrolled_at": at,
             "channel": channel,
             "office_id": office_id,
+            "opening_wh": position.register_wh if position else None,
+            "opening_ytd_wh": position.ytd_wh if position else None,
+            "position_source": position_source.value if position_source else None,
         }
         stmt = (
             _insert(self.conn, e)
@@ -67,6 +79,21 @@ class SqlEnrolmentRepo:
         )
         row = self.conn.execute(stmt).first()
         return int(row[0]) if row else None
+
+    def set_opening_position(
+        self, enrolment_id: int, position: OpeningPosition, position_source: PositionSource
+    ) -> bool:
+        e = schema.enrolments
+        updated = self.conn.execute(
+            e.update()
+            .where(e.c.id == enrolment_id, e.c.opening_wh.is_(None))
+            .values(
+                opening_wh=position.register_wh,
+                opening_ytd_wh=position.ytd_wh,
+                position_source=position_source.value,
+            )
+        ).rowcount
+        return updated == 1
 
     def close_enrolment(self, account_id: int, day: dt.date, at: dt.datetime) -> bool:
         e = schema.enrolments
@@ -82,12 +109,19 @@ class SqlEnrolmentRepo:
         """Agreements for accounts the same transaction registered (none can be in force)."""
         if accounts.height == 0:
             return 0
+        given = pl.col("opening_wh").is_not_null()
         rows = accounts.select(
             pl.col("id").alias("account_id"),
             pl.lit(day, dtype=pl.Date).alias("enrolled_on"),
             pl.lit(at, dtype=pl.Datetime("us", "UTC")).alias("enrolled_at"),
             pl.lit("import").alias("channel"),
             pl.col("office_id"),
+            pl.col("opening_wh").cast(pl.Int64),
+            pl.col("opening_ytd_wh").cast(pl.Int64),
+            pl.when(given)
+            .then(pl.lit(PositionSource.ACCOUNTS_FILE.value))
+            .otherwise(pl.lit(PositionSource.MISSING.value))
+            .alias("position_source"),
         )
         return bulk_insert(self.conn, "enrolments", rows)
 
@@ -261,4 +295,9 @@ def _agreement(mapping: Any) -> Agreement:
         office_id=mapping["office_id"],
         left_on=as_date(mapping["left_on"]),
         left_at=as_utc(mapping["left_at"]),
+        opening_wh=mapping["opening_wh"],
+        opening_ytd_wh=mapping["opening_ytd_wh"],
+        position_source=(
+            PositionSource(mapping["position_source"]) if mapping["position_source"] else None
+        ),
     )

@@ -282,7 +282,19 @@ enrolments = Table(
     Column("office_id", Integer),  # the office that signed the agreement; null online
     Column("left_on", Date),
     Column("left_at", DateTime(timezone=True)),
+    # The opening position taken from monthly billing: the register at the start of
+    # ``enrolled_on`` (monthly billing's closing reading) and the kWh already billed in that
+    # tier year. Null: not given (``position_source`` missing) or recorded before positions.
+    Column("opening_wh", BigInteger),
+    Column("opening_ytd_wh", BigInteger),
+    # entered (at enrol) | accounts_file | drive_file | missing; null: before positions
+    Column("position_source", String(16)),
     CheckConstraint("channel in ('office', 'online', 'import')", name="ck_enrolments_channel"),
+    CheckConstraint(
+        "(opening_wh IS NULL) = (opening_ytd_wh IS NULL) "
+        "AND (opening_wh IS NULL OR (opening_wh >= 0 AND opening_ytd_wh >= 0))",
+        name="ck_enrolments_opening",
+    ),
     Index("ix_enrolments_account_id", "account_id"),
     Index("ix_enrolments_enrolled_on", "enrolled_on"),
     # At most one agreement in force per account; history of earlier ones is kept.

@@ -64,6 +64,9 @@ _ACCOUNT_SCHEMA = {
         "breaker_a",
         "meter_installed_on",
         "meter_initial_wh",
+        "agreement_from",
+        "opening_wh",
+        "opening_ytd_wh",
     )
 }
 READING_SCHEMA = {
@@ -131,9 +134,14 @@ def in_agreement_sql(account_id: str, day: str) -> str:
 # ``in_agreement_sql`` for a batch's id range as one join: each account's agreements in the
 # range are grouped once, where two correlated subqueries per account would each be a
 # subplan run row by row on PostgreSQL (``load_state``; timings in the commit).
+# The agreement covering the day also brings its first day and opening position (agreements of
+# an account never overlap, so ``max`` over the covering one is that one's value).
+_COVERS = "enrolled_on <= :d AND (left_on IS NULL OR left_on >= :d)"
 _AGREEMENT_JOIN = (
-    "LEFT JOIN (SELECT account_id, max(CASE WHEN enrolled_on <= :d "
-    "AND (left_on IS NULL OR left_on >= :d) THEN 1 ELSE 0 END) AS covered FROM enrolments "
+    f"LEFT JOIN (SELECT account_id, max(CASE WHEN {_COVERS} THEN 1 ELSE 0 END) AS covered, "
+    f"max(CASE WHEN {_COVERS} THEN enrolled_on END) AS agreement_from, "
+    f"max(CASE WHEN {_COVERS} THEN opening_wh END) AS opening_wh, "
+    f"max(CASE WHEN {_COVERS} THEN opening_ytd_wh END) AS opening_ytd_wh FROM enrolments "
     "WHERE account_id BETWEEN :lo AND :hi GROUP BY account_id) ag ON ag.account_id = a.id "
 )
 
@@ -383,9 +391,9 @@ class SqlSettlementRepo:
         readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA
         # The audit re-prices what is stored whatever the account is now: one that left the
         # agreement is postpaid today, yet its days up to the leaving day were charged.
-        agreement_join, agreement, prepaid = "", "", ""
+        agreement, prepaid = "", ""
         if not include_settled:
-            agreement_join, agreement = _AGREEMENT_JOIN, " AND COALESCE(ag.covered, 1) = 1"
+            agreement = " AND COALESCE(ag.covered, 1) = 1"
             prepaid = "AND a.billing_mode = 'prepaid' "
         if with_readings:
             readings_columns = ", rd.total_wh AS r_total_wh, " + ", ".join(
@@ -397,10 +405,11 @@ class SqlSettlementRepo:
             self.conn,
             "SELECT a.id AS account_id, m.id AS meter_id, "
             "COALESCE(tc.tariff_code, a.tariff_code) AS tariff_code, m.breaker_a, "
-            "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh"
+            "m.installed_on AS meter_installed_on, m.initial_wh AS meter_initial_wh, "
+            "ag.agreement_from, ag.opening_wh, ag.opening_ytd_wh"
             f"{readings_columns} "
             f"FROM accounts a JOIN meters m ON m.account_id = a.id {readings_join}"
-            f"{agreement_join}{_TARIFF_JOIN}"
+            f"{_AGREEMENT_JOIN}{_TARIFF_JOIN}"
             # The range on both sides: PostgreSQL then merges two index ranges instead of
             # hashing a scan of every meter for each batch (144 ms -> 8 ms for 10,000).
             "WHERE a.id BETWEEN :lo AND :hi AND m.account_id BETWEEN :lo AND :hi "
@@ -494,8 +503,10 @@ class SqlSettlementRepo:
         return state.join(finals, on="prev_meter_id", how="left")
 
     def _attach_first_base(self, state: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-        """For accounts never settled: yesterday's raw reading is the baseline, if there is one."""
-        meters = state.filter(pl.col("prev_day").is_null())["meter_id"].to_list()
+        """For accounts never settled, or not since their agreement began (their last row is
+        of an earlier agreement): yesterday's raw reading is the baseline, if there is one."""
+        first = pl.col("prev_day").is_null() | (pl.col("prev_day") < pl.col("agreement_from"))
+        meters = state.filter(first.fill_null(False))["meter_id"].to_list()
         base = pl.DataFrame(schema={"meter_id": pl.Int64, "first_base_wh": pl.Int64})
         if meters:
             base = pl.concat(

@@ -50,8 +50,10 @@ def accounts_import(
     """Register accounts and their meters from a CSV file; bad rows are reported, good rows land.
 
     Columns: account_no, name, phone, language, supply_type, tariff, office, billing_mode,
-    meter_no, has_tou, has_switch, installed_on, breaker_a, initial_kwh. Importing the same file
-    again changes nothing.
+    meter_no, has_tou, has_switch, installed_on, breaker_a, initial_kwh, and for a prepaid row
+    the opening position from monthly billing: opening_kwh (its closing reading) and
+    opening_ytd_kwh (kWh already billed this tier year). Importing the same file again changes
+    nothing.
     """
     started = time.perf_counter()
     raw = read_accounts_csv(path)

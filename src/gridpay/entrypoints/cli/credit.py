@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gridpay import limits
@@ -86,6 +87,7 @@ def explain_command(
                 "account_no": result.account_no,
                 "state": asdict(result.state) if result.state is not None else None,
                 "now": result.now_line,
+                "position": result.position_line,
                 "decisions": decisions,
             }
         )
@@ -98,6 +100,7 @@ def explain_command(
         + (f", pay by {state.pay_by}" if state and state.pay_by else "")
     )
     console.print(f"Now: {result.now_line}")
+    console.print(f"Tier position: {escape(result.position_line)}")
     table = Table(title="Decisions (newest first)")
     for column in ("at", "action", "reason"):
         table.add_column(column)

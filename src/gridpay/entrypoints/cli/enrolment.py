@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -9,13 +11,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gridpay.adapters.account_files import read_accounts_csv
 from gridpay.domain.enrolment import AddContact, Contact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
 from gridpay.domain.text import printable
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.errors import InvalidInput
-from gridpay.services import enrolment
+from gridpay.services import enrolment, enrolment_drive
 from gridpay.services.enrolment import (
     ContactsReceipt,
     EnrolmentReceipt,
@@ -63,6 +66,16 @@ def enrol(
     ),
     channel: str | None = typer.Option(None, "--channel", help="The opening payment's channel."),
     ref: str | None = typer.Option(None, "--ref", help="The opening payment's reference."),
+    opening_kwh: str | None = typer.Option(
+        None,
+        "--opening-kwh",
+        help="Monthly billing's closing reading (kWh): the register the first day starts from.",
+    ),
+    opening_ytd_kwh: str | None = typer.Option(
+        None,
+        "--opening-ytd-kwh",
+        help="kWh already billed monthly this tier year: the first days' tier position.",
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Sign the smart-payment agreement (direct-supply accounts only); SMS 1 is queued.
@@ -81,6 +94,8 @@ def enrol(
         trusted_language=trusted_language,
         protected=protected,
         opening=opening,
+        opening_kwh=opening_kwh,
+        opening_ytd_kwh=opening_ytd_kwh,
     )
     with gridpay_app() as g:
         receipt = enrolment.enrol(g.store, g.clock, g.settings, cmd)
@@ -88,6 +103,48 @@ def enrol(
         print_json(enrolment_json(receipt))
         return
     _print_enrolment(receipt)
+
+
+@app.command("enrol-drive")
+def enrol_drive(
+    path: str = typer.Argument(
+        ...,
+        help="CSV: account_no, office (a number or 'online'), opening_kwh, opening_ytd_kwh "
+        "[, phone, language].",
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Enrol the households of an enrolment drive file, each with its opening position from
+    monthly billing; bad rows are named, good rows land; the same file again changes nothing."""
+    raw = read_accounts_csv(path)
+    with gridpay_app() as g:
+        report = enrolment_drive.enrol_drive_file(
+            g.store, g.clock, g.settings, raw, Path(path).name
+        )
+    if as_json:
+        print_json(
+            {
+                **{k: v for k, v in asdict(report).items() if k != "problems"},
+                "problems": [asdict(p) for p in report.problems],
+            }
+        )
+        return
+    console.print(
+        f"{report.source}: {report.rows} rows, [green]{report.enrolled} enrolled[/], "
+        f"{report.already_enrolled} already enrolled, {len(report.problems)} refused"
+    )
+    if report.without_position:
+        console.print(
+            f"[yellow]{report.without_position} enrolled without an opening position[/]: "
+            f"a staff task asks for each (gridpay tasks)"
+        )
+    if report.problems:
+        table = Table(title="Rows refused")
+        for column in ("row", "account", "problem"):
+            table.add_column(column)
+        for p in report.problems:
+            table.add_row(str(p.row_no), escape(printable(p.account_no)), escape(p.problem))
+        console.print(table)
 
 
 @app.command()
@@ -183,6 +240,8 @@ def enrolment_json(receipt: EnrolmentReceipt) -> dict[str, Any]:
         "protection": receipt.protection,
         "sms_queued": receipt.sms_queued,
         "opening_payment": receipt_json(paid) if paid is not None else None,
+        "position": receipt.position,
+        "position_missing": receipt.position_missing,
     }
 
 
@@ -269,6 +328,9 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
         )
     if receipt.protection:
         console.print(f"protected customer ({receipt.protection}): never cut remotely")
+    if receipt.position:
+        colour = "yellow" if receipt.position_missing else "default"
+        console.print(f"[{colour}]{escape(receipt.position)}[/]")
     paid = receipt.opening_payment
     if paid is not None:
         status = "already recorded" if paid.already_recorded else "recorded"
