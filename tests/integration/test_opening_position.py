@@ -22,6 +22,7 @@ from gridpay.services import credit
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
 from gridpay.services.enrolment_drive import enrol_drive_file
+from gridpay.services.leaving import close_out_leavings
 from gridpay.services.settlement import settle_day
 from tests.fakes import FakeClock
 from tests.helpers_accounts import add_accounts, cli
@@ -181,6 +182,7 @@ def test_the_first_day_back_after_leaving_is_not_billed_the_days_away(
     clock.set(local(dt.date(2026, 12, 5), 10))
     leave(store, clock, Settings(), "0000000001")
     _settle(store, clock, dt.date(2026, 12, 5))
+    close_out_leavings(store, clock)  # as the night does after settling the leaving day
 
     back = dt.date(2026, 12, 10)
     before_back = back - dt.timedelta(days=1)
