@@ -370,6 +370,11 @@ class SqlSettlementRepo:
         only_u = only_a.replace("a.id", "account_id")
         readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA
         agreement_join, agreement = "", ""
+        # A true-up (``only``) and the audit (``include_settled``) work on days the accounts
+        # have settled already: one that left since is still trued up for the days of its
+        # agreement (the agreement's filter below stands) and its charges still proved.
+        settled_already = only is not None or include_settled
+        prepaid = "" if settled_already else "AND a.billing_mode = 'prepaid' "
         if not include_settled:
             agreement_join, agreement = _AGREEMENT_JOIN, " AND COALESCE(ag.covered, 1) = 1"
         if with_readings:
@@ -388,7 +393,7 @@ class SqlSettlementRepo:
             # The range on both sides: PostgreSQL then merges two index ranges instead of
             # hashing a scan of every meter for each batch (144 ms -> 8 ms for 10,000).
             "WHERE a.id BETWEEN :lo AND :hi AND m.account_id BETWEEN :lo AND :hi "
-            "AND a.billing_mode = 'prepaid' "
+            f"{prepaid}"
             f"AND m.installed_on <= :d AND (m.removed_on IS NULL OR m.removed_on > :d)"
             f"{agreement}{only_a}",
             {"lo": lo, "hi": hi, "d": day},
