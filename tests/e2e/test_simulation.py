@@ -40,6 +40,7 @@ def simulate(tmp_path, seed: int, accounts: int, days: int, db_url: str | None =
         missing_share=0.04,
         duplicate_share=0.03,
         command_failure_rate=0.1,
+        leavings_per_day=3,
     )
     gateway = RecordingGateway()
     checker = Checker(seed, app.store, app.credit.policy, app.credit.calendar, gateway)
@@ -89,6 +90,8 @@ def test_the_city_lives_its_days_and_every_invariant_holds(tmp_path, simulation)
             "hold:estimated",
             "tasks_closed",
             "notices_on_estimates",
+            "leavings",
+            "enrolments",
         ):
             assert seen[what] > 0, f"seed {seed}: the simulation never exercised {what}"
 
