@@ -156,10 +156,10 @@ class LifeDay:
     commands_sent: int
     commands_retried: int
     commands_failed: int  # given up after the last attempt (staff get a task)
-    leavings: int  # agreements ended at a counter (``LifeOptions.leavings_per_day``)
-    enrolments: int  # new agreements signed by households that left earlier
     accounts_at_or_below_zero: int  # at the end of the day
     accounts_disconnected: int  # credit state disconnected at the end of the day
+    leavings: int = 0  # agreements ended at a counter (``LifeOptions.leavings_per_day``)
+    enrolments: int = 0  # new agreements signed by households that left earlier
 
 
 @dataclass
