@@ -18,6 +18,9 @@ says which of their jobs are due (so the simulation runs production's path);
   and pay at their own instants through ``take_payment(..., credit=policy)`` on all four
   channels (some payments retried by their channel); a payment that restores supply is followed
   by a dispatch at once, and its latency to the meter's acknowledgement is measured.
+- with ``LifeOptions.leavings_per_day``: households leave at a counter
+  (``services.enrolment.leave``) and sign a new agreement some days later (``enrol``), online
+  in the small hours before the night or at their office with or without an opening payment.
 
 After each local day ``on_day_end(store, clock, day, record)`` is called with the clock at
 23:59:59 of that day (the whole-system simulation test checks its invariants there); at the end
