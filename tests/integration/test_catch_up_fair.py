@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import shipped_policies
@@ -16,8 +18,9 @@ from gridpay.domain.payments import TakePayment
 from gridpay.services.credit import Policy, judge_all
 from gridpay.services.night import run_night
 from gridpay.services.payments import take_payment
+from tests.fakes import FakeClock
 from tests.integration.credit_helpers import local
-from tests.integration.settle_helpers import add_city, add_readings
+from tests.integration.settle_helpers import add_city, add_readings, fresh_sqlite_store
 
 POLICY = Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
 D0 = dt.date(2026, 11, 2)  # a Monday: the base reading
@@ -131,3 +134,82 @@ def test_a_catch_up_tells_the_customer_what_the_nights_missed_would_have(
     assert _kinds(store) == [MessageKind.WARNING.value, MessageKind.ARREARS.value]
     judge_all(store, clock, POLICY)  # judged again: nothing said again
     assert _kinds(store) == [MessageKind.WARNING.value, MessageKind.ARREARS.value]
+
+
+# --- the property: a catch-up says what the nights would have, in the same order -------------
+
+SAYS = (MessageKind.WARNING.value, MessageKind.ARREARS.value)
+
+
+def _city_lives(store, clock, paid_yuan: list[int], outage_kwh: list[list[int]], catch_up: bool):
+    """Households with ``paid_yuan`` live the history night by night, then the outage's days
+    (``outage_kwh[day][household]``) in one catch-up or night by night; what each was told."""
+    ids = add_city(store, len(paid_yuan))
+    clock.set(local(D0, 9))
+    for account_id, yuan in zip(ids, paid_yuan, strict=True):
+        if yuan:
+            take_payment(
+                store,
+                clock,
+                Settings(),
+                TakePayment(f"{account_id:010d}", str(yuan), "app", f"P{account_id}"),
+            )
+    registers = dict.fromkeys(ids, 1_000)
+    days = len(HISTORY_KWH) + len(outage_kwh)
+    for offset in range(days + 1):
+        used = HISTORY_KWH[0] if offset <= len(HISTORY_KWH) else 0
+        for i, account_id in enumerate(ids):
+            if offset > len(HISTORY_KWH):
+                used = outage_kwh[offset - len(HISTORY_KWH) - 1][i]
+            registers[account_id] += used if offset else 0
+        add_readings(
+            store, ids, _day(offset), **{str(a): kwh * 1_000 for a, kwh in registers.items()}
+        )
+    for offset in range(len(HISTORY_KWH) + 1):
+        _night_after(store, clock, offset)
+    if catch_up:
+        clock.set(local(_day(days + 1), 10))
+        run_night(store, clock, POLICY)
+    else:
+        for offset in range(len(HISTORY_KWH) + 1, days + 1):
+            _night_after(store, clock, offset)
+    with store.unit_of_work() as uow:
+        sent = uow.outbox.list(None, None, None, 1_000).sort("id")
+        states = {a: uow.credit.state_of(a) for a in ids}
+    told = {
+        a: [k for k in sent.filter(sent["account_id"] == a)["kind"].to_list() if k in SAYS]
+        for a in ids
+    }
+    return told, states
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    paid_yuan=st.lists(st.integers(50, 120), min_size=6, max_size=6),
+    outage_kwh=st.integers(2, 5).flatmap(
+        lambda days: st.lists(
+            st.lists(st.integers(0, 50), min_size=6, max_size=6), min_size=days, max_size=days
+        )
+    ),
+)
+def test_a_catch_up_tells_each_household_what_each_night_would_have_in_order(
+    tmp_path_factory, paid_yuan, outage_kwh
+):
+    told = {}
+    for catch_up in (True, False):
+        clock = FakeClock()
+        store = fresh_sqlite_store(tmp_path_factory.mktemp("city") / "city.db", clock)
+        try:
+            told[catch_up], states = _city_lives(store, clock, paid_yuan, outage_kwh, catch_up)
+        finally:
+            store.dispose()
+        if catch_up:
+            today = clock.today()
+            for state in states.values():
+                if state is not None and state.notice_at == clock.now():
+                    assert state.pay_by == today + dt.timedelta(POLICY.policy.notice_days)
+    assert told[True] == told[False]
