@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.domain.calendar import cut_allowed, rule_set
 from gridpay.domain.credit_policy import CreditPolicy
+from gridpay.domain.ledger import REVENUE_ID
 from gridpay.ports.gateways import HolidayCalendar
 from gridpay.services.audit import LEDGER_CHECKS, audit
 
@@ -62,7 +63,11 @@ class Checker:
         self.payments_restore_at_once(day)
         self.no_message_twice(day)
         self.no_task_outlives_its_cause(day)
+        self.no_charge_outside_an_agreement(day)
+        self.no_decision_outside_an_agreement(day)
         self.checked_days += 1
+        self.seen["leavings"] += record.leavings
+        self.seen["enrolments"] += record.enrolments
         self.seen["cuts"] += record.cuts_confirmed
         self.seen["restorations"] += record.restorations_confirmed
         self.seen["holds"] += record.holds
@@ -150,6 +155,18 @@ class Checker:
             noticed = max(_instant(n[0]) for n in notices)
             if created - noticed < dt.timedelta(days=self.policy.notice_days):
                 self.fail(day, "a cut sooner than the notice period", (correlation_id, noticed))
+            # The customer's notice period runs from the SMS actually sent, not from the
+            # decision: the outbox holds night-time messages until morning.
+            sent_notice = self.rows(
+                "SELECT MIN(sent_at) FROM messages WHERE account_id = :a AND kind = 'arrears' "
+                "AND status = 'sent' AND dedupe_key LIKE :key",
+                a=account_id,
+                key=f"arrears/{account_id:010d}/{cycle}/%",
+            )[0][0]
+            if sent_notice is None:
+                self.fail(day, "a cut without an arrears SMS sent", correlation_id)
+            elif created - _instant(sent_notice) < dt.timedelta(days=self.policy.notice_days):
+                self.fail(day, "a cut sooner than the notice period after the SMS", correlation_id)
             for moment in (created, sent):
                 local = moment.astimezone(ZONE)
                 check = cut_allowed(local, rules, self.calendar.day_kind(local.date()))
@@ -232,6 +249,48 @@ class Checker:
         self.seen["notices_on_estimates"] = sum(
             key.startswith("arrears_estimated/") for _, _, key in self.gateway.sent
         )
+
+    def no_charge_outside_an_agreement(self, day: dt.date) -> None:
+        """Every (account, day) that revenue kept money for, among those moved today, lies
+        inside one of the account's agreements (an account with none recorded was prepaid
+        before agreements were: all its days are inside, so only the others are read)."""
+        first, last = _day_bounds(day)
+        outside = self.rows(
+            "SELECT p.account_id, p.day, SUM(CASE WHEN t.credit_account_id = :revenue"
+            " THEN t.amount_fen ELSE -t.amount_fen END) AS fen "
+            "FROM (SELECT DISTINCT m.account_id, m.day FROM transfers m"
+            " WHERE m.created_at >= :first AND m.created_at < :last AND m.day IS NOT NULL"
+            " AND m.account_id IN (SELECT account_id FROM enrolments)) p "
+            "JOIN transfers t ON t.account_id = p.account_id AND t.day = p.day"
+            " AND (t.credit_account_id = :revenue OR t.debit_account_id = :revenue) "
+            "WHERE NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = p.account_id"
+            " AND e.enrolled_on <= p.day AND (e.left_on IS NULL OR e.left_on >= p.day)) "
+            "GROUP BY p.account_id, p.day "
+            "HAVING SUM(CASE WHEN t.credit_account_id = :revenue"
+            " THEN t.amount_fen ELSE -t.amount_fen END) <> 0",
+            revenue=REVENUE_ID,
+            first=first,
+            last=last,
+        )
+        if outside:
+            self.fail(day, "charges for days outside every agreement", outside[:10])
+
+    def no_decision_outside_an_agreement(self, day: dt.date) -> None:
+        """No warning, arrears notice, second notice or cut decided today for an account at a
+        moment when it had no agreement in force."""
+        first, last = _day_bounds(day)
+        outside = self.rows(
+            "SELECT d.key, d.at FROM credit_decisions d "
+            "WHERE d.at >= :first AND d.at < :last "
+            "AND d.action IN ('warn', 'notice', 'second_notice', 'cut') "
+            "AND EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = d.account_id) "
+            "AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.account_id = d.account_id "
+            " AND e.enrolled_at <= d.at AND (e.left_at IS NULL OR e.left_at > d.at))",
+            first=first,
+            last=last,
+        )
+        if outside:
+            self.fail(day, "decisions against an account outside its agreements", outside[:10])
 
     def no_message_twice(self, day: dt.date) -> None:
         keys = Counter(key for _, _, key in self.gateway.sent)

@@ -465,7 +465,7 @@ def not_enrolled_message(account_no: str, last_left_on: dt.date | None) -> str:
 
 
 def leave_refund_transfer(
-    account_id: int, enrolment_id: int, balance_fen: int, day: dt.date
+    account_id: int, enrolment_id: int, balance_fen: int, day: dt.date, correction: int = 0
 ) -> Transfer:
     """The refund of what is left on the prepaid balance when an agreement ends.
 
@@ -474,6 +474,8 @@ def leave_refund_transfer(
     """
     assert balance_fen > 0
     ref = f"leave-{format_account_no(account_id)}-{enrolment_id}"
+    if correction:  # a late correction settled up after the close-out: a refund of its own
+        ref = f"{ref}-{correction}"
     request = RefundRequest(
         account_id=account_id,
         amount_fen=balance_fen,

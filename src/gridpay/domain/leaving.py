@@ -169,14 +169,19 @@ def leave_ref(account_id: int, enrolment_id: int) -> str:
 
 
 def close_out_transfer(
-    account_id: int, enrolment_id: int, balance_fen: int, day: dt.date
+    account_id: int, enrolment_id: int, balance_fen: int, day: dt.date, correction: int = 0
 ) -> Transfer | None:
-    """What takes the prepaid balance to zero when the agreement is closed out."""
+    """What takes the prepaid balance to zero when the agreement is closed out.
+
+    ``correction`` numbers a settle-up after the close-out: a late reading trued up a day of
+    the agreement once its balance had been refunded or handed over, and what it moved is
+    refunded or handed over in turn, under an id of its own (never the first one's again).
+    """
     if balance_fen > 0:
-        return leave_refund_transfer(account_id, enrolment_id, balance_fen, day)
+        return leave_refund_transfer(account_id, enrolment_id, balance_fen, day, correction)
     if balance_fen == 0:
         return None
-    ref = leave_ref(account_id, enrolment_id)
+    ref = leave_ref(account_id, enrolment_id) + (f"-{correction}" if correction else "")
     return Transfer(
         id=handover_id(ref),
         debit_account_id=RECEIVABLES_ID,

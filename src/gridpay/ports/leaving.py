@@ -38,6 +38,15 @@ class LeavingRepo(Protocol):
         """Mark the agreement closed out with its closing position; False if it already was."""
         ...
 
+    def closed_with_balance(self) -> list[Leaving]:
+        """Agreements closed out whose account has a prepaid balance again and no later
+        agreement: a late reading trued up one of its days after the close-out."""
+        ...
+
+    def add_to_closing_balance(self, enrolment_id: int, amount_fen: int) -> None:
+        """Add a settle-up after the close-out to the agreement's closing balance."""
+        ...
+
     def handover_rows(self, first_day: dt.date, last_day: dt.date) -> list[HandoverRow]:
         """Agreements closed out with a leaving day in [first_day, last_day], by leaving day."""
         ...

@@ -84,7 +84,8 @@ class PayoutReport:
 
 
 def close_out_leavings(store: Store, clock: Clock) -> list[ClosedOut]:
-    """Close out every agreement whose leaving day is settled; each in its own transaction."""
+    """Close out every agreement whose leaving day is settled, and settle up those a late
+    reading corrected since; each in its own transaction."""
     with store.unit_of_work() as uow:
         due = uow.leaving.settled_leaving_days()
     closed = []
@@ -94,7 +95,35 @@ def close_out_leavings(store: Store, clock: Clock) -> list[ClosedOut]:
             if done is not None:
                 uow.commit()
                 closed.append(done)
+    settle_up_corrections(store, clock)
     return closed
+
+
+def settle_up_corrections(store: Store, clock: Clock) -> int:
+    """A true-up of a day inside an agreement that was already closed out moves the closed
+    account's balance again: refund what it gave back, hand over what it added, so an account
+    that left keeps no prepaid balance. Returns the agreements settled up."""
+    with store.unit_of_work() as uow:
+        corrected = uow.leaving.closed_with_balance()
+    for leaving in corrected:  # a late reading of a leaving day: a few accounts at most
+        with store.unit_of_work() as uow:
+            account_id = leaving.account_id
+            uow.ledger.lock_ledger_accounts(sorted([account_id, REFUNDS_ID, RECEIVABLES_ID]))
+            balance_fen = uow.ledger.balance_fen(account_id)
+            if balance_fen == 0:
+                continue  # another process settled it up first
+            correction, transfer = 0, None
+            while transfer is None or uow.ledger.get_transfer(transfer.id) is not None:
+                correction += 1  # the first number no earlier settle-up of this agreement took
+                transfer = close_out_transfer(
+                    account_id, leaving.enrolment_id, balance_fen, leaving.left_on, correction
+                )
+            posted = uow.ledger.post(transfer, clock.now())
+            assert posted, transfer
+            uow.leaving.add_to_closing_balance(leaving.enrolment_id, balance_fen)
+            assert uow.ledger.balance_fen(account_id) == 0
+            uow.commit()
+    return len(corrected)
 
 
 def close_out(uow: UnitOfWork, day: LeavingDay, now: dt.datetime) -> ClosedOut | None:

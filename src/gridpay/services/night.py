@@ -1,5 +1,5 @@
-"""The night: collect the meters' readings, settle the days that are due, oldest first, then let
-the credit policy judge everyone (which queues the warnings, notices and cuts).
+"""The night: collect the meters' readings, settle the days that are due, oldest first, and let
+the credit policy judge everyone after each (which queues the warnings, notices and cuts).
 
 One use case for every caller: ``gridpay run``'s workers once a day, ``gridpay settle`` for the
 days an operator names, and the simulation on its simulated clock (through the same workers).
@@ -10,6 +10,12 @@ each of them charged again once settled: a day whose earlier days are unsettled 
 the days to settle first (``DaysUnsettled``), never settled past them. The night itself settles
 every missed day from the last settled one, oldest first, up to the configured number of days
 (``Settings.catch_up_days_max``); a longer outage waits for an operator's ``gridpay settle``.
+
+A catch-up is fair: the customer does not lose by our lateness. The policy judges after each
+day settled, oldest first, so the days decide what is said (a warning before the arrears notice
+when the days went through the warning line first), while every message is sent now and every
+pay-by date counts from today: the full notice period runs from the notice actually sent.
+Messages, commands and decisions carry keys, so judging again repeats nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.credit import CreditReport, Policy, judge_all
-from gridpay.services.leaving import close_out_leavings
+from gridpay.services.leaving import ClosedOut, close_out_leavings
 from gridpay.services.rebase import raise_quarantine_tasks
 from gridpay.services.settlement import SettlementReport, settle_range
 
@@ -101,7 +107,8 @@ def run_night(
     progress: Progress | None = None,
     chunk_accounts: int = limits.settle_chunk_accounts_max,
 ) -> NightReport:
-    """Collect, settle ``days`` in order (default: the days due), then judge every account.
+    """Collect, then settle ``days`` in order (default: the days due), judging every account
+    after each day settled (``judge``).
 
     ``catch_up_days_max``: when more days than this were missed before yesterday, settle
     nothing and say so in ``refused`` (an operator confirms them). Raises ``DaysUnsettled``
@@ -118,42 +125,71 @@ def run_night(
             f"cannot settle {todo[-1]}: the day has not ended yet (today is {clock.today()})"
         )
     check_order(store, todo[0])
-    seconds: dict[str, float] = {}
+    seconds = dict.fromkeys(("collect", "settle", "tasks", "judge"), 0.0)
     started = time.perf_counter()
     collected = collector.collect(todo) if collector is not None else None
     seconds["collect"] = time.perf_counter() - started
-    started = time.perf_counter()
-    settled = settle_range(
-        store,
-        clock,
-        todo[0],
-        todo[-1],
-        nominal_voltage_v=credit.settings.nominal_voltage_v,
-        progress=progress,
-        chunk_accounts=chunk_accounts,
-    )
-    # Agreements whose leaving day is now settled are closed out before the policy judges, so
-    # nothing is sent to a household after its leaving day.
-    closed = close_out_leavings(store, clock)
-    seconds["settle"] = time.perf_counter() - started
-    started = time.perf_counter()
-    # Meters stuck in the quarantine reach staff before the policy judges on their estimates.
-    tasks = raise_quarantine_tasks(
-        store, clock, todo[-1], credit.settings.readings_quarantine_task_days
-    )
-    seconds["tasks"] = time.perf_counter() - started
-    started = time.perf_counter()
-    judged = judge_all(store, clock, credit, progress=progress) if judge else None
-    seconds["judge"] = time.perf_counter() - started
+    settled: list[SettlementReport] = []
+    judged: CreditReport | None = None
+    quarantine_tasks = 0
+    closed: list[ClosedOut] = []
+    # A catch-up judges after each day it settles, oldest first, as the nights we missed
+    # would have: an account the days take from credit to arrears is warned before it is
+    # told of arrears. Every judgement is made now, so its messages are sent now and a
+    # pay-by date counts from today, never from the past day that was settled.
+    for day in todo:
+        started = time.perf_counter()
+        settled += settle_range(
+            store,
+            clock,
+            day,
+            day,
+            nominal_voltage_v=credit.settings.nominal_voltage_v,
+            progress=progress,
+            chunk_accounts=chunk_accounts,
+        )
+        # Agreements whose leaving day is now settled are closed out before the policy judges,
+        # so nothing is sent to a household after its leaving day.
+        closed += close_out_leavings(store, clock)
+        seconds["settle"] += time.perf_counter() - started
+        started = time.perf_counter()
+        # Meters stuck in the quarantine reach staff before the policy judges on their
+        # estimates.
+        quarantine_tasks += raise_quarantine_tasks(
+            store, clock, day, credit.settings.readings_quarantine_task_days
+        )
+        seconds["tasks"] += time.perf_counter() - started
+        started = time.perf_counter()
+        if judge:
+            judged = _merged(judged, judge_all(store, clock, credit, progress=progress))
+        seconds["judge"] += time.perf_counter() - started
     return NightReport(
         days=todo,
         settled=tuple(settled),
         credit=judged,
         readings_collected=collected,
-        quarantine_tasks=tasks,
+        quarantine_tasks=quarantine_tasks,
         closed_out=len(closed),
         seconds_by_step=seconds,
     )
+
+
+def _merged(so_far: CreditReport | None, day: CreditReport) -> CreditReport:
+    """The judgements of a catch-up's days as one report: what they did, added up; the
+    accounts screened and judged, as many as on the day with the most (the same accounts
+    come back each day)."""
+    if so_far is None:
+        return day
+    merged = CreditReport(
+        screened=max(so_far.screened, day.screened),
+        judged=max(so_far.judged, day.judged),
+        counts=dict(so_far.counts),
+        messages=so_far.messages + day.messages,
+        commands=so_far.commands + day.commands,
+        seconds=so_far.seconds + day.seconds,
+    )
+    merged.add(day.counts)
+    return merged
 
 
 def _catch_up_refusal(days: tuple[dt.date, ...], catch_up_days_max: int) -> str:

@@ -18,6 +18,9 @@ says which of their jobs are due (so the simulation runs production's path);
   and pay at their own instants through ``take_payment(..., credit=policy)`` on all four
   channels (some payments retried by their channel); a payment that restores supply is followed
   by a dispatch at once, and its latency to the meter's acknowledgement is measured.
+- with ``LifeOptions.leavings_per_day``: households leave at a counter
+  (``services.enrolment.leave``) and sign a new agreement some days later (``enrol``), online
+  in the small hours before the night or at their office with or without an opening payment.
 
 After each local day ``on_day_end(store, clock, day, record)`` is called with the clock at
 23:59:59 of that day (the whole-system simulation test checks its invariants there); at the end
@@ -43,6 +46,7 @@ from gridpay.config import Settings
 from gridpay.domain.calendar import DayKind
 from gridpay.domain.commands import CommandResult
 from gridpay.domain.credit_policy import Action, CreditState, pay_by_date
+from gridpay.domain.enrolment import Enrol, EnrolChannel, OpeningPayment
 from gridpay.domain.messages import MessageKind
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import TakePayment
@@ -55,6 +59,7 @@ from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.audit import AuditReport, audit
 from gridpay.services.commands import DispatchReport
 from gridpay.services.credit import CreditReport, Policy
+from gridpay.services.enrolment import enrol, leave
 from gridpay.services.payments import take_payment
 from gridpay.services.progress import NullProgress
 from gridpay.services.readings import import_readings
@@ -74,6 +79,7 @@ JUDGE_TICKS = (dt.time(8, 0), dt.time(8, 30), dt.time(9, 0), dt.time(14, 0))
 WORK_TICKS = (dt.time(11, 0), dt.time(12, 0), dt.time(17, 0), dt.time(20, 0))
 SMS_HOURS = (dt.time(8, 0), dt.time(21, 30))  # the outbox worker does not wake people at night
 OFFICE_HOURS = (dt.time(9, 0), dt.time(16, 30))  # counter payments
+SMALL_HOURS = (dt.time(0, 5), dt.time(1, 55))  # online sign-ups before the night's settlement
 EVENING = (dt.time(19, 0), dt.time(22, 30))  # last-minute payments on the pay-by date
 PAYMENT_YUAN = (50, 300)  # a household pays 50-300 yuan (in 10-yuan steps), more if it owes more
 FORGETFUL_FALLBACK_DAYS = 10  # a forgetful household never cut remembers after this long
@@ -113,6 +119,12 @@ class LifeOptions:
     command_latency_s: tuple[float, float] = (2.0, 30.0)  # head-end submit -> result
     payment_retry_share: float = 0.05  # payments the channel sends twice
     habit_shares_permille: tuple[tuple[str, int], ...] = synthetic.HABIT_SHARES_PERMILLE
+    # The agreement's edges: households that leave smart payment during the run (``leave`` at
+    # a counter) and, some days later, sign a new agreement (``enrol``, half of them with an
+    # opening payment), so that days outside an agreement lie inside the run. Off by default:
+    # the demo's tables stay those of a city that lives its agreements in the middle.
+    leavings_per_day: int = 0
+    rejoin_after_days: tuple[int, int] = (2, 6)  # a household signs again this many days later
     judge_ticks: tuple[dt.time, ...] = JUDGE_TICKS
     work_ticks: tuple[dt.time, ...] = WORK_TICKS
 
@@ -149,6 +161,8 @@ class LifeDay:
     commands_failed: int  # given up after the last attempt (staff get a task)
     accounts_at_or_below_zero: int  # at the end of the day
     accounts_disconnected: int  # credit state disconnected at the end of the day
+    leavings: int = 0  # agreements ended at a counter (``LifeOptions.leavings_per_day``)
+    enrolments: int = 0  # new agreements signed by households that left earlier
 
 
 @dataclass
@@ -355,7 +369,7 @@ class _HeadEndFiles:
 class _Event:
     at: dt.datetime
     seq: int
-    kind: str = field(compare=False)  # tick | dispatch | pay
+    kind: str = field(compare=False)  # tick | dispatch | pay | leave | enrol
     account_id: int = field(default=0, compare=False)
     cycle: int = field(default=0, compare=False)
     channel: str = field(default="", compare=False)
@@ -375,6 +389,8 @@ class _Tally:
     commands_sent: int = 0
     commands_retried: int = 0
     commands_failed: int = 0
+    leavings: int = 0
+    enrolments: int = 0
 
     def judged(self, report: CreditReport) -> None:
         for action, n in report.counts.items():
@@ -428,6 +444,8 @@ class _Life:
         self.owing: dict[int, tuple[int, dt.date]] = {}
         self.late = pl.DataFrame()
         self.tally = _Tally()
+        self.leaving: list[int] = []  # households that will leave, in the order they do
+        self.left: set[int] = set()  # out of smart payment now: they pay nothing into it
 
     @contextmanager
     def _timed(self, phase: str) -> Iterator[None]:
@@ -501,7 +519,24 @@ class _Life:
                 # The family reads the household's language.
                 uow.enrolment.set_protection(account_id, reason, "synthetic city", now)
                 uow.enrolment.add_contact(account_id, phone, "trusted", language, None, now)
+            self._sign_leaving_pool(uow, habits, now)
             uow.commit()
+
+    def _sign_leaving_pool(self, uow: UnitOfWork, habits: pl.DataFrame, now: dt.datetime) -> None:
+        """The households that will leave during the run, drawn now (deterministic for the
+        seed), with the agreements they signed before it: from the day before the eve, the
+        city's first settled day. Protected customers stay (their holds are exercised)."""
+        o = self.options
+        if o.leavings_per_day == 0:
+            return
+        free = habits.filter(pl.col("protection_reason").is_null())["account_id"].to_list()
+        count = min(len(free), o.leavings_per_day * o.days)
+        self.leaving = self.rng.sample(sorted(free), count)
+        since = o.first_day - dt.timedelta(days=2)
+        for account_id in self.leaving:
+            uow.enrolment.add_enrolment(
+                account_id, since, now, EnrolChannel.OFFICE.value, self.office[account_id]
+            )
 
     # --- a day ----------------------------------------------------------------------------
 
@@ -518,6 +553,8 @@ class _Life:
             self._push(local_at(day, at, self.zone), "tick")
         for at in self.options.work_ticks:
             self._push(local_at(day, at, self.zone), "work")
+        for _ in range(min(self.options.leavings_per_day, len(self.leaving))):
+            self._push(self._between(day, OFFICE_HOURS), "leave", self.leaving.pop(0))
         midnight = local_at(day + dt.timedelta(days=1), dt.time(0, 0), self.zone)
         self._run_until(midnight, day)
         self.clock.set(midnight - dt.timedelta(seconds=1))
@@ -536,6 +573,12 @@ class _Life:
                 self._tick("tick", day, first=event.at == self.first_tick_at)
             elif event.kind == "work":
                 self._tick("work", day)
+            elif event.kind == "leave":
+                with self._timed("agreements"):
+                    self._leave(event)
+            elif event.kind == "enrol":
+                with self._timed("agreements"):
+                    self._enrol(event)
             else:
                 self.dispatch_at.discard(event.at)
                 self._tick("dispatch", day)
@@ -674,6 +717,8 @@ class _Life:
 
     def _pay(self, event: _Event) -> None:
         key = (event.account_id, event.cycle)
+        if event.account_id in self.left:
+            return  # out of smart payment: the bill comes monthly again
         if key in self.paid or self.scheduled.get(key, event.at) < event.at:
             return  # paid already, or an earlier payment of the same need was planned
         self.paid.add(key)
@@ -713,6 +758,52 @@ class _Life:
         )
         if cut:
             self._await_reconnect(f"reconnect/{account_id:010d}/{event.cycle}", at)
+
+    # --- the agreement's edges --------------------------------------------------------------
+
+    def _leave(self, event: _Event) -> None:
+        """A household ends its agreement at the counter (``services.enrolment.leave``), and
+        plans to sign a new one some days later."""
+        account_id = event.account_id
+        leave(self.store, self.clock, self.settings, f"{account_id:010d}", "simulated leaving")
+        self.left.add(account_id)
+        self.owing.pop(account_id, None)
+        self.cut_off.discard(account_id)
+        self.tally.leavings += 1
+        low, high = self.options.rejoin_after_days
+        day = event.at.astimezone(self.zone).date() + dt.timedelta(self.rng.randint(low, high))
+        # Half sign again online in the small hours, before that night's settlement: the day
+        # before, settled that night, lies outside the new agreement although the account is
+        # prepaid by then.
+        if self.rng.random() < 0.5:
+            self._push(self._between(day, SMALL_HOURS), "enrol", account_id, channel="online")
+        else:
+            self._push(self._between(day, OFFICE_HOURS), "enrol", account_id, channel="counter")
+
+    def _enrol(self, event: _Event) -> None:
+        """A household that left signs a new agreement, online or at its office; at the
+        office every other one brings an opening payment, the rest start from the new
+        agreement's grace."""
+        account_id = event.account_id
+        if event.channel == "online":
+            enrol(self.store, self.clock, self.settings, Enrol(f"{account_id:010d}", online=True))
+            self.left.discard(account_id)
+            self.tally.enrolments += 1
+            return
+        opening = None
+        if self.rng.random() < 0.5:
+            amount_fen = 1_000 * self.rng.randint(PAYMENT_YUAN[0] // 10, PAYMENT_YUAN[1] // 10)
+            ref = f"opening-{account_id}-{event.at:%Y%m%d}"
+            opening = OpeningPayment(format_fen(amount_fen), "counter", ref)
+        office_id = self.office[account_id]
+        enrol(
+            self.store,
+            self.clock,
+            self.settings,
+            Enrol(f"{account_id:010d}", office_id=office_id, opening=opening),
+        )
+        self.left.discard(account_id)
+        self.tally.enrolments += 1
 
     def _await_reconnect(self, correlation_id: str, paid_at: dt.datetime) -> None:
         with self.store.unit_of_work() as uow:
@@ -775,6 +866,8 @@ class _Life:
             commands_sent=t.commands_sent,
             commands_retried=t.commands_retried,
             commands_failed=t.commands_failed,
+            leavings=t.leavings,
+            enrolments=t.enrolments,
             accounts_at_or_below_zero=balances.filter(pl.col("balance_fen") <= 0).height,
             accounts_disconnected=states.get(CreditState.DISCONNECTED.value, 0),
         )

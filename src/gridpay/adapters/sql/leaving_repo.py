@@ -44,6 +44,38 @@ class SqlLeavingRepo:
         ).first()
         return _leaving(row._mapping) if row else None
 
+    def closed_with_balance(self) -> list[Leaving]:
+        # The audit's accounts_that_left_are_settled_up, as rows to settle up: a handful at most.
+        ids = [
+            int(i)
+            for (i,) in self.conn.execute(
+                text(
+                    "SELECT lv.enrolment_id FROM leavings lv "
+                    "JOIN ledger_accounts la ON la.id = lv.account_id "
+                    "WHERE lv.closed_at IS NOT NULL AND lv.balance_fen IS NOT NULL "
+                    "AND la.credits_posted_fen <> la.debits_posted_fen "
+                    "AND NOT EXISTS (SELECT 1 FROM enrolments e "
+                    "WHERE e.account_id = lv.account_id AND e.enrolled_on >= lv.left_on "
+                    "AND e.id <> lv.enrolment_id)"
+                )
+            )
+        ]
+        if not ids:
+            return []
+        lv = schema.leavings
+        rows = self.conn.execute(
+            select(lv).where(lv.c.enrolment_id.in_(ids)).order_by(lv.c.left_on, lv.c.enrolment_id)
+        )
+        return [_leaving(row._mapping) for row in rows]
+
+    def add_to_closing_balance(self, enrolment_id: int, amount_fen: int) -> None:
+        lv = schema.leavings
+        self.conn.execute(
+            lv.update()
+            .where(lv.c.enrolment_id == enrolment_id)
+            .values(balance_fen=lv.c.balance_fen + amount_fen)
+        )
+
     def settled_leaving_days(self, account_id: int | None = None) -> list[LeavingDay]:
         # A handful of rows: only agreements waiting for their close-out, each one seek of the
         # usage primary key (day, account_id).

@@ -389,12 +389,14 @@ class SqlSettlementRepo:
         only_a = f" AND a.id IN ({_in_list(only) or 'NULL'})" if few and only is not None else ""
         only_u = only_a.replace("a.id", "account_id")
         readings_columns, readings_join, schema = "", "", _ACCOUNT_SCHEMA
-        # The audit re-prices what is stored whatever the account is now: one that left the
-        # agreement is postpaid today, yet its days up to the leaving day were charged.
-        agreement, prepaid = "", ""
+        # A true-up (``only``) and the audit (``include_settled``) work on days the accounts
+        # have settled already: one that left since (postpaid now) is still trued up for the
+        # days of its agreement (the agreement's filter below stands) and its charges proved.
+        settled_already = only is not None or include_settled
+        prepaid = "" if settled_already else "AND a.billing_mode = 'prepaid' "
+        agreement = ""
         if not include_settled:
             agreement = " AND COALESCE(ag.covered, 1) = 1"
-            prepaid = "AND a.billing_mode = 'prepaid' "
         if with_readings:
             readings_columns = ", rd.total_wh AS r_total_wh, " + ", ".join(
                 f"rd.{r}_wh AS r_{r}_wh" for r in REGISTERS
