@@ -64,6 +64,11 @@ class Settings:
     # Days missed before yesterday that ``gridpay run`` settles on its own after an outage;
     # beyond them it waits for an operator (at most ``limits.night_catch_up_days_max``).
     catch_up_days_max: int = 3
+    # The HTTP app (`gridpay serve`): where it listens, and whether a TLS proxy fronts it (then
+    # HSTS is sent and cookies are Secure-only over https).
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    http_behind_tls: bool = False
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -107,7 +112,9 @@ def database_url(text: str) -> str:
 
 
 # Settings that must be above zero; every other number must at least not be negative.
-_POSITIVE = frozenset({"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s"})
+_POSITIVE = frozenset(
+    {"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s", "http_port"}
+)
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
 
 
@@ -140,6 +147,8 @@ def _converted(key: str, value: Any, hint: Any, path: str) -> Any:
             return tuple(_converted(key, v, t, path) for v, t in zip(value, items, strict=True))
         except ConfigError:
             raise _wrong_type(key, value, _type_name(hint), path) from None
+    if hint is bool and isinstance(value, bool):
+        return value
     if hint is float and _is_number(value):
         return float(value)
     if hint is int and _is_number(value) and isinstance(value, int):
@@ -160,7 +169,8 @@ def _type_name(hint: Any) -> str:
         return (
             f"a list of {count}{ {int: 'whole numbers', float: 'numbers'}.get(args[0], 'texts') }"
         )
-    return {int: "a whole number", float: "a number", str: "text"}.get(hint, str(hint))
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+    return names.get(hint, str(hint))
 
 
 def _wrong_type(key: str, value: Any, expected: str, path: str) -> ConfigError:

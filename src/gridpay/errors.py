@@ -80,3 +80,22 @@ class DatabaseUnreachable(GridpayError):
     """The database server refused or could not be reached (the message never holds a password)."""
 
     code = "database_unreachable"
+
+
+class NotSignedIn(GridpayError):
+    """The request needs a signed-in household, staff member or a partner's valid signature."""
+
+    code = "not_signed_in"
+
+
+class Forbidden(GridpayError):
+    """Signed in, but this caller may not do this (another household's account, a clerk doing a
+    supervisor's action, another office's account)."""
+
+    code = "forbidden"
+
+
+class RateLimited(GridpayError):
+    """Too many requests of this kind from this account, phone, address or partner: wait."""
+
+    code = "rate_limited"

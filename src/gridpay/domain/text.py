@@ -68,3 +68,14 @@ def printable(text: str, *, keep_tabs: bool = False) -> str:
     """``text`` with every refused character (tabs kept if asked) replaced by U+FFFD."""
     pattern = _CONTROL_BUT_TAB_RE if keep_tabs else _CONTROL_RE
     return pattern.sub(REPLACEMENT, text)
+
+
+# A mainland mobile number: 11 digits from 13x to 19x, not inside a longer run of digits (an
+# account number or a meter's address is not a phone).
+# The country code may lead it (+86, 86).
+_PHONE_RE = re.compile(r"(?<!\d)((?:\+?86)?1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+
+
+def mask_phones(text: str) -> str:
+    """``text`` with every mobile number shown as ``138****5678``: for logs and clerks' screens."""
+    return _PHONE_RE.sub(r"\1****\3", text)

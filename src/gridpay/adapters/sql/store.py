@@ -161,6 +161,11 @@ class SqlStore:
             where = path if path is not None else f"database {self.engine.url.database}"
             raise NoDatabase(f"no gridpay tables in {where}: run `gridpay init` to create them")
 
+    def ping(self) -> None:
+        """One round trip to the database (the HTTP app's health check); raises if it fails."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
 

@@ -24,6 +24,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     queries,
     readings,
     run,
+    serve,
     settle,
 )
 from gridpay.entrypoints.cli._common import app, run_app

@@ -41,6 +41,9 @@ EXIT_CODES = {
     "no_database": 10,
     "database_unreachable": 11,
     "business_date_refused": 12,
+    "not_signed_in": 13,
+    "forbidden": 14,
+    "rate_limited": 15,
 }
 
 _state: dict[str, Any] = {"db": None, "now": None, "as_of": None}
