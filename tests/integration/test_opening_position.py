@@ -230,6 +230,7 @@ def test_an_accounts_file_lands_the_opening_positions_and_names_bad_ones(
     report = import_file(store, clock, path)
 
     assert report.added == 3
+    assert report.prepaid_without_position == 1  # row 2: counted for staff to follow up
     named = {p.row_no: p.problem for p in report.problems}
     assert sorted(named) == [4, 5, 6]  # file rows 3, 4, 5 (the header is row 1)
     assert "both opening_kwh" in named[4]
@@ -244,13 +245,40 @@ def test_an_accounts_file_lands_the_opening_positions_and_names_bad_ones(
     # Flagged on the agreement, without a task each: a district's file would flood the queue.
     assert _rows(store, "SELECT count(*) FROM staff_tasks") == [(0,)]
     again = import_file(store, clock, path)  # the same file again changes nothing
-    assert again.added == 0
+    assert (again.added, again.prepaid_without_position) == (0, 0)
 
     # The first day is priced from the file's position: 20 kWh in tier 3.
     meter_id = 202208310000 + 1
     _add_reading(store, meter_id, MID_DECEMBER, 5_432_100 + DAY_WH)
     _settle(store, clock, MID_DECEMBER)
     assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
+
+
+def test_the_import_report_counts_prepaid_rows_without_a_position(
+    store: SqlStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    lines = [
+        account_line(1) + ",5432.1,6700",
+        account_line(2) + ",,",
+        account_line(3) + ",,",
+        account_line(4, billing_mode="postpaid") + ",,",  # postpaid: no position to ask for
+    ]
+    path = write_csv(tmp_path / "district.csv", lines, header=OPENING_HEADER)
+
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["prepaid_without_position"] == 2
+
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path))
+    assert code == 0, err
+    assert "prepaid row(s) have no opening position" not in out  # nothing new this time
+    path = write_csv(tmp_path / "more.csv", [account_line(5) + ",,"], header=OPENING_HEADER)
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path))
+    assert code == 0, err
+    assert "1 prepaid row(s) have no opening position" in " ".join(out.split())
 
 
 def _add_reading(store: SqlStore, meter_id: int, day: dt.date, total_wh: int) -> None:
