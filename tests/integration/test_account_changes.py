@@ -544,6 +544,7 @@ def test_a_change_of_owner_hands_the_old_owners_debt_over_and_the_new_owner_star
     assert (kind, amount) == ("handover", debt_fen)
     [row] = handover_rows(store, last_day, last_day)
     assert (row.owed_fen, row.refunded_fen, row.left_on) == (debt_fen, 0, last_day)
+    assert row.reason.value == "owner_change"
     assert row.closing_wh == register_wh(1, last_day)
     # A fresh credit state: nothing of the old owner's cycle, no cut waiting.
     with store.reader() as uow:
