@@ -17,7 +17,7 @@ from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.money import format_kwh
-from gridpay.errors import InvalidInput, Refused
+from gridpay.errors import Conflict, InvalidInput
 from gridpay.services import credit
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
@@ -376,20 +376,82 @@ def test_staff_enter_a_missing_position_before_the_first_day_is_settled_and_the_
     assert closed_at is not None and code == "position_entered"
     _settle(store, clock, MID_DECEMBER)
     assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
-    again = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="1", opening_ytd_kwh="1")
-    assert again.already_recorded  # a position on record is not typed over at the counter
+    same = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
+    assert same.already_recorded  # the same figures again: nothing changes
+    with pytest.raises(Conflict, match="already has its opening position"):
+        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="1", opening_ytd_kwh="1")
 
 
-def test_a_missing_position_cannot_be_entered_once_its_days_are_priced(
+def _transfers(store: SqlStore, account_id: int) -> list[tuple[str, int]]:
+    return [
+        (str(i), int(f))
+        for i, f in _rows(
+            store,
+            "SELECT id, CASE WHEN debit_account_id = :a THEN amount_fen ELSE -amount_fen END "
+            "FROM transfers WHERE account_id = :a AND kind IN ('charge', 'credit') ORDER BY seq",
+            a=account_id,
+        )
+    ]
+
+
+def test_a_position_entered_after_days_were_settled_re_prices_them_with_corrections(
     store: SqlStore, clock: FakeClock
 ) -> None:
-    _postpaid_household(store)
+    # Two households with the same meter readings: 1 signs without its position and staff
+    # enter it two settled days later; 2 signs with it. They must end with the same books.
+    add_city(store, 2)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
+    closing_wh = 5_432_100
+    days = [MID_DECEMBER + dt.timedelta(days=i) for i in range(3)]
+    before = MID_DECEMBER - dt.timedelta(days=1)
+    add_readings(store, [1, 2], before, **{"1": closing_wh, "2": closing_wh})
+    for i, day in enumerate(days):
+        wh = closing_wh + (i + 1) * DAY_WH
+        add_readings(store, [1, 2], day, **{"1": wh, "2": wh})
+    position = {"opening_kwh": format_kwh(closing_wh), "opening_ytd_kwh": "6700"}
     _enrol_on(store, clock, MID_DECEMBER)
-    add_readings(store, [1], MID_DECEMBER - dt.timedelta(days=1))
-    add_readings(store, [1], MID_DECEMBER)
-    _settle(store, clock, MID_DECEMBER)
+    enrol(store, clock, Settings(), Enrol("0000000002", office_id=1, **position))
+    _settle(store, clock, days[0])
+    _settle(store, clock, days[1])
+    assert _usage(store, days[0])[1] == 1120  # priced at tier 1: no position yet
+    clock.set(local(days[2], 9))
 
-    with pytest.raises(Refused, match="settled up to 2026-12-15"):
-        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
-    assert _rows(store, "SELECT opening_wh FROM enrolments") == [(None,)]
-    assert _rows(store, "SELECT count(*) FROM staff_tasks WHERE closed_at IS NULL") == [(1,)]
+    receipt = _enrol_on(store, clock, MID_DECEMBER, **position)
+
+    assert not receipt.position_missing and not receipt.already_recorded
+    assert receipt.position_corrected_fen == 2 * (1720 - 1120)  # both days now in tier 3
+    assert [_usage(store, d) for d in days[:2]] == [
+        (DAY_WH, 1720, 6_700_000 + DAY_WH),
+        (DAY_WH, 1720, 6_700_000 + 2 * DAY_WH),
+    ]
+    corrections = [t for t in _transfers(store, 1) if t[0].startswith("trueup/")]
+    assert corrections == [(f"trueup/0000000001/{d.isoformat()}/position-1", 600) for d in days[:2]]
+    [(code,)] = _rows(store, "SELECT close_code FROM staff_tasks")
+    assert code == "position_entered"
+    assert "6700.00 kWh already billed" in _explain(store, clock).position_line
+
+    again = _enrol_on(store, clock, MID_DECEMBER, **position)  # idempotent
+    assert again.already_recorded and again.position_corrected_fen == 0
+    with pytest.raises(Conflict, match="already has its opening position"):
+        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="100")
+    assert len(_transfers(store, 1)) == 4
+
+    _settle(store, clock, days[2])
+    books = [
+        _rows(
+            store,
+            "SELECT day, energy_wh, charge_fen, ytd_wh, ytd_charged_fen FROM daily_usage "
+            "WHERE account_id = :a ORDER BY day",
+            a=a,
+        )
+        for a in (1, 2)
+    ]
+    assert books[0] == books[1]
+    balances = _rows(
+        store,
+        "SELECT id, debits_posted_fen - credits_posted_fen FROM ledger_accounts "
+        "WHERE id IN (1, 2) ORDER BY id",
+    )
+    assert balances[0][1] == balances[1][1]
+    assert audit(store).ok
