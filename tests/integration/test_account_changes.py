@@ -7,18 +7,23 @@ import re
 import tomllib
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from gridpay import limits
+from gridpay.adapters.holidays import ChineseHolidayCalendar
+from gridpay.adapters.policy_files import shipped_policies
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
 from gridpay.domain.account_changes import ChangeOwner, ChangePhone, ChangeTariff, ConfirmPhone
+from gridpay.domain.commands import COMMAND_SCHEMA
 from gridpay.domain.enrolment import Enrol
-from gridpay.domain.money import fen_from_nyuan
+from gridpay.domain.ledger import RECEIVABLES_ID
+from gridpay.domain.money import fen_from_nyuan, format_fen
 from gridpay.domain.payments import TakePayment
 from gridpay.domain.tariff import day_cost_nyuan, parse_tariff, tariff_in_force
 from gridpay.errors import Conflict, InvalidInput, NotFound, Refused
@@ -32,7 +37,9 @@ from gridpay.services.account_changes import (
     tariff_changes,
 )
 from gridpay.services.audit import audit
+from gridpay.services.credit import Policy, judge_all
 from gridpay.services.enrolment import enrol, leave
+from gridpay.services.leaving import handover_rows
 from gridpay.services.payments import take_payment
 from gridpay.services.queries import account_show
 from gridpay.services.settlement import settle_range
@@ -473,7 +480,7 @@ def test_a_change_of_owner_closes_the_old_owners_books_and_the_new_one_continues
     assert audit(store).ok
 
 
-def test_a_change_of_owner_waits_for_the_old_owners_debt_and_last_day(
+def test_a_change_of_owner_waits_for_the_old_owners_last_day(
     store: SqlStore, clock: FakeClock
 ) -> None:
     last_day = OWNER_FROM - dt.timedelta(days=1)
@@ -484,12 +491,93 @@ def test_a_change_of_owner_waits_for_the_old_owners_debt_and_last_day(
     clock.set(local(OWNER_FROM, 2))
     settle_range(store, clock, last_day, last_day)
     clock.set(local(OWNER_FROM, 9))
-    with pytest.raises(Refused, match="owes .* yuan: take the payment first"):
-        change_owner(store, clock, Settings(), _owner())
     with pytest.raises(Refused, match="can start on 2026-12-05 at the earliest"):
         change_owner(store, clock, Settings(), _owner(from_day=last_day))
     assert owner_changes(store, "0000000001") == []
     assert _rows(store, "SELECT count(*) FROM enrolments WHERE left_on IS NULL") == [(1,)]
+
+
+def test_a_change_of_owner_hands_the_old_owners_debt_over_and_the_new_owner_starts_fresh(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    last_day = OWNER_FROM - dt.timedelta(days=1)
+    _enrolled_and_settled(store, clock, "0.01", last_day)
+    debt_fen = -_balance(store)
+    assert debt_fen > 0
+    # The old owner's credit cycle as the policy left it: in arrears, noticed, a cut queued.
+    with store.unit_of_work() as uow:
+        uow.credit.ensure_states([1], clock.now())
+        uow.commands.enqueue(
+            pl.DataFrame(
+                {
+                    "correlation_id": ["disconnect/0000000001/3"],
+                    "account_id": [1],
+                    "meter_id": [METER_BASE + 1],
+                    "action": ["disconnect"],
+                    "priority": [5],
+                    "created_at": [clock.now()],
+                },
+                schema=COMMAND_SCHEMA,
+            )
+        )
+        uow.commit()
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE credit_state SET state = 'arrears', cycle = 3, notice_at = :n, "
+                "warned_at = :n, pay_by = :p WHERE account_id = 1"
+            ),
+            {"n": clock.now(), "p": OWNER_FROM + dt.timedelta(days=2)},
+        )
+    clock.set(local(OWNER_FROM, 9))
+
+    receipt = change_owner(store, clock, Settings(), _owner())
+
+    assert receipt.refund is None and receipt.change.final_balance_fen == -debt_fen
+    assert receipt.handed_over is not None and receipt.handed_over.amount_fen == debt_fen
+    assert _balance(store) == 0  # none of the debt passes to the new owner
+    [(kind, amount)] = _rows(
+        store,
+        "SELECT kind, amount_fen FROM transfers WHERE debit_account_id = :r",
+        r=RECEIVABLES_ID,
+    )
+    assert (kind, amount) == ("handover", debt_fen)
+    [row] = handover_rows(store, last_day, last_day)
+    assert (row.owed_fen, row.refunded_fen, row.left_on) == (debt_fen, 0, last_day)
+    assert row.reason.value == "owner_change"
+    assert row.closing_wh == register_wh(1, last_day)
+    # A fresh credit state: nothing of the old owner's cycle, no cut waiting.
+    with store.reader() as uow:
+        fresh = uow.credit.state_of(1)
+    assert fresh is not None
+    assert (fresh.state.value, fresh.cycle, fresh.notice_at, fresh.pay_by, fresh.warned_at) == (
+        "normal",
+        4,
+        None,
+        None,
+        None,
+    )
+    assert _rows(store, "SELECT state FROM meter_commands WHERE action = 'disconnect'") != [
+        ("queued",)
+    ]
+    # The old owner's final statement went to the old phone, in the old owner's language.
+    [(phone, body)] = _rows(store, "SELECT phone, body FROM messages WHERE kind = 'owner_final'")
+    assert phone == OLD_PHONE and f"欠费{format_fen(debt_fen)}元" in body
+    again = _rows(store, "SELECT count(*) FROM messages WHERE phone = :p", p=NEW_OWNER_PHONE)
+    assert again == [(1,)]  # the new owner's agreement SMS only
+
+    # The new owner's first days run into debt from zero: inside the grace, no notice.
+    clock.set(local(OWNER_FROM + dt.timedelta(days=2), 2))
+    settle_range(store, clock, OWNER_FROM, OWNER_FROM + dt.timedelta(days=1))
+    assert _balance(store) < 0
+    judge_all(
+        store,
+        clock,
+        Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings()),
+    )
+    kinds = _rows(store, "SELECT kind FROM messages WHERE phone = :p", p=NEW_OWNER_PHONE)
+    assert kinds == [("agreement",)]
+    assert audit(store).ok
 
 
 def test_the_account_view_shows_the_tariff_in_force_today(

@@ -3,16 +3,21 @@ still trues them up, and the audit still proves them."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 
 from sqlalchemy import text
 
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
+from gridpay.domain.money import format_kwh
+from gridpay.domain.payments import TakePayment
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
-from gridpay.services.leaving import close_out_leavings
+from gridpay.services.leaving import close_out_leavings, handover_rows
+from gridpay.services.payments import take_payment
 from gridpay.services.settlement import process_trueups, settle_day
+from tests.helpers_accounts import cli
 from tests.integration.credit_helpers import local
 from tests.integration.settle_helpers import (
     add_city,
@@ -112,3 +117,68 @@ def test_a_late_reading_after_the_close_out_is_settled_up_and_the_account_keeps_
 def _balance(store) -> int:
     with store.unit_of_work() as uow:
         return uow.ledger.balance_fen(ACCOUNT)
+
+
+def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
+    store, clock, tmp_path, monkeypatch, capsys
+):
+    add_city(store, 1)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
+    clock.set(local(D0, 10))
+    enrol(store, clock, Settings(), Enrol(f"{ACCOUNT:010d}", office_id=1))
+    take_payment(store, clock, Settings(), TakePayment(f"{ACCOUNT:010d}", "50", "bank", "P1"))
+    add_readings(store, [ACCOUNT], D0 - dt.timedelta(days=1))
+    add_readings(store, [ACCOUNT], D0)
+    clock.set(local(D0 + dt.timedelta(days=1), 2))
+    settle_day(store, clock, D0)
+    leaving_day = D0 + dt.timedelta(days=1)
+    clock.set(local(leaving_day, 10))
+    leave(store, clock, Settings(), f"{ACCOUNT:010d}")
+    clock.set(local(leaving_day + dt.timedelta(days=1), 2))
+    settle_day(store, clock, leaving_day)  # no reading yet: the closing register is estimated
+    close_out_leavings(store, clock)
+    [first] = handover_rows(store, leaving_day, leaving_day)
+    assert (first.entry.value, first.entry_no, first.closing_estimated) == ("close_out", 0, True)
+    refunded_fen = first.refunded_fen
+    assert refunded_fen > 0
+
+    # The real closing reading comes two days later, higher than the estimate: a settle-up.
+    late_day = leaving_day + dt.timedelta(days=3)
+    clock.set(local(late_day, 2))
+    real_wh = register_wh(ACCOUNT, leaving_day) + 5_000
+    queue_late_readings(store, {ACCOUNT: real_wh}, leaving_day)
+    assert process_trueups(store, clock) == 1
+    close_out_leavings(store, clock)
+
+    # The same file again (the leaving day's range) now shows the close-out and the settle-up.
+    rows = handover_rows(store, leaving_day, leaving_day)
+    assert [(r.entry.value, r.entry_no) for r in rows] == [("close_out", 0), ("settle_up", 1)]
+    assert rows[0] == first  # the close-out line as it was first handed over
+    settle_up = rows[1]
+    assert (settle_up.closing_wh, settle_up.closing_estimated) == (real_wh, False)
+    assert settle_up.entry_day == late_day and settle_up.left_on == leaving_day
+    moved_fen = settle_up.refunded_fen - settle_up.owed_fen
+    with store.engine.connect() as conn:
+        closing = conn.execute(text("SELECT balance_fen FROM leavings")).scalar()
+    assert closing == refunded_fen + moved_fen and moved_fen != 0
+    # The month's file of the day it was posted lists the settle-up alone.
+    assert [r.entry_no for r in handover_rows(store, late_day, late_day)] == [1]
+    assert handover_rows(store, late_day + dt.timedelta(days=1), late_day + dt.timedelta(30)) == []
+
+    out = tmp_path / "handover.csv"
+    code, said, err = cli(
+        store, monkeypatch, capsys, "payouts", "handover",
+        "--from", str(leaving_day), "--to", str(late_day), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    with out.open(encoding="utf-8") as f:
+        lines = list(csv.DictReader(f))
+    assert [(r["entry"], r["entry_no"], r["entry_day"], r["reason"]) for r in lines] == [
+        ("close_out", "0", str(leaving_day), "left"),
+        ("settle_up", "1", str(late_day), "left"),
+    ]
+    assert lines[1]["closing_reading_kwh"] == format_kwh(real_wh)
+    assert "1 settle-up" in " ".join(said.split())
+    report = audit(store)
+    assert report.ok, [c for c in report.checks if not c.ok]

@@ -17,7 +17,7 @@ from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.money import format_kwh
-from gridpay.errors import InvalidInput, Refused
+from gridpay.errors import Conflict, InvalidInput
 from gridpay.services import credit
 from gridpay.services.audit import audit
 from gridpay.services.enrolment import enrol, leave
@@ -230,6 +230,7 @@ def test_an_accounts_file_lands_the_opening_positions_and_names_bad_ones(
     report = import_file(store, clock, path)
 
     assert report.added == 3
+    assert report.prepaid_without_position == 1  # row 2: counted for staff to follow up
     named = {p.row_no: p.problem for p in report.problems}
     assert sorted(named) == [4, 5, 6]  # file rows 3, 4, 5 (the header is row 1)
     assert "both opening_kwh" in named[4]
@@ -244,13 +245,40 @@ def test_an_accounts_file_lands_the_opening_positions_and_names_bad_ones(
     # Flagged on the agreement, without a task each: a district's file would flood the queue.
     assert _rows(store, "SELECT count(*) FROM staff_tasks") == [(0,)]
     again = import_file(store, clock, path)  # the same file again changes nothing
-    assert again.added == 0
+    assert (again.added, again.prepaid_without_position) == (0, 0)
 
     # The first day is priced from the file's position: 20 kWh in tier 3.
     meter_id = 202208310000 + 1
     _add_reading(store, meter_id, MID_DECEMBER, 5_432_100 + DAY_WH)
     _settle(store, clock, MID_DECEMBER)
     assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
+
+
+def test_the_import_report_counts_prepaid_rows_without_a_position(
+    store: SqlStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    lines = [
+        account_line(1) + ",5432.1,6700",
+        account_line(2) + ",,",
+        account_line(3) + ",,",
+        account_line(4, billing_mode="postpaid") + ",,",  # postpaid: no position to ask for
+    ]
+    path = write_csv(tmp_path / "district.csv", lines, header=OPENING_HEADER)
+
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["prepaid_without_position"] == 2
+
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path))
+    assert code == 0, err
+    assert "prepaid row(s) have no opening position" not in out  # nothing new this time
+    path = write_csv(tmp_path / "more.csv", [account_line(5) + ",,"], header=OPENING_HEADER)
+    code, out, err = cli(store, monkeypatch, capsys, "accounts", "import", str(path))
+    assert code == 0, err
+    assert "1 prepaid row(s) have no opening position" in " ".join(out.split())
 
 
 def _add_reading(store: SqlStore, meter_id: int, day: dt.date, total_wh: int) -> None:
@@ -348,20 +376,82 @@ def test_staff_enter_a_missing_position_before_the_first_day_is_settled_and_the_
     assert closed_at is not None and code == "position_entered"
     _settle(store, clock, MID_DECEMBER)
     assert _usage(store, MID_DECEMBER) == (DAY_WH, 1720, 6_700_000 + DAY_WH)
-    again = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="1", opening_ytd_kwh="1")
-    assert again.already_recorded  # a position on record is not typed over at the counter
+    same = _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
+    assert same.already_recorded  # the same figures again: nothing changes
+    with pytest.raises(Conflict, match="already has its opening position"):
+        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="1", opening_ytd_kwh="1")
 
 
-def test_a_missing_position_cannot_be_entered_once_its_days_are_priced(
+def _transfers(store: SqlStore, account_id: int) -> list[tuple[str, int]]:
+    return [
+        (str(i), int(f))
+        for i, f in _rows(
+            store,
+            "SELECT id, CASE WHEN debit_account_id = :a THEN amount_fen ELSE -amount_fen END "
+            "FROM transfers WHERE account_id = :a AND kind IN ('charge', 'credit') ORDER BY seq",
+            a=account_id,
+        )
+    ]
+
+
+def test_a_position_entered_after_days_were_settled_re_prices_them_with_corrections(
     store: SqlStore, clock: FakeClock
 ) -> None:
-    _postpaid_household(store)
+    # Two households with the same meter readings: 1 signs without its position and staff
+    # enter it two settled days later; 2 signs with it. They must end with the same books.
+    add_city(store, 2)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
+    closing_wh = 5_432_100
+    days = [MID_DECEMBER + dt.timedelta(days=i) for i in range(3)]
+    before = MID_DECEMBER - dt.timedelta(days=1)
+    add_readings(store, [1, 2], before, **{"1": closing_wh, "2": closing_wh})
+    for i, day in enumerate(days):
+        wh = closing_wh + (i + 1) * DAY_WH
+        add_readings(store, [1, 2], day, **{"1": wh, "2": wh})
+    position = {"opening_kwh": format_kwh(closing_wh), "opening_ytd_kwh": "6700"}
     _enrol_on(store, clock, MID_DECEMBER)
-    add_readings(store, [1], MID_DECEMBER - dt.timedelta(days=1))
-    add_readings(store, [1], MID_DECEMBER)
-    _settle(store, clock, MID_DECEMBER)
+    enrol(store, clock, Settings(), Enrol("0000000002", office_id=1, **position))
+    _settle(store, clock, days[0])
+    _settle(store, clock, days[1])
+    assert _usage(store, days[0])[1] == 1120  # priced at tier 1: no position yet
+    clock.set(local(days[2], 9))
 
-    with pytest.raises(Refused, match="settled up to 2026-12-15"):
-        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="6700")
-    assert _rows(store, "SELECT opening_wh FROM enrolments") == [(None,)]
-    assert _rows(store, "SELECT count(*) FROM staff_tasks WHERE closed_at IS NULL") == [(1,)]
+    receipt = _enrol_on(store, clock, MID_DECEMBER, **position)
+
+    assert not receipt.position_missing and not receipt.already_recorded
+    assert receipt.position_corrected_fen == 2 * (1720 - 1120)  # both days now in tier 3
+    assert [_usage(store, d) for d in days[:2]] == [
+        (DAY_WH, 1720, 6_700_000 + DAY_WH),
+        (DAY_WH, 1720, 6_700_000 + 2 * DAY_WH),
+    ]
+    corrections = [t for t in _transfers(store, 1) if t[0].startswith("trueup/")]
+    assert corrections == [(f"trueup/0000000001/{d.isoformat()}/position-1", 600) for d in days[:2]]
+    [(code,)] = _rows(store, "SELECT close_code FROM staff_tasks")
+    assert code == "position_entered"
+    assert "6700.00 kWh already billed" in _explain(store, clock).position_line
+
+    again = _enrol_on(store, clock, MID_DECEMBER, **position)  # idempotent
+    assert again.already_recorded and again.position_corrected_fen == 0
+    with pytest.raises(Conflict, match="already has its opening position"):
+        _enrol_on(store, clock, MID_DECEMBER, opening_kwh="5432.1", opening_ytd_kwh="100")
+    assert len(_transfers(store, 1)) == 4
+
+    _settle(store, clock, days[2])
+    books = [
+        _rows(
+            store,
+            "SELECT day, energy_wh, charge_fen, ytd_wh, ytd_charged_fen FROM daily_usage "
+            "WHERE account_id = :a ORDER BY day",
+            a=a,
+        )
+        for a in (1, 2)
+    ]
+    assert books[0] == books[1]
+    balances = _rows(
+        store,
+        "SELECT id, debits_posted_fen - credits_posted_fen FROM ledger_accounts "
+        "WHERE id IN (1, 2) ORDER BY id",
+    )
+    assert balances[0][1] == balances[1][1]
+    assert audit(store).ok

@@ -98,6 +98,15 @@ GOLDEN: list[tuple[MessageKind, dict[str, object], str, str]] = [
         "Your code to receive the messages of account 0000000001 on this phone is 041739, "
         "valid for 15 minutes. If you did not ask, ignore this message.",
     ),
+    (
+        MessageKind.OWNER_FINAL,
+        {"account_no": A, "last_day": dt.date(2026, 12, 4), "balance_fen": -1_230},
+        "尊敬的客户0000000001：因过户，您的智能缴费协议于12月4日终止，最终余额-12.30元。"
+        "欠费12.30元转入按月抄表结算，请按账单缴纳。",
+        "Dear customer 0000000001, with the change of owner your smart prepayment agreement "
+        "ended on 4 Dec; final balance -12.30 yuan. The 12.30 yuan owed goes to monthly "
+        "billing; please pay it with your bill.",
+    ),
 ]
 
 
@@ -131,6 +140,17 @@ def test_leaving_with_nothing_to_refund_does_not_mention_a_refund() -> None:
         "Dear customer 0000000001, you have left smart prepayment and are back on monthly "
         "billing." + EN_END
     )
+
+
+def test_the_old_owners_final_statement_names_the_refund() -> None:
+    values = {"account_no": A, "last_day": dt.date(2026, 12, 4), "balance_fen": 4_560}
+    zh = render(MessageKind.OWNER_FINAL, "zh", BRAND, **values)
+    en = render(MessageKind.OWNER_FINAL, "en", BRAND, **values)
+    assert zh.startswith(
+        "尊敬的客户0000000001：因过户，您的智能缴费协议于12月4日终止，最终余额45.60元。"
+        "45.60元将退还给您。"
+    )
+    assert "45.60 yuan will be refunded to you." in en and "owed" not in en
 
 
 def test_the_company_name_and_hotline_come_from_the_brand() -> None:

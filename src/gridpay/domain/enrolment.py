@@ -341,14 +341,6 @@ def position_entered_closing(account_id: int, day: dt.date, at: dt.datetime) -> 
     )
 
 
-def position_too_late_message(account_no: str, enrolled_on: dt.date, last: dt.date) -> str:
-    return (
-        f"account {account_no}: its agreement's days from {enrolled_on.isoformat()} are settled "
-        f"up to {last.isoformat()} already, priced without an opening position; the position "
-        f"can be entered only before the first day is settled (ask billing for a correction)"
-    )
-
-
 def position_line(agreement: Agreement | None) -> str:
     """What explain says about the tier position an agreement's first days were priced from."""
     if agreement is None:

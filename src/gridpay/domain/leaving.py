@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gridpay.domain.enrolment import leave_refund_transfer
 from gridpay.domain.ledger import (
@@ -68,8 +69,37 @@ class LeavingDay:
 
 
 @dataclass(frozen=True)
+class SettleUp:
+    """A settle-up after the close-out: what a late true-up moved, refunded or handed over."""
+
+    enrolment_id: int
+    number: int  # 1, 2, ...: the n of ``leave-<account>-<agreement>-<n>``
+    transfer_id: str
+    amount_fen: int  # > 0 refunded, < 0 handed over as owed
+    closing_wh: int  # the leaving day's register as it stands after the true-up
+    closing_estimated: bool
+    ytd_wh: int
+    posted_on: dt.date  # the business day it was posted
+    posted_at: dt.datetime
+
+
+class HandoverEntry(StrEnum):
+    CLOSE_OUT = "close_out"  # the agreement's close-out, on its leaving day
+    SETTLE_UP = "settle_up"  # a late true-up settled up after it, on the day it was posted
+
+
+class HandoverReason(StrEnum):
+    LEFT = "left"  # the household left smart payment (back on monthly billing)
+    OWNER_CHANGE = "owner_change"  # the old owner's agreement ended with a change of owner
+
+
+@dataclass(frozen=True)
 class HandoverRow:
-    """One line of the file for the monthly billing system."""
+    """One line of the file for the monthly billing system: a close-out or a settle-up.
+
+    A household's close-out line and its settle-up lines add up to what it was refunded or
+    owes in all; each settle-up line carries the closing position as the true-up corrected it.
+    """
 
     account_no: str
     name: str
@@ -82,6 +112,10 @@ class HandoverRow:
     refunded_fen: int
     owed_fen: int
     refund_ref: str | None  # the refund's reference, for the payout (None: nothing refunded)
+    reason: HandoverReason = HandoverReason.LEFT
+    entry: HandoverEntry = HandoverEntry.CLOSE_OUT
+    entry_no: int = 0  # 0 for the close-out, n for the n-th settle-up
+    entry_day: dt.date | None = None  # the leaving day, or the day a settle-up was posted
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,10 @@ HANDOVER_FILE_COLUMNS = (
     "refunded_yuan",
     "owed_yuan",
     "refund_ref",
+    "reason",
+    "entry",
+    "entry_no",
+    "entry_day",
 )
 
 
@@ -152,6 +190,10 @@ def handover_record(row: HandoverRow) -> dict[str, str]:
         "refunded_yuan": format_fen(row.refunded_fen),
         "owed_yuan": format_fen(row.owed_fen),
         "refund_ref": row.refund_ref or "",
+        "reason": row.reason.value,
+        "entry": row.entry.value,
+        "entry_no": str(row.entry_no),
+        "entry_day": (row.entry_day or row.left_on).isoformat(),
     }
 
 

@@ -33,6 +33,8 @@ class MessageKind(StrEnum):
     TRUSTED_CONTACT = "trusted_contact"  # to family of a protected customer in arrears
     LEFT = "left"  # the customer left the programme
     PHONE_CODE = "phone_code"  # the code confirming a new SMS phone, sent to that phone
+    # The old owner's final statement on a change of owner (过户), to the old owner's phone.
+    OWNER_FINAL = "owner_final"
 
 
 class MessageStatus(StrEnum):
@@ -113,6 +115,7 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.TRUSTED_CONTACT: ("account_no", "customer_name", "balance_fen", "pay_by"),
     MessageKind.LEFT: ("account_no", "refund_fen"),
     MessageKind.PHONE_CODE: ("account_no", "code", "minutes"),
+    MessageKind.OWNER_FINAL: ("account_no", "last_day", "balance_fen"),
 }
 
 
@@ -192,6 +195,19 @@ def _zh_left(v: _Values) -> str:
     return text
 
 
+def _zh_owner_final(v: _Values) -> str:
+    balance_fen = v.fen("balance_fen")
+    text = (
+        f"尊敬的客户{v.text('account_no')}：因过户，您的智能缴费协议于"
+        f"{_zh_day(v.day('last_day'))}终止，最终余额{v.yuan('balance_fen')}元。"
+    )
+    if balance_fen > 0:
+        text += f"{v.yuan('balance_fen')}元将退还给您。"
+    elif balance_fen < 0:
+        text += f"欠费{format_fen(-balance_fen)}元转入按月抄表结算，请按账单缴纳。"
+    return text
+
+
 _ZH: dict[MessageKind, Callable[[_Values], str]] = {
     MessageKind.AGREEMENT: lambda v: (
         f"尊敬的客户{v.text('account_no')}：您已成为{v.brand.company_name_zh}的预付费用户，"
@@ -228,6 +244,7 @@ _ZH: dict[MessageKind, Callable[[_Values], str]] = {
         f"您正在将本号码设为户号{v.text('account_no')}的短信通知号码，验证码{v.text('code')}，"
         f"{v.text('minutes')}分钟内有效。如非本人操作，请忽略。"
     ),
+    MessageKind.OWNER_FINAL: _zh_owner_final,
 }
 
 
@@ -241,6 +258,23 @@ def _en_left(v: _Values) -> str:
     )
     if v.fen("refund_fen") > 0:
         text += f" Your remaining prepayment of {v.yuan('refund_fen')} yuan will be refunded."
+    return text
+
+
+def _en_owner_final(v: _Values) -> str:
+    balance_fen = v.fen("balance_fen")
+    text = (
+        f"Dear customer {v.text('account_no')}, with the change of owner your smart "
+        f"prepayment agreement ended on {_en_day(v.day('last_day'))}; final balance "
+        f"{v.yuan('balance_fen')} yuan."
+    )
+    if balance_fen > 0:
+        text += f" {v.yuan('balance_fen')} yuan will be refunded to you."
+    elif balance_fen < 0:
+        text += (
+            f" The {format_fen(-balance_fen)} yuan owed goes to monthly billing; please pay it "
+            "with your bill."
+        )
     return text
 
 
@@ -286,6 +320,7 @@ _EN: dict[MessageKind, Callable[[_Values], str]] = {
         f"is {v.text('code')}, valid for {v.text('minutes')} minutes. If you did not ask, "
         "ignore this message."
     ),
+    MessageKind.OWNER_FINAL: _en_owner_final,
 }
 
 assert set(_ZH) == set(MessageKind)

@@ -573,6 +573,31 @@ def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date)
     Kind ``charge`` when the customer owes more, ``credit`` when less; the day is the corrected
     day, so each (account, day) nets to the recomputed charge.
     """
+    return _correction_transfers(
+        old, new, trigger_day.isoformat(), "true-up after a late real reading"
+    )
+
+
+def position_transfers(old: pl.DataFrame, new: pl.DataFrame, enrolment_id: int) -> pl.DataFrame:
+    """Correcting transfers for an agreement's days re-priced from an opening position entered
+    after they were settled: ``trueup/<account>/<day>/position-<agreement>``, one possible id per
+    day and agreement, apart from any late reading's."""
+    return _correction_transfers(
+        old,
+        new,
+        position_trigger(enrolment_id),
+        "re-priced from the opening position entered after the day was settled",
+    )
+
+
+def position_trigger(enrolment_id: int) -> str:
+    """The last part of a position correction's id (``position_transfers``)."""
+    return f"position-{enrolment_id}"
+
+
+def _correction_transfers(
+    old: pl.DataFrame, new: pl.DataFrame, trigger: str, note: str
+) -> pl.DataFrame:
     diff = (
         new.select("account_id", "day", pl.col("charge_fen").alias("new_fen"))
         .join(
@@ -584,12 +609,8 @@ def trueup_transfers(old: pl.DataFrame, new: pl.DataFrame, trigger_day: dt.date)
         .with_columns((pl.col("new_fen") - pl.col("old_fen")).alias("charge_fen"))
         .filter(pl.col("charge_fen") != 0)
     )
-    transfer_id = pl.format(
-        "trueup/{}/{}/{}", _account_no(), _day_text(), pl.lit(trigger_day.isoformat())
-    )
-    return _signed_transfers(diff, transfer_id).with_columns(
-        pl.lit("true-up after a late real reading").alias("note")
-    )
+    transfer_id = pl.format("trueup/{}/{}/{}", _account_no(), _day_text(), pl.lit(trigger))
+    return _signed_transfers(diff, transfer_id).with_columns(pl.lit(note).alias("note"))
 
 
 def _account_no() -> pl.Expr:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from gridpay.domain.leaving import HandoverRow, Leaving, LeavingDay, RefundDue
+from gridpay.domain.leaving import HandoverRow, Leaving, LeavingDay, RefundDue, SettleUp
 
 
 class LeavingRepo(Protocol):
@@ -47,8 +47,17 @@ class LeavingRepo(Protocol):
         """Add a settle-up after the close-out to the agreement's closing balance."""
         ...
 
+    def add_settle_up(self, settle_up: SettleUp) -> None:
+        """Record a settle-up after the close-out, for the hand-over file."""
+        ...
+
+    def closing_position(self, account_id: int, day: dt.date) -> tuple[int, bool, int] | None:
+        """The settled day's (register, estimated, year-to-date Wh) as it stands now."""
+        ...
+
     def handover_rows(self, first_day: dt.date, last_day: dt.date) -> list[HandoverRow]:
-        """Agreements closed out with a leaving day in [first_day, last_day], by leaving day."""
+        """The close-outs of agreements with a leaving day in [first_day, last_day], their
+        settle-ups, and the settle-ups posted on those days; by leaving day, agreement, entry."""
         ...
 
     def refunds_due(self, limit: int) -> list[RefundDue]:

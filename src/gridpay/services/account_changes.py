@@ -10,7 +10,8 @@ Each is one unit of work that records who made the change and why next to the ch
   may take effect only after the account's last settled day: settled days are in the ledger at
   the tariff then in force, and re-pricing them is a correction, not a change of tariff.
 - **Change of owner (过户).** The old owner's agreement ends the day before the change with a
-  final statement and the balance refunded; the new owner's begins on the day of the change.
+  final statement: the balance refunded, or a debt handed to monthly billing, as on leaving;
+  the new owner's begins on the day of the change, in a fresh credit state.
   The new owner continues the account's tier year (``domain.account_changes``).
 - **Change of phone.** A code goes through the outbox to the NEW number; only its salted hash
   is stored. Until the code is confirmed (in time, once, within a few tries) the account's
@@ -43,16 +44,18 @@ from gridpay.domain.account_changes import (
     validate_change_tariff,
 )
 from gridpay.domain.commands import CommandAction
+from gridpay.domain.credit_policy import STATE_SCHEMA, CreditState
 from gridpay.domain.credit_rules import task_closings
-from gridpay.domain.enrolment import ContactRole, EnrolChannel, leave_refund_transfer
-from gridpay.domain.ledger import REFUNDS_ID, Transfer
+from gridpay.domain.enrolment import ContactRole, EnrolChannel
+from gridpay.domain.ledger import RECEIVABLES_ID, REFUNDS_ID, Transfer
 from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, render
-from gridpay.domain.money import format_fen
 from gridpay.domain.payments import parse_account_no
+from gridpay.domain.registry import Account
 from gridpay.domain.tariff import tariff_in_force
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.ports.clock import Clock
-from gridpay.ports.store import Store
+from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services import leaving
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.registry import existing_account
 
@@ -230,6 +233,9 @@ class OwnerChangeReceipt:
     change: OwnerChange
     refund: Transfer | None  # the old owner's balance paid back (to "refunds payable")
     sms_queued: bool  # the agreement SMS to the new owner
+    # The old owner's debt handed to monthly billing as a receivable (as on leaving).
+    handed_over: Transfer | None = None
+    final_sms_queued: bool = False  # the old owner's final statement, to the old phone
 
 
 def change_owner(
@@ -239,8 +245,11 @@ def change_owner(
     the new owner's starts on ``cmd.from_day``, on the same account, meter and tier year.
 
     The final statement needs every day up to the old owner's last settled, and no day after
-    it: the new owner's days are charged to the new owner. A positive balance is refunded to
-    the old owner; a debt must be paid first (``gridpay pay``), so none passes to the new owner.
+    it: the new owner's days are charged to the new owner. The old agreement is closed out as
+    a leaving is (``services.leaving.close_out``): a positive balance refunded to the old owner,
+    a debt handed to monthly billing as a receivable, both in the hand-over file; the old owner
+    gets a final statement by SMS. None of it passes to the new owner, who starts in a fresh
+    credit state under the grace of a new agreement.
     """
     account_id, name, phone, language, who = validate_change_owner(cmd)
     now, from_day = clock.now(), cmd.from_day
@@ -278,30 +287,26 @@ def change_owner(
                 "estimate (or a late reading waits to true it up): the old owner's final "
                 "statement needs a real closing reading of that day; read the meter first"
             )
-        uow.ledger.lock_ledger_accounts([account_id, REFUNDS_ID])
+        uow.ledger.lock_ledger_accounts(sorted([account_id, REFUNDS_ID, RECEIVABLES_ID]))
         balance_fen = uow.ledger.balance_fen(account_id)
-        if balance_fen < 0:
-            raise Refused(
-                f"the old owner of account {account.account_no} owes {format_fen(-balance_fen)} "
-                "yuan: take the payment first, then change the owner"
-            )
         if uow.enrolment.supply(account_id)[0] == "off":
             raise Refused(
                 f"supply of account {account.account_no} is off: restore it before the change"
             )
         if not uow.enrolment.close_enrolment(account_id, last_day, now):
             raise Refused(f"the agreement of account {account.account_no} has just ended")
-        refund = None
-        if balance_fen > 0:
-            refund = leave_refund_transfer(account_id, agreement.id, balance_fen, last_day)
-            posted = uow.ledger.post(refund, now)
-            assert posted  # one refund id per agreement, and it was closed just now
+        # The old owner's agreement ends as a leaving does: its close-out refunds a positive
+        # balance or hands a debt to monthly billing, and puts it in the hand-over file.
+        uow.leaving.add_leaving(
+            agreement.id, account_id, agreement.enrolled_on, last_day, now, OWNER_CHANGE_NOTE
+        )
         uow.commands.cancel_queued(account_id, CommandAction.DISCONNECT.value, now)
         uow.credit.close_staff_tasks(
             task_closings(
                 account_id, "agreement_ended", f"the owner changed on {from_day.isoformat()}", now
             )
         )
+        _fresh_credit_state(uow, account_id, now)
         uow.enrolment.set_protection(account_id, None, None, now)  # the old owner's
         old_phone = account.phone
         new_language = language or account.language
@@ -310,6 +315,12 @@ def change_owner(
             account_id, from_day, now, EnrolChannel.OFFICE.value, account.office_id
         )
         assert new_id is not None  # the old one was closed in this transaction
+        # After the new agreement is in force: the close-out leaves the account prepaid.
+        [leaving_day] = uow.leaving.settled_leaving_days(account_id)
+        closed = leaving.close_out(uow, leaving_day, now)
+        assert closed is not None and closed.balance_fen == balance_fen, closed
+        refund = closed.transfer if balance_fen > 0 else None
+        handed_over = closed.transfer if balance_fen < 0 else None
         change = OwnerChange(
             account_id=account_id,
             from_day=from_day,
@@ -346,8 +357,75 @@ def change_owner(
             schema=OUTBOX_SCHEMA,
         )
         sms = uow.outbox.add(message) == 1
+        final_sms = _queue_final_statement(
+            uow, settings, account, agreement.id, last_day, balance_fen, now
+        )
         uow.commit()
-    return OwnerChangeReceipt(account.account_no, change, refund, sms)
+    return OwnerChangeReceipt(account.account_no, change, refund, sms, handed_over, final_sms)
+
+
+# Marks the leaving row of an agreement that ended by a change of owner (the hand-over file).
+OWNER_CHANGE_NOTE = "change of owner"
+
+
+def _fresh_credit_state(uow: UnitOfWork, account_id: int, now: dt.datetime) -> None:
+    """The new owner owes nothing and was told nothing: normal, no warning, notice or pay-by,
+    in a new cycle (so the new owner's first warning is not taken for the old owner's)."""
+    state = uow.credit.state_of(account_id)
+    if state is None:
+        return  # never judged: the policy gives it a fresh state on its first run
+    fresh = pl.DataFrame(
+        [
+            {
+                "account_id": account_id,
+                "state": CreditState.NORMAL.value,
+                "cycle": state.cycle + 1,
+                "warned_at": None,
+                "notice_at": None,
+                "pay_by": None,
+                "second_notice_at": None,
+                "supply": state.supply,
+                "updated_at": now,
+            }
+        ],
+        schema=STATE_SCHEMA,
+    )
+    uow.credit.save_states(fresh)
+
+
+def _queue_final_statement(
+    uow: UnitOfWork,
+    settings: Settings,
+    account: Account,
+    enrolment_id: int,
+    last_day: dt.date,
+    balance_fen: int,
+    now: dt.datetime,
+) -> bool:
+    """The old owner's final statement, to the old owner's phone (None: nobody to tell)."""
+    if account.phone is None:
+        return False
+    body = render(
+        MessageKind.OWNER_FINAL,
+        account.language.value,
+        brand_from_settings(settings),
+        account_no=account.account_no,
+        last_day=last_day,
+        balance_fen=balance_fen,
+    )
+    message = pl.DataFrame(
+        {
+            "dedupe_key": [f"{MessageKind.OWNER_FINAL.value}/{account.id:010d}/{enrolment_id}"],
+            "account_id": [account.id],
+            "phone": [account.phone],
+            "language": [account.language.value],
+            "kind": [MessageKind.OWNER_FINAL.value],
+            "body": [body],
+            "created_at": [now],
+        },
+        schema=OUTBOX_SCHEMA,
+    )
+    return uow.outbox.add(message) == 1
 
 
 def owner_changes(store: Store, account_no: str) -> list[OwnerChange]:

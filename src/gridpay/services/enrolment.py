@@ -34,7 +34,6 @@ from gridpay.domain.enrolment import (
     opening_position_task,
     position_entered_closing,
     position_line,
-    position_too_late_message,
     validate_contact,
     validate_enrolment,
     validate_leave,
@@ -44,12 +43,14 @@ from gridpay.domain.ledger import Transfer
 from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
 from gridpay.domain.payments import parse_account_no, validate_payment
 from gridpay.domain.registry import Account, BillingMode
-from gridpay.errors import InvalidInput, Refused
+from gridpay.domain.settlement import position_transfers
+from gridpay.errors import Conflict, InvalidInput, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import leaving, payments
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.registry import existing_account
+from gridpay.services.settlement import resettle_days
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class EnrolmentReceipt:
     opening_payment: payments.Receipt | None = None
     position: str = ""  # the opening position the first days are priced from, for people
     position_missing: bool = False  # flagged: a staff task asks for monthly billing's position
+    # A position entered after some of the agreement's days were settled: they were re-priced
+    # from it, and this is the net of the corrections (positive: the customer owes more).
+    position_corrected_fen: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,11 @@ def _enrol_once(
 ) -> EnrolmentReceipt:
     account_id = request.account_id
     existing = uow.enrolment.open_enrolment(account_id)
-    if existing is not None and request.position is not None and existing.opening is None:
-        return _enter_position(uow, clock, account, existing, request)
+    if existing is not None and request.position is not None:
+        if existing.opening is None:
+            return _enter_position(uow, clock, account, existing, request)
+        if existing.opening != request.position:
+            raise Conflict(_position_conflict(account, existing, request))
     if existing is not None:
         return _receipt(uow, account, existing, already_recorded=True, sms_queued=False)
     contact = customer_contact(request, account)
@@ -211,19 +218,42 @@ def _enter_position(
     agreement: Agreement,
     request: EnrolmentRequest,
 ) -> EnrolmentReceipt:
-    """The opening position staff fetched for an agreement signed without it, before its
-    first day is settled (after, those days are priced: a correction is billing's)."""
+    """The opening position staff fetched for an agreement signed without it.
+
+    Days of the agreement already settled (priced from the reading of the day before and 0 kWh
+    this tier year) are settled again from the position, and the differences posted as
+    correcting transfers (``trueup/<account>/<day>/position-<agreement>``): never an edit of
+    the charges posted. The position is entered once: the same figures again change nothing,
+    other figures are refused (``_enrol_once``).
+    """
     assert request.position is not None
-    last = uow.settlement.last_settled_day(account.id)
-    if last is not None and last >= agreement.enrolled_on:
-        raise Refused(position_too_late_message(account.account_no, agreement.enrolled_on, last))
-    if uow.enrolment.set_opening_position(agreement.id, request.position, request.position_source):
-        uow.credit.close_staff_tasks(
-            position_entered_closing(account.id, clock.today(), clock.now())
-        )
+    # Under the settlement lock: no night settles the agreement's days meanwhile.
+    uow.lock_settlement(shared=False)
+    if not uow.enrolment.set_opening_position(
+        agreement.id, request.position, request.position_source
+    ):
+        raise Conflict(f"account {account.account_no}: the opening position changed meanwhile")
+    uow.credit.close_staff_tasks(position_entered_closing(account.id, clock.today(), clock.now()))
+    corrected_fen = resettle_days(
+        uow,
+        clock,
+        [account.id],
+        agreement.enrolled_on,
+        lambda old, new: position_transfers(old, new, agreement.id),
+    )
     entered = uow.enrolment.open_enrolment(account.id)
     assert entered is not None
-    return _receipt(uow, account, entered, already_recorded=False, sms_queued=False)
+    receipt = _receipt(uow, account, entered, already_recorded=False, sms_queued=False)
+    return replace(receipt, position_corrected_fen=corrected_fen)
+
+
+def _position_conflict(account: Account, agreement: Agreement, request: EnrolmentRequest) -> str:
+    assert agreement.opening is not None and request.position is not None
+    return (
+        f"account {account.account_no} already has its opening position "
+        f"({position_line(agreement)}); other figures are not typed over at the counter: if "
+        "monthly billing's figures were wrong, billing corrects them"
+    )
 
 
 def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.date:

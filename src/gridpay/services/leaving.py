@@ -25,6 +25,7 @@ from gridpay.domain.leaving import (
     LeavingDay,
     PayoutLine,
     RefundDue,
+    SettleUp,
     close_out_transfer,
     payout_transfer,
 )
@@ -118,9 +119,25 @@ def settle_up_corrections(store: Store, clock: Clock) -> int:
                 transfer = close_out_transfer(
                     account_id, leaving.enrolment_id, balance_fen, leaving.left_on, correction
                 )
-            posted = uow.ledger.post(transfer, clock.now())
+            now = clock.now()
+            posted = uow.ledger.post(transfer, now)
             assert posted, transfer
             uow.leaving.add_to_closing_balance(leaving.enrolment_id, balance_fen)
+            position = uow.leaving.closing_position(account_id, leaving.left_on)
+            assert position is not None  # the leaving day was settled: it was closed out
+            uow.leaving.add_settle_up(
+                SettleUp(
+                    enrolment_id=leaving.enrolment_id,
+                    number=correction,
+                    transfer_id=transfer.id,
+                    amount_fen=balance_fen,
+                    closing_wh=position[0],
+                    closing_estimated=position[1],
+                    ytd_wh=position[2],
+                    posted_on=clock.today(),
+                    posted_at=now,
+                )
+            )
             assert uow.ledger.balance_fen(account_id) == 0
             uow.commit()
     return len(corrected)
@@ -157,7 +174,9 @@ def close_out(uow: UnitOfWork, day: LeavingDay, now: dt.datetime) -> ClosedOut |
 
 
 def handover_rows(store: Store, first_day: dt.date, last_day: dt.date) -> list[HandoverRow]:
-    """The households that left between the two days, closed out, for monthly billing."""
+    """For monthly billing: the close-outs of agreements that ended between the two days with
+    their settle-ups so far, and every settle-up posted between them (whenever its agreement
+    ended). A line's key is (account, agreement, entry number): in two files, the same line."""
     if first_day > last_day:
         raise InvalidInput(f"--from {first_day} is after --to {last_day}")
     with store.reader() as uow:

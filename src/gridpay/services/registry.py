@@ -68,6 +68,10 @@ class ImportReport:
     repeated: int  # exact copies of an earlier row of the file
     rejected: int
     billing_mode_defaulted: int  # added rows that had no billing_mode (so postpaid)
+    # Added prepaid rows without monthly billing's opening position: their agreements are
+    # flagged (``explain`` says so) and priced from the meter's first reading until staff enter
+    # it (``enrol --opening-kwh`` or the enrolment drive's file).
+    prepaid_without_position: int
     ignored_columns: tuple[str, ...]
     problems: tuple[RowProblem, ...]  # rejected and repeated rows, by row, the first N
 
@@ -195,6 +199,11 @@ def _report(rows: pl.DataFrame, columns: list[str], source: str) -> ImportReport
         rejected=count.get(RowStatus.REJECTED.value, 0),
         billing_mode_defaulted=rows.filter(
             (pl.col("status") == RowStatus.NEW.value) & pl.col("billing_mode_defaulted")
+        ).height,
+        prepaid_without_position=rows.filter(
+            (pl.col("status") == RowStatus.NEW.value)
+            & (pl.col("billing_mode") == BillingMode.PREPAID.value)
+            & pl.col("opening_wh").is_null()
         ).height,
         ignored_columns=tuple(c for c in columns if c not in known),
         problems=tuple(RowProblem(*r) for r in listed.iter_rows()),

@@ -16,6 +16,7 @@ is written; the lock is what makes that safe (that module's doc).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -296,36 +297,70 @@ def process_trueups(
         ids = sorted(group["account_id"].to_list())
         with store.unit_of_work() as uow:
             uow.lock_settlement(shared=False)
-            tariffs = uow.registry.tariffs()
-            old = uow.settlement.usage_rows(ids, start, dt.date.max)
-            day = start
-            last = old["day"].max() if old.height else None
-            while last is not None and day <= last:
-                old_today = old.filter(pl.col("day") == day)
-                todays_ids = old_today["account_id"].to_list()
-                if todays_ids:
-                    uow.settlement.delete_usage(day, todays_ids)
-                    state = uow.settlement.load_state(day, ids[0], ids[-1], only=todays_ids)
-                    meters = state["meter_id"].to_list()
-                    readings = uow.settlement.readings_for_meters(meters, day)
-                    usage, quarantined = settle_batch(
-                        attach_readings(state, readings),
-                        prices_in_force(tariffs, day),
-                        day,
-                        nominal_voltage_v,
-                    )
-                    uow.settlement.save_usage(usage, run_id=None)
-                    corrections = trueup_transfers(old_today, usage, start)
-                    uow.ledger.post_many(with_created_at(corrections, clock.now()))
-                    if day == start:
-                        uow.settlement.quarantine_readings(
-                            quarantined, f"late reading for {start}", clock.now()
-                        )
-                day += dt.timedelta(days=1)
+            resettle_days(
+                uow,
+                clock,
+                ids,
+                start,
+                functools.partial(_late_reading_corrections, trigger_day=start),
+                nominal_voltage_v=nominal_voltage_v,
+                quarantine_reason=f"late reading for {start}",
+            )
             uow.settlement.clear_trueups(ids)
             uow.commit()
         done += len(ids)
     return done
+
+
+def _late_reading_corrections(
+    old: pl.DataFrame, new: pl.DataFrame, *, trigger_day: dt.date
+) -> pl.DataFrame:
+    return trueup_transfers(old, new, trigger_day)
+
+
+def resettle_days(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Sequence[int],
+    start: dt.date,
+    corrections: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame],
+    *,
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V,
+    quarantine_reason: str | None = None,
+) -> int:
+    """Settle the accounts' settled days from ``start`` on again, in the caller's unit of work
+    (which holds the settlement lock), and post ``corrections(old rows, new rows)`` of each
+    day. Returns the net corrected (positive: the customers owe more)."""
+    ids = sorted(ids)
+    tariffs = uow.registry.tariffs()
+    old = uow.settlement.usage_rows(ids, start, dt.date.max)
+    day = start
+    last = old["day"].max() if old.height else None
+    assert last is None or isinstance(last, dt.date), last
+    net_fen = 0
+    while last is not None and day <= last:
+        old_today = old.filter(pl.col("day") == day)
+        todays_ids = old_today["account_id"].to_list()
+        if todays_ids:
+            uow.settlement.delete_usage(day, todays_ids)
+            state = uow.settlement.load_state(day, ids[0], ids[-1], only=todays_ids)
+            meters = state["meter_id"].to_list()
+            readings = uow.settlement.readings_for_meters(meters, day)
+            usage, quarantined = settle_batch(
+                attach_readings(state, readings),
+                prices_in_force(tariffs, day),
+                day,
+                nominal_voltage_v,
+            )
+            uow.settlement.save_usage(usage, run_id=None)
+            posted = corrections(old_today, usage)
+            uow.ledger.post_many(with_created_at(posted, clock.now()))
+            sums = posted_charge_sums(posted)
+            net_fen += sums.charged_fen - sums.credited_fen
+            if day == start and quarantine_reason is not None:
+                uow.settlement.quarantine_readings(quarantined, quarantine_reason, clock.now())
+        day += dt.timedelta(days=1)
+    return net_fen
 
 
 @dataclass(frozen=True)

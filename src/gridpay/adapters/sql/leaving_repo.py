@@ -9,7 +9,16 @@ from sqlalchemy import Connection, select, text
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_date, as_utc
-from gridpay.domain.leaving import HandoverRow, Leaving, LeavingDay, RefundDue
+from gridpay.domain.leaving import (
+    HandoverEntry,
+    HandoverReason,
+    HandoverRow,
+    Leaving,
+    LeavingDay,
+    RefundDue,
+    SettleUp,
+    leave_ref,
+)
 from gridpay.domain.ledger import REFUNDS_ID
 
 
@@ -117,35 +126,65 @@ class SqlLeavingRepo:
         assert closed <= 1
         return closed == 1
 
+    def add_settle_up(self, settle_up: SettleUp) -> None:
+        self.conn.execute(
+            schema.leaving_settle_ups.insert().values(
+                enrolment_id=settle_up.enrolment_id,
+                settle_up_no=settle_up.number,
+                transfer_id=settle_up.transfer_id,
+                amount_fen=settle_up.amount_fen,
+                closing_wh=settle_up.closing_wh,
+                closing_estimated=settle_up.closing_estimated,
+                ytd_wh=settle_up.ytd_wh,
+                posted_on=settle_up.posted_on,
+                posted_at=settle_up.posted_at,
+            )
+        )
+
+    def closing_position(self, account_id: int, day: dt.date) -> tuple[int, bool, int] | None:
+        row = self.conn.execute(
+            text(
+                "SELECT reading_wh, estimated, ytd_wh FROM daily_usage "
+                "WHERE day = :d AND account_id = :a"
+            ),
+            {"d": day, "a": account_id},
+        ).first()
+        if row is None:
+            return None
+        return int(row.reading_wh), bool(row.estimated), int(row.ytd_wh)
+
     def handover_rows(self, first_day: dt.date, last_day: dt.date) -> list[HandoverRow]:
-        rows = self.conn.execute(
+        # The close-out line shows what the close-out itself moved: the closing balance less
+        # the settle-ups added to it since.
+        params = {"f": first_day, "l": last_day}
+        close_outs = self.conn.execute(
             text(
                 "SELECT a.account_no, a.name, lv.enrolment_id, lv.enrolled_on, lv.left_on, "
-                "lv.closing_wh, lv.closing_estimated, lv.ytd_wh, lv.balance_fen "
+                "lv.closing_wh, lv.closing_estimated, lv.ytd_wh, "
+                "lv.balance_fen - COALESCE((SELECT SUM(s.amount_fen) FROM leaving_settle_ups s "
+                "WHERE s.enrolment_id = lv.enrolment_id), 0) AS amount_fen, "
+                "0 AS entry_no, lv.left_on AS entry_day, oc.id AS owner_change "
                 "FROM leavings lv JOIN accounts a ON a.id = lv.account_id "
-                "WHERE lv.left_on BETWEEN :f AND :l AND lv.closing_wh IS NOT NULL "
-                "ORDER BY lv.left_on, lv.enrolment_id"
+                f"{_OWNER_CHANGE_JOIN}"
+                "WHERE lv.left_on BETWEEN :f AND :l AND lv.closing_wh IS NOT NULL"
             ),
-            {"f": first_day, "l": last_day},
-        )
-        return [
-            HandoverRow(
-                account_no=r.account_no,
-                name=r.name,
-                enrolment_id=int(r.enrolment_id),
-                enrolled_on=_date(r.enrolled_on),
-                left_on=_date(r.left_on),
-                closing_wh=int(r.closing_wh),
-                closing_estimated=bool(r.closing_estimated),
-                ytd_wh=int(r.ytd_wh),
-                refunded_fen=max(0, int(r.balance_fen)),
-                owed_fen=max(0, -int(r.balance_fen)),
-                refund_ref=f"leave-{r.account_no}-{r.enrolment_id}"
-                if int(r.balance_fen) > 0
-                else None,
-            )
-            for r in rows
-        ]
+            params,
+        ).all()
+        settle_ups = self.conn.execute(
+            text(
+                "SELECT a.account_no, a.name, lv.enrolment_id, lv.enrolled_on, lv.left_on, "
+                "s.closing_wh, s.closing_estimated, s.ytd_wh, s.amount_fen, "
+                "s.settle_up_no AS entry_no, s.posted_on AS entry_day, oc.id AS owner_change "
+                "FROM leaving_settle_ups s "
+                "JOIN leavings lv ON lv.enrolment_id = s.enrolment_id "
+                "JOIN accounts a ON a.id = lv.account_id "
+                f"{_OWNER_CHANGE_JOIN}"
+                "WHERE s.posted_on BETWEEN :f AND :l OR lv.left_on BETWEEN :f AND :l"
+            ),
+            params,
+        ).all()
+        rows = [_handover_row(r) for r in [*close_outs, *settle_ups]]
+        return sorted(rows, key=lambda r: (r.left_on, r.enrolment_id, r.entry_no))
 
     def refunds_due(self, limit: int) -> list[RefundDue]:
         rows = self.conn.execute(
@@ -169,6 +208,32 @@ class SqlLeavingRepo:
             )
             for r in rows
         ]
+
+
+# The agreement that ended with a change of owner (the hand-over line's reason).
+_OWNER_CHANGE_JOIN = "LEFT JOIN owner_changes oc ON oc.old_enrolment_id = lv.enrolment_id "
+
+
+def _handover_row(r: Any) -> HandoverRow:
+    amount_fen, entry_no = int(r.amount_fen), int(r.entry_no)
+    ref = leave_ref(int(r.account_no), int(r.enrolment_id)) + (f"-{entry_no}" if entry_no else "")
+    return HandoverRow(
+        account_no=r.account_no,
+        name=r.name,
+        enrolment_id=int(r.enrolment_id),
+        enrolled_on=_date(r.enrolled_on),
+        left_on=_date(r.left_on),
+        closing_wh=int(r.closing_wh),
+        closing_estimated=bool(r.closing_estimated),
+        ytd_wh=int(r.ytd_wh),
+        refunded_fen=max(0, amount_fen),
+        owed_fen=max(0, -amount_fen),
+        refund_ref=ref if amount_fen > 0 else None,
+        reason=HandoverReason.OWNER_CHANGE if r.owner_change is not None else HandoverReason.LEFT,
+        entry=HandoverEntry.SETTLE_UP if entry_no else HandoverEntry.CLOSE_OUT,
+        entry_no=entry_no,
+        entry_day=_date(r.entry_day),
+    )
 
 
 def _date(value: Any) -> dt.date:

@@ -328,6 +328,24 @@ leavings = Table(
     Index("ix_leavings_left_on", "left_on"),
 )
 
+# A settle-up after an agreement's close-out (migration 0011): a late reading trued up one of
+# its days, and what that moved was refunded or handed over again under a numbered id. The
+# hand-over file lists each one beside the close-out, so monthly billing sees what changed.
+leaving_settle_ups = Table(
+    "leaving_settle_ups",
+    metadata,
+    Column("enrolment_id", BigInteger, ForeignKey("leavings.enrolment_id"), primary_key=True),
+    Column("settle_up_no", Integer, primary_key=True),
+    Column("transfer_id", String(96), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),  # > 0 refunded, < 0 handed over as owed
+    Column("closing_wh", BigInteger, nullable=False),  # the leaving day's register, corrected
+    Column("closing_estimated", Boolean, nullable=False),
+    Column("ytd_wh", BigInteger, nullable=False),
+    Column("posted_on", Date, nullable=False),  # the business day it was posted
+    Column("posted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_leaving_settle_ups_posted_on", "posted_on"),
+)
+
 contacts = Table(
     "contacts",
     metadata,

@@ -133,8 +133,9 @@ def change_owner(
     reason: str = _REASON,
     as_json: bool = _JSON,
 ) -> None:
-    """Change of owner (过户): the old owner's final statement and refund, a new agreement for
-    the new owner from --from on; the account's tier year continues."""
+    """Change of owner (过户): the old owner's final statement (refund, or a debt handed to
+    monthly billing), a new agreement for the new owner from --from on; the account's tier
+    year continues."""
     day = parse_day(from_day, "--from")
     assert day is not None
     with gridpay_app() as g:
@@ -155,19 +156,25 @@ def change_owner(
                 "new_phone": change.new_phone,
                 "final_balance_fen": change.final_balance_fen,
                 "refund_transfer_id": change.refund_transfer_id,
+                "handover_transfer_id": receipt.handed_over.id if receipt.handed_over else None,
                 "old_enrolment_id": change.old_enrolment_id,
                 "new_enrolment_id": change.new_enrolment_id,
                 "changed_by": change.changed_by,
                 "reason": change.reason,
                 "sms_queued": receipt.sms_queued,
+                "final_sms_queued": receipt.final_sms_queued,
             }
         )
         return
-    refund = (
-        f"{format_fen(change.final_balance_fen)} yuan refunded to {change.old_name}"
-        if change.final_balance_fen
-        else "nothing to refund"
-    )
+    if change.final_balance_fen > 0:
+        refund = f"{format_fen(change.final_balance_fen)} yuan refunded to {change.old_name}"
+    elif change.final_balance_fen < 0:
+        refund = (
+            f"{format_fen(-change.final_balance_fen)} yuan owed by {change.old_name}, handed to "
+            "monthly billing"
+        )
+    else:
+        refund = "nothing to refund"
     console.print(
         f"account {receipt.account_no}: {change.old_name}'s agreement ended on "
         f"{(change.from_day - dt.timedelta(days=1)).isoformat()} ({refund}); {change.new_name}'s "

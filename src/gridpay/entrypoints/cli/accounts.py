@@ -80,6 +80,13 @@ def _print_report(report: ImportReport, seconds: float) -> None:
             f"{report.billing_mode_defaulted:,} added account(s) had no billing_mode and are "
             f"{DEFAULT_BILLING_MODE.value}: prepaid needs the customer's signed agreement"
         )
+    if report.prepaid_without_position:
+        console.print(
+            f"[yellow]{report.prepaid_without_position:,} prepaid row(s) have no opening "
+            "position[/]: their agreements are flagged (explain says so); enter each with "
+            "`gridpay enrol ACCOUNT --opening-kwh .. --opening-ytd-kwh ..` or the "
+            "`gridpay enrol-drive` file"
+        )
     if report.ignored_columns:
         console.print(f"ignored column(s): {', '.join(report.ignored_columns)}")
     if not report.problems:

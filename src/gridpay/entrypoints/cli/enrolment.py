@@ -242,6 +242,7 @@ def enrolment_json(receipt: EnrolmentReceipt) -> dict[str, Any]:
         "opening_payment": receipt_json(paid) if paid is not None else None,
         "position": receipt.position,
         "position_missing": receipt.position_missing,
+        "position_corrected_fen": receipt.position_corrected_fen,
     }
 
 
@@ -331,6 +332,16 @@ def _print_enrolment(receipt: EnrolmentReceipt) -> None:
     if receipt.position:
         colour = "yellow" if receipt.position_missing else "default"
         console.print(f"[{colour}]{escape(receipt.position)}[/]")
+    if receipt.position_corrected_fen:
+        fen = receipt.position_corrected_fen
+        console.print(
+            "the agreement's settled days were re-priced from it: "
+            + (
+                f"{format_fen(fen)} yuan more charged"
+                if fen > 0
+                else f"{format_fen(-fen)} yuan credited back"
+            )
+        )
     paid = receipt.opening_payment
     if paid is not None:
         status = "already recorded" if paid.already_recorded else "recorded"

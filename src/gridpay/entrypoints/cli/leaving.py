@@ -14,6 +14,7 @@ from gridpay.adapters.payout_files import read_payout_csv, write_records
 from gridpay.domain.leaving import (
     HANDOVER_FILE_COLUMNS,
     PAYOUT_FILE_COLUMNS,
+    HandoverEntry,
     handover_record,
     parse_payout_channel,
     parse_payout_line,
@@ -109,7 +110,9 @@ def handover(
     out: str = typer.Option(..., "--out", help="The hand-over file (CSV)."),
 ) -> None:
     """The households that left, for the monthly billing system: closing reading, year-to-date
-    kWh (the tier year continues there), amount refunded or owed."""
+    kWh (the tier year continues there), amount refunded or owed. One line per close-out of an
+    agreement that ended in the range, and one per settle-up after it (a late reading), with
+    the settle-ups posted in the range whenever their agreement ended."""
     first, last = parse_day(first_day, "--from"), parse_day(last_day, "--to")
     assert first is not None and last is not None
     days = (last - first).days + 1
@@ -120,8 +123,10 @@ def handover(
     written = write_records(Path(out), HANDOVER_FILE_COLUMNS, (handover_record(r) for r in rows))
     owed = sum(r.owed_fen for r in rows)
     refunded = sum(r.refunded_fen for r in rows)
+    settle_ups = sum(r.entry is HandoverEntry.SETTLE_UP for r in rows)
     console.print(
-        f"{written:,} households handed over to monthly billing ({format_fen(refunded)} yuan "
+        f"{written:,} lines for monthly billing: {written - settle_ups:,} close-out(s), "
+        f"{settle_ups:,} settle-up(s) after a close-out ({format_fen(refunded)} yuan "
         f"refunded, {format_fen(owed)} yuan owed), written to {out}"
     )
 

@@ -262,7 +262,9 @@ def _print_statement(statement: Statement) -> None:
 
 def _line_detail(line: StatementLine) -> str:
     """What a clerk needs beside the kind: the channel and reference, or what was reversed."""
-    if line.transfer_id.startswith("trueup/"):
+    if line.transfer_id.startswith("trueup/") and "/position-" in line.transfer_id:
+        detail = "re-priced from the opening position entered late"
+    elif line.transfer_id.startswith("trueup/"):
         detail = "true-up after a late reading"
     elif line.kind in ("charge", "credit"):
         detail = ""
