@@ -3,7 +3,11 @@
 - ``daily_usage`` by ``day IN (each day of the range) AND account_id = :a``: one seek of the
   primary key (day, account_id) per day (a range on ``day`` would read everyone's rows); the
   newest settled day through ``last_settled_days`` (a few seeks).
-- ``transfers`` by ``account_id = :a``: index ix_transfers_account_id_seq, newest first by seq.
+- ``transfers``, in two parts that never overlap: a day's own charge and credit by their
+  deterministic ids (``charge/<day>/<account>``, one seek of the unique id index per id, for the
+  days from the range's first to the account's last settled day at most), and every other
+  transfer by the small partial index ix_transfers_rare_account_id_seq. No index on transfers
+  leads with the account for every row: see ``schema.transfers``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, case, func, or_, select
+from sqlalchemy import Connection, Select, case, func, or_, select, text
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.settlement_repo import days_between, last_settled_days
+from gridpay.domain.ledger import charge_id, credit_id
 
 USAGE_SCHEMA: dict[str, Any] = {
     "day": pl.Date,
@@ -60,26 +66,48 @@ class SqlQueriesRepo:
 
     def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
         t = schema.transfers
-        stmt = self._transfer_select(account_id).order_by(t.c.seq.desc()).limit(limit)
-        return self._frame(stmt, TRANSFER_LINE_SCHEMA)
+        newest = self._last_settled_day(account_id)
+        parts = [self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit)]
+        if newest is not None:
+            first = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
+            parts.append(self._charges_select(account_id, first, newest))
+        frames = [self._frame(stmt, TRANSFER_LINE_SCHEMA) for stmt in parts]
+        return pl.concat(frames).sort("seq", descending=True).head(limit)
 
     def transfers_between(
         self, account_id: int, first_day: dt.date, last_day: dt.date
     ) -> pl.DataFrame:
         t = schema.transfers
-        stmt = (
-            self._transfer_select(account_id)
-            .where(t.c.day >= first_day, t.c.day <= last_day)
-            .order_by(t.c.day, t.c.seq)
-        )
-        return self._frame(stmt, TRANSFER_LINE_SCHEMA)
+        rare = self._rare_select(account_id).where(t.c.day >= first_day, t.c.day <= last_day)
+        frames = [self._frame(rare, TRANSFER_LINE_SCHEMA)]
+        newest = self._last_settled_day(account_id)
+        if newest is not None and newest >= first_day:
+            charges = self._charges_select(account_id, first_day, min(last_day, newest))
+            frames.append(self._frame(charges, TRANSFER_LINE_SCHEMA))
+        return pl.concat(frames).sort("day", "seq")
 
     def net_before(self, account_id: int, day: dt.date) -> int:
+        """The cached balance less what the transfers dated ``day`` or later moved: the
+        account's recent days only, never its whole history (``gridpay audit`` proves the cached
+        balance equal to the sum of every transfer)."""
         t = schema.transfers
-        stmt = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
-            *_touches(account_id), t.c.day < day
+        balance = select(
+            schema.ledger_accounts.c.credits_posted_fen - schema.ledger_accounts.c.debits_posted_fen
+        ).where(schema.ledger_accounts.c.id == account_id)
+        balance_fen = int(self.conn.execute(balance).scalar() or 0)
+        rare = (
+            select(func.coalesce(func.sum(_signed_amount(account_id)), 0))
+            .where(*_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE))
+            .where(t.c.day >= day)
         )
-        return int(self.conn.execute(stmt).scalar_one())
+        later_fen = int(self.conn.execute(rare).scalar_one())
+        newest = self._last_settled_day(account_id)
+        if newest is not None and newest >= day:
+            charges = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
+                t.c.id.in_(_day_ids(account_id, day, newest)), t.c.day >= day
+            )
+            later_fen += int(self.conn.execute(charges).scalar_one())
+        return balance_fen - later_fen
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -95,6 +123,9 @@ class SqlQueriesRepo:
             u.c.tariff_code,
         ).where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
 
+    def _last_settled_day(self, account_id: int) -> dt.date | None:
+        return last_settled_days(self.conn, [account_id]).get(account_id)
+
     def _transfer_select(self, account_id: int) -> Select:
         t = schema.transfers
         return select(
@@ -109,7 +140,23 @@ class SqlQueriesRepo:
             t.c.reverses_id,
             t.c.note,
             t.c.created_at,
-        ).where(*_touches(account_id))
+        )
+
+    def _rare_select(self, account_id: int) -> Select:
+        """The account's transfers other than a day's own charge or credit (partial index)."""
+        return self._transfer_select(account_id).where(
+            *_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE)
+        )
+
+    def _charges_select(self, account_id: int, first_day: dt.date, last_day: dt.date) -> Select:
+        """The account's own charges and credits of the days, by their ids (day first)."""
+        t = schema.transfers
+        # The day bound adds nothing to the ids but lets PostgreSQL skip other months' partitions.
+        return self._transfer_select(account_id).where(
+            t.c.id.in_(_day_ids(account_id, first_day, last_day)),
+            t.c.day >= first_day,
+            t.c.day <= last_day,
+        )
 
     def _frame(self, stmt: Select, frame_schema: dict[str, Any]) -> pl.DataFrame:
         rows = self.conn.execute(stmt).all()
@@ -117,8 +164,14 @@ class SqlQueriesRepo:
         return pl.DataFrame(data, schema=frame_schema, orient="row")
 
 
+def _day_ids(account_id: int, first_day: dt.date, last_day: dt.date) -> list[str]:
+    """Every id a day's own charge or credit of the account can have, for each day."""
+    days = days_between(first_day, last_day)
+    return [charge_id(account_id, d) for d in days] + [credit_id(account_id, d) for d in days]
+
+
 def _touches(account_id: int) -> tuple[Any, ...]:
-    """The account's transfers: found by the indexed account_id, kept only if they move it."""
+    """The account's transfers: found by account_id, kept only if they move it."""
     t = schema.transfers
     return (
         t.c.account_id == account_id,
