@@ -65,6 +65,8 @@ account_recent_charge_days_max = 40
 
 # Ledger: the night creates the transfers' month partitions (PostgreSQL) this far ahead.
 ledger_partitions_ahead_days = 62
+# Archive: rows deleted per batch (and per transaction) when a month leaves SQLite's ledger.
+archive_delete_rows_max = 200_000
 
 # Statement and query limits.
 page_rows_max = 1_000

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,8 +21,11 @@ from sqlalchemy import Connection, Select, case, func, or_, select, text
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.archive_repo import SqlArchiveRepo, read_archived_transfers
 from gridpay.adapters.sql.settlement_repo import days_between, last_settled_days
 from gridpay.domain.ledger import charge_id, credit_id
+from gridpay.errors import NotFound
+from gridpay.ports.archive import ArchivedMonth
 
 USAGE_SCHEMA: dict[str, Any] = {
     "day": pl.Date,
@@ -84,6 +88,9 @@ class SqlQueriesRepo:
         if newest is not None and newest >= first_day:
             charges = self._charges_select(account_id, first_day, min(last_day, newest))
             frames.append(self._frame(charges, TRANSFER_LINE_SCHEMA))
+        for month in self._archived_overlapping(first_day, last_day):
+            archived = _archived_lines(month.path, account_id)
+            frames.append(archived.filter(pl.col("day").is_between(first_day, last_day)))
         return pl.concat(frames).sort("day", "seq")
 
     def net_before(self, account_id: int, day: dt.date) -> int:
@@ -107,6 +114,12 @@ class SqlQueriesRepo:
                 t.c.id.in_(_day_ids(account_id, day, newest)), t.c.day >= day
             )
             later_fen += int(self.conn.execute(charges).scalar_one())
+        for month in self._archived_overlapping(day, dt.date.max):
+            if month.month >= day:
+                later_fen += self._archived_net(month.month, account_id)
+            else:
+                archived = _archived_lines(month.path, account_id)
+                later_fen += int(archived.filter(pl.col("day") >= day)["amount_fen"].sum())
         return balance_fen - later_fen
 
     # --- plumbing --------------------------------------------------------------------------
@@ -122,6 +135,23 @@ class SqlQueriesRepo:
             u.c.estimated,
             u.c.tariff_code,
         ).where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
+
+    def _archived_overlapping(self, first_day: dt.date, last_day: dt.date) -> list[ArchivedMonth]:
+        return [
+            m
+            for m in SqlArchiveRepo(self.conn).archived_months()
+            if m.month <= last_day and m.last_day >= first_day
+        ]
+
+    def _archived_net(self, month: dt.date, account_id: int) -> int:
+        row = self.conn.execute(
+            text(
+                "SELECT credits_fen - debits_fen FROM archived_balances "
+                "WHERE month = :m AND ledger_account_id = :a"
+            ),
+            {"m": month, "a": account_id},
+        ).first()
+        return int(row[0]) if row else 0
 
     def _last_settled_day(self, account_id: int) -> dt.date | None:
         return last_settled_days(self.conn, [account_id]).get(account_id)
@@ -162,6 +192,29 @@ class SqlQueriesRepo:
         rows = self.conn.execute(stmt).all()
         data = [_utc_row(tuple(r)) for r in rows]
         return pl.DataFrame(data, schema=frame_schema, orient="row")
+
+
+def _archived_lines(path: str, account_id: int) -> pl.DataFrame:
+    """The account's transfers in an archived month's file, as ``TRANSFER_LINE_SCHEMA``."""
+    if not Path(path).is_file():
+        raise NotFound(f"the archive file {path} is missing: restore it to read this month")
+    rows = read_archived_transfers(path, account_id)
+    signed = (
+        pl.when(pl.col("credit_account_id") == account_id)
+        .then(pl.col("amount_fen"))
+        .otherwise(-pl.col("amount_fen"))
+    )
+    created = [_instant(v) for v in rows["created_at"].to_list()]
+    return rows.with_columns(
+        signed.alias("amount_fen"),
+        pl.Series("created_at", created, dtype=pl.Datetime("us", "UTC")),
+    ).select([pl.col(c).cast(t) for c, t in TRANSFER_LINE_SCHEMA.items()])
+
+
+def _instant(value: str) -> dt.datetime:
+    """A stored instant as text (SQLite: naive UTC; PostgreSQL: with its offset)."""
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
 def _day_ids(account_id: int, first_day: dt.date, last_day: dt.date) -> list[str]:

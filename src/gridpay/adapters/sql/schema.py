@@ -533,6 +533,7 @@ archived_months = Table(
     "archived_months",
     metadata,
     Column("month", Date, primary_key=True),  # the month's first day
+    Column("last_day", Date, nullable=False),
     Column("path", String(500), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("transfers", BigInteger, nullable=False),

@@ -42,6 +42,7 @@ def upgrade() -> None:
     op.create_table(
         "archived_months",
         sa.Column("month", sa.Date(), primary_key=True),
+        sa.Column("last_day", sa.Date(), nullable=False),
         sa.Column("path", sa.String(length=500), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("transfers", sa.BigInteger(), nullable=False),
