@@ -19,7 +19,7 @@ from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
 from gridpay.entrypoints.cli.bench import settle_in_child
 from gridpay.errors import InvalidInput
-from gridpay.simulation import bench
+from gridpay.simulation import bench, bench_reads
 from gridpay.simulation.bench_repo import (
     FLOOR_LEDGER,
     FLOOR_TRANSFERS,
@@ -295,6 +295,25 @@ def test_the_bench_settles_the_same_day_at_each_age_in_one_run(
     assert report.charges_posted == ACCOUNTS
     assert report.age_ratio(report.ages[0]) == 1.0
     assert [a["age_days"] for a in report.as_dict()["ages"]] == [0, 2, 5]
+
+
+def test_the_reads_bench_times_account_show_and_a_statement_on_random_accounts(
+    db_url: str,
+) -> None:
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150, history_days=40)
+    store = SqlStore(db_url)
+    try:
+        report = bench_reads.run_reads_bench(
+            store, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs(), samples=25
+        )
+    finally:
+        store.dispose()
+    assert report.month == "2026-10"  # a whole month inside the history
+    assert [r.name for r in report.reads] == ["account show", "statement 2026-10"]
+    for read in report.reads:
+        assert len(read.seconds) == 25
+        numbers = read.as_dict()
+        assert 0 < numbers["p50_ms"] <= numbers["p95_ms"] <= numbers["p99_ms"] <= numbers["max_ms"]
 
 
 def audit_ledger_ok(store: SqlStore) -> bool:

@@ -4,6 +4,7 @@ boundary, archived months (their statements and the audit), and migration 0012 w
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from gridpay.services.night import run_night
 from gridpay.services.payments import take_payment
 from gridpay.services.queries import Statement, account_show, account_statement
 from tests.fakes import FakeClock
-from tests.helpers_accounts import add_accounts, rows, scalar, settle_day_by_hand
+from tests.helpers_accounts import add_accounts, cli, rows, scalar, settle_day_by_hand
 from tests.integration.settle_helpers import add_city, add_readings
 
 POLICY = Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
@@ -307,3 +308,26 @@ def test_migration_0012_lays_out_a_ledger_with_data_and_keeps_balances_and_state
         uow.ledger.post(dated_later, clock.now())
     assert rows(store, balances) == before_balances
     store.dispose()
+
+
+def test_the_cli_archives_a_month_and_prints_its_statement_from_the_file(
+    autumn: SqlStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("GRIDPAY_NOW", "2026-12-03T10:00:00+08:00")
+    folder = str(tmp_path / "archive")
+    code, before, _ = cli(autumn, monkeypatch, capsys, "statement", A, "--month", "2026-11")
+    assert code == 0 and "payment 100.00" in before
+    code, out, err = cli(
+        autumn, monkeypatch, capsys, "archive", "month", "2026-11", "--folder", folder, "--json"
+    )
+    assert code == 0, err
+    done = json.loads(out)
+    assert done["month"] == "2026-11" and done["removed_from_hot"] == done["transfers"]
+    assert Path(done["path"]).is_file() and len(done["sha256"]) == 64
+    code, after, _ = cli(autumn, monkeypatch, capsys, "statement", A, "--month", "2026-11")
+    assert code == 0 and after == before
+    code, out, _ = cli(autumn, monkeypatch, capsys, "audit")
+    assert code == 0, out

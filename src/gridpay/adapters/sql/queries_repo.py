@@ -55,6 +55,8 @@ TRANSFER_LINE_SCHEMA: dict[str, Any] = {
 class SqlQueriesRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._last_settled: dict[int, dt.date | None] = {}
+        self._archived: list[ArchivedMonth] | None = None
 
     def usage_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
         u = schema.daily_usage
@@ -71,49 +73,61 @@ class SqlQueriesRepo:
     def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
         t = schema.transfers
         newest = self._last_settled_day(account_id)
-        parts = [self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit)]
+        found = self._rows(self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit))
         if newest is not None:
             first = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
-            parts.append(self._charges_select(account_id, first, newest))
-        frames = [self._frame(stmt, TRANSFER_LINE_SCHEMA) for stmt in parts]
-        return pl.concat(frames).sort("seq", descending=True).head(limit)
+            found += self._rows(self._charges_select(account_id, first, newest))
+        found.sort(key=lambda r: r[_SEQ], reverse=True)
+        return _lines_frame(found[:limit])
 
     def transfers_between(
         self, account_id: int, first_day: dt.date, last_day: dt.date
     ) -> pl.DataFrame:
         t = schema.transfers
-        rare = self._rare_select(account_id).where(t.c.day >= first_day, t.c.day <= last_day)
-        frames = [self._frame(rare, TRANSFER_LINE_SCHEMA)]
+        found = self._rows(
+            self._rare_select(account_id).where(t.c.day >= first_day, t.c.day <= last_day)
+        )
         newest = self._last_settled_day(account_id)
         if newest is not None and newest >= first_day:
-            charges = self._charges_select(account_id, first_day, min(last_day, newest))
-            frames.append(self._frame(charges, TRANSFER_LINE_SCHEMA))
-        for month in self._archived_overlapping(first_day, last_day):
-            archived = _archived_lines(month.path, account_id)
-            frames.append(archived.filter(pl.col("day").is_between(first_day, last_day)))
-        return pl.concat(frames).sort("day", "seq")
+            found += self._rows(self._charges_select(account_id, first_day, min(last_day, newest)))
+        found.sort(key=lambda r: (r[_DAY], r[_SEQ]))
+        frame = _lines_frame(found)
+        archived = [
+            _archived_lines(month.path, account_id).filter(
+                pl.col("day").is_between(first_day, last_day)
+            )
+            for month in self._archived_overlapping(first_day, last_day)
+        ]
+        if not archived:
+            return frame
+        return pl.concat([frame, *archived]).sort("day", "seq")
 
     def net_before(self, account_id: int, day: dt.date) -> int:
         """The cached balance less what the transfers dated ``day`` or later moved: the
         account's recent days only, never its whole history (``gridpay audit`` proves the cached
         balance equal to the sum of every transfer)."""
         t = schema.transfers
-        balance = select(
-            schema.ledger_accounts.c.credits_posted_fen - schema.ledger_accounts.c.debits_posted_fen
-        ).where(schema.ledger_accounts.c.id == account_id)
-        balance_fen = int(self.conn.execute(balance).scalar() or 0)
+        la = schema.ledger_accounts
+        # One round trip: the cached balance and the later movements, each its own subquery.
+        balance = (
+            select(la.c.credits_posted_fen - la.c.debits_posted_fen)
+            .where(la.c.id == account_id)
+            .scalar_subquery()
+        )
         rare = (
             select(func.coalesce(func.sum(_signed_amount(account_id)), 0))
-            .where(*_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE))
-            .where(t.c.day >= day)
+            .where(*_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE), t.c.day >= day)
+            .scalar_subquery()
         )
-        later_fen = int(self.conn.execute(rare).scalar_one())
+        parts = [func.coalesce(balance, 0), rare]
         newest = self._last_settled_day(account_id)
         if newest is not None and newest >= day:
             charges = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
                 t.c.id.in_(_day_ids(account_id, day, newest)), t.c.day >= day
             )
-            later_fen += int(self.conn.execute(charges).scalar_one())
+            parts.append(charges.scalar_subquery())
+        balance_fen, *later = (int(v) for v in self.conn.execute(select(*parts)).one())
+        later_fen = sum(later)
         for month in self._archived_overlapping(day, dt.date.max):
             if month.month >= day:
                 later_fen += self._archived_net(month.month, account_id)
@@ -137,11 +151,9 @@ class SqlQueriesRepo:
         ).where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
 
     def _archived_overlapping(self, first_day: dt.date, last_day: dt.date) -> list[ArchivedMonth]:
-        return [
-            m
-            for m in SqlArchiveRepo(self.conn).archived_months()
-            if m.month <= last_day and m.last_day >= first_day
-        ]
+        if self._archived is None:
+            self._archived = SqlArchiveRepo(self.conn).archived_months()
+        return [m for m in self._archived if m.month <= last_day and m.last_day >= first_day]
 
     def _archived_net(self, month: dt.date, account_id: int) -> int:
         row = self.conn.execute(
@@ -154,7 +166,11 @@ class SqlQueriesRepo:
         return int(row[0]) if row else 0
 
     def _last_settled_day(self, account_id: int) -> dt.date | None:
-        return last_settled_days(self.conn, [account_id]).get(account_id)
+        # Asked by several reads of one view: found once per unit of work (one transaction).
+        if account_id not in self._last_settled:
+            found = last_settled_days(self.conn, [account_id]).get(account_id)
+            self._last_settled[account_id] = found
+        return self._last_settled[account_id]
 
     def _transfer_select(self, account_id: int) -> Select:
         t = schema.transfers
@@ -188,10 +204,21 @@ class SqlQueriesRepo:
             t.c.day <= last_day,
         )
 
+    def _rows(self, stmt: Select) -> list[tuple[Any, ...]]:
+        return [_utc_row(tuple(r)) for r in self.conn.execute(stmt).all()]
+
     def _frame(self, stmt: Select, frame_schema: dict[str, Any]) -> pl.DataFrame:
         rows = self.conn.execute(stmt).all()
         data = [_utc_row(tuple(r)) for r in rows]
         return pl.DataFrame(data, schema=frame_schema, orient="row")
+
+
+_SEQ = list(TRANSFER_LINE_SCHEMA).index("seq")
+_DAY = list(TRANSFER_LINE_SCHEMA).index("day")
+
+
+def _lines_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=TRANSFER_LINE_SCHEMA, orient="row")
 
 
 def _archived_lines(path: str, account_id: int) -> pl.DataFrame:

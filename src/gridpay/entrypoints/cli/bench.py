@@ -29,6 +29,7 @@ from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench
+from gridpay.simulation import bench_reads as bench_reads_module
 from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
 from gridpay.simulation.machine import describe_database, describe_machine
 
@@ -130,6 +131,66 @@ def bench_settle(
         and "failed" in (report.settle_note)
     ):
         raise typer.Exit(1)
+
+
+@bench_app.command("reads")
+def bench_reads(
+    accounts: int = typer.Option(bench.ACCOUNTS_DEFAULT, "--accounts", help="Accounts to build."),
+    history_days: int = typer.Option(
+        365, "--history-days", min=1, help="Days of usage and charges before the reads."
+    ),
+    samples: int = typer.Option(
+        bench_reads_module.SAMPLES_DEFAULT, "--samples", min=1, help="Random accounts read."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="As for bench settle: a new SQLite path or a PostgreSQL URL."
+    ),
+    seed: int = typer.Option(bench.SEED_DEFAULT, "--seed", help="Seed of the city and sample."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Build a city with its history, then time ``account show`` and a month's statement on
+    random accounts: p50/p95/p99."""
+    options = bench.BenchOptions(accounts=accounts, seed=seed, history_days=history_days)
+    with fresh_database(db, keep) as database:
+        err_console.print(f"bench database: {database.description}")
+        built = bootstrap.build(db=database.url)
+        try:
+            machine = {**describe_machine(), **describe_database(built.store.engine)}
+            report = bench_reads_module.run_reads_bench(
+                built.store,
+                bench_repo_for,
+                options,
+                built.settings.offices,
+                shipped_tariffs(),
+                samples=samples,
+                machine=machine,
+                progress=RichProgress() if err_console.is_terminal else None,
+                on_phase=_print_phase,
+            )
+        finally:
+            built.close()
+        if keep:
+            err_console.print(f"kept: --db '{masked_url(database.url)}'")
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table(
+        title=f"gridpay bench reads: {report.accounts:,} accounts, "
+        f"{report.history_days} days of history"
+    )
+    for column in ("read", "samples", "p50", "p95", "p99", "max"):
+        table.add_column(column, justify="left" if column == "read" else "right")
+    for read in report.reads:
+        row = read.as_dict()
+        table.add_row(
+            read.name,
+            f"{row['samples']:,}",
+            *(f"{row[k]:.1f} ms" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+        )
+    console.print(table)
+    for key, value in report.machine.items():
+        console.print(f"{key}: {value}")
 
 
 def _parse_ages(text: str | None) -> tuple[int, ...]:
