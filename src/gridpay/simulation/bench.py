@@ -114,6 +114,9 @@ class SettleMeasurement:
     peak_rss_bytes: int  # the child's peak resident memory
     reader_peak_rss_bytes: int  # its reader process's (0: read on a thread)
     report: Mapping[str, Any]  # the ``SettlementReport`` fields
+    # CPU time of the child and the processes it waited for (its reader): on a shared machine
+    # the wall time varies with the load, the CPU time much less.
+    cpu_seconds: float = 0.0
 
     @property
     def total_peak_rss_bytes(self) -> int:
@@ -185,6 +188,7 @@ class BenchReport:
                     "age_days": a.age_days,
                     "history_seconds": a.history_seconds,
                     "settle_seconds": a.settle.seconds,
+                    "settle_cpu_seconds": a.settle.cpu_seconds,
                     "ratio_to_first_age": self.age_ratio(a),
                     "settle_floor_ratio": a.settle.seconds / self.floor.seconds
                     if self.floor.seconds > 0

@@ -234,6 +234,7 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
         peak_rss_bytes=usage.ru_maxrss * scale,
         reader_peak_rss_bytes=int(result["reader_maxrss"]) * scale,
         report=result["report"],
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -311,7 +312,8 @@ def _print_report(report: bench.BenchReport) -> None:
         to_floor = age.settle.seconds / floor.seconds if floor.seconds > 0 else 0.0
         table.add_row(
             f"settle at {age.age_days} days of history",
-            f"{age.settle.seconds:.2f} s ({ratio or 0:.2f}x the first age, {to_floor:.2f}x floor)",
+            f"{age.settle.seconds:.2f} s ({ratio or 0:.2f}x the first age, "
+            f"{to_floor:.2f}x floor; CPU {age.settle.cpu_seconds:.2f} s)",
         )
     for key, value in report.machine.items():
         table.add_row(key, value)
