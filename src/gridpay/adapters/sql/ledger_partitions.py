@@ -82,19 +82,6 @@ CREATE_INDEXES = (
 CREATE_KEYS = "CREATE TABLE transfer_keys (id VARCHAR(96) PRIMARY KEY)"
 
 
-def is_partitioned(conn: Connection) -> bool:
-    if conn.dialect.name != "postgresql":
-        return False
-    row = conn.execute(
-        text(
-            "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
-            "WHERE c.relname = :t AND pg_table_is_visible(c.oid)"
-        ),
-        {"t": PARENT},
-    ).first()
-    return row is not None
-
-
 def existing_partitions(conn: Connection) -> set[str]:
     rows = conn.execute(
         text(
