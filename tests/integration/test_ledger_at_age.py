@@ -17,7 +17,7 @@ from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import shipped_policies
 from gridpay.adapters.sql.store import MIGRATIONS_DIR, SqlStore
 from gridpay.config import DEFAULT_OFFICES, Settings
-from gridpay.domain.ledger import CLEARING_IDS, Channel
+from gridpay.domain.ledger import CLEARING_IDS, REVENUE_ID, Channel, Transfer, TransferKind
 from gridpay.domain.payments import PaymentRequest, TakePayment, payment_transfer
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.services.archive import archive_month
@@ -27,7 +27,14 @@ from gridpay.services.night import run_night
 from gridpay.services.payments import take_payment
 from gridpay.services.queries import Statement, account_show, account_statement
 from tests.fakes import FakeClock
-from tests.helpers_accounts import add_accounts, cli, rows, scalar, settle_day_by_hand
+from tests.helpers_accounts import (
+    add_accounts,
+    cli,
+    insert_usage_row,
+    rows,
+    scalar,
+    settle_day_by_hand,
+)
 from tests.integration.settle_helpers import add_city, add_readings
 
 POLICY = Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
@@ -331,3 +338,40 @@ def test_the_cli_archives_a_month_and_prints_its_statement_from_the_file(
     assert code == 0 and after == before
     code, out, _ = cli(autumn, monkeypatch, capsys, "audit")
     assert code == 0, out
+
+
+def test_charges_posted_under_the_older_account_first_ids_are_still_read_per_account(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    add_accounts(store, [1])
+    day = dt.date(2026, 11, 20)
+    old = Transfer(
+        id=f"charge/0000000001/{day.isoformat()}",  # the id's form before day-first ids
+        debit_account_id=1,
+        credit_account_id=REVENUE_ID,
+        amount_fen=321,
+        kind=TransferKind.CHARGE,
+        account_id=1,
+        day=day,
+    )
+    with store.unit_of_work() as uow:
+        insert_usage_row(
+            uow.conn, 1, day, energy_wh=5_000, charge_fen=321, ytd_wh=5_000, ytd_charged_fen=321
+        )
+        assert uow.ledger.post(old, clock.now())
+        uow.commit()
+    settle_day_by_hand(
+        store, 1, day + dt.timedelta(days=1), energy_wh=1, charge_fen=7, ytd_wh=5_001,
+        ytd_charged_fen=328,
+    )  # fmt: skip
+    november = account_statement(store, A, "2026-11")
+    assert [(x.transfer_id, x.amount_fen) for x in november.lines] == [
+        (old.id, -321),
+        ("charge/2026-11-21/0000000001", -7),
+    ]
+    assert account_statement(store, A, "2026-12").opening_balance_fen == -328
+    assert [t.id for t in account_show(store, clock, A).recent_transfers] == [
+        "charge/2026-11-21/0000000001",
+        old.id,
+    ]
+    assert audit(store, LEDGER_CHECKS).ok

@@ -90,8 +90,9 @@ _DAY_ID_PREFIXES = ("charge/", "credit/")
 
 
 def names_its_day(transfer_id: str) -> bool:
-    """A day's own charge or credit: its id says its account and day (``charge_id``)."""
-    return transfer_id.startswith(_DAY_ID_PREFIXES)
+    """A day's own charge or credit under a day-first id (``charge_id``), as
+    ``schema.RARE_TRANSFERS`` tells them apart."""
+    return transfer_id.startswith(_DAY_ID_PREFIXES) and transfer_id[11:12] == "-"
 
 
 # Both sides of a transfer in one relative update (never a value computed from a read, so
@@ -222,9 +223,9 @@ class SqlLedgerRepo:
         credits = frame.group_by("credit_account_id").agg(pl.col("amount_fen").sum())
         keys = pl.DataFrame(schema={"id": pl.String})
         if self.dialect == "postgresql":
-            day_named = pl.col("id").str.starts_with(_DAY_ID_PREFIXES[0])
-            for prefix in _DAY_ID_PREFIXES[1:]:
-                day_named = day_named | pl.col("id").str.starts_with(prefix)
+            day_named = pl.col("id").str.slice(0, 7).is_in(_DAY_ID_PREFIXES) & (
+                pl.col("id").str.slice(11, 1) == "-"
+            )
             keys = frame.filter(~day_named).select("id")
         return PreparedPostings(
             prepare_insert(self.dialect, "transfers", frame),

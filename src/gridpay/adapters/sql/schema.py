@@ -114,10 +114,13 @@ ledger_accounts = Table(
     postgresql_with={"fillfactor": 50},
 )
 
-# Transfers that are not a day's own charge or credit: their ids do not say their account and
-# day. The same text in a query lets SQLite use the partial index (it matches terms literally).
-RARE_TRANSFERS = "substr(id, 1, 7) NOT IN ('charge/', 'credit/')"
-RARE_TRANSFERS_OF_TABLE = "substr(transfers.id, 1, 7) NOT IN ('charge/', 'credit/')"
+# Transfers that are not a day's own charge or credit under a day-first id
+# (``charge/YYYY-MM-DD/<account>``, a '-' at the 12th character): payments, refunds, true-ups...
+# and charges posted under the older account-first ids (``charge/<account>/<day>``), which a
+# per-account read cannot name by their day. The same text in a query lets SQLite use the
+# partial index (it matches terms literally).
+RARE_TRANSFERS = "(substr(id, 1, 7) NOT IN ('charge/', 'credit/') OR substr(id, 12, 1) <> '-')"
+RARE_TRANSFERS_OF_TABLE = RARE_TRANSFERS.replace("(id,", "(transfers.id,")
 
 transfers = Table(
     "transfers",
