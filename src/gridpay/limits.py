@@ -59,6 +59,14 @@ payment_amount_fen_max_default = 5_000_000  # 50,000.00 yuan
 # Queries: rows shown by default.
 account_history_days_max = 30
 account_recent_transfers_max = 20
+# How far back the recent transfers look for a day's own charges (found by id, day by day);
+# payments and other transfers of any age are found by their own index.
+account_recent_charge_days_max = 40
+
+# Ledger: the night creates the transfers' month partitions (PostgreSQL) this far ahead.
+ledger_partitions_ahead_days = 62
+# Archive: rows deleted per batch (and per transaction) when a month leaves SQLite's ledger.
+archive_delete_rows_max = 200_000
 
 # Statement and query limits.
 page_rows_max = 1_000

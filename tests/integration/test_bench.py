@@ -19,7 +19,7 @@ from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
 from gridpay.entrypoints.cli.bench import settle_in_child
 from gridpay.errors import InvalidInput
-from gridpay.simulation import bench
+from gridpay.simulation import bench, bench_reads
 from gridpay.simulation.bench_repo import (
     FLOOR_LEDGER,
     FLOOR_TRANSFERS,
@@ -241,3 +241,87 @@ def test_a_postgresql_bench_gets_its_own_schema_dropped_afterwards(pg_base_url: 
     finally:
         admin.dispose()
     assert found == 0
+
+
+def test_history_is_made_in_the_database_with_usage_rows_and_balances_that_add_up(
+    db_url: str, clock: FakeClock
+) -> None:
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150, history_days=4)
+    store, _ = _build(db_url, clock, options)
+    try:
+        first = options.day - dt.timedelta(days=5)
+        assert _scalar(store, f"SELECT count(*) FROM daily_usage WHERE day = '{first}'") == (
+            ACCOUNTS
+        )
+        # The oldest day starts each account's run; the newer history days do not.
+        starts = f"SELECT count(*) FROM daily_usage WHERE starts_run AND day < '{options.day}'"
+        assert _scalar(store, starts) == 2 * ACCOUNTS  # the oldest day and the prior day
+        assert _scalar(
+            store,
+            "SELECT coalesce(sum(charge_fen), 0) FROM daily_usage WHERE day < "
+            f"'{options.day - dt.timedelta(days=1)}'",
+        ) == _scalar(store, "SELECT sum(amount_fen) FROM transfers WHERE kind = 'charge'")
+        assert audit_ledger_ok(store)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.skipif(not HAS_SETTLEMENT, reason="gridpay.services.settlement is not written yet")
+def test_the_bench_settles_the_same_day_at_each_age_in_one_run(
+    db_url: str, clock: FakeClock
+) -> None:
+    day = SystemClock().today() - dt.timedelta(days=2)
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, day=day, ages=(0, 2, 5))
+    store = SqlStore(db_url)
+    try:
+        report = bench.run_bench(
+            store,
+            clock,
+            bench_repo_for,
+            options,
+            DEFAULT_OFFICES,
+            shipped_tariffs(),
+            settle=lambda d: settle_in_child(db_url, d),
+        )
+        history = "SELECT count(DISTINCT day) FROM transfers WHERE kind = 'charge'"
+        assert _scalar(store, history) == 5 + 1  # five earlier days and the day settled
+        assert audit_ledger_ok(store)
+    finally:
+        store.dispose()
+    assert [a.age_days for a in report.ages] == [0, 2, 5]
+    # The same day settled each time, taken back out between: the same charges every time.
+    charged = {a.settle.report["charged_fen"] for a in report.ages}
+    assert len(charged) == 1 and report.charged_fen in charged
+    assert report.charges_posted == ACCOUNTS
+    assert report.age_ratio(report.ages[0]) == 1.0
+    assert [a["age_days"] for a in report.as_dict()["ages"]] == [0, 2, 5]
+
+
+def test_the_reads_bench_times_account_show_and_a_statement_on_random_accounts(
+    db_url: str,
+) -> None:
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150, history_days=40)
+    store = SqlStore(db_url)
+    try:
+        report = bench_reads.run_reads_bench(
+            store, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs(), samples=25
+        )
+    finally:
+        store.dispose()
+    assert report.month == "2026-10"  # a whole month inside the history
+    assert [r.name for r in report.reads] == ["account show", "statement 2026-10"]
+    for read in report.reads:
+        assert len(read.seconds) == 25
+        numbers = read.as_dict()
+        assert 0 < numbers["p50_ms"] <= numbers["p95_ms"] <= numbers["p99_ms"] <= numbers["max_ms"]
+
+
+def audit_ledger_ok(store: SqlStore) -> bool:
+    """The ledger's own checks (the bench's synthetic usage rows are not re-priced)."""
+    from gridpay.services.audit import (  # noqa: PLC0415
+        audit,
+        cached_balances_match_transfers,
+        transfers_balanced,
+    )
+
+    return audit(store, (transfers_balanced, cached_balances_match_transfers)).ok

@@ -197,7 +197,9 @@ def _go_live(store: SqlStore, clock: FakeClock) -> None:
     it settled (the books start there)."""
     with store.unit_of_work() as uow:
         assert uow.conn is not None
-        for table in (*_WRITTEN, "transfers"):
+        # PostgreSQL keeps the ids that do not name their day in transfer_keys too.
+        keys = ("transfer_keys",) if store.dialect == "postgresql" else ()
+        for table in (*_WRITTEN, "transfers", *keys):
             uow.conn.exec_driver_sql(f"DELETE FROM {table}")
         uow.conn.exec_driver_sql(
             "UPDATE ledger_accounts SET debits_posted_fen = 0, credits_posted_fen = 0"

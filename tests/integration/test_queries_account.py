@@ -226,14 +226,22 @@ def _plan(store: SqlStore, stmt) -> str:  # noqa: ANN001
 def test_per_account_reads_seek_indexes(history: SqlStore) -> None:
     with history.unit_of_work() as uow:
         usage = uow.queries._usage_select(1, dt.date(2026, 10, 29), dt.date(2026, 11, 27))
-        transfers = uow.queries._transfer_select(1).order_by(text("seq DESC")).limit(20)
+        transfers = uow.queries._rare_select(1).order_by(text("seq DESC")).limit(20)
+        charges = uow.queries._charges_select(1, dt.date(2026, 10, 29), dt.date(2026, 11, 27))
     usage_plan = _plan(history, usage)
     transfers_plan = _plan(history, transfers)
+    charges_plan = _plan(history, charges)
     # Usage: a seek of the primary key (day, account_id) per day, never a range of everyone's.
-    assert "ix_transfers_account_id_seq" in transfers_plan, transfers_plan
+    # Transfers: the day's own charges by their ids, the rest by the small partial index.
     if history.dialect == "sqlite":
+        assert "ix_transfers_rare_account_id_seq" in transfers_plan, transfers_plan
         assert "PRIMARY KEY (day=? AND account_id=?)" in usage_plan, usage_plan
+        assert "sqlite_autoindex_transfers" in charges_plan, charges_plan
         assert "SCAN" not in usage_plan and "SCAN" not in transfers_plan
+        assert "SCAN" not in charges_plan
     else:
         assert "daily_usage_pkey" in usage_plan, usage_plan
+        # Each month partition's copy of the partial index, and of the unique (id, day).
+        assert "_account_id_seq_idx" in transfers_plan, transfers_plan
+        assert "_id_day_idx" in charges_plan, charges_plan
         assert "account_id = 1" in usage_plan, usage_plan

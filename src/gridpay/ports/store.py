@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from gridpay.ports.account_changes import AccountChangesRepo
+from gridpay.ports.archive import ArchiveRepo
 from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
 from gridpay.ports.credit import CreditRepo
@@ -56,6 +57,9 @@ class UnitOfWork(Protocol):
 
     @property
     def account_changes(self) -> AccountChangesRepo: ...
+
+    @property
+    def archive(self) -> ArchiveRepo: ...
 
     def __enter__(self) -> Self: ...
 

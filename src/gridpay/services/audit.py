@@ -328,6 +328,37 @@ def _usage_rows_of(settled: Sequence[dt.date]) -> str:
     return f"usage rows of {len(settled)} days, {settled[0]} to {settled[-1]}"
 
 
+def archived_files_intact(uow: UnitOfWork) -> CheckResult:
+    """Each archived month's file, where it is found, has the checksum recorded for it."""
+    months = uow.archive.archived_months()
+    bad, missing = [], []
+    for month in months:
+        sha256 = uow.archive.file_sha256(month.path)
+        if sha256 is None:
+            missing.append(f"{month.month:%Y-%m}")
+        elif sha256 != month.sha256:
+            bad.append(f"{month.month:%Y-%m}")
+    named = limits.audit_days_named_max
+    detail = "; ".join(
+        filter(
+            None,
+            [
+                f"checksum differs: {', '.join(bad[:named])}" if bad else "",
+                f"not found here (not checked): {', '.join(missing[:named])}" if missing else "",
+            ],
+        )
+    )
+    return CheckResult(
+        name="archived_files_intact",
+        description="each archived month's Parquet file found has the sha256 recorded for it",
+        ok=not bad,
+        checked=len(months) - len(missing),
+        checked_what="archive files",
+        failed=len(bad),
+        detail=detail,
+    )
+
+
 def _days_detail(bad_days: Sequence[dt.date]) -> str:
     if not bad_days:
         return ""
@@ -349,6 +380,7 @@ LEDGER_CHECKS: tuple[AuditCheck, ...] = (
     no_charge_outside_an_agreement,
     only_direct_supply_is_prepaid,
     accounts_that_left_are_settled_up,
+    archived_files_intact,
 )
 # ...the settlement's own bookkeeping...
 SETTLEMENT_CHECKS: tuple[AuditCheck, ...] = (days_fully_settled,)

@@ -125,6 +125,12 @@ def run_night(
             f"cannot settle {todo[-1]}: the day has not ended yet (today is {clock.today()})"
         )
     check_order(store, todo[0])
+    # The ledger's room for the coming weeks is made by the night itself, before any posting.
+    with store.unit_of_work() as uow:
+        uow.ledger.ensure_partitions(
+            todo[0], todo[-1] + dt.timedelta(days=limits.ledger_partitions_ahead_days)
+        )
+        uow.commit()
     seconds = dict.fromkeys(("collect", "settle", "tasks", "judge"), 0.0)
     started = time.perf_counter()
     collected = collector.collect(todo) if collector is not None else None

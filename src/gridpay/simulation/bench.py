@@ -56,6 +56,14 @@ class BenchRepo(Protocol):
 
     def charges_for_day(self, day: dt.date) -> tuple[int, int]: ...
 
+    def insert_history(
+        self, day: dt.date, template_day: dt.date, created_at: dt.datetime
+    ) -> int: ...
+
+    def mark_history_start(self, day: dt.date) -> None: ...
+
+    def undo_settlement(self, day: dt.date) -> int: ...
+
 
 # The bench repository working inside a unit of work's transaction.
 BenchRepoFor = Callable[[UnitOfWork], BenchRepo]
@@ -70,6 +78,10 @@ class BenchOptions:
     # Days of earlier charges in the ledger before the prior day (a production ledger's
     # history: each day's transfers then go into indexes that already hold every earlier day's).
     history_days: int = 0
+    # Several ages in one run (``--ages``): the day is settled at each, oldest history added
+    # between them, the settlement taken back out before the next (ascending, first used
+    # as the base of the ratios). Empty: settle once at ``history_days``.
+    ages: tuple[int, ...] = ()
     chunk_rows: int = limits.import_batch_rows_max  # rows per bulk call (progress steps)
 
 
@@ -102,11 +114,23 @@ class SettleMeasurement:
     peak_rss_bytes: int  # the child's peak resident memory
     reader_peak_rss_bytes: int  # its reader process's (0: read on a thread)
     report: Mapping[str, Any]  # the ``SettlementReport`` fields
+    # CPU time of the child and the processes it waited for (its reader): on a shared machine
+    # the wall time varies with the load, the CPU time much less.
+    cpu_seconds: float = 0.0
 
     @property
     def total_peak_rss_bytes(self) -> int:
         """Both peaks added: an upper bound of what the settlement held at once."""
         return self.peak_rss_bytes + self.reader_peak_rss_bytes
+
+
+@dataclass(frozen=True)
+class AgeMeasurement:
+    """The day settled once more with ``age`` days of history before it."""
+
+    age_days: int
+    history_seconds: float  # adding the history since the previous age, in the database
+    settle: SettleMeasurement
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,13 @@ class BenchReport:
     charges_posted: int | None  # charge transfers found for the day after the settlement
     charged_fen: int | None
     machine: Mapping[str, str] = field(default_factory=dict)
+    ages: tuple[AgeMeasurement, ...] = ()
+
+    def age_ratio(self, age: AgeMeasurement) -> float | None:
+        """Settle time at ``age`` over settle time at the first age measured."""
+        if not self.ages or self.ages[0].settle.seconds <= 0:
+            return None
+        return age.settle.seconds / self.ages[0].settle.seconds
 
     @property
     def accounts_per_s(self) -> float | None:
@@ -152,6 +183,19 @@ class BenchReport:
             "charges_posted": self.charges_posted,
             "charged_fen": self.charged_fen,
             "machine": dict(self.machine),
+            "ages": [
+                {
+                    "age_days": a.age_days,
+                    "history_seconds": a.history_seconds,
+                    "settle_seconds": a.settle.seconds,
+                    "settle_cpu_seconds": a.settle.cpu_seconds,
+                    "ratio_to_first_age": self.age_ratio(a),
+                    "settle_floor_ratio": a.settle.seconds / self.floor.seconds
+                    if self.floor.seconds > 0
+                    else None,
+                }
+                for a in self.ages
+            ],
         }
 
 
@@ -219,6 +263,13 @@ def build_city(
     day_before = day - dt.timedelta(days=1)
     with phases.timed("create schema, load tariffs", 0):
         initialize(store, clock, office_names, tariff_files)
+    oldest = day_before - dt.timedelta(days=max((options.history_days, *options.ages)))
+    with store.unit_of_work() as uow:
+        # As the night would have made them: the history's months get their partitions.
+        uow.ledger.ensure_partitions(
+            oldest, day + dt.timedelta(days=limits.ledger_partitions_ahead_days)
+        )
+        uow.commit()
     with store.unit_of_work() as uow:
         tariffs = uow.registry.tariffs()
     with phases.timed("generate accounts and meters", n):
@@ -249,20 +300,46 @@ def build_city(
         with phases.timed(name, frame.height), store.unit_of_work() as uow:
             _in_chunks(frame, writer(uow), chunk, progress, name)
             uow.commit()
-    if options.history_days:
+    if options.history_days and not options.ages:
         name = f"post {options.history_days} earlier days of charges"
         with phases.timed(name, n * options.history_days):
-            for back in range(options.history_days, 0, -1):
-                charges = floor_frames(
-                    town.accounts["id"], day_before - dt.timedelta(back), clock.now()
-                )
-                with store.unit_of_work() as uow:
-                    _in_chunks(charges, uow.ledger.post_many, chunk, progress, name)
-                    uow.commit()
+            add_history(store, clock, bench_repo_for, day, 0, options.history_days, progress)
     with phases.timed("analyze", 0), store.unit_of_work() as uow:
         bench_repo_for(uow).analyze()
         uow.commit()
     return BuiltCity(tuple(phases.done), town.accounts["id"])
+
+
+def add_history(
+    store: Store,
+    clock: Clock,
+    bench_repo_for: BenchRepoFor,
+    day: dt.date,
+    from_age: int,
+    to_age: int,
+    progress: Progress | None = None,
+) -> int:
+    """Add the days ``from_age + 1`` to ``to_age`` before the prior day, oldest first, each
+    made inside the database from the prior day's rows (a usage row and a charge per account):
+    a year of history in minutes, where posting it from Python took hours."""
+    progress = progress or NullProgress()
+    day_before = day - dt.timedelta(days=1)
+    written = 0
+    progress.start(f"history: days {from_age + 1}-{to_age} before", to_age - from_age)
+    try:
+        for back in range(to_age, from_age, -1):
+            with store.unit_of_work() as uow:
+                repo = bench_repo_for(uow)
+                written += repo.insert_history(
+                    day_before - dt.timedelta(days=back), day_before, clock.now()
+                )
+                if back == to_age:
+                    repo.mark_history_start(day_before - dt.timedelta(days=back))
+                uow.commit()
+            progress.advance(1)
+    finally:
+        progress.finish()
+    return written
 
 
 def floor_frames(accounts: pl.Series, day: dt.date, created_at: dt.datetime) -> pl.DataFrame:
@@ -351,7 +428,18 @@ def run_bench(
     measurement: SettleMeasurement | None = None
     charges: tuple[int, int] | None = None
     settle_failed = False
-    if settle is not None:
+    ages: list[AgeMeasurement] = []
+    if settle is not None and options.ages:
+        try:
+            ages = _settle_at_ages(store, clock, bench_repo_for, options, settle, progress)
+        except SettleFailed as exc:
+            settle_note = str(exc)
+            settle_failed = True
+        else:
+            measurement = ages[-1].settle
+            with store.unit_of_work() as uow:
+                charges = bench_repo_for(uow).charges_for_day(options.day)
+    elif settle is not None:
         try:
             measurement = settle(options.day)
         except SettleFailed as exc:
@@ -372,4 +460,32 @@ def run_bench(
         charges_posted=None if charges is None else charges[0],
         charged_fen=None if charges is None else charges[1],
         machine=dict(machine or {}),
+        ages=tuple(ages),
     )
+
+
+def _settle_at_ages(
+    store: Store,
+    clock: Clock,
+    bench_repo_for: BenchRepoFor,
+    options: BenchOptions,
+    settle: Callable[[dt.date], SettleMeasurement],
+    progress: Progress | None,
+) -> list[AgeMeasurement]:
+    """Settle the day at each age, youngest first; the settlement is taken back out between."""
+    measured: list[AgeMeasurement] = []
+    previous = 0
+    for age in sorted(set(options.ages)):
+        if measured:
+            with store.unit_of_work() as uow:
+                bench_repo_for(uow).undo_settlement(options.day)
+                uow.commit()
+        start = time.perf_counter()
+        add_history(store, clock, bench_repo_for, options.day, previous, age, progress)
+        with store.unit_of_work() as uow:
+            bench_repo_for(uow).analyze()
+            uow.commit()
+        history_seconds = time.perf_counter() - start
+        measured.append(AgeMeasurement(age, history_seconds, settle(options.day)))
+        previous = age
+    return measured

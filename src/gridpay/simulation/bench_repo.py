@@ -25,7 +25,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.elements import quoted_name
 
 from gridpay.adapters.sql import schema
-from gridpay.adapters.sql.db import bulk_add, bulk_insert, dialect
+from gridpay.adapters.sql.db import bulk_add, bulk_insert, dialect, fetch_frame
+from gridpay.domain.ledger import REVENUE_ID
 from gridpay.errors import InvalidInput
 
 FLOOR_TRANSFERS = "bench_floor_transfers"
@@ -68,6 +69,117 @@ class SqlBenchRepo:
     def analyze(self) -> None:
         """Fresh planner statistics, as a running database's autovacuum would keep them."""
         self.conn.exec_driver_sql("ANALYZE")
+
+    def insert_history(self, day: dt.date, template_day: dt.date, created_at: dt.datetime) -> int:
+        """One earlier day of the city's history, made inside the database from the template
+        day's usage rows: a usage row and a charge transfer per account (the amount
+        ``floor_frames`` uses), with the cached balances moved by the same sums. Returns the
+        charges written. Rows of ``day`` must not exist yet."""
+        pad = (
+            "lpad(account_id::text, 10, '0')"
+            if dialect(self.conn) == "postgresql"
+            else "printf('%010d', account_id)"
+        )
+        amount = "((account_id % 997 + 1) * 10)"
+        at = created_at.astimezone(dt.UTC)
+        if dialect(self.conn) == "sqlite":
+            at = at.replace(tzinfo=None)  # stored as naive UTC text, as the column type writes it
+        params = {"d": day, "t": template_day, "at": at, "revenue": REVENUE_ID}
+        usage_columns = [c.name for c in schema.daily_usage.columns]
+        copied = {
+            "day": ":d",
+            "charge_fen": amount,
+            "energy_wh": f"({amount} * 2)",
+            "starts_run": "false" if dialect(self.conn) == "postgresql" else "0",
+            "run_id": "NULL",
+        }
+        self.conn.execute(
+            text(
+                f"INSERT INTO daily_usage ({', '.join(usage_columns)}) SELECT "
+                + ", ".join(copied.get(c, c) for c in usage_columns)
+                + " FROM daily_usage WHERE day = :t"
+            ),
+            params,
+        )
+        written = self.conn.execute(
+            text(
+                "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, "
+                "kind, account_id, day, created_at) "
+                f"SELECT 'charge/' || :dtext || '/' || {pad}, account_id, :revenue, {amount}, "
+                f"'charge', account_id, :d, :at FROM daily_usage WHERE day = :t"
+            ),
+            {**params, "dtext": day.isoformat()},
+        ).rowcount
+        self.conn.execute(
+            text(
+                "UPDATE ledger_accounts SET debits_posted_fen = debits_posted_fen + "
+                "((id % 997 + 1) * 10) WHERE id IN (SELECT account_id FROM daily_usage "
+                "WHERE day = :t)"
+            ),
+            params,
+        )
+        self.conn.execute(
+            text(
+                "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + "
+                f"(SELECT coalesce(sum({amount}), 0) FROM daily_usage WHERE day = :t) "
+                "WHERE id = :revenue"
+            ),
+            params,
+        )
+        return int(written)
+
+    def mark_history_start(self, day: dt.date) -> None:
+        """The oldest history day starts each account's run of settled days."""
+        self.conn.execute(
+            text("UPDATE daily_usage SET starts_run = :yes WHERE day = :d"), {"d": day, "yes": True}
+        )
+
+    def undo_settlement(self, day: dt.date) -> int:
+        """Take a settled day back out (its usage rows, charges and credits, run records and
+        the balances they moved), so that the same day can be settled again at another age."""
+        transfers = fetch_frame(
+            self.conn,
+            "SELECT id, debit_account_id, credit_account_id, amount_fen FROM transfers "
+            "WHERE (id >= :c AND id < :c_end) OR (id >= :r AND id < :r_end)",
+            _day_id_range(day),
+            {
+                "id": pl.String,
+                "debit_account_id": pl.Int64,
+                "credit_account_id": pl.Int64,
+                "amount_fen": pl.Int64,
+            },
+        )
+        debits = transfers.group_by("debit_account_id").agg(
+            (-pl.col("amount_fen").sum()).alias("debits_posted_fen")
+        )
+        credits = transfers.group_by("credit_account_id").agg(
+            (-pl.col("amount_fen").sum()).alias("credits_posted_fen")
+        )
+        bulk_add(
+            self.conn,
+            "ledger_accounts",
+            "id",
+            debits.rename({"debit_account_id": "id"}).sort("id"),
+            ["debits_posted_fen"],
+        )
+        bulk_add(
+            self.conn,
+            "ledger_accounts",
+            "id",
+            credits.rename({"credit_account_id": "id"}).sort("id"),
+            ["credits_posted_fen"],
+        )
+        self.conn.execute(
+            text(
+                "DELETE FROM transfers "
+                "WHERE (id >= :c AND id < :c_end) OR (id >= :r AND id < :r_end)"
+            ),
+            _day_id_range(day),
+        )
+        for table in ("daily_usage", "settlement_runs"):
+            self.conn.execute(text(f"DELETE FROM {table} WHERE day = :d"), {"d": day})
+        self.conn.execute(text("DELETE FROM pending_trueups"))
+        return transfers.height
 
     # --- the floor ------------------------------------------------------------------------
     def create_floor_tables(self) -> int:
@@ -176,6 +288,12 @@ def _with_search_path(parsed: URL, schema_name: str) -> str:
         raise InvalidInput("give the PostgreSQL URL at most one 'options' parameter")
     options = " ".join(filter(None, [existing, f"-csearch_path={schema_name}"]))
     return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+def _day_id_range(day: dt.date) -> dict[str, str]:
+    """Bounds of the ids of a day's own charges and credits (``charge/<day>/...``)."""
+    c, r = f"charge/{day.isoformat()}/", f"credit/{day.isoformat()}/"
+    return {"c": c, "c_end": c[:-1] + "0", "r": r, "r_end": r[:-1] + "0"}
 
 
 def bench_repo_for(uow: Any) -> SqlBenchRepo:

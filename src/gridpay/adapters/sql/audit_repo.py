@@ -51,8 +51,11 @@ class SqlAuditRepo:
             text(
                 """
                 SELECT
-                  (SELECT COUNT(*) FROM transfers) AS transfers,
-                  (SELECT COALESCE(SUM(amount_fen), 0) FROM transfers) AS transfers_fen,
+                  (SELECT COUNT(*) FROM transfers)
+                    + (SELECT COALESCE(SUM(transfers), 0) FROM archived_months) AS transfers,
+                  (SELECT COALESCE(SUM(amount_fen), 0) FROM transfers)
+                    + (SELECT COALESCE(SUM(amount_fen), 0) FROM archived_months)
+                    AS transfers_fen,
                   (SELECT COUNT(*) FROM ledger_accounts) AS ledger_accounts,
                   (SELECT COALESCE(SUM(debits_posted_fen), 0) FROM ledger_accounts)
                     AS debits_posted_fen,
@@ -86,12 +89,22 @@ class SqlAuditRepo:
             SELECT la.id AS id
             FROM ledger_accounts la
             LEFT JOIN (
-              SELECT debit_account_id AS id, SUM(amount_fen) AS fen
-              FROM transfers GROUP BY debit_account_id
+              SELECT id, SUM(fen) AS fen FROM (
+                SELECT debit_account_id AS id, SUM(amount_fen) AS fen
+                FROM transfers GROUP BY debit_account_id
+                UNION ALL
+                SELECT ledger_account_id AS id, SUM(debits_fen) AS fen
+                FROM archived_balances GROUP BY ledger_account_id
+              ) dd GROUP BY id
             ) d ON d.id = la.id
             LEFT JOIN (
-              SELECT credit_account_id AS id, SUM(amount_fen) AS fen
-              FROM transfers GROUP BY credit_account_id
+              SELECT id, SUM(fen) AS fen FROM (
+                SELECT credit_account_id AS id, SUM(amount_fen) AS fen
+                FROM transfers GROUP BY credit_account_id
+                UNION ALL
+                SELECT ledger_account_id AS id, SUM(credits_fen) AS fen
+                FROM archived_balances GROUP BY ledger_account_id
+              ) cc GROUP BY id
             ) c ON c.id = la.id
             WHERE la.debits_posted_fen <> COALESCE(d.fen, 0)
                OR la.credits_posted_fen <> COALESCE(c.fen, 0)
@@ -123,7 +136,10 @@ class SqlAuditRepo:
         return self._failures(
             """
             SELECT account_id AS id FROM (
-              SELECT account_id, day, charge_fen AS fen, 1 AS usage_rows FROM daily_usage
+              SELECT account_id, day, charge_fen AS fen, 1 AS usage_rows FROM daily_usage u
+              -- An archived month's charges are in its file: its totals are proved instead.
+              WHERE NOT EXISTS (SELECT 1 FROM archived_months am
+                                WHERE u.day BETWEEN am.month AND am.last_day)
               UNION ALL
               SELECT account_id, day,
                      CASE WHEN kind = 'charge' THEN -amount_fen ELSE amount_fen END AS fen,

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, bindparam, select, text
 
-from gridpay.adapters.sql import schema
+from gridpay.adapters.sql import ledger_partitions, schema
 from gridpay.adapters.sql.db import (
     PreparedInsert,
     as_date,
@@ -72,15 +72,29 @@ _LOCK = (
     .with_for_update()
 )
 # ``ON CONFLICT DO NOTHING`` makes two concurrent posts of one id safe on both engines: the
-# loser gets no row back and reads the winner's.
+# loser gets no row back and reads the winner's. No conflict target: the unique key is ``id``
+# on SQLite, ``(id, day)`` on PostgreSQL's partitioned ``transfers``, where an id that does not
+# name its day is claimed in ``transfer_keys`` first (``ledger_partitions``).
 _INSERT_TRANSFER = text(
     f"INSERT INTO transfers ({', '.join(TRANSFER_FIELDS)}, created_at) "
     f"VALUES ({', '.join(f':{f}' for f in TRANSFER_FIELDS)}, :created_at) "
-    "ON CONFLICT (id) DO NOTHING RETURNING seq"
+    "ON CONFLICT DO NOTHING RETURNING seq"
 ).bindparams(
     bindparam("day", type_=_T.c.day.type),
     bindparam("created_at", type_=_T.c.created_at.type),
 )
+_CLAIM_KEY = text(
+    "INSERT INTO transfer_keys (id) VALUES (:id) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_DAY_ID_PREFIXES = ("charge/", "credit/")
+
+
+def names_its_day(transfer_id: str) -> bool:
+    """A day's own charge or credit under a day-first id (``charge_id``), as
+    ``schema.RARE_TRANSFERS`` tells them apart."""
+    return transfer_id.startswith(_DAY_ID_PREFIXES) and transfer_id[11:12] == "-"
+
+
 # Both sides of a transfer in one relative update (never a value computed from a read, so
 # concurrent postings are kept); the ids differ (``Transfer`` asserts it), so two rows change.
 _MOVE = text(
@@ -116,6 +130,7 @@ class PreparedPostings:
     """Transfers ready to post: their insert, and the balance deltas per ledger account."""
 
     transfers: PreparedInsert
+    keys: PreparedInsert  # PostgreSQL: the ids that do not name their day, into transfer_keys
     debits: pl.DataFrame  # id, debits_posted_fen
     credits: pl.DataFrame  # id, credits_posted_fen
 
@@ -155,7 +170,9 @@ class SqlLedgerRepo:
         values = {f: getattr(transfer, f) for f in TRANSFER_FIELDS}
         values["kind"] = transfer.kind.value
         values["created_at"] = created_at
-        inserted = self.conn.execute(_INSERT_TRANSFER, values).first() is not None
+        inserted = self._claim(transfer.id) and (
+            self.conn.execute(_INSERT_TRANSFER, values).first() is not None
+        )
         if not inserted:
             existing = self.get_transfer(transfer.id)
             assert existing is not None
@@ -179,6 +196,12 @@ class SqlLedgerRepo:
         assert moved == 2
         return True
 
+    def _claim(self, transfer_id: str) -> bool:
+        """PostgreSQL: claim an id that does not name its day; False if already claimed."""
+        if self.dialect != "postgresql" or names_its_day(transfer_id):
+            return True
+        return self.conn.execute(_CLAIM_KEY, {"id": transfer_id}).first() is not None
+
     def post_many(self, transfers: pl.DataFrame) -> int:
         """Bulk-post transfers whose ids are known to be new, moving balances by relative updates.
 
@@ -192,15 +215,21 @@ class SqlLedgerRepo:
         another process: a settlement's reader prepares, its writer posts)."""
         if transfers.height == 0:
             empty = pl.DataFrame(schema={"id": pl.Int64})
-            return PreparedPostings(
-                prepare_insert(self.dialect, "transfers", transfers), empty, empty
-            )
+            none = prepare_insert(self.dialect, "transfers", transfers)
+            return PreparedPostings(none, none, empty, empty)
         assert transfers["amount_fen"].min() > 0  # type: ignore[operator]
         frame = transfers.select([pl.col(c).cast(TRANSFER_SCHEMA[c]) for c in transfers.columns])
         debits = frame.group_by("debit_account_id").agg(pl.col("amount_fen").sum())
         credits = frame.group_by("credit_account_id").agg(pl.col("amount_fen").sum())
+        keys = pl.DataFrame(schema={"id": pl.String})
+        if self.dialect == "postgresql":
+            day_named = pl.col("id").str.slice(0, 7).is_in(_DAY_ID_PREFIXES) & (
+                pl.col("id").str.slice(11, 1) == "-"
+            )
+            keys = frame.filter(~day_named).select("id")
         return PreparedPostings(
             prepare_insert(self.dialect, "transfers", frame),
+            prepare_insert(self.dialect, "transfer_keys", keys),
             debits.rename({"debit_account_id": "id", "amount_fen": "debits_posted_fen"}).sort("id"),
             credits.rename({"credit_account_id": "id", "amount_fen": "credits_posted_fen"}).sort(
                 "id"
@@ -211,10 +240,16 @@ class SqlLedgerRepo:
         assert isinstance(prepared, PreparedPostings), prepared
         if prepared.transfers.rows == 0:
             return 0
+        run_insert(self.conn, prepared.keys)
         run_insert(self.conn, prepared.transfers)
         bulk_add(self.conn, "ledger_accounts", "id", prepared.debits, ["debits_posted_fen"])
         bulk_add(self.conn, "ledger_accounts", "id", prepared.credits, ["credits_posted_fen"])
         return prepared.transfers.rows
+
+    def ensure_partitions(self, first_day: dt.date, last_day: dt.date) -> list[str]:
+        if self.dialect != "postgresql":
+            return []
+        return ledger_partitions.ensure_partitions(self.conn, first_day, last_day)
 
     def customer_balances(self) -> pl.DataFrame:
         """Every customer's prepaid balance: account_id, balance_fen."""

@@ -3,19 +3,29 @@
 - ``daily_usage`` by ``day IN (each day of the range) AND account_id = :a``: one seek of the
   primary key (day, account_id) per day (a range on ``day`` would read everyone's rows); the
   newest settled day through ``last_settled_days`` (a few seeks).
-- ``transfers`` by ``account_id = :a``: index ix_transfers_account_id_seq, newest first by seq.
+- ``transfers``, in two parts that never overlap: a day's own charge and credit by their
+  deterministic ids (``charge/<day>/<account>``, one seek of the unique id index per id, for the
+  days from the range's first to the account's last settled day at most), and every other
+  transfer by the small partial index ix_transfers_rare_account_id_seq. No index on transfers
+  leads with the account for every row: see ``schema.transfers``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, case, func, or_, select
+from sqlalchemy import Connection, Select, case, func, or_, select, text
 
+from gridpay import limits
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.archive_repo import SqlArchiveRepo, read_archived_transfers
 from gridpay.adapters.sql.settlement_repo import days_between, last_settled_days
+from gridpay.domain.ledger import charge_id, credit_id
+from gridpay.errors import NotFound
+from gridpay.ports.archive import ArchivedMonth
 
 USAGE_SCHEMA: dict[str, Any] = {
     "day": pl.Date,
@@ -45,6 +55,8 @@ TRANSFER_LINE_SCHEMA: dict[str, Any] = {
 class SqlQueriesRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._last_settled: dict[int, dt.date | None] = {}
+        self._archived: list[ArchivedMonth] | None = None
 
     def usage_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
         u = schema.daily_usage
@@ -60,26 +72,69 @@ class SqlQueriesRepo:
 
     def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
         t = schema.transfers
-        stmt = self._transfer_select(account_id).order_by(t.c.seq.desc()).limit(limit)
-        return self._frame(stmt, TRANSFER_LINE_SCHEMA)
+        newest = self._last_settled_day(account_id)
+        found = self._rows(self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit))
+        if newest is not None:
+            first = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
+            found += self._rows(self._charges_select(account_id, first, newest))
+        found.sort(key=lambda r: r[_SEQ], reverse=True)
+        return _lines_frame(found[:limit])
 
     def transfers_between(
         self, account_id: int, first_day: dt.date, last_day: dt.date
     ) -> pl.DataFrame:
         t = schema.transfers
-        stmt = (
-            self._transfer_select(account_id)
-            .where(t.c.day >= first_day, t.c.day <= last_day)
-            .order_by(t.c.day, t.c.seq)
+        found = self._rows(
+            self._rare_select(account_id).where(t.c.day >= first_day, t.c.day <= last_day)
         )
-        return self._frame(stmt, TRANSFER_LINE_SCHEMA)
+        newest = self._last_settled_day(account_id)
+        if newest is not None and newest >= first_day:
+            found += self._rows(self._charges_select(account_id, first_day, min(last_day, newest)))
+        found.sort(key=lambda r: (r[_DAY], r[_SEQ]))
+        frame = _lines_frame(found)
+        archived = [
+            _archived_lines(month.path, account_id).filter(
+                pl.col("day").is_between(first_day, last_day)
+            )
+            for month in self._archived_overlapping(first_day, last_day)
+        ]
+        if not archived:
+            return frame
+        return pl.concat([frame, *archived]).sort("day", "seq")
 
     def net_before(self, account_id: int, day: dt.date) -> int:
+        """The cached balance less what the transfers dated ``day`` or later moved: the
+        account's recent days only, never its whole history (``gridpay audit`` proves the cached
+        balance equal to the sum of every transfer)."""
         t = schema.transfers
-        stmt = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
-            *_touches(account_id), t.c.day < day
+        la = schema.ledger_accounts
+        # One round trip: the cached balance and the later movements, each its own subquery.
+        balance = (
+            select(la.c.credits_posted_fen - la.c.debits_posted_fen)
+            .where(la.c.id == account_id)
+            .scalar_subquery()
         )
-        return int(self.conn.execute(stmt).scalar_one())
+        rare = (
+            select(func.coalesce(func.sum(_signed_amount(account_id)), 0))
+            .where(*_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE), t.c.day >= day)
+            .scalar_subquery()
+        )
+        parts = [func.coalesce(balance, 0), rare]
+        newest = self._last_settled_day(account_id)
+        if newest is not None and newest >= day:
+            charges = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
+                t.c.id.in_(_day_ids(account_id, day, newest)), t.c.day >= day
+            )
+            parts.append(charges.scalar_subquery())
+        balance_fen, *later = (int(v) for v in self.conn.execute(select(*parts)).one())
+        later_fen = sum(later)
+        for month in self._archived_overlapping(day, dt.date.max):
+            if month.month >= day:
+                later_fen += self._archived_net(month.month, account_id)
+            else:
+                archived = _archived_lines(month.path, account_id)
+                later_fen += int(archived.filter(pl.col("day") >= day)["amount_fen"].sum())
+        return balance_fen - later_fen
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -95,6 +150,28 @@ class SqlQueriesRepo:
             u.c.tariff_code,
         ).where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
 
+    def _archived_overlapping(self, first_day: dt.date, last_day: dt.date) -> list[ArchivedMonth]:
+        if self._archived is None:
+            self._archived = SqlArchiveRepo(self.conn).archived_months()
+        return [m for m in self._archived if m.month <= last_day and m.last_day >= first_day]
+
+    def _archived_net(self, month: dt.date, account_id: int) -> int:
+        row = self.conn.execute(
+            text(
+                "SELECT credits_fen - debits_fen FROM archived_balances "
+                "WHERE month = :m AND ledger_account_id = :a"
+            ),
+            {"m": month, "a": account_id},
+        ).first()
+        return int(row[0]) if row else 0
+
+    def _last_settled_day(self, account_id: int) -> dt.date | None:
+        # Asked by several reads of one view: found once per unit of work (one transaction).
+        if account_id not in self._last_settled:
+            found = last_settled_days(self.conn, [account_id]).get(account_id)
+            self._last_settled[account_id] = found
+        return self._last_settled[account_id]
+
     def _transfer_select(self, account_id: int) -> Select:
         t = schema.transfers
         return select(
@@ -109,7 +186,26 @@ class SqlQueriesRepo:
             t.c.reverses_id,
             t.c.note,
             t.c.created_at,
-        ).where(*_touches(account_id))
+        )
+
+    def _rare_select(self, account_id: int) -> Select:
+        """The account's transfers other than a day's own charge or credit (partial index)."""
+        return self._transfer_select(account_id).where(
+            *_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE)
+        )
+
+    def _charges_select(self, account_id: int, first_day: dt.date, last_day: dt.date) -> Select:
+        """The account's own charges and credits of the days, by their ids (day first)."""
+        t = schema.transfers
+        # The day bound adds nothing to the ids but lets PostgreSQL skip other months' partitions.
+        return self._transfer_select(account_id).where(
+            t.c.id.in_(_day_ids(account_id, first_day, last_day)),
+            t.c.day >= first_day,
+            t.c.day <= last_day,
+        )
+
+    def _rows(self, stmt: Select) -> list[tuple[Any, ...]]:
+        return [_utc_row(tuple(r)) for r in self.conn.execute(stmt).all()]
 
     def _frame(self, stmt: Select, frame_schema: dict[str, Any]) -> pl.DataFrame:
         rows = self.conn.execute(stmt).all()
@@ -117,8 +213,45 @@ class SqlQueriesRepo:
         return pl.DataFrame(data, schema=frame_schema, orient="row")
 
 
+_SEQ = list(TRANSFER_LINE_SCHEMA).index("seq")
+_DAY = list(TRANSFER_LINE_SCHEMA).index("day")
+
+
+def _lines_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=TRANSFER_LINE_SCHEMA, orient="row")
+
+
+def _archived_lines(path: str, account_id: int) -> pl.DataFrame:
+    """The account's transfers in an archived month's file, as ``TRANSFER_LINE_SCHEMA``."""
+    if not Path(path).is_file():
+        raise NotFound(f"the archive file {path} is missing: restore it to read this month")
+    rows = read_archived_transfers(path, account_id)
+    signed = (
+        pl.when(pl.col("credit_account_id") == account_id)
+        .then(pl.col("amount_fen"))
+        .otherwise(-pl.col("amount_fen"))
+    )
+    created = [_instant(v) for v in rows["created_at"].to_list()]
+    return rows.with_columns(
+        signed.alias("amount_fen"),
+        pl.Series("created_at", created, dtype=pl.Datetime("us", "UTC")),
+    ).select([pl.col(c).cast(t) for c, t in TRANSFER_LINE_SCHEMA.items()])
+
+
+def _instant(value: str) -> dt.datetime:
+    """A stored instant as text (SQLite: naive UTC; PostgreSQL: with its offset)."""
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _day_ids(account_id: int, first_day: dt.date, last_day: dt.date) -> list[str]:
+    """Every id a day's own charge or credit of the account can have, for each day."""
+    days = days_between(first_day, last_day)
+    return [charge_id(account_id, d) for d in days] + [credit_id(account_id, d) for d in days]
+
+
 def _touches(account_id: int) -> tuple[Any, ...]:
-    """The account's transfers: found by the indexed account_id, kept only if they move it."""
+    """The account's transfers: found by account_id, kept only if they move it."""
     t = schema.transfers
     return (
         t.c.account_id == account_id,

@@ -114,6 +114,14 @@ ledger_accounts = Table(
     postgresql_with={"fillfactor": 50},
 )
 
+# Transfers that are not a day's own charge or credit under a day-first id
+# (``charge/YYYY-MM-DD/<account>``, a '-' at the 12th character): payments, refunds, true-ups...
+# and charges posted under the older account-first ids (``charge/<account>/<day>``), which a
+# per-account read cannot name by their day. The same text in a query lets SQLite use the
+# partial index (it matches terms literally).
+RARE_TRANSFERS = "(substr(id, 1, 7) NOT IN ('charge/', 'credit/') OR substr(id, 12, 1) <> '-')"
+RARE_TRANSFERS_OF_TABLE = RARE_TRANSFERS.replace("(id,", "(transfers.id,")
+
 transfers = Table(
     "transfers",
     metadata,
@@ -133,7 +141,19 @@ transfers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("amount_fen > 0", name="ck_transfers_amount_positive"),
     CheckConstraint("debit_account_id <> credit_account_id", name="ck_transfers_two_accounts"),
-    Index("ix_transfers_account_id_seq", "account_id", "seq"),
+    # Per-account reads find the day-settled charges and credits by their deterministic ids
+    # (``charge/<day>/<account>``: day first, so a night's inserts append to the id index) and
+    # every other transfer (payments, refunds, true-ups...) in this small partial index. An
+    # index leading with the account for every transfer would take each night's 550,000
+    # charges beside each account's earlier ones: a scattered page per account, costlier with
+    # every day of history.
+    Index(
+        "ix_transfers_rare_account_id_seq",
+        "account_id",
+        "seq",
+        sqlite_where=text(RARE_TRANSFERS),
+        postgresql_where=text(RARE_TRANSFERS),
+    ),
 )
 
 readings = Table(
@@ -523,4 +543,33 @@ owner_changes = Table(
     Column("reason", String(300), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Index("ix_owner_changes_account_id", "account_id"),
+)
+
+# --- the ledger at age (migration 0012) ----------------------------------------------------
+
+# A closed month whose transfers left the hot database for a Parquet file (``gridpay archive
+# month``): the file, its sha256 and the month's totals. The audit proves the books with these
+# totals plus the hot transfers, and checks each file it finds against its checksum.
+archived_months = Table(
+    "archived_months",
+    metadata,
+    Column("month", Date, primary_key=True),  # the month's first day
+    Column("last_day", Date, nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("transfers", BigInteger, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each ledger account's debits and credits in an archived month: what its archived transfers
+# added to the cached balances.
+archived_balances = Table(
+    "archived_balances",
+    metadata,
+    Column("month", Date, nullable=False),
+    Column("ledger_account_id", BigInteger, nullable=False),
+    Column("debits_fen", BigInteger, nullable=False),
+    Column("credits_fen", BigInteger, nullable=False),
+    PrimaryKeyConstraint("month", "ledger_account_id"),
 )

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gridpay import limits
 from gridpay.adapters.sql.account_changes_repo import SqlAccountChangesRepo
+from gridpay.adapters.sql.archive_repo import SqlArchiveRepo
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)
         self.account_changes = SqlAccountChangesRepo(self.conn)
+        self.archive = SqlArchiveRepo(self.conn)
         return self
 
     def __exit__(

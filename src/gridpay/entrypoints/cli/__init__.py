@@ -11,6 +11,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     account_changes,
     accounts,
     admin,
+    archive,
     bench,
     bench_credit,
     calendar,

@@ -29,6 +29,7 @@ from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench
+from gridpay.simulation import bench_reads as bench_reads_module
 from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
 from gridpay.simulation.machine import describe_database, describe_machine
 
@@ -64,6 +65,13 @@ def bench_settle(
         help="Days of earlier charges to load into the ledger first, as a production ledger "
         "holds (550,000 accounts: about 3-6 s a day to load).",
     ),
+    ages: str | None = typer.Option(
+        None,
+        "--ages",
+        help="Settle the day at several ages of the ledger in one run, e.g. 0,30,90,365 (days "
+        "of earlier history, made inside the database; the settlement is taken back out "
+        "between ages). Replaces --history-days.",
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
     no_settle: bool = typer.Option(
         False, "--no-settle", help="Build the city and measure the floor only."
@@ -81,6 +89,7 @@ def bench_settle(
         day=settle_day,
         missing_share=missing_share,
         history_days=history_days,
+        ages=_parse_ages(ages),
     )
     settle_note = None
     if no_settle:
@@ -124,6 +133,78 @@ def bench_settle(
         raise typer.Exit(1)
 
 
+@bench_app.command("reads")
+def bench_reads(
+    accounts: int = typer.Option(bench.ACCOUNTS_DEFAULT, "--accounts", help="Accounts to build."),
+    history_days: int = typer.Option(
+        365, "--history-days", min=1, help="Days of usage and charges before the reads."
+    ),
+    samples: int = typer.Option(
+        bench_reads_module.SAMPLES_DEFAULT, "--samples", min=1, help="Random accounts read."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="As for bench settle: a new SQLite path or a PostgreSQL URL."
+    ),
+    seed: int = typer.Option(bench.SEED_DEFAULT, "--seed", help="Seed of the city and sample."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Build a city with its history, then time ``account show`` and a month's statement on
+    random accounts: p50/p95/p99."""
+    options = bench.BenchOptions(accounts=accounts, seed=seed, history_days=history_days)
+    with fresh_database(db, keep) as database:
+        err_console.print(f"bench database: {database.description}")
+        built = bootstrap.build(db=database.url)
+        try:
+            machine = {**describe_machine(), **describe_database(built.store.engine)}
+            report = bench_reads_module.run_reads_bench(
+                built.store,
+                bench_repo_for,
+                options,
+                built.settings.offices,
+                shipped_tariffs(),
+                samples=samples,
+                machine=machine,
+                progress=RichProgress() if err_console.is_terminal else None,
+                on_phase=_print_phase,
+            )
+        finally:
+            built.close()
+        if keep:
+            err_console.print(f"kept: --db '{masked_url(database.url)}'")
+    if as_json:
+        print_json(report.as_dict())
+        return
+    table = Table(
+        title=f"gridpay bench reads: {report.accounts:,} accounts, "
+        f"{report.history_days} days of history"
+    )
+    for column in ("read", "samples", "p50", "p95", "p99", "max"):
+        table.add_column(column, justify="left" if column == "read" else "right")
+    for read in report.reads:
+        row = read.as_dict()
+        table.add_row(
+            read.name,
+            f"{row['samples']:,}",
+            *(f"{row[k]:.1f} ms" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+        )
+    console.print(table)
+    for key, value in report.machine.items():
+        console.print(f"{key}: {value}")
+
+
+def _parse_ages(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        ages = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise InvalidInput(f"--ages {text!r} is not a list of days like 0,30,90,365") from None
+    if not ages or ages[0] < 0:
+        raise InvalidInput(f"--ages {text!r}: give days of history, 0 or more")
+    return ages
+
+
 def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
     """Run ``settle_day`` in a fresh Python process; time it and read its peak memory."""
     with tempfile.TemporaryDirectory(prefix="gridpay-bench-") as folder:
@@ -153,6 +234,7 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
         peak_rss_bytes=usage.ru_maxrss * scale,
         reader_peak_rss_bytes=int(result["reader_maxrss"]) * scale,
         report=result["report"],
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -225,6 +307,14 @@ def _print_report(report: bench.BenchReport) -> None:
         )
         table.add_row("charge transfers posted", f"{report.charges_posted or 0:,}")
         table.add_row("charged", f"{format_fen(report.charged_fen or 0)} yuan")
+    for age in report.ages:
+        ratio = report.age_ratio(age)
+        to_floor = age.settle.seconds / floor.seconds if floor.seconds > 0 else 0.0
+        table.add_row(
+            f"settle at {age.age_days} days of history",
+            f"{age.settle.seconds:.2f} s ({ratio or 0:.2f}x the first age, "
+            f"{to_floor:.2f}x floor; CPU {age.settle.cpu_seconds:.2f} s)",
+        )
     for key, value in report.machine.items():
         table.add_row(key, value)
     console.print(table)

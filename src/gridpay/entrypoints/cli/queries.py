@@ -52,6 +52,16 @@ def account_statement(
     _print_statement(statement)
 
 
+@app.command("statement")
+def statement(
+    account: str = typer.Argument(..., help="The 10-digit account number."),
+    month: str = typer.Option(..., "--month", help="YYYY-MM"),
+    as_json: bool = _JSON,
+) -> None:
+    """A month's statement (as ``account statement``); an archived month is read from its file."""
+    account_statement(account, month, as_json)
+
+
 @app.command()
 def audit(
     days: int = typer.Option(
