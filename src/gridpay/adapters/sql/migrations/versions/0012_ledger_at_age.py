@@ -12,7 +12,7 @@
   the file's checksum and the month's totals, so the audit still proves every fen.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from gridpay.adapters.sql import ledger_partitions as lp
 from gridpay.adapters.sql.schema import RARE_TRANSFERS
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
