@@ -88,6 +88,20 @@ outbox_insert_rows_max = 5_000
 # A gateway's error kept with the message (the column is 300 characters).
 message_error_chars_max = 300
 
+# Delivery receipts from a provider (Alibaba Cloud SMS: QuerySendDetails). The first check a
+# little after sending (most receipts arrive within seconds to a minute), then every few
+# minutes; a message with no receipt after the wait is recorded undelivered (the operator
+# reaches the household another way). The provider keeps send details for 30 days.
+sms_receipt_first_check_s = 60.0
+sms_receipt_check_every_s = 300.0
+sms_receipt_wait_max_s = 48 * 3_600.0
+# Messages whose receipt is asked for per worker pass (one provider request each).
+sms_receipt_batch_max = 200
+# The provider's error code kept with an undelivered message (the column is 64 characters).
+message_delivery_error_chars_max = 64
+# How long a provider's answer may take.
+sms_provider_timeout_s_default = 5.0
+
 # --- holiday calendar and cut windows (domain/calendar.py, adapters/holidays.py) -------------
 # Days ahead searched for the next cut window. Long enough to cross the longest holiday with its
 # weekends (Spring Festival, about 9 days) several times over; a year without a published schedule
@@ -283,6 +297,8 @@ assert command_retry_base_s <= command_retry_cap_s
 assert command_burst_per_head_end >= 1
 # Batches of work are not empty.
 assert message_send_batch_max >= 1
+assert sms_receipt_batch_max >= 1
+assert sms_receipt_first_check_s <= sms_receipt_wait_max_s
 assert command_dispatch_batch_max >= 1
 assert message_marks_per_transaction >= 1
 assert executemany_rows_max >= 1

@@ -46,7 +46,7 @@ from gridpay.domain.commands import CommandAction
 from gridpay.domain.credit_rules import task_closings
 from gridpay.domain.enrolment import ContactRole, EnrolChannel, leave_refund_transfer
 from gridpay.domain.ledger import REFUNDS_ID, Transfer
-from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, render
+from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, render, template_params
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import parse_account_no
 from gridpay.domain.tariff import tariff_in_force
@@ -161,14 +161,12 @@ def request_phone_change(
         change_id = uow.account_changes.add_phone_change(
             account_id, old_phone, new_phone, code_hash, expires_at, who.by, who.reason, now
         )
-        body = render(
-            MessageKind.PHONE_CODE,
-            language,
-            brand_from_settings(settings),
-            account_no=account.account_no,
-            code=code,
-            minutes=str(limits.phone_code_valid_s // 60),
-        )
+        values: dict[str, object] = {
+            "account_no": account.account_no,
+            "code": code,
+            "minutes": str(limits.phone_code_valid_s // 60),
+        }
+        body = render(MessageKind.PHONE_CODE, language, brand_from_settings(settings), **values)
         # One key per request: each request's code is a message of its own.
         message = pl.DataFrame(
             {
@@ -179,6 +177,7 @@ def request_phone_change(
                 "kind": [MessageKind.PHONE_CODE.value],
                 "body": [body],
                 "created_at": [now],
+                "params": [template_params(MessageKind.PHONE_CODE, **values)],
             },
             schema=OUTBOX_SCHEMA,
         )
@@ -342,6 +341,7 @@ def change_owner(
                 "kind": [MessageKind.AGREEMENT.value],
                 "body": [body],
                 "created_at": [now],
+                "params": [template_params(MessageKind.AGREEMENT, account_no=account.account_no)],
             },
             schema=OUTBOX_SCHEMA,
         )

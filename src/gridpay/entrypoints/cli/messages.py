@@ -17,7 +17,7 @@ from gridpay.config import Settings
 from gridpay.domain.messages import MessageKind, MessageStatus
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
 from gridpay.services import messaging
-from gridpay.services.messaging import MessageView, SendReport
+from gridpay.services.messaging import MessageView, ReceiptReport, SendReport
 
 messages_app = typer.Typer(help="Customer SMS: the outbox and its sending worker.")
 app.add_typer(messages_app, name="messages")
@@ -64,14 +64,20 @@ def messages_send(
         gateway = sms_gateway_from_settings(g.settings, g.clock, _print_plain)
         try:
             report = messaging.send_due(g.store, g.clock, gateway, limit)
+            receipts = messaging.poll_receipts(g.store, g.clock, gateway)
         finally:
             gateway.close()
         where = _gateway_description(g.settings)
         gateway_name = g.settings.sms_gateway
     if as_json:
-        print_json(report_json(report, gateway_name))
+        print_json({**report_json(report, gateway_name), **receipts_json(receipts)})
         return
     _print_report(report, where)
+    if receipts.asked:
+        console.print(
+            f"delivery receipts: {receipts.delivered} delivered, {receipts.undelivered} "
+            f"undelivered, {receipts.waiting + receipts.unreachable} still waiting"
+        )
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -96,6 +102,21 @@ def message_json(view: MessageView) -> dict[str, Any]:
         "next_attempt_at": _instant(view.next_attempt_at),
         "sent_at": _instant(view.sent_at),
         "last_error": view.last_error,
+        "receipt": view.receipt,
+        "delivered_at": _instant(view.delivered_at),
+        "delivery_error": view.delivery_error,
+    }
+
+
+def receipts_json(report: ReceiptReport) -> dict[str, Any]:
+    return {
+        "receipts": {
+            "asked": report.asked,
+            "delivered": report.delivered,
+            "undelivered": report.undelivered,
+            "waiting": report.waiting,
+            "unreachable": report.unreachable,
+        }
     }
 
 
