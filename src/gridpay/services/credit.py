@@ -254,8 +254,15 @@ def _candidates(screen: pl.DataFrame, policy: CreditPolicy, only_in_debt: bool) 
 
 
 def _is_empty(outcome: Evaluation) -> bool:
-    """Nothing to write: no state, message, command, cancellation, decision or task."""
-    frames = (outcome.states, outcome.messages, outcome.commands, outcome.decisions, outcome.tasks)
+    """Nothing to write: no state, message, command, cancellation, decision, task or closing."""
+    frames = (
+        outcome.states,
+        outcome.messages,
+        outcome.commands,
+        outcome.decisions,
+        outcome.tasks,
+        outcome.closings,
+    )
     return outcome.cancel_cuts.len() == 0 and all(f.height == 0 for f in frames)
 
 

@@ -69,6 +69,11 @@ def _parse_instant(text_: pl.Expr) -> pl.Expr:
     return text_.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
 
 
+# When the cycle's arrears notice first reached a phone (``INPUT_SCHEMA.notice_delivered_at``).
+_NOTICE_DELIVERED_AT = (
+    "(SELECT MIN(msg.delivered_at) FROM messages msg WHERE msg.account_id = a.id "
+    "AND msg.kind = 'arrears' AND msg.created_at >= cs.notice_at)"
+)
 # An account whose agreement ended and awaits its close-out (the night after its leaving day) is
 # still prepaid for that day's settlement, but the policy no longer warns, notifies or cuts it.
 _NOT_LEAVING = (
@@ -164,7 +169,7 @@ class SqlCreditRepo:
 
     def policy_inputs(self, day: dt.date | None, account_ids: Sequence[int]) -> pl.DataFrame:
         """``INPUT_SCHEMA`` for these prepaid accounts (``estimated_recent`` left null)."""
-        instants = ("warned_at", "notice_at", "second_notice_at")
+        instants = ("warned_at", "notice_at", "second_notice_at", "notice_delivered_at")
         read_as = {
             **INPUT_SCHEMA,
             **dict.fromkeys(instants, pl.String),
@@ -179,7 +184,10 @@ class SqlCreditRepo:
                 f"{self._instant('cs.warned_at')} AS warned_at, "
                 f"{self._instant('cs.notice_at')} AS notice_at, cs.pay_by, "
                 f"{self._instant('cs.second_notice_at')} AS second_notice_at, "
-                "cs.supply, p.reason AS protected, e.enrolled_on AS agreement_from "
+                "cs.supply, p.reason AS protected, e.enrolled_on AS agreement_from, "
+                # The cycle's arrears notice is sent in the transaction that sets notice_at,
+                # with the same instant: its messages are those of the kind sent since.
+                f"{self._instant(_NOTICE_DELIVERED_AT)} AS notice_delivered_at "
                 "FROM accounts a "
                 "JOIN ledger_accounts la ON la.id = a.id "
                 "LEFT JOIN meters m ON m.account_id = a.id AND m.removed_on IS NULL "
