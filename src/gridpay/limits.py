@@ -99,8 +99,13 @@ sms_receipt_wait_max_s = 48 * 3_600.0
 sms_receipt_batch_max = 200
 # The provider's error code kept with an undelivered message (the column is 64 characters).
 message_delivery_error_chars_max = 64
-# How long a provider's answer may take.
-sms_provider_timeout_s_default = 5.0
+
+# --- the restoration promise (services/restoration.py) ----------------------------------------
+# Reconnects looked at past their promise: those queued at most this many days before it ran
+# out (a worker stopped longer than this leaves older ones to the staff's own review).
+restore_promise_lookback_days = 7
+# Overdue reconnects handled per pass, in one transaction.
+restore_promise_batch_max = 500
 
 # --- holiday calendar and cut windows (domain/calendar.py, adapters/holidays.py) -------------
 # Days ahead searched for the next cut window. Long enough to cross the longest holiday with its
@@ -330,3 +335,5 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+assert restore_promise_lookback_days >= 1
+assert restore_promise_batch_max >= 1

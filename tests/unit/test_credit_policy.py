@@ -310,6 +310,10 @@ def test_the_shipped_policy_is_the_documented_default():
         ('code = "x"\n', "effective_from"),
         ("effective_from = 2026-01-01", "code"),
         ('code = "x"\neffective_from = 2026-01-01\n[restore]\nbalance_fen_min = 0', "above"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\npromise_hours = 0', "promise"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\ncompensation_fen = -1', ">= 0"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\ncompensation_fen = 1.5', "whole"),
+        ('code = "x"\neffective_from = 2026-01-01\n[arrears]\ndelivery_task_hours = 0', "task"),
     ],
 )
 def test_a_malformed_policy_file_is_refused_naming_the_problem(text, message):
@@ -323,6 +327,19 @@ def test_a_policy_file_sets_what_it_names_and_keeps_the_other_defaults():
         set(RULE_SETS),
     )
     assert (policy.notice_days, policy.warn_days_of_credit) == (7, 5)
+
+
+def test_the_restoration_promise_and_the_call_task_are_policy_data():
+    policy = load_policy_text(
+        'code = "in"\neffective_from = 2026-01-01\n[arrears]\ndelivery_task_hours = 6\n'
+        "[restore]\npromise_hours = 12\ncompensation_fen = 5000\n",
+        "test.toml",
+    )
+    assert (
+        policy.notice_delivery_task_hours,
+        policy.restore_promise_hours,
+        policy.restore_compensation_fen,
+    ) == (6, 12, 5_000)
 
 
 def test_no_cut_and_no_second_notice_without_a_delivered_arrears_notice():

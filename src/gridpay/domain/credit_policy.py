@@ -306,3 +306,34 @@ def restores(state: str, balance_fen: int, policy: CreditPolicy) -> bool:
 def pay_by_date(notice_day: dt.date, policy: CreditPolicy) -> dt.date:
     """The last day to pay after an arrears notice on ``notice_day``; cuts start the day after."""
     return notice_day + dt.timedelta(days=policy.notice_days)
+
+
+# The staff task a reconnect raises when the meter has not confirmed it within the promise.
+RESTORE_OVERDUE_TASK = "restore_overdue"
+
+# A reconnect that may have broken the promise (``CreditRepo.overdue_reconnects``).
+OVERDUE_RECONNECT_SCHEMA: dict[str, Any] = {
+    "correlation_id": pl.String,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "state": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "head_end": pl.String,
+}
+
+
+def broke_restoration_promise(
+    created_at: dt.datetime,
+    finished_at: dt.datetime | None,
+    acknowledged: bool,
+    now: dt.datetime,
+    policy: CreditPolicy,
+) -> bool:
+    """Did a reconnect queued at ``created_at`` miss the policy's promise by ``now``: not
+    confirmed by the meter within ``restore.promise_hours`` (confirmed later, or not yet)?"""
+    promised_by = created_at + dt.timedelta(hours=policy.restore_promise_hours)
+    if acknowledged:
+        assert finished_at is not None
+        return finished_at > promised_by
+    return now >= promised_by

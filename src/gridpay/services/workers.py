@@ -26,6 +26,7 @@ from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.messaging import ReceiptReport, poll_receipts, send_due
 from gridpay.services.night import NightReport, run_night
+from gridpay.services.restoration import RestorationReport, keep_restoration_promise
 
 # The jobs of a tick, in the order a tick runs them.
 JOBS = ("night", "credit", "commands", "messages")
@@ -86,6 +87,7 @@ class TickReport:
     credit: CreditReport | None = None  # the timer's judgement
     dispatch: DispatchReport | None = None
     receipts: ReceiptReport | None = None
+    restoration: RestorationReport | None = None
     ran: list[str] = field(default_factory=list)
     seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
 
@@ -151,6 +153,8 @@ class Workers:
 
     def _credit(self, now: dt.datetime, report: TickReport) -> None:
         judged = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
+        # Reconnects past the restoration promise: a staff task, and compensation if due.
+        report.restoration = keep_restoration_promise(self.store, self.clock, self.credit)
         report.credit = judged
         report.credit_decisions = sum(judged.counts.values())
         report.ran.append("credit")

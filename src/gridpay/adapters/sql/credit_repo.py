@@ -13,16 +13,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, case, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
-from gridpay.domain.commands import CommandAction, escalation_kind
+from gridpay.domain.commands import CommandAction, CommandState, escalation_kind
 from gridpay.domain.credit_policy import (
     INPUT_SCHEMA,
+    OVERDUE_RECONNECT_SCHEMA,
+    RESTORE_OVERDUE_TASK,
     STATE_SCHEMA,
     AccountCreditState,
     Action,
@@ -398,6 +412,39 @@ class SqlCreditRepo:
                 },
             )
 
+    def overdue_reconnects(
+        self,
+        queued_from: dt.datetime,
+        queued_to: dt.datetime,
+        finished_after: dt.datetime,
+        limit: int,
+    ) -> pl.DataFrame:
+        """``OVERDUE_RECONNECT_SCHEMA``: reconnects queued in [queued_from, queued_to], not
+        cancelled, not confirmed or confirmed after ``finished_after``, and with no
+        ``restore_overdue`` task yet (each is handled once), oldest first."""
+        c, t = schema.meter_commands, schema.staff_tasks
+        task_key = literal(f"{RESTORE_OVERDUE_TASK}/", String) + c.c.correlation_id
+        acknowledged = CommandState.ACKNOWLEDGED.value
+        query = (
+            select(*(c.c[name] for name in OVERDUE_RECONNECT_SCHEMA))
+            .where(
+                c.c.action == CommandAction.RECONNECT.value,
+                c.c.state != CommandState.CANCELLED.value,
+                c.c.created_at >= as_utc(queued_from),
+                c.c.created_at <= as_utc(queued_to),
+                or_(c.c.state != acknowledged, c.c.finished_at > as_utc(finished_after)),
+                ~exists().where(t.c.key == task_key),
+            )
+            .order_by(c.c.created_at, c.c.id)
+            .limit(limit)
+        )
+        rows = [
+            dict(r._mapping)
+            | {"created_at": as_utc(r.created_at), "finished_at": as_utc(r.finished_at)}
+            for r in self.conn.execute(query)
+        ]
+        return pl.DataFrame(rows, schema=OVERDUE_RECONNECT_SCHEMA, orient="row")
+
     # --- reading for people ---------------------------------------------------------------
 
     def decisions(self, account_id: int, limit: int) -> pl.DataFrame:
@@ -540,7 +587,7 @@ _CLOSE_RECONNECT_TASKS = (
     update(_T)
     .where(
         _T.c.account_id == bindparam("b_account_id"),
-        _T.c.kind == escalation_kind(CommandAction.RECONNECT),
+        _T.c.kind.in_([escalation_kind(CommandAction.RECONNECT), RESTORE_OVERDUE_TASK]),
         _T.c.closed_at.is_(None),
     )
     .values(
