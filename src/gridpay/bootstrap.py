@@ -15,7 +15,7 @@ from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
 from gridpay.errors import GridpayError
 from gridpay.ports.clock import Clock
-from gridpay.ports.gateways import SmsGateway
+from gridpay.ports.gateways import AnySmsGateway
 from gridpay.services.credit import Policy
 
 
@@ -41,7 +41,7 @@ def credit_policy(settings: Settings) -> Policy:
     )
 
 
-def sms_gateway(settings: Settings) -> SmsGateway:
+def sms_gateway(settings: Settings) -> AnySmsGateway:
     return sms_gateway_from_settings(settings)
 
 

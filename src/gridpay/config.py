@@ -48,7 +48,13 @@ class Settings:
     sms_gateway: str = "file"
     sms_file: str = "gridpay-sms.jsonl"
     sms_http_url: str | None = None
-    sms_http_timeout_s: float = 5.0
+    sms_http_timeout_s: float = 5.0  # also the Alibaba Cloud SMS requests' timeout
+    # Alibaba Cloud SMS (sms_gateway = "aliyun"): the endpoint, the registered signature, and a
+    # registered template code per message kind (a [sms_templates] table: kind = "SMS_...").
+    # The access key only from the environment (adapters/sms_aliyun.py).
+    sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com"
+    sms_sign_name: str | None = None
+    sms_templates: tuple[tuple[str, str], ...] = ()
     # The credit policy: a shipped policy by code, or an operator's policy file (which wins);
     # the holiday override file for years the calendar library does not know yet.
     credit_policy: str = "henan-default"
@@ -139,6 +145,9 @@ def _converted(key: str, value: Any, hint: Any, path: str) -> Any:
         # Only "X | None" settings exist; TOML has no null, so the value must be an X.
         (inner,) = [a for a in args if a is not type(None)]
         return _converted(key, value, inner, path)
+    if origin is tuple and isinstance(value, dict) and get_origin(args[0]) is tuple:
+        # A TOML table of texts (``[sms_templates]``): its (key, value) pairs, sorted.
+        value = [[k, v] for k, v in sorted(value.items())]
     if origin is tuple:
         items = args[:1] * len(value) if args[-1] is Ellipsis else args
         try:

@@ -96,6 +96,25 @@ outbox_insert_rows_max = 5_000
 # A gateway's error kept with the message (the column is 300 characters).
 message_error_chars_max = 300
 
+# Delivery receipts from a provider (Alibaba Cloud SMS: QuerySendDetails). The first check a
+# little after sending (most receipts arrive within seconds to a minute), then every few
+# minutes; a message with no receipt after the wait is recorded undelivered (the operator
+# reaches the household another way). The provider keeps send details for 30 days.
+sms_receipt_first_check_s = 60.0
+sms_receipt_check_every_s = 300.0
+sms_receipt_wait_max_s = 48 * 3_600.0
+# Messages whose receipt is asked for per worker pass (one provider request each).
+sms_receipt_batch_max = 200
+# The provider's error code kept with an undelivered message (the column is 64 characters).
+message_delivery_error_chars_max = 64
+
+# --- the restoration promise (services/restoration.py) ----------------------------------------
+# Reconnects looked at past their promise: those queued at most this many days before it ran
+# out (a worker stopped longer than this leaves older ones to the staff's own review).
+restore_promise_lookback_days = 7
+# Overdue reconnects handled per pass, in one transaction.
+restore_promise_batch_max = 500
+
 # --- holiday calendar and cut windows (domain/calendar.py, adapters/holidays.py) -------------
 # Days ahead searched for the next cut window. Long enough to cross the longest holiday with its
 # weekends (Spring Festival, about 9 days) several times over; a year without a published schedule
@@ -291,6 +310,8 @@ assert command_retry_base_s <= command_retry_cap_s
 assert command_burst_per_head_end >= 1
 # Batches of work are not empty.
 assert message_send_batch_max >= 1
+assert sms_receipt_batch_max >= 1
+assert sms_receipt_first_check_s <= sms_receipt_wait_max_s
 assert command_dispatch_batch_max >= 1
 assert message_marks_per_transaction >= 1
 assert executemany_rows_max >= 1
@@ -322,3 +343,5 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+assert restore_promise_lookback_days >= 1
+assert restore_promise_batch_max >= 1

@@ -167,6 +167,18 @@ class Checker:
                 self.fail(day, "a cut without an arrears SMS sent", correlation_id)
             elif created - _instant(sent_notice) < dt.timedelta(days=self.policy.notice_days):
                 self.fail(day, "a cut sooner than the notice period after the SMS", correlation_id)
+            # ...and from its delivery: no cut without a delivered notice (the simulation's
+            # gateway reports no receipts, so its acceptance counts as delivery).
+            delivered = self.rows(
+                "SELECT MIN(delivered_at) FROM messages WHERE account_id = :a AND kind = 'arrears' "
+                "AND receipt IN ('delivered', 'accepted') AND dedupe_key LIKE :key",
+                a=account_id,
+                key=f"arrears/{account_id:010d}/{cycle}/%",
+            )[0][0]
+            if delivered is None:
+                self.fail(day, "a cut without a delivered arrears notice", correlation_id)
+            elif created - _instant(delivered) < dt.timedelta(days=self.policy.notice_days):
+                self.fail(day, "a cut sooner than the notice period after delivery", correlation_id)
             for moment in (created, sent):
                 local = moment.astimezone(ZONE)
                 check = cut_allowed(local, rules, self.calendar.day_kind(local.date()))
@@ -231,14 +243,16 @@ class Checker:
         return bool(before) and before[0][0] == "disconnect"
 
     def no_task_outlives_its_cause(self, day: dt.date) -> None:
-        """No staff task of a debt (call, read the meter, cut on site) is open for an account
+        """No staff task of a debt (call, read the meter, cut on site, call about an
+        undelivered notice) is open for an account
         no longer in debt or no longer in its agreement: it closed itself, with the reason."""
         stale = self.rows(
             "SELECT t.key, cs.state, a.billing_mode FROM staff_tasks t "
             "JOIN accounts a ON a.id = t.account_id "
             "LEFT JOIN credit_state cs ON cs.account_id = t.account_id "
             "WHERE t.closed_at IS NULL "
-            "AND t.kind IN ('protected', 'estimated', 'no_switch', 'cut_failed') "
+            "AND t.kind IN ('protected', 'estimated', 'no_switch', 'cut_failed', "
+            "'undelivered_notice') "
             "AND (a.billing_mode <> 'prepaid' OR cs.state IS NULL "
             " OR cs.state NOT IN ('arrears', 'disconnecting', 'disconnected'))"
         )

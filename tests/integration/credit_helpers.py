@@ -13,8 +13,10 @@ from gridpay.domain.enrolment import Enrol
 from gridpay.domain.payments import TakePayment
 from gridpay.services.credit import Policy
 from gridpay.services.enrolment import enrol
+from gridpay.services.messaging import send_due
 from gridpay.services.payments import take_payment
 from gridpay.services.settlement import settle_day
+from tests.fakes import FakeSmsGateway
 from tests.integration.settle_helpers import add_city, add_readings
 
 D0 = dt.date(2026, 11, 30)  # Monday
@@ -83,3 +85,9 @@ def messages(store, account_id):
 def commands(store, account_id):
     with store.unit_of_work() as uow:
         return uow.commands.list(account_id, None, 100)
+
+
+def send_messages(store, clock) -> None:
+    """The outbox worker's pass: what is due goes out through a gateway without receipts,
+    whose acceptance counts as delivery (the arrears notice a cut waits for)."""
+    send_due(store, clock, FakeSmsGateway())

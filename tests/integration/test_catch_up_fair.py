@@ -19,7 +19,7 @@ from gridpay.services.credit import Policy, judge_all
 from gridpay.services.night import run_night
 from gridpay.services.payments import take_payment
 from tests.fakes import FakeClock
-from tests.integration.credit_helpers import local
+from tests.integration.credit_helpers import local, send_messages
 from tests.integration.settle_helpers import add_city, add_readings, fresh_sqlite_store
 
 POLICY = Policy(shipped_policies()["henan-default"], ChineseHolidayCalendar(), Settings())
@@ -107,6 +107,7 @@ def test_no_cut_before_the_full_notice_period_after_a_catch_up_notice(
     catch_up_day = _day(outage_first + len(OUTAGE_KWH))
     clock.set(local(catch_up_day, 10))
     run_night(store, clock, POLICY)
+    send_messages(store, clock)  # the notice delivered at once
     pay_by = catch_up_day + dt.timedelta(days=POLICY.policy.notice_days)
     register_kwh = 1_000 + sum(HISTORY_KWH + OUTAGE_KWH)
     day = catch_up_day

@@ -34,6 +34,7 @@ def due_account(pay_by: dt.date, second_notice_at: dt.datetime) -> pl.DataFrame:
         "supply": "on",
         "protected": None,
         "estimated_recent": False,
+        "notice_delivered_at": second_notice_at - dt.timedelta(days=5),
     }
     return pl.DataFrame([row], schema=INPUT_SCHEMA)
 

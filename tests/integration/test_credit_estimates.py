@@ -26,6 +26,7 @@ from tests.integration.credit_helpers import (
     commands,
     local,
     messages,
+    send_messages,
     state,
 )
 from tests.integration.settle_helpers import add_readings, queue_late_readings, register_wh
@@ -154,6 +155,7 @@ def held_protected_task(store, clock, credit) -> None:
     """GUARDED (protected, nothing paid) past its pay-by date on a working morning: held, and
     a staff task instead of a cut."""
     judge_all(store, clock, credit)
+    send_messages(store, clock)
     clock.set(local(dt.date(2026, 12, 7), 8, 0))
     judge_all(store, clock, credit)
     [task] = tasks(store, GUARDED).to_dicts()

@@ -20,6 +20,7 @@ from tests.integration.credit_helpers import (
     commands,
     local,
     messages,
+    send_messages,
     state,
 )
 from tests.integration.settle_helpers import add_readings
@@ -58,6 +59,7 @@ def test_judging_twice_sends_nothing_twice(store, clock, credit, city):
 
 def test_the_cut_waits_for_the_pay_by_date_and_a_working_day_window(store, clock, credit, city):
     judge_all(store, clock, credit)  # notice on 2 Dec, pay by 5 Dec (a Saturday)
+    send_messages(store, clock)
     clock.set(local(dt.date(2026, 12, 5), 10))
     judge_all(store, clock, credit)
     assert commands(store, BROKE).height == 0  # still the pay-by date
@@ -91,6 +93,7 @@ def test_the_cut_waits_for_the_pay_by_date_and_a_working_day_window(store, clock
 
 def test_a_payment_restores_in_its_own_transaction(store, clock, credit, city):
     judge_all(store, clock, credit)
+    send_messages(store, clock)
     clock.set(local(dt.date(2026, 12, 7), 8, 0))
     judge_all(store, clock, credit)
     clock.set(local(dt.date(2026, 12, 7), 8, 30))

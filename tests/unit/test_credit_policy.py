@@ -43,6 +43,7 @@ def account(**values: Any) -> dict[str, Any]:
         "supply": None,
         "protected": None,
         "estimated_recent": False,
+        "notice_delivered_at": None,
     }
     row.update(values)
     return row
@@ -56,6 +57,7 @@ def in_arrears(**values: Any) -> dict[str, Any]:
         cycle=2,
         notice_at=NOW - dt.timedelta(days=4),
         pay_by=TODAY - dt.timedelta(days=1),
+        notice_delivered_at=NOW - dt.timedelta(days=4),
     )
     row.update(values)
     return row
@@ -308,6 +310,10 @@ def test_the_shipped_policy_is_the_documented_default():
         ('code = "x"\n', "effective_from"),
         ("effective_from = 2026-01-01", "code"),
         ('code = "x"\neffective_from = 2026-01-01\n[restore]\nbalance_fen_min = 0', "above"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\npromise_hours = 0', "promise"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\ncompensation_fen = -1', ">= 0"),
+        ('code = "x"\neffective_from = 2026-01-01\n[restore]\ncompensation_fen = 1.5', "whole"),
+        ('code = "x"\neffective_from = 2026-01-01\n[arrears]\ndelivery_task_hours = 0', "task"),
     ],
 )
 def test_a_malformed_policy_file_is_refused_naming_the_problem(text, message):
@@ -321,3 +327,54 @@ def test_a_policy_file_sets_what_it_names_and_keeps_the_other_defaults():
         set(RULE_SETS),
     )
     assert (policy.notice_days, policy.warn_days_of_credit) == (7, 5)
+
+
+def test_the_restoration_promise_and_the_call_task_are_policy_data():
+    policy = load_policy_text(
+        'code = "in"\neffective_from = 2026-01-01\n[arrears]\ndelivery_task_hours = 6\n'
+        "[restore]\npromise_hours = 12\ncompensation_fen = 5000\n",
+        "test.toml",
+    )
+    assert (
+        policy.notice_delivery_task_hours,
+        policy.restore_promise_hours,
+        policy.restore_compensation_fen,
+    ) == (6, 12, 5_000)
+
+
+def test_no_cut_and_no_second_notice_without_a_delivered_arrears_notice():
+    ev = run(in_arrears(notice_delivered_at=None))
+    assert ev.commands.height == 0 and ev.messages.height == 0
+    assert ev.decisions.select("action", "reason_code").rows() == [("hold", "undelivered")]
+    assert ev.decisions["reason"][0] == (
+        "not cut: the arrears notice has no delivery receipt; it must reach the household first"
+    )
+    # sent four days ago without a receipt: staff call the household
+    (task,) = ev.tasks.iter_rows(named=True)
+    assert (task["kind"], task["key"]) == ("undelivered_notice", "undelivered_notice/0000000007/2")
+    assert task["reason"].startswith("the arrears notice sent 2026-11-28 10:00 has no delivery")
+
+
+def test_a_notice_delivered_late_moves_the_cut_to_a_full_notice_period_after_delivery():
+    delivered = NOW - dt.timedelta(days=2)  # pay-by date passed, but delivered 2 of 3 days ago
+    late = NOW - dt.timedelta(hours=1)
+    ev = run(in_arrears(notice_delivered_at=delivered, second_notice_at=late))
+    assert ev.commands.height == 0 and ev.tasks.height == 0
+    assert ev.decisions["reason"][0] == (
+        "not cut: the arrears notice was delivered 2026-11-30 10:00, less than 3 days ago"
+    )
+    on_time = run(in_arrears(notice_delivered_at=NOW - dt.timedelta(days=3), second_notice_at=late))
+    assert on_time.commands["action"].to_list() == ["disconnect"]
+
+
+def test_no_call_task_before_the_configured_hours():
+    recent = NOW - dt.timedelta(hours=POLICY.notice_delivery_task_hours - 1)
+    ev = run(in_arrears(notice_at=recent, notice_delivered_at=None))
+    assert ev.tasks.height == 0
+
+
+def test_a_delivered_notice_closes_the_call_task():
+    ev = run(in_arrears(notice_delivered_at=NOW - dt.timedelta(days=1)))
+    (closing,) = ev.closings.filter(pl.col("kind") == "undelivered_notice").iter_rows(named=True)
+    assert closing["close_code"] == "delivered"
+    assert closing["close_reason"] == "the arrears notice was delivered 2026-12-01 10:00"

@@ -31,6 +31,7 @@ policies = st.builds(
     effective_from=st.just(dt.date(2026, 1, 1)),
     warn_days_of_credit=st.integers(1, 10),
     notice_days=st.integers(1, 7),
+    notice_delivery_task_hours=st.integers(1, 72),
     second_notice_minutes=st.integers(0, 120),
     emergency_credit_fen=st.integers(0, 2_000),
 )
@@ -71,6 +72,17 @@ def accounts(draw: st.DrawFn, account_id: int) -> dict[str, Any]:
         "supply": draw(st.sampled_from([None, "on", "off"])),
         "protected": draw(st.sampled_from([None, None, "medical", "elderly_alone"])),
         "estimated_recent": draw(st.booleans()),
+        # The notice's delivery receipt: none yet, or some hours after it was sent.
+        "notice_delivered_at": (
+            draw(
+                st.one_of(
+                    st.none(),
+                    st.integers(0, 240).map(lambda h: NOW - dt.timedelta(days=10, hours=-h)),
+                )
+            )
+            if noticed
+            else None
+        ),
     }
 
 
@@ -109,6 +121,9 @@ def test_a_cut_is_queued_only_when_every_rule_allows_it(batch, policy, ctx):
         assert a["state"] == "arrears"
         assert a["pay_by"] < ctx.today  # never on or before the pay-by date
         assert a["notice_at"] <= ctx.now - dt.timedelta(days=policy.notice_days)
+        # never without a delivered notice, the full notice period before
+        assert a["notice_delivered_at"] is not None
+        assert a["notice_delivered_at"] <= ctx.now - dt.timedelta(days=policy.notice_days)
         assert a["protected"] is None
         assert not a["estimated_recent"]
         assert a["has_switch"] and a["meter_id"] is not None
@@ -189,8 +204,11 @@ def test_a_task_is_closed_only_when_its_cause_went_away(batch, policy, ctx):
             a["balance_fen"] >= policy.restore_balance_fen_min
         )
         meter_read = c["kind"] == "estimated" and not a["estimated_recent"]
-        assert debt_ended or meter_read
-        assert c["close_code"] == "trued_up" or debt_ended
+        notice_delivered = (
+            c["kind"] == "undelivered_notice" and a["notice_delivered_at"] is not None
+        )
+        assert debt_ended or meter_read or notice_delivered
+        assert c["close_code"] in ("trued_up", "delivered") or debt_ended
         assert c["closed_at"] == ctx.now and c["close_reason"]
     # a task raised now is never closed by the same judgement
     raised = set(zip(ev.tasks["account_id"], ev.tasks["kind"], strict=True))
@@ -258,3 +276,29 @@ def test_a_payments_own_judgement_agrees_with_the_batch_rules(
     assert one.cancel_cuts.to_list() == batch.cancel_cuts.to_list()
     assert one.tasks.height == batch.tasks.height == 0
     assert_frame_equal(one.closings, batch.closings)
+
+
+@settings(max_examples=75, deadline=None)
+@given(batch=batches(), policy=policies, ctx=contexts)
+def test_an_undelivered_notice_long_unanswered_becomes_one_call_task_and_no_cut(batch, policy, ctx):
+    ev = evaluate(batch, policy, ctx)
+    calls = {
+        t["account_id"] for t in ev.tasks.iter_rows(named=True) if t["kind"] == "undelivered_notice"
+    }
+    late = ctx.now - dt.timedelta(hours=policy.notice_delivery_task_hours)
+    for a in batch.iter_rows(named=True):
+        restored = a["state"] in ("arrears", "disconnecting", "disconnected") and (
+            a["balance_fen"] >= policy.restore_balance_fen_min
+        )
+        expected = (
+            a["state"] == "arrears"
+            and a["pay_by"] is not None
+            and a["notice_delivered_at"] is None
+            and a["notice_at"] <= late
+            and not restored
+        )
+        assert (a["account_id"] in calls) == expected, a
+        if a["notice_delivered_at"] is None:
+            assert a["account_id"] not in set(
+                ev.commands.filter(pl.col("action") == "disconnect")["account_id"].to_list()
+            )

@@ -17,6 +17,7 @@ TEXT_COLUMNS = [
     ("staff_task_reason_chars_max", "staff_tasks", "reason"),
     ("command_error_chars_max", "meter_commands", "last_error"),
     ("message_error_chars_max", "messages", "last_error"),
+    ("message_delivery_error_chars_max", "messages", "delivery_error"),
     ("reading_source_chars_max", "readings", "source"),
     ("reading_source_chars_max", "reading_quarantine", "source"),
     ("quarantine_meter_no_chars_max", "reading_quarantine", "meter_no"),

@@ -13,15 +13,19 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
 from gridpay.config import Settings
+from gridpay.domain.messages import MessageKind
 from gridpay.errors import ConfigError, DeliveryFailed
 from gridpay.ports.clock import Clock
 
-SMS_GATEWAYS = ("file", "console", "http")
+if TYPE_CHECKING:
+    from gridpay.adapters.sms_aliyun import AliyunSmsGateway
+
+SMS_GATEWAYS = ("file", "console", "http", "aliyun")
 # The file holds phones, account numbers and balances: created for its owner alone (an existing
 # file keeps its mode, which its owner chose).
 SMS_FILE_MODE = 0o600
@@ -139,8 +143,8 @@ def sms_gateway_from_settings(
     settings: Settings,
     clock: Clock | None = None,
     console_writer: Callable[[str], None] = print,
-) -> FileSmsGateway | ConsoleSmsGateway | HttpSmsGateway:
-    """The gateway the settings choose (``sms_gateway``: file | console | http)."""
+) -> FileSmsGateway | ConsoleSmsGateway | HttpSmsGateway | AliyunSmsGateway:
+    """The gateway the settings choose (``sms_gateway``: file | console | http | aliyun)."""
     if settings.sms_gateway == "file":
         return FileSmsGateway(Path(settings.sms_file).expanduser(), clock)
     if settings.sms_gateway == "console":
@@ -149,6 +153,45 @@ def sms_gateway_from_settings(
         if not settings.sms_http_url:
             raise ConfigError("sms_gateway is 'http' but sms_http_url is not set")
         return HttpSmsGateway(settings.sms_http_url, settings.sms_http_timeout_s)
+    if settings.sms_gateway == "aliyun":
+        return aliyun_gateway(settings)
     raise ConfigError(
         f"unknown sms_gateway {settings.sms_gateway!r}: use one of {', '.join(SMS_GATEWAYS)}"
     )
+
+
+def aliyun_gateway(settings: Settings) -> AliyunSmsGateway:
+    """Alibaba Cloud SMS: every message kind needs its registered template code."""
+    # The SDK is imported only when chosen: it is large, and the other gateways need none of it.
+    from gridpay.adapters.sms_aliyun import AliyunSmsGateway, access_key_from_environment
+
+    templates = sms_templates(settings)
+    if not settings.sms_sign_name:
+        raise ConfigError("sms_gateway is 'aliyun' but sms_sign_name is not set")
+    key_id, key_secret = access_key_from_environment()
+    return AliyunSmsGateway(
+        endpoint=settings.sms_aliyun_endpoint,
+        sign_name=settings.sms_sign_name,
+        templates=templates,
+        access_key_id=key_id,
+        access_key_secret=key_secret,
+        timeout_s=settings.sms_http_timeout_s,
+    )
+
+
+def sms_templates(settings: Settings) -> dict[str, str]:
+    """The ``[sms_templates]`` table checked: a known kind each, a code for every kind."""
+    templates = dict(settings.sms_templates)
+    kinds = [k.value for k in MessageKind]
+    unknown = sorted(set(templates) - set(kinds))
+    if unknown:
+        raise ConfigError(
+            f"[sms_templates] names unknown message kinds {unknown}: use {', '.join(kinds)}"
+        )
+    missing = [k for k in kinds if not templates.get(k, "").strip()]
+    if missing:
+        raise ConfigError(
+            f"[sms_templates] needs a registered template code for {', '.join(missing)} "
+            "(sms_gateway 'aliyun' sends templates only)"
+        )
+    return templates

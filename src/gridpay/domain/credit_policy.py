@@ -45,6 +45,8 @@ class Action(StrEnum):
     RESTORE = "restore"
     RECOVER = "recover"  # back above the warning line without a cut
     CONFIRMED = "confirmed"  # the meter confirmed a switch
+    RESTORE_OVERDUE = "restore_overdue"  # a reconnect not confirmed within the promise
+    COMPENSATE = "compensate"  # the household credited for a broken restoration promise
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,13 @@ class CreditPolicy:
     cut_rules: str = "china-default"
     emergency_credit_fen: int = 0
     restore_balance_fen_min: int = 1
+    # An arrears notice with no delivery receipt this many hours after it was sent becomes a
+    # staff task to call the household; no cut is made until a notice is delivered.
+    notice_delivery_task_hours: int = 24
+    # The restoration promise: a reconnect not confirmed by the meter within this many hours
+    # raises a staff task, and credits the household ``restore_compensation_fen`` (0: none).
+    restore_promise_hours: int = 24
+    restore_compensation_fen: int = 0
     # A new agreement's fair start: no arrears notice (nor the trusted contact's SMS) on its
     # first days, so an enrolment at zero balance, or a district converted by an accounts
     # file, is not told of arrears before the household could make its opening payment.
@@ -102,9 +111,14 @@ _FIELDS: dict[str, dict[str, str]] = {
         "balance_fen_max": "arrears_balance_fen_max",
         "notice_days": "notice_days",
         "second_notice_minutes": "second_notice_minutes",
+        "delivery_task_hours": "notice_delivery_task_hours",
     },
     "cut": {"rules": "cut_rules", "emergency_credit_fen": "emergency_credit_fen"},
-    "restore": {"balance_fen_min": "restore_balance_fen_min"},
+    "restore": {
+        "balance_fen_min": "restore_balance_fen_min",
+        "promise_hours": "restore_promise_hours",
+        "compensation_fen": "restore_compensation_fen",
+    },
     "agreement": {"grace_days": "agreement_grace_days"},
 }
 
@@ -150,6 +164,9 @@ def _check(policy: CreditPolicy, cut_rule_names: set[str]) -> None:
         "emergency_credit_fen",
         "restore_balance_fen_min",
         "agreement_grace_days",
+        "notice_delivery_task_hours",
+        "restore_promise_hours",
+        "restore_compensation_fen",
     ):
         need(isinstance(getattr(policy, attr), int), f"{attr} must be a whole number")
     need(policy.warn_days_of_credit >= 1, "warning.days_of_credit must be at least 1")
@@ -158,6 +175,9 @@ def _check(policy: CreditPolicy, cut_rule_names: set[str]) -> None:
     need(policy.second_notice_minutes >= 0, "arrears.second_notice_minutes must be >= 0")
     need(policy.emergency_credit_fen >= 0, "cut.emergency_credit_fen must be >= 0")
     need(policy.agreement_grace_days >= 0, "agreement.grace_days must be >= 0")
+    need(policy.notice_delivery_task_hours >= 1, "arrears.delivery_task_hours must be >= 1")
+    need(policy.restore_promise_hours >= 1, "restore.promise_hours must be at least 1")
+    need(policy.restore_compensation_fen >= 0, "restore.compensation_fen must be >= 0")
     need(
         policy.restore_balance_fen_min > policy.arrears_balance_fen_max,
         "restore.balance_fen_min must be above arrears.balance_fen_max",
@@ -203,6 +223,9 @@ INPUT_SCHEMA: dict[str, Any] = {
     "protected": pl.String,  # medical | elderly_alone | null
     "estimated_recent": pl.Boolean,  # an estimated day since the arrears began
     "agreement_from": pl.Date,  # the first day of the agreement in force (null: none recorded)
+    # When the cycle's arrears notice reached the customer's phone (the first delivery receipt
+    # of an arrears message sent at or after ``notice_at``; null: none yet).
+    "notice_delivered_at": pl.Datetime("us", "UTC"),
 }
 
 STATE_SCHEMA: dict[str, Any] = {
@@ -283,3 +306,34 @@ def restores(state: str, balance_fen: int, policy: CreditPolicy) -> bool:
 def pay_by_date(notice_day: dt.date, policy: CreditPolicy) -> dt.date:
     """The last day to pay after an arrears notice on ``notice_day``; cuts start the day after."""
     return notice_day + dt.timedelta(days=policy.notice_days)
+
+
+# The staff task a reconnect raises when the meter has not confirmed it within the promise.
+RESTORE_OVERDUE_TASK = "restore_overdue"
+
+# A reconnect that may have broken the promise (``CreditRepo.overdue_reconnects``).
+OVERDUE_RECONNECT_SCHEMA: dict[str, Any] = {
+    "correlation_id": pl.String,
+    "account_id": pl.Int64,
+    "meter_id": pl.Int64,
+    "state": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "head_end": pl.String,
+}
+
+
+def broke_restoration_promise(
+    created_at: dt.datetime,
+    finished_at: dt.datetime | None,
+    acknowledged: bool,
+    now: dt.datetime,
+    policy: CreditPolicy,
+) -> bool:
+    """Did a reconnect queued at ``created_at`` miss the policy's promise by ``now``: not
+    confirmed by the meter within ``restore.promise_hours`` (confirmed later, or not yet)?"""
+    promised_by = created_at + dt.timedelta(hours=policy.restore_promise_hours)
+    if acknowledged:
+        assert finished_at is not None
+        return finished_at > promised_by
+    return now >= promised_by

@@ -72,7 +72,11 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
     # An output no present outcome can fill is not planned at all (None: empty).
     plans: dict[str, pl.LazyFrame | None] = {
         # holds and closings change no state
-        "states": _states(lazy, policy, ctx) if present - {"hold", "close_estimated"} else None,
+        "states": (
+            _states(lazy, policy, ctx)
+            if present - {"hold", "close_estimated", "call_household", "notice_delivered"}
+            else None
+        ),
         "messages": _messages(lazy, policy, ctx, present),
         "commands": _commands(lazy, ctx, present),
         "cancel": (
@@ -83,7 +87,11 @@ def evaluate(inputs: pl.DataFrame, policy: CreditPolicy, ctx: Context) -> Evalua
             else None
         ),
         "decisions": _decisions(lazy, policy, ctx, present),
-        "tasks": _tasks(lazy, ctx) if present & {"hold", "estimated_notice"} else None,
+        "tasks": (
+            _tasks(lazy, policy, ctx)
+            if present & {"hold", "estimated_notice", "call_household"}
+            else None
+        ),
         "closings": _closings(lazy, ctx, present),
     }
     planned = [(name, plan) for name, plan in plans.items() if plan is not None]
@@ -119,6 +127,8 @@ FLAGS = (
     "warn",
     "second_notice",
     "cut",
+    "call_household",
+    "notice_delivered",
 )
 ACTION_FLAGS = {
     Action.WARN: "warn",
@@ -156,7 +166,13 @@ def _nothing() -> Evaluation:
 
 
 # The staff tasks an account's debt raises; they lose their cause when the debt ends.
-DEBT_TASK_KINDS = ("protected", "estimated", "no_switch", escalation_kind(CommandAction.DISCONNECT))
+DEBT_TASK_KINDS = (
+    "protected",
+    "estimated",
+    "no_switch",
+    escalation_kind(CommandAction.DISCONNECT),
+    "undelivered_notice",
+)
 
 
 def task_closings(account_id: int, code: str, reason: str, at: dt.datetime) -> pl.DataFrame:
@@ -338,8 +354,25 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
         & (pl.col("pay_by") < _date_lit(ctx.today))
         & (balance <= policy.arrears_balance_fen_max - policy.emergency_credit_fen)
     ).fill_null(False)
+    # The notice counts once its delivery receipt says it reached the phone, and the notice
+    # period runs from then: a notice delivered late moves the earliest cut with it.
+    delivered_at = pl.col("notice_delivered_at")
+    notice_given = (
+        delivered_at <= _instant_lit(ctx.now - dt.timedelta(days=policy.notice_days))
+    ).fill_null(False)
+    # A firm notice with no receipt long after it was sent: staff call the household.
+    call_household = (
+        (state == CreditState.ARREARS)
+        & pl.col("pay_by").is_not_null()
+        & delivered_at.is_null()
+        & (
+            pl.col("notice_at")
+            <= _instant_lit(ctx.now - dt.timedelta(hours=policy.notice_delivery_task_hours))
+        )
+    ).fill_null(False)
     # Why a due cut is not made, first reason first. Never cut a protected customer, never on
-    # estimated readings, never without a switch, only inside the allowed windows.
+    # estimated readings, never without a switch, never before the notice was delivered the
+    # notice period ago, only inside the allowed windows.
     hold_code = (
         pl.when(pl.col("protected").is_not_null())
         .then(pl.lit("protected"))
@@ -347,6 +380,8 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
         .then(pl.lit("estimated"))
         .when(pl.col("meter_id").is_null() | ~pl.col("has_switch"))
         .then(pl.lit("no_switch"))
+        .when(~notice_given)
+        .then(pl.lit("undelivered"))
         .when(pl.lit(not ctx.cut_allowed_now))
         .then(pl.lit(ctx.cut_hold_code))
         .otherwise(pl.lit(None, dtype=pl.String))
@@ -371,6 +406,10 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
         ).alias("second_notice"),
         (cut_due & hold_code.is_null() & (second_notice <= _instant_lit(ctx.now - wait))).alias(
             "cut"
+        ),
+        (call_household & ~restore).alias("call_household"),
+        ((state == CreditState.ARREARS) & delivered_at.is_not_null() & ~restore).alias(
+            "notice_delivered"
         ),
     ]
 
@@ -619,6 +658,23 @@ def _decision_text(
             .then(pl.lit("not cut: the arrears rest on estimated readings; the meter must be read"))
             .when(pl.col("hold_code") == "no_switch")
             .then(pl.lit("not cut: the meter has no remote switch; staff are told"))
+            .when((pl.col("hold_code") == "undelivered") & pl.col("notice_delivered_at").is_null())
+            .then(
+                pl.lit(
+                    "not cut: the arrears notice has no delivery receipt; it must reach "
+                    "the household first"
+                )
+            )
+            .when(pl.col("hold_code") == "undelivered")
+            .then(
+                pl.format(
+                    "not cut: the arrears notice was delivered {}, less than {} days ago",
+                    pl.col("notice_delivered_at")
+                    .dt.convert_time_zone(ctx.zone)
+                    .dt.strftime("%Y-%m-%d %H:%M"),
+                    pl.lit(policy.notice_days),
+                )
+            )
             .otherwise(pl.lit(ctx.cut_hold_reason))
         )
         suffix = pl.format("/{}/{}", pl.lit(ctx.today.isoformat()), pl.col("hold_code"))
@@ -645,7 +701,7 @@ def _decision_text(
     )
 
 
-def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+def _tasks(f: pl.LazyFrame, policy: CreditPolicy, ctx: Context) -> pl.LazyFrame:
     text = {
         "protected": "protected customer in arrears past the pay-by date: call the customer and "
         "the trusted contact, arrange payment; never cut remotely",
@@ -656,13 +712,26 @@ def _tasks(f: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
     # An arrears notice on estimates asks staff to read the meter at once, as it promises.
     code = pl.when(pl.col("estimated_notice")).then(pl.lit("estimated")).otherwise("hold_code")
     held = f.filter(code.is_in(list(text)))
-    return held.select(
+    tasks = held.select(
         pl.format("{}/{}/{}", code, _account_no(), pl.col("cycle")).alias("key"),
         "account_id",
         code.alias("kind"),
         code.replace_strict(text).alias("reason"),
         _instant_lit(ctx.now).alias("created_at"),
-    ).cast(TASK_SCHEMA)  # type: ignore[arg-type]
+    )
+    calls = f.filter(pl.col("call_household")).select(
+        pl.format("undelivered_notice/{}/{}", _account_no(), pl.col("cycle")).alias("key"),
+        "account_id",
+        pl.lit("undelivered_notice").alias("kind"),
+        pl.format(
+            "the arrears notice sent {} has no delivery receipt after {} hours: call the "
+            "household about the debt and the pay-by date; no cut until a notice is delivered",
+            pl.col("notice_at").dt.convert_time_zone(ctx.zone).dt.strftime("%Y-%m-%d %H:%M"),
+            pl.lit(policy.notice_delivery_task_hours),
+        ).alias("reason"),
+        _instant_lit(ctx.now).alias("created_at"),
+    )
+    return pl.concat([tasks.cast(TASK_SCHEMA), calls.cast(TASK_SCHEMA)])  # type: ignore[arg-type]
 
 
 def _closings(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.LazyFrame | None:
@@ -692,6 +761,21 @@ def _closings(f: pl.LazyFrame, ctx: Context, present: frozenset[str]) -> pl.Lazy
                     now.alias("closed_at"),
                 )
             )
+    if "notice_delivered" in present:
+        parts.append(
+            f.filter(pl.col("notice_delivered")).select(
+                "account_id",
+                pl.lit("undelivered_notice").alias("kind"),
+                pl.lit("delivered").alias("close_code"),
+                pl.format(
+                    "the arrears notice was delivered {}",
+                    pl.col("notice_delivered_at")
+                    .dt.convert_time_zone(ctx.zone)
+                    .dt.strftime("%Y-%m-%d %H:%M"),
+                ).alias("close_reason"),
+                now.alias("closed_at"),
+            )
+        )
     if "close_estimated" in present:
         parts.append(
             f.filter(pl.col("close_estimated") & ~pl.col("restore")).select(

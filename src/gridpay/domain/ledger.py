@@ -7,7 +7,8 @@ liability of the company, so balance = credits - debits (a payment credits it, a
 
 Transfer ids are deterministic, so retrying an operation can never post it twice:
 ``charge/<day>/<account>``, ``pay/<channel>/<ref>``, ``refund/<ref>``, ``reversal/<transfer id>``,
-``trueup/<account>/<day>/<n>``, ``payout/<refund ref>``, ``handover/<ref>``.
+``trueup/<account>/<day>/<n>``, ``payout/<refund ref>``, ``handover/<ref>``,
+``compensation/<reconnect command's correlation id>``.
 """
 
 from __future__ import annotations
@@ -136,6 +137,11 @@ def payout_id(refund_ref: str) -> str:
 
 def handover_id(ref: str) -> str:
     return f"handover/{ref}"
+
+
+def compensation_id(reconnect_correlation_id: str) -> str:
+    """One compensation per reconnect that broke the restoration promise."""
+    return f"compensation/{reconnect_correlation_id}"
 
 
 def reversal_id(original_id: str) -> str:

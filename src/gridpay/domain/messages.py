@@ -9,6 +9,7 @@ name and hotline, which are configuration (``Brand``), not code.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +44,16 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # every attempt failed; a person has to look
 
 
+class Receipt(StrEnum):
+    """What is known about a sent message reaching the phone (``messages.receipt``)."""
+
+    DELIVERED = "delivered"  # the provider's delivery receipt says it reached the phone
+    UNDELIVERED = "undelivered"  # the provider reported a failure, or no receipt came in time
+    # The gateway reports no receipts (file, console, plain HTTP): its acceptance is taken as
+    # delivery, so a demo or a simulation without a real provider still reaches its cuts.
+    ACCEPTED = "accepted"
+
+
 LANGUAGES = ("zh", "en")
 
 
@@ -55,18 +66,28 @@ OUTBOX_SCHEMA: dict[str, Any] = {
     "kind": pl.String,
     "body": pl.String,
     "created_at": pl.Datetime("us", "UTC"),
+    # The template's parameters as a JSON object of texts (``template_params``): what a
+    # provider that sends only registered templates is given instead of the body.
+    "params": pl.String,
 }
 
 # A stored message (``OutboxRepo.list``): the ``messages`` table's columns.
 STORED_MESSAGE_SCHEMA: dict[str, Any] = {
     "id": pl.Int64,
-    **{name: dtype for name, dtype in OUTBOX_SCHEMA.items() if name != "created_at"},
+    **{
+        name: dtype for name, dtype in OUTBOX_SCHEMA.items() if name not in ("created_at", "params")
+    },
     "status": pl.String,
     "attempts": pl.Int64,
     "created_at": OUTBOX_SCHEMA["created_at"],
     "next_attempt_at": pl.Datetime("us", "UTC"),
     "sent_at": pl.Datetime("us", "UTC"),
     "last_error": pl.String,
+    "params": OUTBOX_SCHEMA["params"],
+    "provider_ref": pl.String,  # the provider's id of the sent message (Alibaba's BizId)
+    "receipt": pl.String,  # ``Receipt``; null while waiting for one
+    "delivered_at": pl.Datetime("us", "UTC"),  # delivered (or accepted, see ``Receipt``)
+    "delivery_error": pl.String,  # the provider's error code when undelivered
 }
 
 
@@ -87,6 +108,11 @@ class OutboxMessage:
     next_attempt_at: dt.datetime | None
     sent_at: dt.datetime | None
     last_error: str | None
+    params: str | None = None
+    provider_ref: str | None = None
+    receipt: str | None = None
+    delivered_at: dt.datetime | None = None
+    delivery_error: str | None = None
 
 
 def dedupe_key(kind: MessageKind, account_id: int, cycle: int, phone: str) -> str:
@@ -131,6 +157,28 @@ def render(kind: MessageKind, language: str, brand: Brand, **values: object) -> 
     if language == "zh":
         return f"{_ZH[kind](v)}客服热线{brand.hotline}。【{brand.company_name_zh}】"
     return f"{_EN[kind](v)} Hotline {brand.hotline}. {brand.company_name_en}"
+
+
+def template_params(kind: MessageKind, **values: object) -> str:
+    """The kind's values as a provider's template parameters: a JSON object of texts, names
+    without units (``balance_fen`` -> ``balance`` in yuan), dates ISO, instants local
+    ``YYYY-MM-DD HH:MM``. The same in every language: a provider's template carries the words."""
+    missing = [name for name in FIELDS[kind] if name not in values]
+    assert not missing, f"{kind.value} message needs {missing}"
+    params: dict[str, str] = {}
+    for name in FIELDS[kind]:
+        value = values[name]
+        if name.endswith("_fen"):
+            assert isinstance(value, int) and not isinstance(value, bool), f"{name} must be fen"
+            params[name.removesuffix("_fen")] = format_fen(value)
+        elif isinstance(value, dt.datetime):
+            params[name] = f"{value:%Y-%m-%d %H:%M}"
+        elif isinstance(value, dt.date):
+            params[name] = value.isoformat()
+        else:
+            assert isinstance(value, str), f"{name} must be text"
+            params[name] = printable(value)
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 class _Values:

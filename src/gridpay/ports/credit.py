@@ -83,6 +83,18 @@ class CreditRepo(Protocol):
         close_code and close_reason; returns tasks closed."""
         ...
 
+    def overdue_reconnects(
+        self,
+        queued_from: dt.datetime,
+        queued_to: dt.datetime,
+        finished_after: dt.datetime,
+        limit: int,
+    ) -> pl.DataFrame:
+        """``OVERDUE_RECONNECT_SCHEMA``: reconnects queued in [queued_from, queued_to], not
+        cancelled, not confirmed or confirmed after ``finished_after``, without a
+        ``restore_overdue`` task yet; oldest first."""
+        ...
+
     def state_counts(self) -> dict[str, int]:
         """How many accounts are in each credit state (by the state's value)."""
         ...

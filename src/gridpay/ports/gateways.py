@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from gridpay.domain.calendar import DayKind
 from gridpay.domain.commands import CommandResult
@@ -21,6 +23,38 @@ class SmsGateway(Protocol):
     """Sends one text message; raises ``errors.DeliveryFailed`` when the gateway refuses."""
 
     def send(self, phone: str, body: str, dedupe_key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's delivery receipt for one sent message."""
+
+    delivered: bool
+    at: dt.datetime | None  # when the phone got it (delivered) or the provider gave up; aware
+    error_code: str | None = None  # the provider's code when not delivered
+
+
+@runtime_checkable
+class TemplateSmsGateway(Protocol):
+    """A provider that sends only registered templates and reports delivery (Alibaba Cloud SMS).
+
+    Unlike ``SmsGateway`` it gets the message's kind and its template parameters (JSON text),
+    not the rendered body, and it answers with its own id of the message, by which the
+    receipt is asked for.
+    """
+
+    def submit(self, phone: str, kind: str, params: Mapping[str, str], dedupe_key: str) -> str:
+        """Send; the provider's id of the message. Raises ``errors.DeliveryFailed``."""
+        ...
+
+    def receipt(self, phone: str, provider_ref: str, sent_at: dt.datetime) -> DeliveryReport | None:
+        """The message's receipt, None while the provider has none yet. Raises
+        ``errors.DeliveryFailed`` when the provider cannot be asked (try again later)."""
+        ...
+
+
+# What the outbox worker can send through.
+AnySmsGateway = SmsGateway | TemplateSmsGateway
 
 
 class HeadEnd(Protocol):

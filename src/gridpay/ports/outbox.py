@@ -24,8 +24,31 @@ class OutboxRepo(Protocol):
         ...
 
     def mark_sent(self, message_ids: Sequence[int], at: dt.datetime) -> int:
-        """The gateway took these messages; returns how many were still pending (the others
-        are left as they are)."""
+        """A gateway without delivery receipts took these messages (their receipt is
+        ``accepted``); returns how many were still pending (the others are left as they are)."""
+        ...
+
+    def mark_submitted(
+        self, message_id: int, provider_ref: str, at: dt.datetime, receipt_check_at: dt.datetime
+    ) -> None:
+        """A provider with receipts took the message under ``provider_ref``: sent, its receipt
+        awaited, asked for at ``receipt_check_at``."""
+        ...
+
+    def awaiting_receipt(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        """Sent messages without a receipt whose next check is due, oldest first."""
+        ...
+
+    def record_receipt(
+        self,
+        message_id: int,
+        receipt: str | None,
+        at: dt.datetime | None,
+        error: str | None,
+        next_check_at: dt.datetime | None,
+    ) -> None:
+        """A receipt (``domain.messages.Receipt``) with its time or error code; ``receipt=None``:
+        none yet, ask again at ``next_check_at``."""
         ...
 
     def mark_attempt_failed(

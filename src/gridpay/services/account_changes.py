@@ -48,7 +48,7 @@ from gridpay.domain.credit_policy import STATE_SCHEMA, CreditState
 from gridpay.domain.credit_rules import task_closings
 from gridpay.domain.enrolment import ContactRole, EnrolChannel
 from gridpay.domain.ledger import RECEIVABLES_ID, REFUNDS_ID, Transfer
-from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, render
+from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, render, template_params
 from gridpay.domain.payments import parse_account_no
 from gridpay.domain.registry import Account
 from gridpay.domain.tariff import tariff_in_force
@@ -164,14 +164,12 @@ def request_phone_change(
         change_id = uow.account_changes.add_phone_change(
             account_id, old_phone, new_phone, code_hash, expires_at, who.by, who.reason, now
         )
-        body = render(
-            MessageKind.PHONE_CODE,
-            language,
-            brand_from_settings(settings),
-            account_no=account.account_no,
-            code=code,
-            minutes=str(limits.phone_code_valid_s // 60),
-        )
+        values: dict[str, object] = {
+            "account_no": account.account_no,
+            "code": code,
+            "minutes": str(limits.phone_code_valid_s // 60),
+        }
+        body = render(MessageKind.PHONE_CODE, language, brand_from_settings(settings), **values)
         # One key per request: each request's code is a message of its own.
         message = pl.DataFrame(
             {
@@ -182,6 +180,7 @@ def request_phone_change(
                 "kind": [MessageKind.PHONE_CODE.value],
                 "body": [body],
                 "created_at": [now],
+                "params": [template_params(MessageKind.PHONE_CODE, **values)],
             },
             schema=OUTBOX_SCHEMA,
         )
@@ -353,6 +352,7 @@ def change_owner(
                 "kind": [MessageKind.AGREEMENT.value],
                 "body": [body],
                 "created_at": [now],
+                "params": [template_params(MessageKind.AGREEMENT, account_no=account.account_no)],
             },
             schema=OUTBOX_SCHEMA,
         )
@@ -405,13 +405,9 @@ def _queue_final_statement(
     """The old owner's final statement, to the old owner's phone (None: nobody to tell)."""
     if account.phone is None:
         return False
+    values = {"account_no": account.account_no, "last_day": last_day, "balance_fen": balance_fen}
     body = render(
-        MessageKind.OWNER_FINAL,
-        account.language.value,
-        brand_from_settings(settings),
-        account_no=account.account_no,
-        last_day=last_day,
-        balance_fen=balance_fen,
+        MessageKind.OWNER_FINAL, account.language.value, brand_from_settings(settings), **values
     )
     message = pl.DataFrame(
         {
@@ -421,6 +417,8 @@ def _queue_final_statement(
             "language": [account.language.value],
             "kind": [MessageKind.OWNER_FINAL.value],
             "body": [body],
+            # the template's parameters, for a provider that sends templates (Alibaba Cloud)
+            "params": [template_params(MessageKind.OWNER_FINAL, **values)],
             "created_at": [now],
         },
         schema=OUTBOX_SCHEMA,

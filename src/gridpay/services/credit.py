@@ -32,7 +32,13 @@ from gridpay.domain.credit_policy import (
 )
 from gridpay.domain.credit_rules import SCREEN_COLUMNS, evaluate, near_threshold, restore_one
 from gridpay.domain.enrolment import position_line
-from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
+from gridpay.domain.messages import (
+    OUTBOX_SCHEMA,
+    MessageKind,
+    dedupe_key,
+    render,
+    template_params,
+)
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import NotFound
 from gridpay.ports.clock import Clock, Progress
@@ -248,8 +254,15 @@ def _candidates(screen: pl.DataFrame, policy: CreditPolicy, only_in_debt: bool) 
 
 
 def _is_empty(outcome: Evaluation) -> bool:
-    """Nothing to write: no state, message, command, cancellation, decision or task."""
-    frames = (outcome.states, outcome.messages, outcome.commands, outcome.decisions, outcome.tasks)
+    """Nothing to write: no state, message, command, cancellation, decision, task or closing."""
+    frames = (
+        outcome.states,
+        outcome.messages,
+        outcome.commands,
+        outcome.decisions,
+        outcome.tasks,
+        outcome.closings,
+    )
     return outcome.cancel_cuts.len() == 0 and all(f.height == 0 for f in frames)
 
 
@@ -328,18 +341,16 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
         for person in recipients.get(m["account_id"], []):
             if (person["role"] == "trusted") != m["to_trusted"]:
                 continue  # notices go to the customer; the trusted contact hears its own
-            body = render(
-                kind,
-                person["language"],
-                brand,
-                account_no=person["account_no"],
-                customer_name=person["name"],
-                as_of=ctx.today,
-                balance_fen=m["balance_fen"],
-                pay_by=m["pay_by"],
-                cut_at=cut_at,
-                paid_fen=m["paid_fen"],
-            )
+            values = {
+                "account_no": person["account_no"],
+                "customer_name": person["name"],
+                "as_of": ctx.today,
+                "balance_fen": m["balance_fen"],
+                "pay_by": m["pay_by"],
+                "cut_at": cut_at,
+                "paid_fen": m["paid_fen"],
+            }
+            body = render(kind, person["language"], brand, **values)
             key = dedupe_key(kind, m["account_id"], m["cycle"], person["phone"])
             rows.append(
                 (
@@ -350,6 +361,7 @@ def _outbox_rows(uow: UnitOfWork, messages: pl.DataFrame, p: Policy, ctx: Contex
                     kind.value,
                     body,
                     ctx.now,
+                    template_params(kind, **values),
                 )
             )
     return pl.DataFrame(rows, schema=schema, orient="row")

@@ -40,7 +40,13 @@ from gridpay.domain.enrolment import (
     validate_protection,
 )
 from gridpay.domain.ledger import Transfer
-from gridpay.domain.messages import OUTBOX_SCHEMA, MessageKind, dedupe_key, render
+from gridpay.domain.messages import (
+    OUTBOX_SCHEMA,
+    MessageKind,
+    dedupe_key,
+    render,
+    template_params,
+)
 from gridpay.domain.payments import parse_account_no, validate_payment
 from gridpay.domain.registry import Account, BillingMode
 from gridpay.domain.settlement import position_transfers
@@ -186,14 +192,15 @@ def _enrol_once(
         _add_contact(uow, account_id, request.trusted, now)
     if request.protection is not None:
         uow.enrolment.set_protection(account_id, request.protection.value, None, now)
+    values: dict[str, object] = {"account_no": account.account_no}
     body = render(
-        MessageKind.AGREEMENT,
-        contact.language.value,
-        brand_from_settings(settings),
-        account_no=account.account_no,
+        MessageKind.AGREEMENT, contact.language.value, brand_from_settings(settings), **values
     )
+    params = template_params(MessageKind.AGREEMENT, **values)
     # The agreement's id is the message's cycle: enrolling again after leaving sends it again.
-    queued = _queue_sms(uow, MessageKind.AGREEMENT, account_id, enrolment_id, contact, body, now)
+    queued = _queue_sms(
+        uow, MessageKind.AGREEMENT, account_id, enrolment_id, contact, (body, params), now
+    )
     agreement = uow.enrolment.open_enrolment(account_id)
     assert agreement is not None
     return _receipt(uow, account, agreement, already_recorded=False, sms_queued=queued == 1)
@@ -373,14 +380,15 @@ def _queue_leave_sms(
     customers = [c for c in uow.enrolment.contacts(account_id) if c.role is ContactRole.CUSTOMER]
     queued = 0
     for contact in customers:  # one or two phones, not a loop over accounts
+        values: dict[str, object] = {
+            "account_no": account.account_no,
+            "refund_fen": refund.amount_fen if refund is not None else 0,
+        }
         body = render(
-            MessageKind.LEFT,
-            contact.language.value,
-            brand_from_settings(settings),
-            account_no=account.account_no,
-            refund_fen=refund.amount_fen if refund is not None else 0,
+            MessageKind.LEFT, contact.language.value, brand_from_settings(settings), **values
         )
-        queued += _queue_sms(uow, MessageKind.LEFT, account_id, enrolment_id, contact, body, now)
+        texts = (body, template_params(MessageKind.LEFT, **values))
+        queued += _queue_sms(uow, MessageKind.LEFT, account_id, enrolment_id, contact, texts, now)
     return queued
 
 
@@ -470,9 +478,10 @@ def _queue_sms(
     account_id: int,
     cycle: int,
     contact: Contact,
-    body: str,
+    texts: tuple[str, str],  # the body and the template parameters (JSON)
     now: dt.datetime,
 ) -> int:
+    body, params = texts
     message = pl.DataFrame(
         {
             "dedupe_key": [dedupe_key(kind, account_id, cycle, contact.phone)],
@@ -482,6 +491,7 @@ def _queue_sms(
             "kind": [kind.value],
             "body": [body],
             "created_at": [now],
+            "params": [params],
         },
         schema=OUTBOX_SCHEMA,
     )

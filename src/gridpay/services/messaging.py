@@ -7,6 +7,12 @@ most that batch, and the gateway gets each message's dedupe key to drop the dupl
 attempt is retried with exponential back-off; after the last one the message is given up
 (``failed``) for staff to see.
 
+A provider that sends registered templates and reports delivery (``TemplateSmsGateway``) gets
+the message's kind and template parameters instead of its body; ``poll_receipts`` then asks it
+for each sent message's delivery receipt until one comes (or the wait runs out: undelivered).
+A gateway without receipts counts its acceptance as delivery (``Receipt.ACCEPTED``). The credit
+policy cuts only after a delivered arrears notice.
+
 One worker per database is assumed: two workers running at once could both send a message
 (each with the same dedupe key) before either records it.
 """
@@ -14,6 +20,7 @@ One worker per database is assumed: two workers running at once could both send 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +31,13 @@ from gridpay.domain.messages import (
     MessageKind,
     MessageStatus,
     OutboxMessage,
+    Receipt,
     next_attempt_at,
 )
 from gridpay.domain.payments import format_account_no, parse_account_no
 from gridpay.errors import DeliveryFailed, InvalidInput
 from gridpay.ports.clock import Clock
-from gridpay.ports.gateways import SmsGateway
+from gridpay.ports.gateways import AnySmsGateway, TemplateSmsGateway
 from gridpay.ports.store import Store
 
 
@@ -44,6 +52,17 @@ class SendReport:
     @property
     def due(self) -> int:
         return self.sent + self.failed_attempts + self.gave_up
+
+
+@dataclass(frozen=True)
+class ReceiptReport:
+    """One pass over the messages waiting for their delivery receipts."""
+
+    asked: int = 0
+    delivered: int = 0
+    undelivered: int = 0  # reported failed, or no receipt within the wait
+    waiting: int = 0  # no receipt yet: asked again later
+    unreachable: int = 0  # the provider could not be asked: asked again later
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,9 @@ class MessageView:
     next_attempt_at: dt.datetime | None
     sent_at: dt.datetime | None
     last_error: str | None
+    receipt: str | None = None
+    delivered_at: dt.datetime | None = None
+    delivery_error: str | None = None
 
 
 def brand_from_settings(settings: Settings) -> Brand:
@@ -77,7 +99,7 @@ def brand_from_settings(settings: Settings) -> Brand:
 def send_due(
     store: Store,
     clock: Clock,
-    gateway: SmsGateway,
+    gateway: AnySmsGateway,
     limit: int = limits.message_send_batch_max,
 ) -> SendReport:
     """Send up to ``limit`` due messages, oldest first; retry failures later, or give up."""
@@ -93,10 +115,18 @@ def send_due(
         # Outcomes are recorded a small batch per transaction: after a crash at most one batch
         # is sent again, and the gateway, given each message's dedupe key, can drop those.
         results = [(m, _send_one(gateway, clock, m)) for m in rows[start : start + step]]
-        taken = [m.id for m, (status, _, _) in results if status is MessageStatus.SENT]
+        taken = [m.id for m, (status, _, _, ref) in results if status is MessageStatus.SENT]
         with store.unit_of_work() as uow:
-            uow.outbox.mark_sent(taken, clock.now())  # the batch's sent ones: one statement
-            for message, (status, error, retry_at) in results:
+            now = clock.now()
+            if isinstance(gateway, TemplateSmsGateway):
+                check_at = now + dt.timedelta(seconds=limits.sms_receipt_first_check_s)
+                for message, (status, _, _, ref) in results:
+                    if status is MessageStatus.SENT:
+                        assert ref is not None
+                        uow.outbox.mark_submitted(message.id, ref, now, check_at)
+            else:
+                uow.outbox.mark_sent(taken, now)  # the batch's sent ones: one statement
+            for message, (status, error, retry_at, _) in results:
                 if status is not MessageStatus.SENT:
                     assert error is not None
                     uow.outbox.mark_attempt_failed(message.id, error, retry_at)
@@ -106,6 +136,38 @@ def send_due(
         sent=outcomes.count(MessageStatus.SENT),
         failed_attempts=outcomes.count(MessageStatus.PENDING),
         gave_up=outcomes.count(MessageStatus.FAILED),
+    )
+
+
+def poll_receipts(
+    store: Store,
+    clock: Clock,
+    gateway: AnySmsGateway,
+    limit: int = limits.sms_receipt_batch_max,
+) -> ReceiptReport:
+    """Ask the provider for the delivery receipts that are due (none for a gateway without
+    receipts); record each receipt, or when to ask again."""
+    if not isinstance(gateway, TemplateSmsGateway):
+        return ReceiptReport()
+    assert 1 <= limit <= limits.sms_receipt_batch_max
+    with store.unit_of_work() as uow:
+        waiting = uow.outbox.awaiting_receipt(clock.now(), limit)
+    outcomes: list[str] = []
+    step = limits.message_marks_per_transaction
+    for start in range(0, len(waiting), step):
+        now = clock.now()
+        results = [(m, _receipt_of(gateway, m, now)) for m in waiting[start : start + step]]
+        with store.unit_of_work() as uow:
+            for message, (outcome, receipt, at, error, next_check) in results:
+                uow.outbox.record_receipt(message.id, receipt, at, error, next_check)
+                outcomes.append(outcome)
+            uow.commit()
+    return ReceiptReport(
+        asked=len(outcomes),
+        delivered=outcomes.count("delivered"),
+        undelivered=outcomes.count("undelivered"),
+        waiting=outcomes.count("waiting"),
+        unreachable=outcomes.count("unreachable"),
     )
 
 
@@ -131,11 +193,18 @@ def list_messages(
 
 
 def _send_one(
-    gateway: SmsGateway, clock: Clock, message: OutboxMessage
-) -> tuple[MessageStatus, str | None, dt.datetime | None]:
-    """Hand one message to the gateway: its new status, the error, and when to try again."""
+    gateway: AnySmsGateway, clock: Clock, message: OutboxMessage
+) -> tuple[MessageStatus, str | None, dt.datetime | None, str | None]:
+    """Hand one message to the gateway: its new status, the error, when to try again, and the
+    provider's id of the message (a gateway with receipts)."""
+    ref = None
     try:
-        gateway.send(message.phone, message.body, message.dedupe_key)
+        if isinstance(gateway, TemplateSmsGateway):
+            ref = gateway.submit(
+                message.phone, message.kind.value, _params(message), message.dedupe_key
+            )
+        else:
+            gateway.send(message.phone, message.body, message.dedupe_key)
     except DeliveryFailed as exc:
         retry_at = next_attempt_at(
             clock.now(),
@@ -145,8 +214,44 @@ def _send_one(
             retry_cap_s=limits.message_retry_cap_s,
         )
         status = MessageStatus.PENDING if retry_at is not None else MessageStatus.FAILED
-        return status, exc.message, retry_at
-    return MessageStatus.SENT, None, None
+        return status, exc.message, retry_at, None
+    return MessageStatus.SENT, None, None, ref
+
+
+def _params(message: OutboxMessage) -> dict[str, str]:
+    """The message's template parameters; a message stored without them cannot go through a
+    provider that sends only templates (an attempt that fails, for staff to see)."""
+    if message.params is None:
+        raise DeliveryFailed(
+            f"message {message.dedupe_key} has no template parameters: the SMS provider sends "
+            "registered templates only"
+        )
+    params = json.loads(message.params)
+    assert isinstance(params, dict), message.dedupe_key
+    return {str(k): str(v) for k, v in params.items()}
+
+
+def _receipt_of(
+    gateway: TemplateSmsGateway, message: OutboxMessage, now: dt.datetime
+) -> tuple[str, str | None, dt.datetime | None, str | None, dt.datetime | None]:
+    """Ask for one message's receipt: (what happened, receipt, at, error code, next check)."""
+    assert message.provider_ref is not None and message.sent_at is not None
+    try:
+        report = gateway.receipt(message.phone, message.provider_ref, message.sent_at)
+    except DeliveryFailed:
+        report, outcome = None, "unreachable"
+    else:
+        outcome = "waiting"
+    if report is not None:
+        if report.delivered:
+            return "delivered", Receipt.DELIVERED.value, report.at or now, None, None
+        return "undelivered", Receipt.UNDELIVERED.value, report.at or now, report.error_code, None
+    waited_s = (now - message.sent_at).total_seconds()
+    if waited_s >= limits.sms_receipt_wait_max_s:
+        hours = limits.sms_receipt_wait_max_s / 3_600
+        return "undelivered", Receipt.UNDELIVERED.value, now, f"no receipt in {hours:g} h", None
+    next_check = now + dt.timedelta(seconds=limits.sms_receipt_check_every_s)
+    return outcome, None, None, None, next_check
 
 
 def _check_choice(what: str, value: str | None, choices: list[str]) -> None:
@@ -170,4 +275,7 @@ def _view(row: dict[str, Any]) -> MessageView:
         next_attempt_at=row["next_attempt_at"],
         sent_at=row["sent_at"],
         last_error=row["last_error"],
+        receipt=row["receipt"],
+        delivered_at=row["delivered_at"],
+        delivery_error=row["delivery_error"],
     )

@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 from gridpay import limits
 from gridpay.domain.commands import RateLimiter
 from gridpay.ports.clock import Clock
-from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.gateways import AnySmsGateway, HeadEnd
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
-from gridpay.services.messaging import send_due
+from gridpay.services.messaging import ReceiptReport, poll_receipts, send_due
 from gridpay.services.night import NightReport, run_night
+from gridpay.services.restoration import RestorationReport, keep_restoration_promise
 
 # The jobs of a tick, in the order a tick runs them.
 JOBS = ("night", "credit", "commands", "messages")
@@ -85,6 +86,8 @@ class TickReport:
     night_refused: str | None = None  # said once per day it stays refused
     credit: CreditReport | None = None  # the timer's judgement
     dispatch: DispatchReport | None = None
+    receipts: ReceiptReport | None = None
+    restoration: RestorationReport | None = None
     ran: list[str] = field(default_factory=list)
     seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
 
@@ -96,7 +99,7 @@ class Workers:
         clock: Clock,
         credit: Policy,
         head_end: HeadEnd,
-        gateway: SmsGateway,
+        gateway: AnySmsGateway,
         schedule: Schedule | None = None,
         limiter: RateLimiter | None = None,
         *,
@@ -150,6 +153,8 @@ class Workers:
 
     def _credit(self, now: dt.datetime, report: TickReport) -> None:
         judged = judge_all(self.store, self.clock, self.credit, only_in_debt=True)
+        # Reconnects past the restoration promise: a staff task, and compensation if due.
+        report.restoration = keep_restoration_promise(self.store, self.clock, self.credit)
         report.credit = judged
         report.credit_decisions = sum(judged.counts.values())
         report.ran.append("credit")
@@ -168,4 +173,7 @@ class Workers:
             report.messages_sent += sent.sent
             if not self.schedule.drain_outbox or sent.due < limits.message_send_batch_max:
                 break
+        # The delivery receipts of what was sent (a provider with receipts only): the credit
+        # policy cuts only after a delivered arrears notice.
+        report.receipts = poll_receipts(self.store, self.clock, self.gateway)
         report.ran.append("messages")

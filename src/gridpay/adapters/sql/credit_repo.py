@@ -13,16 +13,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, case, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
-from gridpay.domain.commands import CommandAction, escalation_kind
+from gridpay.domain.commands import CommandAction, CommandState, escalation_kind
 from gridpay.domain.credit_policy import (
     INPUT_SCHEMA,
+    OVERDUE_RECONNECT_SCHEMA,
+    RESTORE_OVERDUE_TASK,
     STATE_SCHEMA,
     AccountCreditState,
     Action,
@@ -69,6 +83,11 @@ def _parse_instant(text_: pl.Expr) -> pl.Expr:
     return text_.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
 
 
+# When the cycle's arrears notice first reached a phone (``INPUT_SCHEMA.notice_delivered_at``).
+_NOTICE_DELIVERED_AT = (
+    "(SELECT MIN(msg.delivered_at) FROM messages msg WHERE msg.account_id = a.id "
+    "AND msg.kind = 'arrears' AND msg.created_at >= cs.notice_at)"
+)
 # An account whose agreement ended and awaits its close-out (the night after its leaving day) is
 # still prepaid for that day's settlement, but the policy no longer warns, notifies or cuts it.
 _NOT_LEAVING = (
@@ -164,7 +183,7 @@ class SqlCreditRepo:
 
     def policy_inputs(self, day: dt.date | None, account_ids: Sequence[int]) -> pl.DataFrame:
         """``INPUT_SCHEMA`` for these prepaid accounts (``estimated_recent`` left null)."""
-        instants = ("warned_at", "notice_at", "second_notice_at")
+        instants = ("warned_at", "notice_at", "second_notice_at", "notice_delivered_at")
         read_as = {
             **INPUT_SCHEMA,
             **dict.fromkeys(instants, pl.String),
@@ -179,7 +198,10 @@ class SqlCreditRepo:
                 f"{self._instant('cs.warned_at')} AS warned_at, "
                 f"{self._instant('cs.notice_at')} AS notice_at, cs.pay_by, "
                 f"{self._instant('cs.second_notice_at')} AS second_notice_at, "
-                "cs.supply, p.reason AS protected, e.enrolled_on AS agreement_from "
+                "cs.supply, p.reason AS protected, e.enrolled_on AS agreement_from, "
+                # The cycle's arrears notice is sent in the transaction that sets notice_at,
+                # with the same instant: its messages are those of the kind sent since.
+                f"{self._instant(_NOTICE_DELIVERED_AT)} AS notice_delivered_at "
                 "FROM accounts a "
                 "JOIN ledger_accounts la ON la.id = a.id "
                 "LEFT JOIN meters m ON m.account_id = a.id AND m.removed_on IS NULL "
@@ -390,6 +412,39 @@ class SqlCreditRepo:
                 },
             )
 
+    def overdue_reconnects(
+        self,
+        queued_from: dt.datetime,
+        queued_to: dt.datetime,
+        finished_after: dt.datetime,
+        limit: int,
+    ) -> pl.DataFrame:
+        """``OVERDUE_RECONNECT_SCHEMA``: reconnects queued in [queued_from, queued_to], not
+        cancelled, not confirmed or confirmed after ``finished_after``, and with no
+        ``restore_overdue`` task yet (each is handled once), oldest first."""
+        c, t = schema.meter_commands, schema.staff_tasks
+        task_key = literal(f"{RESTORE_OVERDUE_TASK}/", String) + c.c.correlation_id
+        acknowledged = CommandState.ACKNOWLEDGED.value
+        query = (
+            select(*(c.c[name] for name in OVERDUE_RECONNECT_SCHEMA))
+            .where(
+                c.c.action == CommandAction.RECONNECT.value,
+                c.c.state != CommandState.CANCELLED.value,
+                c.c.created_at >= as_utc(queued_from),
+                c.c.created_at <= as_utc(queued_to),
+                or_(c.c.state != acknowledged, c.c.finished_at > as_utc(finished_after)),
+                ~exists().where(t.c.key == task_key),
+            )
+            .order_by(c.c.created_at, c.c.id)
+            .limit(limit)
+        )
+        rows = [
+            dict(r._mapping)
+            | {"created_at": as_utc(r.created_at), "finished_at": as_utc(r.finished_at)}
+            for r in self.conn.execute(query)
+        ]
+        return pl.DataFrame(rows, schema=OVERDUE_RECONNECT_SCHEMA, orient="row")
+
     # --- reading for people ---------------------------------------------------------------
 
     def decisions(self, account_id: int, limit: int) -> pl.DataFrame:
@@ -532,7 +587,7 @@ _CLOSE_RECONNECT_TASKS = (
     update(_T)
     .where(
         _T.c.account_id == bindparam("b_account_id"),
-        _T.c.kind == escalation_kind(CommandAction.RECONNECT),
+        _T.c.kind.in_([escalation_kind(CommandAction.RECONNECT), RESTORE_OVERDUE_TASK]),
         _T.c.closed_at.is_(None),
     )
     .values(

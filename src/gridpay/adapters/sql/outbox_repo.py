@@ -25,10 +25,13 @@ from gridpay.domain.messages import (
     MessageStatus,
     OutboxMessage,
 )
+from gridpay.domain.messages import Receipt as MessageReceipt
 
-# What services give ``add``.
+# What services give ``add``; ``params`` may be left out (then the message has no template
+# parameters, and a provider that sends only templates refuses it).
 ADD_COLUMNS = tuple(OUTBOX_SCHEMA)
-_INSTANTS = ("created_at", "next_attempt_at", "sent_at")
+_OPTIONAL_COLUMNS = ("params",)
+_INSTANTS = ("created_at", "next_attempt_at", "sent_at", "delivered_at")
 
 
 class SqlOutboxRepo:
@@ -42,7 +45,9 @@ class SqlOutboxRepo:
         its ``created_at``), so the worker's query stays on one index. ``created_at`` may be
         naive (then it is UTC) or in any zone.
         """
-        missing = set(ADD_COLUMNS) - set(messages.columns)
+        if "params" not in messages.columns:
+            messages = messages.with_columns(pl.lit(None, dtype=pl.String).alias("params"))
+        missing = set(ADD_COLUMNS) - set(messages.columns) - set(_OPTIONAL_COLUMNS)
         assert not missing, f"outbox rows need {sorted(missing)}"
         columns = (*ADD_COLUMNS, "next_attempt_at")
         # A payment's SMS: no frame operations.
@@ -76,6 +81,42 @@ class SqlOutboxRepo:
             return 0
         params = {"ids": list(message_ids), "b_sent_at": as_utc(at)}
         return int(self.conn.execute(_MARK_SENT, params).rowcount)
+
+    def mark_submitted(
+        self, message_id: int, provider_ref: str, at: dt.datetime, receipt_check_at: dt.datetime
+    ) -> None:
+        """A provider with receipts took the message; its receipt is asked for at
+        ``receipt_check_at`` (``next_attempt_at``, so the worker's index serves both)."""
+        params = {
+            "b_id": message_id,
+            "b_sent_at": as_utc(at),
+            "b_provider_ref": provider_ref,
+            "b_next_attempt_at": as_utc(receipt_check_at),
+        }
+        self.conn.execute(_MARK_SUBMITTED, params)
+
+    def awaiting_receipt(self, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+        rows = _rows(self.conn.execute(_AWAITING, {"now": as_utc(now), "limit": limit}))
+        return [_message(row) for row in rows]
+
+    def record_receipt(
+        self,
+        message_id: int,
+        receipt: str | None,
+        at: dt.datetime | None,
+        error: str | None,
+        next_check_at: dt.datetime | None,
+    ) -> None:
+        """The receipt, or (``receipt=None``) when to ask again. A message that has its
+        receipt already is left as it is: receipts are final."""
+        params = {
+            "b_id": message_id,
+            "b_receipt": receipt,
+            "b_delivered_at": as_utc(at) if receipt != MessageReceipt.UNDELIVERED else None,
+            "b_delivery_error": error[: limits.message_delivery_error_chars_max] if error else None,
+            "b_next_attempt_at": as_utc(next_check_at),
+        }
+        self.conn.execute(_RECORD_RECEIPT, params)
 
     def mark_attempt_failed(
         self, message_id: int, error: str, next_attempt_at: dt.datetime | None
@@ -154,6 +195,41 @@ _MARK_SENT = (
         attempts=_M.c.attempts + 1,
         sent_at=bindparam("b_sent_at", type_=_M.c.sent_at.type),
         next_attempt_at=None,
+        # A gateway without receipts: its acceptance is the delivery (``Receipt.ACCEPTED``).
+        receipt=MessageReceipt.ACCEPTED.value,
+        delivered_at=bindparam("b_sent_at", type_=_M.c.sent_at.type),
+    )
+)
+_MARK_SUBMITTED = (
+    _M.update()
+    .where(_M.c.id == bindparam("b_id"))
+    .where(_M.c.status == _PENDING)
+    .values(
+        status=MessageStatus.SENT.value,
+        attempts=_M.c.attempts + 1,
+        sent_at=bindparam("b_sent_at", type_=_M.c.sent_at.type),
+        provider_ref=bindparam("b_provider_ref"),
+        next_attempt_at=bindparam("b_next_attempt_at", type_=_M.c.next_attempt_at.type),
+    )
+)
+_AWAITING = (
+    _select_messages()
+    .where(_M.c.status == MessageStatus.SENT.value)
+    .where(_M.c.next_attempt_at <= bindparam("now", type_=_M.c.next_attempt_at.type))
+    .where(_M.c.receipt.is_(None))
+    .order_by(_M.c.next_attempt_at, _M.c.id)
+    .limit(bindparam("limit"))
+)
+_RECORD_RECEIPT = (
+    _M.update()
+    .where(_M.c.id == bindparam("b_id"))
+    .where(_M.c.status == MessageStatus.SENT.value)
+    .where(_M.c.receipt.is_(None))
+    .values(
+        receipt=bindparam("b_receipt"),
+        delivered_at=bindparam("b_delivered_at", type_=_M.c.delivered_at.type),
+        delivery_error=bindparam("b_delivery_error"),
+        next_attempt_at=bindparam("b_next_attempt_at", type_=_M.c.next_attempt_at.type),
     )
 )
 _MARK_ATTEMPT_FAILED = (

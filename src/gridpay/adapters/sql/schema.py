@@ -453,6 +453,15 @@ messages = Table(
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("sent_at", DateTime(timezone=True)),
     Column("last_error", String(300)),
+    # Template parameters (JSON) for providers that send registered templates only; the
+    # provider's id of the sent message, and its delivery receipt: delivered | undelivered |
+    # accepted (a gateway without receipts), null while waiting. While waiting,
+    # ``next_attempt_at`` is when to ask the provider again.
+    Column("params", Text),
+    Column("provider_ref", String(64)),
+    Column("receipt", String(12)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("delivery_error", String(64)),
     Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_messages_account_id", "account_id"),
 )

@@ -16,8 +16,9 @@ from gridpay.adapters.sms import shown_url, sms_gateway_from_settings
 from gridpay.config import Settings
 from gridpay.domain.messages import MessageKind, MessageStatus
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
+from gridpay.ports.gateways import TemplateSmsGateway
 from gridpay.services import messaging
-from gridpay.services.messaging import MessageView, SendReport
+from gridpay.services.messaging import MessageView, ReceiptReport, SendReport
 
 messages_app = typer.Typer(help="Customer SMS: the outbox and its sending worker.")
 app.add_typer(messages_app, name="messages")
@@ -64,14 +65,23 @@ def messages_send(
         gateway = sms_gateway_from_settings(g.settings, g.clock, _print_plain)
         try:
             report = messaging.send_due(g.store, g.clock, gateway, limit)
+            # A gateway without receipts has none to ask for (its output keeps its shape).
+            has_receipts = isinstance(gateway, TemplateSmsGateway)
+            receipts = messaging.poll_receipts(g.store, g.clock, gateway)
         finally:
             gateway.close()
         where = _gateway_description(g.settings)
         gateway_name = g.settings.sms_gateway
     if as_json:
-        print_json(report_json(report, gateway_name))
+        extra = receipts_json(receipts) if has_receipts else {}
+        print_json({**report_json(report, gateway_name), **extra})
         return
     _print_report(report, where)
+    if receipts.asked:
+        console.print(
+            f"delivery receipts: {receipts.delivered} delivered, {receipts.undelivered} "
+            f"undelivered, {receipts.waiting + receipts.unreachable} still waiting"
+        )
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -96,6 +106,21 @@ def message_json(view: MessageView) -> dict[str, Any]:
         "next_attempt_at": _instant(view.next_attempt_at),
         "sent_at": _instant(view.sent_at),
         "last_error": view.last_error,
+        "receipt": view.receipt,
+        "delivered_at": _instant(view.delivered_at),
+        "delivery_error": view.delivery_error,
+    }
+
+
+def receipts_json(report: ReceiptReport) -> dict[str, Any]:
+    return {
+        "receipts": {
+            "asked": report.asked,
+            "delivered": report.delivered,
+            "undelivered": report.undelivered,
+            "waiting": report.waiting,
+            "unreachable": report.unreachable,
+        }
     }
 
 
@@ -139,6 +164,7 @@ def _state(view: MessageView, zone: ZoneInfo) -> str:
     lines = [view.kind, view.status]
     if view.status == MessageStatus.SENT:
         lines.append(f"sent {_local(view.sent_at, zone)}")
+        lines.append(_receipt(view, zone))
     else:
         lines.append(f"made {_local(view.created_at, zone)}")
     if view.status == MessageStatus.PENDING and view.attempts:
@@ -146,6 +172,17 @@ def _state(view: MessageView, zone: ZoneInfo) -> str:
     if view.attempts:
         lines.append(f"{view.attempts} tries" if view.attempts > 1 else "1 try")
     return "\n".join(lines)
+
+
+def _receipt(view: MessageView, zone: ZoneInfo) -> str:
+    """What the provider said about delivery (the gateways without receipts: accepted)."""
+    if view.receipt is None:
+        return "receipt awaited"
+    if view.receipt == "delivered":
+        return f"delivered {_local(view.delivered_at, zone)}"
+    if view.receipt == "undelivered":
+        return f"undelivered: {view.delivery_error or '?'}"
+    return view.receipt
 
 
 def _local(at: dt.datetime | None, zone: ZoneInfo) -> str:
