@@ -1,4 +1,4 @@
-"""Migration 0019: messages sent before receipts existed count as accepted (delivered then)."""
+"""Migration 0013: messages sent before receipts existed count as accepted (delivered then)."""
 
 from __future__ import annotations
 

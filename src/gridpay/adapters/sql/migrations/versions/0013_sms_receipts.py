@@ -6,8 +6,8 @@
   id of the sent message and what its delivery receipt said. Messages sent before have no
   receipt and count as accepted by their gateway (none of the earlier gateways reported any).
 
-Revision ID: 0019
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
