@@ -314,3 +314,15 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+
+# --- the DL/T 645 head-end (adapters.dlt645) ---
+dlt645_data_bytes_max = 200  # L of one frame: the standard's largest read reply
+dlt645_requests_in_flight_max = 256  # requests one head-end has open at once (all meters)
+dlt645_connections_max = 8  # TCP connections to one gateway, shared by those requests
+dlt645_reply_timeout_s = 2.0  # a meter not answering by then is asked again
+dlt645_attempts_max = 3  # requests to one meter before it is listed as failed
+dlt645_control_expiry_s = 300  # a trip or close the meter has not acted on by then lapses
+dlt645_time_sync_every_s = 3_600.0  # broadcast time sync of the gateway's meters
+dlt645_failed_meters_listed_max = 1_000  # failed meters a collection report names
+assert dlt645_requests_in_flight_max >= dlt645_connections_max >= 1
+assert dlt645_attempts_max >= 1
