@@ -1,0 +1,389 @@
+"""The DL/T 645-2007 head-end: gridpay's side of a TCP gateway (a concentrator, or a meter
+fleet) in front of many meters, each addressed by its number.
+
+``Dlt645Client`` is the asyncio part: a few TCP connections shared by many requests in flight
+(at most ``limits.dlt645_requests_in_flight_max``), each request answered within a timeout or
+asked again, up to ``limits.dlt645_attempts_max`` times; an abnormal reply is the meter's word
+and is not asked again. Replies are matched to requests by meter and function (and data
+identifier), so a meter that stays silent holds up no other.
+
+``Dlt645HeadEnd`` is what the rest of gridpay sees: the ``HeadEnd`` port of the command
+dispatcher (a trip or close is done only when status word 3 confirms the relay, and the result
+carries the instant the meter confirmed it), the ``MeterReader`` of the nightly collection, and
+the broadcast time sync. It runs the client on an event loop of its own thread, so synchronous
+callers (the workers, the CLI) use it as they use any other adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import threading
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from gridpay import limits
+from gridpay.adapters.dlt645 import codec
+from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, RemoteControl
+from gridpay.adapters.dlt645.errors import FrameError, MeterNoAnswer, MeterRefused
+from gridpay.adapters.dlt645.security import PayloadCipher, PlainPayload
+from gridpay.adapters.dlt645.stream import StreamDecoder
+from gridpay.domain.commands import CommandAction, CommandResult
+from gridpay.errors import DeliveryFailed, GridpayError
+from gridpay.ports.meters import FreezeBatch, MeterFailure, MeterFreeze
+
+T = TypeVar("T")
+FREEZES_BACK_MAX = 62  # the daily freezes a meter keeps
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    connections: int = limits.dlt645_connections_max
+    in_flight_max: int = limits.dlt645_requests_in_flight_max
+    reply_timeout_s: float = limits.dlt645_reply_timeout_s
+    attempts_max: int = limits.dlt645_attempts_max
+    connect_timeout_s: float = 5.0
+
+
+def freeze_dis(freezes_back: int) -> tuple[int, int]:
+    """The freeze-time and energy-block identifiers of the ``freezes_back``-th last freeze."""
+    if not 1 <= freezes_back <= FREEZES_BACK_MAX:
+        raise DeliveryFailed(f"a meter keeps its last {FREEZES_BACK_MAX} daily freezes")
+    return DI.DAY_FREEZE_TIME - 1 + freezes_back, DI.DAY_FREEZE_ENERGY - 1 + freezes_back
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.waiting: dict[tuple[str, int], tuple[int | None, asyncio.Future[Frame]]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    async def read_replies(self) -> None:
+        decoder = StreamDecoder()
+        try:
+            while data := await self.reader.read(65_536):
+                decoder.feed(data)
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except FrameError:
+                        continue  # garbled on the way: the request times out and is asked again
+                    if frame is None:
+                        break
+                    self._deliver(frame)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.closed = True
+            for _, future in self.waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the gateway closed the connection"))
+
+    def _deliver(self, frame: Frame) -> None:
+        if not frame.is_reply:
+            return
+        waiting = self.waiting.get((frame.address, frame.function))
+        if waiting is None:
+            return  # a late answer to a request given up on
+        di, future = waiting
+        if di is not None and not frame.is_abnormal:
+            try:
+                if codec.di_of(frame.data) != di:
+                    return  # a late answer to an earlier request of the same meter
+            except FrameError:
+                return
+        if not future.done():
+            future.set_result(frame)
+
+
+class Dlt645Client:
+    """Requests to the meters behind one gateway, over a few shared TCP connections."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        options: ClientOptions | None = None,
+        cipher: PayloadCipher | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.options = options or ClientOptions()
+        self.cipher = cipher or PlainPayload()
+        self._connections: list[_Connection | None] = [None] * self.options.connections
+        self._locks = [asyncio.Lock() for _ in range(self.options.connections)]
+        self._slots = asyncio.Semaphore(self.options.in_flight_max)
+        self._busy: set[str] = set()  # meters with a request in flight: one at a time each
+        self._meter_free = asyncio.Condition()
+
+    async def close(self) -> None:
+        for connection in self._connections:
+            if connection is not None:
+                connection.writer.close()
+                if connection.task is not None:
+                    connection.task.cancel()
+        self._connections = [None] * self.options.connections
+
+    async def _connection(self, index: int) -> _Connection:
+        async with self._locks[index]:
+            connection = self._connections[index]
+            if connection is None or connection.closed:
+                try:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection(self.host, self.port),
+                        self.options.connect_timeout_s,
+                    )
+                except (OSError, TimeoutError) as exc:
+                    raise MeterNoAnswer(
+                        f"cannot reach the meter gateway {self.host}:{self.port}: {exc}"
+                    ) from None
+                connection = _Connection(reader, writer)
+                connection.task = asyncio.get_running_loop().create_task(connection.read_replies())
+                self._connections[index] = connection
+            return connection
+
+    async def send_only(self, frame: Frame) -> None:
+        """A frame nobody answers (a broadcast), on every connection's gateway once."""
+        connection = await self._connection(0)
+        connection.writer.write(codec.encode(frame))
+        await connection.writer.drain()
+
+    async def ask(self, frame: Frame, di: int | None = None) -> Frame:
+        """The meter's normal reply to ``frame``: asked again on silence, ``MeterRefused`` on
+        an abnormal reply, ``MeterNoAnswer`` after the last attempt."""
+        address = frame.address
+        async with self._meter_free:
+            await self._meter_free.wait_for(lambda: address not in self._busy)
+            self._busy.add(address)
+        try:
+            async with self._slots:
+                return await self._attempts(frame, di)
+        finally:
+            async with self._meter_free:
+                self._busy.discard(address)
+                self._meter_free.notify_all()
+
+    async def _attempts(self, frame: Frame, di: int | None) -> Frame:
+        raw = codec.encode(frame)
+        index = int(frame.address) % self.options.connections if frame.address.isdigit() else 0
+        key = (frame.address, frame.function)
+        for _ in range(self.options.attempts_max):
+            try:
+                connection = await self._connection(index)
+            except MeterNoAnswer:
+                await asyncio.sleep(self.options.reply_timeout_s / 4)
+                continue
+            future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+            connection.waiting[key] = (di, future)
+            try:
+                connection.writer.write(raw)
+                reply = await asyncio.wait_for(future, self.options.reply_timeout_s)
+            except (TimeoutError, ConnectionError):
+                continue
+            finally:
+                if connection.waiting.get(key, (None, None))[1] is future:
+                    del connection.waiting[key]
+            if reply.is_abnormal:
+                raise MeterRefused(
+                    f"meter {frame.address} refused: {codec.describe_error(reply.error_byte)}",
+                    reply.error_byte,
+                )
+            return reply
+        raise MeterNoAnswer(
+            f"meter {frame.address}: no valid answer to {self.options.attempts_max} requests "
+            f"of {self.options.reply_timeout_s:g} s each"
+        )
+
+    # --- what gridpay asks a meter ----------------------------------------------------------
+
+    async def read(self, meter_id: int, di: int) -> bytes:
+        address = codec.address_of(meter_id)
+        reply = await self.ask(codec.read_request(address, di), di)
+        return codec.parse_read_reply(reply).value
+
+    async def read_freeze(self, meter_id: int, freezes_back: int = 1) -> MeterFreeze:
+        time_di, energy_di = freeze_dis(freezes_back)
+        frozen_at = codec.instant_of(await self.read(meter_id, time_di), seconds=False)
+        registers = codec.energy_block_wh(await self.read(meter_id, energy_di))
+        return MeterFreeze(meter_id, frozen_at, registers)
+
+    async def relay_open(self, meter_id: int) -> bool:
+        return codec.relay_open(await self.read(meter_id, DI.STATUS_WORD_3))
+
+    async def control(self, meter_id: int, action: ControlAction, expires_at: dt.datetime) -> None:
+        command = RemoteControl(codec.address_of(meter_id), action, expires_at)
+        await self.ask(codec.remote_control(command, self.cipher))
+
+
+# --- the synchronous head-end --------------------------------------------------------------------
+
+_ACTIONS = {
+    CommandAction.DISCONNECT: (ControlAction.TRIP, True),
+    CommandAction.RECONNECT: (ControlAction.CLOSE_DIRECT, False),
+}
+
+
+@dataclass(frozen=True)
+class MeterRegisters:
+    meter_id: int
+    registers_wh: tuple[int, ...]
+    relay_open: bool
+    last_freeze: MeterFreeze
+
+
+class Dlt645HeadEnd:
+    """The ``HeadEnd`` and ``MeterReader`` ports over a DL/T 645 gateway at ``host:port``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        time_zone: str = "Asia/Shanghai",
+        options: ClientOptions | None = None,
+        cipher: PayloadCipher | None = None,
+        control_expiry_s: float = limits.dlt645_control_expiry_s,
+        pending_max: int = limits.command_dispatch_batch_max * 20,
+    ) -> None:
+        self.host, self.port = host, port
+        self.zone = ZoneInfo(time_zone)
+        self.control_expiry_s = control_expiry_s
+        self.pending_max = pending_max
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="dlt645", daemon=True)
+        self._thread.start()
+        self._client = self._run(self._make_client(options, cipher))
+        self._results: collections.deque[CommandResult] = collections.deque()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self.submitted = 0
+
+    async def _make_client(
+        self, options: ClientOptions | None, cipher: PayloadCipher | None
+    ) -> Dlt645Client:
+        return Dlt645Client(self.host, self.port, options, cipher)  # its locks on this loop
+
+    def _run(self, coroutine: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(_as_coroutine(coroutine), self._loop).result()
+
+    @property
+    def name(self) -> str:
+        return f"dlt645:{self.endpoint}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    # --- HeadEnd ------------------------------------------------------------------------------
+
+    def submit(self, correlation_id: str, meter_id: int, action: str, at: dt.datetime) -> None:
+        """Start the switch; its result (relay confirmed, or why not) comes from ``results``."""
+        assert at.tzinfo is not None
+        control, want_open = _ACTIONS[CommandAction(action)]
+        with self._lock:
+            if self._pending >= self.pending_max:
+                raise DeliveryFailed(
+                    f"head-end {self.name} has {self._pending} commands in flight: "
+                    f"command {correlation_id} refused"
+                )
+            self._pending += 1
+            self.submitted += 1
+        expires_at = (at + dt.timedelta(seconds=self.control_expiry_s)).astimezone(self.zone)
+        started = time.monotonic()
+
+        async def switch() -> None:
+            error = await self._switched(meter_id, control, want_open, expires_at)
+            done_at = at + dt.timedelta(seconds=time.monotonic() - started)
+            with self._idle:
+                self._results.append(CommandResult(correlation_id, error is None, done_at, error))
+                self._pending -= 1
+                self._idle.notify_all()
+
+        asyncio.run_coroutine_threadsafe(switch(), self._loop)
+
+    async def _switched(
+        self, meter_id: int, control: ControlAction, want_open: bool, expires_at: dt.datetime
+    ) -> str | None:
+        """None when status word 3 confirms the relay where the command put it; else why not."""
+        try:
+            await self._client.control(meter_id, control, expires_at.replace(tzinfo=None))
+            if await self._client.relay_open(meter_id) is not want_open:
+                where = "open" if not want_open else "closed"
+                return f"meter {meter_id} accepted the command but its relay is still {where}"
+        except GridpayError as exc:
+            return exc.message
+        return None
+
+    def results(self, now: dt.datetime) -> list[CommandResult]:
+        """Every result that has arrived, each once (whatever ``now``: they are real answers)."""
+        with self._lock:
+            taken = list(self._results)
+            self._results.clear()
+        return taken
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._pending
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until every command submitted has its result (True), or ``timeout_s``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
+
+    # --- MeterReader and the operator's reads ------------------------------------------------
+
+    def read_day_freezes(self, meter_ids: Sequence[int], freezes_back: int = 1) -> FreezeBatch:
+        freeze_dis(freezes_back)  # refused before any traffic
+        return self._run(self._read_all(list(meter_ids), freezes_back))
+
+    async def _read_all(self, meter_ids: list[int], freezes_back: int) -> FreezeBatch:
+        freezes: list[MeterFreeze] = []
+        failures: list[MeterFailure] = []
+        todo = iter(meter_ids)
+
+        async def worker() -> None:
+            for meter_id in todo:
+                try:
+                    freezes.append(await self._client.read_freeze(meter_id, freezes_back))
+                except GridpayError as exc:
+                    failures.append(MeterFailure(meter_id, exc.message))
+
+        workers = min(len(meter_ids), self._client.options.in_flight_max)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return FreezeBatch(tuple(freezes), tuple(failures))
+
+    def read_meter(self, meter_id: int) -> MeterRegisters:
+        """Registers now, the relay and the last daily freeze of one meter."""
+
+        async def read() -> MeterRegisters:
+            block = codec.energy_block_wh(await self._client.read(meter_id, DI.ENERGY_BLOCK))
+            is_open = await self._client.relay_open(meter_id)
+            freeze = await self._client.read_freeze(meter_id)
+            return MeterRegisters(meter_id, block, is_open, freeze)
+
+        return self._run(read())
+
+    def read_energy_total_wh(self, meter_id: int) -> int:
+        return codec.energy_wh(self._run(self._client.read(meter_id, DI.ENERGY_TOTAL)))
+
+    def sync_time(self, at: dt.datetime) -> None:
+        """Broadcast ``at`` (as local time) to every meter behind the gateway."""
+        local = at.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
+        self._run(self._client.send_only(codec.broadcast_time(local)))
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,306 @@
+"""A simulated fleet of DL/T 645-2007 meters behind one TCP endpoint, as a concentrator or a
+gateway presents them: each meter answers frames addressed to its number.
+
+Each meter's registers advance with a household load profile (its mean daily energy from the
+synthetic city's model, spread over the hours of the day, the season's and the weekday's
+factor, split over the time-of-use registers by the hour), only while its relay is closed. At
+every local midnight the meter freezes its registers (the daily freeze the head-end collects).
+A remote control trips or closes the relay, unless its expiry has passed; status word 3 says
+where the relay is.
+
+Faults are injected per meter: ``silent`` (never answers), ``garbled`` (answers noise),
+``bad_checksum`` (answers with a wrong checksum) and ``relay_refuses`` (an abnormal reply to
+every remote control). The fleet runs on a clock it is given (real time, or a simulation's), and
+advances a meter only when it is asked something, so a fleet of 100,000 idle meters costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import math
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from gridpay.adapters.dlt645 import codec
+from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, Function, ReadReply
+from gridpay.adapters.dlt645.errors import FrameError
+from gridpay.adapters.dlt645.security import PayloadCipher, PlainPayload
+from gridpay.adapters.dlt645.stream import StreamDecoder
+from gridpay.simulation import synthetic
+
+FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
+FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses")
+ERROR_OTHER = 0x01
+ERROR_NO_DATA = 0x02
+# Share of a day's energy used in each local hour (per mille): night low, a morning peak, the
+# evening peak highest.
+HOUR_SHARE_PERMILLE = (
+    20, 16, 14, 13, 13, 16, 30, 48, 52, 44, 40, 42,
+    46, 42, 38, 38, 44, 66, 80, 84, 76, 62, 44, 32,
+)  # fmt: skip
+# The time-of-use register (index in the energy block: 1 sharp, 2 peak, 3 flat, 4 valley) of
+# each local hour.
+HOUR_REGISTER = (4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 3, 3, 3, 2, 1, 1, 3, 3, 4)
+_REGISTER_DIS = (DI.ENERGY_TOTAL, DI.ENERGY_SHARP, DI.ENERGY_PEAK, DI.ENERGY_FLAT, DI.ENERGY_VALLEY)
+assert sum(HOUR_SHARE_PERMILLE) == 1000
+assert len(HOUR_REGISTER) == 24
+
+
+@dataclass(frozen=True)
+class FleetMeter:
+    """A meter to present: its number, mean daily energy and registers at ``registers_at``."""
+
+    meter_id: int
+    daily_wh: int
+    registers_wh: tuple[int, ...] = (0, 0, 0, 0, 0)
+    relay_open: bool = False
+
+
+class _Meter:
+    __slots__ = ("at", "daily_wh", "fault", "freezes", "registers", "relay_open")
+
+    def __init__(self, meter: FleetMeter, at: dt.datetime) -> None:
+        self.daily_wh = meter.daily_wh
+        self.registers = [float(wh) for wh in meter.registers_wh]
+        self.relay_open = meter.relay_open
+        self.at = at
+        # newest first: (frozen_at, registers)
+        self.freezes: collections.deque[tuple[dt.datetime, tuple[int, ...]]] = collections.deque(
+            [(at, tuple(meter.registers_wh))], maxlen=FREEZES_KEPT
+        )
+        self.fault: str | None = None
+
+
+class MeterFleet:
+    def __init__(
+        self,
+        meters: Iterable[FleetMeter],
+        clock: Callable[[], dt.datetime],
+        *,
+        time_zone: str = "Asia/Shanghai",
+        cipher: PayloadCipher | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.zone = ZoneInfo(time_zone)
+        self.clock = clock
+        self.cipher = cipher or PlainPayload()
+        self._rng = random.Random(seed)
+        # The registers given are those of the last midnight: the fleet starts with a daily
+        # freeze the head-end can read at once.
+        midnight = self._local(clock()).replace(hour=0, minute=0, second=0, microsecond=0)
+        self._meters = {m.meter_id: _Meter(m, midnight) for m in meters}
+        self.frames_answered = 0
+        self.time_syncs: list[dt.datetime] = []
+        self.server: asyncio.Server | None = None
+
+    # --- the meters, for tests and the demo ----------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._meters)
+
+    def meter_ids(self) -> list[int]:
+        return list(self._meters)
+
+    def inject(self, meter_id: int, fault: str | None) -> None:
+        """Give a meter a fault (one of ``FAULTS``), or heal it with ``None``."""
+        assert fault is None or fault in FAULTS, fault
+        self._meters[meter_id].fault = fault
+
+    def registers_wh(self, meter_id: int) -> tuple[int, ...]:
+        meter = self._advanced(meter_id)
+        return tuple(int(wh) for wh in meter.registers)
+
+    def relay_is_open(self, meter_id: int) -> bool:
+        return self._meters[meter_id].relay_open
+
+    def last_freeze(self, meter_id: int, back: int = 1) -> tuple[dt.datetime, tuple[int, ...]]:
+        """The ``back``-th last daily freeze: its local instant and registers."""
+        return self._advanced(meter_id).freezes[back - 1]
+
+    # --- the registers -------------------------------------------------------------------------
+
+    def _local(self, at: dt.datetime) -> dt.datetime:
+        assert at.tzinfo is not None
+        return at.astimezone(self.zone)
+
+    def _advanced(self, meter_id: int) -> _Meter:
+        meter = self._meters[meter_id]
+        now = self._local(self.clock())
+        at = meter.at
+        while at < now:
+            # wall-clock hours (the zone's hours are whole in the time zones meters live in)
+            hour_end = at.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+            until = min(hour_end, now)
+            if not meter.relay_open:
+                self._add(meter, at, (until - at).total_seconds())
+            if until == hour_end and hour_end.hour == 0:
+                meter.freezes.appendleft((hour_end, tuple(int(wh) for wh in meter.registers)))
+            at = until
+        meter.at = max(meter.at, now)
+        return meter
+
+    @staticmethod
+    def _add(meter: _Meter, at: dt.datetime, seconds: float) -> None:
+        factor = synthetic.day_factor(at.date())
+        wh = meter.daily_wh * factor * HOUR_SHARE_PERMILLE[at.hour] / 1000 * seconds / 3600
+        meter.registers[0] += wh
+        meter.registers[HOUR_REGISTER[at.hour]] += wh
+
+    # --- the protocol --------------------------------------------------------------------------
+
+    def answer(self, frame: Frame) -> bytes:
+        """The bytes the addressed meter sends back (none for a broadcast or another bus)."""
+        if frame.is_reply:
+            return b""
+        if frame.address == codec.BROADCAST_ADDRESS:
+            if frame.function == Function.BROADCAST_TIME:
+                self.time_syncs.append(codec.parse_broadcast_time(frame))
+            return b""
+        meter_id = int(frame.address) if frame.address.isdigit() else None
+        meter = self._meters.get(meter_id) if meter_id is not None else None
+        if meter is None or meter_id is None or meter.fault == "silent":
+            return b""
+        reply = self._reply(meter_id, frame)
+        self.frames_answered += 1
+        if meter.fault == "garbled":
+            return bytes(self._rng.randrange(256) for _ in range(self._rng.randrange(8, 30)))
+        raw = codec.encode(reply)
+        if meter.fault == "bad_checksum":
+            raw = raw[:-2] + bytes([(raw[-2] + 1) & 0xFF]) + raw[-1:]
+        return raw
+
+    def _reply(self, meter_id: int, frame: Frame) -> Frame:
+        if frame.function == Function.READ_DATA:
+            return self._read(meter_id, frame)
+        if frame.function == Function.REMOTE_CONTROL:
+            return self._control(meter_id, frame)
+        return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
+
+    def _read(self, meter_id: int, frame: Frame) -> Frame:
+        try:
+            di = codec.di_of(frame.data)
+        except FrameError:
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
+        meter = self._advanced(meter_id)
+        registers = tuple(int(wh) for wh in meter.registers)
+        value: bytes
+        if di == DI.ENERGY_BLOCK:
+            value = codec.energy_block_bytes(registers)
+        elif di in _REGISTER_DIS:
+            value = codec.energy_bytes(registers[_REGISTER_DIS.index(di)])
+        elif DI.DAY_FREEZE_ENERGY <= di < DI.DAY_FREEZE_ENERGY + FREEZES_KEPT:
+            back = di - DI.DAY_FREEZE_ENERGY
+            if back >= len(meter.freezes):
+                return codec.abnormal_reply(frame.address, frame.function, ERROR_NO_DATA)
+            value = codec.energy_block_bytes(meter.freezes[back][1])
+        elif DI.DAY_FREEZE_TIME <= di < DI.DAY_FREEZE_TIME + FREEZES_KEPT:
+            back = di - DI.DAY_FREEZE_TIME
+            if back >= len(meter.freezes):
+                return codec.abnormal_reply(frame.address, frame.function, ERROR_NO_DATA)
+            value = codec.instant_bytes(meter.freezes[back][0], seconds=False)
+        elif di == DI.STATUS_WORD_3:
+            value = codec.status_word_bytes(meter.relay_open)
+        else:
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_NO_DATA)
+        return codec.read_reply(ReadReply(frame.address, di, value))
+
+    def _control(self, meter_id: int, frame: Frame) -> Frame:
+        meter = self._advanced(meter_id)
+        refuse = codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
+        try:
+            command = codec.parse_remote_control(frame, self.cipher)
+        except FrameError:
+            return refuse
+        now = self._local(self.clock()).replace(tzinfo=None)
+        if meter.fault == "relay_refuses" or command.expires_at < now:
+            return refuse
+        if command.action is ControlAction.TRIP:
+            meter.relay_open = True
+        elif command.action is ControlAction.CLOSE_DIRECT:
+            meter.relay_open = False
+        # CLOSE_PERMITTED leaves the relay open until the customer presses the button.
+        return codec.control_reply(frame.address)
+
+    # --- the endpoint --------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on ``host:port`` (0: a free port); the address actually bound."""
+        self.server = await asyncio.start_server(self._serve, host, port)
+        bound = self.server.sockets[0].getsockname()
+        return str(bound[0]), int(bound[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = StreamDecoder()
+        try:
+            while data := await reader.read(65_536):
+                decoder.feed(data)
+                out = bytearray()
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except FrameError:
+                        continue  # a meter ignores what it cannot read
+                    if frame is None:
+                        break
+                    out += self.answer(frame)
+                if out:
+                    writer.write(bytes(out))
+                    await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+# --- fleets --------------------------------------------------------------------------------------
+
+
+def synthetic_meters(count: int, seed: int = 0) -> list[FleetMeter]:
+    """``count`` meters numbered as the synthetic city numbers them, with lognormal mean daily
+    energy around 5 kWh and registers of a few years' use."""
+    rng = random.Random(seed)
+    meters = []
+    for i in range(1, count + 1):
+        daily_wh = int(min(40_000, max(1_000, rng.lognormvariate(math.log(5_000), 0.5))))
+        total_wh = daily_wh * rng.randrange(30, 1_500) // codec.WH_PER_STEP * codec.WH_PER_STEP
+        meters.append(FleetMeter(synthetic.METER_ID_BASE + i, daily_wh, (total_wh, 0, 0, 0, 0)))
+    return meters
+
+
+class RunningFleet:
+    """A fleet served from a thread of its own (for the demo, tests and benches, next to a
+    synchronous caller): ``with RunningFleet(fleet) as (host, port): ...``."""
+
+    def __init__(self, fleet: MeterFleet, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fleet, self.host, self.port = fleet, host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> tuple[str, int]:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        thread = threading.Thread(target=loop.run_forever, name="meter-fleet", daemon=True)
+        thread.start()
+        self._thread = thread
+        bound = asyncio.run_coroutine_threadsafe(self.fleet.start(self.host, self.port), loop)
+        return bound.result(timeout=10)
+
+    def __exit__(self, *exc: object) -> None:
+        loop, thread = self._loop, self._thread
+        assert loop is not None and thread is not None
+        asyncio.run_coroutine_threadsafe(self.fleet.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
