@@ -45,3 +45,9 @@ class MeterReader(Protocol):
         """The ``freezes_back``-th last daily freeze (1: the last) of every meter: each meter
         is in ``freezes`` or in ``failures``, never both, never missing."""
         ...
+
+
+class MeterClockSync(Protocol):
+    """A head-end that sets its meters' clocks (a broadcast: no meter answers)."""
+
+    def sync_time(self, at: dt.datetime) -> None: ...

@@ -32,8 +32,10 @@ from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, Function, Re
 from gridpay.adapters.dlt645.errors import FrameError
 from gridpay.adapters.dlt645.security import PayloadCipher, PlainPayload
 from gridpay.adapters.dlt645.stream import StreamDecoder
+from gridpay.ports.store import Store
 from gridpay.simulation import synthetic
 
+DAILY_WH_DEFAULT = 5_000
 FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
 FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses")
 ERROR_OTHER = 0x01
@@ -304,3 +306,44 @@ class RunningFleet:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+_READING_COLUMNS = ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
+
+
+def meters_of_store(store: Store, today: dt.date, days_back: int = 7) -> list[FleetMeter]:
+    """The prepaid meters of a gridpay database, their registers at today's midnight from the
+    latest stored reading (of the last ``days_back`` days; zero without one) and their daily
+    energy from the two latest."""
+    with store.unit_of_work() as uow:
+        meters = uow.readings.prepaid_meters(today)
+        by_day = [
+            uow.readings.readings_for_day(today - dt.timedelta(days=n))
+            for n in range(1, days_back + 1)
+        ]
+    latest: dict[int, tuple[int, ...]] = {}
+    daily: dict[int, int] = {}
+    for readings in by_day:
+        for row in readings.iter_rows(named=True):
+            meter_id = row["meter_id"]
+            registers = tuple(
+                row[c] or 0 for c in ("total_wh", "sharp_wh", "peak_wh", "flat_wh", "valley_wh")
+            )
+            if meter_id not in latest:
+                latest[meter_id] = registers
+            elif meter_id not in daily:
+                daily[meter_id] = max(0, latest[meter_id][0] - registers[0])
+    return [
+        FleetMeter(m, daily.get(m) or DAILY_WH_DEFAULT, latest.get(m, (0, 0, 0, 0, 0)))
+        for m in meters["meter_id"].to_list()
+    ]
+
+
+def inject_faults(fleet: MeterFleet, share: float, seed: int = 0) -> int:
+    """Give ``share`` of the meters one of the faults each (seeded); how many were given one."""
+    rng = random.Random(f"faults/{seed}")
+    ids = fleet.meter_ids()
+    faulty = rng.sample(ids, round(len(ids) * share))
+    for i, meter_id in enumerate(faulty):
+        fleet.inject(meter_id, FAULTS[i % len(FAULTS)])
+    return len(faulty)
