@@ -30,8 +30,11 @@ from zoneinfo import ZoneInfo
 from gridpay.adapters.dlt645 import codec
 from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, Function, ReadReply
 from gridpay.adapters.dlt645.errors import FrameError
+from gridpay.adapters.dlt645.head_end import Dlt645HeadEnd
 from gridpay.adapters.dlt645.security import PayloadCipher, PlainPayload
 from gridpay.adapters.dlt645.stream import StreamDecoder
+from gridpay.domain.commands import CommandResult
+from gridpay.ports.gateways import HeadEnd
 from gridpay.ports.store import Store
 from gridpay.simulation import synthetic
 
@@ -88,8 +91,12 @@ class MeterFleet:
         time_zone: str = "Asia/Shanghai",
         cipher: PayloadCipher | None = None,
         seed: int = 0,
+        adopt_unknown: bool = False,
     ) -> None:
+        """``adopt_unknown``: answer for any meter number, adding a meter on its first frame
+        (for a demo whose city is built after the fleet starts)."""
         self.zone = ZoneInfo(time_zone)
+        self.adopt_unknown = adopt_unknown
         self.clock = clock
         self.cipher = cipher or PlainPayload()
         self._rng = random.Random(seed)
@@ -124,6 +131,12 @@ class MeterFleet:
     def last_freeze(self, meter_id: int, back: int = 1) -> tuple[dt.datetime, tuple[int, ...]]:
         """The ``back``-th last daily freeze: its local instant and registers."""
         return self._advanced(meter_id).freezes[back - 1]
+
+    def _adopt(self, meter_id: int) -> _Meter:
+        midnight = self._local(self.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
+        meter = _Meter(FleetMeter(meter_id, DAILY_WH_DEFAULT), midnight)
+        self._meters[meter_id] = meter
+        return meter
 
     # --- the registers -------------------------------------------------------------------------
 
@@ -166,6 +179,8 @@ class MeterFleet:
             return b""
         meter_id = int(frame.address) if frame.address.isdigit() else None
         meter = self._meters.get(meter_id) if meter_id is not None else None
+        if meter is None and meter_id is not None and self.adopt_unknown:
+            meter = self._adopt(meter_id)
         if meter is None or meter_id is None or meter.fault == "silent":
             return b""
         reply = self._reply(meter_id, frame)
@@ -347,3 +362,24 @@ def inject_faults(fleet: MeterFleet, share: float, seed: int = 0) -> int:
     for i, meter_id in enumerate(faulty):
         fleet.inject(meter_id, FAULTS[i % len(FAULTS)])
     return len(faulty)
+
+
+class AnsweredBeforeMoving:
+    """A real-time head-end made to keep pace with a simulated clock: each command is carried
+    out before ``submit`` returns, so the clock cannot jump past the command's expiry while it
+    is on the wire."""
+
+    def __init__(self, inner: HeadEnd, wait_s: float = 30.0) -> None:
+        self.inner, self.wait_s = inner, wait_s
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def submit(self, correlation_id: str, meter_id: int, action: str, at: dt.datetime) -> None:
+        self.inner.submit(correlation_id, meter_id, action, at)
+        if isinstance(self.inner, Dlt645HeadEnd):
+            self.inner.wait_idle(self.wait_s)
+
+    def results(self, now: dt.datetime) -> list[CommandResult]:
+        return self.inner.results(now)
