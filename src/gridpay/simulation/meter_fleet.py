@@ -9,8 +9,9 @@ A remote control trips or closes the relay, unless its expiry has passed; status
 where the relay is.
 
 Faults are injected per meter: ``silent`` (never answers), ``garbled`` (answers noise),
-``bad_checksum`` (answers with a wrong checksum) and ``relay_refuses`` (an abnormal reply to
-every remote control). The fleet runs on a clock it is given (real time, or a simulation's), and
+``bad_checksum`` (answers with a wrong checksum), ``relay_refuses`` (an abnormal reply to
+every remote control) and ``relay_stuck`` (accepts a remote control, but the relay does not
+move: only status word 3 tells). The fleet runs on a clock it is given (real time, or a simulation's), and
 advances a meter only when it is asked something, so a fleet of 100,000 idle meters costs
 nothing.
 """
@@ -23,7 +24,7 @@ import datetime as dt
 import math
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -40,7 +41,7 @@ from gridpay.simulation import synthetic
 
 DAILY_WH_DEFAULT = 5_000
 FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
-FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses")
+FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses", "relay_stuck")
 ERROR_OTHER = 0x01
 ERROR_NO_DATA = 0x02
 # Share of a day's energy used in each local hour (per mille): night low, a morning peak, the
@@ -237,7 +238,9 @@ class MeterFleet:
         now = self._local(self.clock()).replace(tzinfo=None)
         if meter.fault == "relay_refuses" or command.expires_at < now:
             return refuse
-        if command.action is ControlAction.TRIP:
+        if meter.fault == "relay_stuck":
+            pass
+        elif command.action is ControlAction.TRIP:
             meter.relay_open = True
         elif command.action is ControlAction.CLOSE_DIRECT:
             meter.relay_open = False
@@ -354,14 +357,19 @@ def meters_of_store(store: Store, today: dt.date, days_back: int = 7) -> list[Fl
     ]
 
 
-def inject_faults(fleet: MeterFleet, share: float, seed: int = 0) -> int:
-    """Give ``share`` of the meters one of the faults each (seeded); how many were given one."""
+READ_FAULTS = ("silent", "garbled", "bad_checksum")  # the faults that make a meter unreadable
+
+
+def inject_faults(
+    fleet: MeterFleet, share: float, seed: int = 0, faults: Sequence[str] = FAULTS
+) -> list[int]:
+    """Give ``share`` of the meters one of ``faults`` each, in turn (seeded): the meters."""
     rng = random.Random(f"faults/{seed}")
     ids = fleet.meter_ids()
     faulty = rng.sample(ids, round(len(ids) * share))
     for i, meter_id in enumerate(faulty):
-        fleet.inject(meter_id, FAULTS[i % len(FAULTS)])
-    return len(faulty)
+        fleet.inject(meter_id, faults[i % len(faults)])
+    return sorted(faulty)
 
 
 class AnsweredBeforeMoving:

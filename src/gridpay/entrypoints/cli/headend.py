@@ -162,7 +162,7 @@ def meter_sim(
             fleet_meters, g.clock.now, time_zone=g.settings.time_zone, seed=seed
         )
     faulty = meter_fleet.inject_faults(fleet, faulty_share, seed)
-    asyncio.run(_serve(fleet, host, port, for_seconds, faulty))
+    asyncio.run(_serve(fleet, host, port, for_seconds, len(faulty)))
 
 
 async def _serve(
