@@ -11,9 +11,9 @@ where the relay is.
 Faults are injected per meter: ``silent`` (never answers), ``garbled`` (answers noise),
 ``bad_checksum`` (answers with a wrong checksum), ``relay_refuses`` (an abnormal reply to
 every remote control) and ``relay_stuck`` (accepts a remote control, but the relay does not
-move: only status word 3 tells). The fleet runs on a clock it is given (real time, or a simulation's), and
-advances a meter only when it is asked something, so a fleet of 100,000 idle meters costs
-nothing.
+move: only status word 3 tells). The fleet runs on a clock it is given (real time, or a
+simulation's), and advances a meter only when it is asked something, so a fleet of 100,000
+idle meters costs nothing.
 """
 
 from __future__ import annotations
