@@ -38,6 +38,7 @@ from gridpay.ports.meters import FreezeBatch, MeterFailure, MeterFreeze
 
 T = TypeVar("T")
 FREEZES_BACK_MAX = 62  # the daily freezes a meter keeps
+ENERGY_DIS = (DI.ENERGY_TOTAL, DI.ENERGY_SHARP, DI.ENERGY_PEAK, DI.ENERGY_FLAT, DI.ENERGY_VALLEY)
 
 
 @dataclass(frozen=True)
@@ -376,8 +377,19 @@ class Dlt645HeadEnd:
 
         return self._run(read())
 
-    def read_energy_total_wh(self, meter_id: int) -> int:
-        return codec.energy_wh(self._run(self._client.read(meter_id, DI.ENERGY_TOTAL)))
+    def read_energy_registers_wh(self, meter_id: int) -> tuple[int, ...]:
+        """Total, sharp, peak, flat, valley read one identifier at a time (for meters that do
+        not answer the block identifier)."""
+
+        async def read() -> tuple[int, ...]:
+            return tuple(
+                [codec.energy_wh(await self._client.read(meter_id, di)) for di in ENERGY_DIS]
+            )
+
+        return self._run(read())
+
+    def read_energy_block_wh(self, meter_id: int) -> tuple[int, ...]:
+        return codec.energy_block_wh(self._run(self._client.read(meter_id, DI.ENERGY_BLOCK)))
 
     def sync_time(self, at: dt.datetime) -> None:
         """Broadcast ``at`` (as local time) to every meter behind the gateway."""
