@@ -142,6 +142,7 @@ def _live(
         soft_wrap=True,
     )
     console.print(f"SMS sent are in {sms_file}.", soft_wrap=True)
+    console.print(f"Meter commands were confirmed by head-end {head_end.name}.", soft_wrap=True)
     console.print(
         f"Explore it: gridpay --db {path} account show {4_100_000_001:010d} ; "
         f"gridpay --db {path} explain {4_100_000_001:010d} ; gridpay --db {path} runs",
