@@ -324,5 +324,6 @@ dlt645_attempts_max = 3  # requests to one meter before it is listed as failed
 dlt645_control_expiry_s = 300  # a trip or close the meter has not acted on by then lapses
 dlt645_time_sync_every_s = 3_600.0  # broadcast time sync of the gateway's meters
 dlt645_failed_meters_listed_max = 1_000  # failed meters a collection report names
+dlt645_addresses_cached_max = 1_000_000  # meter addresses the codec keeps encoded (a city's)
 assert dlt645_requests_in_flight_max >= dlt645_connections_max >= 1
 assert dlt645_attempts_max >= 1

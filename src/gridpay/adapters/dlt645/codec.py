@@ -14,6 +14,7 @@ these raises ``FrameError`` and nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -109,7 +110,7 @@ class Frame:
     data: bytes = b""
 
     def __post_init__(self) -> None:
-        check_address(self.address)
+        _check_address_cached(self.address)
         if not 0 <= self.control <= 0xFF:
             raise FrameError(f"control byte {self.control} is not a byte")
         if len(self.data) > limits.dlt645_data_bytes_max:
@@ -142,6 +143,11 @@ class Frame:
         return self.data[0]
 
 
+@functools.lru_cache(maxsize=limits.dlt645_addresses_cached_max)
+def _check_address_cached(address: str) -> None:
+    check_address(address)
+
+
 # --- the frame ---------------------------------------------------------------------------------
 
 
@@ -154,6 +160,7 @@ def check_address(address: str) -> None:
             raise FrameError(f"meter address {address!r}: {pair!r} is not a BCD byte or AA")
 
 
+@functools.lru_cache(maxsize=limits.dlt645_addresses_cached_max)
 def encode_address(address: str) -> bytes:
     """``202208310002`` -> ``02 00 31 08 22 20`` (low byte first)."""
     check_address(address)
@@ -161,6 +168,7 @@ def encode_address(address: str) -> bytes:
     return bytes(0xAA if p == "AA" else int(p, 16) for p in reversed(pairs))
 
 
+@functools.lru_cache(maxsize=limits.dlt645_addresses_cached_max)
 def decode_address(raw: bytes) -> str:
     if len(raw) != ADDRESS_DIGITS // 2:
         raise FrameError(f"an address is {ADDRESS_DIGITS // 2} bytes, not {len(raw)}")
@@ -186,12 +194,16 @@ def checksum(raw: bytes) -> int:
     return sum(raw) & 0xFF
 
 
+_PLUS_33 = bytes((b + SCRAMBLE) & 0xFF for b in range(256))
+_MINUS_33 = bytes((b - SCRAMBLE) & 0xFF for b in range(256))
+
+
 def scramble(data: bytes) -> bytes:
-    return bytes((b + SCRAMBLE) & 0xFF for b in data)
+    return data.translate(_PLUS_33)
 
 
 def unscramble(data: bytes) -> bytes:
-    return bytes((b - SCRAMBLE) & 0xFF for b in data)
+    return data.translate(_MINUS_33)
 
 
 def encode(frame: Frame, *, preamble: bool = True) -> bytes:
@@ -237,18 +249,16 @@ def bcd(number: int, size: int) -> bytes:
     """``number`` as ``size`` BCD bytes, low byte first."""
     if not 0 <= number < 100**size:
         raise FrameError(f"{number} does not fit {size} BCD bytes")
-    digits = f"{number:0{2 * size}d}"
-    return bytes(int(digits[i : i + 2], 16) for i in range(2 * size - 2, -1, -2))
+    # The decimal digits read as hex are the BCD bytes, high byte first.
+    return bytes.fromhex(f"{number:0{2 * size}d}")[::-1]
 
 
 def from_bcd(raw: bytes) -> int:
-    number = 0
-    for byte in reversed(raw):
-        high, low = byte >> 4, byte & 0x0F
-        if high > 9 or low > 9:
-            raise FrameError(f"byte {byte:02X} is not BCD")
-        number = number * 100 + high * 10 + low
-    return number
+    digits = raw[::-1].hex()
+    if not digits.isdigit():
+        bad = next(b for b in raw if b >> 4 > 9 or b & 0x0F > 9)
+        raise FrameError(f"byte {bad:02X} is not BCD")
+    return int(digits) if digits else 0
 
 
 def di_bytes(di: int) -> bytes:

@@ -63,6 +63,19 @@ class _Connection:
         self.waiting: dict[tuple[str, int], tuple[int | None, asyncio.Future[Frame]]] = {}
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self._outgoing = bytearray()
+
+    def send(self, raw: bytes) -> None:
+        """Queue a frame; what the requests of one turn of the loop queue goes in one write
+        (a system call per frame would cost more than the protocol)."""
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing += raw
+
+    def _flush(self) -> None:
+        if self._outgoing and not self.closed:
+            self.writer.write(bytes(self._outgoing))
+        self._outgoing.clear()
 
     async def read_replies(self) -> None:
         decoder = StreamDecoder()
@@ -102,6 +115,14 @@ class _Connection:
             future.set_result(frame)
 
 
+class _MeterLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # requests holding or waiting for the lock
+
+
 class Dlt645Client:
     """Requests to the meters behind one gateway, over a few shared TCP connections."""
 
@@ -118,8 +139,7 @@ class Dlt645Client:
         self._connections: list[_Connection | None] = [None] * self.options.connections
         self._locks = [asyncio.Lock() for _ in range(self.options.connections)]
         self._slots = asyncio.Semaphore(self.options.in_flight_max)
-        self._busy: set[str] = set()  # meters with a request in flight: one at a time each
-        self._meter_free = asyncio.Condition()
+        self._meter_locks: dict[str, _MeterLock] = {}  # meters with requests in flight
 
     async def close(self) -> None:
         for connection in self._connections:
@@ -155,18 +175,20 @@ class Dlt645Client:
 
     async def ask(self, frame: Frame, di: int | None = None) -> Frame:
         """The meter's normal reply to ``frame``: asked again on silence, ``MeterRefused`` on
-        an abnormal reply, ``MeterNoAnswer`` after the last attempt."""
+        an abnormal reply, ``MeterNoAnswer`` after the last attempt. One request per meter at
+        a time: its replies carry no request number to tell them apart."""
         address = frame.address
-        async with self._meter_free:
-            await self._meter_free.wait_for(lambda: address not in self._busy)
-            self._busy.add(address)
+        entry = self._meter_locks.get(address)
+        if entry is None:
+            entry = self._meter_locks[address] = _MeterLock()
+        entry.users += 1
         try:
-            async with self._slots:
+            async with entry.lock, self._slots:
                 return await self._attempts(frame, di)
         finally:
-            async with self._meter_free:
-                self._busy.discard(address)
-                self._meter_free.notify_all()
+            entry.users -= 1
+            if entry.users == 0:
+                del self._meter_locks[address]
 
     async def _attempts(self, frame: Frame, di: int | None) -> Frame:
         raw = codec.encode(frame)
@@ -178,14 +200,18 @@ class Dlt645Client:
             except MeterNoAnswer:
                 await asyncio.sleep(self.options.reply_timeout_s / 4)
                 continue
-            future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Frame] = loop.create_future()
             connection.waiting[key] = (di, future)
+            # A timer rather than ``wait_for``: no task per request on the hot path.
+            timer = loop.call_later(self.options.reply_timeout_s, _time_out, future)
             try:
-                connection.writer.write(raw)
-                reply = await asyncio.wait_for(future, self.options.reply_timeout_s)
+                connection.send(raw)
+                reply = await future
             except (TimeoutError, ConnectionError):
                 continue
             finally:
+                timer.cancel()
                 if connection.waiting.get(key, (None, None))[1] is future:
                     del connection.waiting[key]
             if reply.is_abnormal:
@@ -395,6 +421,11 @@ class Dlt645HeadEnd:
         """Broadcast ``at`` (as local time) to every meter behind the gateway."""
         local = at.astimezone(self.zone).replace(tzinfo=None, microsecond=0)
         self._run(self._client.send_only(codec.broadcast_time(local)))
+
+
+def _time_out(future: asyncio.Future[Frame]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:
