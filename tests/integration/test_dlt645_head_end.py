@@ -158,3 +158,17 @@ def test_a_gateway_that_is_not_there_fails_commands_instead_of_confirming_them()
         head.close()
     assert not result.ok
     assert "no valid answer" in (result.error or "")
+
+
+def test_a_collection_from_a_gateway_that_is_not_there_lists_every_meter_at_once():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    head = Dlt645HeadEnd("127.0.0.1", port, options=FAST)
+    try:
+        batch = head.read_day_freezes(METERS, 1)
+    finally:
+        head.close()
+    assert batch.freezes == ()
+    assert [f.meter_id for f in batch.failures] == METERS
+    assert all("cannot reach the meter gateway" in f.error for f in batch.failures)

@@ -167,6 +167,10 @@ class Dlt645Client:
                 self._connections[index] = connection
             return connection
 
+    async def reachable(self) -> None:
+        """``MeterNoAnswer`` unless the gateway takes a connection."""
+        await self._connection(0)
+
     async def send_only(self, frame: Frame) -> None:
         """A frame nobody answers (a broadcast), on every connection's gateway once."""
         connection = await self._connection(0)
@@ -379,6 +383,10 @@ class Dlt645HeadEnd:
     async def _read_all(self, meter_ids: list[int], freezes_back: int) -> FreezeBatch:
         freezes: list[MeterFreeze] = []
         failures: list[MeterFailure] = []
+        try:
+            await self._client.reachable()
+        except MeterNoAnswer as exc:  # every meter would wait out its attempts for nothing
+            return FreezeBatch((), tuple(MeterFailure(m, exc.message) for m in meter_ids))
         todo = iter(meter_ids)
 
         async def worker() -> None:
