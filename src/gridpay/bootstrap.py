@@ -107,6 +107,7 @@ def head_end(settings: Settings, simulated: Callable[[], HeadEnd] | None = None)
 def dlt645_head_end(settings: Settings) -> Dlt645HeadEnd:
     options = ClientOptions(
         connections=settings.head_end_connections,
+        in_flight_max=settings.head_end_in_flight,
         reply_timeout_s=settings.head_end_reply_timeout_s,
         attempts_max=settings.head_end_attempts,
     )

@@ -64,6 +64,7 @@ class Settings:
     head_end_host: str = "127.0.0.1"
     head_end_port: int = 8645
     head_end_connections: int = limits.dlt645_connections_max
+    head_end_in_flight: int = limits.dlt645_requests_in_flight_max
     head_end_reply_timeout_s: float = limits.dlt645_reply_timeout_s
     head_end_attempts: int = limits.dlt645_attempts_max
     head_end_time_sync_every_s: float = limits.dlt645_time_sync_every_s
@@ -124,6 +125,7 @@ _POSITIVE = frozenset(
         "nominal_voltage_v",
         "sms_http_timeout_s",
         "head_end_connections",
+        "head_end_in_flight",
         "head_end_reply_timeout_s",
         "head_end_attempts",
         "head_end_time_sync_every_s",

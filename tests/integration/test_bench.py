@@ -241,3 +241,17 @@ def test_a_postgresql_bench_gets_its_own_schema_dropped_afterwards(pg_base_url: 
     finally:
         admin.dispose()
     assert found == 0
+
+
+def test_bench_headend_collects_lists_the_faulty_and_confirms_trips():
+    result = CliRunner().invoke(
+        app,
+        ["bench", "headend", "--meters", "300", "--trips", "50", "--paced-per-s", "500", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    clean, faulty = report["collections"]
+    assert (clean["collected"], clean["failed"]) == (300, 0)
+    assert (faulty["faulty"], faulty["failed"], faulty["collected"]) == (6, 6, 294)
+    assert faulty["healthy_all_collected"] and faulty["faulty_all_listed"]
+    assert [s["confirmed"] for s in report["switching"]] == [50, 50]

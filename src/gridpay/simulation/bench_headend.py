@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import multiprocessing
 import random
+import resource
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -47,6 +48,7 @@ class CollectionRun:
     collected: int
     failed: int
     seconds: float
+    client_cpu_s: float  # CPU of gridpay's side (all its threads), not of the fleet
     healthy_all_collected: bool
     faulty_all_listed: bool
 
@@ -65,6 +67,7 @@ class SwitchingRun:
     commands: int
     confirmed: int
     seconds: float
+    client_cpu_s: float
     p50_s: float
     p99_s: float
     max_s: float
@@ -75,6 +78,7 @@ class HeadEndBenchReport:
     options: HeadEndBenchOptions
     collections: tuple[CollectionRun, ...]
     switching: tuple[SwitchingRun, ...]
+    fleet_cpu_s: tuple[float, ...]  # CPU of each fleet process (the first also switched)
 
 
 def faulty_meters(meter_ids: Sequence[int], share: float, seed: int) -> list[int]:
@@ -103,6 +107,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
 def fleet_process(meters: int, faulty: list[int], seed: int) -> Iterator[tuple[str, int]]:
     context = multiprocessing.get_context("spawn")
@@ -123,8 +132,10 @@ def fleet_process(meters: int, faulty: list[int], seed: int) -> Iterator[tuple[s
 def run_headend_bench(options: HeadEndBenchOptions) -> HeadEndBenchReport:
     ids = [m.meter_id for m in synthetic_meters(options.meters, options.seed)]
     collections = []
+    fleet_cpu_s = []
     for share in (0.0, options.faulty_share):
         faulty = faulty_meters(ids, share, options.seed)
+        before_s = children_cpu_s()
         with fleet_process(options.meters, faulty, options.seed) as (host, port):
             head = Dlt645HeadEnd(host, port, time_zone=ZONE, options=options.options)
             try:
@@ -137,13 +148,14 @@ def run_headend_bench(options: HeadEndBenchOptions) -> HeadEndBenchReport:
                     )
             finally:
                 head.close()
-    return HeadEndBenchReport(options, tuple(collections), switching)
+        fleet_cpu_s.append(children_cpu_s() - before_s)
+    return HeadEndBenchReport(options, tuple(collections), switching, tuple(fleet_cpu_s))
 
 
 def _collect(head: Dlt645HeadEnd, ids: list[int], faulty: list[int]) -> CollectionRun:
-    started = time.perf_counter()
+    started, cpu_s = time.perf_counter(), time.process_time()
     batch = head.read_day_freezes(ids, 1)
-    seconds = time.perf_counter() - started
+    seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_s
     failed = {f.meter_id for f in batch.failures}
     collected = {f.meter_id for f in batch.freezes}
     return CollectionRun(
@@ -152,6 +164,7 @@ def _collect(head: Dlt645HeadEnd, ids: list[int], faulty: list[int]) -> Collecti
         collected=len(collected),
         failed=len(failed),
         seconds=seconds,
+        client_cpu_s=cpu_s,
         healthy_all_collected=collected == set(ids) - set(faulty),
         faulty_all_listed=failed == set(faulty),
     )
@@ -165,7 +178,7 @@ def _switch(
     action: str = "disconnect",
 ) -> SwitchingRun:
     """Hand the commands over (all at once, or ``per_s``), wait for every result."""
-    started = time.perf_counter()
+    started, cpu_s = time.perf_counter(), time.process_time()
     queued_at: dict[str, dt.datetime] = {}
     for i, meter_id in enumerate(meter_ids):
         if per_s is not None:
@@ -176,7 +189,7 @@ def _switch(
         queued_at[cid] = _now()
         head.submit(cid, meter_id, action, queued_at[cid])
     head.wait_idle(600)
-    seconds = time.perf_counter() - started
+    seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_s
     # A result's instant is its command's plus the time it took (the head-end's own clock).
     latencies = sorted(
         (r.at - queued_at[r.correlation_id]).total_seconds() for r in head.results(_now()) if r.ok
@@ -186,6 +199,7 @@ def _switch(
         commands=len(meter_ids),
         confirmed=len(latencies),
         seconds=seconds,
+        client_cpu_s=cpu_s,
         p50_s=_quantile(latencies, 0.50),
         p99_s=_quantile(latencies, 0.99),
         max_s=latencies[-1] if latencies else 0.0,

@@ -10,6 +10,7 @@ so a meter that stays silent holds up no other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
@@ -45,7 +46,8 @@ def freeze_dis(freezes_back: int) -> tuple[int, int]:
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
-        self.waiting: dict[tuple[str, int], tuple[int | None, asyncio.Future[Frame]]] = {}
+        # (meter address, function) -> (data identifier expected, reply, monotonic deadline)
+        self.waiting: dict[tuple[str, int], tuple[int | None, asyncio.Future[Frame], float]] = {}
         self.task: asyncio.Task[None] | None = None
         self.closed = False
         self._outgoing = bytearray()
@@ -79,9 +81,15 @@ class _Connection:
             pass
         finally:
             self.closed = True
-            for _, future in self.waiting.values():
+            for _, future, _ in self.waiting.values():
                 if not future.done():
                     future.set_exception(ConnectionError("the gateway closed the connection"))
+
+    def time_out(self, now: float) -> None:
+        """Fail the requests whose deadline has passed (they are asked again)."""
+        for _, future, deadline in list(self.waiting.values()):
+            if deadline <= now and not future.done():
+                future.set_exception(TimeoutError())
 
     def _deliver(self, frame: Frame) -> None:
         if not frame.is_reply:
@@ -89,7 +97,7 @@ class _Connection:
         waiting = self.waiting.get((frame.address, frame.function))
         if waiting is None:
             return  # a late answer to a request given up on
-        di, future = waiting
+        di, future, _ = waiting
         if di is not None and not frame.is_abnormal:
             try:
                 if codec.di_of(frame.data) != di:
@@ -125,8 +133,25 @@ class Dlt645Client:
         self._locks = [asyncio.Lock() for _ in range(self.options.connections)]
         self._slots = asyncio.Semaphore(self.options.in_flight_max)
         self._meter_locks: dict[str, _MeterLock] = {}  # meters with requests in flight
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def _sweep(self) -> None:
+        """Time requests out from one task: a timer per request costs more than the request.
+        A reply is waited for between its timeout and a quarter of it more."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.options.reply_timeout_s / 4)
+            now = loop.time()
+            for connection in self._connections:
+                if connection is not None:
+                    connection.time_out(now)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         for connection in self._connections:
             if connection is not None:
                 connection.writer.close()
@@ -135,6 +160,11 @@ class Dlt645Client:
         self._connections = [None] * self.options.connections
 
     async def _connection(self, index: int) -> _Connection:
+        connection = self._connections[index]
+        if connection is not None and not connection.closed:
+            return connection  # the common case, without taking the lock
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         async with self._locks[index]:
             connection = self._connections[index]
             if connection is None or connection.closed:
@@ -191,17 +221,15 @@ class Dlt645Client:
                 continue
             loop = asyncio.get_running_loop()
             future: asyncio.Future[Frame] = loop.create_future()
-            connection.waiting[key] = (di, future)
-            # A timer rather than ``wait_for``: no task per request on the hot path.
-            timer = loop.call_later(self.options.reply_timeout_s, _time_out, future)
+            connection.waiting[key] = (di, future, loop.time() + self.options.reply_timeout_s)
             try:
                 connection.send(raw)
                 reply = await future
             except (TimeoutError, ConnectionError):
                 continue
             finally:
-                timer.cancel()
-                if connection.waiting.get(key, (None, None))[1] is future:
+                waiting = connection.waiting.get(key)
+                if waiting is not None and waiting[1] is future:
                     del connection.waiting[key]
             if reply.is_abnormal:
                 raise MeterRefused(
@@ -233,8 +261,3 @@ class Dlt645Client:
     async def control(self, meter_id: int, action: ControlAction, expires_at: dt.datetime) -> None:
         command = RemoteControl(codec.address_of(meter_id), action, expires_at)
         await self.ask(codec.remote_control(command, self.cipher))
-
-
-def _time_out(future: asyncio.Future[Frame]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
