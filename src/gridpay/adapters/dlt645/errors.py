@@ -15,17 +15,21 @@ class FrameError(GridpayError):
     code = "meter_frame_error"
 
 
+# The head-end's errors keep ``DeliveryFailed``'s code: to an operator (and to the exit codes)
+# a meter that cannot be reached or refuses is a command or a read that did not get through.
+
+
 class MeterNoAnswer(DeliveryFailed):
     """A meter (or the gateway in front of it) did not answer in time, after every retry."""
-
-    code = "meter_no_answer"
 
 
 class MeterRefused(DeliveryFailed):
     """The meter answered with an abnormal reply: ``error_byte`` says why."""
 
-    code = "meter_refused"
-
     def __init__(self, message: str, error_byte: int) -> None:
         super().__init__(message)
         self.error_byte = error_byte
+
+
+class MeterGarbled(DeliveryFailed):
+    """A meter's reply was a valid frame whose data could not be read (``FrameError``)."""

@@ -25,7 +25,7 @@ from gridpay import limits
 from gridpay.adapters.dlt645 import codec
 from gridpay.adapters.dlt645.client import ENERGY_DIS, ClientOptions, Dlt645Client, freeze_dis
 from gridpay.adapters.dlt645.codec import DI, ControlAction
-from gridpay.adapters.dlt645.errors import MeterNoAnswer
+from gridpay.adapters.dlt645.errors import FrameError, MeterGarbled, MeterNoAnswer
 from gridpay.adapters.dlt645.security import PayloadCipher
 from gridpay.domain.commands import CommandAction, CommandResult
 from gridpay.errors import DeliveryFailed, GridpayError
@@ -82,7 +82,11 @@ class Dlt645HeadEnd:
         return Dlt645Client(self.host, self.port, options, cipher)  # its locks on this loop
 
     def _run(self, coroutine: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(_as_coroutine(coroutine), self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(_as_coroutine(coroutine), self._loop)
+        try:
+            return future.result()
+        except FrameError as exc:
+            raise MeterGarbled(f"a meter's answer could not be read: {exc.message}") from None
 
     @property
     def name(self) -> str:
