@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from gridpay.adapters.clock import FixedClock, MovingClock, SystemClock, parse_instant
+from gridpay.adapters.dlt645.head_end import ClientOptions, Dlt645HeadEnd
 from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.config import Settings, load_settings
-from gridpay.errors import GridpayError
+from gridpay.errors import ConfigError, GridpayError
 from gridpay.ports.clock import Clock
-from gridpay.ports.gateways import AnySmsGateway
+from gridpay.ports.gateways import AnySmsGateway, HeadEnd
+from gridpay.ports.meters import MeterClockSync
+from gridpay.ports.readings import ReadingsCollector
+from gridpay.ports.store import Store
+from gridpay.services.collection import HeadEndCollector
 from gridpay.services.credit import Policy
 
 
@@ -83,3 +89,44 @@ def business_clock(settings: Settings, at: dt.datetime | None, *, moves: bool) -
     if moves:
         return MovingClock(at, settings.time_zone)
     return FixedClock(at, settings.time_zone)
+
+
+def head_end(settings: Settings, simulated: Callable[[], HeadEnd] | None = None) -> HeadEnd:
+    """The configured head-end, the one every command path uses (``settings.head_end``).
+
+    The simulated head-end lives in the simulation wing, which nothing here may import: an
+    entrypoint that may use it passes its factory (``entrypoints.head_ends``), and without one
+    a configured "simulated" is refused rather than replaced by anything else."""
+    if settings.head_end == "dlt645":
+        return dlt645_head_end(settings)
+    if settings.head_end == "simulated" and simulated is not None:
+        return simulated()
+    raise ConfigError(f"head_end {settings.head_end!r} is not available here")
+
+
+def dlt645_head_end(settings: Settings) -> Dlt645HeadEnd:
+    options = ClientOptions(
+        connections=settings.head_end_connections,
+        in_flight_max=settings.head_end_in_flight,
+        reply_timeout_s=settings.head_end_reply_timeout_s,
+        attempts_max=settings.head_end_attempts,
+    )
+    return Dlt645HeadEnd(
+        settings.head_end_host,
+        settings.head_end_port,
+        time_zone=settings.time_zone,
+        options=options,
+    )
+
+
+def readings_collector(store: Store, clock: Clock, head: HeadEnd) -> ReadingsCollector | None:
+    """The night's collection through the head-end when it reads meters (DL/T 645); None when
+    readings arrive as files only (the simulated head-end switches relays, it reads nothing)."""
+    if isinstance(head, Dlt645HeadEnd):
+        return HeadEndCollector(store, clock, head)
+    return None
+
+
+def meter_clock_sync(head: HeadEnd) -> MeterClockSync | None:
+    """The head-end's broadcast time sync, if it has one."""
+    return head if isinstance(head, Dlt645HeadEnd) else None

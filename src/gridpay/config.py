@@ -19,6 +19,7 @@ from gridpay.errors import ConfigError
 
 DEFAULT_DB_PATH = "gridpay.db"
 ENVIRONMENTS = ("production", "test", "drill")
+HEAD_ENDS = ("simulated", "dlt645")
 # The supply's nominal voltage (China's single-phase mains): with a breaker's current it bounds
 # the energy a day can deliver, which the settlement's reading checks use.
 NOMINAL_VOLTAGE_V = 220
@@ -60,10 +61,19 @@ class Settings:
     credit_policy: str = "henan-default"
     credit_policy_file: str | None = None
     holiday_override_file: str | None = None
-    # The meter head-end: only the simulated one is built in (a DL/T 645 adapter is future work).
+    # The meter head-end every command path uses: "dlt645" (a DL/T 645-2007 gateway or
+    # concentrator at head_end_host:head_end_port) or "simulated" (in memory: it confirms
+    # commands no relay carried out, for tests, demos and drills).
     head_end: str = "simulated"
-    head_end_latency_s: tuple[float, float] = (0.5, 5.0)
-    head_end_failure_rate: float = 0.0
+    head_end_latency_s: tuple[float, float] = (0.5, 5.0)  # simulated only
+    head_end_failure_rate: float = 0.0  # simulated only
+    head_end_host: str = "127.0.0.1"
+    head_end_port: int = 8645
+    head_end_connections: int = limits.dlt645_connections_max
+    head_end_in_flight: int = limits.dlt645_requests_in_flight_max
+    head_end_reply_timeout_s: float = limits.dlt645_reply_timeout_s
+    head_end_attempts: int = limits.dlt645_attempts_max
+    head_end_time_sync_every_s: float = limits.dlt645_time_sync_every_s
     # What this database is: "production" refuses `gridpay run --now` (a business date) unless
     # the operator allows it; "test" and "drill" databases take one freely.
     environment: str = "production"
@@ -98,6 +108,8 @@ def load_settings(db: str | None = None, config_path: str | None = None) -> Sett
     if db:
         settings = replace(settings, database_url=database_url(db))
     _check_environment(settings.environment)
+    if settings.head_end not in HEAD_ENDS:
+        raise ConfigError(f"head_end = {settings.head_end!r}: use one of {', '.join(HEAD_ENDS)}")
     if not 0 <= settings.catch_up_days_max <= limits.night_catch_up_days_max:
         raise ConfigError(
             f"catch_up_days_max must be between 0 and {limits.night_catch_up_days_max}; "
@@ -119,7 +131,17 @@ def database_url(text: str) -> str:
 
 # Settings that must be above zero; every other number must at least not be negative.
 _POSITIVE = frozenset(
-    {"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s", "http_port"}
+    {
+        "payment_amount_fen_max",
+        "nominal_voltage_v",
+        "sms_http_timeout_s",
+        "http_port",
+        "head_end_connections",
+        "head_end_in_flight",
+        "head_end_reply_timeout_s",
+        "head_end_attempts",
+        "head_end_time_sync_every_s",
+    }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
 

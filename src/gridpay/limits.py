@@ -345,3 +345,16 @@ phone_code_attempts_max = 5  # wrong codes before the change is locked (ask agai
 phone_code_hash_rounds = 100_000
 assert restore_promise_lookback_days >= 1
 assert restore_promise_batch_max >= 1
+
+# --- the DL/T 645 head-end (adapters.dlt645) ---
+dlt645_data_bytes_max = 200  # L of one frame: the standard's largest read reply
+dlt645_requests_in_flight_max = 256  # requests one head-end has open at once (all meters)
+dlt645_connections_max = 8  # TCP connections to one gateway, shared by those requests
+dlt645_reply_timeout_s = 2.0  # a meter not answering by then is asked again
+dlt645_attempts_max = 3  # requests to one meter before it is listed as failed
+dlt645_control_expiry_s = 300  # a trip or close the meter has not acted on by then lapses
+dlt645_time_sync_every_s = 3_600.0  # broadcast time sync of the gateway's meters
+dlt645_failed_meters_listed_max = 1_000  # failed meters a collection report names
+dlt645_addresses_cached_max = 1_000_000  # meter addresses the codec keeps encoded (a city's)
+assert dlt645_requests_in_flight_max >= dlt645_connections_max >= 1
+assert dlt645_attempts_max >= 1

@@ -68,3 +68,28 @@ def test_demo_refuses_a_first_day_that_is_not_a_date(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert "is not a date" in result.stdout + result.stderr
+
+
+def test_demo_over_dlt645_switches_the_fleets_relays(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "demo.db"
+    result = subprocess.run(
+        [
+            GRIDPAY, "demo", "--accounts", "300", "--days", "20", "--headend", "dlt645",
+            "--demo-db", str(db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "the books are balanced" in result.stdout
+    assert "head-end: dlt645:127.0.0.1:" in result.stderr
+    assert "confirmed by head-end dlt645:127.0.0.1:" in result.stdout
+    with sqlite3.connect(db) as conn:
+        used = conn.execute(
+            "SELECT head_end, action, state, count(*) FROM meter_commands GROUP BY 1, 2, 3"
+        ).fetchall()
+    assert used and all(head.startswith("dlt645:127.0.0.1:") for head, _, _, _ in used)
+    assert ("disconnect", "acknowledged") in {(action, state) for _, action, state, _ in used}

@@ -325,3 +325,17 @@ def audit_ledger_ok(store: SqlStore) -> bool:
     )
 
     return audit(store, (transfers_balanced, cached_balances_match_transfers)).ok
+
+
+def test_bench_headend_collects_lists_the_faulty_and_confirms_trips():
+    result = CliRunner().invoke(
+        app,
+        ["bench", "headend", "--meters", "300", "--trips", "50", "--paced-per-s", "500", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    clean, faulty = report["collections"]
+    assert (clean["collected"], clean["failed"]) == (300, 0)
+    assert (faulty["faulty"], faulty["failed"], faulty["collected"]) == (6, 6, 294)
+    assert faulty["healthy_all_collected"] and faulty["faulty_all_listed"]
+    assert [s["confirmed"] for s in report["switching"]] == [50, 50]

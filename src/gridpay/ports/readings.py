@@ -89,6 +89,11 @@ class ReadingsRepo(Protocol):
         """(account_id, meter_id, last_real_day) of each account's last usage row."""
         ...
 
+    def prepaid_meters(self, day: dt.date) -> pl.DataFrame:
+        """(meter_id, has_tou) of the prepaid accounts' meters in service on ``day``: the
+        meters a nightly collection reads."""
+        ...
+
     def add_rebase(self, rebase: Rebase) -> int:
         """Record a staff rebase of a meter's reading; its id."""
         ...

@@ -5,7 +5,8 @@ settle what is due, judge everyone: ``services.night``) once a day after a confi
 when yesterday is not settled yet; the credit policy's timer for cuts waiting for a window; the
 meter commands; the SMS outbox. ``gridpay run`` calls it in a loop against real time with the
 ``Schedule``'s intervals; the simulation calls it at its simulated instants with a ``Timing`` of
-its own, so that it runs production's path.
+its own, so that it runs production's path. A head-end that sets its meters' clocks is given a
+broadcast time sync every ``Schedule.time_sync_every_s`` (outside the jobs a ``Timing`` plans).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from zoneinfo import ZoneInfo
 
 from gridpay import limits
 from gridpay.domain.commands import RateLimiter
+from gridpay.errors import DeliveryFailed
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import AnySmsGateway, HeadEnd
+from gridpay.ports.meters import MeterClockSync
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
@@ -41,6 +44,7 @@ class Schedule:
     # Send every due message each time the outbox is due, not one batch: for a simulation,
     # whose ticks are hours apart.
     drain_outbox: bool = False
+    time_sync_every_s: float = limits.dlt645_time_sync_every_s
 
 
 class Timing(Protocol):
@@ -88,6 +92,7 @@ class TickReport:
     dispatch: DispatchReport | None = None
     receipts: ReceiptReport | None = None
     restoration: RestorationReport | None = None
+    time_sync_error: str | None = None  # the broadcast could not be sent (tried again later)
     ran: list[str] = field(default_factory=list)
     seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
 
@@ -105,12 +110,15 @@ class Workers:
         *,
         timing: Timing | None = None,
         collector: ReadingsCollector | None = None,
+        clock_sync: MeterClockSync | None = None,
     ) -> None:
         self.store, self.clock, self.credit = store, clock, credit
         self.head_end, self.gateway = head_end, gateway
         self.schedule = schedule or Schedule()
         self.timing = timing or Intervals(self.schedule)
         self.collector = collector
+        self.clock_sync = clock_sync
+        self._synced_at: dt.datetime | None = None
         self.limiter = limiter or default_limiter()  # one across passes: the rate stays true
         self.cut_window = cut_window(credit)
         self._refused_on: dt.date | None = None
@@ -123,7 +131,23 @@ class Workers:
                 started = time.perf_counter()
                 getattr(self, f"_{job}")(now, report)
                 report.seconds_by_job[job] = time.perf_counter() - started
+        if self.clock_sync is not None and self._time_sync_due(now):
+            self._time_sync(now, report)
         return report
+
+    def _time_sync_due(self, now: dt.datetime) -> bool:
+        last = self._synced_at
+        return last is None or (now - last).total_seconds() >= self.schedule.time_sync_every_s
+
+    def _time_sync(self, now: dt.datetime, report: TickReport) -> None:
+        assert self.clock_sync is not None
+        self._synced_at = now
+        try:
+            self.clock_sync.sync_time(now)
+        except DeliveryFailed as exc:
+            report.time_sync_error = exc.message
+            return
+        report.ran.append("time_sync")
 
     def seconds_to_next(self) -> float:
         """How long a loop may sleep before something is due again."""

@@ -321,6 +321,17 @@ class SqlReadingsRepo:
             {"meter_id": pl.Int64, "account_id": pl.Int64, "day": pl.Date},
         )
 
+    def prepaid_meters(self, day: dt.date) -> pl.DataFrame:
+        return fetch_frame(
+            self.conn,
+            "SELECT m.id AS meter_id, m.has_tou FROM meters m "
+            "JOIN accounts a ON a.id = m.account_id "
+            "WHERE a.billing_mode = 'prepaid' AND m.installed_on <= :d "
+            "AND (m.removed_on IS NULL OR m.removed_on > :d) ORDER BY m.id",
+            {"d": day},
+            {"meter_id": pl.Int64, "has_tou": pl.Boolean},
+        )
+
     def last_accepted_readings(self, account_ids: list[int]) -> pl.DataFrame:
         """(account_id, meter_id, last_real_day) from each account's last usage row."""
         schema_ = {"account_id": pl.Int64, "meter_id": pl.Int64, "last_real_day": pl.Date}

@@ -19,6 +19,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     credit,
     demo,
     enrolment,
+    headend,
     leaving,
     messages,
     payments,

@@ -22,7 +22,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from gridpay import bootstrap
+from gridpay import bootstrap, limits
+from gridpay.adapters.dlt645.head_end import ClientOptions
 from gridpay.adapters.sql.db import masked_url
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.domain.money import format_fen
@@ -30,6 +31,7 @@ from gridpay.entrypoints.cli._common import RichProgress, app, console, err_cons
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench
 from gridpay.simulation import bench_reads as bench_reads_module
+from gridpay.simulation.bench_headend import HeadEndBenchOptions, run_headend_bench
 from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
 from gridpay.simulation.machine import describe_database, describe_machine
 
@@ -318,3 +320,86 @@ def _print_report(report: bench.BenchReport) -> None:
     for key, value in report.machine.items():
         table.add_row(key, value)
     console.print(table)
+
+
+@bench_app.command("headend")
+def bench_headend(
+    meters: int = typer.Option(100_000, "--meters", min=1, help="Simulated meters."),
+    faulty_share: float = typer.Option(
+        0.02, "--faulty-share", min=0.0, max=1.0, help="Unreadable meters in the second run."
+    ),
+    trips: int = typer.Option(10_000, "--trips", min=1, help="Trip commands to confirm."),
+    paced_per_s: float = typer.Option(
+        1_000.0, "--paced-per-s", min=1.0, help="Commands per second in the paced run."
+    ),
+    seed: int = typer.Option(1, "--seed", help="Seed of the fleet and its faults."),
+    in_flight: int = typer.Option(
+        limits.dlt645_requests_in_flight_max,
+        "--in-flight",
+        min=1,
+        help="Requests the head-end keeps in flight (setting head_end_in_flight).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Collect the daily freeze of N simulated meters over DL/T 645 (with and without faulty
+    meters) and confirm trip commands; the fleet runs in a child process on loopback."""
+    options = HeadEndBenchOptions(
+        meters=meters,
+        faulty_share=faulty_share,
+        trips=min(trips, meters),
+        paced_per_s=paced_per_s,
+        seed=seed,
+        options=ClientOptions(in_flight_max=in_flight),
+    )
+    report = run_headend_bench(options)
+    machine = describe_machine()
+    if as_json:
+        print_json(
+            {
+                "machine": machine,
+                "collections": [
+                    asdict(c) | {"meters_per_s": c.meters_per_s, "success_rate": c.success_rate}
+                    for c in report.collections
+                ],
+                "switching": [asdict(s) for s in report.switching],
+                "fleet_cpu_s": report.fleet_cpu_s,
+                "in_flight": in_flight,
+            }
+        )
+        return
+    console.print("Machine: " + ", ".join(machine.values()), soft_wrap=True)
+    table = Table(title=f"collection: {meters:,} meters, last daily freeze")
+    for column in (
+        "faulty", "collected", "failed", "seconds", "meters/s", "client CPU s", "rate", "all ok"
+    ):  # fmt: skip
+        table.add_column(column, justify="right")
+    for c in report.collections:
+        table.add_row(
+            f"{c.faulty:,}",
+            f"{c.collected:,}",
+            f"{c.failed:,}",
+            f"{c.seconds:.1f}",
+            f"{c.meters_per_s:,.0f}",
+            f"{c.client_cpu_s:.1f}",
+            f"{c.success_rate:.3%}",
+            "yes" if c.healthy_all_collected and c.faulty_all_listed else "NO",
+        )
+    console.print(table)
+    table = Table(title="switching: handed over -> relay confirmed by status word 3")
+    for column in ("run", "commands", "confirmed", "seconds", "client CPU s", "p50", "p99", "max"):
+        table.add_column(column, justify="right")
+    for s in report.switching:
+        table.add_row(
+            s.label,
+            f"{s.commands:,}",
+            f"{s.confirmed:,}",
+            f"{s.seconds:.1f}",
+            f"{s.client_cpu_s:.1f}",
+            f"{s.p50_s:.3f}",
+            f"{s.p99_s:.3f}",
+            f"{s.max_s:.3f}",
+        )
+    console.print(table)
+    console.print(
+        "fleet CPU s (child processes): " + ", ".join(f"{c:.1f}" for c in report.fleet_cpu_s)
+    )

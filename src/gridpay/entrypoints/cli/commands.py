@@ -13,9 +13,11 @@ from rich.table import Table
 from rich.text import Text
 
 from gridpay import limits
+from gridpay.config import Settings
 from gridpay.domain.commands import CommandState
 from gridpay.domain.registry import account_no_from_id
 from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
+from gridpay.entrypoints.head_ends import configured_head_end, wait_for_answers
 from gridpay.services import commands as service
 from gridpay.services.commands import DispatchReport
 from gridpay.simulation.head_end import SimulatedHeadEnd
@@ -53,22 +55,35 @@ def commands_list(
 
 @commands_app.command("dispatch")
 def commands_dispatch(as_json: bool = _JSON) -> None:
-    """One dispatcher pass: take the head-end's results, time out silent commands, send due ones.
+    """One dispatcher pass through the configured head-end (setting head_end): take its
+    results, time out silent commands, send due ones; then wait for the answers to what was
+    sent and take them in a second pass.
 
-    Until a real head-end is wired in, commands go to a simulated head-end inside this command
-    that answers at once, and a second pass straight after collects its answers.
+    A DL/T 645 head-end confirms a command only once status word 3 shows the relay moved; a
+    simulated one (head_end = "simulated") answers at once and moves no relay.
     """
-    with gridpay_app() as g:
-        head_end = SimulatedHeadEnd(latency_s=(0.0, 0.0))
+    with gridpay_app() as g, configured_head_end(g.settings, answers_at_once=True) as head_end:
         limiter = service.default_limiter()  # shared by both passes: one rate limit
         report = service.dispatch(g.store, g.clock, head_end, limiter=limiter)
-        if head_end.in_flight():
+        if report.sent:
+            wait_for_answers(head_end, _answer_wait_s(g.settings))
             answers = service.dispatch(g.store, g.clock, head_end, limiter=limiter)
             report = _merged(report, answers)
+        simulated = isinstance(head_end, SimulatedHeadEnd)
     if as_json:
-        print_json(report_json(report, head_end.name))
+        print_json(report_json(report, head_end.name) | {"head_end_simulated": simulated})
         return
     _print_report(report, head_end.name)
+    if simulated:
+        console.print(
+            f"[bold yellow]head-end {head_end.name} is SIMULATED[/]: no relay moved "
+            '(setting head_end = "simulated")'
+        )
+
+
+def _answer_wait_s(settings: Settings) -> float:
+    """Long enough for a meter to be asked every time for the switch and then its status."""
+    return 2 * settings.head_end_attempts * settings.head_end_reply_timeout_s + 1.0
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -144,6 +159,8 @@ def _when(row: dict[str, Any], zone: ZoneInfo) -> str:
         lines.append(f"sent {_local(row['sent_at'], zone)}")
     if row["finished_at"] is not None:
         lines.append(f"{row['state']} {_local(row['finished_at'], zone)}")
+    if row["head_end"] is not None:
+        lines.append(f"head-end {row['head_end']}")
     if row["attempts"]:
         lines.append(f"{row['attempts']} tries" if row["attempts"] > 1 else "1 try")
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -13,16 +15,18 @@ from rich.table import Table
 from gridpay import bootstrap
 from gridpay.adapters.sms import FileSmsGateway
 from gridpay.adapters.tariff_files import shipped_tariffs
-from gridpay.config import load_settings
+from gridpay.config import HEAD_ENDS, Settings, load_settings
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console
+from gridpay.entrypoints.head_ends import configured_head_end
 from gridpay.errors import InvalidInput
+from gridpay.ports.gateways import HeadEnd
 from gridpay.simulation import demo as demo_service
 from gridpay.simulation.bench_repo import bench_repo_for
 from gridpay.simulation.clock import SimulatedClock
-from gridpay.simulation.head_end import SimulatedHeadEnd
 from gridpay.simulation.html_report import write_demo_report
-from gridpay.simulation.lifecycle import LifeDay, LifeSummary, run_life
+from gridpay.simulation.lifecycle import LifeDay, LifeOptions, LifeSummary, run_life
+from gridpay.simulation.meter_fleet import AnsweredBeforeMoving, MeterFleet, RunningFleet
 
 DEMO_DB = "gridpay-demo.db"
 REPORT_NAME = "gridpay-demo-report.html"
@@ -46,6 +50,12 @@ def demo(
     report_path: str | None = typer.Option(
         None, "--report", help=f"HTML report (default: {REPORT_NAME} beside the demo DB)."
     ),
+    headend: str = typer.Option(
+        "simulated",
+        "--headend",
+        help="simulated (in memory), or dlt645: commands go over DL/T 645 to a simulated meter "
+        "fleet served in this process on a free loopback port.",
+    ),
 ) -> None:
     """A synthetic city lives the whole cycle: readings, settlement, SMS, cuts, payments."""
     try:
@@ -58,14 +68,36 @@ def demo(
     sms_file = path.parent / SMS_NAME
     for stale in (*(Path(f"{path}{s}") for s in ("", "-wal", "-shm")), sms_file):
         stale.unlink(missing_ok=True)
-    settings = load_settings(db=str(path))
-    clock = SimulatedClock(dt.datetime.now(dt.UTC), settings.time_zone)
-    built = bootstrap.build(settings, clock=clock)
-    head_end = SimulatedHeadEnd(
-        seed=seed,
-        latency_s=options.command_latency_s,
-        failure_rate=options.command_failure_rate,
+    if headend not in HEAD_ENDS:
+        raise InvalidInput(f"--headend {headend!r}: use one of {', '.join(HEAD_ENDS)}")
+    settings = replace(
+        load_settings(db=str(path)),
+        head_end=headend,
+        head_end_latency_s=options.command_latency_s,
+        head_end_failure_rate=options.command_failure_rate,
     )
+    clock = SimulatedClock(dt.datetime.now(dt.UTC), settings.time_zone)
+    with ExitStack() as stack:
+        if headend == "dlt645":
+            fleet = MeterFleet([], clock.now, time_zone=settings.time_zone, adopt_unknown=True)
+            host, port = stack.enter_context(RunningFleet(fleet))
+            settings = replace(settings, head_end_host=host, head_end_port=port)
+        head_end = stack.enter_context(configured_head_end(settings, seed))
+        err_console.print(f"head-end: {head_end.name}")
+        _live(options, path, report, sms_file, settings, clock, AnsweredBeforeMoving(head_end))
+
+
+def _live(
+    options: LifeOptions,
+    path: Path,
+    report: Path,
+    sms_file: Path,
+    settings: Settings,
+    clock: SimulatedClock,
+    head_end: HeadEnd,
+) -> None:
+    accounts, days, seed = options.accounts, options.days, options.seed
+    built = bootstrap.build(settings, clock=clock)
     err_console.print(f"building a city of {accounts:,} households in {path} ...")
     table = _day_table(options.accounts, options.days, seed)
     started = time.perf_counter()
@@ -110,6 +142,7 @@ def demo(
         soft_wrap=True,
     )
     console.print(f"SMS sent are in {sms_file}.", soft_wrap=True)
+    console.print(f"Meter commands were confirmed by head-end {head_end.name}.", soft_wrap=True)
     console.print(
         f"Explore it: gridpay --db {path} account show {4_100_000_001:010d} ; "
         f"gridpay --db {path} explain {4_100_000_001:010d} ; gridpay --db {path} runs",

@@ -11,7 +11,9 @@ import typer
 from gridpay import bootstrap
 from gridpay.entrypoints.cli._common import app, console, gridpay_app
 from gridpay.entrypoints.cli.calendar import warn_missing_schedules
-from gridpay.entrypoints.head_ends import head_end
+from gridpay.entrypoints.cli.headend import collection_line
+from gridpay.entrypoints.head_ends import configured_head_end
+from gridpay.services.collection import HeadEndCollector
 from gridpay.services.workers import Schedule, TickReport, Workers
 
 
@@ -41,15 +43,25 @@ def run(
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     totals = TickReport()
     try:
-        with gridpay_app(clock_moves=True, business_date_allowed=allow_business_date) as g:
+        with (
+            gridpay_app(clock_moves=True, business_date_allowed=allow_business_date) as g,
+            configured_head_end(g.settings) as head_end,
+        ):
             warn_missing_schedules(g)
+            console.print(f"head-end: {head_end.name}")
+            collector = bootstrap.readings_collector(g.store, g.clock, head_end)
             workers = Workers(
                 g.store,
                 g.clock,
                 g.credit,
-                head_end(g.settings),
+                head_end,
                 bootstrap.sms_gateway(g.settings),
-                Schedule(credit_every_s=credit_every_s),
+                Schedule(
+                    credit_every_s=credit_every_s,
+                    time_sync_every_s=g.settings.head_end_time_sync_every_s,
+                ),
+                collector=collector,
+                clock_sync=bootstrap.meter_clock_sync(head_end),
             )
             started = time.monotonic()
             while not stopping["now"]:
@@ -57,6 +69,10 @@ def run(
                 _add(totals, report)
                 if report.settled_day is not None:
                     warn_missing_schedules(g)
+                    if isinstance(collector, HeadEndCollector):
+                        for collected in collector.reports:
+                            console.print(collection_line(collected))
+                        collector.reports.clear()
                 if report.night_refused is not None:  # said even when quiet: work is waiting
                     console.print(f"[bold yellow]Night not settled:[/] {report.night_refused}")
                 if not quiet and _worth_saying(report):
@@ -91,6 +107,8 @@ def _worth_saying(report: TickReport) -> bool:
 
 def _line(label: str, report: TickReport) -> str:
     settled = f", settled {report.settled_day}" if report.settled_day else ""
+    if report.night is not None and report.night.readings_collected is not None:
+        settled += f" ({report.night.readings_collected} readings collected from the meters)"
     return (
         f"{label}: {report.commands_sent} commands sent, {report.commands_acknowledged} "
         f"acknowledged, {report.messages_sent} SMS sent, {report.credit_decisions} credit "
