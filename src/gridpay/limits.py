@@ -314,3 +314,27 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+
+# --- staff, the audit log, the office console ---------------------------------------------
+
+# Who acts: a username, partner code, account number or OS user, as the audit log keeps it.
+actor_id_chars_max = 64
+staff_username_chars_max = 32
+staff_display_name_chars_max = 100
+# A staff password: long enough that the rate limit below makes guessing hopeless.
+staff_password_chars_min = 10
+staff_password_chars_max = 200
+# Failed sign-ins per username (and per client address) within the window before further
+# attempts are refused without checking the password; kept in the database, so a restart or a
+# second server process does not reset them.
+staff_signin_failures_max = 5
+staff_signin_window_s = 15 * 60
+# A console session lasts one working day at most.
+staff_session_s = 10 * 60 * 60
+# The audit log: characters of a reason and of the JSON detail; rows one search returns.
+audit_reason_chars_max = 300
+audit_detail_chars_max = 2_000
+audit_search_rows_max = 10_000
+audit_search_rows_default = 200
+# The console's lists (search results, queues) show at most this many rows.
+console_rows_max = 100

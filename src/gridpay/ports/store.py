@@ -18,6 +18,7 @@ from gridpay.ports.queries import QueriesRepo
 from gridpay.ports.readings import ReadingsRepo
 from gridpay.ports.registry import RegistryRepo
 from gridpay.ports.settlement import SettlementRepo
+from gridpay.ports.staff import AuditLogRepo, StaffRepo
 
 
 class UnitOfWork(Protocol):
@@ -56,6 +57,12 @@ class UnitOfWork(Protocol):
 
     @property
     def account_changes(self) -> AccountChangesRepo: ...
+
+    @property
+    def staff(self) -> StaffRepo: ...
+
+    @property
+    def audit_log(self) -> AuditLogRepo: ...
 
     def __enter__(self) -> Self: ...
 
