@@ -338,3 +338,4 @@ audit_search_rows_max = 10_000
 audit_search_rows_default = 200
 # The console's lists (search results, queues) show at most this many rows.
 console_rows_max = 100
+console_latency_rows_max = 10_000  # restoration latency: the latest acknowledged reconnects

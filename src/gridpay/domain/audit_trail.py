@@ -44,6 +44,8 @@ class AuditQuery:
     actor_id: str | None = None
     action: str | None = None  # an action, or a prefix ending in "." (e.g. "payment.")
     since: dt.datetime | None = None
+    entry_id: int | None = None
+    subject: str | None = None
     limit: int = limits.audit_search_rows_default
 
 

@@ -9,6 +9,7 @@ from typing import Protocol, Self
 from gridpay.ports.account_changes import AccountChangesRepo
 from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
+from gridpay.ports.console import ConsoleRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
 from gridpay.ports.leaving import LeavingRepo
@@ -63,6 +64,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit_log(self) -> AuditLogRepo: ...
+
+    @property
+    def console(self) -> ConsoleRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -88,7 +88,7 @@ def take_payment(
             )
         receipt = _post_new(uow, account, transfer, clock.now())
         if not receipt.already_recorded:
-            _record(uow, actor, "payment.take", clock, receipt.transfer)
+            _record(uow, actor, "payment.take", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_payment(uow, clock, credit, request.account_id, request.amount_fen)
         uow.commit()
@@ -129,7 +129,7 @@ def refund(
             )
         receipt = _post_new(uow, account, transfer, clock.now())
         if not receipt.already_recorded:
-            _record(uow, actor, "payment.refund", clock, receipt.transfer)
+            _record(uow, actor, "payment.refund", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_adjustment(uow, clock, credit, request.account_id)
         uow.commit()
@@ -162,7 +162,7 @@ def reverse(
         _check_counter_staff(actor, account, original.office_id, "a reversal")
         receipt = _post_once(uow, account, reversal, clock.now())
         if not receipt.already_recorded:
-            _record(uow, actor, "payment.reverse", clock, receipt.transfer)
+            _record(uow, actor, "payment.reverse", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_adjustment(uow, clock, credit, original.account_id)
         uow.commit()
@@ -181,7 +181,14 @@ def _check_counter_staff(actor: Actor, account: Account, office_id: int | None, 
         check_office_scope(actor, office_id, f"the counter of office {office_id}")
 
 
-def _record(uow: UnitOfWork, actor: Actor, action: str, clock: Clock, transfer: Transfer) -> None:
+def _record(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    clock: Clock,
+    transfer: Transfer,
+    balance_fen: int,
+) -> None:
     record(
         uow,
         actor,
@@ -191,7 +198,12 @@ def _record(uow: UnitOfWork, actor: Actor, action: str, clock: Clock, transfer: 
         subject=transfer.id,
         amount_fen=transfer.amount_fen,
         reason=transfer.note,
-        detail={"channel": transfer.channel, "office_id": transfer.office_id, "ref": transfer.ref},
+        detail={
+            "channel": transfer.channel,
+            "office_id": transfer.office_id,
+            "ref": transfer.ref,
+            "balance_fen": balance_fen,  # after this posting: what the printed receipt shows
+        },
     )
 
 

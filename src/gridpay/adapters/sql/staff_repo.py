@@ -322,6 +322,10 @@ class SqlAuditLogRepo:
                 stmt = stmt.where(a.c.action.startswith(query.action, autoescape=True))
             else:
                 stmt = stmt.where(a.c.action == query.action)
+        if query.subject is not None:
+            stmt = stmt.where(a.c.subject == query.subject)
+        if query.entry_id is not None:
+            stmt = stmt.where(a.c.id == query.entry_id)
         if query.since is not None:
             stmt = stmt.where(a.c.at >= _utc(query.since))
         return [_entry(r) for r in self.conn.execute(stmt)]

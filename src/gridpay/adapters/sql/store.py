@@ -18,6 +18,7 @@ from gridpay import limits
 from gridpay.adapters.sql.account_changes_repo import SqlAccountChangesRepo
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
+from gridpay.adapters.sql.console_repo import SqlConsoleRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
@@ -65,6 +66,7 @@ class SqlUnitOfWork:
         self.account_changes = SqlAccountChangesRepo(self.conn)
         self.staff = SqlStaffRepo(self.conn)
         self.audit_log = SqlAuditLogRepo(self.conn)
+        self.console = SqlConsoleRepo(self.conn)
         return self
 
     def __exit__(
