@@ -73,7 +73,8 @@ class Household:
 
 def household(store: Store, actor: Actor, account_no: str) -> Household:
     account_id = parse_account_no(account_no)
-    with store.reader() as uow:
+    # Not a reader: the pending phone change is read as its confirmation reads it (locked).
+    with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
         check_office_scope(actor, account.office_id, f"account {account.account_no}")
         decisions = uow.credit.decisions(account_id, 5)
