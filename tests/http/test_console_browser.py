@@ -23,7 +23,12 @@ SCREENSHOTS = os.environ.get("GRIDPAY_SCREENSHOTS")
 DESK = {"width": 1100, "height": 820}
 
 WORDS = {
-    "zh": {"enrolled": "已签约", "receipt": "收费凭证", "closed": "已交班", "explained": "差额已说明"},
+    "zh": {
+        "enrolled": "已签约",
+        "receipt": "收费凭证",
+        "closed": "已交班",
+        "explained": "差额已说明",
+    },
     "en": {
         "enrolled": "Enrolled; the agreement SMS is queued.",
         "receipt": "Payment receipt",
@@ -104,7 +109,10 @@ def test_a_clerk_enrols_takes_a_payment_prints_it_and_closes_the_shift_explained
     context, page = sign_in(chromium, live_server, lang, "zhao")
     try:
         page.goto(f"{live_server}/console/shift")
-        page.fill("tr.close input[name=explanation]", "找零多给 5 元" if lang == "zh" else "gave 5 too much change")
+        page.fill(
+            "tr.close input[name=explanation]",
+            "找零多给 5 元" if lang == "zh" else "gave 5 too much change",
+        )
         page.click("tr.close button.explain")
         assert words["explained"] in page.inner_text("p.notice")
         assert "zhao" in page.inner_text("tr.close")
