@@ -313,3 +313,16 @@ def test_a_clerk_needs_an_office_and_finance_has_none(store: SqlStore, clock: Fa
             actor=ADMIN,
         )
     assert scalar(store, "SELECT count(*) FROM staff") == 0
+
+
+def test_an_admin_without_an_office_has_no_shift_to_close(
+    store: SqlStore, clock: FakeClock, people: None
+) -> None:
+    staff.add_staff(
+        store, clock, username="boss", display_name="Boss", password=PASSWORD, role="admin",
+        office_id=None, actor=ADMIN,
+    )  # fmt: skip
+    boss = Actor(ActorKind.STAFF, "boss", Role.ADMIN, None)
+    with pytest.raises(Forbidden, match="has no office"):
+        staff.close_shift(store, clock, "0", None, actor=boss)
+    assert scalar(store, "SELECT count(*) FROM shift_closes") == 0

@@ -225,7 +225,8 @@ def close_shift(
     clean_note = _optional_text(note, "note", limits.audit_reason_chars_max)
     with store.unit_of_work() as uow:
         member = _staff_member(uow.staff.staff_by_username(actor.id), actor)
-        assert member.office_id is not None
+        if member.office_id is None:
+            raise Forbidden(f"{actor.id} has no office: a shift is an office counter's")
         now = clock.now()
         last = uow.staff.last_shift_close(member.id)
         taken = uow.staff.cash_taken(actor.id, last.last_audit_id if last else 0)
