@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
 from gridpay.adapters.sql.store import SqlStore
@@ -326,3 +328,47 @@ def test_an_admin_without_an_office_has_no_shift_to_close(
     with pytest.raises(Forbidden, match="has no office"):
         staff.close_shift(store, clock, "0", None, actor=boss)
     assert scalar(store, "SELECT count(*) FROM shift_closes") == 0
+
+
+_refs = iter(range(1_000_000))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["li", "zhao"]),
+            st.sampled_from(["pay", "reverse", "close"]),
+            st.integers(min_value=1, max_value=500_000),
+        ),
+        max_size=12,
+    )
+)
+def test_a_shift_close_always_counts_exactly_the_clerks_net_counter_cash_since_the_last(
+    store: SqlStore, clock: FakeClock, people: None, steps: list[tuple[str, str, int]]
+) -> None:
+    actors = {"li": CLERK, "zhao": SUPERVISOR}
+    for actor in actors.values():  # each example starts from a closed shift
+        staff.close_shift(store, clock, "0", None, actor=actor)
+    expected = dict.fromkeys(actors, 0)
+    taken: dict[str, list[tuple[str, int]]] = {name: [] for name in actors}
+    for name, step, amount_fen in steps:
+        actor = actors[name]
+        if step == "pay":
+            ref = f"P-{next(_refs)}"
+            yuan = f"{amount_fen // 100}.{amount_fen % 100:02d}"
+            take_payment(store, clock, SETTINGS, pay("0000000001", yuan, ref), actor=actor)
+            taken[name].append((f"pay/counter/{ref}", amount_fen))
+            expected[name] += amount_fen
+        elif step == "reverse" and taken[name]:
+            transfer_id, reversed_fen = taken[name].pop()
+            reverse(store, clock, Reverse(transfer_id), actor=actor)
+            expected[name] -= reversed_fen
+        elif step == "close":
+            closed = staff.close_shift(store, clock, "0", None, actor=actor)
+            assert closed.ledger_fen == expected[name]
+            expected[name] = 0
+            taken[name] = []
+    for name, actor in actors.items():
+        assert staff.shift_so_far(store, actor).taken.amount_fen == expected[name]
