@@ -121,6 +121,7 @@ def enrol_drive(
         help="CSV: account_no, office (a number or 'online'), opening_kwh, opening_ytd_kwh "
         "[, phone, language].",
     ),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """Enrol the households of an enrolment drive file, each with its opening position from
@@ -128,7 +129,7 @@ def enrol_drive(
     raw = read_accounts_csv(path)
     with gridpay_app() as g:
         report = enrolment_drive.enrol_drive_file(
-            g.store, g.clock, g.settings, raw, Path(path).name
+            g.store, g.clock, g.settings, raw, Path(path).name, actor=operator(by)
         )
     if as_json:
         print_json(
