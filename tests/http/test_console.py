@@ -214,3 +214,31 @@ def test_static_files_are_served_and_others_are_not(client: TestClient) -> None:
         .startswith("text/javascript")
     )
     assert client.get("/static/console/..%2Fapp.py").status_code == 404
+
+
+def test_the_queue_shows_each_decisions_reason_and_the_offices_tasks_only(
+    client: TestClient, people: None, built: bootstrap.App
+) -> None:
+    add_accounts(built.store, [4], office_id=1)
+    execute(
+        built.store,
+        "INSERT INTO credit_state (account_id, state, cycle, pay_by, supply, updated_at) VALUES "
+        "(4, 'arrears', 0, '2026-11-20', 'on', '2026-11-28 02:00:00'), "
+        "(2, 'disconnected', 0, '2026-11-10', 'off', '2026-11-28 02:00:00')",
+    )
+    execute(
+        built.store,
+        "INSERT INTO credit_decisions (key, account_id, at, action, reason_code, reason) VALUES "
+        "('k1', 4, '2026-11-28 02:00:00', 'hold', 'holiday', 'not cut on a public holiday')",
+    )
+    execute(
+        built.store,
+        "INSERT INTO staff_tasks (key, account_id, kind, reason, created_at) VALUES "
+        "('t1', 4, 'protected', 'call the customer', '2026-11-28 02:00:00'), "
+        "('t2', 2, 'cut_failed', 'other office task', '2026-11-28 02:00:00')",
+    )
+    sign_in(client, "li")
+    page = client.get("/console/queues").text
+    assert "0000000004" in page and "not cut on a public holiday" in page
+    assert "call the customer" in page
+    assert "0000000002" not in page and "other office task" not in page
