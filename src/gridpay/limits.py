@@ -358,3 +358,28 @@ dlt645_failed_meters_listed_max = 1_000  # failed meters a collection report nam
 dlt645_addresses_cached_max = 1_000_000  # meter addresses the codec keeps encoded (a city's)
 assert dlt645_requests_in_flight_max >= dlt645_connections_max >= 1
 assert dlt645_attempts_max >= 1
+
+# --- staff, the audit log, the office console ---------------------------------------------
+
+# Who acts: a username, partner code, account number or OS user, as the audit log keeps it.
+actor_id_chars_max = 64
+staff_username_chars_max = 32
+staff_display_name_chars_max = 100
+# A staff password: long enough that the rate limit below makes guessing hopeless.
+staff_password_chars_min = 10
+staff_password_chars_max = 200
+# Failed sign-ins per username (and per client address) within the window before further
+# attempts are refused without checking the password; kept in the database, so a restart or a
+# second server process does not reset them.
+staff_signin_failures_max = 5
+staff_signin_window_s = 15 * 60
+# A console session lasts one working day at most.
+staff_session_s = 10 * 60 * 60
+# The audit log: characters of a reason and of the JSON detail; rows one search returns.
+audit_reason_chars_max = 300
+audit_detail_chars_max = 2_000
+audit_search_rows_max = 10_000
+audit_search_rows_default = 200
+# The console's lists (search results, queues) show at most this many rows.
+console_rows_max = 100
+console_latency_rows_max = 10_000  # restoration latency: the latest acknowledged reconnects

@@ -228,6 +228,10 @@ def test_a_refund_is_paid_once_through_a_batch_file_uploaded_twice(
     assert balance_fen(city, PAYOUT_IDS[PayoutChannel.BANK]) == refund_fen
     payouts = _rows(city, "SELECT id FROM transfers WHERE kind = 'payout'")
     assert payouts == [("payout/leave-0000000001-1",)]
+    # Recorded once, as the CLI's operator's (the retry paid nothing).
+    assert _rows(
+        city, "SELECT actor_kind, action, subject FROM audit_log WHERE action = 'payment.payout'"
+    ) == [("cli", "payment.payout", "refund/leave-0000000001-1")]
     assert leaving.refunds_due(city) == []
     # Paid by the bank, it cannot be paid again in cash.
     cash = leaving.pay_out(

@@ -278,7 +278,11 @@ CLOSING_SCHEMA: dict[str, Any] = {
     "closed_at": pl.Datetime("us", "UTC"),
 }
 
-PROTECTED_TEXT = {"medical": "medical equipment", "elderly_alone": "elderly, living alone"}
+PROTECTED_TEXT = {
+    "medical": "medical equipment",
+    "elderly_alone": "elderly, living alone",
+    "held": "cut held by a supervisor",
+}
 
 
 @dataclass(frozen=True)

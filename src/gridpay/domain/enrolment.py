@@ -66,6 +66,7 @@ class ContactRole(StrEnum):
 class ProtectionReason(StrEnum):
     MEDICAL = "medical"  # medical equipment at home
     ELDERLY_ALONE = "elderly_alone"
+    HELD = "held"  # a supervisor held the cut at the console, the note says why
 
 
 # --- commands (what was asked) ------------------------------------------------------------

@@ -10,6 +10,7 @@ from gridpay.ports.account_changes import AccountChangesRepo
 from gridpay.ports.archive import ArchiveRepo
 from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
+from gridpay.ports.console import ConsoleRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
 from gridpay.ports.leaving import LeavingRepo
@@ -19,6 +20,7 @@ from gridpay.ports.queries import QueriesRepo
 from gridpay.ports.readings import ReadingsRepo
 from gridpay.ports.registry import RegistryRepo
 from gridpay.ports.settlement import SettlementRepo
+from gridpay.ports.staff import AuditLogRepo, StaffRepo
 
 
 class UnitOfWork(Protocol):
@@ -60,6 +62,15 @@ class UnitOfWork(Protocol):
 
     @property
     def archive(self) -> ArchiveRepo: ...
+
+    @property
+    def staff(self) -> StaffRepo: ...
+
+    @property
+    def audit_log(self) -> AuditLogRepo: ...
+
+    @property
+    def console(self) -> ConsoleRepo: ...
 
     def __enter__(self) -> Self: ...
 

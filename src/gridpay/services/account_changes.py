@@ -43,6 +43,7 @@ from gridpay.domain.account_changes import (
     validate_change_phone,
     validate_change_tariff,
 )
+from gridpay.domain.actors import COUNTER_ROLES, SYSTEM, Actor, check_office_scope, check_role
 from gridpay.domain.commands import CommandAction
 from gridpay.domain.credit_policy import STATE_SCHEMA, CreditState
 from gridpay.domain.credit_rules import task_closings
@@ -56,6 +57,7 @@ from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import leaving
+from gridpay.services.audit_trail import record
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.registry import existing_account
 
@@ -68,7 +70,9 @@ class TariffChangeReceipt:
     already_recorded: bool  # the same change was recorded before: nothing written
 
 
-def change_tariff(store: Store, clock: Clock, cmd: ChangeTariff) -> TariffChangeReceipt:
+def change_tariff(
+    store: Store, clock: Clock, cmd: ChangeTariff, *, actor: Actor = SYSTEM
+) -> TariffChangeReceipt:
     """Put the account on ``cmd.tariff_code`` from ``cmd.from_day`` on; the tier year goes on.
 
     Idempotent: the same change again is a no-op; another tariff for a day that already has a
@@ -78,6 +82,7 @@ def change_tariff(store: Store, clock: Clock, cmd: ChangeTariff) -> TariffChange
     now = clock.now()
     with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
+        _check_staff(actor, account.office_id, account.account_no, "a change of tariff")
         tariff_in_force(uow.registry.tariffs(), code, cmd.from_day)  # InvalidInput if none
         old = uow.account_changes.tariff_on(account_id, cmd.from_day - dt.timedelta(days=1))
         assert old is not None
@@ -104,6 +109,15 @@ def change_tariff(store: Store, clock: Clock, cmd: ChangeTariff) -> TariffChange
             )
         change = TariffChange(account_id, code, cmd.from_day, who.by, who.reason, now)
         uow.account_changes.add_tariff_change(change)
+        record(
+            uow,
+            actor,
+            "account.change_tariff",
+            now,
+            account_id=account_id,
+            reason=who.reason,
+            detail={"tariff_code": code, "from_day": cmd.from_day, "by": who.by},
+        )
         uow.commit()
     return TariffChangeReceipt(account.account_no, old, change, already_recorded=False)
 
@@ -137,7 +151,7 @@ class PhoneConfirmation:
 
 
 def request_phone_change(
-    store: Store, clock: Clock, settings: Settings, cmd: ChangePhone
+    store: Store, clock: Clock, settings: Settings, cmd: ChangePhone, *, actor: Actor = SYSTEM
 ) -> PhoneChangeReceipt:
     """Send a code to the new phone; the change waits for it (``confirm_phone_change``).
 
@@ -150,6 +164,7 @@ def request_phone_change(
     expires_at = now + dt.timedelta(seconds=limits.phone_code_valid_s)
     with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
+        _check_staff(actor, account.office_id, account.account_no, "a change of phone")
         contacts = uow.enrolment.contacts(account_id)
         customer = next((c for c in contacts if c.role is ContactRole.CUSTOMER), None)
         old_phone = customer.phone if customer is not None else account.phone
@@ -185,17 +200,31 @@ def request_phone_change(
             schema=OUTBOX_SCHEMA,
         )
         sent = uow.outbox.add(message) == 1
+        # The code itself is never recorded: only that one was sent, and to which (masked) phone.
+        record(
+            uow,
+            actor,
+            "account.request_phone",
+            now,
+            account_id=account_id,
+            subject=f"phone_change/{change_id}",
+            reason=who.reason,
+            detail={"new_phone": new_phone, "by": who.by},
+        )
         uow.commit()
     return PhoneChangeReceipt(account.account_no, old_phone, new_phone, expires_at, sent)
 
 
-def confirm_phone_change(store: Store, clock: Clock, cmd: ConfirmPhone) -> PhoneConfirmation:
+def confirm_phone_change(
+    store: Store, clock: Clock, cmd: ConfirmPhone, *, actor: Actor = SYSTEM
+) -> PhoneConfirmation:
     """The code the new phone received: right, in time and first used, the phone changes."""
     account_id = parse_account_no(cmd.account_no)
     code = parse_code(cmd.code)
     now = clock.now()
     with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
+        _check_staff(actor, account.office_id, account.account_no, "a change of phone")
         pending = uow.account_changes.pending_phone_change(account_id)
         if pending is None:
             raise NotFound(
@@ -217,6 +246,15 @@ def confirm_phone_change(store: Store, clock: Clock, cmd: ConfirmPhone) -> Phone
             )
         uow.account_changes.finish_phone_change(pending.id, PhoneChangeStatus.CONFIRMED, now)
         uow.account_changes.set_customer_phone(account_id, pending.old_phone, pending.new_phone)
+        record(
+            uow,
+            actor,
+            "account.confirm_phone",
+            now,
+            account_id=account_id,
+            subject=f"phone_change/{pending.id}",
+            detail={"old_phone": pending.old_phone, "new_phone": pending.new_phone},
+        )
         uow.commit()
     return PhoneConfirmation(
         account.account_no, pending.old_phone, pending.new_phone, confirmed=True, attempts_left=0
@@ -238,7 +276,7 @@ class OwnerChangeReceipt:
 
 
 def change_owner(
-    store: Store, clock: Clock, settings: Settings, cmd: ChangeOwner
+    store: Store, clock: Clock, settings: Settings, cmd: ChangeOwner, *, actor: Actor = SYSTEM
 ) -> OwnerChangeReceipt:
     """The old owner's agreement ends the day before ``cmd.from_day`` with a final statement;
     the new owner's starts on ``cmd.from_day``, on the same account, meter and tier year.
@@ -255,6 +293,7 @@ def change_owner(
     last_day = from_day - dt.timedelta(days=1)
     with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
+        _check_staff(actor, account.office_id, account.account_no, "a change of owner")
         agreement = uow.enrolment.open_enrolment(account_id)
         if agreement is None:
             raise Refused(
@@ -360,6 +399,17 @@ def change_owner(
         final_sms = _queue_final_statement(
             uow, settings, account, agreement.id, last_day, balance_fen, now
         )
+        record(
+            uow,
+            actor,
+            "account.change_owner",
+            now,
+            account_id=account_id,
+            subject=f"enrolment/{new_id}",
+            amount_fen=balance_fen,
+            reason=who.reason,
+            detail={"from_day": from_day, "refund": change.refund_transfer_id, "by": who.by},
+        )
         uow.commit()
     return OwnerChangeReceipt(account.account_no, change, refund, sms, handed_over, final_sms)
 
@@ -431,3 +481,9 @@ def owner_changes(store: Store, account_no: str) -> list[OwnerChange]:
     with store.reader() as uow:
         existing_account(uow, account_id)
         return uow.account_changes.owner_changes(account_id)
+
+
+def _check_staff(actor: Actor, office_id: int, account_no: str, what: str) -> None:
+    """Staff change an account at a counter, for their own office's households."""
+    check_role(actor, COUNTER_ROLES, what)
+    check_office_scope(actor, office_id, f"account {account_no}")

@@ -16,6 +16,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.config import Settings
+from gridpay.domain.actors import COUNTER_ROLES, SYSTEM, Actor, check_office_scope, check_role
 from gridpay.domain.commands import COMMAND_SCHEMA, PRIORITY, CommandAction, correlation_id
 from gridpay.domain.credit_rules import task_closings
 from gridpay.domain.enrolment import (
@@ -54,6 +55,7 @@ from gridpay.errors import Conflict, InvalidInput, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import leaving, payments
+from gridpay.services.audit_trail import record
 from gridpay.services.messaging import brand_from_settings
 from gridpay.services.registry import existing_account
 from gridpay.services.settlement import resettle_days
@@ -122,8 +124,12 @@ class EnrolmentReport:
 # --- enrol --------------------------------------------------------------------------------
 
 
-def enrol(store: Store, clock: Clock, settings: Settings, cmd: Enrol) -> EnrolmentReceipt:
-    """Sign the agreement: prepaid from now on, contacts kept, SMS 1 queued; idempotent."""
+def enrol(
+    store: Store, clock: Clock, settings: Settings, cmd: Enrol, *, actor: Actor = SYSTEM
+) -> EnrolmentReceipt:
+    """Sign the agreement: prepaid from now on, contacts kept, SMS 1 queued; idempotent.
+
+    ``actor`` is recorded in the audit log; a clerk enrols their own office's households."""
     with store.unit_of_work() as uow:
         office_ids = uow.registry.offices().keys()
         request = validate_enrolment(cmd, office_ids)
@@ -135,16 +141,34 @@ def enrol(store: Store, clock: Clock, settings: Settings, cmd: Enrol) -> Enrolme
                 office_ids=office_ids,
             )
         account = existing_account(uow, request.account_id)
+        _check_staff(actor, account.office_id, account.account_no, "enrolling")
+        if request.office_id is not None:
+            check_office_scope(actor, request.office_id, f"office {request.office_id}")
         check_can_enrol(account)
         receipt = _enrol_once(uow, clock, settings, account, request)
         if not receipt.already_recorded:
+            record(
+                uow,
+                actor,
+                "enrolment.enrol",
+                clock.now(),
+                account_id=account.id,
+                subject=f"enrolment/{receipt.enrolment_id}",
+                detail={"channel": receipt.channel, "office_id": receipt.office_id},
+            )
             uow.commit()
     if request.opening is None:
         return receipt
     # Also on a retry: the payment is idempotent by its reference, so a retry after a crash
     # between the two transactions completes it, and a plain retry changes nothing.
-    paid = payments.take_payment(store, clock, settings, request.opening)
+    paid = payments.take_payment(store, clock, settings, request.opening, actor=actor)
     return replace(receipt, opening_payment=paid)
+
+
+def _check_staff(actor: Actor, office_id: int, account_no: str, what: str) -> None:
+    """Staff change an agreement at a counter, for their own office's households."""
+    check_role(actor, COUNTER_ROLES, what)
+    check_office_scope(actor, office_id, f"account {account_no}")
 
 
 def _enrol_once(
@@ -280,7 +304,13 @@ def _agreement_start(uow: UnitOfWork, account: Account, today: dt.date) -> dt.da
 
 
 def leave(
-    store: Store, clock: Clock, settings: Settings, account_no: str, note: str | None = None
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    account_no: str,
+    note: str | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> LeaveReceipt:
     """End the agreement at the end of today: supply back on, no cut or task left behind.
 
@@ -293,6 +323,7 @@ def leave(
     today, now = clock.today(), clock.now()
     with store.unit_of_work() as uow:
         account = existing_account(uow, cmd.account_id)
+        _check_staff(actor, account.office_id, account.account_no, "leaving smart payment")
         agreement = uow.enrolment.open_enrolment(cmd.account_id)
         # Closing first takes the agreement's row: a second leave at the same moment waits here
         # and then finds nothing to close, so the balance cannot be settled up twice.
@@ -313,6 +344,16 @@ def leave(
         refund = _refund_of(closed)
         sms = _queue_leave_sms(uow, settings, account, agreement.id, refund, now)
         balance_fen = uow.ledger.balance_fen(cmd.account_id)
+        record(
+            uow,
+            actor,
+            "enrolment.leave",
+            now,
+            account_id=cmd.account_id,
+            subject=f"enrolment/{agreement.id}",
+            reason=cmd.note,
+            detail={"closed_out": closed is not None, "balance_fen": balance_fen},
+        )
         uow.commit()
     return LeaveReceipt(
         account_no=account.account_no,
@@ -395,11 +436,14 @@ def _queue_leave_sms(
 # --- contacts and protection --------------------------------------------------------------
 
 
-def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
+def protect(
+    store: Store, clock: Clock, cmd: Protect, *, actor: Actor = SYSTEM
+) -> ProtectionReceipt:
     """Flag a protected customer (never cut remotely: staff and family are told instead)."""
     account_id, reason, note = validate_protection(cmd)
     with store.unit_of_work() as uow:
         account = existing_account(uow, account_id)
+        _check_staff(actor, account.office_id, account.account_no, "protecting a customer")
         before = uow.enrolment.protection(account_id)
         unchanged = (before is None and reason is None) or (
             before is not None
@@ -410,6 +454,15 @@ def protect(store: Store, clock: Clock, cmd: Protect) -> ProtectionReceipt:
         if not unchanged:
             uow.enrolment.set_protection(
                 account_id, reason.value if reason else None, note, clock.now()
+            )
+            record(
+                uow,
+                actor,
+                "enrolment.protect",
+                clock.now(),
+                account_id=account_id,
+                reason=note,
+                detail={"protection": reason.value if reason else None},
             )
             uow.commit()
     return ProtectionReceipt(

@@ -14,6 +14,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.config import Settings
+from gridpay.domain.actors import SYSTEM, Actor
 from gridpay.domain.enrolment import Enrol
 from gridpay.errors import GridpayError, InvalidInput
 from gridpay.ports.clock import Clock
@@ -43,7 +44,13 @@ class DriveReport:
 
 
 def enrol_drive_file(
-    store: Store, clock: Clock, settings: Settings, rows: pl.DataFrame, source: str
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    rows: pl.DataFrame,
+    source: str,
+    *,
+    actor: Actor = SYSTEM,
 ) -> DriveReport:
     """Enrol every row of a drive file (text columns + ``row_no``); good rows land, bad rows
     are named. A blank position is allowed (flagged and tasked, as at the counter)."""
@@ -63,7 +70,7 @@ def enrol_drive_file(
     for row in rows.iter_rows(named=True):  # one enrolment each: a clerk's work, row by row
         account_no = (row["account_no"] or "").strip()
         try:
-            receipt = enrol(store, clock, settings, _command(row))
+            receipt = enrol(store, clock, settings, _command(row), actor=actor)
         except GridpayError as exc:
             problems.append(DriveProblem(int(row["row_no"]), account_no, str(exc)))
             continue

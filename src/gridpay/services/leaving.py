@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gridpay import limits
+from gridpay.domain.actors import SYSTEM, Actor
 from gridpay.domain.leaving import (
     HandoverRow,
     LeavingDay,
@@ -44,6 +45,7 @@ from gridpay.domain.registry import BillingMode
 from gridpay.errors import InvalidInput
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services.audit_trail import record
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,8 @@ def pay_out(
     lines: Sequence[PayoutLine],
     channel: PayoutChannel,
     office_id: int | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> PayoutReport:
     """Post refunds as paid through ``channel``, each at most once (by its reference).
 
@@ -213,6 +217,17 @@ def pay_out(
         results = tuple(
             _pay_line(uow, line, channel, office_id, clock.today(), clock.now()) for line in lines
         )
+        for result in results:
+            if result.status == "paid":
+                record(
+                    uow,
+                    actor,
+                    "payment.payout",
+                    clock.now(),
+                    subject=f"refund/{result.ref}",
+                    amount_fen=result.amount_fen,
+                    detail={"channel": channel.value, "office_id": office_id},
+                )
         uow.commit()
     return PayoutReport(channel, results)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gridpay import limits
 from gridpay.config import Settings
+from gridpay.domain.actors import COUNTER_ROLES, SYSTEM, Actor, check_office_scope, check_role
 from gridpay.domain.ledger import Transfer, TransferKind, payout_id
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import (
@@ -33,6 +34,7 @@ from gridpay.domain.registry import Account, BillingMode
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services.audit_trail import record
 from gridpay.services.credit import Policy, after_adjustment, after_payment
 from gridpay.services.registry import existing_account
 
@@ -54,11 +56,15 @@ def take_payment(
     settings: Settings,
     cmd: TakePayment,
     credit: Policy | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> Receipt:
     """Credit a prepaid account with a payment from a channel, at most once per (channel, ref).
 
     With the credit policy given (every entry point passes it), a payment that brings the
     balance back above zero queues the reconnect command and SMS 4 in its own transaction.
+    ``actor`` is recorded in the audit log with it (a clerk: their own office's households, at
+    their own office's counter; the shift close counts their payments from there).
     """
     with store.unit_of_work() as uow:
         request = validate_payment(
@@ -69,6 +75,7 @@ def take_payment(
             office_ids=_OfficeIds(uow),
         )
         account = existing_account(uow, request.account_id)
+        _check_counter_staff(actor, account, request.office_id, "taking a payment")
         transfer = payment_transfer(request, clock.today())
         _lock(uow, transfer)
         retry = _find_retry(uow, transfer)
@@ -80,6 +87,8 @@ def take_payment(
                 f"accounts take payments into a prepaid balance"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
+        if not receipt.already_recorded:
+            _record(uow, actor, "payment.take", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_payment(uow, clock, credit, request.account_id, request.amount_fen)
         uow.commit()
@@ -87,7 +96,13 @@ def take_payment(
 
 
 def refund(
-    store: Store, clock: Clock, settings: Settings, cmd: Refund, credit: Policy | None = None
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    cmd: Refund,
+    credit: Policy | None = None,
+    *,
+    actor: Actor = SYSTEM,
 ) -> Receipt:
     """Pay back part of a prepaid balance (customer -> refunds payable); never more than it.
 
@@ -100,6 +115,7 @@ def refund(
             ref_chars_max=limits.payment_ref_chars_max,
         )
         account = existing_account(uow, request.account_id)
+        _check_counter_staff(actor, account, None, "a refund")
         transfer = refund_transfer(request, clock.today())
         _lock(uow, transfer)
         retry = _find_retry(uow, transfer)
@@ -112,13 +128,22 @@ def refund(
                 f"account {account.account_no}, {format_fen(balance_fen)} yuan"
             )
         receipt = _post_new(uow, account, transfer, clock.now())
+        if not receipt.already_recorded:
+            _record(uow, actor, "payment.refund", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_adjustment(uow, clock, credit, request.account_id)
         uow.commit()
     return receipt
 
 
-def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = None) -> Receipt:
+def reverse(
+    store: Store,
+    clock: Clock,
+    cmd: Reverse,
+    credit: Policy | None = None,
+    *,
+    actor: Actor = SYSTEM,
+) -> Receipt:
     """Undo a payment or a refund with its mirror transfer; reversing twice is a no-op.
 
     With the credit policy given, the account is judged in the same transaction: a reversed
@@ -134,7 +159,10 @@ def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = No
             raise Refused(f"refund {original.id} was paid out already: it cannot be reversed")
         assert original.account_id is not None  # payments and refunds always name the account
         account = existing_account(uow, original.account_id)
+        _check_counter_staff(actor, account, original.office_id, "a reversal")
         receipt = _post_once(uow, account, reversal, clock.now())
+        if not receipt.already_recorded:
+            _record(uow, actor, "payment.reverse", clock, receipt.transfer, receipt.balance_fen)
         if credit is not None and not receipt.already_recorded:
             after_adjustment(uow, clock, credit, original.account_id)
         uow.commit()
@@ -142,6 +170,41 @@ def reverse(store: Store, clock: Clock, cmd: Reverse, credit: Policy | None = No
 
 
 # --- helpers: decisions above, work here -------------------------------------------------
+
+
+def _check_counter_staff(actor: Actor, account: Account, office_id: int | None, what: str) -> None:
+    """Staff move money at a counter only, for their own office's households, and a counter
+    payment they take names their own office."""
+    check_role(actor, COUNTER_ROLES, what)
+    check_office_scope(actor, account.office_id, f"account {account.account_no}")
+    if office_id is not None:
+        check_office_scope(actor, office_id, f"the counter of office {office_id}")
+
+
+def _record(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    clock: Clock,
+    transfer: Transfer,
+    balance_fen: int,
+) -> None:
+    record(
+        uow,
+        actor,
+        action,
+        clock.now(),
+        account_id=transfer.account_id,
+        subject=transfer.id,
+        amount_fen=transfer.amount_fen,
+        reason=transfer.note,
+        detail={
+            "channel": transfer.channel,
+            "office_id": transfer.office_id,
+            "ref": transfer.ref,
+            "balance_fen": balance_fen,  # after this posting: what the printed receipt shows
+        },
+    )
 
 
 class _OfficeIds(Collection[int]):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from gridpay import limits
+from gridpay.domain.actors import SYSTEM, Actor
 from gridpay.domain.credit_policy import CLOSING_SCHEMA
 from gridpay.domain.ledger import TransferKind
 from gridpay.domain.rebase import (
@@ -33,6 +34,7 @@ from gridpay.domain.rebase import (
 from gridpay.errors import ConfigError, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services.audit_trail import record
 from gridpay.services.settlement import process_trueups
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -52,7 +54,12 @@ class RebaseReport:
 
 
 def rebase_meter(
-    store: Store, clock: Clock, cmd: RebaseMeter, *, nominal_voltage_v: int = 220
+    store: Store,
+    clock: Clock,
+    cmd: RebaseMeter,
+    *,
+    nominal_voltage_v: int = 220,
+    actor: Actor = SYSTEM,
 ) -> RebaseReport:
     now = clock.now()
     with store.unit_of_work() as uow:
@@ -94,6 +101,22 @@ def rebase_meter(
             )
         )
         balance_before_fen = uow.ledger.balance_fen(meter.account_id)
+        record(
+            uow,
+            actor,
+            "readings.rebase",
+            now,
+            account_id=meter.account_id,
+            subject=f"rebase/{rebase_id}",
+            reason=cmd.reason,
+            detail={
+                "meter_id": cmd.meter_id,
+                "day": cmd.day,
+                "total_wh": cmd.total_wh,
+                "refuted": wrong.height,
+                "checked_by": cmd.checked_by,
+            },
+        )
         uow.commit()
     process_trueups(store, clock, nominal_voltage_v=nominal_voltage_v)
     with store.unit_of_work() as uow:

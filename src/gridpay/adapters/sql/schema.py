@@ -582,3 +582,92 @@ archived_balances = Table(
     Column("credits_fen", BigInteger, nullable=False),
     PrimaryKeyConstraint("month", "ledger_account_id"),
 )
+
+# --- staff, sessions, the audit log, shift closes (migration 0014) -------------------------
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", String(200), nullable=False),  # argon2id, with its parameters
+    Column("role", String(16), nullable=False),  # clerk | supervisor | finance | admin
+    Column("office_id", Integer, ForeignKey("offices.id")),  # clerks and supervisors only
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("role in ('clerk', 'supervisor', 'finance', 'admin')", name="ck_staff_role"),
+    CheckConstraint(
+        "(role in ('clerk', 'supervisor')) = (office_id IS NOT NULL)", name="ck_staff_office"
+    ),
+)
+
+# A console session: only the SHA-256 of its token is kept, so a copy of the database signs
+# nobody in.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", BigInteger, ForeignKey("staff.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_staff_sessions_staff_id", "staff_id"),
+)
+
+# Failed sign-ins, kept so that the rate limit survives a restart and holds across processes.
+staff_signin_failures = Table(
+    "staff_signin_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_staff_signin_failures_username_at", "username", "at"),
+    Index("ix_staff_signin_failures_client_at", "client", "at"),
+)
+
+# Who made every write: appended in the write's own transaction, never updated or deleted
+# (triggers refuse both on either engine, see migration 0014). ``detail`` is JSON without
+# secrets and with phones masked.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_kind", String(16), nullable=False),  # staff | partner | household | cli | system
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(16)),
+    Column("actor_office_id", Integer),
+    Column("action", String(48), nullable=False),  # e.g. payment.take, enrolment.enrol
+    Column("account_id", BigInteger),
+    Column("subject", String(128)),  # what was written: a transfer id, a username, ...
+    Column("amount_fen", BigInteger),
+    Column("reason", String(300)),
+    Column("detail", Text),
+    Index("ix_audit_log_account_id_id", "account_id", "id"),
+    Index("ix_audit_log_actor_id_id", "actor_id", "id"),
+    Index("ix_audit_log_action_id", "action", "id"),
+)
+
+# A clerk's shift closed: the cash counted beside what the ledger says they took since their
+# last close (their payments and reversals up to ``last_audit_id``). A difference waits for a
+# supervisor's note.
+shift_closes = Table(
+    "shift_closes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("staff_id", BigInteger, ForeignKey("staff.id"), nullable=False),
+    Column("office_id", Integer, nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("last_audit_id", BigInteger, nullable=False),
+    Column("payments", Integer, nullable=False),
+    Column("ledger_fen", BigInteger, nullable=False),
+    Column("counted_fen", BigInteger, nullable=False),
+    Column("note", String(300)),
+    Column("explained_by", String(32)),
+    Column("explanation", String(300)),
+    Column("explained_at", DateTime(timezone=True)),
+    Index("ix_shift_closes_staff_id_id", "staff_id", "id"),
+)

@@ -19,6 +19,7 @@ from gridpay.adapters.sql.account_changes_repo import SqlAccountChangesRepo
 from gridpay.adapters.sql.archive_repo import SqlArchiveRepo
 from gridpay.adapters.sql.audit_repo import SqlAuditRepo
 from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
+from gridpay.adapters.sql.console_repo import SqlConsoleRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
@@ -29,6 +30,7 @@ from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
+from gridpay.adapters.sql.staff_repo import SqlAuditLogRepo, SqlStaffRepo
 from gridpay.errors import DatabaseUnreachable, NoDatabase
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -64,6 +66,9 @@ class SqlUnitOfWork:
         self.commands = SqlCommandsRepo(self.conn)
         self.account_changes = SqlAccountChangesRepo(self.conn)
         self.archive = SqlArchiveRepo(self.conn)
+        self.staff = SqlStaffRepo(self.conn)
+        self.audit_log = SqlAuditLogRepo(self.conn)
+        self.console = SqlConsoleRepo(self.conn)
         return self
 
     def __exit__(

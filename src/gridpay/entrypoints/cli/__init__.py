@@ -28,6 +28,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     run,
     serve,
     settle,
+    staff,
 )
 from gridpay.entrypoints.cli._common import app, run_app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gridpay import bootstrap
+from gridpay.domain.actors import Actor, cli_actor
 from gridpay.domain.text import printable
 from gridpay.errors import BusinessDateRefused, GridpayError, InvalidInput
 
@@ -191,3 +193,14 @@ def parse_day(text: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{option} {text!r} is not a date like 2026-10-01") from None
+
+
+def operator(by: str | None = None) -> Actor:
+    """Who the audit log records for a CLI command: ``--by`` if given, else the OS user."""
+    return cli_actor(by if by else getpass.getuser())
+
+
+# The operator recorded in the audit log (``operator``).
+BY_OPTION = typer.Option(
+    None, "--by", help="Who acts, for the audit log (default: the OS user running gridpay)."
+)

@@ -8,7 +8,14 @@ import typer
 
 from gridpay.domain.account_changes import ChangeOwner, ChangePhone, ChangeTariff, ConfirmPhone
 from gridpay.domain.money import format_fen
-from gridpay.entrypoints.cli._common import console, gridpay_app, parse_day, print_json
+from gridpay.entrypoints.cli._common import (
+    BY_OPTION,
+    console,
+    gridpay_app,
+    operator,
+    parse_day,
+    print_json,
+)
 from gridpay.entrypoints.cli.accounts import accounts_app
 from gridpay.errors import InvalidInput
 from gridpay.services import account_changes
@@ -35,7 +42,7 @@ def change_tariff(
     assert day is not None
     with gridpay_app() as g:
         receipt = account_changes.change_tariff(
-            g.store, g.clock, ChangeTariff(account, tariff, day, by, reason)
+            g.store, g.clock, ChangeTariff(account, tariff, day, by, reason), actor=operator(by)
         )
     change = receipt.change
     if as_json:
@@ -73,7 +80,11 @@ def change_phone(
     """Send a code to the new phone; it becomes the customer's once the code is confirmed."""
     with gridpay_app() as g:
         receipt = account_changes.request_phone_change(
-            g.store, g.clock, g.settings, ChangePhone(account, phone, by, reason)
+            g.store,
+            g.clock,
+            g.settings,
+            ChangePhone(account, phone, by, reason),
+            actor=operator(by),
         )
     if as_json:
         print_json(
@@ -98,13 +109,16 @@ def change_phone(
 def confirm_phone(
     account: str = _ACCOUNT,
     code: str = typer.Option(..., "--code", help="The code the new phone received."),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """Confirm a new phone with the code sent to it."""
     if not code:
         raise InvalidInput("give the code the new phone received (--code)")
     with gridpay_app() as g:
-        done = account_changes.confirm_phone_change(g.store, g.clock, ConfirmPhone(account, code))
+        done = account_changes.confirm_phone_change(
+            g.store, g.clock, ConfirmPhone(account, code), actor=operator(by)
+        )
     if as_json:
         print_json(
             {"account_no": done.account_no, "old_phone": done.old_phone, "phone": done.new_phone}
@@ -144,6 +158,7 @@ def change_owner(
             g.clock,
             g.settings,
             ChangeOwner(account, day, name, phone, by, reason, language),
+            actor=operator(by),
         )
     change = receipt.change
     if as_json:

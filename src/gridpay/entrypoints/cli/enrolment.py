@@ -15,7 +15,15 @@ from gridpay.adapters.account_files import read_accounts_csv
 from gridpay.domain.enrolment import AddContact, Contact, Enrol, OpeningPayment, Protect
 from gridpay.domain.money import format_fen
 from gridpay.domain.text import printable
-from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
+from gridpay.entrypoints.cli._common import (
+    BY_OPTION,
+    app,
+    console,
+    gridpay_app,
+    operator,
+    parse_day,
+    print_json,
+)
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.errors import InvalidInput
 from gridpay.services import enrolment, enrolment_drive
@@ -76,6 +84,7 @@ def enrol(
         "--opening-ytd-kwh",
         help="kWh already billed monthly this tier year: the first days' tier position.",
     ),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """Sign the smart-payment agreement (direct-supply accounts only); SMS 1 is queued.
@@ -98,7 +107,7 @@ def enrol(
         opening_ytd_kwh=opening_ytd_kwh,
     )
     with gridpay_app() as g:
-        receipt = enrolment.enrol(g.store, g.clock, g.settings, cmd)
+        receipt = enrolment.enrol(g.store, g.clock, g.settings, cmd, actor=operator(by))
     if as_json:
         print_json(enrolment_json(receipt))
         return
@@ -112,6 +121,7 @@ def enrol_drive(
         help="CSV: account_no, office (a number or 'online'), opening_kwh, opening_ytd_kwh "
         "[, phone, language].",
     ),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """Enrol the households of an enrolment drive file, each with its opening position from
@@ -119,7 +129,7 @@ def enrol_drive(
     raw = read_accounts_csv(path)
     with gridpay_app() as g:
         report = enrolment_drive.enrol_drive_file(
-            g.store, g.clock, g.settings, raw, Path(path).name
+            g.store, g.clock, g.settings, raw, Path(path).name, actor=operator(by)
         )
     if as_json:
         print_json(
@@ -151,11 +161,12 @@ def enrol_drive(
 def leave(
     account: str = _ACCOUNT,
     note: str | None = typer.Option(None, "--note", help="Why (kept with the refund)."),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """End the agreement: postpaid again, a positive balance refunded, supply back on."""
     with gridpay_app() as g:
-        receipt = enrolment.leave(g.store, g.clock, g.settings, account, note)
+        receipt = enrolment.leave(g.store, g.clock, g.settings, account, note, actor=operator(by))
     if as_json:
         print_json(leave_json(receipt))
         return
@@ -168,13 +179,16 @@ def protect(
     reason: str | None = typer.Option(None, "--reason", help="medical or elderly_alone."),
     note: str | None = typer.Option(None, "--note"),
     clear: bool = typer.Option(False, "--clear", help="The customer is no longer protected."),
+    by: str | None = BY_OPTION,
     as_json: bool = _JSON,
 ) -> None:
     """Flag a protected customer: never cut remotely; staff and the trusted contact are told."""
     if clear == (reason is not None):
         raise InvalidInput("give either --reason medical|elderly_alone or --clear")
     with gridpay_app() as g:
-        receipt = enrolment.protect(g.store, g.clock, Protect(account, reason, note))
+        receipt = enrolment.protect(
+            g.store, g.clock, Protect(account, reason, note), actor=operator(by)
+        )
     if as_json:
         print_json(protection_json(receipt))
         return

@@ -27,6 +27,7 @@ from gridpay.entrypoints.cli._common import (
     app,
     console,
     gridpay_app,
+    operator,
     parse_day,
     print_json,
 )
@@ -82,7 +83,7 @@ def upload(
     """Post the refunds of a paid batch file as paid by bank transfer (each once, by its ref)."""
     lines = read_payout_csv(Path(path))
     with gridpay_app() as g:
-        report = leaving.pay_out(g.store, g.clock, lines, PayoutChannel.BANK)
+        report = leaving.pay_out(g.store, g.clock, lines, PayoutChannel.BANK, actor=operator())
     _show(report, as_json)
 
 
@@ -99,7 +100,9 @@ def cash(
         raise InvalidInput(line.problem)
     channel = parse_payout_channel("counter")
     with gridpay_app() as g:
-        report = leaving.pay_out(g.store, g.clock, [line], channel, office_id=office)
+        report = leaving.pay_out(
+            g.store, g.clock, [line], channel, office_id=office, actor=operator()
+        )
     _show(report, as_json)
 
 

@@ -11,7 +11,14 @@ from gridpay.domain.ledger import Channel
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.domain.text import printable
-from gridpay.entrypoints.cli._common import app, console, gridpay_app, print_json
+from gridpay.entrypoints.cli._common import (
+    BY_OPTION,
+    app,
+    console,
+    gridpay_app,
+    operator,
+    print_json,
+)
 from gridpay.services import payments
 from gridpay.services.payments import Receipt
 
@@ -27,12 +34,15 @@ def pay(
     office: int | None = typer.Option(
         None, "--office", help="The service office (counter payments only)."
     ),
+    by: str | None = BY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Credit a prepaid account. Retrying with the same channel and --ref records it once."""
     cmd = TakePayment(account, amount_yuan=amount, channel=channel, ref=ref, office_id=office)
     with gridpay_app() as g:
-        receipt = payments.take_payment(g.store, g.clock, g.settings, cmd, g.credit)
+        receipt = payments.take_payment(
+            g.store, g.clock, g.settings, cmd, g.credit, actor=operator(by)
+        )
     _print_receipt(receipt, "payment", as_json)
 
 
@@ -42,12 +52,18 @@ def refund(
     amount: str = typer.Argument(..., help="Yuan to pay back, at most the balance."),
     ref: str = typer.Option(..., "--ref", help="The refund's reference (idempotency)."),
     note: str | None = typer.Option(None, "--note", help="Why (kept with the transfer)."),
+    by: str | None = BY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Pay back part or all of a prepaid balance (never more than the balance)."""
     with gridpay_app() as g:
         receipt = payments.refund(
-            g.store, g.clock, g.settings, Refund(account, amount, ref, note=note), g.credit
+            g.store,
+            g.clock,
+            g.settings,
+            Refund(account, amount, ref, note=note),
+            g.credit,
+            actor=operator(by),
         )
     _print_receipt(receipt, "refund", as_json)
 
@@ -56,11 +72,14 @@ def refund(
 def reverse(
     transfer_id: str = typer.Argument(..., help="The transfer to undo, e.g. pay/bank/TX123."),
     note: str | None = typer.Option(None, "--note", help="Why (kept with the reversal)."),
+    by: str | None = BY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Undo a payment or a refund with a mirroring transfer (nothing is edited or deleted)."""
     with gridpay_app() as g:
-        receipt = payments.reverse(g.store, g.clock, Reverse(transfer_id, note=note), g.credit)
+        receipt = payments.reverse(
+            g.store, g.clock, Reverse(transfer_id, note=note), g.credit, actor=operator(by)
+        )
     _print_receipt(receipt, "reversal", as_json)
 
 

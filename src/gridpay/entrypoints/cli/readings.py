@@ -20,6 +20,7 @@ from gridpay.entrypoints.cli._common import (
     app,
     console,
     gridpay_app,
+    operator,
     parse_day,
     print_json,
 )
@@ -177,7 +178,13 @@ def rebase(
     assert day is not None
     cmd = RebaseMeter(meter_id_from_no(meter_no), day, parse_kwh(kwh), checked_by, reason)
     with gridpay_app() as g:
-        report = rebase_meter(g.store, g.clock, cmd, nominal_voltage_v=g.settings.nominal_voltage_v)
+        report = rebase_meter(
+            g.store,
+            g.clock,
+            cmd,
+            nominal_voltage_v=g.settings.nominal_voltage_v,
+            actor=operator(checked_by),
+        )
     data = {
         "rebase_id": report.rebase_id,
         "meter_no": f"{cmd.meter_id:012d}",
