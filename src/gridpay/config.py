@@ -69,6 +69,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_behind_tls: bool = False
+    # Households' sessions: signed out after this many days however active, and after this many
+    # minutes without a page (a phone left on a table, a shared tablet).
+    household_session_days: int = 30
+    household_session_idle_minutes: int = 120
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -113,7 +117,14 @@ def database_url(text: str) -> str:
 
 # Settings that must be above zero; every other number must at least not be negative.
 _POSITIVE = frozenset(
-    {"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s", "http_port"}
+    {
+        "payment_amount_fen_max",
+        "nominal_voltage_v",
+        "sms_http_timeout_s",
+        "http_port",
+        "household_session_days",
+        "household_session_idle_minutes",
+    }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
 

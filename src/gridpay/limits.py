@@ -314,3 +314,17 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+
+# --- households signing in (services.household_access) ---
+sign_in_code_digits = 6
+sign_in_code_valid_s = 10 * 60  # how long a sign-in code may be used
+sign_in_code_attempts_max = 5  # wrong codes before that code is locked (ask for another)
+# Codes sent per rate-limit window, by key: an account or a phone gets a few (each is an SMS to
+# a real person); one address more, for a family or a shared network signing in several accounts.
+sign_in_rate_window_s = 60 * 60
+sign_in_codes_per_account_max = 5
+sign_in_codes_per_phone_max = 5
+sign_in_codes_per_client_max = 20
+household_chart_days = (30, 90, 365)  # the chart's choices; the first is the default
+household_messages_shown_max = 20
+household_statement_months_max = 12

@@ -33,6 +33,7 @@ class MessageKind(StrEnum):
     TRUSTED_CONTACT = "trusted_contact"  # to family of a protected customer in arrears
     LEFT = "left"  # the customer left the programme
     PHONE_CODE = "phone_code"  # the code confirming a new SMS phone, sent to that phone
+    SIGN_IN_CODE = "sign_in_code"  # the code that signs a household in to its pages
 
 
 class MessageStatus(StrEnum):
@@ -113,6 +114,7 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.TRUSTED_CONTACT: ("account_no", "customer_name", "balance_fen", "pay_by"),
     MessageKind.LEFT: ("account_no", "refund_fen"),
     MessageKind.PHONE_CODE: ("account_no", "code", "minutes"),
+    MessageKind.SIGN_IN_CODE: ("account_no", "code", "minutes"),
 }
 
 
@@ -228,6 +230,10 @@ _ZH: dict[MessageKind, Callable[[_Values], str]] = {
         f"您正在将本号码设为户号{v.text('account_no')}的短信通知号码，验证码{v.text('code')}，"
         f"{v.text('minutes')}分钟内有效。如非本人操作，请忽略。"
     ),
+    MessageKind.SIGN_IN_CODE: lambda v: (
+        f"您正在登录户号{v.text('account_no')}的网上营业厅，验证码{v.text('code')}，"
+        f"{v.text('minutes')}分钟内有效。请勿将验证码告诉他人。"
+    ),
 }
 
 
@@ -285,6 +291,10 @@ _EN: dict[MessageKind, Callable[[_Values], str]] = {
         f"Your code to receive the messages of account {v.text('account_no')} on this phone "
         f"is {v.text('code')}, valid for {v.text('minutes')} minutes. If you did not ask, "
         "ignore this message."
+    ),
+    MessageKind.SIGN_IN_CODE: lambda v: (
+        f"Your code to sign in to account {v.text('account_no')} is {v.text('code')}, valid "
+        f"for {v.text('minutes')} minutes. Never tell anyone this code."
     ),
 }
 

@@ -11,6 +11,7 @@ from gridpay.ports.audit import AuditRepo
 from gridpay.ports.commands import CommandsRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
+from gridpay.ports.household import HouseholdRepo
 from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
@@ -56,6 +57,9 @@ class UnitOfWork(Protocol):
 
     @property
     def account_changes(self) -> AccountChangesRepo: ...
+
+    @property
+    def household(self) -> HouseholdRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -21,6 +21,7 @@ from gridpay.adapters.sql.commands_repo import SqlCommandsRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
+from gridpay.adapters.sql.household_repo import SqlHouseholdRepo
 from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)
         self.account_changes = SqlAccountChangesRepo(self.conn)
+        self.household = SqlHouseholdRepo(self.conn)
         return self
 
     def __exit__(
