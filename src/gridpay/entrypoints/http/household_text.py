@@ -55,9 +55,7 @@ ZH: dict[str, str] = {
     "estimated": "估算",
     "estimated_note": "带斜线的柱为估算用电（电表当日未抄到），抄到后会自动更正。",
     "tier_title": "阶梯位置",
-    "tier_sentence": (
-        "本年度已用 {ytd} 千瓦时，处于第{tier}档（第{tier}档至 {to} 千瓦时）——下一度电 {price} 元。"
-    ),
+    "tier_sentence": "本年度已用 {ytd} / {to} 千瓦时（第{tier}档）——下一度电 {price} 元。",
     "tier_sentence_last": (
         "本年度已用 {ytd} 千瓦时，处于第{tier}档（最高档）——下一度电 {price} 元。"
     ),
