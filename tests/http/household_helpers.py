@@ -20,10 +20,17 @@ _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 
-def city(store: SqlStore, today: dt.date, *, days: int = 40, daily_wh: int = 6_000) -> None:
+def city(
+    store: SqlStore,
+    today: dt.date,
+    *,
+    days: int = 40,
+    daily_wh: int = 6_000,
+    ytd_start_wh: int = 1_800_000,
+) -> None:
     """Two prepaid accounts (phones 13900000001 and ...02) with ``days`` settled days each."""
     add_accounts(store, [OWNER, OTHER])
-    ytd = 1_800_000
+    ytd = ytd_start_wh
     for i in range(days, 0, -1):
         day = today - dt.timedelta(days=i)
         ytd += daily_wh

@@ -64,7 +64,10 @@ def chart_svg(days: tuple[ChartDay, ...], span_days: int, words: Words) -> str:
 
 
 def _bar(d: ChartDay, x: float, w: float, scale: float, words: Words) -> str:
-    label = f"{words.day(d.day)}: {words.kwh(d.energy_wh)} kWh, {words.yuan(d.charge_fen)}"
+    label = (
+        f"{words.day(d.day)}: {words.kwh(d.energy_wh)} kWh · "
+        f"{words.yuan(d.charge_fen)} {words('yuan')}"
+    )
     if d.estimated:
         label += f" ({words('estimated')})"
     attrs = f'class="bar{" est" if d.estimated else ""}" data-label="{escape(label)}" tabindex="0"'
