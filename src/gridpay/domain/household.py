@@ -82,7 +82,9 @@ def csrf_token(session_token: str) -> str:
 
 
 def csrf_matches(session_token: str, given: str) -> bool:
-    return hmac.compare_digest(csrf_token(session_token), given)
+    """Compared as bytes: a posted token may hold any character (str comparison refuses
+    non-ASCII with an exception, which would be a server error instead of a refusal)."""
+    return hmac.compare_digest(csrf_token(session_token).encode(), given.encode())
 
 
 def mask_phone(phone: str) -> str:
