@@ -328,3 +328,4 @@ sign_in_codes_per_client_max = 20
 household_chart_days = (30, 90, 365)  # the chart's choices; the first is the default
 household_messages_shown_max = 20
 household_statement_months_max = 12
+tariff_versions_cached_max = 64  # parsed tariff versions kept by their text (adapters.sql)

@@ -67,6 +67,38 @@ class Session:
         return self.role is Role.TRUSTED
 
 
+@dataclass(frozen=True)
+class UsageRow:
+    """A settled day of the account, as the home page reads it (registers: end-of-day values,
+    None when the meter has no time-of-use registers)."""
+
+    day: dt.date
+    energy_wh: int
+    charge_fen: int
+    ytd_wh: int
+    ytd_charged_fen: int
+    estimated: bool
+    sharp_wh: int | None
+    peak_wh: int | None
+    flat_wh: int | None
+    valley_wh: int | None
+
+    def registers(self) -> dict[str, int | None]:
+        return {
+            "sharp": self.sharp_wh,
+            "peak": self.peak_wh,
+            "flat": self.flat_wh,
+            "valley": self.valley_wh,
+        }
+
+
+@dataclass(frozen=True)
+class NewestDecision:
+    at: dt.datetime
+    action: str
+    reason: str
+
+
 def token_hash(token: str) -> str:
     """What the database keeps of a random token: a stolen table signs no one in.
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-import polars as pl
-
-from gridpay.domain.household import CodeStatus, Role, Session, SignInCode
+from gridpay.domain.household import (
+    CodeStatus,
+    NewestDecision,
+    Role,
+    Session,
+    SignInCode,
+    UsageRow,
+)
 
 
 class HouseholdRepo(Protocol):
@@ -75,8 +80,13 @@ class HouseholdRepo(Protocol):
 
     def usage_with_registers(
         self, account_id: int, first_day: dt.date, last_day: dt.date
-    ) -> pl.DataFrame:
-        """Settled days, oldest first: day, energy_wh, charge_fen, ytd_wh, ytd_charged_fen,
-        estimated, and the TOU registers' end-of-day values sharp_wh, peak_wh, flat_wh,
-        valley_wh (null without)."""
+    ) -> list[UsageRow]:
+        """Settled days in the range, oldest first, with the TOU registers' end-of-day values."""
         ...
+
+    def tariff_code_on(self, account_id: int, day: dt.date) -> str | None:
+        """The account's tariff on ``day``: its newest change from that day or before, else the
+        one it was registered with (None: no such account)."""
+        ...
+
+    def newest_decision(self, account_id: int) -> NewestDecision | None: ...

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridpay import limits
 from gridpay.domain.credit_policy import AccountCreditState, CreditState
 from gridpay.domain.household import (
-    TOU_REGISTERS,
+    NewestDecision,
+    UsageRow,
     days_of_credit,
     next_kwh_price_uyuan,
     next_tier_day,
@@ -115,19 +115,18 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
         usage = uow.household.usage_with_registers(account_id, first, yesterday)
         latest = (
             uow.queries.latest_usage(account_id, dt.date(today.year, 1, 1), yesterday)
-            if usage.height == 0
+            if not usage
             else None
         )
         tariffs = uow.registry.tariffs()
-        tariff_code = uow.account_changes.tariff_on(account_id, today) or account.tariff_code
+        tariff_code = uow.household.tariff_code_on(account_id, today) or account.tariff_code
         state = uow.credit.state_of(account_id)
-        decisions = uow.credit.decisions(account_id, 1)
-    rows = usage.to_dicts()
-    days = _chart_days(rows, first)
+        decision = uow.household.newest_decision(account_id)
+    days = _chart_days(usage, first)
     by_day = {d.day: d for d in days}
     last_day = days[-1].day if days else None
     if days:
-        ytd_wh, ytd_fen = int(rows[-1]["ytd_wh"]), int(rows[-1]["ytd_charged_fen"])
+        ytd_wh, ytd_fen = usage[-1].ytd_wh, usage[-1].ytd_charged_fen
     elif latest is not None and latest.height:
         ytd_wh, ytd_fen = int(latest["ytd_wh"][0]), int(latest["ytd_charged_fen"][0])
         last_day = latest["day"][0]
@@ -152,7 +151,7 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
         chart_days=chart_days,
         has_registers=any(d.registers_wh is not None for d in chart),
         tier=_tier(tariffs, tariff_code, today, ytd_wh, last_day, pace),
-        supply=_supply(clock, p, state, decisions.to_dicts()),
+        supply=_supply(clock, p, state, decision),
     )
 
 
@@ -194,29 +193,18 @@ def statement_months(clock: Clock) -> list[str]:
 # --- helpers: decisions above, work here -------------------------------------------------
 
 
-def _chart_days(rows: list[dict[str, Any]], lead_in: dt.date) -> list[ChartDay]:
+def _chart_days(rows: list[UsageRow], lead_in: dt.date) -> list[ChartDay]:
     """Settled days after ``lead_in`` (whose row only lends its registers to the next day)."""
     out = []
-    previous: dict[str, Any] | None = None
+    previous: UsageRow | None = None
     for row in rows:
         registers = None
-        if previous is not None and (row["day"] - previous["day"]).days == 1:
-            registers = register_energy_wh(
-                {n: previous[f"{n}_wh"] for n in TOU_REGISTERS},
-                {n: row[f"{n}_wh"] for n in TOU_REGISTERS},
-            )
+        if previous is not None and (row.day - previous.day).days == 1:
+            registers = register_energy_wh(previous.registers(), row.registers())
         previous = row
-        if row["day"] <= lead_in:
+        if row.day <= lead_in:
             continue
-        out.append(
-            ChartDay(
-                day=row["day"],
-                energy_wh=int(row["energy_wh"]),
-                charge_fen=int(row["charge_fen"]),
-                estimated=bool(row["estimated"]),
-                registers_wh=registers,
-            )
-        )
+        out.append(ChartDay(row.day, row.energy_wh, row.charge_fen, row.estimated, registers))
     return out
 
 
@@ -248,7 +236,7 @@ def _tier(
 
 
 def _supply(
-    clock: Clock, p: Policy, state: AccountCreditState | None, decisions: list[dict[str, Any]]
+    clock: Clock, p: Policy, state: AccountCreditState | None, last: NewestDecision | None
 ) -> SupplyView:
     zone = ZoneInfo(p.settings.time_zone)
     credit_state = state.state if state is not None else CreditState.NORMAL
@@ -258,14 +246,13 @@ def _supply(
         after_pay_by = dt.datetime.combine(pay_by + dt.timedelta(days=1), dt.time(), zone)
         found = cut_window(p)(max(after_pay_by, clock.now()))
         earliest_cut = found.astimezone(zone) if found is not None else None
-    last = decisions[0] if decisions else None
     return SupplyView(
         state=credit_state,
         supply=state.supply if state is not None else "on",
         pay_by=pay_by,
         earliest_cut_at=earliest_cut,
-        last_action=str(last["action"]) if last else None,
-        last_reason=str(last["reason"]) if last else None,
-        last_at=last["at"].astimezone(zone) if last else None,
+        last_action=last.action if last else None,
+        last_reason=last.reason if last else None,
+        last_at=last.at.astimezone(zone) if last else None,
         now_line=context(clock, p).cut_hold_reason or "a cut would be allowed now",
     )

@@ -9,25 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import polars as pl
-from sqlalchemy import ColumnElement, Connection, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.settlement_repo import days_between
-from gridpay.domain.household import CodeStatus, Role, Session, SignInCode
-
-USAGE_REGISTERS_SCHEMA: dict[str, Any] = {
-    "day": pl.Date,
-    "energy_wh": pl.Int64,
-    "charge_fen": pl.Int64,
-    "ytd_wh": pl.Int64,
-    "ytd_charged_fen": pl.Int64,
-    "estimated": pl.Boolean,
-    "sharp_wh": pl.Int64,
-    "peak_wh": pl.Int64,
-    "flat_wh": pl.Int64,
-    "valley_wh": pl.Int64,
-}
+from gridpay.domain.household import (
+    CodeStatus,
+    NewestDecision,
+    Role,
+    Session,
+    SignInCode,
+    UsageRow,
+)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -223,23 +216,60 @@ class SqlHouseholdRepo:
 
     def usage_with_registers(
         self, account_id: int, first_day: dt.date, last_day: dt.date
-    ) -> pl.DataFrame:
-        u = schema.daily_usage
-        stmt = (
-            select(
-                u.c.day,
-                u.c.energy_wh,
-                u.c.charge_fen,
-                u.c.ytd_wh,
-                u.c.ytd_charged_fen,
-                u.c.estimated,
-                u.c.sharp_wh,
-                u.c.peak_wh,
-                u.c.flat_wh,
-                u.c.valley_wh,
-            )
-            .where(u.c.day.in_(days_between(first_day, last_day)), u.c.account_id == account_id)
-            .order_by(u.c.day)
-        )
-        rows = [tuple(r) for r in self.conn.execute(stmt).all()]
-        return pl.DataFrame(rows, schema=USAGE_REGISTERS_SCHEMA, orient="row")
+    ) -> list[UsageRow]:
+        days = days_between(first_day, last_day)
+        rows = self.conn.execute(_USAGE, {"account_id": account_id, "days": days})
+        return [
+            UsageRow(day, energy, charge, ytd, ytd_fen, bool(est), sharp, peak, flat, valley)
+            for day, energy, charge, ytd, ytd_fen, est, sharp, peak, flat, valley in rows
+        ]
+
+    def tariff_code_on(self, account_id: int, day: dt.date) -> str | None:
+        code = self.conn.execute(_TARIFF_ON, {"account_id": account_id, "day": day}).scalar()
+        return None if code is None else str(code)
+
+    def newest_decision(self, account_id: int) -> NewestDecision | None:
+        row = self.conn.execute(_NEWEST_DECISION, {"account_id": account_id}).first()
+        if row is None:
+            return None
+        return NewestDecision(_utc(row.at), row.action, row.reason)
+
+
+# The home page's reads, built once: a page then only binds its values.
+_U = schema.daily_usage
+_USAGE = (
+    select(
+        _U.c.day,
+        _U.c.energy_wh,
+        _U.c.charge_fen,
+        _U.c.ytd_wh,
+        _U.c.ytd_charged_fen,
+        _U.c.estimated,
+        _U.c.sharp_wh,
+        _U.c.peak_wh,
+        _U.c.flat_wh,
+        _U.c.valley_wh,
+    )
+    .where(
+        _U.c.day.in_(bindparam("days", expanding=True)), _U.c.account_id == bindparam("account_id")
+    )
+    .order_by(_U.c.day)
+)
+_T, _A = schema.account_tariffs, schema.accounts
+_TARIFF_ON = select(
+    func.coalesce(
+        select(_T.c.tariff_code)
+        .where(_T.c.account_id == bindparam("account_id"), _T.c.from_day <= bindparam("day"))
+        .order_by(_T.c.from_day.desc())
+        .limit(1)
+        .scalar_subquery(),
+        select(_A.c.tariff_code).where(_A.c.id == bindparam("account_id")).scalar_subquery(),
+    )
+)
+_D = schema.credit_decisions
+_NEWEST_DECISION = (
+    select(_D.c.at, _D.c.action, _D.c.reason)
+    .where(_D.c.account_id == bindparam("account_id"))
+    .order_by(_D.c.at.desc(), _D.c.id.desc())
+    .limit(1)
+)

@@ -26,7 +26,7 @@ from gridpay import bootstrap
 from gridpay.adapters.clock import FixedClock
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import DEFAULT_OFFICES, Settings
-from gridpay.entrypoints.cli._common import RichProgress, console, err_console, print_json
+from gridpay.entrypoints.cli._common import RichProgress, console, print_json
 from gridpay.entrypoints.cli.bench import bench_app
 from gridpay.entrypoints.http.household_chart import chart_svg
 from gridpay.entrypoints.http.household_text import Words
