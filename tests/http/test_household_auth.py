@@ -316,3 +316,15 @@ def test_the_window_passes_and_codes_can_be_sent_again(
     assert ask_code(client, f"{OWNER:010d}").status_code == 429
     clock.advance(seconds=limits.sign_in_rate_window_s)
     assert ask_code(client, f"{OWNER:010d}").status_code == 200
+
+
+def test_a_new_phone_on_the_account_signs_the_old_one_out(client: TestClient, town) -> None:  # type: ignore[no-untyped-def]
+    sign_in(client, town)
+    assert client.get("/home").url.path == "/home"
+    with town.engine.begin() as conn:  # a change of phone or of owner, confirmed at the counter
+        conn.execute(
+            schema.accounts.update()
+            .where(schema.accounts.c.id == OWNER)
+            .values(phone="13811112222")
+        )
+    assert client.get("/home").url.path == "/signin"

@@ -105,7 +105,7 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
         raise InvalidInput(f"the chart shows {choices} days")
     today = clock.today()
     yesterday = today - dt.timedelta(days=1)
-    month_first = today.replace(day=1) if today.day > 1 else (yesterday.replace(day=1))
+    month_first = today.replace(day=1)
     # One read from the day before the earliest day any figure needs (a TOU day's energy is
     # the difference of two end-of-day register values).
     first = min(today - dt.timedelta(days=chart_days), month_first) - dt.timedelta(days=1)

@@ -110,12 +110,14 @@ def open_sessions(
     tokens = []
     with store.unit_of_work() as uow:
         for account_id in chosen:
+            account = uow.registry.account(account_id)
+            assert account is not None and account.phone, account_id
             token = secrets.token_urlsafe(32)
             uow.household.add_session(
                 Session(
                     token_hash=token_hash(token),
                     account_id=account_id,
-                    phone="bench",
+                    phone=account.phone,
                     role=Role.OWNER,
                     created_at=now,
                     last_seen_at=now,

@@ -9,7 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.settlement_repo import days_between
@@ -140,18 +150,7 @@ class SqlHouseholdRepo:
         )
 
     def session(self, token_hash: str) -> Session | None:
-        s = schema.household_sessions
-        row = self.conn.execute(
-            select(
-                s.c.token_hash,
-                s.c.account_id,
-                s.c.phone,
-                s.c.role,
-                s.c.created_at,
-                s.c.last_seen_at,
-                s.c.expires_at,
-            ).where(s.c.token_hash == token_hash, s.c.ended_at.is_(None))
-        ).first()
+        row = self.conn.execute(_SESSION, {"token_hash": token_hash}).first()
         if row is None:
             return None
         return Session(
@@ -234,6 +233,35 @@ class SqlHouseholdRepo:
             return None
         return NewestDecision(_utc(row.at), row.action, row.reason)
 
+
+# A session counts only while its phone still speaks for the account: the owner's phone is still
+# the account's (a change of owner or of phone signs the old one out everywhere), a trusted
+# contact still has the owner's leave.
+_S, _ACCESS = schema.household_sessions, schema.household_access
+_SESSION = select(
+    _S.c.token_hash,
+    _S.c.account_id,
+    _S.c.phone,
+    _S.c.role,
+    _S.c.created_at,
+    _S.c.last_seen_at,
+    _S.c.expires_at,
+).where(
+    _S.c.token_hash == bindparam("token_hash"),
+    _S.c.ended_at.is_(None),
+    or_(
+        and_(
+            _S.c.role == Role.OWNER.value,
+            exists().where(
+                schema.accounts.c.id == _S.c.account_id, schema.accounts.c.phone == _S.c.phone
+            ),
+        ),
+        and_(
+            _S.c.role == Role.TRUSTED.value,
+            exists().where(_ACCESS.c.account_id == _S.c.account_id, _ACCESS.c.phone == _S.c.phone),
+        ),
+    ),
+)
 
 # The home page's reads, built once: a page then only binds its values.
 _U = schema.daily_usage
