@@ -99,6 +99,19 @@ class NewestDecision:
     reason: str
 
 
+@dataclass(frozen=True)
+class HomeFacts:
+    """The account's facts the home page needs beside its days, read together."""
+
+    name: str
+    tariff_code: str  # in force on the day asked (a change at the counter wins)
+    balance_fen: int
+    state: str | None  # the credit state; None before the policy first judged the account
+    pay_by: dt.date | None
+    supply: str | None
+    decision: NewestDecision | None
+
+
 def token_hash(token: str) -> str:
     """What the database keeps of a random token: a stolen table signs no one in.
 

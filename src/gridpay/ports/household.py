@@ -7,6 +7,7 @@ from typing import Protocol
 
 from gridpay.domain.household import (
     CodeStatus,
+    HomeFacts,
     NewestDecision,
     Role,
     Session,
@@ -90,3 +91,8 @@ class HouseholdRepo(Protocol):
         ...
 
     def newest_decision(self, account_id: int) -> NewestDecision | None: ...
+
+    def home_facts(self, account_id: int, day: dt.date) -> HomeFacts | None:
+        """Name, tariff on ``day``, balance, credit state and newest decision in one read
+        (None: no such account)."""
+        ...

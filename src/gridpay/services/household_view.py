@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from gridpay import limits
-from gridpay.domain.credit_policy import AccountCreditState, CreditState
+from gridpay.domain.credit_policy import CreditState
 from gridpay.domain.household import (
-    NewestDecision,
+    HomeFacts,
     UsageRow,
     days_of_credit,
     next_kwh_price_uyuan,
@@ -26,12 +26,11 @@ from gridpay.domain.ledger import TransferKind
 from gridpay.domain.messages import MessageKind
 from gridpay.domain.payments import format_account_no
 from gridpay.domain.tariff import Tariff, tariff_in_force
-from gridpay.errors import InvalidInput
+from gridpay.errors import InvalidInput, NotFound
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store
 from gridpay.services.credit import Policy, context, cut_window
 from gridpay.services.queries import TierPosition, TransferLine, tier_position
-from gridpay.services.registry import existing_account
 
 # The recent pace (days of credit left, the next tier's day) is the average of this many days.
 PACE_DAYS = 30
@@ -110,8 +109,9 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
     # the difference of two end-of-day register values).
     first = min(today - dt.timedelta(days=chart_days), month_first) - dt.timedelta(days=1)
     with store.reader() as uow:
-        account = existing_account(uow, account_id)
-        balance_fen = uow.ledger.balance_fen(account_id)
+        facts = uow.household.home_facts(account_id, today)
+        if facts is None:
+            raise NotFound(f"account {format_account_no(account_id)} does not exist")
         usage = uow.household.usage_with_registers(account_id, first, yesterday)
         latest = (
             uow.queries.latest_usage(account_id, dt.date(today.year, 1, 1), yesterday)
@@ -119,9 +119,6 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
             else None
         )
         tariffs = uow.registry.tariffs()
-        tariff_code = uow.household.tariff_code_on(account_id, today) or account.tariff_code
-        state = uow.credit.state_of(account_id)
-        decision = uow.household.newest_decision(account_id)
     days = _chart_days(usage, first)
     by_day = {d.day: d for d in days}
     last_day = days[-1].day if days else None
@@ -139,10 +136,10 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
     chart = tuple(d for d in days if d.day >= today - dt.timedelta(days=chart_days))
     return Home(
         account_no=format_account_no(account_id),
-        name=account.name,
+        name=facts.name,
         as_of=today,
-        balance_fen=balance_fen,
-        days_left=days_of_credit(balance_fen, [d.charge_fen for d in pace]),
+        balance_fen=facts.balance_fen,
+        days_left=days_of_credit(facts.balance_fen, [d.charge_fen for d in pace]),
         yesterday=by_day.get(yesterday),
         month=Period(sum(d.energy_wh for d in month), sum(d.charge_fen for d in month)),
         year=Period(ytd_wh, ytd_fen),
@@ -150,8 +147,8 @@ def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int
         chart=chart,
         chart_days=chart_days,
         has_registers=any(d.registers_wh is not None for d in chart),
-        tier=_tier(tariffs, tariff_code, today, ytd_wh, last_day, pace),
-        supply=_supply(clock, p, state, decision),
+        tier=_tier(tariffs, facts.tariff_code, today, ytd_wh, last_day, pace),
+        supply=_supply(clock, p, facts),
     )
 
 
@@ -235,21 +232,22 @@ def _tier(
     )
 
 
-def _supply(
-    clock: Clock, p: Policy, state: AccountCreditState | None, last: NewestDecision | None
-) -> SupplyView:
+def _supply(clock: Clock, p: Policy, facts: HomeFacts) -> SupplyView:
     zone = ZoneInfo(p.settings.time_zone)
-    credit_state = state.state if state is not None else CreditState.NORMAL
-    pay_by = state.pay_by if state is not None else None
+    credit_state = CreditState(facts.state) if facts.state is not None else CreditState.NORMAL
     earliest_cut = None
-    if pay_by is not None and credit_state in (CreditState.ARREARS, CreditState.DISCONNECTING):
-        after_pay_by = dt.datetime.combine(pay_by + dt.timedelta(days=1), dt.time(), zone)
+    if facts.pay_by is not None and credit_state in (
+        CreditState.ARREARS,
+        CreditState.DISCONNECTING,
+    ):
+        after_pay_by = dt.datetime.combine(facts.pay_by + dt.timedelta(days=1), dt.time(), zone)
         found = cut_window(p)(max(after_pay_by, clock.now()))
         earliest_cut = found.astimezone(zone) if found is not None else None
+    last = facts.decision
     return SupplyView(
         state=credit_state,
-        supply=state.supply if state is not None else "on",
-        pay_by=pay_by,
+        supply=facts.supply or "on",
+        pay_by=facts.pay_by,
         earliest_cut_at=earliest_cut,
         last_action=last.action if last else None,
         last_reason=last.reason if last else None,

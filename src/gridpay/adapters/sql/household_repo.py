@@ -25,6 +25,7 @@ from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.settlement_repo import days_between
 from gridpay.domain.household import (
     CodeStatus,
+    HomeFacts,
     NewestDecision,
     Role,
     Session,
@@ -227,6 +228,23 @@ class SqlHouseholdRepo:
         code = self.conn.execute(_TARIFF_ON, {"account_id": account_id, "day": day}).scalar()
         return None if code is None else str(code)
 
+    def home_facts(self, account_id: int, day: dt.date) -> HomeFacts | None:
+        row = self.conn.execute(_HOME_FACTS, {"account_id": account_id, "day": day}).first()
+        if row is None:
+            return None
+        decision = None
+        if row.decided_at is not None:
+            decision = NewestDecision(_utc(row.decided_at), row.action, row.reason)
+        return HomeFacts(
+            name=row.name,
+            tariff_code=row.changed_code or row.tariff_code,
+            balance_fen=int(row.balance_fen),
+            state=row.state,
+            pay_by=row.pay_by,
+            supply=row.supply,
+            decision=decision,
+        )
+
     def newest_decision(self, account_id: int) -> NewestDecision | None:
         row = self.conn.execute(_NEWEST_DECISION, {"account_id": account_id}).first()
         if row is None:
@@ -300,4 +318,45 @@ _NEWEST_DECISION = (
     .where(_D.c.account_id == bindparam("account_id"))
     .order_by(_D.c.at.desc(), _D.c.id.desc())
     .limit(1)
+)
+
+# The home page's facts in one round trip (on PostgreSQL each query is one): scalar subqueries,
+# each on an index, beside the account and its credit state by primary key.
+_CS, _LA = schema.credit_state, schema.ledger_accounts
+_ACCOUNT_ID: Any = bindparam("account_id")
+
+
+def _newest_decision_column(column: Any) -> Any:
+    return (
+        select(column)
+        .where(_D.c.account_id == _ACCOUNT_ID)
+        .order_by(_D.c.at.desc(), _D.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_HOME_FACTS = (
+    select(
+        _A.c.name,
+        _A.c.tariff_code,
+        select(_T.c.tariff_code)
+        .where(_T.c.account_id == _ACCOUNT_ID, _T.c.from_day <= bindparam("day"))
+        .order_by(_T.c.from_day.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("changed_code"),
+        select(_LA.c.credits_posted_fen - _LA.c.debits_posted_fen)
+        .where(_LA.c.id == _ACCOUNT_ID)
+        .scalar_subquery()
+        .label("balance_fen"),
+        _CS.c.state,
+        _CS.c.pay_by,
+        _CS.c.supply,
+        _newest_decision_column(_D.c.at).label("decided_at"),
+        _newest_decision_column(_D.c.action).label("action"),
+        _newest_decision_column(_D.c.reason).label("reason"),
+    )
+    .select_from(_A.outerjoin(_CS, _CS.c.account_id == _A.c.id))
+    .where(_A.c.id == _ACCOUNT_ID)
 )
