@@ -8,7 +8,6 @@ from typing import Protocol
 from gridpay.domain.household import (
     CodeStatus,
     HomeFacts,
-    NewestDecision,
     Role,
     Session,
     SignInCode,
@@ -84,13 +83,6 @@ class HouseholdRepo(Protocol):
     ) -> list[UsageRow]:
         """Settled days in the range, oldest first, with the TOU registers' end-of-day values."""
         ...
-
-    def tariff_code_on(self, account_id: int, day: dt.date) -> str | None:
-        """The account's tariff on ``day``: its newest change from that day or before, else the
-        one it was registered with (None: no such account)."""
-        ...
-
-    def newest_decision(self, account_id: int) -> NewestDecision | None: ...
 
     def home_facts(self, account_id: int, day: dt.date) -> HomeFacts | None:
         """Name, tariff on ``day``, balance, credit state and newest decision in one read

@@ -224,10 +224,6 @@ class SqlHouseholdRepo:
             for day, energy, charge, ytd, ytd_fen, est, sharp, peak, flat, valley in rows
         ]
 
-    def tariff_code_on(self, account_id: int, day: dt.date) -> str | None:
-        code = self.conn.execute(_TARIFF_ON, {"account_id": account_id, "day": day}).scalar()
-        return None if code is None else str(code)
-
     def home_facts(self, account_id: int, day: dt.date) -> HomeFacts | None:
         row = self.conn.execute(_HOME_FACTS, {"account_id": account_id, "day": day}).first()
         if row is None:
@@ -244,12 +240,6 @@ class SqlHouseholdRepo:
             supply=row.supply,
             decision=decision,
         )
-
-    def newest_decision(self, account_id: int) -> NewestDecision | None:
-        row = self.conn.execute(_NEWEST_DECISION, {"account_id": account_id}).first()
-        if row is None:
-            return None
-        return NewestDecision(_utc(row.at), row.action, row.reason)
 
 
 # A session counts only while its phone still speaks for the account: the owner's phone is still
@@ -302,23 +292,7 @@ _USAGE = (
     .order_by(_U.c.day)
 )
 _T, _A = schema.account_tariffs, schema.accounts
-_TARIFF_ON = select(
-    func.coalesce(
-        select(_T.c.tariff_code)
-        .where(_T.c.account_id == bindparam("account_id"), _T.c.from_day <= bindparam("day"))
-        .order_by(_T.c.from_day.desc())
-        .limit(1)
-        .scalar_subquery(),
-        select(_A.c.tariff_code).where(_A.c.id == bindparam("account_id")).scalar_subquery(),
-    )
-)
 _D = schema.credit_decisions
-_NEWEST_DECISION = (
-    select(_D.c.at, _D.c.action, _D.c.reason)
-    .where(_D.c.account_id == bindparam("account_id"))
-    .order_by(_D.c.at.desc(), _D.c.id.desc())
-    .limit(1)
-)
 
 # The home page's facts in one round trip (on PostgreSQL each query is one): scalar subqueries,
 # each on an index, beside the account and its credit state by primary key.
