@@ -85,6 +85,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_behind_tls: bool = False
+    # Households' sessions: signed out after this many days however active, and after this many
+    # minutes without a page (a phone left on a table, a shared tablet).
+    household_session_days: int = 30
+    household_session_idle_minutes: int = 120
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -141,6 +145,8 @@ _POSITIVE = frozenset(
         "head_end_reply_timeout_s",
         "head_end_attempts",
         "head_end_time_sync_every_s",
+        "household_session_days",
+        "household_session_idle_minutes",
     }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1

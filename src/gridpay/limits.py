@@ -383,3 +383,18 @@ audit_search_rows_default = 200
 # The console's lists (search results, queues) show at most this many rows.
 console_rows_max = 100
 console_latency_rows_max = 10_000  # restoration latency: the latest acknowledged reconnects
+
+# --- households signing in (services.household_access) ---
+sign_in_code_digits = 6
+sign_in_code_valid_s = 10 * 60  # how long a sign-in code may be used
+sign_in_code_attempts_max = 5  # wrong codes before that code is locked (ask for another)
+# Codes sent per rate-limit window, by key: an account or a phone gets a few (each is an SMS to
+# a real person); one address more, for a family or a shared network signing in several accounts.
+sign_in_rate_window_s = 60 * 60
+sign_in_codes_per_account_max = 5
+sign_in_codes_per_phone_max = 5
+sign_in_codes_per_client_max = 20
+household_chart_days = (30, 90, 365)  # the chart's choices; the first is the default
+household_messages_shown_max = 20
+household_statement_months_max = 12
+tariff_versions_cached_max = 64  # parsed tariff versions kept by their text (adapters.sql)

@@ -107,6 +107,13 @@ GOLDEN: list[tuple[MessageKind, dict[str, object], str, str]] = [
         "ended on 4 Dec; final balance -12.30 yuan. The 12.30 yuan owed goes to monthly "
         "billing; please pay it with your bill.",
     ),
+    (
+        MessageKind.SIGN_IN_CODE,
+        {"account_no": A, "code": "582046", "minutes": "10"},
+        "您正在登录户号0000000001的网上营业厅，验证码582046，10分钟内有效。请勿将验证码告诉他人。",
+        "Your code to sign in to account 0000000001 is 582046, valid for 10 minutes. Never tell "
+        "anyone this code.",
+    ),
 ]
 
 

@@ -36,6 +36,7 @@ class MessageKind(StrEnum):
     PHONE_CODE = "phone_code"  # the code confirming a new SMS phone, sent to that phone
     # The old owner's final statement on a change of owner (过户), to the old owner's phone.
     OWNER_FINAL = "owner_final"
+    SIGN_IN_CODE = "sign_in_code"  # the code that signs a household in to its pages
 
 
 class MessageStatus(StrEnum):
@@ -142,6 +143,7 @@ FIELDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.LEFT: ("account_no", "refund_fen"),
     MessageKind.PHONE_CODE: ("account_no", "code", "minutes"),
     MessageKind.OWNER_FINAL: ("account_no", "last_day", "balance_fen"),
+    MessageKind.SIGN_IN_CODE: ("account_no", "code", "minutes"),
 }
 
 
@@ -293,6 +295,10 @@ _ZH: dict[MessageKind, Callable[[_Values], str]] = {
         f"{v.text('minutes')}分钟内有效。如非本人操作，请忽略。"
     ),
     MessageKind.OWNER_FINAL: _zh_owner_final,
+    MessageKind.SIGN_IN_CODE: lambda v: (
+        f"您正在登录户号{v.text('account_no')}的网上营业厅，验证码{v.text('code')}，"
+        f"{v.text('minutes')}分钟内有效。请勿将验证码告诉他人。"
+    ),
 }
 
 
@@ -369,6 +375,10 @@ _EN: dict[MessageKind, Callable[[_Values], str]] = {
         "ignore this message."
     ),
     MessageKind.OWNER_FINAL: _en_owner_final,
+    MessageKind.SIGN_IN_CODE: lambda v: (
+        f"Your code to sign in to account {v.text('account_no')} is {v.text('code')}, valid "
+        f"for {v.text('minutes')} minutes. Never tell anyone this code."
+    ),
 }
 
 assert set(_ZH) == set(MessageKind)

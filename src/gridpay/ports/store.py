@@ -13,6 +13,7 @@ from gridpay.ports.commands import CommandsRepo
 from gridpay.ports.console import ConsoleRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
+from gridpay.ports.household import HouseholdRepo
 from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
@@ -71,6 +72,9 @@ class UnitOfWork(Protocol):
 
     @property
     def console(self) -> ConsoleRepo: ...
+
+    @property
+    def household(self) -> HouseholdRepo: ...
 
     def __enter__(self) -> Self: ...
 

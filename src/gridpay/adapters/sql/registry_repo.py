@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 import tomllib
 from collections.abc import Iterator
@@ -33,7 +34,16 @@ from gridpay.domain.tariff import Tariff, parse_tariff
 # The tables whose foreign keys a bulk registration drops (the first) or refers to (all).
 _REGISTRATION_TABLES = ("offices", "accounts", "meters", "ledger_accounts")
 _LOCK_NOT_AVAILABLE = "55P03"
+
+
 # Read by every payment: built once (a Core statement built per call cost more than its query).
+@functools.lru_cache(maxsize=limits.tariff_versions_cached_max)
+def _parsed_tariff(spec_toml: str) -> Tariff:
+    """Parsing is most of reading the tariffs (the households' pages read them on every view);
+    a stored version's text never changes, so its parse is kept by the text itself."""
+    return parse_tariff(tomllib.loads(spec_toml))
+
+
 _ACCOUNT = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
 _METERS_OF = (
     select(schema.meters)
@@ -63,7 +73,7 @@ class SqlRegistryRepo:
     def tariffs(self) -> list[Tariff]:
         t = schema.tariffs
         rows = self.conn.execute(select(t.c.spec_toml).order_by(t.c.code, t.c.effective_from))
-        return [parse_tariff(tomllib.loads(r.spec_toml)) for r in rows]
+        return [_parsed_tariff(r.spec_toml) for r in rows]
 
     def save_tariff(self, tariff: Tariff, spec_toml: str, loaded_at: dt.datetime) -> bool:
         """Store a tariff version; False if that (code, effective_from) is already stored."""

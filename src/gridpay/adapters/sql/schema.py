@@ -671,3 +671,60 @@ shift_closes = Table(
     Column("explained_at", DateTime(timezone=True)),
     Index("ix_shift_closes_staff_id_id", "staff_id", "id"),
 )
+
+# Households signing in (``services.household_access``). A code sent by SMS to sign in: only its
+# salted hash is kept, and the hash of the random challenge the browser holds while the code is
+# typed; it expires, is used once, allows a few tries. The rows are also the rate limits' memory
+# (codes per account, per phone, per client address in a window), so limits hold across
+# restarts and processes. ``client_key`` is a hash of the address: no address is stored.
+household_codes = Table(
+    "household_codes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("challenge_hash", String(64), nullable=False, unique=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("role", String(8), nullable=False),  # owner | trusted
+    Column("code_hash", String(128), nullable=False),
+    Column("client_key", String(64), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # pending | used | superseded | locked (too many wrong codes)
+    Column("status", String(12), nullable=False, server_default="pending"),
+    Column("used_at", DateTime(timezone=True)),
+    CheckConstraint("role in ('owner', 'trusted')", name="ck_household_codes_role"),
+    CheckConstraint(
+        "status in ('pending', 'used', 'superseded', 'locked')", name="ck_household_codes_status"
+    ),
+    Index("ix_household_codes_account_id_requested_at", "account_id", "requested_at"),
+    Index("ix_household_codes_phone_requested_at", "phone", "requested_at"),
+    Index("ix_household_codes_client_key_requested_at", "client_key", "requested_at"),
+)
+
+# A signed-in browser: the hash of the random token in its cookie (never the token), the
+# account, who (owner or a trusted contact reading only), an absolute expiry and an idle one.
+household_sessions = Table(
+    "household_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    CheckConstraint("role in ('owner', 'trusted')", name="ck_household_sessions_role"),
+    Index("ix_household_sessions_account_id", "account_id"),
+)
+
+# Read-only access the owner gave one of the account's trusted contacts (``contacts``).
+household_access = Table(
+    "household_access",
+    metadata,
+    Column("account_id", BigInteger, nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account_id", "phone"),
+)

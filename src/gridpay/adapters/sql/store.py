@@ -23,6 +23,7 @@ from gridpay.adapters.sql.console_repo import SqlConsoleRepo
 from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
+from gridpay.adapters.sql.household_repo import SqlHouseholdRepo
 from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -69,6 +70,7 @@ class SqlUnitOfWork:
         self.staff = SqlStaffRepo(self.conn)
         self.audit_log = SqlAuditLogRepo(self.conn)
         self.console = SqlConsoleRepo(self.conn)
+        self.household = SqlHouseholdRepo(self.conn)
         return self
 
     def __exit__(

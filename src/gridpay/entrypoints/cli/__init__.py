@@ -14,6 +14,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     archive,
     bench,
     bench_credit,
+    bench_web,
     calendar,
     commands,
     credit,

@@ -109,6 +109,10 @@ def create_app(built: bootstrap.App) -> FastAPI:
         return _LANDING.format(company=built.settings.company_name_zh)
 
     app.include_router(console.router)  # the office console (staff)
+    from gridpay.entrypoints.http import household, household_auth  # they import this module
+
+    app.include_router(household_auth.router)
+    app.include_router(household.router)
     app.add_middleware(Observed, metrics=metrics, hsts=built.settings.http_behind_tls)
     return app
 

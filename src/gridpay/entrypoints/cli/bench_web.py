@@ -1,0 +1,224 @@
+"""CLI: ``gridpay bench web`` — the households' home page under a real load generator.
+
+Builds a synthetic city with days of usage in a fresh database, signs in random accounts (their
+sessions written as the code page leaves them), starts ``gridpay serve`` on a loopback port and
+drives ``/home`` with wrk (a Lua script gives each request a random session's cookie). Prints
+pages/s and latency percentiles beside the floor: the same page's work without HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import typer
+
+from gridpay import bootstrap
+from gridpay.adapters.clock import FixedClock
+from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.config import DEFAULT_OFFICES, Settings
+from gridpay.entrypoints.cli._common import RichProgress, console, print_json
+from gridpay.entrypoints.cli.bench import bench_app
+from gridpay.entrypoints.http.household_chart import chart_svg
+from gridpay.entrypoints.http.household_text import Words
+from gridpay.errors import InvalidInput
+from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
+from gridpay.simulation.bench_web import build_web_city, measure_floor, open_sessions
+from gridpay.simulation.machine import describe_database, describe_machine
+
+NEWEST_DAY = dt.date(2026, 11, 26)
+# The morning after the newest settled day, 09:00 in Shanghai.
+AS_OF = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
+
+_LUA = """
+local tokens = {}
+for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+math.randomseed(%(seed)d)
+request = function()
+  local t = tokens[math.random(#tokens)]
+  return wrk.format("GET", "/home", {["Cookie"] = "gp_session=" .. t})
+end
+response = function(status, headers, body)
+  if status ~= 200 then wrong = (wrong or 0) + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%.3f %%.3f %%.3f %%.3f\\n",
+    summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+@bench_app.command("web")
+def bench_web(
+    accounts: int = typer.Option(10_000, "--accounts", help="Accounts in the city."),
+    history_days: int = typer.Option(365, "--history-days", help="Days of usage per account."),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="A SQLite path that does not exist yet, or a PostgreSQL URL (a fresh schema is "
+        "made in it). Default: a temporary SQLite file. Never the configured database.",
+    ),
+    sessions: int = typer.Option(2_000, "--sessions", help="Signed-in random accounts."),
+    duration_s: int = typer.Option(30, "--duration", help="Seconds of load."),
+    connections: int = typer.Option(16, "--connections", help="wrk's open connections."),
+    floor_pages: int = typer.Option(2_000, "--floor-pages", help="Pages for the floor."),
+    seed: int = typer.Option(7, "--seed"),
+    keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The household home page for random signed-in accounts under wrk: p95 and pages/s."""
+    if not 1 <= history_days <= 366:
+        raise InvalidInput("--history-days must be 1 to 366")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise InvalidInput("wrk is not installed (apt-get install wrk)")
+    with fresh_database(db, keep) as database:
+        settings = replace(Settings(), database_url=database.url, environment="drill")
+        g = bootstrap.build(settings, clock=FixedClock(AS_OF))
+        try:
+            progress = RichProgress()
+            city = build_web_city(
+                g.store,
+                g.clock,
+                lambda uow: bench_repo_for(uow).insert_usage,
+                accounts=accounts,
+                history_days=history_days,
+                newest_day=NEWEST_DAY,
+                seed=seed,
+                office_names=list(DEFAULT_OFFICES),
+                tariff_files=shipped_tariffs(),
+                progress=progress,
+            )
+            with g.store.unit_of_work() as uow:
+                bench_repo_for(uow).analyze()
+                uow.commit()
+            tokens = open_sessions(g.store, g.clock, city.account_ids, sessions, seed, 30)
+            words = Words("zh")
+            floor = measure_floor(
+                g.store,
+                g.clock,
+                g.credit,
+                city.account_ids,
+                floor_pages,
+                seed,
+                render=lambda view: chart_svg(view.chart, view.chart_days, words),  # type: ignore[attr-defined]
+            )
+            machine = {**describe_machine(), **describe_database(g.store.engine)}
+        finally:
+            g.close()
+        load = _load(wrk, database.url, tokens, duration_s, connections, seed)
+    report = {
+        "accounts": accounts,
+        "history_days": history_days,
+        "usage_rows": city.usage_rows,
+        "build_s": round(city.build_s, 1),
+        "database": database.description,
+        "sessions": len(tokens),
+        "floor_pages_per_s": round(floor.pages_per_s, 1),
+        "floor_p50_ms": round(floor.p50_ms, 2),
+        "floor_p95_ms": round(floor.p95_ms, 2),
+        **load,
+        "machine": machine,
+    }
+    if as_json:
+        print_json(report)
+        return
+    for key, value in report.items():
+        if key != "machine":
+            console.print(f"{key:>20}: {value}")
+    console.print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
+
+
+def _load(
+    wrk: str, url: str, tokens: list[str], duration_s: int, connections: int, seed: int
+) -> dict[str, object]:
+    """``gridpay serve`` in its own process, wrk against it; the server's view of the run."""
+    folder = Path(tempfile.mkdtemp(prefix="gridpay-bench-web-"))
+    try:
+        (folder / "tokens.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
+        script = folder / "home.lua"
+        script.write_text(_LUA % {"tokens": folder / "tokens.txt", "seed": seed}, "utf-8")
+        port = _free_port()
+        env = {
+            **os.environ,
+            "GRIDPAY_DATABASE_URL": url,
+            "GRIDPAY_NOW": AS_OF.isoformat(),
+        }
+        env.pop("GRIDPAY_CONFIG", None)
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "gridpay.entrypoints.cli", "serve", "--port", str(port),
+                "--no-access-log", "--allow-business-date",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_until_up(base, server)
+            check = httpx.get(f"{base}/home", cookies={"gp_session": tokens[0]}, timeout=10)
+            if check.status_code != 200 or 'id="balance-yuan"' not in check.text:
+                raise InvalidInput(f"the home page did not answer signed in: {check.status_code}")
+            done = subprocess.run(
+                [
+                    wrk, "-t", "2", "-c", str(connections), "-d", f"{duration_s}s",
+                    "--timeout", "10s", "-s", str(script), base + "/home",
+                ],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    found = re.search(r"^RESULT (.*)$", done.stdout, re.MULTILINE)
+    if found is None:
+        raise InvalidInput(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
+    requests, duration_us, errors, p50, p95, p99, top = found.group(1).split()
+    return {
+        "connections": connections,
+        "duration_s": duration_s,
+        "pages": int(requests),
+        "errors": int(errors),
+        "pages_per_s": round(int(requests) / (int(duration_us) / 1e6), 1),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(top),
+    }
+
+
+def _wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise InvalidInput("gridpay serve did not start") from None
+            time.sleep(0.2)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
