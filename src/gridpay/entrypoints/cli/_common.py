@@ -46,6 +46,8 @@ EXIT_CODES = {
     "not_signed_in": 13,
     "forbidden": 14,
     "rate_limited": 15,
+    # a meter's reply that is not a DL/T 645 frame: the head-end did not deliver (as exit 9)
+    "meter_frame_error": 9,
 }
 
 _state: dict[str, Any] = {"db": None, "now": None, "as_of": None}

@@ -46,6 +46,7 @@ HTTP_STATUS = {
     "forbidden": 403,
     "rate_limited": 429,
     "delivery_failed": 502,
+    "meter_frame_error": 502,
     "no_database": 503,
     "database_unreachable": 503,
     "audit_failed": 500,
