@@ -40,6 +40,7 @@ CHECK_NAMES = [
     "no_charge_outside_an_agreement",
     "only_direct_supply_is_prepaid",
     "accounts_that_left_are_settled_up",
+    "archived_files_intact",
 ]
 
 
