@@ -55,10 +55,17 @@ def credit_run(store, mp, capsys, now: str) -> dict[str, object]:
     return data
 
 
+def send_notices(store, mp, capsys) -> None:
+    """The outbox worker's pass right after the notice: a cut waits for a delivered notice."""
+    code, _, err = gridpay(store, mp, capsys, "--now", NOTICE_AT, "messages", "send")
+    assert code == 0, err
+
+
 def test_a_cut_happens_only_as_of_an_instant_after_the_pay_by_date(
     store, city, config, monkeypatch, capsys
 ) -> None:
     first = credit_run(store, monkeypatch, capsys, NOTICE_AT)
+    send_notices(store, monkeypatch, capsys)
     assert first["business_now"] == "2026-12-02T10:00:00+08:00"
     assert state(store, BROKE).pay_by.isoformat() == "2026-12-05"
     credit_run(store, monkeypatch, capsys, BEFORE_CUT)
@@ -121,6 +128,8 @@ def test_commands_dispatch_sends_and_stamps_as_of_the_instant(
 ) -> None:
     for now in (NOTICE_AT, IN_WINDOW, CUT_AT):
         credit_run(store, monkeypatch, capsys, now)
+        if now == NOTICE_AT:
+            send_notices(store, monkeypatch, capsys)
     dispatch = ("commands", "dispatch", "--json")
     code, out, err = gridpay(store, monkeypatch, capsys, "--now", "2026-12-07T09:32", *dispatch)
     assert (code, json.loads(out)["sent"]) == (0, 1)
