@@ -69,6 +69,9 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_behind_tls: bool = False
+    # The partner API: how far a request's X-Timestamp may be from the server's clock, either way
+    # (a nonce is remembered at least this long, so a replay inside the window is refused).
+    partner_signature_window_s: int = limits.partner_signature_window_s_default
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -113,7 +116,13 @@ def database_url(text: str) -> str:
 
 # Settings that must be above zero; every other number must at least not be negative.
 _POSITIVE = frozenset(
-    {"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s", "http_port"}
+    {
+        "payment_amount_fen_max",
+        "nominal_voltage_v",
+        "sms_http_timeout_s",
+        "http_port",
+        "partner_signature_window_s",
+    }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
 

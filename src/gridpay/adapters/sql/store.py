@@ -24,6 +24,7 @@ from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
+from gridpay.adapters.sql.partners_repo import SqlPartnersRepo
 from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)
         self.account_changes = SqlAccountChangesRepo(self.conn)
+        self.partners = SqlPartnersRepo(self.conn)
         return self
 
     def __exit__(
