@@ -20,6 +20,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     enrolment,
     leaving,
     messages,
+    partners,
     payments,
     queries,
     readings,
