@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from gridpay import bootstrap, limits
@@ -24,13 +24,20 @@ from gridpay.services.partners import SignedRequest
 router = APIRouter(prefix="/partner/v1", tags=["partner"])
 
 
+REFERENCE_PATTERN = rf"^[A-Za-z0-9_.:-]{{1,{limits.partner_reference_chars_max}}}$"
+ACCOUNT_NO_PATTERN = r"^[0-9]{10}$"
+
+
 class PaymentIn(BaseModel):
     reference: str = Field(
         description="The partner's own transaction reference: the idempotency key.",
-        max_length=limits.partner_reference_chars_max,
+        pattern=REFERENCE_PATTERN,
     )
-    account_no: str = Field(description="The 10-digit account number.")
-    amount_yuan: str = Field(description='Yuan, at most two decimals: "100" or "12.30".')
+    account_no: str = Field(description="The 10-digit account number.", pattern=ACCOUNT_NO_PATTERN)
+    amount_yuan: str = Field(
+        description='Yuan, at most two decimals: "100" or "12.30".',
+        pattern=r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+    )
 
 
 class PaymentOut(BaseModel):
@@ -105,7 +112,9 @@ Signed = Annotated[SignedRequest, Depends(signed_request)]
 
 
 @router.get("/accounts/{account_no}", responses=_REFUSALS)
-def account(account_no: str, built: Built, signed: Signed) -> AccountOut:
+def account(
+    account_no: Annotated[str, Path(pattern=ACCOUNT_NO_PATTERN)], built: Built, signed: Signed
+) -> AccountOut:
     """An account's masked name and balance, to check before paying into it."""
     view = partners.look_up_account(built.store, built.clock, built.settings, signed, account_no)
     return AccountOut(
@@ -139,7 +148,12 @@ def pay(built: Built, signed: Signed, response: Response) -> PaymentOut:
 
 
 @router.post("/payments/{reference}/reverse", responses=_REFUSALS)
-def reverse(reference: str, built: Built, signed: Signed, response: Response) -> PaymentOut:
+def reverse(
+    reference: Annotated[str, Path(pattern=REFERENCE_PATTERN)],
+    built: Built,
+    signed: Signed,
+    response: Response,
+) -> PaymentOut:
     """Reverse a payment taken today (the body is empty); reversing twice is a no-op."""
     answer = partners.reverse_payment(
         built.store, built.clock, built.settings, built.credit, signed, reference
