@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gridpay import limits
 from gridpay.config import Settings
@@ -376,10 +376,8 @@ def _post(
         raise
     with store.unit_of_work() as uow:
         uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
-        posted = uow.partners.payment(partner.code, reserved.reference)
         uow.commit()
-    assert posted is not None
-    return posted
+    return replace(reserved, status="posted", balance_fen=receipt.balance_fen)
 
 
 def _reversible(uow: UnitOfWork, clock: Clock, partner: Partner, reference: str) -> PartnerPayment:
