@@ -24,6 +24,12 @@ RECONCILIATION_SCHEMA = {
 
 
 class PartnersRepo(Protocol):
+    def commit_without_flush(self) -> None:
+        """Let this transaction's commit return before its log is on disk (where the engine
+        can). The write-ahead log is one sequence: the next durable commit (the payment's)
+        makes this one durable too, so only bookkeeping that a retry rebuilds is at risk."""
+        ...
+
     def add_partner(self, partner: Partner) -> bool:
         """Insert a new partner; False if the code is taken."""
         ...

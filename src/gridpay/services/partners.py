@@ -12,6 +12,11 @@ by the ledger id ``pay/<channel>/<CODE>-<reference>``), then marked posted with 
 answer shows. A crash between the steps leaves a pending reservation that the partner's retry
 completes; a payment the ledger refuses (the account changed meanwhile) gives its reservation
 back.
+
+Only the posting waits for the disk (PostgreSQL's flush of its log): the reservation before it
+and the mark after it commit without waiting. The log is one sequence, so the posting's flush
+carries the reservation's too; a crash can lose only the "posted" mark, and the retry restores
+it. One flush per payment instead of three is most of what a payment costs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -285,6 +290,7 @@ def _authenticate(
     signature = parse_signature(request.headers)
     now = clock.now()
     check_fresh(signature, now, settings.partner_signature_window_s)
+    uow.partners.commit_without_flush()  # the nonce: flushed with the next durable commit
     partner = uow.partners.partner(signature.partner_code)
     if partner is None:
         raise NotSignedIn(f"unknown partner {signature.partner_code}")
@@ -375,6 +381,7 @@ def _post(
             uow.commit()
         raise
     with store.unit_of_work() as uow:
+        uow.partners.commit_without_flush()  # lost in a crash: the retry marks it again
         uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
         uow.commit()
     return replace(reserved, status="posted", balance_fen=receipt.balance_fen)

@@ -84,6 +84,11 @@ class SqlPartnersRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def commit_without_flush(self) -> None:
+        """PostgreSQL: this transaction's commit does not wait for its WAL flush."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
     def add_partner(self, partner: Partner) -> bool:
         if self.partner(partner.code) is not None:
             return False
