@@ -298,3 +298,32 @@ def test_old_nonces_are_pruned_and_stay_refused_by_the_window(
     old = caller.pay("T-1", "0000000001", "10", nonce="n" * 16, skew_s=-601)
     refused(old, 401, "not_signed_in")
     assert dt.timedelta(seconds=601) > dt.timedelta(seconds=2 * 300)
+
+
+def test_racing_payments_never_pass_the_day_limit_and_a_raced_reference_posts_once(
+    caller: Caller, built: bootstrap.App
+) -> None:
+    from gridpay.errors import Conflict, Refused
+    from tests.concurrency import race
+
+    def signed_pay(reference: str, amount_yuan: str) -> partners.PaymentAnswer:
+        body = payment_body(reference, "0000000001", amount_yuan)
+        ts = int(caller.clock.now().timestamp())
+        h = signed_headers(caller.code, caller.secret, "POST", "/partner/v1/payments", body, ts)
+        headers = partners.SignedHeaders(
+            h["X-Partner"], h["X-Timestamp"], h["X-Nonce"], h["X-Signature"]
+        )
+        request = partners.SignedRequest("POST", "/partner/v1/payments", headers, body)
+        return partners.pay(built.store, built.clock, built.settings, built.credit, request)
+
+    # 8 payments of 300 yuan race for a day limit of 1,500: exactly 5 pass.
+    results, errors = race(8, lambda i: signed_pay(f"R-{i}", "300"))
+    assert len(results) == 5 and len(errors) == 3
+    assert all(isinstance(e, Refused) and "limit per day" in str(e) for e in errors)
+    assert balance_fen(built.store, 1) == 150_000
+    caller.clock.advance(days=1)
+    # The same reference raced 6 times: one posting, the others get its answer (or wait).
+    results, errors = race(6, lambda i: signed_pay("SAME", "10"))
+    assert not [e for e in errors if not isinstance(e, Conflict)], errors
+    assert {r.payment.transfer_id for r in results} == {"pay/bank/ICBC-SAME"}
+    assert balance_fen(built.store, 1) == 151_000

@@ -313,18 +313,12 @@ def _reserve(
 ) -> tuple[PartnerPayment, bool]:
     """The payment reserved under its reference (and the day's limit taken), or the one there.
 
-    Every refusal is raised before the first write, so the caller can still commit the nonce.
+    A refusal leaves nothing of the reservation in the transaction, so the caller can still
+    commit the nonce.
     """
     existing = uow.partners.payment(partner.code, order.reference)
     if existing is not None:
-        if (existing.account_no, existing.amount_fen) != (order.account_no, order.amount_fen):
-            raise Conflict(
-                f"reference {order.reference} was used for {format_fen(existing.amount_fen)} "
-                f"yuan into account {existing.account_no}; this request is "
-                f"{format_fen(order.amount_fen)} yuan into account {order.account_no}: refused "
-                f"(a new payment needs a new reference)"
-            )
-        return existing, True
+        return _same_order(existing, order), True
     if order.amount_fen > partner.payment_amount_fen_max:
         raise Refused(
             f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
@@ -334,14 +328,6 @@ def _reserve(
     if account.billing_mode is not BillingMode.PREPAID:
         raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
     today = clock.today()
-    if not uow.partners.take_day_amount(
-        partner.code, today, order.amount_fen, partner.day_amount_fen_max
-    ):
-        raise Refused(
-            f"over the limit per day: {format_fen(order.amount_fen)} yuan more would take "
-            f"partner {partner.code} above its {format_fen(partner.day_amount_fen_max)} yuan "
-            f"for {today.isoformat()}"
-        )
     reserved = PartnerPayment(
         partner_code=partner.code,
         reference=order.reference,
@@ -354,8 +340,32 @@ def _reserve(
         reversal_id=None,
         created_at=clock.now(),
     )
-    uow.partners.add_payment(reserved)
+    if not uow.partners.add_payment(reserved):  # a request racing under the same reference won
+        raced = uow.partners.payment(partner.code, order.reference)
+        assert raced is not None
+        return _same_order(raced, order), True
+    if not uow.partners.take_day_amount(
+        partner.code, today, order.amount_fen, partner.day_amount_fen_max
+    ):
+        uow.partners.drop_pending(partner.code, order.reference)  # ours, in this transaction
+        raise Refused(
+            f"over the limit per day: {format_fen(order.amount_fen)} yuan more would take "
+            f"partner {partner.code} above its {format_fen(partner.day_amount_fen_max)} yuan "
+            f"for {today.isoformat()}"
+        )
     return reserved, False
+
+
+def _same_order(existing: PartnerPayment, order: PayOrder) -> PartnerPayment:
+    """The payment recorded under the order's reference if the order is a retry of it."""
+    if (existing.account_no, existing.amount_fen) != (order.account_no, order.amount_fen):
+        raise Conflict(
+            f"reference {order.reference} was used for {format_fen(existing.amount_fen)} "
+            f"yuan into account {existing.account_no}; this request is "
+            f"{format_fen(order.amount_fen)} yuan into account {order.account_no}: refused "
+            f"(a new payment needs a new reference)"
+        )
+    return existing
 
 
 def _post(

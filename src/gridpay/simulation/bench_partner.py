@@ -115,6 +115,10 @@ class PartnerBenchResult:
     audit_passed: bool
     floor_take_payment_per_s: float
     floor_partner_service_per_s: float
+    # The machine's 1-minute load average as the load started and as it ended: on a shared
+    # machine the numbers above mean little without it.
+    load_average_before: float
+    load_average_after: float
 
 
 def prepare(url: str, accounts: int) -> Partner:
@@ -301,8 +305,10 @@ def run(
         write_signed_requests(requests_file, partner, rate_max_per_s * duration_s, accounts)
         port = free_port()
         server = start_server(url, port, workers, app_factory)
+        load_before = os.getloadavg()[0]
         try:
             wrk = run_wrk(port, requests_file, connections, threads, duration_s)
+            load_after = os.getloadavg()[0]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -335,4 +341,6 @@ def run(
         audit_passed=audit_passed,
         floor_take_payment_per_s=round(floor_take, 1),
         floor_partner_service_per_s=round(floor_service, 1),
+        load_average_before=round(load_before, 2),
+        load_average_after=round(load_after, 2),
     )

@@ -28,18 +28,27 @@ _SPEND_NONCE = text(
     "INSERT INTO partner_nonces (partner_code, nonce, seen_at) VALUES (:code, :nonce, :at) "
     "ON CONFLICT (partner_code, nonce) DO NOTHING"
 ).bindparams(bindparam("at", type_=_N.c.seen_at.type))
+# A racing request under the same reference waits here for the first to commit, then finds
+# its row (no row inserted): it is answered as a retry or a conflict, never a duplicate key.
+_PAYMENT_COLUMNS = [c.name for c in _PP.columns]
+_ADD_PAYMENT = text(
+    f"INSERT INTO partner_payments ({', '.join(_PAYMENT_COLUMNS)}) "
+    f"VALUES ({', '.join(f':{c}' for c in _PAYMENT_COLUMNS)}) "
+    "ON CONFLICT (partner_code, reference) DO NOTHING"
+).bindparams(
+    bindparam("day", type_=_PP.c.day.type), bindparam("created_at", type_=_PP.c.created_at.type)
+)
 _GET_PAYMENT = select(_PP).where(
     _PP.c.partner_code == bindparam("code"), _PP.c.reference == bindparam("reference")
 )
-_OPEN_DAY = text(
-    "INSERT INTO partner_days (partner_code, day, amount_fen) VALUES (:code, :day, 0) "
-    "ON CONFLICT (partner_code, day) DO NOTHING"
-).bindparams(bindparam("day", type_=_D.c.day.type))
 # Checked and taken in one statement: two payments racing for the last of the day's limit
-# cannot both pass (the row is locked by the first until it commits).
+# cannot both pass (the row is locked by the first until it commits). The day's first payment
+# inserts the row; it is within the limit, as a payment never exceeds a partner's day limit.
 _TAKE_DAY = text(
-    "UPDATE partner_days SET amount_fen = amount_fen + :amount_fen "
-    "WHERE partner_code = :code AND day = :day AND amount_fen + :amount_fen <= :day_max"
+    "INSERT INTO partner_days AS d (partner_code, day, amount_fen) "
+    "VALUES (:code, :day, :amount_fen) "
+    "ON CONFLICT (partner_code, day) DO UPDATE SET amount_fen = d.amount_fen + :amount_fen "
+    "WHERE d.amount_fen + :amount_fen <= :day_max"
 ).bindparams(bindparam("day", type_=_D.c.day.type))
 _GIVE_BACK_DAY = text(
     "UPDATE partner_days SET amount_fen = amount_fen - :amount_fen "
@@ -148,21 +157,20 @@ class SqlPartnersRepo:
         row = self.conn.execute(_GET_PAYMENT, {"code": code, "reference": reference}).first()
         return None if row is None else _payment(row)
 
-    def add_payment(self, payment: PartnerPayment) -> None:
-        self.conn.execute(
-            insert(_PP).values(
-                partner_code=payment.partner_code,
-                reference=payment.reference,
-                account_no=payment.account_no,
-                amount_fen=payment.amount_fen,
-                day=payment.day,
-                status=payment.status,
-                transfer_id=payment.transfer_id,
-                balance_fen=payment.balance_fen,
-                reversal_id=payment.reversal_id,
-                created_at=payment.created_at,
-            )
-        )
+    def add_payment(self, payment: PartnerPayment) -> bool:
+        values = {
+            "partner_code": payment.partner_code,
+            "reference": payment.reference,
+            "account_no": payment.account_no,
+            "amount_fen": payment.amount_fen,
+            "day": payment.day,
+            "status": payment.status,
+            "transfer_id": payment.transfer_id,
+            "balance_fen": payment.balance_fen,
+            "reversal_id": payment.reversal_id,
+            "created_at": payment.created_at,
+        }
+        return bool(self.conn.execute(_ADD_PAYMENT, values).rowcount)
 
     def _where(self, code: str, reference: str) -> Any:
         return (_PP.c.partner_code == code) & (_PP.c.reference == reference)
@@ -188,8 +196,8 @@ class SqlPartnersRepo:
         )
 
     def take_day_amount(self, code: str, day: dt.date, amount_fen: int, day_max: int) -> bool:
+        assert amount_fen <= day_max  # the partner's limits (``check_limits``) promise it
         params = {"code": code, "day": day, "amount_fen": amount_fen, "day_max": day_max}
-        self.conn.execute(_OPEN_DAY, {"code": code, "day": day})
         return bool(self.conn.execute(_TAKE_DAY, params).rowcount)
 
     def give_back_day_amount(self, code: str, day: dt.date, amount_fen: int) -> None:
