@@ -83,8 +83,11 @@ class PartnersRepo(Protocol):
         """The partner's posted (not reversed) payments of the day: ``OUR_PAYMENTS_SCHEMA``."""
         ...
 
-    def replace_reconciliation(self, code: str, day: dt.date, lines: pl.DataFrame) -> None:
-        """The day's reconciliation lines (``RECONCILIATION_SCHEMA``) instead of the last run's."""
+    def write_reconciliation(
+        self, code: str, day: dt.date, changed: pl.DataFrame, removed: Collection[str]
+    ) -> None:
+        """Store the day's lines that are new or changed (``RECONCILIATION_SCHEMA``) and drop
+        the ``removed`` references' lines: a re-run that changes nothing writes nothing."""
         ...
 
     def reconciliation(self, code: str, day: dt.date) -> pl.DataFrame: ...

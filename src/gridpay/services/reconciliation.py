@@ -1,10 +1,10 @@
 """Use cases: reconcile a partner's day against its statement; confirm a line missing on our side.
 
-A run replaces the day's reconciliation lines (re-running gives the same lines and opens no task
-twice), opens a finance task for each new mismatch and closes the tasks whose mismatch is gone.
-A payment on the statement only is posted after a finance user confirms it: through
-``take_payment``, under the same ledger id the partner's own request would have made, so a late
-API retry of it finds it already recorded.
+A run replaces the day's reconciliation lines, writing only those that changed (a re-run gives
+the same lines, writes none of them again and opens no task twice), opens a finance task for
+each new mismatch and closes the tasks whose mismatch is gone. A payment on the statement only
+is posted after a finance user confirms it: through ``take_payment``, under the same ledger id
+the partner's own request would have made, so a late API retry of it finds it already recorded.
 """
 
 from __future__ import annotations
@@ -64,20 +64,22 @@ def reconcile_statement(
     with store.unit_of_work() as uow:
         partner = _partner(uow, code)
         ours = uow.partners.day_payments(partner.code, day)
-        confirmed = uow.partners.reconciliation(partner.code, day).filter(
-            pl.col("confirmed_by").is_not_null()
-        )
+        previous = uow.partners.reconciliation(partner.code, day)
         lines = (
             reconcile(ours, theirs)
             .join(
-                confirmed.select("reference", "confirmed_by"),
+                previous.filter(pl.col("confirmed_by").is_not_null()).select(
+                    "reference", "confirmed_by"
+                ),
                 on="reference",
                 how="left",
                 validate="1:1",
             )
             .select(list(RECONCILIATION_SCHEMA))
         )
-        uow.partners.replace_reconciliation(partner.code, day, lines)
+        changed = lines.join(previous, on=list(RECONCILIATION_SCHEMA), how="anti", nulls_equal=True)
+        removed = previous.join(lines, on="reference", how="anti")["reference"].to_list()
+        uow.partners.write_reconciliation(partner.code, day, changed, removed)
         tasks = mismatch_tasks(lines, partner.code, day, now)
         opened = uow.credit.add_staff_tasks(pl.DataFrame(tasks, schema=TASK_SCHEMA))
         still_open = uow.partners.open_task_keys(task_key_prefix(partner.code, day))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -119,6 +120,11 @@ class PartnerBenchResult:
     # machine the numbers above mean little without it.
     load_average_before: float
     load_average_after: float
+    # CPU time per answered payment, whatever the machine's load: the server's processes
+    # (uvicorn and its workers; not the database server's) and wrk's. On an idle machine their
+    # sum bounds the throughput (cores / CPU per payment), before the database's own share.
+    server_cpu_ms_per_payment: float
+    wrk_cpu_ms_per_payment: float
 
 
 def prepare(url: str, accounts: int) -> Partner:
@@ -307,7 +313,11 @@ def run(
         server = start_server(url, port, workers, app_factory)
         load_before = os.getloadavg()[0]
         try:
+            cpu_before_s = process_tree_cpu_s(server.pid)
+            wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wrk = run_wrk(port, requests_file, connections, threads, duration_s)
+            wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            server_cpu_s = process_tree_cpu_s(server.pid) - cpu_before_s
             load_after = os.getloadavg()[0]
         finally:
             server.terminate()
@@ -343,4 +353,34 @@ def run(
         floor_partner_service_per_s=round(floor_service, 1),
         load_average_before=round(load_before, 2),
         load_average_after=round(load_after, 2),
+        server_cpu_ms_per_payment=round(1000 * server_cpu_s / max(answered_201, 1), 2),
+        wrk_cpu_ms_per_payment=round(
+            1000
+            * (wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime)
+            / max(answered_201, 1),
+            3,
+        ),
     )
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants, so far (Linux /proc)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree = {pid}
+    grew = True
+    while grew:
+        found = {p for p, parent in parents.items() if parent in tree} - tree
+        grew = bool(found)
+        tree |= found
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")

@@ -20,6 +20,7 @@ _PP = schema.partner_payments
 _D = schema.partner_days
 _R = schema.reconciliation_lines
 _TASKS = schema.staff_tasks
+_IN_LIST_MAX = 500  # keys bound in one IN list (SQLite binds at most 999 parameters)
 
 # Built once: these run on every partner request (see ledger_repo on why).
 _GET_PARTNER = select(_P).where(_P.c.code == bindparam("code"))
@@ -212,9 +213,19 @@ class SqlPartnersRepo:
             schema=OUR_PAYMENTS_SCHEMA,
         )
 
-    def replace_reconciliation(self, code: str, day: dt.date, lines: pl.DataFrame) -> None:
-        self.conn.execute(delete(_R).where(_R.c.partner_code == code, _R.c.day == day))
-        frame = lines.select(list(RECONCILIATION_SCHEMA)).with_columns(
+    def write_reconciliation(
+        self, code: str, day: dt.date, changed: pl.DataFrame, removed: Collection[str]
+    ) -> None:
+        gone = sorted(set(removed) | set(changed["reference"].to_list()))
+        for start in range(0, len(gone), _IN_LIST_MAX):
+            self.conn.execute(
+                delete(_R).where(
+                    _R.c.partner_code == code,
+                    _R.c.day == day,
+                    _R.c.reference.in_(gone[start : start + _IN_LIST_MAX]),
+                )
+            )
+        frame = changed.select(list(RECONCILIATION_SCHEMA)).with_columns(
             partner_code=pl.lit(code), day=pl.lit(day, dtype=pl.Date)
         )
         bulk_insert(self.conn, "reconciliation_lines", frame)
@@ -250,10 +261,13 @@ class SqlPartnersRepo:
     ) -> int:
         closed = 0
         ordered = sorted(keys)
-        for start in range(0, len(ordered), 500):
+        for start in range(0, len(ordered), _IN_LIST_MAX):
             result = self.conn.execute(
                 update(_TASKS)
-                .where(_TASKS.c.key.in_(ordered[start : start + 500]), _TASKS.c.closed_at.is_(None))
+                .where(
+                    _TASKS.c.key.in_(ordered[start : start + _IN_LIST_MAX]),
+                    _TASKS.c.closed_at.is_(None),
+                )
                 .values(closed_at=at, close_code=close_code, close_reason=close_reason)
             )
             closed += int(result.rowcount)
