@@ -260,21 +260,22 @@ def test_payment_into_a_missing_or_postpaid_account_leaves_no_reservation(
     assert caller.pay("T-9", "0000000001", "1000").status_code == 201  # day total untouched
 
 
-def test_a_payment_left_pending_by_a_crash_is_completed_by_the_retry(
+def test_a_payment_cut_by_a_crash_leaves_nothing_and_the_retry_posts_it_once(
     caller: Caller, built: bootstrap.App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gridpay.services import payments
 
     def crash(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("the process died")  # not a refusal: nothing is given back
+        raise RuntimeError("the process died")  # not a refusal: the transaction never commits
 
+    before = written(built.store)
     with monkeypatch.context() as m:
         m.setattr(payments, "take_payment", crash)
         with pytest.raises(RuntimeError):
             caller.pay("T-1", "0000000001", "10")
-    assert scalar(built.store, "SELECT status FROM partner_payments") == "pending"
-    retry = caller.pay("T-1", "0000000001", "10")
-    assert retry.status_code == 200 and retry.json()["status"] == "posted"
+    assert written(built.store) == before  # one transaction: not even the nonce
+    assert caller.pay("T-1", "0000000001", "10").status_code == 201
+    assert caller.pay("T-1", "0000000001", "10").status_code == 200
     assert balance_fen(built.store, 1) == 1_000
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import polars as pl
@@ -24,6 +25,12 @@ RECONCILIATION_SCHEMA = {
 
 
 class PartnersRepo(Protocol):
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A savepoint in this unit of work's transaction: what is written inside is undone if
+        the block raises (a partner's refused payment keeps its spent nonce, nothing else).
+        Here rather than on the unit of work: only the partner API needs one."""
+        ...
+
     def commit_without_flush(self) -> None:
         """Let this transaction's commit return before its log is on disk (where the engine
         can). The write-ahead log is one sequence: the next durable commit (the payment's)

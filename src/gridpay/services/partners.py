@@ -6,17 +6,13 @@ signature verifies, the nonce is spent for good (committed even when the request
 refused for a business reason: suspended, over a limit, a conflicting reference), so a refused
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
-A payment is reserved under the partner's reference (with the day's limit taken) in that same
-transaction, then posted by ``services.payments.take_payment`` (its own transaction, idempotent
-by the ledger id ``pay/<channel>/<CODE>-<reference>``), then marked posted with the balance the
-answer shows. A crash between the steps leaves a pending reservation that the partner's retry
-completes; a payment the ledger refuses (the account changed meanwhile) gives its reservation
-back.
-
-Only the posting waits for the disk (PostgreSQL's flush of its log): the reservation before it
-and the mark after it commit without waiting. The log is one sequence, so the posting's flush
-carries the reservation's too; a crash can lose only the "posted" mark, and the retry restores
-it. One flush per payment instead of three is most of what a payment costs on PostgreSQL.
+A payment is one transaction: the nonce, the reservation under the partner's reference (with
+the day's allowance taken), the posting by ``services.payments.take_payment`` (run inside this
+transaction through ``_JoinedStore``: the same use case as a counter payment, idempotent by the
+ledger id ``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the
+nonce sit in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the
+nonce is still committed. One commit per payment (one log flush, one write lock) instead of one
+per step is most of what a payment costs.
 """
 
 from __future__ import annotations
@@ -24,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from gridpay import limits
 from gridpay.config import Settings
@@ -200,6 +197,7 @@ def look_up_account(
     refusal: GridpayError | None = None
     view = None
     with store.unit_of_work() as uow:
+        uow.partners.commit_without_flush()  # only the nonce is written
         partner = _authenticate(uow, clock, settings, request)
         try:
             _check_active(partner)
@@ -224,22 +222,43 @@ def pay(
 ) -> PaymentAnswer:
     """Pay into an account, at most once per partner reference (a retry gets the first answer)."""
     refusal: GridpayError | None = None
-    reserved: PartnerPayment | None = None
+    answer: PaymentAnswer | None = None
     with store.unit_of_work() as uow:
         partner = _authenticate(uow, clock, settings, request)
         try:
-            _check_active(partner)
-            order = parse_pay_order(request.body, settings.payment_amount_fen_max)
-            reserved, replayed = _reserve(uow, clock, partner, order)
+            with uow.partners.savepoint():
+                answer = _pay(uow, clock, settings, credit, partner, request.body)
         except GridpayError as exc:
-            refusal = exc  # decided before anything but the nonce was written
+            refusal = exc  # everything but the nonce was undone with the savepoint
         uow.commit()
     if refusal is not None:
         raise refusal
-    assert reserved is not None
-    if replayed and reserved.status != "pending":
+    assert answer is not None
+    return answer
+
+
+def _pay(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    partner: Partner,
+    body: bytes,
+) -> PaymentAnswer:
+    _check_active(partner)
+    order = parse_pay_order(body, settings.payment_amount_fen_max)
+    reserved, replayed = _reserve(uow, clock, partner, order)
+    if replayed:
         return PaymentAnswer(reserved, replayed=True)
-    return PaymentAnswer(_post(store, clock, settings, credit, partner, reserved), replayed)
+    cmd = TakePayment(
+        account_no=reserved.account_no,
+        amount_yuan=format_fen(reserved.amount_fen),
+        channel=partner.channel.value,
+        ref=ledger_ref(partner.code, reserved.reference),
+    )
+    receipt = payments.take_payment(cast(Store, _JoinedStore(uow)), clock, settings, cmd, credit)
+    uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
+    return PaymentAnswer(replace(reserved, status="posted", balance_fen=receipt.balance_fen), False)
 
 
 def reverse_payment(
@@ -254,6 +273,7 @@ def reverse_payment(
     refusal: GridpayError | None = None
     found: PartnerPayment | None = None
     with store.unit_of_work() as uow:
+        uow.partners.commit_without_flush()  # only the nonce: the reversal's commit flushes it
         partner = _authenticate(uow, clock, settings, request)
         try:
             _check_active(partner)
@@ -281,6 +301,35 @@ def reverse_payment(
 # --- helpers: decisions above, work here -------------------------------------------------
 
 
+class _JoinedStore:
+    """A store whose only unit of work is one already open: a use case that opens and commits
+    its own (``take_payment``) runs inside the caller's transaction, which commits or rolls
+    back for both. Nothing else of a store is offered."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def unit_of_work(self) -> UnitOfWork:
+        return cast(UnitOfWork, _JoinedUnitOfWork(self._uow))
+
+
+class _JoinedUnitOfWork:
+    def __init__(self, outer: UnitOfWork) -> None:
+        self._outer = outer
+
+    def __getattr__(self, name: str) -> Any:  # the repositories: the outer unit's
+        return getattr(self._outer, name)
+
+    def __enter__(self) -> _JoinedUnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None  # an error propagates to the caller, whose savepoint undoes the work
+
+    def commit(self) -> None:
+        return None  # the caller commits
+
+
 def _authenticate(
     uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest
 ) -> Partner:
@@ -290,7 +339,6 @@ def _authenticate(
     signature = parse_signature(request.headers)
     now = clock.now()
     check_fresh(signature, now, settings.partner_signature_window_s)
-    uow.partners.commit_without_flush()  # the nonce: flushed with the next durable commit
     partner = uow.partners.partner(signature.partner_code)
     if partner is None:
         raise NotSignedIn(f"unknown partner {signature.partner_code}")
@@ -366,35 +414,6 @@ def _same_order(existing: PartnerPayment, order: PayOrder) -> PartnerPayment:
             f"(a new payment needs a new reference)"
         )
     return existing
-
-
-def _post(
-    store: Store,
-    clock: Clock,
-    settings: Settings,
-    credit: Policy,
-    partner: Partner,
-    reserved: PartnerPayment,
-) -> PartnerPayment:
-    cmd = TakePayment(
-        account_no=reserved.account_no,
-        amount_yuan=format_fen(reserved.amount_fen),
-        channel=partner.channel.value,
-        ref=ledger_ref(partner.code, reserved.reference),
-    )
-    try:
-        receipt = payments.take_payment(store, clock, settings, cmd, credit)
-    except GridpayError:
-        with store.unit_of_work() as uow:
-            uow.partners.drop_pending(partner.code, reserved.reference)
-            uow.partners.give_back_day_amount(partner.code, reserved.day, reserved.amount_fen)
-            uow.commit()
-        raise
-    with store.unit_of_work() as uow:
-        uow.partners.commit_without_flush()  # lost in a crash: the retry marks it again
-        uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
-        uow.commit()
-    return replace(reserved, status="posted", balance_fen=receipt.balance_fen)
 
 
 def _reversible(uow: UnitOfWork, clock: Clock, partner: Partner, reference: str) -> PartnerPayment:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from typing import Any
 
 import polars as pl
@@ -93,6 +94,10 @@ def _payment(row: Any) -> PartnerPayment:
 class SqlPartnersRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A savepoint: what is written inside is undone if the block raises."""
+        return self.conn.begin_nested()
 
     def commit_without_flush(self) -> None:
         """PostgreSQL: this transaction's commit does not wait for its WAL flush."""
