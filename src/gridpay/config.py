@@ -89,6 +89,9 @@ class Settings:
     # minutes without a page (a phone left on a table, a shared tablet).
     household_session_days: int = 30
     household_session_idle_minutes: int = 120
+    # The partner API: how far a request's X-Timestamp may be from the server's clock, either way
+    # (a nonce is remembered at least this long, so a replay inside the window is refused).
+    partner_signature_window_s: int = limits.partner_signature_window_s_default
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -147,6 +150,7 @@ _POSITIVE = frozenset(
         "head_end_time_sync_every_s",
         "household_session_days",
         "household_session_idle_minutes",
+        "partner_signature_window_s",
     }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1

@@ -398,3 +398,23 @@ household_chart_days = (30, 90, 365)  # the chart's choices; the first is the de
 household_messages_shown_max = 20
 household_statement_months_max = 12
 tariff_versions_cached_max = 64  # parsed tariff versions kept by their text (adapters.sql)
+
+# --- partners: the signed partner API and reconciliation (services.partners) ---
+partner_name_chars_max = 100  # partners.name
+# A partner's own reference: the ledger ref is CODE-REFERENCE, within payment_ref_chars_max.
+partner_code_chars_max = 16
+partner_reference_chars_max = payment_ref_chars_max - partner_code_chars_max - 1
+# The default of ``Settings.partner_signature_window_s``: how far X-Timestamp may be from now.
+partner_signature_window_s_default = 300
+# Nonces are kept twice the window: a nonce older than the window can never be accepted again
+# (its timestamp is stale), so older rows are deleted, one request in this many doing it.
+partner_nonce_prune_every = 1_000
+# Default limits of a new partner (``gridpay partners add``), in fen.
+partner_payment_amount_fen_max_default = 500_000  # 5,000.00 yuan
+partner_day_amount_fen_max_default = 100_000_000  # 1,000,000.00 yuan
+# A partner's request body (a payment is a few hundred bytes).
+partner_body_bytes_max = 4_096
+# A reconciliation statement: rows in one file; who confirms a line.
+statement_rows_max = 2_000_000
+reconcile_by_chars_max = 64
+assert partner_reference_chars_max >= 16

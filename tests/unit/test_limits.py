@@ -22,6 +22,9 @@ TEXT_COLUMNS = [
     ("reading_source_chars_max", "reading_quarantine", "source"),
     ("quarantine_meter_no_chars_max", "reading_quarantine", "meter_no"),
     ("quarantine_reason_chars_max", "reading_quarantine", "reason"),
+    ("partner_name_chars_max", "partners", "name"),
+    ("partner_code_chars_max", "partners", "code"),
+    ("reconcile_by_chars_max", "reconciliation_lines", "confirmed_by"),
 ]
 
 

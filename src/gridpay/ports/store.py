@@ -17,6 +17,7 @@ from gridpay.ports.household import HouseholdRepo
 from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
+from gridpay.ports.partners import PartnersRepo
 from gridpay.ports.queries import QueriesRepo
 from gridpay.ports.readings import ReadingsRepo
 from gridpay.ports.registry import RegistryRepo
@@ -75,6 +76,9 @@ class UnitOfWork(Protocol):
 
     @property
     def household(self) -> HouseholdRepo: ...
+
+    @property
+    def partners(self) -> PartnersRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -728,3 +728,86 @@ household_access = Table(
     Column("granted_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("account_id", "phone"),
 )
+
+# --- partners: banks, collection agents and wallets paying through the signed API ---------
+
+# The HMAC secret is stored as it is (not encrypted): the app must read it back to verify each
+# signature, so a key to decrypt it would have to sit in the app's configuration on the same
+# server, protecting nothing against whoever can read both. The database is reachable only by
+# the app's own user (docs/partner-api.md, "Secrets").
+partners = Table(
+    "partners",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(8), nullable=False),  # bank | agent | wallet
+    Column("secret", String(64), nullable=False),
+    Column("suspended", Boolean, nullable=False, server_default="0"),
+    Column("payment_amount_fen_max", BigInteger, nullable=False),
+    Column("day_amount_fen_max", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind in ('bank', 'agent', 'wallet')", name="ck_partners_kind"),
+)
+
+# Every nonce of a verified request, kept beyond the time window: a replay is refused even
+# after a restart.
+partner_nonces = Table(
+    "partner_nonces",
+    metadata,
+    Column("partner_code", String(16), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("partner_code", "nonce"),
+    Index("ix_partner_nonces_seen_at", "seen_at"),
+)
+
+# Each partner payment by the partner's reference: its first answer (for retries), its state
+# (pending while being posted, posted, reversed) and the ledger transfer it became.
+partner_payments = Table(
+    "partner_payments",
+    metadata,
+    Column("partner_code", String(16), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("account_no", String(10), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("transfer_id", String(96), nullable=False),
+    Column("balance_fen", BigInteger),
+    Column("reversal_id", String(96)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("partner_code", "reference"),
+    CheckConstraint(
+        "status in ('pending', 'posted', 'reversed')", name="ck_partner_payments_status"
+    ),
+    Index("ix_partner_payments_partner_code_day", "partner_code", "day"),
+)
+
+# A partner's running total for a business day, moved by relative updates only: the per-day
+# limit is checked and taken in one conditional update.
+partner_days = Table(
+    "partner_days",
+    metadata,
+    Column("partner_code", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("partner_code", "day"),
+)
+
+# The latest reconciliation of a partner's day, line by line (a re-run replaces it): what the
+# statement said, what we have, the outcome, and who confirmed a line missing on our side.
+reconciliation_lines = Table(
+    "reconciliation_lines",
+    metadata,
+    Column("partner_code", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("account_no", String(10), nullable=False),
+    Column("amount_fen_ours", BigInteger),
+    Column("amount_fen_theirs", BigInteger),
+    Column("outcome", String(16), nullable=False),
+    Column("confirmed_by", String(64)),
+    Column("confirmed_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("partner_code", "day", "reference"),
+)

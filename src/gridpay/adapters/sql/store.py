@@ -27,6 +27,7 @@ from gridpay.adapters.sql.household_repo import SqlHouseholdRepo
 from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
+from gridpay.adapters.sql.partners_repo import SqlPartnersRepo
 from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.audit_log = SqlAuditLogRepo(self.conn)
         self.console = SqlConsoleRepo(self.conn)
         self.household = SqlHouseholdRepo(self.conn)
+        self.partners = SqlPartnersRepo(self.conn)
         return self
 
     def __exit__(

@@ -1,0 +1,442 @@
+"""Use cases of partners: manage them, and answer their signed requests.
+
+Every request is authenticated first, in the transaction that records its nonce: an unsigned,
+wrongly signed, stale or replayed request is refused before anything is written. Once the
+signature verifies, the nonce is spent for good (committed even when the request is then
+refused for a business reason: suspended, over a limit, a conflicting reference), so a refused
+request cannot be replayed later to succeed, after the partner is resumed for instance.
+
+A payment is one transaction: the nonce, the reservation under the partner's reference (with
+the day's allowance taken), the posting by ``services.payments.take_payment`` (run inside this
+transaction through ``_JoinedStore``: the same use case as a counter payment, idempotent by the
+ledger id ``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the
+nonce sit in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the
+nonce is still committed. One commit per payment (one log flush, one write lock) instead of one
+per step is most of what a payment costs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.actors import Actor, ActorKind
+from gridpay.domain.ledger import payment_id
+from gridpay.domain.money import format_fen, parse_yuan
+from gridpay.domain.partners import (
+    Partner,
+    PartnerPayment,
+    PayOrder,
+    SignedHeaders,
+    check_fresh,
+    check_limits,
+    check_signed,
+    ledger_ref,
+    mask_name,
+    new_secret,
+    parse_code,
+    parse_kind,
+    parse_name,
+    parse_pay_order,
+    parse_reference,
+    parse_signature,
+)
+from gridpay.domain.payments import Reverse, TakePayment, parse_account_no
+from gridpay.domain.registry import BillingMode
+from gridpay.errors import (
+    Conflict,
+    Forbidden,
+    GridpayError,
+    InvalidInput,
+    NotFound,
+    NotSignedIn,
+    Refused,
+)
+from gridpay.ports.clock import Clock
+from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services import payments
+from gridpay.services.credit import Policy
+from gridpay.services.registry import existing_account
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A partner's request as it reached the app: what the signature covers."""
+
+    method: str
+    path: str
+    headers: SignedHeaders
+    body: bytes
+
+
+@dataclass(frozen=True)
+class PaymentAnswer:
+    payment: PartnerPayment
+    replayed: bool  # True: a retry, answered with the first answer; nothing was written
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What a partner may see of an account before paying into it."""
+
+    account_no: str
+    name_masked: str
+    balance_fen: int
+    prepaid: bool
+
+
+# --- managing partners (the CLI) ----------------------------------------------------------
+
+
+def add_partner(
+    store: Store,
+    clock: Clock,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    payment_max_yuan: str | None = None,
+    day_max_yuan: str | None = None,
+) -> Partner:
+    """A new partner with a fresh secret (returned: shown to the operator this once)."""
+    payment_max = _fen_or(payment_max_yuan, limits.partner_payment_amount_fen_max_default)
+    day_max = _fen_or(day_max_yuan, limits.partner_day_amount_fen_max_default)
+    check_limits(payment_max, day_max)
+    partner = Partner(
+        code=parse_code(code),
+        name=parse_name(name),
+        kind=parse_kind(kind),
+        secret=new_secret(),
+        suspended=False,
+        payment_amount_fen_max=payment_max,
+        day_amount_fen_max=day_max,
+        created_at=clock.now(),
+    )
+    with store.unit_of_work() as uow:
+        if not uow.partners.add_partner(partner):
+            raise Conflict(f"partner {partner.code} exists already")
+        uow.commit()
+    return partner
+
+
+def list_partners(store: Store) -> list[Partner]:
+    with store.reader() as uow:
+        return uow.partners.partners()
+
+
+def set_suspended(store: Store, clock: Clock, code: str, *, suspended: bool) -> Partner:
+    return _update(store, clock, code, suspended=suspended)
+
+
+def rotate_secret(store: Store, clock: Clock, code: str) -> Partner:
+    """A new secret at once; the old one stops working (the partner deploys the new one)."""
+    return _update(store, clock, code, secret=new_secret())
+
+
+def set_limits(
+    store: Store,
+    clock: Clock,
+    code: str,
+    *,
+    payment_max_yuan: str | None,
+    day_max_yuan: str | None,
+) -> Partner:
+    if payment_max_yuan is None and day_max_yuan is None:
+        raise InvalidInput("give --payment-max or --day-max (yuan)")
+    with store.unit_of_work() as uow:
+        partner = _existing(uow, parse_code(code), for_update=True)
+        payment_max = _fen_or(payment_max_yuan, partner.payment_amount_fen_max)
+        day_max = _fen_or(day_max_yuan, partner.day_amount_fen_max)
+        check_limits(payment_max, day_max)
+        uow.partners.update_partner(
+            partner.code,
+            clock.now(),
+            payment_amount_fen_max=payment_max,
+            day_amount_fen_max=day_max,
+        )
+        updated = _existing(uow, partner.code)
+        uow.commit()
+    return updated
+
+
+def _update(store: Store, clock: Clock, code: str, **fields: bool | str) -> Partner:
+    with store.unit_of_work() as uow:
+        partner = _existing(uow, parse_code(code), for_update=True)
+        uow.partners.update_partner(partner.code, clock.now(), **fields)  # type: ignore[arg-type]
+        updated = _existing(uow, partner.code)
+        uow.commit()
+    return updated
+
+
+def _existing(uow: UnitOfWork, code: str, *, for_update: bool = False) -> Partner:
+    partner = uow.partners.partner(code, for_update=for_update)
+    if partner is None:
+        raise NotFound(f"partner {code} does not exist")
+    return partner
+
+
+def _fen_or(yuan: str | None, default_fen: int) -> int:
+    if yuan is None:
+        return default_fen
+    amount_fen = parse_yuan(yuan)
+    if amount_fen <= 0:
+        raise InvalidInput(f"a limit must be above zero; got {yuan!r}")
+    return amount_fen
+
+
+# --- the partner API ----------------------------------------------------------------------
+
+
+def look_up_account(
+    store: Store, clock: Clock, settings: Settings, request: SignedRequest, account_no: str
+) -> AccountView:
+    """An account's masked name and balance, for a partner to check before paying."""
+    refusal: GridpayError | None = None
+    view = None
+    with store.unit_of_work() as uow:
+        uow.partners.commit_without_flush()  # only the nonce is written
+        partner = _authenticate(uow, clock, settings, request)
+        try:
+            _check_active(partner)
+            account = existing_account(uow, parse_account_no(account_no))
+            view = AccountView(
+                account_no=account.account_no,
+                name_masked=mask_name(account.name),
+                balance_fen=uow.ledger.balance_fen(account.id),
+                prepaid=account.billing_mode is BillingMode.PREPAID,
+            )
+        except GridpayError as exc:
+            refusal = exc
+        uow.commit()  # the nonce: spent once the signature verified
+    if refusal is not None:
+        raise refusal
+    assert view is not None
+    return view
+
+
+def pay(
+    store: Store, clock: Clock, settings: Settings, credit: Policy, request: SignedRequest
+) -> PaymentAnswer:
+    """Pay into an account, at most once per partner reference (a retry gets the first answer)."""
+    refusal: GridpayError | None = None
+    answer: PaymentAnswer | None = None
+    with store.unit_of_work() as uow:
+        partner = _authenticate(uow, clock, settings, request)
+        try:
+            with uow.partners.savepoint():
+                answer = _pay(uow, clock, settings, credit, partner, request.body)
+        except GridpayError as exc:
+            refusal = exc  # everything but the nonce was undone with the savepoint
+        uow.commit()
+    if refusal is not None:
+        raise refusal
+    assert answer is not None
+    return answer
+
+
+def _pay(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    partner: Partner,
+    body: bytes,
+) -> PaymentAnswer:
+    _check_active(partner)
+    order = parse_pay_order(body, settings.payment_amount_fen_max)
+    reserved, replayed = _reserve(uow, clock, partner, order)
+    if replayed:
+        return PaymentAnswer(reserved, replayed=True)
+    cmd = TakePayment(
+        account_no=reserved.account_no,
+        amount_yuan=format_fen(reserved.amount_fen),
+        channel=partner.channel.value,
+        ref=ledger_ref(partner.code, reserved.reference),
+    )
+    receipt = payments.take_payment(
+        cast(Store, _JoinedStore(uow)), clock, settings, cmd, credit, actor=partner_actor(partner)
+    )
+    uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
+    return PaymentAnswer(replace(reserved, status="posted", balance_fen=receipt.balance_fen), False)
+
+
+def reverse_payment(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    request: SignedRequest,
+    reference: str,
+) -> PaymentAnswer:
+    """Undo a partner's payment of today (a reversal in the ledger); twice is a no-op."""
+    refusal: GridpayError | None = None
+    found: PartnerPayment | None = None
+    with store.unit_of_work() as uow:
+        uow.partners.commit_without_flush()  # only the nonce: the reversal's commit flushes it
+        partner = _authenticate(uow, clock, settings, request)
+        try:
+            _check_active(partner)
+            found = _reversible(uow, clock, partner, parse_reference(reference))
+        except GridpayError as exc:
+            refusal = exc
+        uow.commit()
+    if refusal is not None:
+        raise refusal
+    assert found is not None
+    if found.status == "reversed":
+        return PaymentAnswer(found, replayed=True)
+    receipt = payments.reverse(
+        store,
+        clock,
+        Reverse(found.transfer_id, note=f"reversed by partner {partner.code}"),
+        credit,
+        actor=partner_actor(partner),
+    )
+    with store.unit_of_work() as uow:
+        if uow.partners.mark_reversed(partner.code, found.reference, receipt.transfer.id):
+            uow.partners.give_back_day_amount(partner.code, found.day, found.amount_fen)
+        after = uow.partners.payment(partner.code, found.reference)
+        uow.commit()
+    assert after is not None
+    return PaymentAnswer(after, replayed=False)
+
+
+# --- helpers: decisions above, work here -------------------------------------------------
+
+
+class _JoinedStore:
+    """A store whose only unit of work is one already open: a use case that opens and commits
+    its own (``take_payment``) runs inside the caller's transaction, which commits or rolls
+    back for both. Nothing else of a store is offered."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def unit_of_work(self) -> UnitOfWork:
+        return cast(UnitOfWork, _JoinedUnitOfWork(self._uow))
+
+
+class _JoinedUnitOfWork:
+    def __init__(self, outer: UnitOfWork) -> None:
+        self._outer = outer
+
+    def __getattr__(self, name: str) -> Any:  # the repositories: the outer unit's
+        return getattr(self._outer, name)
+
+    def __enter__(self) -> _JoinedUnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None  # an error propagates to the caller, whose savepoint undoes the work
+
+    def commit(self) -> None:
+        return None  # the caller commits
+
+
+def _authenticate(
+    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest
+) -> Partner:
+    """The partner whose valid, fresh, first-seen signature this is; its nonce recorded.
+
+    Raises ``NotSignedIn`` before writing anything for every other request."""
+    signature = parse_signature(request.headers)
+    now = clock.now()
+    check_fresh(signature, now, settings.partner_signature_window_s)
+    partner = uow.partners.partner(signature.partner_code)
+    if partner is None:
+        raise NotSignedIn(f"unknown partner {signature.partner_code}")
+    check_signed(signature, partner.secret, request.method, request.path, request.body)
+    if not uow.partners.spend_nonce(partner.code, signature.nonce, now):
+        raise NotSignedIn("replayed request: this X-Nonce was used before")
+    if random.randrange(limits.partner_nonce_prune_every) == 0:  # noqa: S311 (not a secret)
+        window = dt.timedelta(seconds=2 * settings.partner_signature_window_s)
+        uow.partners.prune_nonces(now - window)
+    return partner
+
+
+def _check_active(partner: Partner) -> None:
+    if partner.suspended:
+        raise Forbidden(f"partner {partner.code} is suspended: ask the power company")
+
+
+def _reserve(
+    uow: UnitOfWork, clock: Clock, partner: Partner, order: PayOrder
+) -> tuple[PartnerPayment, bool]:
+    """The payment reserved under its reference (and the day's limit taken), or the one there.
+
+    A refusal leaves nothing of the reservation in the transaction, so the caller can still
+    commit the nonce.
+    """
+    existing = uow.partners.payment(partner.code, order.reference)
+    if existing is not None:
+        return _same_order(existing, order), True
+    if order.amount_fen > partner.payment_amount_fen_max:
+        raise Refused(
+            f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
+            f"partner {partner.code}'s {format_fen(partner.payment_amount_fen_max)} yuan"
+        )
+    account = existing_account(uow, parse_account_no(order.account_no))
+    if account.billing_mode is not BillingMode.PREPAID:
+        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
+    today = clock.today()
+    reserved = PartnerPayment(
+        partner_code=partner.code,
+        reference=order.reference,
+        account_no=order.account_no,
+        amount_fen=order.amount_fen,
+        day=today,
+        status="pending",
+        transfer_id=payment_id(partner.channel, ledger_ref(partner.code, order.reference)),
+        balance_fen=None,
+        reversal_id=None,
+        created_at=clock.now(),
+    )
+    if not uow.partners.add_payment(reserved):  # a request racing under the same reference won
+        raced = uow.partners.payment(partner.code, order.reference)
+        assert raced is not None
+        return _same_order(raced, order), True
+    if not uow.partners.take_day_amount(
+        partner.code, today, order.amount_fen, partner.day_amount_fen_max
+    ):
+        uow.partners.drop_pending(partner.code, order.reference)  # ours, in this transaction
+        raise Refused(
+            f"over the limit per day: {format_fen(order.amount_fen)} yuan more would take "
+            f"partner {partner.code} above its {format_fen(partner.day_amount_fen_max)} yuan "
+            f"for {today.isoformat()}"
+        )
+    return reserved, False
+
+
+def _same_order(existing: PartnerPayment, order: PayOrder) -> PartnerPayment:
+    """The payment recorded under the order's reference if the order is a retry of it."""
+    if (existing.account_no, existing.amount_fen) != (order.account_no, order.amount_fen):
+        raise Conflict(
+            f"reference {order.reference} was used for {format_fen(existing.amount_fen)} "
+            f"yuan into account {existing.account_no}; this request is "
+            f"{format_fen(order.amount_fen)} yuan into account {order.account_no}: refused "
+            f"(a new payment needs a new reference)"
+        )
+    return existing
+
+
+def _reversible(uow: UnitOfWork, clock: Clock, partner: Partner, reference: str) -> PartnerPayment:
+    found = uow.partners.payment(partner.code, reference)
+    if found is None:
+        raise NotFound(f"no payment of partner {partner.code} with reference {reference}")
+    if found.day != clock.today():
+        raise Refused(
+            f"payment {reference} was taken on {found.day.isoformat()}: only a payment of "
+            f"today ({clock.today().isoformat()}) can be reversed; ask the power company"
+        )
+    if found.status == "pending":
+        raise Refused(f"payment {reference} is still being posted: retry the payment first")
+    return found
+
+
+def partner_actor(partner: Partner) -> Actor:
+    """The partner as the audit log records it (``partner:<code>``)."""
+    return Actor(ActorKind.PARTNER, partner.code)
