@@ -12,10 +12,12 @@ from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
+from gridpay.adapters.wallet_rsa2 import wallet_from_settings
 from gridpay.config import Settings, load_settings
 from gridpay.errors import GridpayError
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import SmsGateway
+from gridpay.ports.payments_online import PaymentProvider
 from gridpay.services.credit import Policy
 
 
@@ -83,3 +85,8 @@ def business_clock(settings: Settings, at: dt.datetime | None, *, moves: bool) -
     if moves:
         return MovingClock(at, settings.time_zone)
     return FixedClock(at, settings.time_zone)
+
+
+def payment_provider(settings: Settings) -> PaymentProvider | None:
+    """The configured wallet for paying online, or None when none is configured."""
+    return wallet_from_settings(settings)

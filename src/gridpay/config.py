@@ -69,6 +69,21 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_behind_tls: bool = False
+    # Paying online through a wallet (Alipay-style RSA2): our app id at the wallet, its gateway,
+    # the URLs it calls back and returns the browser to, our private key (signs our requests) and
+    # the wallet's public key (verifies its notifications). Keys are PEM files or, for secrets
+    # kept out of files, GRIDPAY_WALLET_PRIVATE_KEY / GRIDPAY_WALLET_PUBLIC_KEY (PEM text).
+    wallet_app_id: str | None = None
+    wallet_gateway_url: str | None = None
+    wallet_notify_url: str | None = None
+    wallet_return_url: str | None = None
+    wallet_private_key_file: str | None = None
+    wallet_public_key_file: str | None = None
+    wallet_timeout_s: float = 5.0
+    # An order still unpaid this long after it was made is asked about at the wallet (its
+    # callback may never come); one older than ``wallet_order_expire_s`` is closed.
+    wallet_query_after_s: float = 120.0
+    wallet_order_expire_s: float = 1800.0
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -113,7 +128,14 @@ def database_url(text: str) -> str:
 
 # Settings that must be above zero; every other number must at least not be negative.
 _POSITIVE = frozenset(
-    {"payment_amount_fen_max", "nominal_voltage_v", "sms_http_timeout_s", "http_port"}
+    {
+        "payment_amount_fen_max",
+        "nominal_voltage_v",
+        "sms_http_timeout_s",
+        "http_port",
+        "wallet_timeout_s",
+        "wallet_order_expire_s",
+    }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1
 

@@ -314,3 +314,11 @@ phone_code_valid_s = 15 * 60  # how long that code may be used
 phone_code_attempts_max = 5  # wrong codes before the change is locked (ask again)
 # PBKDF2 rounds for a stored phone code: a six-digit code is 10^6 guesses, so each must cost.
 phone_code_hash_rounds = 100_000
+
+# Paying online: orders the query fallback asks the wallet about per pass (the rest wait for the
+# next pass), the longest text kept of a refused callback, the most form fields a callback may
+# carry (a wallet sends about twenty).
+wallet_query_orders_max = 200
+wallet_callback_detail_chars_max = 300  # wallet_callbacks.detail
+wallet_callback_fields_max = 64
+wallet_pay_url_chars_max = 300  # wallet_orders.pay_url

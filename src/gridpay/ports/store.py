@@ -14,6 +14,7 @@ from gridpay.ports.enrolment import EnrolmentRepo
 from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
+from gridpay.ports.payments_online import WalletOrdersRepo
 from gridpay.ports.queries import QueriesRepo
 from gridpay.ports.readings import ReadingsRepo
 from gridpay.ports.registry import RegistryRepo
@@ -56,6 +57,9 @@ class UnitOfWork(Protocol):
 
     @property
     def account_changes(self) -> AccountChangesRepo: ...
+
+    @property
+    def wallet(self) -> WalletOrdersRepo: ...
 
     def __enter__(self) -> Self: ...
 

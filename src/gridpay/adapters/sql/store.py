@@ -28,6 +28,7 @@ from gridpay.adapters.sql.queries_repo import SqlQueriesRepo
 from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
+from gridpay.adapters.sql.wallet_repo import SqlWalletRepo
 from gridpay.errors import DatabaseUnreachable, NoDatabase
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepo(self.conn)
         self.commands = SqlCommandsRepo(self.conn)
         self.account_changes = SqlAccountChangesRepo(self.conn)
+        self.wallet = SqlWalletRepo(self.conn)
         return self
 
     def __exit__(

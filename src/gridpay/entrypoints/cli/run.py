@@ -50,6 +50,7 @@ def run(
                 head_end(g.settings),
                 bootstrap.sms_gateway(g.settings),
                 Schedule(credit_every_s=credit_every_s),
+                wallet=bootstrap.payment_provider(g.settings),
             )
             started = time.monotonic()
             while not stopping["now"]:

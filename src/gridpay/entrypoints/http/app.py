@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridpay import bootstrap
 from gridpay.domain.text import mask_phones
+from gridpay.entrypoints.http import pay
 from gridpay.errors import DatabaseUnreachable, GridpayError
 
 access_log = logging.getLogger("gridpay.http.access")
@@ -107,6 +108,7 @@ def create_app(built: bootstrap.App) -> FastAPI:
     def landing() -> str:
         return _LANDING.format(company=built.settings.company_name_zh)
 
+    app.include_router(pay.router)
     app.add_middleware(Observed, metrics=metrics, hsts=built.settings.http_behind_tls)
     return app
 
