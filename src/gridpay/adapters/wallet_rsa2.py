@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gridpay.config import Settings
 from gridpay.domain.wallet import (
+    NOT_FOUND_STATUS,
     Notification,
     Refusal,
     TradeStatus,
@@ -187,6 +188,8 @@ class Rsa2Wallet:
 
     def query_order(self, order_id: str) -> TradeStatus:
         answer = self._call("wallet.trade.query", {"out_trade_no": order_id})
+        if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+            return TradeStatus(order_id=order_id, trade_status=NOT_FOUND_STATUS)
         if answer.get("code") != "10000":
             raise DeliveryFailed(f"the wallet could not say of {order_id}: {_reason(answer)}")
         amount = answer.get("total_amount")

@@ -26,6 +26,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     run,
     serve,
     settle,
+    wallet_sim,
 )
 from gridpay.entrypoints.cli._common import app, run_app
 
