@@ -85,7 +85,10 @@ def test_pay_with_the_forms_token_makes_an_order_and_goes_to_the_wallet(
     )
     assert response.status_code == 303
     (order,) = wallet.made.values()
-    assert response.headers["location"] == f"http://wallet.test/pay/T{order.order_id}"
+    assert response.headers["location"] == f"/pay/orders/{order.order_id}/wallet"
+    handoff = client.get(response.headers["location"])
+    pay_url = f"http://wallet.test/pay/T{order.order_id}"
+    assert f'content="0;url={pay_url}"' in handoff.text and f'href="{pay_url}"' in handoff.text
     assert (order.account_id, order.amount_fen) == (ME, 8850)
     assert order_rows(paying.store) == [(order.order_id, "created")]
 
@@ -118,6 +121,7 @@ def test_the_order_page_shows_another_households_order_to_nobody(
     theirs = _order(paying, wallet, account=OTHER)
     mine = _order(paying, wallet)
     assert client.get(f"/pay/orders/{theirs.order_id}").status_code == 404
+    assert client.get(f"/pay/orders/{theirs.order_id}/wallet").status_code == 404
     assert client.get("/pay/orders/GW0000").status_code == 404
     page = client.get(f"/pay/orders/{mine.order_id}")
     assert page.status_code == 200

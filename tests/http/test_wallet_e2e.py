@@ -31,11 +31,15 @@ def _pay_through_the_wallet(live_server: str, yuan: str) -> tuple[httpx.Client, 
         "/pay", data={"amount_yuan": yuan, "csrf_token": client.cookies[CSRF_COOKIE]}
     )
     assert made.status_code == 303
+    handoff = client.get(made.headers["location"])
+    link = re.search(r'id="to-wallet" href="([^"]+)"', handoff.text)
+    assert link is not None
+    pay_url = link.group(1)
     with httpx.Client(timeout=10) as browser:
-        page = browser.get(made.headers["location"])
+        page = browser.get(pay_url)
         action = re.search(r'action="([^"]+)"', page.text)
         assert action is not None
-        confirmed = browser.post(httpx.URL(made.headers["location"]).join(action.group(1)))
+        confirmed = browser.post(httpx.URL(pay_url).join(action.group(1)))
     assert f"Confirm payment of ¥{yuan} to 国网河南省电力公司" in page.text
     assert confirmed.status_code == 303
     back = confirmed.headers["location"]

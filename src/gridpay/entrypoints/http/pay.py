@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from gridpay import bootstrap, limits
 from gridpay.domain.money import format_fen
 from gridpay.domain.wallet import OrderState, Refusal
-from gridpay.errors import ConfigError, Forbidden, InvalidInput, NotSignedIn
+from gridpay.errors import ConfigError, Forbidden, InvalidInput, NotSignedIn, Refused
 from gridpay.ports.payments_online import PaymentProvider
-from gridpay.services.wallet import accept_callback, make_order, order_view
+from gridpay.services.wallet import OrderView, accept_callback, make_order, order_view
 
 router = APIRouter(tags=["paying online"])
 
@@ -111,7 +111,7 @@ def pay_form(request: Request, account_no: Account) -> Response:
     status_code=303,
     response_class=RedirectResponse,
     dependencies=[Depends(check_csrf)],
-    responses={303: {"description": "To the wallet's page for the new order"}},
+    responses={303: {"description": "To the hand-off page that opens the wallet's page"}},
 )
 def pay(
     account_no: Account,
@@ -120,17 +120,31 @@ def pay(
     amount_yuan: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> RedirectResponse:
-    """Make an order for the amount and send the browser to the wallet to confirm it."""
+    """Make an order for the amount and send the browser on to the wallet to confirm it.
+
+    Through a hand-off page of ours: the CSP's ``form-action 'self'`` forbids a form's
+    redirect chain to leave the site, and a page's refresh (or a tap on its link) may."""
     made = make_order(built.store, built.clock, built.settings, wallet, account_no, amount_yuan)
-    return RedirectResponse(made.pay_url, status_code=303)
+    return RedirectResponse(f"/pay/orders/{made.order_id}/wallet", status_code=303)
+
+
+@router.get("/pay/orders/{order_id}/wallet", response_class=HTMLResponse)
+def to_wallet(order_id: str, account_no: Account, built: Built) -> str:
+    """The hand-off to the wallet's page for an order still waiting for payment."""
+    view = _view(built, order_id, account_no)
+    if view.order.state is not OrderState.CREATED or not view.order.pay_url:
+        raise Refused(f"order {view.order.order_id} is not waiting for payment")
+    return _render(
+        "pay_handoff.html.j2",
+        pay_url=view.order.pay_url,
+        amount_yuan=format_fen(view.order.amount_fen),
+    )
 
 
 @router.get("/pay/orders/{order_id}", response_class=HTMLResponse)
 def order_page(order_id: str, account_no: Account, built: Built) -> str:
     """The order's state and, once credited, the balance and "supply being restored"."""
-    if len(order_id) > 64:
-        raise InvalidInput("order id is too long")
-    view = order_view(built.store, order_id, account_no)
+    view = _view(built, order_id, account_no)
     return _render(
         "pay_order.html.j2",
         order_id=view.order.order_id,
@@ -191,6 +205,12 @@ _templates = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+
+
+def _view(built: bootstrap.App, order_id: str, account_no: str) -> OrderView:
+    if len(order_id) > 64:
+        raise InvalidInput("order id is too long")
+    return order_view(built.store, order_id, account_no)
 
 
 def _render(template: str, **context: Any) -> str:
