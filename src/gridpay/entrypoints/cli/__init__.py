@@ -13,6 +13,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     admin,
     bench,
     bench_credit,
+    bench_wallet,
     calendar,
     commands,
     credit,

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from gridpay import bootstrap, limits
@@ -181,8 +182,9 @@ async def wallet_notify(request: Request, built: Built, wallet: Wallet) -> Plain
         max_fields=limits.wallet_callback_fields_max, max_files=0, max_part_size=4096
     )
     params = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    outcome = accept_callback(
-        built.store, built.clock, built.settings, wallet, built.credit, params
+    # The database work off the event loop: other callbacks are read and verified meanwhile.
+    outcome = await run_in_threadpool(
+        accept_callback, built.store, built.clock, built.settings, wallet, built.credit, params
     )
     if outcome.accepted:
         return PlainTextResponse("success")
