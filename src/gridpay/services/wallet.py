@@ -45,9 +45,9 @@ from gridpay.domain.wallet import (
 from gridpay.errors import DeliveryFailed, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.payments_online import PaymentProvider
-from gridpay.ports.store import Store
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.credit import Policy
-from gridpay.services.payments import take_payment
+from gridpay.services.payments import take_payment_in
 from gridpay.services.registry import existing_account
 
 log = logging.getLogger("gridpay.wallet")
@@ -133,24 +133,25 @@ def accept_callback(
     credit: Policy | None,
     params: Mapping[str, str],
 ) -> CallbackOutcome:
-    """Judge one notification; credit its order exactly once if every check passes."""
+    """Judge one notification; credit its order exactly once if every check passes.
+
+    One transaction: the order is locked, judged, credited and marked together, so concurrent
+    duplicates queue behind each other and the second finds the first's transfer."""
     verified = wallet.verify_notification(params)
     if isinstance(verified, Refusal):
-        return _refuse(store, clock, params, verified, f"signature check: {verified.value}")
-    with store.reader() as uow:
-        order = uow.wallet.get_order(verified.order_id)
-        replayed = uow.wallet.credited_by(verified.notify_id)
-    account_no = format_account_no(order.account_id) if order is not None else None
-    broken = check_notification(verified, order, settings.wallet_app_id or "", account_no)
-    if broken is not None and verified.trade_status == CLOSED_STATUS and order is not None:
-        return _close(store, clock, verified, order)
-    if broken is not None:
-        return _refuse(store, clock, params, *broken)
-    if replayed:
-        detail = f"notification {verified.notify_id} already credited its order"
-        return _refuse(store, clock, params, Refusal.REPLAYED, detail)
-    assert order is not None
-    return _credit(store, clock, settings, credit, order, verified.trade_no, verified.notify_id)
+        with store.unit_of_work() as uow:
+            outcome = _refuse(uow, clock, params, verified, f"signature check: {verified.value}")
+            uow.commit()
+        return outcome
+    try:
+        with store.unit_of_work() as uow:
+            order = uow.wallet.get_order(verified.order_id, lock=True)
+            outcome = _judge(uow, clock, settings, credit, params, verified, order)
+            uow.commit()
+    except Refused as exc:
+        assert order is not None  # only a credit, after the order was found, refuses
+        return _fail(store, clock, order, verified.trade_no, verified.notify_id, exc)
+    return outcome
 
 
 def query_open_orders(
@@ -182,8 +183,8 @@ def query_open_orders(
             and status.amount_fen == order.amount_fen
             and status.account_no == account_no
         ):
-            _credit(store, clock, settings, credit, order, status.trade_no, None)
-            report.credited += 1
+            outcome = _credit(store, clock, settings, credit, order, status.trade_no)
+            report.credited += outcome.outcome == "credited"
         elif status.trade_status in (CLOSED_STATUS, NOT_FOUND_STATUS) or _expired(
             order, now, settings
         ):
@@ -231,6 +232,28 @@ def _expired(order: WalletOrder, now: dt.datetime, settings: Settings) -> bool:
     return (now - order.created_at).total_seconds() > settings.wallet_order_expire_s
 
 
+def _judge(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    params: Mapping[str, str],
+    verified: Notification,
+    order: WalletOrder | None,
+) -> CallbackOutcome:
+    account_no = format_account_no(order.account_id) if order is not None else None
+    broken = check_notification(verified, order, settings.wallet_app_id or "", account_no)
+    if broken is not None and verified.trade_status == CLOSED_STATUS and order is not None:
+        return _close(uow, clock, verified, order)
+    if broken is not None:
+        return _refuse(uow, clock, params, *broken)
+    if uow.wallet.credited_by(verified.notify_id):
+        detail = f"notification {verified.notify_id} already credited its order"
+        return _refuse(uow, clock, params, Refusal.REPLAYED, detail)
+    assert order is not None
+    return _credit_in(uow, clock, settings, credit, order, verified.trade_no, verified.notify_id)
+
+
 def _credit(
     store: Store,
     clock: Clock,
@@ -238,62 +261,86 @@ def _credit(
     credit: Policy | None,
     order: WalletOrder,
     trade_no: str | None,
+) -> CallbackOutcome:
+    """Credit an order the wallet says is paid (the query fallback's path)."""
+    try:
+        with store.unit_of_work() as uow:
+            locked = uow.wallet.get_order(order.order_id, lock=True)
+            assert locked is not None  # orders are never deleted
+            outcome = _credit_in(uow, clock, settings, credit, locked, trade_no, None)
+            uow.commit()
+    except Refused as exc:
+        return _fail(store, clock, order, trade_no, None, exc)
+    return outcome
+
+
+def _credit_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    order: WalletOrder,
+    trade_no: str | None,
     notify_id: str | None,
 ) -> CallbackOutcome:
+    """The payment, the order's state and the callback's record, in the caller's transaction."""
     account_no = format_account_no(order.account_id)
     cmd = TakePayment(account_no, amount_text(order.amount_fen), WALLET_CHANNEL, order.order_id)
-    try:
-        receipt = take_payment(store, clock, settings, cmd, credit)
-    except Refused as exc:
-        # Paid at the wallet but refused here (the account left prepaid meanwhile): the wallet
-        # must stop resending; staff refund it from the failed order.
-        now = clock.now()
-        with store.unit_of_work() as uow:
-            uow.wallet.set_state(
-                order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
-            )
-            uow.wallet.record_callback(
-                CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
-            )
-            uow.commit()
-        log.warning(mask_phones(f"wallet order {order.order_id} paid but not credited: {exc}"))
-        return CallbackOutcome(True, "failed", order.order_id)
+    receipt = take_payment_in(uow, clock, settings, cmd, credit)
     outcome = "duplicate" if receipt.already_recorded else "credited"
     now = clock.now()
-    with store.unit_of_work() as uow:
-        uow.wallet.set_state(
-            order.order_id, OrderState.CREDITED, now, from_states=_CREDITABLE, trade_no=trade_no
-        )
-        uow.wallet.record_callback(
-            CallbackRecord(notify_id, order.order_id, outcome, receipt.transfer.id, now)
-        )
-        uow.commit()
+    uow.wallet.set_state(
+        order.order_id, OrderState.CREDITED, now, from_states=_CREDITABLE, trade_no=trade_no
+    )
+    uow.wallet.record_callback(
+        CallbackRecord(notify_id, order.order_id, outcome, receipt.transfer.id, now)
+    )
     return CallbackOutcome(True, outcome, order.order_id)
 
 
-def _close(
-    store: Store, clock: Clock, notification: Notification, order: WalletOrder
+def _fail(
+    store: Store,
+    clock: Clock,
+    order: WalletOrder,
+    trade_no: str | None,
+    notify_id: str | None,
+    exc: Refused,
 ) -> CallbackOutcome:
+    """Paid at the wallet but refused here (the account left prepaid meanwhile): the wallet
+    must stop resending; staff refund it from the failed order."""
     now = clock.now()
     with store.unit_of_work() as uow:
-        uow.wallet.set_state(order.order_id, OrderState.CLOSED, now, from_states=OPEN_STATES)
+        uow.wallet.set_state(
+            order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
+        )
         uow.wallet.record_callback(
-            CallbackRecord(notification.notify_id, order.order_id, "closed", "TRADE_CLOSED", now)
+            CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
         )
         uow.commit()
+    log.warning(mask_phones(f"wallet order {order.order_id} paid but not credited: {exc}"))
+    return CallbackOutcome(True, "failed", order.order_id)
+
+
+def _close(
+    uow: UnitOfWork, clock: Clock, notification: Notification, order: WalletOrder
+) -> CallbackOutcome:
+    now = clock.now()
+    uow.wallet.set_state(order.order_id, OrderState.CLOSED, now, from_states=OPEN_STATES)
+    uow.wallet.record_callback(
+        CallbackRecord(notification.notify_id, order.order_id, "closed", "TRADE_CLOSED", now)
+    )
     return CallbackOutcome(True, "closed", order.order_id)
 
 
 def _refuse(
-    store: Store, clock: Clock, params: Mapping[str, str], refusal: Refusal, detail: str
+    uow: UnitOfWork, clock: Clock, params: Mapping[str, str], refusal: Refusal, detail: str
 ) -> CallbackOutcome:
     """Record and log a refused callback; nothing else is written."""
     notify_id = _field(params, "notify_id")
     order_id = _field(params, "out_trade_no")
-    now = clock.now()
-    with store.unit_of_work() as uow:
-        uow.wallet.record_callback(CallbackRecord(notify_id, order_id, refusal.value, detail, now))
-        uow.commit()
+    uow.wallet.record_callback(
+        CallbackRecord(notify_id, order_id, refusal.value, detail, clock.now())
+    )
     line = {"refused": refusal.value, "notify_id": notify_id, "order_id": order_id, "why": detail}
     log.warning(mask_phones(json.dumps(line, ensure_ascii=False)))
     return CallbackOutcome(False, refusal.value, order_id, refusal)
