@@ -57,6 +57,7 @@ class WalletBenchReport:
     http: dict[str, Any]  # what the load generator measured
     raw_per_s: float
     raw_p99_ms: float
+    raw_per_cpu_s: float  # credits per CPU-second of this process
     credits_found: int  # payment transfers of the bench's orders after both runs
     credited_orders: int
     audit_ok: bool
@@ -87,7 +88,7 @@ def run_wallet_bench(url: str, orders: int, raw_orders: int, connections: int) -
         wallet_private_key_file=str(work / "gridpay.pem"),
         wallet_public_key_file=str(work / "wallet.pub.pem"),
     )
-    raw_per_s, raw_p99_ms = _raw_floor(store, settings, raw, wallet_key, gridpay_key)
+    raw_per_s, raw_p99_ms, raw_per_cpu_s = _raw_floor(store, settings, raw, wallet_key, gridpay_key)
     notes = work / "notifications.jsonl"
     notes.write_text(
         "".join(json.dumps(_notification(o, wallet_key)) + "\n" for o in http_orders), "utf-8"
@@ -104,6 +105,7 @@ def run_wallet_bench(url: str, orders: int, raw_orders: int, connections: int) -
         http=http,
         raw_per_s=raw_per_s,
         raw_p99_ms=raw_p99_ms,
+        raw_per_cpu_s=raw_per_cpu_s,
         credits_found=credits,
         credited_orders=credited,
         audit_ok=report.ok,
@@ -169,10 +171,10 @@ def _raw_floor(
     orders: list[WalletOrder],
     wallet_key: Any,
     gridpay_key: Any,
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """The same verify-and-credit through the service in this process: no HTTP, no socket."""
     if not orders:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     wallet = Rsa2Wallet(
         app_id=APP_ID,
         gateway_url="http://127.0.0.1:9/unused",
@@ -185,6 +187,7 @@ def _raw_floor(
     notifications = [_notification(o, wallet_key) for o in orders]
     clock, credit = SystemClock(settings.time_zone), credit_policy(settings)
     latencies_s = []
+    cpu_started_s = time.process_time()
     started = time.perf_counter()
     for params in notifications:
         one = time.perf_counter()
@@ -192,10 +195,11 @@ def _raw_floor(
         latencies_s.append(time.perf_counter() - one)
         assert outcome.outcome == "credited", outcome
     elapsed_s = time.perf_counter() - started
+    cpu_s = time.process_time() - cpu_started_s
     wallet.close()
     latencies_s.sort()
     p99_ms = latencies_s[min(len(latencies_s) - 1, int(0.99 * len(latencies_s)))] * 1000
-    return round(len(orders) / elapsed_s, 1), round(p99_ms, 2)
+    return round(len(orders) / elapsed_s, 1), round(p99_ms, 2), round(len(orders) / cpu_s, 1)
 
 
 def _serve_and_load(
@@ -232,6 +236,7 @@ def _serve_and_load(
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, server)
+        cpu_before_s = _cpu_s(server.pid)
         load = subprocess.run(
             [
                 sys.executable,
@@ -246,6 +251,11 @@ def _serve_and_load(
             check=True,
         )
         measured: dict[str, Any] = json.loads(load.stdout)
+        # CPU the server spent: on a shared machine the wall-clock rate says more about the
+        # neighbours than about gridpay; requests per CPU-second says what one core would do.
+        server_cpu_s = _cpu_s(server.pid) - cpu_before_s
+        measured["server_cpu_s"] = round(server_cpu_s, 2)
+        measured["per_server_cpu_s"] = round(measured["requests"] / max(server_cpu_s, 1e-9), 1)
         return measured
     finally:
         server.terminate()
@@ -257,6 +267,12 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_healthy(base: str, server: subprocess.Popen[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 import typer
@@ -33,15 +34,23 @@ def bench_wallet(
     with fresh_database(db, keep) as database:
         report = run_wallet_bench(database.url, orders, raw_orders, connections)
     if as_json:
-        print_json({**asdict(report), "exactly_once": report.exactly_once, **describe_machine()})
+        print_json(
+            {
+                **asdict(report),
+                "exactly_once": report.exactly_once,
+                "load_average": os.getloadavg()[0],
+                "machine": describe_machine(),
+            }
+        )
     else:
-        table = Table(title=f"wallet callbacks on {report.engine}")
-        for column in ("", "credits/s", "p50 ms", "p95 ms", "p99 ms", "credits"):
+        table = Table(title=f"wallet callbacks on {report.engine}", expand=True)
+        for column in ("", "credits/s", "per CPU-s", "p50 ms", "p95 ms", "p99 ms", "credits"):
             table.add_column(column)
         h = report.http
         table.add_row(
             f"HTTP ({connections} conns)",
             str(h["per_s"]),
+            str(h["per_server_cpu_s"]),
             str(h["p50_ms"]),
             str(h["p95_ms"]),
             str(h["p99_ms"]),
@@ -50,6 +59,7 @@ def bench_wallet(
         table.add_row(
             "raw floor",
             str(report.raw_per_s),
+            str(report.raw_per_cpu_s),
             "",
             "",
             str(report.raw_p99_ms),
@@ -62,5 +72,6 @@ def bench_wallet(
             f"{report.credited_orders} orders credited); audit ok: {report.audit_ok}"
         )
         console.print(" · ".join(f"{k}: {v}" for k, v in describe_machine().items()))
+        console.print(f"load average while measuring: {os.getloadavg()[0]:.1f}")
     if not (report.exactly_once and report.audit_ok):
         raise AuditFailed("the wallet bench did not land every credit exactly once")
