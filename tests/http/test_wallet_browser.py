@@ -4,8 +4,10 @@ process), back to the order page showing the credit and the supply being restore
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -18,6 +20,15 @@ from tests.http.wallet_sim_fixture import RunningWallet, wallet_sim  # noqa: F40
 from tests.integration.credit_helpers import BROKE, local
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+# GRIDPAY_SCREENSHOTS=1 saves the pages at a phone's size for the docs (not on every run).
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if os.environ.get("GRIDPAY_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / name))
 
 
 @pytest.fixture
@@ -48,9 +59,11 @@ def test_a_cut_off_household_pays_in_the_browser_and_sees_supply_being_restored(
     assert balance_fen(built.store, cut_off) < 0
     page.goto(f"{live_server}/pay")
     page.fill("#amount_yuan", "100.00")
+    _shot(page, "pay-form.png")
     page.click("button[type=submit]")
     page.wait_for_selector("#confirm")
     assert "Confirm payment of ¥100.00 to 国网河南省电力公司" in page.inner_text("#what")
+    _shot(page, "pay-wallet-confirm.png")
     page.click("#confirm")
     page.wait_for_url(f"{live_server}/pay/orders/GW*")
     deadline = time.monotonic() + 20
@@ -60,4 +73,5 @@ def test_a_cut_off_household_pays_in_the_browser_and_sees_supply_being_restored(
         page.reload()
     assert "¥100.00" in page.content()
     assert page.inner_text("#restoring") == "正在恢复供电 · Supply being restored"
+    _shot(page, "pay-order-credited.png")
     assert balance_fen(built.store, cut_off) > 0

@@ -61,7 +61,8 @@ def start_wallet_sim(tmp_path: Path, notify_url: str, *faults: str) -> RunningWa
         text=True,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: the CLI's imports take seconds, and far longer on a machine shared by many runs.
+    deadline = time.monotonic() + 120
     while True:
         try:
             httpx.get(f"{base_url}/trades", timeout=1)
