@@ -119,6 +119,7 @@ def pay(
     built: Built,
     wallet: Wallet,
     amount_yuan: Annotated[str, Form(max_length=16)],
+    # Checked by ``check_csrf``; declared here so the spec (and schemathesis) knows the field.
     csrf_token: Annotated[str, Form(max_length=64)] = "",
 ) -> RedirectResponse:
     """Make an order for the amount and send the browser on to the wallet to confirm it.
