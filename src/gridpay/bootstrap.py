@@ -14,11 +14,13 @@ from gridpay.adapters.holidays import ChineseHolidayCalendar
 from gridpay.adapters.policy_files import load_policy
 from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
+from gridpay.adapters.wallet_rsa2 import wallet_from_settings
 from gridpay.config import Settings, load_settings
 from gridpay.errors import ConfigError, GridpayError
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import AnySmsGateway, HeadEnd
 from gridpay.ports.meters import MeterClockSync
+from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.collection import HeadEndCollector
@@ -130,3 +132,8 @@ def readings_collector(store: Store, clock: Clock, head: HeadEnd) -> ReadingsCol
 def meter_clock_sync(head: HeadEnd) -> MeterClockSync | None:
     """The head-end's broadcast time sync, if it has one."""
     return head if isinstance(head, Dlt645HeadEnd) else None
+
+
+def payment_provider(settings: Settings) -> PaymentProvider | None:
+    """The configured wallet for paying online, or None when none is configured."""
+    return wallet_from_settings(settings)

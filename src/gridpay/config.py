@@ -92,6 +92,21 @@ class Settings:
     # The partner API: how far a request's X-Timestamp may be from the server's clock, either way
     # (a nonce is remembered at least this long, so a replay inside the window is refused).
     partner_signature_window_s: int = limits.partner_signature_window_s_default
+    # Paying online through a wallet (Alipay-style RSA2): our app id at the wallet, its gateway,
+    # the URLs it calls back and returns the browser to, our private key (signs our requests) and
+    # the wallet's public key (verifies its notifications). Keys are PEM files or, for secrets
+    # kept out of files, GRIDPAY_WALLET_PRIVATE_KEY / GRIDPAY_WALLET_PUBLIC_KEY (PEM text).
+    wallet_app_id: str | None = None
+    wallet_gateway_url: str | None = None
+    wallet_notify_url: str | None = None
+    wallet_return_url: str | None = None
+    wallet_private_key_file: str | None = None
+    wallet_public_key_file: str | None = None
+    wallet_timeout_s: float = 5.0
+    # An order still unpaid this long after it was made is asked about at the wallet (its
+    # callback may never come); one older than ``wallet_order_expire_s`` is closed.
+    wallet_query_after_s: float = 120.0
+    wallet_order_expire_s: float = 1800.0
 
 
 def load_settings(db: str | None = None, config_path: str | None = None) -> Settings:
@@ -151,6 +166,8 @@ _POSITIVE = frozenset(
         "household_session_days",
         "household_session_idle_minutes",
         "partner_signature_window_s",
+        "wallet_timeout_s",
+        "wallet_order_expire_s",
     }
 )
 _FRACTIONS = frozenset({"head_end_failure_rate"})  # from 0 to 1

@@ -418,3 +418,11 @@ partner_body_bytes_max = 4_096
 statement_rows_max = 2_000_000
 reconcile_by_chars_max = 64
 assert partner_reference_chars_max >= 16
+
+# Paying online: orders the query fallback asks the wallet about per pass (the rest wait for the
+# next pass), the longest text kept of a refused callback, the most form fields a callback may
+# carry (a wallet sends about twenty).
+wallet_query_orders_max = 200
+wallet_callback_detail_chars_max = 300  # wallet_callbacks.detail
+wallet_callback_fields_max = 64
+wallet_pay_url_chars_max = 300  # wallet_orders.pay_url

@@ -18,6 +18,7 @@ from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
 from gridpay.ports.partners import PartnersRepo
+from gridpay.ports.payments_online import WalletOrdersRepo
 from gridpay.ports.queries import QueriesRepo
 from gridpay.ports.readings import ReadingsRepo
 from gridpay.ports.registry import RegistryRepo
@@ -79,6 +80,9 @@ class UnitOfWork(Protocol):
 
     @property
     def partners(self) -> PartnersRepo: ...
+
+    @property
+    def wallet(self) -> WalletOrdersRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -67,31 +67,46 @@ def take_payment(
     their own office's counter; the shift close counts their payments from there).
     """
     with store.unit_of_work() as uow:
-        request = validate_payment(
-            cmd,
-            amount_fen_max=settings.payment_amount_fen_max,
-            ref_chars_max=limits.payment_ref_chars_max,
-            # the offices are read only when they matter: a counter payment names one
-            office_ids=_OfficeIds(uow),
-        )
-        account = existing_account(uow, request.account_id)
-        _check_counter_staff(actor, account, request.office_id, "taking a payment")
-        transfer = payment_transfer(request, clock.today())
-        _lock(uow, transfer)
-        retry = _find_retry(uow, transfer)
-        if retry is not None:  # the original receipt, even if the account has changed since
-            return _receipt(uow, account, retry, already_recorded=True)
-        if account.billing_mode is not BillingMode.PREPAID:
-            raise Refused(
-                f"account {account.account_no} is {account.billing_mode.value}: only prepaid "
-                f"accounts take payments into a prepaid balance"
-            )
-        receipt = _post_new(uow, account, transfer, clock.now())
-        if not receipt.already_recorded:
-            _record(uow, actor, "payment.take", clock, receipt.transfer, receipt.balance_fen)
-        if credit is not None and not receipt.already_recorded:
-            after_payment(uow, clock, credit, request.account_id, request.amount_fen)
+        receipt = take_payment_in(uow, clock, settings, cmd, credit, actor=actor)
         uow.commit()
+    return receipt
+
+
+def take_payment_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    cmd: TakePayment,
+    credit: Policy | None = None,
+    *,
+    actor: Actor = SYSTEM,
+) -> Receipt:
+    """``take_payment`` inside the caller's unit of work (committed by the caller), for a use
+    case whose own records must land in the same transaction as the payment (a wallet order)."""
+    request = validate_payment(
+        cmd,
+        amount_fen_max=settings.payment_amount_fen_max,
+        ref_chars_max=limits.payment_ref_chars_max,
+        # the offices are read only when they matter: a counter payment names one
+        office_ids=_OfficeIds(uow),
+    )
+    account = existing_account(uow, request.account_id)
+    _check_counter_staff(actor, account, request.office_id, "taking a payment")
+    transfer = payment_transfer(request, clock.today())
+    _lock(uow, transfer)
+    retry = _find_retry(uow, transfer)
+    if retry is not None:  # the original receipt, even if the account has changed since
+        return _receipt(uow, account, retry, already_recorded=True)
+    if account.billing_mode is not BillingMode.PREPAID:
+        raise Refused(
+            f"account {account.account_no} is {account.billing_mode.value}: only prepaid "
+            f"accounts take payments into a prepaid balance"
+        )
+    receipt = _post_new(uow, account, transfer, clock.now())
+    if not receipt.already_recorded:
+        _record(uow, actor, "payment.take", clock, receipt.transfer, receipt.balance_fen)
+    if credit is not None and not receipt.already_recorded:
+        after_payment(uow, clock, credit, request.account_id, request.amount_fen)
     return receipt
 
 

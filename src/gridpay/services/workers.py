@@ -23,6 +23,7 @@ from gridpay.errors import DeliveryFailed
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import AnySmsGateway, HeadEnd
 from gridpay.ports.meters import MeterClockSync
+from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
@@ -30,9 +31,11 @@ from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.messaging import ReceiptReport, poll_receipts, send_due
 from gridpay.services.night import NightReport, run_night
 from gridpay.services.restoration import RestorationReport, keep_restoration_promise
+from gridpay.services.wallet import QueryReport, query_open_orders
 
-# The jobs of a tick, in the order a tick runs them.
+# The jobs of a tick, in the order a tick runs them; then, with a wallet configured, its job.
 JOBS = ("night", "credit", "commands", "messages")
+WALLET_JOB = "wallet"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Schedule:
     commands_every_s: float = 1.0
     messages_every_s: float = 5.0
     credit_every_s: float = 900.0  # cuts wait for windows: a quarter of an hour is prompt enough
+    wallet_every_s: float = 30.0  # orders are asked about minutes after they were made
     settle_after_local: dt.time = dt.time(1, 0)  # yesterday's readings are in by then
     # Send every due message each time the outbox is due, not one batch: for a simulation,
     # whose ticks are hours apart.
@@ -61,6 +65,7 @@ class Intervals:
         self.every_s: dict[str, float | None] = {
             "night": None,
             "credit": schedule.credit_every_s,
+            "wallet": schedule.wallet_every_s,
             "commands": schedule.commands_every_s,
             "messages": schedule.messages_every_s,
         }
@@ -89,6 +94,7 @@ class TickReport:
     night: NightReport | None = None
     night_refused: str | None = None  # said once per day it stays refused
     credit: CreditReport | None = None  # the timer's judgement
+    wallet: QueryReport | None = None  # orders asked about at the wallet
     dispatch: DispatchReport | None = None
     receipts: ReceiptReport | None = None
     restoration: RestorationReport | None = None
@@ -111,6 +117,7 @@ class Workers:
         timing: Timing | None = None,
         collector: ReadingsCollector | None = None,
         clock_sync: MeterClockSync | None = None,
+        wallet: PaymentProvider | None = None,
     ) -> None:
         self.store, self.clock, self.credit = store, clock, credit
         self.head_end, self.gateway = head_end, gateway
@@ -119,6 +126,7 @@ class Workers:
         self.collector = collector
         self.clock_sync = clock_sync
         self._synced_at: dt.datetime | None = None
+        self.wallet = wallet
         self.limiter = limiter or default_limiter()  # one across passes: the rate stays true
         self.cut_window = cut_window(credit)
         self._refused_on: dt.date | None = None
@@ -126,7 +134,8 @@ class Workers:
     def tick(self) -> TickReport:
         report = TickReport()
         now = self.clock.now()
-        for job in JOBS:
+        jobs = (*JOBS, WALLET_JOB) if self.wallet is not None else JOBS
+        for job in jobs:
             if self.timing.due(job, now):
                 started = time.perf_counter()
                 getattr(self, f"_{job}")(now, report)
@@ -182,6 +191,14 @@ class Workers:
         report.credit = judged
         report.credit_decisions = sum(judged.counts.values())
         report.ran.append("credit")
+
+    def _wallet(self, now: dt.datetime, report: TickReport) -> None:
+        """Orders whose callback has not come: asked about, credited if paid, else closed."""
+        assert self.wallet is not None
+        report.wallet = query_open_orders(
+            self.store, self.clock, self.credit.settings, self.wallet, self.credit
+        )
+        report.ran.append("wallet")
 
     def _commands(self, now: dt.datetime, report: TickReport) -> None:
         sent = dispatch(

@@ -811,3 +811,42 @@ reconciliation_lines = Table(
     Column("confirmed_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("partner_code", "day", "reference"),
 )
+
+# Orders made at the wallet for paying online: our id (the credit's reference), the account and
+# the amount; ``trade_no`` is the wallet's own number once it has told us. An order moves
+# created -> paid -> credited, or to closed (never paid) or failed (paid, refused by the account).
+wallet_orders = Table(
+    "wallet_orders",
+    metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("trade_no", String(64)),
+    Column("pay_url", String(300)),  # the wallet's page for this order, once it made one
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(
+        "state in ('created', 'paid', 'credited', 'closed', 'failed')",
+        name="ck_wallet_orders_state",
+    ),
+    CheckConstraint("amount_fen > 0", name="ck_wallet_orders_amount_fen"),
+    Index("ix_wallet_orders_state_created_at", "state", "created_at"),
+    Index("ix_wallet_orders_account_id", "account_id"),
+)
+
+# Every callback the wallet (or anyone) sent to /wallet/notify, with what became of it: credited,
+# a duplicate of a credit, or refused with its reason. Kept so a refused or replayed callback is
+# visible to staff, not only in a log.
+wallet_callbacks = Table(
+    "wallet_callbacks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notify_id", String(64)),
+    Column("order_id", String(64)),
+    Column("outcome", String(24), nullable=False),
+    Column("detail", String(300), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_wallet_callbacks_notify_id", "notify_id"),
+    Index("ix_wallet_callbacks_order_id", "order_id"),
+)

@@ -33,6 +33,7 @@ from gridpay.adapters.sql.readings_repo import SqlReadingsRepo
 from gridpay.adapters.sql.registry_repo import SqlRegistryRepo
 from gridpay.adapters.sql.settlement_repo import SqlSettlementRepo
 from gridpay.adapters.sql.staff_repo import SqlAuditLogRepo, SqlStaffRepo
+from gridpay.adapters.sql.wallet_repo import SqlWalletRepo
 from gridpay.errors import DatabaseUnreachable, NoDatabase
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -73,6 +74,7 @@ class SqlUnitOfWork:
         self.console = SqlConsoleRepo(self.conn)
         self.household = SqlHouseholdRepo(self.conn)
         self.partners = SqlPartnersRepo(self.conn)
+        self.wallet = SqlWalletRepo(self.conn)
         return self
 
     def __exit__(

@@ -15,6 +15,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     bench,
     bench_credit,
     bench_partner,
+    bench_wallet,
     bench_web,
     calendar,
     commands,
@@ -32,6 +33,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     serve,
     settle,
     staff,
+    wallet_sim,
 )
 from gridpay.entrypoints.cli._common import app, run_app
 

@@ -62,6 +62,7 @@ def run(
                 ),
                 collector=collector,
                 clock_sync=bootstrap.meter_clock_sync(head_end),
+                wallet=bootstrap.payment_provider(g.settings),
             )
             started = time.monotonic()
             while not stopping["now"]:

@@ -1,0 +1,351 @@
+"""Use cases of paying online: make an order, take the wallet's callback, ask about stale orders.
+
+A credit lands only after the notification's signature (the adapter), app id, order, amount,
+account and status are verified; it goes through ``take_payment`` on channel ``app`` with the
+order id as the reference, so the transfer id ``pay/app/<order id>`` makes every retry, replay or
+concurrent duplicate a no-op. Every callback is recorded with its outcome; a refused one credits
+nothing and is logged (masked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gridpay import limits
+from gridpay.config import Settings
+from gridpay.domain.credit_policy import CreditState
+from gridpay.domain.payments import (
+    TakePayment,
+    format_account_no,
+    parse_account_no,
+    parse_amount_fen,
+)
+from gridpay.domain.registry import BillingMode
+from gridpay.domain.text import mask_phones
+from gridpay.domain.wallet import (
+    CLOSED_STATUS,
+    NOT_FOUND_STATUS,
+    OPEN_STATES,
+    SUCCESS_STATUSES,
+    CallbackRecord,
+    Notification,
+    OrderState,
+    Refusal,
+    WalletOrder,
+    amount_text,
+    check_notification,
+    is_order_id,
+    new_order_id,
+)
+from gridpay.errors import DeliveryFailed, NotFound, Refused
+from gridpay.ports.clock import Clock
+from gridpay.ports.payments_online import PaymentProvider
+from gridpay.ports.store import Store, UnitOfWork
+from gridpay.services.credit import Policy
+from gridpay.services.payments import take_payment_in
+from gridpay.services.registry import existing_account
+
+log = logging.getLogger("gridpay.wallet")
+
+WALLET_CHANNEL = "app"
+# An order a late payment may still credit: closed at our side does not mean unpaid at the
+# wallet's, and the household's money must land.
+_CREDITABLE = frozenset({OrderState.CREATED, OrderState.PAID, OrderState.CLOSED})
+
+
+@dataclass(frozen=True)
+class OrderMade:
+    order_id: str
+    pay_url: str  # the wallet's page where the household confirms
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """What a callback did. ``accepted``: answer the wallet ``success`` (it stops resending)."""
+
+    accepted: bool
+    outcome: str  # "credited", "duplicate", "closed", "failed", or a ``Refusal`` value
+    order_id: str | None = None
+    refusal: Refusal | None = None
+
+
+@dataclass
+class QueryReport:
+    """One pass of the query fallback over orders left open."""
+
+    asked: int = 0
+    credited: int = 0
+    closed: int = 0
+    still_open: int = 0
+    unanswered: int = 0  # the wallet could not be asked
+
+
+def make_order(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    wallet: PaymentProvider,
+    account_no: str,
+    amount_yuan: str,
+) -> OrderMade:
+    """Record an order for a prepaid account and register it at the wallet."""
+    account_id = parse_account_no(account_no)
+    amount_fen = parse_amount_fen(amount_yuan, settings.payment_amount_fen_max)
+    now = clock.now()
+    with store.unit_of_work() as uow:
+        account = existing_account(uow, account_id)
+        if account.billing_mode is not BillingMode.PREPAID:
+            raise Refused(f"account {account.account_no} is not prepaid: it cannot pay online")
+        order = WalletOrder(
+            order_id=new_order_id(secrets.token_hex(12)),
+            account_id=account_id,
+            amount_fen=amount_fen,
+            state=OrderState.CREATED,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.wallet.insert_order(order)
+        uow.commit()
+    # Outside the transaction: a wallet that does not answer leaves a created order, which the
+    # query fallback closes.
+    subject = f"{settings.company_name_zh} 电费 {format_account_no(account_id)}"
+    pay_url = wallet.create_order(order, format_account_no(account_id), subject)
+    if len(pay_url) > limits.wallet_pay_url_chars_max or not pay_url.startswith(
+        ("http://", "https://")
+    ):
+        raise DeliveryFailed(f"the wallet's page for order {order.order_id} is not a web address")
+    with store.unit_of_work() as uow:
+        uow.wallet.set_pay_url(order.order_id, pay_url)
+        uow.commit()
+    return OrderMade(order.order_id, pay_url)
+
+
+def accept_callback(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    wallet: PaymentProvider,
+    credit: Policy | None,
+    params: Mapping[str, str],
+) -> CallbackOutcome:
+    """Judge one notification; credit its order exactly once if every check passes.
+
+    One transaction: the order is locked, judged, credited and marked together, so concurrent
+    duplicates queue behind each other and the second finds the first's transfer."""
+    verified = wallet.verify_notification(params)
+    if isinstance(verified, Refusal):
+        with store.unit_of_work() as uow:
+            outcome = _refuse(uow, clock, params, verified, f"signature check: {verified.value}")
+            uow.commit()
+        return outcome
+    try:
+        with store.unit_of_work() as uow:
+            order = uow.wallet.get_order(verified.order_id, lock=True)
+            outcome = _judge(uow, clock, settings, credit, params, verified, order)
+            uow.commit()
+    except Refused as exc:
+        assert order is not None  # only a credit, after the order was found, refuses
+        return _fail(store, clock, order, verified.trade_no, verified.notify_id, exc)
+    return outcome
+
+
+def query_open_orders(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    wallet: PaymentProvider,
+    credit: Policy | None,
+    limit: int = limits.wallet_query_orders_max,
+) -> QueryReport:
+    """Ask the wallet about orders still open ``wallet_query_after_s`` after they were made:
+    credit the paid ones (the same way a callback does), close the expired or closed ones."""
+    now = clock.now()
+    report = QueryReport()
+    asked_before = now - dt.timedelta(seconds=settings.wallet_query_after_s)
+    with store.reader() as uow:
+        orders = uow.wallet.orders_in(OPEN_STATES, asked_before, limit)
+    for order in orders:
+        report.asked += 1
+        try:
+            status = wallet.query_order(order.order_id)
+        except DeliveryFailed as exc:
+            report.unanswered += 1
+            log.warning(mask_phones(f"wallet query for {order.order_id} failed: {exc.message}"))
+            continue
+        account_no = format_account_no(order.account_id)
+        if (
+            status.trade_status in SUCCESS_STATUSES
+            and status.amount_fen == order.amount_fen
+            and status.account_no == account_no
+        ):
+            outcome = _credit(store, clock, settings, credit, order, status.trade_no)
+            report.credited += outcome.outcome == "credited"
+        elif status.trade_status in (CLOSED_STATUS, NOT_FOUND_STATUS) or _expired(
+            order, now, settings
+        ):
+            with store.unit_of_work() as uow:
+                uow.wallet.set_state(
+                    order.order_id, OrderState.CLOSED, now, from_states=OPEN_STATES
+                )
+                uow.commit()
+            report.closed += 1
+        else:
+            report.still_open += 1
+    return report
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as its household sees it, with the account's balance and supply afterwards."""
+
+    order: WalletOrder
+    balance_fen: int
+    restoring: bool  # a reconnect is on its way (the credit policy queued it)
+    supply_on: bool
+
+
+def order_view(store: Store, order_id: str, account_no: str) -> OrderView:
+    """The order if it is this account's; another household's order is as good as missing."""
+    with store.reader() as uow:
+        order = uow.wallet.get_order(order_id) if is_order_id(order_id) else None
+        if order is None or format_account_no(order.account_id) != account_no:
+            raise NotFound("no such order for this account")
+        state = uow.credit.state_of(order.account_id)
+        balance_fen = uow.ledger.balance_fen(order.account_id)
+    return OrderView(
+        order=order,
+        balance_fen=balance_fen,
+        restoring=state is not None and state.state is CreditState.RECONNECTING,
+        supply_on=state is None or state.supply == "on",
+    )
+
+
+# --- helpers: decisions above, work here -------------------------------------------------
+
+
+def _expired(order: WalletOrder, now: dt.datetime, settings: Settings) -> bool:
+    return (now - order.created_at).total_seconds() > settings.wallet_order_expire_s
+
+
+def _judge(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    params: Mapping[str, str],
+    verified: Notification,
+    order: WalletOrder | None,
+) -> CallbackOutcome:
+    account_no = format_account_no(order.account_id) if order is not None else None
+    broken = check_notification(verified, order, settings.wallet_app_id or "", account_no)
+    if broken is not None and verified.trade_status == CLOSED_STATUS and order is not None:
+        return _close(uow, clock, verified, order)
+    if broken is not None:
+        return _refuse(uow, clock, params, *broken)
+    if uow.wallet.credited_by(verified.notify_id):
+        detail = f"notification {verified.notify_id} already credited its order"
+        return _refuse(uow, clock, params, Refusal.REPLAYED, detail)
+    assert order is not None
+    return _credit_in(uow, clock, settings, credit, order, verified.trade_no, verified.notify_id)
+
+
+def _credit(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    order: WalletOrder,
+    trade_no: str | None,
+) -> CallbackOutcome:
+    """Credit an order the wallet says is paid (the query fallback's path)."""
+    try:
+        with store.unit_of_work() as uow:
+            locked = uow.wallet.get_order(order.order_id, lock=True)
+            assert locked is not None  # orders are never deleted
+            outcome = _credit_in(uow, clock, settings, credit, locked, trade_no, None)
+            uow.commit()
+    except Refused as exc:
+        return _fail(store, clock, order, trade_no, None, exc)
+    return outcome
+
+
+def _credit_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    order: WalletOrder,
+    trade_no: str | None,
+    notify_id: str | None,
+) -> CallbackOutcome:
+    """The payment, the order's state and the callback's record, in the caller's transaction."""
+    account_no = format_account_no(order.account_id)
+    cmd = TakePayment(account_no, amount_text(order.amount_fen), WALLET_CHANNEL, order.order_id)
+    receipt = take_payment_in(uow, clock, settings, cmd, credit)
+    outcome = "duplicate" if receipt.already_recorded else "credited"
+    now = clock.now()
+    uow.wallet.set_state(
+        order.order_id, OrderState.CREDITED, now, from_states=_CREDITABLE, trade_no=trade_no
+    )
+    uow.wallet.record_callback(
+        CallbackRecord(notify_id, order.order_id, outcome, receipt.transfer.id, now)
+    )
+    return CallbackOutcome(True, outcome, order.order_id)
+
+
+def _fail(
+    store: Store,
+    clock: Clock,
+    order: WalletOrder,
+    trade_no: str | None,
+    notify_id: str | None,
+    exc: Refused,
+) -> CallbackOutcome:
+    """Paid at the wallet but refused here (the account left prepaid meanwhile): the wallet
+    must stop resending; staff refund it from the failed order."""
+    now = clock.now()
+    with store.unit_of_work() as uow:
+        uow.wallet.set_state(
+            order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
+        )
+        uow.wallet.record_callback(
+            CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
+        )
+        uow.commit()
+    log.warning(mask_phones(f"wallet order {order.order_id} paid but not credited: {exc}"))
+    return CallbackOutcome(True, "failed", order.order_id)
+
+
+def _close(
+    uow: UnitOfWork, clock: Clock, notification: Notification, order: WalletOrder
+) -> CallbackOutcome:
+    now = clock.now()
+    uow.wallet.set_state(order.order_id, OrderState.CLOSED, now, from_states=OPEN_STATES)
+    uow.wallet.record_callback(
+        CallbackRecord(notification.notify_id, order.order_id, "closed", "TRADE_CLOSED", now)
+    )
+    return CallbackOutcome(True, "closed", order.order_id)
+
+
+def _refuse(
+    uow: UnitOfWork, clock: Clock, params: Mapping[str, str], refusal: Refusal, detail: str
+) -> CallbackOutcome:
+    """Record and log a refused callback; nothing else is written."""
+    notify_id = _field(params, "notify_id")
+    order_id = _field(params, "out_trade_no")
+    uow.wallet.record_callback(
+        CallbackRecord(notify_id, order_id, refusal.value, detail, clock.now())
+    )
+    line = {"refused": refusal.value, "notify_id": notify_id, "order_id": order_id, "why": detail}
+    log.warning(mask_phones(json.dumps(line, ensure_ascii=False)))
+    return CallbackOutcome(False, refusal.value, order_id, refusal)
+
+
+def _field(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    return value[:64] if value else None

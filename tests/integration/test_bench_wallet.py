@@ -1,0 +1,25 @@
+"""The wallet bench end to end at a tiny size: through `gridpay serve`, every credit once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gridpay.entrypoints.cli import app
+
+
+@pytest.mark.slow
+def test_bench_wallet_lands_every_callback_exactly_once_and_audits() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "wallet", "--orders", "60", "--raw-orders", "20", "--connections", "4", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout[result.stdout.index("{") :])
+    assert data["exactly_once"] is True and data["audit_ok"] is True
+    assert (data["credits_found"], data["credited_orders"]) == (80, 80)
+    assert data["http"]["answers"] == {"200 success": 60}
+    assert data["http"]["per_s"] > 0 and data["raw_per_s"] > 0
+    assert data["machine"]["cores"]
