@@ -51,6 +51,7 @@ def _cut_off(built: bootstrap.App, clock) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize(
     ("language", "balance_heading", "restoring"),
     [("zh", "可用余额", "正在恢复供电"), ("en", "Balance", "Supply being restored")],
+    ids=["zh", "en"],
 )
 def test_a_cut_off_household_signs_in_pays_and_sees_supply_being_restored(
     built: bootstrap.App,
