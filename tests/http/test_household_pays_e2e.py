@@ -5,7 +5,6 @@ sees its supply being restored — in Chinese and in English."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -15,10 +14,10 @@ from sqlalchemy import select
 
 from gridpay import bootstrap
 from gridpay.adapters.sql import schema
-from gridpay.services.credit import judge_all
 from tests.helpers_accounts import balance_fen
+from tests.http.test_wallet_browser import cut_off_broke
 from tests.http.wallet_sim_fixture import RunningWallet, wallet_sim  # noqa: F401
-from tests.integration.credit_helpers import BROKE, local
+from tests.integration.credit_helpers import BROKE
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -33,19 +32,6 @@ def _code_from_outbox(built: bootstrap.App) -> str:
     found = _CODE.search(body)
     assert found is not None, body
     return found.group(1)
-
-
-def _cut_off(built: bootstrap.App, clock) -> None:  # type: ignore[no-untyped-def]
-    """BROKE is judged into arrears, noticed and cut (the relay confirmed open)."""
-    judge_all(built.store, clock, built.credit)
-    clock.set(local(dt.date(2026, 12, 7), 8, 0))
-    judge_all(built.store, clock, built.credit)
-    clock.set(local(dt.date(2026, 12, 7), 8, 30))
-    judge_all(built.store, clock, built.credit)
-    with built.store.unit_of_work() as uow:
-        uow.credit.confirm_supply(BROKE, "off", clock.now())
-        uow.commit()
-    clock.set(local(dt.date(2026, 12, 7), 19, 0))
 
 
 @pytest.mark.parametrize(
@@ -64,7 +50,7 @@ def test_a_cut_off_household_signs_in_pays_and_sees_supply_being_restored(
     balance_heading: str,
     restoring: str,
 ) -> None:
-    _cut_off(built, clock)
+    cut_off_broke(built, clock)
     wallet_sim()
     assert balance_fen(built.store, BROKE) < 0
     page = phone_page

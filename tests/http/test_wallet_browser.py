@@ -31,9 +31,9 @@ def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
         page.screenshot(path=str(SCREENSHOTS / name))
 
 
-@pytest.fixture
-def cut_off(built: bootstrap.App, web_app: FastAPI, city, clock) -> int:  # type: ignore[no-untyped-def]
-    """A household in arrears whose supply was cut, signed in."""
+def cut_off_broke(built: bootstrap.App, clock) -> None:  # type: ignore[no-untyped-def]
+    """BROKE is judged into arrears, noticed and cut (the relay confirmed open); the clock
+    then stands at the evening of the cut."""
     judge_all(built.store, clock, built.credit)
     clock.set(local(dt.date(2026, 12, 7), 8, 0))
     judge_all(built.store, clock, built.credit)
@@ -43,6 +43,12 @@ def cut_off(built: bootstrap.App, web_app: FastAPI, city, clock) -> int:  # type
         uow.credit.confirm_supply(BROKE, "off", clock.now())
         uow.commit()
     clock.set(local(dt.date(2026, 12, 7), 19, 0))
+
+
+@pytest.fixture
+def cut_off(built: bootstrap.App, web_app: FastAPI, city, clock) -> int:  # type: ignore[no-untyped-def]
+    """A household in arrears whose supply was cut, signed in."""
+    cut_off_broke(built, clock)
     web_app.dependency_overrides[signed_in_account] = lambda: f"{BROKE:010d}"
     return BROKE
 

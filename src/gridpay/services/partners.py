@@ -7,12 +7,12 @@ refused for a business reason: suspended, over a limit, a conflicting reference)
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
 A payment is one transaction: the nonce, the reservation under the partner's reference (with
-the day's allowance taken), the posting by ``services.payments.take_payment`` (run inside this
-transaction through ``_JoinedStore``: the same use case as a counter payment, idempotent by the
-ledger id ``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the
-nonce sit in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the
-nonce is still committed. One commit per payment (one log flush, one write lock) instead of one
-per step is most of what a payment costs.
+the day's allowance taken), the posting by ``services.payments.take_payment_in`` (the
+counter's use case inside this transaction, idempotent by the ledger id
+``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the nonce sit
+in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the nonce is
+still committed. One commit per payment (one log flush, one write lock) instead of one per step
+is most of what a payment costs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, replace
-from typing import Any, cast
 
 from gridpay import limits
 from gridpay.config import Settings
@@ -257,8 +256,8 @@ def _pay(
         channel=partner.channel.value,
         ref=ledger_ref(partner.code, reserved.reference),
     )
-    receipt = payments.take_payment(
-        cast(Store, _JoinedStore(uow)), clock, settings, cmd, credit, actor=partner_actor(partner)
+    receipt = payments.take_payment_in(
+        uow, clock, settings, cmd, credit, actor=partner_actor(partner)
     )
     uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
     return PaymentAnswer(replace(reserved, status="posted", balance_fen=receipt.balance_fen), False)
@@ -306,35 +305,6 @@ def reverse_payment(
 
 
 # --- helpers: decisions above, work here -------------------------------------------------
-
-
-class _JoinedStore:
-    """A store whose only unit of work is one already open: a use case that opens and commits
-    its own (``take_payment``) runs inside the caller's transaction, which commits or rolls
-    back for both. Nothing else of a store is offered."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    def unit_of_work(self) -> UnitOfWork:
-        return cast(UnitOfWork, _JoinedUnitOfWork(self._uow))
-
-
-class _JoinedUnitOfWork:
-    def __init__(self, outer: UnitOfWork) -> None:
-        self._outer = outer
-
-    def __getattr__(self, name: str) -> Any:  # the repositories: the outer unit's
-        return getattr(self._outer, name)
-
-    def __enter__(self) -> _JoinedUnitOfWork:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None  # an error propagates to the caller, whose savepoint undoes the work
-
-    def commit(self) -> None:
-        return None  # the caller commits
 
 
 def _authenticate(
