@@ -120,12 +120,6 @@ def create_app(built: bootstrap.App) -> FastAPI:
     return app
 
 
-def gridpay_of(request: Request) -> bootstrap.App:
-    """The built gridpay behind the app: routers take it as a dependency."""
-    built: bootstrap.App = request.app.state.gridpay
-    return built
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GridpayError)
     async def gridpay_error(_: Request, exc: GridpayError) -> JSONResponse:

@@ -31,6 +31,7 @@ from gridpay.domain.ledger import Channel
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import TakePayment
 from gridpay.entrypoints.http.console_text import LANGUAGES, text_for
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.errors import GridpayError, NotFound
 from gridpay.ports.staff import StaffMember
 from gridpay.services import account_changes, console, enrolment, payments, staff
@@ -145,8 +146,7 @@ def _refused(
 
 
 def _built(request: Request) -> bootstrap.App:
-    built: bootstrap.App = request.app.state.gridpay  # as ``app.gridpay_of``
-    return built
+    return gridpay_of(request)
 
 
 def _status(code: str, default: int) -> int:

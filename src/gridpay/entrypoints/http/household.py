@@ -22,7 +22,7 @@ from gridpay import limits
 from gridpay.domain.household import mask_phone
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.domain.payments import format_account_no
-from gridpay.entrypoints.http.app import gridpay_of
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.entrypoints.http.household_chart import REGISTER_COLOURS, chart_svg
 from gridpay.entrypoints.http.household_web import (
     check_csrf,

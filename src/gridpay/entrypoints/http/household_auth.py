@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gridpay import limits
-from gridpay.entrypoints.http.app import gridpay_of
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.entrypoints.http.household_text import LANGUAGES
 from gridpay.entrypoints.http.household_web import (
     CHALLENGE_COOKIE,

@@ -24,7 +24,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gridpay import bootstrap
 from gridpay.domain.household import Session, csrf_matches, csrf_token
-from gridpay.entrypoints.http.app import HTTP_STATUS, gridpay_of
+from gridpay.entrypoints.http.app import HTTP_STATUS
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.entrypoints.http.household_text import Words
 from gridpay.errors import Forbidden, GridpayError, NotSignedIn
 from gridpay.services.household_access import current_session

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from gridpay import bootstrap, limits
 from gridpay.domain.money import format_fen
 from gridpay.domain.partners import PartnerPayment, SignedHeaders
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.errors import InvalidInput
 from gridpay.services import partners
 from gridpay.services.partners import SignedRequest
@@ -102,9 +103,7 @@ async def signed_request(
 
 
 def _built(request: Request) -> bootstrap.App:
-    # app.state.gridpay, as ``app.gridpay_of`` reads it (app.py imports this router, not back).
-    built: bootstrap.App = request.app.state.gridpay
-    return built
+    return gridpay_of(request)
 
 
 Built = Annotated[bootstrap.App, Depends(_built)]

@@ -22,6 +22,7 @@ from gridpay import bootstrap, limits
 from gridpay.domain.enrolment import format_account_no
 from gridpay.domain.money import format_fen
 from gridpay.domain.wallet import OrderState, Refusal
+from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.errors import ConfigError, Forbidden, InvalidInput, NotSignedIn, Refused
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.services.wallet import OrderView, accept_callback, make_order, order_view
@@ -50,13 +51,6 @@ _STATE_TEXT = {
     OrderState.CLOSED: "已关闭 · Closed (not paid)",
     OrderState.FAILED: "支付未能入账，请联系 95598 · Not credited: call the hotline",
 }
-
-
-def gridpay_of(request: Request) -> bootstrap.App:
-    """The built gridpay (as ``app.gridpay_of``; not imported from there: app.py mounts this
-    router, so importing it back would be circular)."""
-    built: bootstrap.App = request.app.state.gridpay
-    return built
 
 
 # --- the seams filled at merge ------------------------------------------------------------
