@@ -23,7 +23,7 @@ from gridpay.domain.enrolment import format_account_no
 from gridpay.domain.money import format_fen
 from gridpay.domain.wallet import OrderState, Refusal
 from gridpay.entrypoints.http.deps import gridpay_of
-from gridpay.errors import ConfigError, Forbidden, InvalidInput, NotSignedIn, Refused
+from gridpay.errors import Forbidden, InvalidInput, NotFound, NotSignedIn, Refused
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.services.wallet import OrderView, accept_callback, make_order, order_view
 
@@ -90,7 +90,8 @@ def wallet_of(request: Request) -> PaymentProvider:
     if wallet is None:
         wallet = bootstrap.payment_provider(gridpay_of(request).settings)
         if wallet is None:
-            raise ConfigError("paying online is not configured (wallet_app_id)")
+            # An optional feature left off is not a server fault: as if the page did not exist.
+            raise NotFound("paying online is not offered here (no wallet configured)")
         request.app.state.wallet = wallet
     return wallet
 
