@@ -94,12 +94,16 @@ class Checker:
         if not debits == credits == posted:
             self.fail(day, "the books do not balance", (debits, credits, posted))
         first, last = _day_bounds(day)
+        # One grouped pass over the transfers (no index leads with the account: the ledger
+        # appends by day), not a sum per account moved today.
         drifted = self.rows(
-            "SELECT la.id FROM ledger_accounts la WHERE la.id IN ("
-            " SELECT account_id FROM transfers WHERE created_at >= :first AND created_at < :last)"
-            " AND la.credits_posted_fen - la.debits_posted_fen <> ("
-            "  SELECT COALESCE(SUM(CASE WHEN t.credit_account_id = la.id THEN t.amount_fen"
-            "   ELSE -t.amount_fen END), 0) FROM transfers t WHERE t.account_id = la.id)",
+            "WITH moved AS (SELECT DISTINCT account_id FROM transfers"
+            "  WHERE created_at >= :first AND created_at < :last AND account_id IS NOT NULL),"
+            " sums AS (SELECT t.account_id, SUM(CASE WHEN t.credit_account_id = t.account_id"
+            "  THEN t.amount_fen ELSE -t.amount_fen END) AS net FROM transfers t"
+            "  WHERE t.account_id IN (SELECT account_id FROM moved) GROUP BY t.account_id)"
+            " SELECT la.id FROM ledger_accounts la JOIN sums s ON s.account_id = la.id"
+            " WHERE la.credits_posted_fen - la.debits_posted_fen <> s.net",
             first=first,
             last=last,
         )
@@ -202,23 +206,20 @@ class Checker:
         """Every payment today that left a cut account above zero has its reconnect command
         queued within one (simulated) second."""
         first, last = _day_bounds(day)
+        # Each payment with its account's balance just after it, in one grouped query: no
+        # index leads with the account over every transfer (the ledger appends by day), so a
+        # query per payment would read the whole ledger each time.
         payments = self.rows(
-            "SELECT t.account_id, t.seq, t.created_at FROM transfers t "
-            "WHERE t.kind = 'payment' AND t.created_at >= :first AND t.created_at < :last",
+            "SELECT p.account_id, p.seq, p.created_at, COALESCE(SUM(CASE WHEN "
+            "t.credit_account_id = p.account_id THEN t.amount_fen ELSE -t.amount_fen END), 0) "
+            "FROM transfers p JOIN transfers t ON t.account_id = p.account_id AND t.seq <= p.seq "
+            "WHERE p.kind = 'payment' AND p.created_at >= :first AND p.created_at < :last "
+            "GROUP BY p.account_id, p.seq, p.created_at",
             first=first,
             last=last,
         )
-        for account_id, seq, created_at in payments:
+        for account_id, _seq, created_at, balance in payments:
             paid_at = _instant(created_at)
-            # The customer's ledger account shares the account's id; every transfer that
-            # moves it names the account (an audit rule), so the index on account_id serves.
-            balance = self.rows(
-                "SELECT COALESCE(SUM(CASE WHEN credit_account_id = :a THEN amount_fen "
-                "ELSE -amount_fen END), 0) FROM transfers "
-                "WHERE account_id = :a AND seq <= :seq",
-                a=account_id,
-                seq=seq,
-            )[0][0]
             if balance <= 0 or not self._cut_at(account_id, paid_at):
                 continue
             reconnects = self.rows(
