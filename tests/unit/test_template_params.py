@@ -16,6 +16,7 @@ VALUES: dict[str, object] = {
     "as_of": dt.date(2026, 12, 1),
     "balance_fen": -120,
     "pay_by": dt.date(2026, 12, 4),
+    "last_day": dt.date(2026, 12, 4),
     "cut_at": dt.datetime(2026, 12, 7, 8, 30),
     "paid_fen": 10_000,
     "customer_name": "张\x07三",
