@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -42,6 +43,7 @@ SESSION_COOKIE = "gridpay_console"
 CSRF_COOKIE = "gridpay_console_csrf"
 LANG_COOKIE = "gridpay_console_lang"
 _STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
+T = TypeVar("T")
 
 
 # --- plumbing: templates, sessions, CSRF ---------------------------------------------------
@@ -242,6 +244,46 @@ def sign_out(request: Request, csrf: str = Form("")) -> RedirectResponse:
     return response
 
 
+# --- forms: one session check, CSRF check and error-to-page for every POST ------------------
+
+# A page shown after a form: the notice on success, or the refusal's message and status.
+Page = Callable[[Session, str | None, GridpayError | None], HTMLResponse]
+
+
+def _posted(
+    request: Request,
+    csrf: str,
+    action: Callable[[bootstrap.App, Session], T],
+    page: Page,
+    notice: str | None = None,
+    *,
+    then: Callable[[Session, T], Response] | None = None,
+) -> Response:
+    """A form's POST: signed in with the session's CSRF token (else back to sign-in, nothing
+    done), then ``action``; a refusal shows ``page`` with its message and the error's status,
+    success shows ``page`` with ``notice`` (or what ``then`` makes of the action's result)."""
+    session = _session(request)
+    if session is None or not _csrf_ok(session, csrf):
+        return _to_sign_in()
+    try:
+        result = action(_built(request), session)
+    except GridpayError as exc:
+        return page(session, None, exc)
+    if then is not None:
+        return then(session, result)
+    return page(session, notice, None)
+
+
+def _on_household(request: Request, account_no: str) -> Page:
+    return lambda session, notice, error: _household_page(
+        request, session, account_no, notice=notice, error=error
+    )
+
+
+def _on_shift(request: Request) -> Page:
+    return lambda session, notice, error: _shift_page(request, session, notice=notice, error=error)
+
+
 # --- finding a household -----------------------------------------------------------------
 
 
@@ -255,14 +297,17 @@ def home(request: Request) -> Response:
 
 @router.post("/console/find", response_model=None)
 def find(request: Request, query: str = Form(""), csrf: str = Form("")) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    try:
-        found = console.find_households(_built(request).store, session.actor, query)
-    except GridpayError as exc:
-        return _refused(request, session, exc, "home.j2", found=None, query=query)
-    return _render(request, "home.j2", session, found=found, query=query)
+    def page(session: Session, notice: str | None, error: GridpayError | None) -> HTMLResponse:
+        assert error is not None
+        return _refused(request, session, error, "home.j2", found=None, query=query)
+
+    return _posted(
+        request,
+        csrf,
+        lambda built, session: console.find_households(built.store, session.actor, query),
+        page,
+        then=lambda session, found: _render(request, "home.j2", session, found=found, query=query),
+    )
 
 
 def _household_page(
@@ -293,10 +338,7 @@ def _household_page(
 
 @router.post("/console/household", response_model=None)
 def household(request: Request, account_no: str = Form(""), csrf: str = Form("")) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    return _household_page(request, session, account_no)
+    return _posted(request, csrf, lambda built, session: None, _on_household(request, account_no))
 
 
 # --- writes at the counter ---------------------------------------------------------------
@@ -304,19 +346,11 @@ def household(request: Request, account_no: str = Form(""), csrf: str = Form("")
 
 @router.post("/console/enrol", response_model=None)
 def enrol(request: Request, account_no: str = Form(""), csrf: str = Form("")) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    office = session.member.office_id
-    try:
-        enrolment.enrol(
-            built.store, built.clock, built.settings, Enrol(account_no, office_id=office),
-            actor=session.actor,
-        )  # fmt: skip
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return _household_page(request, session, account_no, notice="enrolled_ok")
+    def action(built: bootstrap.App, session: Session) -> None:
+        cmd = Enrol(account_no, office_id=session.member.office_id)
+        enrolment.enrol(built.store, built.clock, built.settings, cmd, actor=session.actor)
+
+    return _posted(request, csrf, action, _on_household(request, account_no), "enrolled_ok")
 
 
 @router.post("/console/pay", response_model=None)
@@ -327,27 +361,30 @@ def pay(
     ref: str = Form(""),
     csrf: str = Form(""),
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    # The form's reference makes a resubmitted form (a double click, a refresh) the same
-    # payment: the office and the clerk keep two clerks' references apart.
-    cmd = TakePayment(
-        account_no,
-        amount_yuan=amount,
-        channel=Channel.COUNTER.value,
-        ref=f"{session.member.office_id or 0}-{session.member.username}-{ref}",
-        office_id=session.member.office_id,
-    )
-    try:
+    def action(built: bootstrap.App, session: Session) -> int:
+        # The form's reference makes a resubmitted form (a double click, a refresh) the same
+        # payment: the office and the clerk keep two clerks' references apart.
+        cmd = TakePayment(
+            account_no,
+            amount_yuan=amount,
+            channel=Channel.COUNTER.value,
+            ref=f"{session.member.office_id or 0}-{session.member.username}-{ref}",
+            office_id=session.member.office_id,
+        )
         receipt = payments.take_payment(
             built.store, built.clock, built.settings, cmd, built.credit, actor=session.actor
         )
-        entry_id = console.payment_entry_id(built.store, receipt.transfer.id)
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return RedirectResponse(f"/console/receipts/{entry_id}", status_code=303)
+        return console.payment_entry_id(built.store, receipt.transfer.id)
+
+    return _posted(
+        request,
+        csrf,
+        action,
+        _on_household(request, account_no),
+        then=lambda session, entry_id: RedirectResponse(
+            f"/console/receipts/{entry_id}", status_code=303
+        ),
+    )
 
 
 @router.get("/console/receipts/{entry_id}", response_model=None)
@@ -370,68 +407,47 @@ def change_phone(
     reason: str = Form(""),
     csrf: str = Form(""),
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    cmd = ChangePhone(account_no, phone, session.member.username, reason)
-    try:
+    def action(built: bootstrap.App, session: Session) -> None:
+        cmd = ChangePhone(account_no, phone, session.member.username, reason)
         account_changes.request_phone_change(
             built.store, built.clock, built.settings, cmd, actor=session.actor
         )
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return _household_page(request, session, account_no, notice="code_sent")
+
+    return _posted(request, csrf, action, _on_household(request, account_no), "code_sent")
 
 
 @router.post("/console/phone/confirm", response_model=None)
 def confirm_phone(
     request: Request, account_no: str = Form(""), code: str = Form(""), csrf: str = Form("")
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    try:
-        account_changes.confirm_phone_change(
-            built.store, built.clock, ConfirmPhone(account_no, code), actor=session.actor
-        )
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return _household_page(request, session, account_no, notice="phone_changed")
+    def action(built: bootstrap.App, session: Session) -> None:
+        cmd = ConfirmPhone(account_no, code)
+        account_changes.confirm_phone_change(built.store, built.clock, cmd, actor=session.actor)
+
+    return _posted(request, csrf, action, _on_household(request, account_no), "phone_changed")
 
 
 @router.post("/console/leave", response_model=None)
 def leave(
     request: Request, account_no: str = Form(""), note: str = Form(""), csrf: str = Form("")
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    try:
+    def action(built: bootstrap.App, session: Session) -> None:
         enrolment.leave(
             built.store, built.clock, built.settings, account_no, note or None,
             actor=session.actor,
         )  # fmt: skip
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return _household_page(request, session, account_no, notice="left_ok")
+
+    return _posted(request, csrf, action, _on_household(request, account_no), "left_ok")
 
 
 @router.post("/console/hold", response_model=None)
 def hold(
     request: Request, account_no: str = Form(""), reason: str = Form(""), csrf: str = Form("")
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    try:
+    def action(built: bootstrap.App, session: Session) -> None:
         staff.hold_cut(built.store, built.clock, account_no, reason, actor=session.actor)
-    except GridpayError as exc:
-        return _household_page(request, session, account_no, error=exc)
-    return _household_page(request, session, account_no, notice="held_ok")
+
+    return _posted(request, csrf, action, _on_household(request, account_no), "held_ok")
 
 
 # --- the shift ---------------------------------------------------------------------------
@@ -474,30 +490,20 @@ def shift(request: Request) -> Response:
 def close_shift(
     request: Request, counted: str = Form(""), note: str = Form(""), csrf: str = Form("")
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    try:
+    def action(built: bootstrap.App, session: Session) -> None:
         staff.close_shift(built.store, built.clock, counted, note or None, actor=session.actor)
-    except GridpayError as exc:
-        return _shift_page(request, session, error=exc)
-    return _shift_page(request, session, notice="closed_ok")
+
+    return _posted(request, csrf, action, _on_shift(request), "closed_ok")
 
 
 @router.post("/console/shift/explain", response_model=None)
 def explain_shift(
     request: Request, close_id: int = Form(0), explanation: str = Form(""), csrf: str = Form("")
 ) -> Response:
-    session = _session(request)
-    if session is None or not _csrf_ok(session, csrf):
-        return _to_sign_in()
-    built = _built(request)
-    try:
+    def action(built: bootstrap.App, session: Session) -> None:
         staff.explain_shift(built.store, built.clock, close_id, explanation, actor=session.actor)
-    except GridpayError as exc:
-        return _shift_page(request, session, error=exc)
-    return _shift_page(request, session, notice="explained_ok")
+
+    return _posted(request, csrf, action, _on_shift(request), "explained_ok")
 
 
 # --- queues and reports ------------------------------------------------------------------
