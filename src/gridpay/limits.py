@@ -383,6 +383,10 @@ audit_search_rows_default = 200
 # The console's lists (search results, queues) show at most this many rows.
 console_rows_max = 100
 console_latency_rows_max = 10_000  # restoration latency: the latest acknowledged reconnects
+# A statement uploaded in the console (about 50 bytes a line: some 600,000 payments); a larger
+# one is imported with `gridpay reconcile PARTNER FILE`. The upload form's fields, at most.
+console_statement_bytes_max = 32 * 2**20
+console_form_fields_max = 8
 
 # --- households signing in (services.household_access) ---
 sign_in_code_digits = 6

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.actors import COUNTER_ROLES, SYSTEM, Actor, check_office_scope, check_role
-from gridpay.domain.ledger import Transfer, TransferKind, payout_id
+from gridpay.domain.actors import (
+    COUNTER_ROLES,
+    FINANCE_ROLES,
+    SYSTEM,
+    Actor,
+    Role,
+    check_office_scope,
+    check_role,
+)
+from gridpay.domain.ledger import Channel, Transfer, TransferKind, payout_id
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import (
     Refund,
@@ -91,7 +99,9 @@ def take_payment_in(
         office_ids=_OfficeIds(uow),
     )
     account = existing_account(uow, request.account_id)
-    _check_counter_staff(actor, account, request.office_id, "taking a payment")
+    # Finance may post a partner's payment (a statement line it confirmed), never counter cash.
+    roles = COUNTER_ROLES if request.channel is Channel.COUNTER else COUNTER_ROLES | FINANCE_ROLES
+    _check_counter_staff(actor, account, request.office_id, "taking a payment", roles)
     transfer = payment_transfer(request, clock.today())
     _lock(uow, transfer)
     retry = _find_retry(uow, transfer)
@@ -187,10 +197,16 @@ def reverse(
 # --- helpers: decisions above, work here -------------------------------------------------
 
 
-def _check_counter_staff(actor: Actor, account: Account, office_id: int | None, what: str) -> None:
+def _check_counter_staff(
+    actor: Actor,
+    account: Account,
+    office_id: int | None,
+    what: str,
+    roles: frozenset[Role] = COUNTER_ROLES,
+) -> None:
     """Staff move money at a counter only, for their own office's households, and a counter
     payment they take names their own office."""
-    check_role(actor, COUNTER_ROLES, what)
+    check_role(actor, roles, what)
     check_office_scope(actor, account.office_id, f"account {account.account_no}")
     if office_id is not None:
         check_office_scope(actor, office_id, f"the counter of office {office_id}")

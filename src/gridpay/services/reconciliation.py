@@ -5,6 +5,9 @@ the same lines, writes none of them again and opens no task twice), opens a fina
 each new mismatch and closes the tasks whose mismatch is gone. A payment on the statement only
 is posted after a finance user confirms it: through ``take_payment``, under the same ledger id
 the partner's own request would have made, so a late API retry of it finds it already recorded.
+
+The CLI and the office console call the same functions; staff need the finance role (or admin),
+checked here whatever a page shows, and every run and confirmation is in the audit log.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import polars as pl
 
 from gridpay import limits
 from gridpay.config import Settings
-from gridpay.domain.actors import cli_actor
+from gridpay.domain.actors import FINANCE_ROLES, SYSTEM, Actor, check_role, cli_actor
 from gridpay.domain.credit_policy import TASK_SCHEMA
 from gridpay.domain.money import format_fen
 from gridpay.domain.partners import Partner, PartnerPayment, ledger_ref, parse_code
@@ -35,6 +38,7 @@ from gridpay.ports.clock import Clock
 from gridpay.ports.partners import RECONCILIATION_SCHEMA
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import payments
+from gridpay.services.audit_trail import record
 from gridpay.services.credit import Policy
 from gridpay.services.payments import Receipt
 
@@ -56,10 +60,22 @@ def default_day(clock: Clock) -> dt.date:
     return clock.today() - dt.timedelta(days=1)
 
 
+def check_may_reconcile(actor: Actor) -> None:
+    """Reconciliation is finance's (or an admin's): other staff are refused (``Forbidden``)."""
+    check_role(actor, FINANCE_ROLES, "reconciling a partner's statement")
+
+
 def reconcile_statement(
-    store: Store, clock: Clock, code: str, statement: pl.DataFrame, day: dt.date
+    store: Store,
+    clock: Clock,
+    code: str,
+    statement: pl.DataFrame,
+    day: dt.date,
+    *,
+    actor: Actor = SYSTEM,
 ) -> Reconciliation:
     """Match a statement (its text columns as read) against the partner's payments of ``day``."""
+    check_may_reconcile(actor)
     theirs = statement_frame(statement)
     now = clock.now()
     with store.unit_of_work() as uow:
@@ -88,15 +104,28 @@ def reconcile_statement(
         closed = uow.partners.close_tasks(
             resolved, now, "reconciled", f"matched when {partner.code} {day} was reconciled again"
         )
+        counts = counts_of(lines)
+        record(
+            uow,
+            actor,
+            "reconciliation.run",
+            now,
+            subject=f"{partner.code}/{day.isoformat()}",
+            detail={"lines": counts, "tasks_opened": opened, "tasks_closed": closed},
+        )
         uow.commit()
-    counts = dict.fromkeys(OUTCOMES, 0) | dict(
-        lines.group_by("outcome").len().iter_rows()  # type: ignore[arg-type]
-    )
     return Reconciliation(partner.code, day, counts, opened, closed, lines)
 
 
-def day_lines(store: Store, code: str, day: dt.date) -> pl.DataFrame:
+def counts_of(lines: pl.DataFrame) -> dict[str, int]:
+    """Lines by outcome, every outcome named (0 included), in ``OUTCOMES``' order."""
+    found = dict(lines.group_by("outcome").len().iter_rows())
+    return {outcome: int(found.get(outcome, 0)) for outcome in OUTCOMES}
+
+
+def day_lines(store: Store, code: str, day: dt.date, *, actor: Actor = SYSTEM) -> pl.DataFrame:
     """The latest reconciliation of the partner's day (for the report)."""
+    check_may_reconcile(actor)
     with store.reader() as uow:
         partner = _partner(uow, code)
         return uow.partners.reconciliation(partner.code, day)
@@ -110,13 +139,14 @@ def confirm(
     *,
     code: str,
     reference: str,
-    by: str,
     day: dt.date,
+    by: str | None = None,
+    actor: Actor | None = None,
 ) -> Receipt:
-    """Post a payment found on the statement only, confirmed by a finance user (``by``)."""
-    confirmer = by.strip()
-    if not confirmer or len(confirmer) > limits.reconcile_by_chars_max:
-        raise InvalidInput(f"--by must name who confirms (1 to {limits.reconcile_by_chars_max})")
+    """Post a payment found on the statement only, confirmed by a finance user: ``actor`` (the
+    console's signed-in user) or, from the CLI, the user ``by`` names. The payment is recorded
+    as theirs."""
+    confirmer = _confirmer(by, actor)
     with store.reader() as uow:
         partner = _partner(uow, code)
         line = _line(uow, partner, day, reference)
@@ -137,7 +167,7 @@ def confirm(
             ref=ledger_ref(partner.code, reference),
         ),
         credit,
-        actor=cli_actor(confirmer),  # the finance user who confirmed the statement's line
+        actor=confirmer,  # the finance user who confirmed the statement's line
     )
     now = clock.now()
     with store.unit_of_work() as uow:
@@ -156,15 +186,27 @@ def confirm(
                     created_at=now,
                 )
             )
-        uow.partners.confirm_line(partner.code, day, reference, confirmer, now)
+        uow.partners.confirm_line(partner.code, day, reference, confirmer.id, now)
         uow.partners.close_tasks(
             [task_key(partner.code, day, reference)],
             now,
             "confirmed",
-            f"posted from the statement, confirmed by {confirmer}",
+            f"posted from the statement, confirmed by {confirmer.id}",
         )
         uow.commit()
     return receipt
+
+
+def _confirmer(by: str | None, actor: Actor | None) -> Actor:
+    assert (by is None) != (actor is None), (by, actor)
+    if actor is not None:
+        check_role(actor, FINANCE_ROLES, "confirming a statement line")
+        return actor
+    assert by is not None
+    name = by.strip()
+    if not name or len(name) > limits.reconcile_by_chars_max:
+        raise InvalidInput(f"--by must name who confirms (1 to {limits.reconcile_by_chars_max})")
+    return cli_actor(name)
 
 
 def _partner(uow: UnitOfWork, code: str) -> Partner:

@@ -13,7 +13,14 @@ from typer.core import TyperGroup
 from gridpay.adapters.statement_files import read_statement, write_report
 from gridpay.domain.money import format_fen
 from gridpay.domain.partners import Partner
-from gridpay.entrypoints.cli._common import app, console, gridpay_app, parse_day, print_json
+from gridpay.entrypoints.cli._common import (
+    app,
+    console,
+    gridpay_app,
+    operator,
+    parse_day,
+    print_json,
+)
 from gridpay.entrypoints.cli.payments import receipt_json
 from gridpay.services import partners, reconciliation
 
@@ -177,7 +184,9 @@ def statement(
     raw = read_statement(Path(file))
     with gridpay_app() as g:
         day = parse_day(date, "--date") or reconciliation.default_day(g.clock)
-        result = reconciliation.reconcile_statement(g.store, g.clock, partner, raw, day)
+        result = reconciliation.reconcile_statement(
+            g.store, g.clock, partner, raw, day, actor=operator()
+        )
     if report is not None:
         write_report(Path(report), result.lines)
     if as_json:
