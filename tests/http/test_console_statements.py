@@ -13,8 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridpay import bootstrap, limits
-from gridpay.domain.actors import cli_actor
-from gridpay.services import partners, staff
+from gridpay.domain.actors import Role, cli_actor
+from gridpay.domain.partners import SignedHeaders
+from gridpay.domain.payments import TakePayment
+from gridpay.errors import Forbidden
+from gridpay.services import partners, payments, staff
 from tests.helpers_accounts import add_accounts, balance_fen, rows, scalar
 from tests.http.test_console import PASSWORD, csrf_of, sign_in
 from tests.partner_client import payment_body, signed_headers
@@ -31,17 +34,19 @@ STATEMENT = HEADER + (
 
 
 @pytest.fixture
-def desk(built: bootstrap.App, client: TestClient) -> None:
-    """Accounts 1-4 (office 1, prepaid); partner ICBC and its payments R1, R2, R4; a finance
-    user, an admin, a clerk and a supervisor."""
+def desk(built: bootstrap.App) -> None:
+    """Accounts 1-4 (office 1, prepaid); partner ICBC and its payments R1, R2, R4 (signed
+    requests, as its API receives them); a finance user, an admin, a clerk and a supervisor."""
     add_accounts(built.store, range(1, 5), office_id=1)
     icbc = partners.add_partner(built.store, built.clock, code="ICBC", name="ICBC", kind="bank")
+    path = "/partner/v1/payments"
     for ref, account, yuan in (("R1", 1, "10"), ("R2", 2, "20"), ("R4", 4, "40")):
         body = payment_body(ref, f"{account:010d}", yuan)
         ts = int(built.clock.now().timestamp())
-        headers = signed_headers(icbc.code, icbc.secret, "POST", "/partner/v1/payments", body, ts)
-        paid = client.post("/partner/v1/payments", content=body, headers=headers)
-        assert paid.status_code == 201, paid.text
+        h = signed_headers(icbc.code, icbc.secret, "POST", path, body, ts)
+        signed = SignedHeaders(h["X-Partner"], h["X-Timestamp"], h["X-Nonce"], h["X-Signature"])
+        request = partners.SignedRequest("POST", path, signed, body)
+        partners.pay(built.store, built.clock, built.settings, built.credit, request)
     for username, role, office in (
         ("qian", "finance", None),
         ("root", "admin", None),
@@ -237,6 +242,18 @@ def test_an_upload_over_the_size_limit_or_without_csrf_writes_nothing(
     )
     assert confirmed.status_code == 303
     assert balance_fen(built.store, 3) == 0
+
+
+def test_finance_takes_no_cash_at_a_counter(desk: None, built: bootstrap.App) -> None:
+    (member,) = [m for m in staff.list_staff(built.store) if m.username == "qian"]
+    finance = staff.actor_of(member)
+    assert finance.role is Role.FINANCE
+    cash = TakePayment("0000000001", amount_yuan="5", channel="counter", ref="X1", office_id=1)
+    with pytest.raises(Forbidden, match="needs a clerk or a supervisor"):
+        payments.take_payment(
+            built.store, built.clock, built.settings, cash, built.credit, actor=finance
+        )
+    assert scalar(built.store, "SELECT count(*) FROM transfers WHERE id LIKE 'pay/counter/%'") == 0
 
 
 def test_the_statement_pages_need_a_sign_in(client: TestClient, desk: None) -> None:
