@@ -403,6 +403,12 @@ household_messages_shown_max = 20
 household_statement_months_max = 12
 tariff_versions_cached_max = 64  # parsed tariff versions kept by their text (adapters.sql)
 
+# Housekeeping (``services.housekeeping``): dead sign-in codes, sessions and nonces deleted in
+# batches of this many rows (one short transaction each), at most this many batches of a kind
+# per pass; what is left waits for the next pass.
+housekeeping_batch_rows_max = 5_000
+housekeeping_batches_max = 20
+
 # --- partners: the signed partner API and reconciliation (services.partners) ---
 partner_name_chars_max = 100  # partners.name
 # A partner's own reference: the ledger ref is CODE-REFERENCE, within payment_ref_chars_max.
@@ -410,8 +416,9 @@ partner_code_chars_max = 16
 partner_reference_chars_max = payment_ref_chars_max - partner_code_chars_max - 1
 # The default of ``Settings.partner_signature_window_s``: how far X-Timestamp may be from now.
 partner_signature_window_s_default = 300
-# Nonces are kept twice the window: a nonce older than the window can never be accepted again
-# (its timestamp is stale), so older rows are deleted, one request in this many doing it.
+# Nonces are kept twice the window (``services.housekeeping.cutoffs``): an older nonce can never
+# be accepted again (its timestamp is stale), so older rows are deleted by the housekeeping job
+# and by one request in this many.
 partner_nonce_prune_every = 1_000
 # Default limits of a new partner (``gridpay partners add``), in fen.
 partner_payment_amount_fen_max_default = 500_000  # 5,000.00 yuan

@@ -291,12 +291,12 @@ def test_old_nonces_are_pruned_and_stay_refused_by_the_window(
     caller: Caller, built: bootstrap.App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caller.pay("T-1", "0000000001", "10", nonce="n" * 16)
-    caller.clock.advance(seconds=601)
+    caller.clock.advance(seconds=602)  # two windows and the second of truncated timestamps
     monkeypatch.setattr("gridpay.services.partners.random.randrange", lambda n: 0)
     caller.pay("T-2", "0000000001", "10")
     assert scalar(built.store, "SELECT count(*) FROM partner_nonces") == 1
     # The pruned nonce's request is stale by now: the window still refuses it.
-    old = caller.pay("T-1", "0000000001", "10", nonce="n" * 16, skew_s=-601)
+    old = caller.pay("T-1", "0000000001", "10", nonce="n" * 16, skew_s=-602)
     refused(old, 401, "not_signed_in")
     assert dt.timedelta(seconds=601) > dt.timedelta(seconds=2 * 300)
 

@@ -14,6 +14,7 @@ from gridpay.ports.console import ConsoleRepo
 from gridpay.ports.credit import CreditRepo
 from gridpay.ports.enrolment import EnrolmentRepo
 from gridpay.ports.household import HouseholdRepo
+from gridpay.ports.housekeeping import HousekeepingRepo
 from gridpay.ports.leaving import LeavingRepo
 from gridpay.ports.ledger import LedgerRepo
 from gridpay.ports.outbox import OutboxRepo
@@ -83,6 +84,9 @@ class UnitOfWork(Protocol):
 
     @property
     def wallet(self) -> WalletOrdersRepo: ...
+
+    @property
+    def housekeeping(self) -> HousekeepingRepo: ...
 
     def __enter__(self) -> Self: ...
 

@@ -17,7 +17,6 @@ is most of what a payment costs.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from dataclasses import dataclass, replace
 
@@ -57,7 +56,7 @@ from gridpay.errors import (
 )
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
-from gridpay.services import payments
+from gridpay.services import housekeeping, payments
 from gridpay.services.credit import Policy
 from gridpay.services.registry import existing_account
 
@@ -323,8 +322,7 @@ def _authenticate(
     if not uow.partners.spend_nonce(partner.code, signature.nonce, now):
         raise NotSignedIn("replayed request: this X-Nonce was used before")
     if random.randrange(limits.partner_nonce_prune_every) == 0:  # noqa: S311 (not a secret)
-        window = dt.timedelta(seconds=2 * settings.partner_signature_window_s)
-        uow.partners.prune_nonces(now - window)
+        uow.partners.prune_nonces(housekeeping.cutoffs(now, settings).nonces_seen_before)
     return partner
 
 

@@ -3,7 +3,8 @@
 ``Workers.tick()`` does the jobs due at the clock's now, in this order: the night (collect,
 settle what is due, judge everyone: ``services.night``) once a day after a configured local hour
 when yesterday is not settled yet; the credit policy's timer for cuts waiting for a window; the
-meter commands; the SMS outbox. ``gridpay run`` calls it in a loop against real time with the
+meter commands; the SMS outbox; the housekeeping of dead sign-in codes, sessions and nonces
+(``services.housekeeping``). ``gridpay run`` calls it in a loop against real time with the
 ``Schedule``'s intervals; the simulation calls it at its simulated instants with a ``Timing`` of
 its own, so that it runs production's path. A head-end that sets its meters' clocks is given a
 broadcast time sync every ``Schedule.time_sync_every_s`` (outside the jobs a ``Timing`` plans).
@@ -28,13 +29,14 @@ from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
 from gridpay.services.commands import DispatchReport, default_limiter, dispatch
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
+from gridpay.services.housekeeping import HousekeepingReport, sweep
 from gridpay.services.messaging import ReceiptReport, poll_receipts, send_due
 from gridpay.services.night import NightReport, run_night
 from gridpay.services.restoration import RestorationReport, keep_restoration_promise
 from gridpay.services.wallet import QueryReport, query_open_orders
 
 # The jobs of a tick, in the order a tick runs them; then, with a wallet configured, its job.
-JOBS = ("night", "credit", "commands", "messages")
+JOBS = ("night", "credit", "commands", "messages", "housekeeping")
 WALLET_JOB = "wallet"
 
 
@@ -44,6 +46,8 @@ class Schedule:
     messages_every_s: float = 5.0
     credit_every_s: float = 900.0  # cuts wait for windows: a quarter of an hour is prompt enough
     wallet_every_s: float = 30.0  # orders are asked about minutes after they were made
+    # Dead rows cost only space: hourly keeps the tables small without a rush of deletes.
+    housekeeping_every_s: float = 3600.0
     settle_after_local: dt.time = dt.time(1, 0)  # yesterday's readings are in by then
     # Send every due message each time the outbox is due, not one batch: for a simulation,
     # whose ticks are hours apart.
@@ -68,6 +72,7 @@ class Intervals:
             "wallet": schedule.wallet_every_s,
             "commands": schedule.commands_every_s,
             "messages": schedule.messages_every_s,
+            "housekeeping": schedule.housekeeping_every_s,
         }
         self._last: dict[str, dt.datetime] = {}
 
@@ -98,6 +103,8 @@ class TickReport:
     dispatch: DispatchReport | None = None
     receipts: ReceiptReport | None = None
     restoration: RestorationReport | None = None
+    housekeeping: HousekeepingReport | None = None
+    housekeeping_deleted: int = 0  # dead sign-in codes, sessions, failures and nonces
     time_sync_error: str | None = None  # the broadcast could not be sent (tried again later)
     ran: list[str] = field(default_factory=list)
     seconds_by_job: dict[str, float] = field(default_factory=dict)  # wall-clock, jobs run
@@ -218,3 +225,8 @@ class Workers:
         # policy cuts only after a delivered arrears notice.
         report.receipts = poll_receipts(self.store, self.clock, self.gateway)
         report.ran.append("messages")
+
+    def _housekeeping(self, now: dt.datetime, report: TickReport) -> None:
+        report.housekeeping = sweep(self.store, self.clock, self.credit.settings)
+        report.housekeeping_deleted = report.housekeeping.deleted_total
+        report.ran.append("housekeeping")

@@ -308,7 +308,7 @@ class _WatchedHeadEnd:
 class _LifeTiming:
     """The workers' timing at the simulation's instants (``services.workers.Timing``): the night
     at 02:00; the credit timer at the judge ticks when the simulation finds a judgement worth
-    it; the dispatcher at every instant; the outbox in SMS hours only."""
+    it; the dispatcher at every instant; the outbox in SMS hours only; housekeeping at night."""
 
     def __init__(self, zone: ZoneInfo, judging_worth_it: Callable[[], bool]) -> None:
         self.zone = zone
@@ -324,6 +324,8 @@ class _LifeTiming:
             return self.kind == "tick" and self.judging_worth_it()
         if job == "commands":
             return True
+        if job == "housekeeping":
+            return self.kind == "night"
         assert job == "messages"
         return SMS_HOURS[0] <= now.astimezone(self.zone).time() <= SMS_HOURS[1]
 

@@ -24,6 +24,7 @@ from gridpay.adapters.sql.credit_repo import SqlCreditRepo
 from gridpay.adapters.sql.db import READ_ONLY_OPTION, make_engine, sqlite_path
 from gridpay.adapters.sql.enrolment_repo import SqlEnrolmentRepo
 from gridpay.adapters.sql.household_repo import SqlHouseholdRepo
+from gridpay.adapters.sql.housekeeping_repo import SqlHousekeepingRepo
 from gridpay.adapters.sql.leaving_repo import SqlLeavingRepo
 from gridpay.adapters.sql.ledger_repo import SqlLedgerRepo
 from gridpay.adapters.sql.outbox_repo import SqlOutboxRepo
@@ -75,6 +76,7 @@ class SqlUnitOfWork:
         self.household = SqlHouseholdRepo(self.conn)
         self.partners = SqlPartnersRepo(self.conn)
         self.wallet = SqlWalletRepo(self.conn)
+        self.housekeeping = SqlHousekeepingRepo(self.conn)
         return self
 
     def __exit__(

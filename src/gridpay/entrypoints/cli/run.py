@@ -94,6 +94,7 @@ def _add(totals: TickReport, report: TickReport) -> None:
     totals.credit_decisions += report.credit_decisions
     if report.settled_day is not None:
         totals.settled_day = report.settled_day
+    totals.housekeeping_deleted += report.housekeeping_deleted
 
 
 def _worth_saying(report: TickReport) -> bool:
@@ -103,6 +104,7 @@ def _worth_saying(report: TickReport) -> bool:
         or report.messages_sent
         or report.credit_decisions
         or report.settled_day
+        or report.housekeeping_deleted
     )
 
 
@@ -113,5 +115,15 @@ def _line(label: str, report: TickReport) -> str:
     return (
         f"{label}: {report.commands_sent} commands sent, {report.commands_acknowledged} "
         f"acknowledged, {report.messages_sent} SMS sent, {report.credit_decisions} credit "
-        f"decisions{settled}"
+        f"decisions{settled}{_housekept(report)}"
     )
+
+
+def _housekept(report: TickReport) -> str:
+    if not report.housekeeping_deleted:
+        return ""
+    line = f", housekeeping deleted {report.housekeeping_deleted} dead rows"
+    if report.housekeeping is None:  # the totals
+        return line
+    kinds = ", ".join(f"{n} {kind}" for kind, n in report.housekeeping.deleted.items() if n)
+    return f"{line} ({kinds})"
