@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridpay import bootstrap
 from gridpay.domain.text import mask_phones
-from gridpay.entrypoints.http import console, partner, pay
+from gridpay.entrypoints.http import console, console_statements, partner, pay
 from gridpay.errors import DatabaseUnreachable, GridpayError
 
 access_log = logging.getLogger("gridpay.http.access")
@@ -110,6 +110,7 @@ def create_app(built: bootstrap.App) -> FastAPI:
         return _LANDING.format(company=built.settings.company_name_zh)
 
     app.include_router(console.router)  # the office console (staff)
+    app.include_router(console_statements.router)  # the console's finance pages
     from gridpay.entrypoints.http import household, household_auth  # they import this module
 
     app.include_router(household_auth.router)
