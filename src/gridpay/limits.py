@@ -156,6 +156,9 @@ command_burst_per_head_end = 100
 
 # Commands sent, results handled and timeouts checked per dispatch pass (one transaction each).
 command_dispatch_batch_max = 1_000
+# Passes the worker runs back to back while each sends a full batch (a burst queued at once goes
+# out in one tick instead of one batch per interval).
+command_dispatch_passes_per_tick_max = 20
 
 # Sent messages recorded per transaction: at most this many are sent again after a crash.
 message_marks_per_transaction = 20

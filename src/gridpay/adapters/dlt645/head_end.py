@@ -151,6 +151,16 @@ class Dlt645HeadEnd:
             self._results.clear()
         return taken
 
+    def wait_results(self, timeout_s: float) -> bool:
+        """Block until a result is waiting to be taken (True), or ``timeout_s`` has passed: a
+        worker wakes as soon as a meter confirms instead of sleeping out its interval."""
+        with self._idle:
+            return self._idle.wait_for(lambda: bool(self._results), timeout_s)
+
+    def results_waiting(self) -> bool:
+        with self._lock:
+            return bool(self._results)
+
     def in_flight(self) -> int:
         with self._lock:
             return self._pending

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -90,6 +91,38 @@ class SqlCommandsRepo:
         params = {"b_id": command_id, "b_sent_at": _utc(at), "b_head_end": head_end}
         updated = self.conn.execute(_MARK_SENT, params).rowcount
         assert updated == 1, f"command {command_id} was not queued"
+
+    def mark_sent_many(self, command_ids: Sequence[int], at: dt.datetime, head_end: str) -> None:
+        if not command_ids:
+            return
+        params = {"b_ids": list(command_ids), "b_sent_at": _utc(at), "b_head_end": head_end}
+        updated = self.conn.execute(_MARK_SENT_MANY, params).rowcount
+        assert updated == len(set(command_ids)), f"of {len(command_ids)} commands, {updated} queued"
+
+    def acknowledge_many(
+        self, confirmations: Sequence[tuple[str, dt.datetime]]
+    ) -> dict[str, MeterCommand]:
+        first: dict[str, dt.datetime] = {}
+        for cid, at in confirmations:
+            first.setdefault(cid, at)
+        if not first:
+            return {}
+        statement = _BY_CORRELATION.locked if _locks(self.conn) else _BY_CORRELATION.plain
+        rows = [_command(r._mapping) for r in self.conn.execute(statement, {"cids": list(first)})]
+        # As ``finish``: a sent command, or one waiting for a retry (an earlier attempt did
+        # reach the meter). The rows are held (PostgreSQL) or the writer is alone (SQLite).
+        taken = {
+            c.correlation_id: c
+            for c in rows
+            if c.state is CommandState.SENT or (c.state is CommandState.QUEUED and c.attempts > 0)
+        }
+        if taken:
+            updates = [
+                {"b_id": c.id, "b_finished_at": _utc(first[cid]), "b_state": c.state.value}
+                for cid, c in taken.items()
+            ]
+            self.conn.execute(_ACKNOWLEDGE, updates)
+        return taken
 
     def finish(
         self, correlation_id: str, state: str, at: dt.datetime, error: str | None
@@ -207,6 +240,30 @@ _MARK_SENT = (
         sent_at=_param("sent_at"),
         head_end=_param("head_end"),
         attempts=_C.c.attempts + 1,
+        next_attempt_at=None,
+    )
+)
+_MARK_SENT_MANY = (
+    _C.update()
+    .where(_C.c.id.in_(bindparam("b_ids", expanding=True)), _C.c.state == _QUEUED)
+    .values(
+        state=_SENT,
+        sent_at=_param("sent_at"),
+        head_end=_param("head_end"),
+        attempts=_C.c.attempts + 1,
+        next_attempt_at=None,
+    )
+)
+_BY_CORRELATION_STMT = select(_C).where(_C.c.correlation_id.in_(bindparam("cids", expanding=True)))
+# Held, not skipped: a result must not pass as late because another dispatcher holds its row.
+_BY_CORRELATION = _Pick(_BY_CORRELATION_STMT, _BY_CORRELATION_STMT.with_for_update())
+# Run with each row's state as read under the lock: the condition only guards the assumption.
+_ACKNOWLEDGE = (
+    _C.update()
+    .where(_BY_ID, _C.c.state == bindparam("b_state", type_=_C.c.state.type))
+    .values(
+        state=CommandState.ACKNOWLEDGED.value,
+        finished_at=_param("finished_at"),
         next_attempt_at=None,
     )
 )
