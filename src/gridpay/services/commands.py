@@ -249,14 +249,14 @@ def _send_due(
                 uow.commands.postpone(command.id, window or now + dt.timedelta(days=1))
                 report.postponed += 1
                 continue
-        taken = limiter.take(now)
-        assert taken  # available() said so, and nothing else takes from this limiter here
         try:
             head_end.submit(command.correlation_id, command.meter_id, command.action.value, now)
         except DeliveryFailed as exc:
             refused.append((command, exc.message))
             continue
         sent.append(command.id)
+    # available() said so, and nothing else takes from this limiter meanwhile
+    limiter.take_many(now, len(sent) + len(refused))
     # One statement for the pass's sends; a refused command counts as a failed attempt.
     uow.commands.mark_sent_many(sent + [c.id for c, _ in refused], now, head_end.name)
     report.sent += len(sent)
