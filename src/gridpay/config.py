@@ -56,6 +56,10 @@ class Settings:
     sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com"
     sms_sign_name: str | None = None
     sms_templates: tuple[tuple[str, str], ...] = ()
+    # The secret last part of the URL Alibaba Cloud pushes delivery receipts to
+    # (/sms/aliyun/receipts/<token>): its SmsReport push carries no signature, so the URL is
+    # the secret (at least 32 characters; unset: no such URL). Or GRIDPAY_SMS_RECEIPT_TOKEN.
+    sms_receipt_push_token: str | None = None
     # The credit policy: a shipped policy by code, or an operator's policy file (which wins);
     # the holiday override file for years the calendar library does not know yet.
     credit_policy: str = "henan-default"

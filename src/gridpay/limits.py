@@ -105,6 +105,9 @@ sms_receipt_check_every_s = 300.0
 sms_receipt_wait_max_s = 48 * 3_600.0
 # Messages whose receipt is asked for per worker pass (one provider request each).
 sms_receipt_batch_max = 200
+# Reports one SmsReport HTTP push may carry (the provider batches them), and its body's bytes.
+sms_receipts_per_push_max = 1_000
+sms_receipt_push_bytes_max = 1_000_000
 # The provider's error code kept with an undelivered message (the column is 64 characters).
 message_delivery_error_chars_max = 64
 
