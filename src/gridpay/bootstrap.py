@@ -16,6 +16,7 @@ from gridpay.adapters.sms import sms_gateway_from_settings
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.wallet_rsa2 import wallet_from_settings
 from gridpay.config import Settings, load_settings
+from gridpay.domain.commands import RateLimiter
 from gridpay.errors import ConfigError, GridpayError
 from gridpay.ports.clock import Clock
 from gridpay.ports.gateways import AnySmsGateway, HeadEnd
@@ -119,6 +120,11 @@ def dlt645_head_end(settings: Settings) -> Dlt645HeadEnd:
         time_zone=settings.time_zone,
         options=options,
     )
+
+
+def command_limiter(settings: Settings) -> RateLimiter:
+    """The dispatcher's rate limit for the configured head-end (one per running worker)."""
+    return RateLimiter(settings.head_end_commands_per_s, settings.head_end_command_burst)
 
 
 def readings_collector(store: Store, clock: Clock, head: HeadEnd) -> ReadingsCollector | None:

@@ -56,6 +56,10 @@ class Settings:
     sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com"
     sms_sign_name: str | None = None
     sms_templates: tuple[tuple[str, str], ...] = ()
+    # The secret last part of the URL Alibaba Cloud pushes delivery receipts to
+    # (/sms/aliyun/receipts/<token>): its SmsReport push carries no signature, so the URL is
+    # the secret (at least 32 characters; unset: no such URL). Or GRIDPAY_SMS_RECEIPT_TOKEN.
+    sms_receipt_push_token: str | None = None
     # The credit policy: a shipped policy by code, or an operator's policy file (which wins);
     # the holiday override file for years the calendar library does not know yet.
     credit_policy: str = "henan-default"
@@ -74,6 +78,12 @@ class Settings:
     head_end_reply_timeout_s: float = limits.dlt645_reply_timeout_s
     head_end_attempts: int = limits.dlt645_attempts_max
     head_end_time_sync_every_s: float = limits.dlt645_time_sync_every_s
+    # Commands per second the dispatcher sends the head-end, with a burst allowance (a mass
+    # reconnection waits in the queue instead of flooding a head-end that cannot take it). A
+    # DL/T 645 gateway bounds its own requests in flight (head_end_in_flight), so it may be
+    # given a much larger rate: the switching target needs the whole burst taken at once.
+    head_end_commands_per_s: float = limits.command_rate_per_head_end_per_s
+    head_end_command_burst: int = limits.command_burst_per_head_end
     # What this database is: "production" refuses `gridpay run --now` (a business date) unless
     # the operator allows it; "test" and "drill" databases take one freely.
     environment: str = "production"
@@ -163,6 +173,8 @@ _POSITIVE = frozenset(
         "head_end_reply_timeout_s",
         "head_end_attempts",
         "head_end_time_sync_every_s",
+        "head_end_commands_per_s",
+        "head_end_command_burst",
         "household_session_days",
         "household_session_idle_minutes",
         "partner_signature_window_s",

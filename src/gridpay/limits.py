@@ -105,6 +105,9 @@ sms_receipt_check_every_s = 300.0
 sms_receipt_wait_max_s = 48 * 3_600.0
 # Messages whose receipt is asked for per worker pass (one provider request each).
 sms_receipt_batch_max = 200
+# Reports one SmsReport HTTP push may carry (the provider batches them), and its body's bytes.
+sms_receipts_per_push_max = 1_000
+sms_receipt_push_bytes_max = 1_000_000
 # The provider's error code kept with an undelivered message (the column is 64 characters).
 message_delivery_error_chars_max = 64
 
@@ -156,6 +159,9 @@ command_burst_per_head_end = 100
 
 # Commands sent, results handled and timeouts checked per dispatch pass (one transaction each).
 command_dispatch_batch_max = 1_000
+# Passes the worker runs back to back while each sends a full batch (a burst queued at once goes
+# out in one tick instead of one batch per interval).
+command_dispatch_passes_per_tick_max = 20
 
 # Sent messages recorded per transaction: at most this many are sent again after a crash.
 message_marks_per_transaction = 20

@@ -93,3 +93,11 @@ def test_demo_over_dlt645_switches_the_fleets_relays(tmp_path: Path) -> None:
         ).fetchall()
     assert used and all(head.startswith("dlt645:127.0.0.1:") for head, _, _, _ in used)
     assert ("disconnect", "acknowledged") in {(action, state) for _, action, state, _ in used}
+    with sqlite3.connect(db) as conn:  # every night after the build read the fleet's meters
+        sources = conn.execute(
+            "SELECT source, count(*) FROM readings WHERE source LIKE 'dlt645:%' GROUP BY 1"
+        ).fetchall()
+        everything = conn.execute("SELECT count(DISTINCT source) FROM readings").fetchone()
+    assert sources and all(source.startswith("dlt645:127.0.0.1:") for source, _ in sources)
+    assert sum(n for _, n in sources) >= 19 * 290  # nearly every household, every night
+    assert everything == (len(sources) + 1,)  # and the build's bulk file

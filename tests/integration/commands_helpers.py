@@ -67,6 +67,9 @@ class RecordingCredit:
     def confirm_supply(self, account_id: int, supply: str, at: dt.datetime) -> None:
         self.confirmed.append((account_id, supply, at))
 
+    def confirm_supplies(self, confirmations: list[tuple[int, str, dt.datetime]]) -> None:
+        self.confirmed.extend(confirmations)
+
     def add_staff_tasks(self, tasks: pl.DataFrame) -> int:
         keys = {t["key"] for t in self.staff_tasks}
         new = [t for t in tasks.to_dicts() if t["key"] not in keys]

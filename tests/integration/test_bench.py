@@ -339,3 +339,7 @@ def test_bench_headend_collects_lists_the_faulty_and_confirms_trips():
     assert (faulty["faulty"], faulty["failed"], faulty["collected"]) == (6, 6, 294)
     assert faulty["healthy_all_collected"] and faulty["faulty_all_listed"]
     assert [s["confirmed"] for s in report["switching"]] == [50, 50]
+    burst = report["queue_burst"]  # queued in meter_commands, recorded by the worker
+    assert (burst["commands"], burst["confirmed"]) == (50, 50)
+    assert burst["statements_per_command"] < 1  # the dispatcher's writes go in batches
+    assert 0 < burst["p50_s"] <= burst["p99_s"] <= burst["max_s"]

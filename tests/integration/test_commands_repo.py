@@ -127,3 +127,44 @@ def test_anything_to_do_sees_due_and_silent_commands_and_nothing_else(
         assert uow.commands.anything_to_do(later, later)  # its retry is due
         uow.commands.finish(cid, "acknowledged", later, None)
         assert not uow.commands.anything_to_do(later + dt.timedelta(days=1), later)  # final
+
+
+def test_acknowledging_many_takes_each_sent_command_once_and_leaves_the_rest(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    enqueue(store, command_frame([1, 2, 3, 4], CUT, clock.now()))
+    later = clock.now() + dt.timedelta(seconds=2)
+    cids = [f"disconnect/{a:010d}/0" for a in (1, 2, 3, 4)]
+    with store.unit_of_work() as uow:
+        uow.commands.mark_sent_many([_id(uow, c) for c in cids[:3]], clock.now(), "sim")
+        # the third waits for a retry: an earlier attempt's confirmation is still taken
+        uow.commands.retry_later(_id(uow, cids[2]), later, "no answer")
+        uow.commit()
+    confirmations = [(cids[0], later), (cids[0], later + dt.timedelta(seconds=1))]
+    confirmations += [(cids[2], later), (cids[3], later), ("disconnect/0000000099/0", later)]
+    with store.unit_of_work() as uow:
+        taken = uow.commands.acknowledge_many(confirmations)
+        uow.commit()
+    assert sorted(taken) == [cids[0], cids[2]]  # the unsent and the unknown are not taken
+    assert taken[cids[0]].state.value == "sent"  # as it was before
+    assert command(store, cids[0]).state.value == "acknowledged"
+    assert command(store, cids[0]).finished_at == later  # the first instant of a repeat
+    assert command(store, cids[1]).state.value == "sent"
+    assert command(store, cids[2]).state.value == "acknowledged"
+    assert command(store, cids[3]).state.value == "queued"
+    with store.unit_of_work() as uow:
+        assert uow.commands.acknowledge_many([(cids[0], later)]) == {}  # already final
+
+
+def test_marking_many_sent_moves_only_queued_commands_in_one_statement(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    enqueue(store, command_frame([1, 2], CUT, clock.now()))
+    cids = ["disconnect/0000000001/0", "disconnect/0000000002/0"]
+    with store.unit_of_work() as uow:
+        uow.commands.mark_sent_many([_id(uow, c) for c in cids], clock.now(), "dlt645:x")
+        uow.commit()
+    for cid in cids:
+        sent = command(store, cid)
+        assert (sent.state.value, sent.attempts, sent.head_end) == ("sent", 1, "dlt645:x")
+        assert sent.sent_at == clock.now()

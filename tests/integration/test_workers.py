@@ -210,3 +210,19 @@ def test_a_timing_of_its_own_decides_which_jobs_a_tick_runs_in_their_order(
     assert w.tick().ran == ["night"]
     with store.unit_of_work() as uow:
         assert uow.settlement.last_settled() == day
+
+
+def test_a_burst_larger_than_a_pass_goes_out_in_one_tick(store, clock, credit):
+    from gridpay import limits
+    from gridpay.domain.commands import CommandAction, RateLimiter
+    from tests.integration.commands_helpers import command_frame, enqueue
+
+    burst = limits.command_dispatch_batch_max * 2 + 5
+    head_end = SimulatedHeadEnd(seed=3, latency_s=(0.0, 0.0))
+    w = workers(store, clock, credit, head_end=head_end, limiter=RateLimiter(1e6, burst))
+    w.cut_window = None  # the calendar is not what this is about
+    enqueue(store, command_frame(list(range(1, burst + 1)), CommandAction.DISCONNECT, clock.now()))
+    first = w.tick()
+    assert first.commands_sent == burst
+    clock.set(clock.now() + dt.timedelta(seconds=1))
+    assert first.commands_acknowledged + w.tick().commands_acknowledged == burst

@@ -29,8 +29,9 @@ from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_util import models as util_models
 from Tea.exceptions import TeaException
 
-from gridpay.errors import ConfigError, DeliveryFailed
-from gridpay.ports.gateways import DeliveryReport
+from gridpay import limits
+from gridpay.errors import ConfigError, DeliveryFailed, InvalidInput
+from gridpay.ports.gateways import DeliveryReport, PushedReceipt
 
 ACCESS_KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ACCESS_KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
@@ -184,3 +185,45 @@ def _provider_time(text: str | None) -> dt.datetime | None:
 
 def access_key_from_environment() -> tuple[str, str]:
     return os.environ.get(ACCESS_KEY_ID_ENV, ""), os.environ.get(ACCESS_KEY_SECRET_ENV, "")
+
+
+# --- receipts pushed by HTTP (SmsReport) ----------------------------------------------------
+
+
+def pushed_receipts(payload: Any) -> list[PushedReceipt]:
+    """The receipts of one ``SmsReport`` HTTP push: a JSON array of objects with
+    ``phone_number``, ``send_time``, ``report_time`` (China time), ``success``, ``err_code``,
+    ``err_msg``, ``sms_size``, ``biz_id`` and ``out_id`` (SendSms's OutId: our dedupe key).
+
+    Documented at https://help.aliyun.com/document_detail/101867.html (SmsReport, HTTP batch
+    push; English: https://help.aliyun.com/en/sms/developer-reference/smsreport-http): one
+    request may carry many reports; the receiver answers HTTP 200 with ``{"code": 0, ...}``,
+    anything else is pushed again after 1, 5 and 10 minutes. The push carries no signature.
+
+    ``InvalidInput`` for a body that is not such an array (nothing of it is taken).
+    """
+    if not isinstance(payload, list):
+        raise InvalidInput("an SmsReport push is a JSON array of reports")
+    if len(payload) > limits.sms_receipts_per_push_max:
+        raise InvalidInput(f"more than {limits.sms_receipts_per_push_max} reports in one push")
+    return [_pushed(item) for item in payload]
+
+
+def _pushed(item: Any) -> PushedReceipt:
+    if not isinstance(item, dict):
+        raise InvalidInput("an SmsReport report is a JSON object")
+    biz_id, success = item.get("biz_id"), item.get("success")
+    if not isinstance(biz_id, str) or not biz_id or len(biz_id) > 64:
+        raise InvalidInput("an SmsReport report needs its biz_id")
+    if not isinstance(success, bool):
+        raise InvalidInput(f"report {biz_id}: success must be true or false")
+    out_id = item.get("out_id")
+    error_code = item.get("err_code")
+    reported = item.get("report_time")
+    at = _provider_time(reported if isinstance(reported, str) else None)  # None: when it came
+    report = DeliveryReport(
+        delivered=success,
+        at=at,
+        error_code=None if success else str(error_code or "UNKNOWN")[:64],
+    )
+    return PushedReceipt(biz_id, out_id if isinstance(out_id, str) and out_id else None, report)

@@ -226,6 +226,13 @@ class RateLimiter:
         self._tokens -= 1
         return True
 
+    def take_many(self, now: dt.datetime, sends: int) -> None:
+        """Use ``sends`` sends at ``now``, which ``available`` said there are (a pass's sends
+        at once: the exact arithmetic costs more than a send)."""
+        self._refill(now)
+        assert sends <= self._tokens, f"{sends} sends, {self._tokens} available"
+        self._tokens -= sends
+
     def available(self, now: dt.datetime) -> int:
         """How many sends ``take`` would allow at ``now``, one after another."""
         self._refill(now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Protocol
 
 import polars as pl
@@ -48,6 +49,18 @@ class CommandsRepo(Protocol):
 
     def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None:
         """A queued command was handed to ``head_end``: sent, one more attempt."""
+        ...
+
+    def mark_sent_many(self, command_ids: Sequence[int], at: dt.datetime, head_end: str) -> None:
+        """``mark_sent`` for a pass's commands at once (one statement)."""
+        ...
+
+    def acknowledge_many(
+        self, confirmations: Sequence[tuple[str, dt.datetime]]
+    ) -> dict[str, MeterCommand]:
+        """``finish(correlation_id, "acknowledged", at, None)`` for many confirmations in a few
+        statements: the commands acknowledged now by correlation id, as they were before (a
+        correlation id repeated is taken once, at its first instant)."""
         ...
 
     def finish(

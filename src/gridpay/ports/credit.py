@@ -64,6 +64,10 @@ class CreditRepo(Protocol):
         reconnection's staff task closes)."""
         ...
 
+    def confirm_supplies(self, confirmations: Sequence[tuple[int, str, dt.datetime]]) -> None:
+        """``confirm_supply`` for each (account_id, supply, at), in order, in a few statements."""
+        ...
+
     def state_of(self, account_id: int) -> AccountCreditState | None: ...
 
     def decisions(self, account_id: int, limit: int) -> pl.DataFrame:

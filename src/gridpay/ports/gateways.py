@@ -34,6 +34,16 @@ class DeliveryReport:
     error_code: str | None = None  # the provider's code when not delivered
 
 
+@dataclass(frozen=True)
+class PushedReceipt:
+    """A delivery receipt the provider pushed to us, naming its message by the provider's id
+    (and, where the provider echoes it, our dedupe key)."""
+
+    provider_ref: str
+    out_id: str | None
+    report: DeliveryReport
+
+
 @runtime_checkable
 class TemplateSmsGateway(Protocol):
     """A provider that sends only registered templates and reports delivery (Alibaba Cloud SMS).

@@ -39,6 +39,10 @@ class OutboxRepo(Protocol):
         """Sent messages without a receipt whose next check is due, oldest first."""
         ...
 
+    def sent_with_refs(self, provider_refs: Sequence[str]) -> list[OutboxMessage]:
+        """Sent messages whose provider id is one of ``provider_refs`` (a pushed receipt's)."""
+        ...
+
     def record_receipt(
         self,
         message_id: int,

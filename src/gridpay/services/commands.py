@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import polars as pl
 
@@ -64,6 +64,15 @@ class DispatchReport:
     latencies_s: list[float] = field(default_factory=list)
 
 
+def merged(first: DispatchReport, second: DispatchReport) -> DispatchReport:
+    """Two passes' reports as one (the rate limit's wait is the later pass's)."""
+    out = DispatchReport()
+    for f in fields(DispatchReport):
+        a, b = getattr(first, f.name), getattr(second, f.name)
+        setattr(out, f.name, a + b if f.name != "rate_limit_wait_s" else b)
+    return out
+
+
 # The next instant at or after the given one when a cut may be sent; None if none is known.
 CutWindow = Callable[[dt.datetime], dt.datetime | None]
 
@@ -99,8 +108,7 @@ def dispatch(
     report.results = len(results)
     for start in range(0, len(results), limit):
         with store.unit_of_work() as uow:
-            for result in results[start : start + limit]:
-                _take_result(uow, result, now, report)
+            _take_results(uow, results[start : start + limit], now, report)
             uow.commit()
     deadline = now - dt.timedelta(seconds=timeout_s)
     with store.unit_of_work() as uow:
@@ -136,12 +144,38 @@ def list_commands(
 # --- helpers: decisions above, work here -------------------------------------------------
 
 
-def _take_result(
+def _take_results(
+    uow: UnitOfWork, results: list[CommandResult], now: dt.datetime, report: DispatchReport
+) -> None:
+    """Confirmations first, together (a burst of them is a few statements); then failures one
+    by one (a command both confirmed and failed in one batch ends confirmed either way)."""
+    _acknowledge_all(uow, [r for r in results if r.ok], report)
+    for result in results:
+        if not result.ok:
+            _take_failure(uow, result, now, report)
+
+
+def _acknowledge_all(uow: UnitOfWork, results: list[CommandResult], report: DispatchReport) -> None:
+    if not results:
+        return
+    finished = uow.commands.acknowledge_many([(r.correlation_id, r.at) for r in results])
+    confirmations = []
+    for result in results:
+        command = finished.pop(result.correlation_id, None)  # a repeat is late
+        if command is None:
+            late = _late_confirmation(uow, result, report)
+            if late is not None:
+                confirmations.append(late)
+            continue
+        confirmations.append((command.account_id, supply_after(command.action), result.at))
+        report.acknowledged += 1
+        report.latencies_s.append((result.at - command.created_at).total_seconds())
+    uow.credit.confirm_supplies(confirmations)
+
+
+def _take_failure(
     uow: UnitOfWork, result: CommandResult, now: dt.datetime, report: DispatchReport
 ) -> None:
-    if result.ok:
-        _acknowledge(uow, result, report)
-        return
     command = uow.commands.get(result.correlation_id)
     if command is None or command.state is not CommandState.SENT:
         report.ignored += 1  # already final, or waiting for a retry because it timed out
@@ -150,30 +184,21 @@ def _take_result(
     _retry_or_give_up(uow, command, CommandState.FAILED, error, now, report)
 
 
-def _acknowledge(uow: UnitOfWork, result: CommandResult, report: DispatchReport) -> None:
-    finished = uow.commands.finish(
-        result.correlation_id, CommandState.ACKNOWLEDGED.value, result.at, None
-    )
-    if finished is None:
-        _late_confirmation(uow, result, report)
-        return
-    uow.credit.confirm_supply(finished.account_id, supply_after(finished.action), result.at)
-    report.acknowledged += 1
-    report.latencies_s.append((result.at - finished.created_at).total_seconds())
-
-
-def _late_confirmation(uow: UnitOfWork, result: CommandResult, report: DispatchReport) -> None:
+def _late_confirmation(
+    uow: UnitOfWork, result: CommandResult, report: DispatchReport
+) -> tuple[int, str, dt.datetime] | None:
     """An acknowledgement the command's state no longer takes: repeated, or after the command
     was cancelled or given up. The command stays as it is; but in the second case the meter did
-    switch, and the credit policy follows the meter, unless a later confirmation overtook it."""
+    switch, and the credit policy follows the meter (the confirmation returned, to be passed on
+    in its place among the batch's), unless a later confirmation overtook it."""
     report.ignored += 1
     command = uow.commands.get(result.correlation_id)
     if command is None or command.state is CommandState.ACKNOWLEDGED:
-        return
+        return None
     if _confirmed_since(uow, command.account_id, result.at):
-        return
-    uow.credit.confirm_supply(command.account_id, supply_after(command.action), result.at)
+        return None
     report.late_confirmations += 1
+    return command.account_id, supply_after(command.action), result.at
 
 
 def _confirmed_since(uow: UnitOfWork, account_id: int, at: dt.datetime) -> bool:
@@ -214,6 +239,8 @@ def _send_due(
     allowed = min(limit, limiter.available(now))
     if allowed == 0:
         return
+    sent: list[int] = []
+    refused: list[tuple[MeterCommand, str]] = []
     for command in uow.commands.due(now, allowed):
         if command.action is CommandAction.DISCONNECT and cut_window is not None:
             window = cut_window(now)
@@ -222,18 +249,21 @@ def _send_due(
                 uow.commands.postpone(command.id, window or now + dt.timedelta(days=1))
                 report.postponed += 1
                 continue
-        taken = limiter.take(now)
-        assert taken  # available() said so, and nothing else takes from this limiter here
         try:
             head_end.submit(command.correlation_id, command.meter_id, command.action.value, now)
         except DeliveryFailed as exc:
-            uow.commands.mark_sent(command.id, now, head_end.name)
-            report.refused += 1
-            attempted = replace(command, attempts=command.attempts + 1)
-            _retry_or_give_up(uow, attempted, CommandState.FAILED, exc.message, now, report)
+            refused.append((command, exc.message))
             continue
-        uow.commands.mark_sent(command.id, now, head_end.name)
-        report.sent += 1
+        sent.append(command.id)
+    # available() said so, and nothing else takes from this limiter meanwhile
+    limiter.take_many(now, len(sent) + len(refused))
+    # One statement for the pass's sends; a refused command counts as a failed attempt.
+    uow.commands.mark_sent_many(sent + [c.id for c, _ in refused], now, head_end.name)
+    report.sent += len(sent)
+    for command, error in refused:
+        report.refused += 1
+        attempted = replace(command, attempts=command.attempts + 1)
+        _retry_or_give_up(uow, attempted, CommandState.FAILED, error, now, report)
 
 
 def _retry_or_give_up(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from gridpay import limits
@@ -27,7 +27,13 @@ from gridpay.ports.meters import MeterClockSync
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.readings import ReadingsCollector
 from gridpay.ports.store import Store
-from gridpay.services.commands import DispatchReport, default_limiter, dispatch
+from gridpay.services.commands import (
+    CutWindow,
+    DispatchReport,
+    default_limiter,
+    dispatch,
+    merged,
+)
 from gridpay.services.credit import CreditReport, Policy, cut_window, judge_all
 from gridpay.services.housekeeping import HousekeepingReport, sweep
 from gridpay.services.messaging import ReceiptReport, poll_receipts, send_due
@@ -42,7 +48,7 @@ WALLET_JOB = "wallet"
 
 @dataclass(frozen=True)
 class Schedule:
-    commands_every_s: float = 1.0
+    commands_every_s: float = 0.25  # a queued command waits at most this long to go out
     messages_every_s: float = 5.0
     credit_every_s: float = 900.0  # cuts wait for windows: a quarter of an hour is prompt enough
     wallet_every_s: float = 30.0  # orders are asked about minutes after they were made
@@ -59,6 +65,15 @@ class Timing(Protocol):
     """Which jobs are due at an instant (``JOBS``); asked once per job per tick."""
 
     def due(self, job: str, now: dt.datetime) -> bool: ...
+
+
+@runtime_checkable
+class ResultsWaiter(Protocol):
+    """A head-end that answers in real time and can say when results are waiting."""
+
+    def wait_results(self, timeout_s: float) -> bool: ...
+
+    def results_waiting(self) -> bool: ...
 
 
 class Intervals:
@@ -135,7 +150,7 @@ class Workers:
         self._synced_at: dt.datetime | None = None
         self.wallet = wallet
         self.limiter = limiter or default_limiter()  # one across passes: the rate stays true
-        self.cut_window = cut_window(credit)
+        self.cut_window: CutWindow | None = cut_window(credit)
         self._refused_on: dt.date | None = None
 
     def tick(self) -> TickReport:
@@ -143,7 +158,7 @@ class Workers:
         now = self.clock.now()
         jobs = (*JOBS, WALLET_JOB) if self.wallet is not None else JOBS
         for job in jobs:
-            if self.timing.due(job, now):
+            if self.timing.due(job, now) or (job == "commands" and self._results_waiting()):
                 started = time.perf_counter()
                 getattr(self, f"_{job}")(now, report)
                 report.seconds_by_job[job] = time.perf_counter() - started
@@ -168,6 +183,17 @@ class Workers:
     def seconds_to_next(self) -> float:
         """How long a loop may sleep before something is due again."""
         return min(self.schedule.commands_every_s, self.schedule.messages_every_s)
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep up to ``timeout_s``; a head-end that answers in real time wakes the loop as
+        soon as a meter's confirmation waits to be recorded (the next tick takes it)."""
+        if isinstance(self.head_end, ResultsWaiter):
+            self.head_end.wait_results(timeout_s)
+        else:
+            time.sleep(timeout_s)
+
+    def _results_waiting(self) -> bool:
+        return isinstance(self.head_end, ResultsWaiter) and self.head_end.results_waiting()
 
     def _night(self, now: dt.datetime, report: TickReport) -> None:
         """Once yesterday's readings are in: the night, unless more days are due than it may
@@ -208,11 +234,22 @@ class Workers:
         report.ran.append("wallet")
 
     def _commands(self, now: dt.datetime, report: TickReport) -> None:
-        sent = dispatch(
-            self.store, self.clock, self.head_end, limiter=self.limiter, cut_window=self.cut_window
-        )
-        report.dispatch = sent
-        report.commands_sent, report.commands_acknowledged = sent.sent, sent.acknowledged
+        """Passes back to back while each sends a full batch: a burst queued at once goes out
+        now, not one batch per interval."""
+        total = DispatchReport()
+        for _ in range(limits.command_dispatch_passes_per_tick_max):
+            sent = dispatch(
+                self.store,
+                self.clock,
+                self.head_end,
+                limiter=self.limiter,
+                cut_window=self.cut_window,
+            )
+            total = merged(total, sent)
+            if sent.sent + sent.refused + sent.postponed < limits.command_dispatch_batch_max:
+                break
+        report.dispatch = total
+        report.commands_sent, report.commands_acknowledged = total.sent, total.acknowledged
         report.ran.append("commands")
 
     def _messages(self, now: dt.datetime, report: TickReport) -> None:

@@ -4,12 +4,16 @@ gridpay's DL/T 645 head-end reading and switching them over loopback TCP.
 1. Collection: the last daily freeze of every meter (two reads each: freeze time, energy
    block), once with no faults and once with a share of meters unreadable (silent, garbled,
    wrong checksum): every healthy meter must be collected and every faulty one listed.
-2. Switching: trip commands through the head-end's ``HeadEnd`` port, each confirmed by status
-   word 3; latency from the command handed over (queued at the head-end) to confirmed, for a
-   burst of all of them at once and for commands arriving at a steady rate.
+2. Switching at the head-end: trip commands through the head-end's ``HeadEnd`` port, each
+   confirmed by status word 3; latency from the command handed over to the head-end to
+   confirmed, for a burst of all of them at once and for commands arriving at a steady rate.
+3. The queue burst (the issue's target): the trips queued in ``meter_commands`` in one
+   transaction, and ``gridpay run``'s worker (``Workers``, its commands job only) dispatching them
+   through the head-end until every confirmation is recorded; latency from the command's
+   ``created_at`` (before the queueing transaction) to the commit that recorded its
+   confirmation. The store is a fresh SQLite file unless a database URL is given.
 
-What is measured is the head-end and the wire; the readings import and the dispatcher's own
-rate limit are measured elsewhere (``bench settle``; ``limits.command_rate_per_head_end_per_s``).
+The readings import is measured elsewhere (``bench settle``).
 """
 
 from __future__ import annotations
@@ -17,15 +21,28 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import multiprocessing
+import os
 import random
 import resource
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 
+import polars as pl
+from sqlalchemy import event
+
+from gridpay import bootstrap
 from gridpay.adapters.dlt645.head_end import ClientOptions, Dlt645HeadEnd
+from gridpay.adapters.sms import FileSmsGateway
+from gridpay.adapters.sql.store import SqlStore
+from gridpay.config import Settings
+from gridpay.domain.commands import PRIORITY, CommandAction, RateLimiter, correlation_id
+from gridpay.services.workers import JOBS, Intervals, Schedule, Workers
+from gridpay.simulation import synthetic
 from gridpay.simulation.meter_fleet import READ_FAULTS, MeterFleet, synthetic_meters
 
 ZONE = "Asia/Shanghai"
@@ -39,6 +56,11 @@ class HeadEndBenchOptions:
     paced_per_s: float = 1_000.0  # the steady rate of the second switching run
     seed: int = 1
     options: ClientOptions = field(default_factory=ClientOptions)
+    # The queue burst: the store (None: a fresh SQLite file) and the dispatcher's rate limit
+    # (settings head_end_commands_per_s / head_end_command_burst).
+    database_url: str | None = None
+    commands_per_s: float = 20_000.0
+    command_burst: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,29 @@ class HeadEndBenchReport:
     collections: tuple[CollectionRun, ...]
     switching: tuple[SwitchingRun, ...]
     fleet_cpu_s: tuple[float, ...]  # CPU of each fleet process (the first also switched)
+    queue_burst: QueueBurstRun | None = None
+
+
+@dataclass(frozen=True)
+class QueueBurstRun:
+    commands: int
+    confirmed: int  # recorded as acknowledged in meter_commands
+    enqueue_s: float  # the queueing transaction
+    seconds: float  # created_at -> the last confirmation recorded
+    client_cpu_s: float  # gridpay's process: dispatcher, store and head-end thread
+    statements: int  # SQL statements the dispatcher ran
+    passes: int  # worker ticks that ran the commands job
+    p50_s: float
+    p99_s: float
+    max_s: float
+
+    @property
+    def cpu_ms_per_command(self) -> float:
+        return 1000 * self.client_cpu_s / self.commands if self.commands else 0.0
+
+    @property
+    def statements_per_command(self) -> float:
+        return self.statements / self.commands if self.commands else 0.0
 
 
 def faulty_meters(meter_ids: Sequence[int], share: float, seed: int) -> list[int]:
@@ -146,10 +191,13 @@ def run_headend_bench(options: HeadEndBenchOptions) -> HeadEndBenchReport:
                         _switch(head, trips, "burst", None),
                         _switch(head, trips, "paced", options.paced_per_s, "reconnect"),
                     )
+                    queue_burst = _queue_burst(head, trips, options)
             finally:
                 head.close()
         fleet_cpu_s.append(children_cpu_s() - before_s)
-    return HeadEndBenchReport(options, tuple(collections), switching, tuple(fleet_cpu_s))
+    return HeadEndBenchReport(
+        options, tuple(collections), switching, tuple(fleet_cpu_s), queue_burst
+    )
 
 
 def _collect(head: Dlt645HeadEnd, ids: list[int], faulty: list[int]) -> CollectionRun:
@@ -210,3 +258,118 @@ def _quantile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class _CommandsOnly:
+    """Production's intervals for the commands job; the other jobs have nothing to do here."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.intervals = Intervals(schedule)
+
+    def due(self, job: str, now: dt.datetime) -> bool:
+        assert job in JOBS
+        return job == "commands" and self.intervals.due(job, now)
+
+
+def _queue_burst(
+    head: Dlt645HeadEnd, meter_ids: list[int], options: HeadEndBenchOptions
+) -> QueueBurstRun:
+    """Queue a trip per meter in one transaction; run the worker until all are recorded."""
+    with _bench_store(options.database_url) as store:
+        settings = Settings(time_zone=ZONE)
+        clock = bootstrap.business_clock(settings, None, moves=False)
+        limiter = RateLimiter(options.commands_per_s, options.command_burst)
+        schedule = Schedule()
+        workers = Workers(
+            store,
+            clock,
+            bootstrap.credit_policy(settings),
+            head,
+            FileSmsGateway(os.devnull),
+            schedule,
+            limiter,
+            timing=_CommandsOnly(schedule),
+        )
+        # The dispatcher is measured, not the calendar: every instant is a window for a cut.
+        workers.cut_window = None
+        created_at = clock.now()
+        started = time.perf_counter()
+        with store.unit_of_work() as uow:
+            queued = uow.commands.enqueue(_trips(meter_ids, created_at))
+            uow.commit()
+        if queued != len(meter_ids):
+            raise RuntimeError("the queue burst needs a database without earlier bench commands")
+        enqueue_s = time.perf_counter() - started
+        latencies: list[float] = []
+        passes = 0
+        cpu_s = time.process_time()
+        with _counted(store) as statements:
+            deadline = started + 600
+            while len(latencies) < len(meter_ids) and time.perf_counter() < deadline:
+                tick = workers.tick()
+                recorded_s = time.perf_counter() - started
+                passes += "commands" in tick.ran
+                latencies += [recorded_s] * tick.commands_acknowledged
+                workers.wait(workers.seconds_to_next())
+        cpu_s = time.process_time() - cpu_s
+    latencies.sort()
+    return QueueBurstRun(
+        commands=len(meter_ids),
+        confirmed=len(latencies),
+        enqueue_s=enqueue_s,
+        seconds=latencies[-1] if latencies else 0.0,
+        client_cpu_s=cpu_s,
+        statements=statements[0],
+        passes=passes,
+        p50_s=_quantile(latencies, 0.50),
+        p99_s=_quantile(latencies, 0.99),
+        max_s=latencies[-1] if latencies else 0.0,
+    )
+
+
+def _trips(meter_ids: list[int], created_at: dt.datetime) -> pl.DataFrame:
+    """A trip per meter, as the credit policy queues them (account = meter - the city's base)."""
+    accounts = [m - synthetic.METER_ID_BASE for m in meter_ids]
+    action = CommandAction.DISCONNECT
+    return pl.DataFrame(
+        {
+            "correlation_id": [correlation_id(action, a, 0) for a in accounts],
+            "account_id": accounts,
+            "meter_id": meter_ids,
+            "action": [action.value] * len(accounts),
+            "priority": [PRIORITY[action]] * len(accounts),
+            "created_at": [created_at] * len(accounts),
+        },
+        schema_overrides={
+            "account_id": pl.Int64,
+            "meter_id": pl.Int64,
+            "priority": pl.Int64,
+            "created_at": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+@contextmanager
+def _bench_store(database_url: str | None) -> Iterator[SqlStore]:
+    with tempfile.TemporaryDirectory(prefix="gridpay-bench-headend-") as folder:
+        store = SqlStore(database_url or f"sqlite:///{Path(folder) / 'bench.db'}")
+        try:
+            store.migrate()
+            yield store
+        finally:
+            store.dispose()
+
+
+@contextmanager
+def _counted(store: SqlStore) -> Iterator[list[int]]:
+    """The SQL statements run meanwhile (one per execute, an executemany counting once)."""
+    count = [0]
+
+    def counted(*args: object) -> None:
+        count[0] += 1
+
+    event.listen(store.engine, "before_cursor_execute", counted)
+    try:
+        yield count
+    finally:
+        event.remove(store.engine, "before_cursor_execute", counted)

@@ -55,8 +55,10 @@ from gridpay.domain.settlement import charge_transfers
 from gridpay.domain.tariff import REGISTERS, Tariff
 from gridpay.ports.clock import Clock, Progress
 from gridpay.ports.gateways import HeadEnd, SmsGateway
+from gridpay.ports.meters import MeterReader
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.audit import AuditReport, audit
+from gridpay.services.collection import HeadEndCollector
 from gridpay.services.commands import DispatchReport
 from gridpay.services.credit import CreditReport, Policy
 from gridpay.services.enrolment import enrol, leave
@@ -66,6 +68,7 @@ from gridpay.services.readings import import_readings
 from gridpay.services.settlement import with_created_at
 from gridpay.services.workers import Schedule, TickReport, Workers
 from gridpay.simulation import bench, synthetic
+from gridpay.simulation.meter_fleet import MeterFleet
 
 NIGHT = dt.time(2, 0)  # the night's import, settlement and judgement
 # Timer ticks: the credit policy judges the accounts past the warning line, then the dispatcher
@@ -209,14 +212,18 @@ def run_life(
     progress: Progress | None = None,
     on_day: Callable[[LifeDay], None] | None = None,
     on_day_end: DayEndHook | None = None,
+    fleet: MeterFleet | None = None,
+    reader: MeterReader | None = None,
 ) -> LifeSummary:
     """Build the city on an empty store and live ``options.days`` days (see the module doc).
 
     ``head_end`` is the meters' head-end (``adapters.head_end.SimulatedHeadEnd``, seeded, with
     ``options.command_failure_rate`` and ``options.command_latency_s``); ``gateway`` the SMS
-    gateway (default: one that keeps nothing).
+    gateway (default: one that keeps nothing). With a ``fleet`` and a ``reader`` (the DL/T 645
+    head-end in front of it), the nights collect the readings through the head-end from the
+    fleet, whose meters follow the households' usage, instead of importing a file.
     """
-    life = _Life(app, clock, options, head_end, gateway or _NullGateway())
+    life = _Life(app, clock, options, head_end, gateway or _NullGateway(), fleet, reader)
     with life._timed("build"):
         life.build(bench_repo_for, tariff_files, progress or NullProgress())
     progress = progress or NullProgress()
@@ -367,6 +374,45 @@ class _HeadEndFiles:
         return report.stored
 
 
+class _FleetCollection:
+    """The night's collection through the head-end from a simulated meter fleet whose meters
+    follow the households' synthetic usage: each meter's daily freeze closing the day is the
+    day's synthetic registers; the head-end reads every prepaid meter's freeze over DL/T 645 and
+    the readings import takes them (``services.collection``), as in production."""
+
+    def __init__(self, life: _Life, fleet: MeterFleet, reader: MeterReader) -> None:
+        self.life, self.fleet = life, fleet
+        self.collector = HeadEndCollector(life.store, life.clock, reader)
+        self.counts: dict[str, int] = {}
+        self.collected: dict[int, tuple[int, ...]] = {}  # the last night's, by meter
+
+    def collect(self, days: Sequence[dt.date]) -> int:
+        life, o = self.life, self.life.options
+        (settled_day,) = days
+        if settled_day < o.first_day:  # the first night's readings came with the bulk build
+            return 0
+        seed = o.seed + (settled_day - o.first_day).days + 1
+        _, after = synthetic.readings(life.town, settled_day, life.registers, seed=seed)
+        closing = dt.datetime.combine(settled_day + dt.timedelta(days=1), dt.time(), life.zone)
+        for row in after.iter_rows():
+            self.fleet.load_freeze(row[0], closing, [wh or 0 for wh in row[1:]])
+        stored = self.collector.collect(days)
+        report = self.collector.reports[-1]
+        self.collector.reports.clear()
+        imported = report.imported
+        self.counts = {
+            "stored": stored,
+            "duplicates": imported.duplicates if imported is not None else 0,
+            "quarantined": imported.quarantined if imported is not None else 0,
+            "late": 0,
+            "collected": report.collected,
+            "failed": report.failed,
+        }
+        self.collected = {m: tuple(r) for m, *r in after.iter_rows()}
+        life.registers = after
+        return stored
+
+
 @dataclass(order=True)
 class _Event:
     at: dt.datetime
@@ -412,6 +458,8 @@ class _Life:
         options: LifeOptions,
         head_end: HeadEnd,
         gateway: SmsGateway,
+        fleet: MeterFleet | None = None,
+        reader: MeterReader | None = None,
     ) -> None:
         self.store: Store = _SoleWriter(app.store)
         self.settings, self.credit = app.settings, app.credit
@@ -421,7 +469,11 @@ class _Life:
         self.head_end = _WatchedHeadEnd(head_end)
         self.gateway = _ListeningGateway(gateway)
         self.timing = _LifeTiming(self.zone, self._judging_worth_it)
-        self.collector = _HeadEndFiles(self)
+        self.collector: _HeadEndFiles | _FleetCollection = (
+            _FleetCollection(self, fleet, reader)
+            if fleet is not None and reader is not None
+            else _HeadEndFiles(self)
+        )
         self.workers = Workers(
             self.store,
             clock,

@@ -150,6 +150,22 @@ class MeterFleet:
         """The ``back``-th last daily freeze: its local instant and registers."""
         return self._advanced(meter_id).freezes[back - 1]
 
+    def freezes(self, meter_id: int) -> dict[dt.datetime, tuple[int, ...]]:
+        """Every daily freeze the meter keeps, by its local instant."""
+        return dict(self._advanced(meter_id).freezes)
+
+    def load_freeze(self, meter_id: int, at: dt.datetime, registers_wh: Sequence[int]) -> None:
+        """Make ``registers_wh`` the meter's registers and its daily freeze at ``at`` (a local
+        midnight), replacing what it froze there itself: a demo's meters follow its
+        households' synthetic usage, day by day."""
+        local = self._local(at)
+        meter = self._meters.get(meter_id) or self._adopt(meter_id)
+        while meter.freezes and meter.freezes[0][0] >= local:
+            meter.freezes.popleft()
+        meter.freezes.appendleft((local, tuple(int(wh) for wh in registers_wh)))
+        meter.registers = [float(wh) for wh in registers_wh]
+        meter.at = local
+
     def _adopt(self, meter_id: int) -> _Meter:
         midnight = self._local(self.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
         meter = _Meter(FleetMeter(meter_id, DAILY_WH_DEFAULT), midnight)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from gridpay import limits
@@ -48,6 +48,16 @@ class MeterRegisters:
     last_freeze: MeterFreeze
 
 
+class _Switch(NamedTuple):
+    correlation_id: str
+    meter_id: int
+    control: ControlAction
+    want_open: bool
+    expires_at: dt.datetime
+    at: dt.datetime  # the instant the command was handed over (the dispatcher's clock)
+    started: float  # time.monotonic() then
+
+
 class Dlt645HeadEnd:
     """The ``HeadEnd`` and ``MeterReader`` ports over a DL/T 645 gateway at ``host:port``."""
 
@@ -71,6 +81,9 @@ class Dlt645HeadEnd:
         self._thread.start()
         self._client = self._run(self._make_client(options, cipher))
         self._results: collections.deque[CommandResult] = collections.deque()
+        self._to_start: list[_Switch] = []  # submitted, not yet started on the loop
+        self._last_expiry: tuple[dt.datetime, dt.datetime] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -110,6 +123,10 @@ class Dlt645HeadEnd:
         """Start the switch; its result (relay confirmed, or why not) comes from ``results``."""
         assert at.tzinfo is not None
         control, want_open = _ACTIONS[CommandAction(action)]
+        expires_at = self._expiry(at)
+        switch = _Switch(
+            correlation_id, meter_id, control, want_open, expires_at, at, time.monotonic()
+        )
         with self._lock:
             if self._pending >= self.pending_max:
                 raise DeliveryFailed(
@@ -118,18 +135,39 @@ class Dlt645HeadEnd:
                 )
             self._pending += 1
             self.submitted += 1
-        expires_at = (at + dt.timedelta(seconds=self.control_expiry_s)).astimezone(self.zone)
-        started = time.monotonic()
+            self._to_start.append(switch)
+            wake = len(self._to_start) == 1
+        # One wake-up of the loop for the commands a dispatcher pass hands over in a row: a
+        # cross-thread call per command cost more than its frames.
+        if wake:
+            self._loop.call_soon_threadsafe(self._start_submitted)
 
-        async def switch() -> None:
-            error = await self._switched(meter_id, control, want_open, expires_at)
-            done_at = at + dt.timedelta(seconds=time.monotonic() - started)
-            with self._idle:
-                self._results.append(CommandResult(correlation_id, error is None, done_at, error))
-                self._pending -= 1
-                self._idle.notify_all()
+    def _expiry(self, at: dt.datetime) -> dt.datetime:
+        """The local expiry of commands handed over at ``at`` (a pass hands many over at one)."""
+        last = self._last_expiry
+        if last is None or last[0] != at:
+            expires_at = (at + dt.timedelta(seconds=self.control_expiry_s)).astimezone(self.zone)
+            last = self._last_expiry = (at, expires_at)
+        return last[1]
 
-        asyncio.run_coroutine_threadsafe(switch(), self._loop)
+    def _start_submitted(self) -> None:
+        with self._lock:
+            switches, self._to_start = self._to_start, []
+        for switch in switches:
+            task = self._loop.create_task(self._carry_out(switch))
+            self._tasks.add(task)  # the loop keeps only weak references to its tasks
+            task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out(self, switch: _Switch) -> None:
+        error = await self._switched(
+            switch.meter_id, switch.control, switch.want_open, switch.expires_at
+        )
+        done_at = switch.at + dt.timedelta(seconds=time.monotonic() - switch.started)
+        result = CommandResult(switch.correlation_id, error is None, done_at, error)
+        with self._idle:
+            self._results.append(result)
+            self._pending -= 1
+            self._idle.notify_all()
 
     async def _switched(
         self, meter_id: int, control: ControlAction, want_open: bool, expires_at: dt.datetime
@@ -150,6 +188,16 @@ class Dlt645HeadEnd:
             taken = list(self._results)
             self._results.clear()
         return taken
+
+    def wait_results(self, timeout_s: float) -> bool:
+        """Block until a result is waiting to be taken (True), or ``timeout_s`` has passed: a
+        worker wakes as soon as a meter confirms instead of sleeping out its interval."""
+        with self._idle:
+            return self._idle.wait_for(lambda: bool(self._results), timeout_s)
+
+    def results_waiting(self) -> bool:
+        with self._lock:
+            return bool(self._results)
 
     def in_flight(self) -> int:
         with self._lock:

@@ -8,8 +8,10 @@ until commit and skipped by other dispatchers; SQLite's single writer serializes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import polars as pl
@@ -84,12 +86,44 @@ class SqlCommandsRepo:
         row = self.conn.execute(
             _GET.locked if _locks(self.conn) else _GET.plain, {"correlation_id": correlation_id}
         ).first()
-        return _command(row._mapping) if row else None
+        return _command(row) if row else None
 
     def mark_sent(self, command_id: int, at: dt.datetime, head_end: str) -> None:
         params = {"b_id": command_id, "b_sent_at": _utc(at), "b_head_end": head_end}
         updated = self.conn.execute(_MARK_SENT, params).rowcount
         assert updated == 1, f"command {command_id} was not queued"
+
+    def mark_sent_many(self, command_ids: Sequence[int], at: dt.datetime, head_end: str) -> None:
+        if not command_ids:
+            return
+        params = {"b_ids": list(command_ids), "b_sent_at": _utc(at), "b_head_end": head_end}
+        updated = self.conn.execute(_MARK_SENT_MANY, params).rowcount
+        assert updated == len(set(command_ids)), f"of {len(command_ids)} commands, {updated} queued"
+
+    def acknowledge_many(
+        self, confirmations: Sequence[tuple[str, dt.datetime]]
+    ) -> dict[str, MeterCommand]:
+        first: dict[str, dt.datetime] = {}
+        for cid, at in confirmations:
+            first.setdefault(cid, at)
+        if not first:
+            return {}
+        statement = _BY_CORRELATION.locked if _locks(self.conn) else _BY_CORRELATION.plain
+        rows = [_command(r) for r in self.conn.execute(statement, {"cids": list(first)})]
+        # As ``finish``: a sent command, or one waiting for a retry (an earlier attempt did
+        # reach the meter). The rows are held (PostgreSQL) or the writer is alone (SQLite).
+        taken = {
+            c.correlation_id: c
+            for c in rows
+            if c.state is CommandState.SENT or (c.state is CommandState.QUEUED and c.attempts > 0)
+        }
+        if taken:
+            updates = [
+                {"b_id": c.id, "b_finished_at": _utc(first[cid]), "b_state": c.state.value}
+                for cid, c in taken.items()
+            ]
+            self.conn.execute(_ACKNOWLEDGE, updates)
+        return taken
 
     def finish(
         self, correlation_id: str, state: str, at: dt.datetime, error: str | None
@@ -109,7 +143,7 @@ class SqlCommandsRepo:
             params["b_last_error"] = error[: limits.command_error_chars_max]
         statement = _finish(final is CommandState.ACKNOWLEDGED, error is not None)
         row = self.conn.execute(statement, params).first()
-        return _command(row._mapping) if row else None
+        return _command(row) if row else None
 
     def postpone(self, command_id: int, next_attempt_at: dt.datetime) -> None:
         params = {"b_id": command_id, "b_next_attempt_at": _utc(next_attempt_at)}
@@ -143,7 +177,7 @@ def _locks(conn: Connection) -> bool:
 def _picked(conn: Connection, pick: _Pick, params: dict[str, Any]) -> list[MeterCommand]:
     """Hold the picked rows until commit; another dispatcher skips them (PostgreSQL)."""
     statement = pick.locked if _locks(conn) else pick.plain
-    return [_command(r._mapping) for r in conn.execute(statement, params)]
+    return [_command(r) for r in conn.execute(statement, params)]
 
 
 # --- statements, built once: a dispatch pass runs a few of them, thousands of times a day ------
@@ -210,6 +244,30 @@ _MARK_SENT = (
         next_attempt_at=None,
     )
 )
+_MARK_SENT_MANY = (
+    _C.update()
+    .where(_C.c.id.in_(bindparam("b_ids", expanding=True)), _C.c.state == _QUEUED)
+    .values(
+        state=_SENT,
+        sent_at=_param("sent_at"),
+        head_end=_param("head_end"),
+        attempts=_C.c.attempts + 1,
+        next_attempt_at=None,
+    )
+)
+_BY_CORRELATION_STMT = select(_C).where(_C.c.correlation_id.in_(bindparam("cids", expanding=True)))
+# Held, not skipped: a result must not pass as late because another dispatcher holds its row.
+_BY_CORRELATION = _Pick(_BY_CORRELATION_STMT, _BY_CORRELATION_STMT.with_for_update())
+# Run with each row's state as read under the lock: the condition only guards the assumption.
+_ACKNOWLEDGE = (
+    _C.update()
+    .where(_BY_ID, _C.c.state == bindparam("b_state", type_=_C.c.state.type))
+    .values(
+        state=CommandState.ACKNOWLEDGED.value,
+        finished_at=_param("finished_at"),
+        next_attempt_at=None,
+    )
+)
 _POSTPONE = (
     _C.update()
     .where(_BY_ID, _C.c.state == _QUEUED)
@@ -267,7 +325,34 @@ def _utc_dict(mapping: Any) -> dict[str, Any]:
     }
 
 
-def _command(mapping: Any) -> MeterCommand:
-    row = _utc_dict(mapping)
-    action, state = CommandAction(row["action"]), CommandState(row["state"])
-    return MeterCommand(**{**row, "action": action, "state": state})
+_ACTIONS = {a.value: a for a in CommandAction}
+_STATES = {s.value: s for s in CommandState}
+# A row of ``select(meter_commands)`` is a ``MeterCommand`` field by field (checked here), so
+# one is built by position: the dispatcher builds one per command it sends and confirms.
+assert tuple(_C.c.keys()) == tuple(f.name for f in dataclasses.fields(MeterCommand))
+
+
+def _aware(at: dt.datetime | None) -> dt.datetime | None:
+    return at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
+
+
+def _command(row: Any) -> MeterCommand:
+    (id_, cid, account_id, meter_id, action, priority, state, attempts) = row[:8]
+    created_at, next_attempt_at, sent_at, finished_at, head_end, last_error = row[8:]
+    assert created_at is not None
+    return MeterCommand(
+        id_,
+        cid,
+        account_id,
+        meter_id,
+        _ACTIONS[action],
+        priority,
+        _STATES[state],
+        attempts,
+        created_at.replace(tzinfo=dt.UTC) if created_at.tzinfo is None else created_at,
+        _aware(next_attempt_at),
+        _aware(sent_at),
+        _aware(finished_at),
+        head_end,
+        last_error,
+    )

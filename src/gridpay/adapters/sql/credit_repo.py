@@ -412,6 +412,43 @@ class SqlCreditRepo:
                 },
             )
 
+    def confirm_supplies(self, confirmations: Sequence[tuple[int, str, dt.datetime]]) -> None:
+        """Each statement of ``confirm_supply`` once per round, for all its rows (executemany);
+        an account confirmed twice goes into a later round, so the order is kept."""
+        for round_ in _rounds(confirmations):
+            for supply, statement in (("off", _SUPPLY_OFF), ("on", _SUPPLY_ON)):
+                rows = [
+                    {"b_account_id": a, "b_updated_at": at} for a, s, at in round_ if s == supply
+                ]
+                if rows:
+                    self.conn.execute(statement, rows)
+            self.conn.execute(
+                _ADD_CONFIRMATION,
+                [
+                    {
+                        "key": f"confirmed/{a:010d}/{s}/{at.isoformat()}",
+                        "account_id": a,
+                        "at": as_utc(at),
+                        "action": "confirmed",
+                        "reason_code": f"supply_{s}",
+                        "reason": f"the meter confirmed supply {s}",
+                    }
+                    for a, s, at in round_
+                ],
+            )
+            closing = [
+                {
+                    "b_account_id": a,
+                    "b_closed_at": at,
+                    "b_close_code": "supply_on",
+                    "b_close_reason": "the meter confirmed supply on",
+                }
+                for a, s, at in round_
+                if s == "on"
+            ]
+            if closing:
+                self.conn.execute(_CLOSE_RECONNECT_TASKS, closing)
+
     def overdue_reconnects(
         self,
         queued_from: dt.datetime,
@@ -560,7 +597,27 @@ _SUPPLY_ON = (
         updated_at=_UPDATED_AT,
     )
 )
+
+
 # As ``add_decisions`` writes one: a key already stored is skipped.
+def _rounds(
+    confirmations: Sequence[tuple[int, str, dt.datetime]],
+) -> list[list[tuple[int, str, dt.datetime]]]:
+    """The confirmations in rounds with each account at most once, in their order."""
+    rounds: list[list[tuple[int, str, dt.datetime]]] = []
+    seen: list[set[int]] = []
+    for confirmation in confirmations:
+        assert confirmation[1] in ("on", "off")
+        account_id = confirmation[0]
+        i = next((i for i in range(len(seen) - 1, -1, -1) if account_id in seen[i]), -1) + 1
+        if i == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[i].append(confirmation)
+        seen[i].add(account_id)
+    return rounds
+
+
 _ADD_CONFIRMATION = text(
     "INSERT INTO credit_decisions (key, account_id, at, action, reason_code, reason) "
     "VALUES (:key, :account_id, :at, :action, :reason_code, :reason) ON CONFLICT (key) DO NOTHING"

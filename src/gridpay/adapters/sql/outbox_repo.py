@@ -99,6 +99,12 @@ class SqlOutboxRepo:
         rows = _rows(self.conn.execute(_AWAITING, {"now": as_utc(now), "limit": limit}))
         return [_message(row) for row in rows]
 
+    def sent_with_refs(self, provider_refs: Sequence[str]) -> list[OutboxMessage]:
+        if not provider_refs:
+            return []
+        rows = _rows(self.conn.execute(_WITH_REFS, {"refs": list(provider_refs)}))
+        return [_message(row) for row in rows]
+
     def record_receipt(
         self,
         message_id: int,
@@ -219,6 +225,11 @@ _AWAITING = (
     .where(_M.c.receipt.is_(None))
     .order_by(_M.c.next_attempt_at, _M.c.id)
     .limit(bindparam("limit"))
+)
+_WITH_REFS = (
+    _select_messages()
+    .where(_M.c.provider_ref.in_(bindparam("refs", expanding=True)))
+    .where(_M.c.status == MessageStatus.SENT.value)
 )
 _RECORD_RECEIPT = (
     _M.update()

@@ -464,6 +464,7 @@ messages = Table(
     Column("delivery_error", String(64)),
     Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_messages_account_id", "account_id"),
+    Index("ix_messages_provider_ref", "provider_ref"),  # a pushed receipt finds its message
 )
 
 meter_commands = Table(

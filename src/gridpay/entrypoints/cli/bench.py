@@ -26,6 +26,7 @@ from gridpay import bootstrap, limits
 from gridpay.adapters.dlt645.head_end import ClientOptions
 from gridpay.adapters.sql.db import masked_url
 from gridpay.adapters.tariff_files import shipped_tariffs
+from gridpay.config import database_url
 from gridpay.domain.money import format_fen
 from gridpay.entrypoints.cli._common import RichProgress, app, console, err_console, print_json
 from gridpay.errors import InvalidInput
@@ -339,6 +340,21 @@ def bench_headend(
         min=1,
         help="Requests the head-end keeps in flight (setting head_end_in_flight).",
     ),
+    commands_per_s: float = typer.Option(
+        HeadEndBenchOptions.commands_per_s,
+        "--commands-per-s",
+        min=0.001,
+        help="The dispatcher's rate limit in the queue burst (head_end_commands_per_s).",
+    ),
+    command_burst: int = typer.Option(
+        HeadEndBenchOptions.command_burst,
+        "--command-burst",
+        min=1,
+        help="Its burst allowance (head_end_command_burst).",
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="An empty database for the queue burst (default: a fresh SQLite file)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Collect the daily freeze of N simulated meters over DL/T 645 (with and without faulty
@@ -350,8 +366,12 @@ def bench_headend(
         paced_per_s=paced_per_s,
         seed=seed,
         options=ClientOptions(in_flight_max=in_flight),
+        database_url=database_url(db) if db else None,
+        commands_per_s=commands_per_s,
+        command_burst=command_burst,
     )
     report = run_headend_bench(options)
+    burst = report.queue_burst
     machine = describe_machine()
     if as_json:
         print_json(
@@ -364,6 +384,15 @@ def bench_headend(
                 "switching": [asdict(s) for s in report.switching],
                 "fleet_cpu_s": report.fleet_cpu_s,
                 "in_flight": in_flight,
+                "queue_burst": None
+                if burst is None
+                else asdict(burst)
+                | {
+                    "cpu_ms_per_command": burst.cpu_ms_per_command,
+                    "statements_per_command": burst.statements_per_command,
+                    "commands_per_s": commands_per_s,
+                    "command_burst": command_burst,
+                },
             }
         )
         return
@@ -400,6 +429,27 @@ def bench_headend(
             f"{s.max_s:.3f}",
         )
     console.print(table)
+    if burst is not None:
+        table = Table(
+            title="queue burst: queued in meter_commands -> confirmation recorded "
+            f"(gridpay run's worker; rate limit {commands_per_s:g}/s, burst {command_burst:,})"
+        )
+        for column in (
+            "commands", "confirmed", "seconds", "CPU ms/command", "SQL/command", "p50", "p99",
+            "max",
+        ):  # fmt: skip
+            table.add_column(column, justify="right")
+        table.add_row(
+            f"{burst.commands:,}",
+            f"{burst.confirmed:,}",
+            f"{burst.seconds:.2f}",
+            f"{burst.cpu_ms_per_command:.3f}",
+            f"{burst.statements_per_command:.2f}",
+            f"{burst.p50_s:.3f}",
+            f"{burst.p99_s:.3f}",
+            f"{burst.max_s:.3f}",
+        )
+        console.print(table)
     console.print(
         "fleet CPU s (child processes): " + ", ".join(f"{c:.1f}" for c in report.fleet_cpu_s)
     )

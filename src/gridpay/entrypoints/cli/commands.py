@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from gridpay import limits
+from gridpay import bootstrap, limits
 from gridpay.config import Settings
 from gridpay.domain.commands import CommandState
 from gridpay.domain.registry import account_no_from_id
@@ -63,12 +63,12 @@ def commands_dispatch(as_json: bool = _JSON) -> None:
     simulated one (head_end = "simulated") answers at once and moves no relay.
     """
     with gridpay_app() as g, configured_head_end(g.settings, answers_at_once=True) as head_end:
-        limiter = service.default_limiter()  # shared by both passes: one rate limit
+        limiter = bootstrap.command_limiter(g.settings)  # shared by both passes: one rate limit
         report = service.dispatch(g.store, g.clock, head_end, limiter=limiter)
         if report.sent:
             wait_for_answers(head_end, _answer_wait_s(g.settings))
             answers = service.dispatch(g.store, g.clock, head_end, limiter=limiter)
-            report = _merged(report, answers)
+            report = service.merged(report, answers)
         simulated = isinstance(head_end, SimulatedHeadEnd)
     if as_json:
         print_json(report_json(report, head_end.name) | {"head_end_simulated": simulated})
@@ -110,14 +110,6 @@ def command_json(row: dict[str, Any]) -> dict[str, Any]:
         "head_end": row["head_end"],
         "last_error": row["last_error"],
     }
-
-
-def _merged(first: DispatchReport, second: DispatchReport) -> DispatchReport:
-    merged = DispatchReport()
-    for f in dataclasses.fields(DispatchReport):
-        a, b = getattr(first, f.name), getattr(second, f.name)
-        setattr(merged, f.name, a + b if f.name != "rate_limit_wait_s" else b)
-    return merged
 
 
 def report_json(report: DispatchReport, head_end: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gridpay import bootstrap
+from gridpay.adapters.dlt645.head_end import Dlt645HeadEnd
 from gridpay.adapters.sms import FileSmsGateway
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import HEAD_ENDS, Settings, load_settings
@@ -21,6 +22,7 @@ from gridpay.entrypoints.cli._common import RichProgress, app, console, err_cons
 from gridpay.entrypoints.head_ends import configured_head_end
 from gridpay.errors import InvalidInput
 from gridpay.ports.gateways import HeadEnd
+from gridpay.ports.meters import MeterReader
 from gridpay.simulation import demo as demo_service
 from gridpay.simulation.bench_repo import bench_repo_for
 from gridpay.simulation.clock import SimulatedClock
@@ -78,13 +80,26 @@ def demo(
     )
     clock = SimulatedClock(dt.datetime.now(dt.UTC), settings.time_zone)
     with ExitStack() as stack:
+        fleet = None
         if headend == "dlt645":
             fleet = MeterFleet([], clock.now, time_zone=settings.time_zone, adopt_unknown=True)
             host, port = stack.enter_context(RunningFleet(fleet))
             settings = replace(settings, head_end_host=host, head_end_port=port)
         head_end = stack.enter_context(configured_head_end(settings, seed))
         err_console.print(f"head-end: {head_end.name}")
-        _live(options, path, report, sms_file, settings, clock, AnsweredBeforeMoving(head_end))
+        # The nights read the fleet's meters through the head-end (it is their reader too).
+        reader = head_end if fleet is not None and isinstance(head_end, Dlt645HeadEnd) else None
+        _live(
+            options,
+            path,
+            report,
+            sms_file,
+            settings,
+            clock,
+            AnsweredBeforeMoving(head_end),
+            fleet,
+            reader,
+        )
 
 
 def _live(
@@ -95,6 +110,8 @@ def _live(
     settings: Settings,
     clock: SimulatedClock,
     head_end: HeadEnd,
+    fleet: MeterFleet | None = None,
+    reader: MeterReader | None = None,
 ) -> None:
     accounts, days, seed = options.accounts, options.days, options.seed
     built = bootstrap.build(settings, clock=clock)
@@ -121,6 +138,8 @@ def _live(
             gateway=FileSmsGateway(sms_file, clock),
             progress=RichProgress() if err_console.is_terminal else None,
             on_day=show,
+            fleet=fleet,
+            reader=reader,
         )
     finally:
         built.close()

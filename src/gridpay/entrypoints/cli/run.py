@@ -60,6 +60,7 @@ def run(
                     credit_every_s=credit_every_s,
                     time_sync_every_s=g.settings.head_end_time_sync_every_s,
                 ),
+                limiter=bootstrap.command_limiter(g.settings),
                 collector=collector,
                 clock_sync=bootstrap.meter_clock_sync(head_end),
                 wallet=bootstrap.payment_provider(g.settings),
@@ -80,7 +81,7 @@ def run(
                     console.print(_line(g.clock.now().isoformat(timespec="seconds"), report))
                 if once or (for_seconds is not None and time.monotonic() - started >= for_seconds):
                     break
-                time.sleep(workers.seconds_to_next())
+                workers.wait(workers.seconds_to_next())
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridpay import bootstrap
 from gridpay.domain.text import mask_phones
-from gridpay.entrypoints.http import console, console_statements, partner, pay
+from gridpay.entrypoints.http import console, console_statements, partner, pay, sms_receipts
 from gridpay.errors import DatabaseUnreachable, GridpayError
 
 access_log = logging.getLogger("gridpay.http.access")
@@ -117,6 +117,7 @@ def create_app(built: bootstrap.App) -> FastAPI:
     app.include_router(household.router)
     app.include_router(partner.router)
     app.include_router(pay.router)
+    app.include_router(sms_receipts.router)  # the SMS provider's pushed delivery receipts
     app.add_middleware(Observed, metrics=metrics, hsts=built.settings.http_behind_tls)
     return app
 
