@@ -65,6 +65,8 @@ class SqlQueriesRepo:
         self.conn = conn
         self._last_settled: dict[int, dt.date | None] = {}
         self._archived: list[ArchivedMonth] | None = None
+        self._newest: dt.date | None | object = _UNREAD  # the newest settled day of anyone
+        self._ytd_rows: dict[tuple[int, dt.date], tuple[dt.date, int, int] | None] = {}
 
     def usage_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
         u = schema.daily_usage
@@ -196,8 +198,12 @@ class SqlQueriesRepo:
         return None if day is None else self._ytd_row(account_id, day)
 
     def _ytd_row(self, account_id: int, day: dt.date) -> tuple[dt.date, int, int] | None:
-        row = self.conn.execute(_YTD_ROW, {"a": account_id, "d": day}).first()
-        return None if row is None else (day, int(row[0]), int(row[1]))
+        # A statement asks for the newest row twice (opening and closing): read once.
+        key = (account_id, day)
+        if key not in self._ytd_rows:
+            row = self.conn.execute(_YTD_ROW, {"a": account_id, "d": day}).first()
+            self._ytd_rows[key] = None if row is None else (day, int(row[0]), int(row[1]))
+        return self._ytd_rows[key]
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -237,9 +243,13 @@ class SqlQueriesRepo:
     def _last_row_day(self, account_id: int, before: dt.date | None) -> dt.date | None:
         """The account's last settled day before ``before`` (default: ever). An account is
         nearly always settled on the newest day: one seek there before the binary search."""
-        newest = newest_settled_day(self.conn) if before is None else before - dt.timedelta(days=1)
-        if newest is None:
+        if self._newest is _UNREAD:
+            self._newest = newest_settled_day(self.conn)
+        newest = self._newest
+        if not isinstance(newest, dt.date):
             return None
+        if before is not None:
+            newest = min(newest, before - dt.timedelta(days=1))
         if self._ytd_row(account_id, newest) is not None:
             return newest
         return last_settled_days(self.conn, [account_id], newest + dt.timedelta(days=1)).get(
@@ -287,6 +297,7 @@ class SqlQueriesRepo:
         return pl.DataFrame(data, schema=frame_schema, orient="row")
 
 
+_UNREAD = object()
 _CHARGE_KINDS = (TransferKind.CHARGE.value, TransferKind.CREDIT.value)
 _U = schema.daily_usage
 _YTD_ROW = select(_U.c.ytd_charged_fen, _U.c.charge_fen).where(
