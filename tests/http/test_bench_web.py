@@ -11,11 +11,10 @@ from fastapi.testclient import TestClient
 from gridpay import bootstrap
 from gridpay.adapters.clock import FixedClock
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.adapters.tariff_files import shipped_tariffs
-from gridpay.config import DEFAULT_OFFICES, Settings
+from gridpay.config import Settings
 from gridpay.entrypoints.http.app import create_app
 from gridpay.simulation.bench_web import measure_floor, open_sessions
-from gridpay.simulation.reads_city import build_reads_city
+from tests.helpers_accounts import small_reads_city
 
 NEWEST = dt.date(2026, 11, 26)
 AS_OF = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
@@ -27,16 +26,7 @@ def test_the_bench_city_serves_signed_in_home_pages(db_url: str, history_days: i
     store = SqlStore(db_url)
     clock = FixedClock(AS_OF)
     try:
-        city = build_reads_city(
-            store,
-            clock,
-            accounts=60,
-            history_days=history_days,
-            newest_day=NEWEST,
-            seed=3,
-            office_names=list(DEFAULT_OFFICES),
-            tariff_files=shipped_tariffs(),
-        )
+        city = small_reads_city(store, clock, 60, history_days)
         with store.reader() as uow:
             assert uow.conn is not None
             rows = uow.conn.exec_driver_sql("SELECT count(*) FROM daily_usage").scalar_one()

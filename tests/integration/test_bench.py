@@ -27,8 +27,8 @@ from gridpay.simulation.bench_repo import (
     bench_repo_for,
     fresh_database,
 )
-from gridpay.simulation.reads_city import build_reads_city
 from tests.fakes import FakeClock
+from tests.helpers_accounts import small_reads_city
 
 ACCOUNTS = 400
 OPTIONS = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150)
@@ -304,16 +304,7 @@ def test_the_reads_bench_times_reads_with_their_cpu_and_statements_on_random_acc
 ) -> None:
     store = SqlStore(db_url)
     try:
-        city = build_reads_city(
-            store,
-            clock,
-            accounts=ACCOUNTS,
-            history_days=70,
-            newest_day=OPTIONS.day,
-            seed=3,
-            office_names=DEFAULT_OFFICES,
-            tariff_files=shipped_tariffs(),
-        )
+        city = small_reads_city(store, clock, ACCOUNTS, 70)
         settings = Settings()
         report = bench_reads.run_reads_bench(
             store,

@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from gridpay.adapters.sql.store import SqlStore
-from gridpay.adapters.tariff_files import shipped_tariffs
-from gridpay.config import DEFAULT_OFFICES
 from gridpay.services import audit
 from gridpay.services.queries import account_show, account_statement
-from gridpay.simulation.reads_city import build_reads_city, open_reads_city, statement_month
+from gridpay.simulation.reads_city import open_reads_city, statement_month
 from tests.fakes import FakeClock
+from tests.helpers_accounts import small_reads_city
 
 NEWEST = dt.date(2026, 11, 26)
 
@@ -21,16 +20,7 @@ def test_a_city_built_in_the_database_is_a_consistent_ledger_and_can_be_opened_a
 ) -> None:
     store = SqlStore(db_url)
     try:
-        city = build_reads_city(
-            store,
-            clock,
-            accounts=60,
-            history_days=400,  # across a new year
-            newest_day=NEWEST,
-            seed=3,
-            office_names=DEFAULT_OFFICES,
-            tariff_files=shipped_tariffs(),
-        )
+        city = small_reads_city(store, clock, 60, 400)
         assert city.oldest_day == dt.date(2025, 10, 23)
         with store.reader() as uow:
             for check in (
