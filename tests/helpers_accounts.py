@@ -174,3 +174,21 @@ def cli(
     code = run_app()
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def small_reads_city(store: SqlStore, clock: Any, accounts: int, history_days: int) -> Any:
+    """The reads and web benches' city (``simulation.reads_city``), small, ending 2026-11-26."""
+    from gridpay.adapters.tariff_files import shipped_tariffs  # noqa: PLC0415
+    from gridpay.config import DEFAULT_OFFICES  # noqa: PLC0415
+    from gridpay.simulation.reads_city import build_reads_city  # noqa: PLC0415
+
+    return build_reads_city(
+        store,
+        clock,
+        accounts=accounts,
+        history_days=history_days,
+        newest_day=dt.date(2026, 11, 26),
+        seed=3,
+        office_names=DEFAULT_OFFICES,
+        tariff_files=shipped_tariffs(),
+    )

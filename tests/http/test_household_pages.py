@@ -114,6 +114,11 @@ def test_estimated_days_are_marked_and_tou_days_are_split_by_register(
     assert 'class="legend"' in page  # the registers' colours are explained
     for colour in ("#b3261e", "#e8871e", "#3a9a5b"):
         assert f'fill="{colour}"' in page
+    legend = page[page.index('class="legend"') : page.index("</ul>", page.index('class="legend"'))]
+    for name in ("尖峰", "高峰", "平段", "低谷"):  # the registers in the page's language
+        assert name in legend, legend
+    for name in ("sharp", "peak", "valley"):
+        assert f"</span>{name}<" not in legend, legend
 
 
 def test_language_and_large_type_are_switched_and_remembered(client: TestClient, town) -> None:  # type: ignore[no-untyped-def]

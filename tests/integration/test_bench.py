@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
-from gridpay.adapters.clock import SystemClock
+from gridpay.adapters.clock import FixedClock, SystemClock
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
-from gridpay.config import DEFAULT_OFFICES
+from gridpay.bootstrap import credit_policy
+from gridpay.config import DEFAULT_OFFICES, Settings
 from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
 from gridpay.entrypoints.cli.bench import settle_in_child
@@ -27,6 +28,7 @@ from gridpay.simulation.bench_repo import (
     fresh_database,
 )
 from tests.fakes import FakeClock
+from tests.helpers_accounts import small_reads_city
 
 ACCOUNTS = 400
 OPTIONS = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150)
@@ -297,23 +299,35 @@ def test_the_bench_settles_the_same_day_at_each_age_in_one_run(
     assert [a["age_days"] for a in report.as_dict()["ages"]] == [0, 2, 5]
 
 
-def test_the_reads_bench_times_account_show_and_a_statement_on_random_accounts(
-    db_url: str,
+def test_the_reads_bench_times_reads_with_their_cpu_and_statements_on_random_accounts(
+    db_url: str, clock: FakeClock
 ) -> None:
-    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, chunk_rows=150, history_days=40)
     store = SqlStore(db_url)
     try:
+        city = small_reads_city(store, clock, ACCOUNTS, 70)
+        settings = Settings()
         report = bench_reads.run_reads_bench(
-            store, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs(), samples=25
+            store,
+            store.engine,
+            FixedClock(bench_reads.as_of(city)),
+            credit_policy(settings),
+            city,
+            reused=False,
+            samples=25,
         )
     finally:
         store.dispose()
     assert report.month == "2026-10"  # a whole month inside the history
-    assert [r.name for r in report.reads] == ["account show", "statement 2026-10"]
+    assert [r.name for r in report.reads] == [
+        "account show",
+        "statement 2026-10",
+        "home page (reads)",
+    ]
     for read in report.reads:
-        assert len(read.seconds) == 25
+        assert len(read.seconds) == len(read.statements) == 25
         numbers = read.as_dict()
         assert 0 < numbers["p50_ms"] <= numbers["p95_ms"] <= numbers["p99_ms"] <= numbers["max_ms"]
+        assert numbers["statements_mean"] > 0 and numbers["cpu_mean_ms"] > 0
 
 
 def audit_ledger_ok(store: SqlStore) -> bool:

@@ -179,20 +179,34 @@ def current_session(store: Store, clock: Clock, settings: Settings, token: str |
     """The session of a cookie's token, or ``NotSignedIn`` (none, signed out, expired, idle)."""
     if not token:
         raise NotSignedIn("please sign in")
-    hashed = token_hash(token)
-    now = clock.now()
     with store.reader() as uow:
-        session = uow.household.session(hashed)
+        session = session_in(uow, clock, settings, token)
+    touch_if_due(store, clock, session)
+    return session
+
+
+def session_in(uow: UnitOfWork, clock: Clock, settings: Settings, token: str | None) -> Session:
+    """``current_session`` inside the caller's unit of work (a page then reads its session and
+    its data in one transaction); the caller calls ``touch_if_due`` after it."""
+    if not token:
+        raise NotSignedIn("please sign in")
+    session = uow.household.session(token_hash(token))
     if session is None:
         raise NotSignedIn("please sign in")
+    now = clock.now()
     idle = dt.timedelta(minutes=settings.household_session_idle_minutes)
     if session.expires_at <= now or session.last_seen_at + idle <= now:
         raise NotSignedIn("you were signed out after a while: please sign in again")
+    return session
+
+
+def touch_if_due(store: Store, clock: Clock, session: Session) -> None:
+    """Record that the session was used (at most once a minute: reads stay reads)."""
+    now = clock.now()
     if now - session.last_seen_at >= _TOUCH_EVERY:
         with store.unit_of_work() as uow:
-            uow.household.touch_session(hashed, now)
+            uow.household.touch_session(session.token_hash, now)
             uow.commit()
-    return session
 
 
 def sign_out(store: Store, clock: Clock, session: Session, *, everywhere: bool) -> int:

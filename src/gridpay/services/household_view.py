@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from gridpay import limits
+from gridpay.config import Settings
 from gridpay.domain.credit_policy import CreditState
 from gridpay.domain.household import (
     HomeFacts,
+    Session,
     UsageRow,
     days_of_credit,
     next_kwh_price_uyuan,
@@ -28,8 +30,9 @@ from gridpay.domain.payments import format_account_no
 from gridpay.domain.tariff import Tariff, tariff_in_force
 from gridpay.errors import InvalidInput, NotFound
 from gridpay.ports.clock import Clock
-from gridpay.ports.store import Store
+from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.credit import Policy, context, cut_window
+from gridpay.services.household_access import session_in, touch_if_due
 from gridpay.services.queries import TierPosition, TransferLine, tier_position
 
 # The recent pace (days of credit left, the next tier's day) is the average of this many days.
@@ -99,26 +102,47 @@ class Activity:
 
 
 def home(store: Store, clock: Clock, p: Policy, account_id: int, chart_days: int) -> Home:
+    _check_chart_days(chart_days)
+    with store.reader() as uow:
+        return _home_in(uow, clock, p, account_id, chart_days)
+
+
+def signed_in_home(
+    store: Store, clock: Clock, settings: Settings, p: Policy, token: str | None, chart_days: int
+) -> tuple[Session, Home]:
+    """The page households open most: the browser's session and its home in one read-only
+    transaction (on PostgreSQL each transaction is round trips of its own)."""
+    _check_chart_days(chart_days)
+    with store.reader() as uow:
+        session = session_in(uow, clock, settings, token)
+        view = _home_in(uow, clock, p, session.account_id, chart_days)
+    touch_if_due(store, clock, session)
+    return session, view
+
+
+def _check_chart_days(chart_days: int) -> None:
     if chart_days not in limits.household_chart_days:
         choices = ", ".join(str(d) for d in limits.household_chart_days)
         raise InvalidInput(f"the chart shows {choices} days")
+
+
+def _home_in(uow: UnitOfWork, clock: Clock, p: Policy, account_id: int, chart_days: int) -> Home:
     today = clock.today()
     yesterday = today - dt.timedelta(days=1)
     month_first = today.replace(day=1)
     # One read from the day before the earliest day any figure needs (a TOU day's energy is
     # the difference of two end-of-day register values).
     first = min(today - dt.timedelta(days=chart_days), month_first) - dt.timedelta(days=1)
-    with store.reader() as uow:
-        facts = uow.household.home_facts(account_id, today)
-        if facts is None:
-            raise NotFound(f"account {format_account_no(account_id)} does not exist")
-        usage = uow.household.usage_with_registers(account_id, first, yesterday)
-        latest = (
-            uow.queries.latest_usage(account_id, dt.date(today.year, 1, 1), yesterday)
-            if not usage
-            else None
-        )
-        tariffs = uow.registry.tariffs()
+    facts = uow.household.home_facts(account_id, today)
+    if facts is None:
+        raise NotFound(f"account {format_account_no(account_id)} does not exist")
+    usage = uow.household.usage_with_registers(account_id, first, yesterday)
+    latest = (
+        uow.queries.latest_usage(account_id, dt.date(today.year, 1, 1), yesterday)
+        if not usage
+        else None
+    )
+    tariffs = uow.registry.tariffs()
     days = _chart_days(usage, first)
     by_day = {d.day: d for d in days}
     last_day = days[-1].day if days else None

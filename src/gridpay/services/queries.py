@@ -121,7 +121,7 @@ class Statement:
 def account_show(store: Store, clock: Clock, account_no: str) -> AccountView:
     account_id = parse_account_no(account_no)
     today = clock.today()
-    with store.unit_of_work() as uow:
+    with store.reader() as uow:
         account = existing_account(uow, account_id)
         balance_fen = uow.ledger.balance_fen(account_id)
         # The last complete days: a day is settled after it ends.
@@ -175,7 +175,7 @@ def account_statement(store: Store, account_no: str, month: str) -> Statement:
     """
     account_id = parse_account_no(account_no)
     first_day, last_day = parse_month(month)
-    with store.unit_of_work() as uow:
+    with store.reader() as uow:
         account = existing_account(uow, account_id)
         opening_fen = uow.queries.net_before(account_id, first_day)
         closing_fen = uow.queries.net_before(account_id, last_day + dt.timedelta(days=1))

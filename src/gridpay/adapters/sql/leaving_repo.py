@@ -187,11 +187,15 @@ class SqlLeavingRepo:
         return sorted(rows, key=lambda r: (r.left_on, r.enrolment_id, r.entry_no))
 
     def refunds_due(self, limit: int) -> list[RefundDue]:
+        # Refunds are never a day's own charge or credit, so they are all in the small partial
+        # index of rare transfers: its predicate (written out, as SQLite matches it literally)
+        # and a range on its first column read that index instead of every transfer.
         rows = self.conn.execute(
             text(
                 "SELECT t.ref, a.account_no, a.name, t.amount_fen, t.day FROM transfers t "
                 "JOIN accounts a ON a.id = t.account_id "
-                "WHERE t.kind = 'refund' AND t.credit_account_id = :refunds "
+                f"WHERE t.account_id >= 0 AND {_RARE_TRANSFERS_OF_T} "
+                "AND t.kind = 'refund' AND t.credit_account_id = :refunds "
                 "AND NOT EXISTS (SELECT 1 FROM transfers p WHERE p.id = 'payout/' || t.ref) "
                 "AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.id = 'reversal/' || t.id) "
                 "ORDER BY t.seq LIMIT :n"
@@ -209,6 +213,8 @@ class SqlLeavingRepo:
             for r in rows
         ]
 
+
+_RARE_TRANSFERS_OF_T = schema.RARE_TRANSFERS.replace("(id,", "(t.id,")
 
 # The agreement that ended with a change of owner (the hand-over line's reason).
 _OWNER_CHANGE_JOIN = "LEFT JOIN owner_changes oc ON oc.old_enrolment_id = lv.enrolment_id "

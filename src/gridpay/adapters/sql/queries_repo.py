@@ -8,6 +8,9 @@
   days from the range's first to the account's last settled day at most), and every other
   transfer by the small partial index ix_transfers_rare_account_id_seq. No index on transfers
   leads with the account for every row: see ``schema.transfers``.
+- a balance on a day (a statement's opening and closing) from the cached balance, the account's
+  few non-charge transfers and two usage rows' ``ytd_charged_fen`` per calendar year
+  (``net_before``): the same few seeks for last month's statement as for one of years ago.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, case, func, or_, select, text
+from sqlalchemy import Connection, Select, bindparam, case, func, or_, select, text
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.archive_repo import SqlArchiveRepo, read_archived_transfers
-from gridpay.adapters.sql.settlement_repo import days_between, last_settled_days
-from gridpay.domain.ledger import charge_id, credit_id
+from gridpay.adapters.sql.db import as_date
+from gridpay.adapters.sql.settlement_repo import (
+    days_between,
+    last_settled_days,
+    newest_settled_day,
+)
+from gridpay.domain.ledger import TransferKind, charge_id, credit_id
 from gridpay.errors import NotFound
 from gridpay.ports.archive import ArchivedMonth
 
@@ -57,6 +65,8 @@ class SqlQueriesRepo:
         self.conn = conn
         self._last_settled: dict[int, dt.date | None] = {}
         self._archived: list[ArchivedMonth] | None = None
+        self._newest: dt.date | None | object = _UNREAD  # the newest settled day of anyone
+        self._ytd_rows: dict[tuple[int, dt.date], tuple[dt.date, int, int] | None] = {}
 
     def usage_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
         u = schema.daily_usage
@@ -64,8 +74,7 @@ class SqlQueriesRepo:
         return self._frame(stmt, USAGE_SCHEMA)
 
     def latest_usage(self, account_id: int, first_day: dt.date, last_day: dt.date) -> pl.DataFrame:
-        before = last_day + dt.timedelta(days=1)
-        newest = last_settled_days(self.conn, [account_id], before).get(account_id)
+        newest = self._last_row_day(account_id, last_day + dt.timedelta(days=1))
         if newest is None or newest < first_day:
             return pl.DataFrame(schema=USAGE_SCHEMA)
         return self._frame(self._usage_select(account_id, newest, newest), USAGE_SCHEMA)
@@ -103,12 +112,20 @@ class SqlQueriesRepo:
         return pl.concat([frame, *archived]).sort("day", "seq")
 
     def net_before(self, account_id: int, day: dt.date) -> int:
-        """The cached balance less what the transfers dated ``day`` or later moved: the
-        account's recent days only, never its whole history (``gridpay audit`` proves the cached
-        balance equal to the sum of every transfer)."""
+        """The cached balance less what the transfers dated ``day`` or later moved, in a few
+        seeks whatever the ledger's age (``gridpay audit`` proves every identity used):
+
+        - the cached balance equals the sum of every transfer;
+        - a settled day's charge-kind transfers (its own charge or credit and any true-ups) net
+          to its usage row's ``charge_fen`` (``usage_rows_match_charges``), and each usage row's
+          ``ytd_charged_fen`` is the previous row's of the same year plus its ``charge_fen``
+          (``ytd_charged_is_cumulative``): so the days' charges from ``day`` on are two rows'
+          difference per calendar year, never a walk over the days;
+        - every other transfer (payments, refunds, reversals...) is in the small partial index.
+        """
         t = schema.transfers
         la = schema.ledger_accounts
-        # One round trip: the cached balance and the later movements, each its own subquery.
+        # One round trip: the cached balance and the later non-charge movements.
         balance = (
             select(la.c.credits_posted_fen - la.c.debits_posted_fen)
             .where(la.c.id == account_id)
@@ -116,25 +133,77 @@ class SqlQueriesRepo:
         )
         rare = (
             select(func.coalesce(func.sum(_signed_amount(account_id)), 0))
-            .where(*_touches(account_id), text(schema.RARE_TRANSFERS_OF_TABLE), t.c.day >= day)
+            .where(
+                *_touches(account_id),
+                text(schema.RARE_TRANSFERS_OF_TABLE),
+                t.c.day >= day,
+                t.c.kind.not_in(_CHARGE_KINDS),
+            )
             .scalar_subquery()
         )
-        parts = [func.coalesce(balance, 0), rare]
+        balance_fen, rare_fen = (
+            int(v) for v in self.conn.execute(select(func.coalesce(balance, 0), rare)).one()
+        )
+        later_fen = rare_fen
         newest = self._last_settled_day(account_id)
+        archived = self._archived_overlapping(day, dt.date.max)
         if newest is not None and newest >= day:
-            charges = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
-                t.c.id.in_(_day_ids(account_id, day, newest)), t.c.day >= day
-            )
-            parts.append(charges.scalar_subquery())
-        balance_fen, *later = (int(v) for v in self.conn.execute(select(*parts)).one())
-        later_fen = sum(later)
-        for month in self._archived_overlapping(day, dt.date.max):
+            for first, last in _hot_ranges(day, newest, archived):
+                later_fen -= self._charged_between(account_id, first, last)
+        for month in archived:
             if month.month >= day:
                 later_fen += self._archived_net(month.month, account_id)
             else:
-                archived = _archived_lines(month.path, account_id)
-                later_fen += int(archived.filter(pl.col("day") >= day)["amount_fen"].sum())
+                lines = _archived_lines(month.path, account_id)
+                later_fen += int(lines.filter(pl.col("day") >= day)["amount_fen"].sum())
         return balance_fen - later_fen
+
+    def _charged_between(self, account_id: int, first_day: dt.date, last_day: dt.date) -> int:
+        """The sum of ``charge_fen`` of the account's usage rows from ``first_day`` to
+        ``last_day``: per calendar year, the last row's ``ytd_charged_fen`` less the first
+        row's, plus the first row's own ``charge_fen`` (a few seeks, not one per day)."""
+        total_fen = 0
+        for year in range(first_day.year, last_day.year + 1):
+            first = max(first_day, dt.date(year, 1, 1))
+            last = min(last_day, dt.date(year, 12, 31))
+            opening = self._first_row_from(account_id, first, last)
+            if opening is None:
+                continue
+            closing = self._last_row_to(account_id, last)
+            assert closing is not None and closing[0] >= opening[0], (opening, closing)
+            total_fen += closing[1] - opening[1] + opening[2]
+        return total_fen
+
+    def _first_row_from(
+        self, account_id: int, first: dt.date, last: dt.date
+    ) -> tuple[dt.date, int, int] | None:
+        """(day, ytd_charged_fen, charge_fen) of the account's first row in [first, last]."""
+        row = self._ytd_row(account_id, first)
+        if row is not None:
+            return row
+        # No row on ``first``: the next one starts a run (rows run without a gap from each
+        # run's start), found in the small partial index of run starts.
+        u = schema.daily_usage
+        start = self.conn.execute(
+            select(func.min(u.c.day)).where(
+                u.c.starts_run, u.c.account_id == account_id, u.c.day > first, u.c.day <= last
+            )
+        ).scalar()
+        start_day = as_date(start)
+        return None if start_day is None else self._ytd_row(account_id, start_day)
+
+    def _last_row_to(self, account_id: int, last: dt.date) -> tuple[dt.date, int, int] | None:
+        """(day, ytd_charged_fen, charge_fen) of the account's last row on or before ``last``."""
+        day = self._last_row_day(account_id, last + dt.timedelta(days=1))
+        return None if day is None else self._ytd_row(account_id, day)
+
+    def _ytd_row(self, account_id: int, day: dt.date) -> tuple[dt.date, int, int] | None:
+        # A statement asks for the newest row twice (opening and closing): read once.
+        key = (account_id, day)
+        if key not in self._ytd_rows:
+            row = self.conn.execute(_YTD_ROW, {"a": account_id, "d": day}).first()
+            self._ytd_rows[key] = None if row is None else (day, int(row[0]), int(row[1]))
+        return self._ytd_rows[key]
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -168,9 +237,24 @@ class SqlQueriesRepo:
     def _last_settled_day(self, account_id: int) -> dt.date | None:
         # Asked by several reads of one view: found once per unit of work (one transaction).
         if account_id not in self._last_settled:
-            found = last_settled_days(self.conn, [account_id]).get(account_id)
-            self._last_settled[account_id] = found
+            self._last_settled[account_id] = self._last_row_day(account_id, None)
         return self._last_settled[account_id]
+
+    def _last_row_day(self, account_id: int, before: dt.date | None) -> dt.date | None:
+        """The account's last settled day before ``before`` (default: ever). An account is
+        nearly always settled on the newest day: one seek there before the binary search."""
+        if self._newest is _UNREAD:
+            self._newest = newest_settled_day(self.conn)
+        newest = self._newest
+        if not isinstance(newest, dt.date):
+            return None
+        if before is not None:
+            newest = min(newest, before - dt.timedelta(days=1))
+        if self._ytd_row(account_id, newest) is not None:
+            return newest
+        return last_settled_days(self.conn, [account_id], newest + dt.timedelta(days=1)).get(
+            account_id
+        )
 
     def _transfer_select(self, account_id: int) -> Select:
         t = schema.transfers
@@ -213,6 +297,12 @@ class SqlQueriesRepo:
         return pl.DataFrame(data, schema=frame_schema, orient="row")
 
 
+_UNREAD = object()
+_CHARGE_KINDS = (TransferKind.CHARGE.value, TransferKind.CREDIT.value)
+_U = schema.daily_usage
+_YTD_ROW = select(_U.c.ytd_charged_fen, _U.c.charge_fen).where(
+    _U.c.day == bindparam("d"), _U.c.account_id == bindparam("a")
+)
 _SEQ = list(TRANSFER_LINE_SCHEMA).index("seq")
 _DAY = list(TRANSFER_LINE_SCHEMA).index("day")
 
@@ -242,6 +332,25 @@ def _instant(value: str) -> dt.datetime:
     """A stored instant as text (SQLite: naive UTC; PostgreSQL: with its offset)."""
     parsed = dt.datetime.fromisoformat(value)
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _hot_ranges(
+    first_day: dt.date, last_day: dt.date, archived: list[ArchivedMonth]
+) -> list[tuple[dt.date, dt.date]]:
+    """[first_day, last_day] less the archived months (whose totals are kept instead)."""
+    ranges = [(first_day, last_day)]
+    for month in archived:
+        kept = []
+        for first, last in ranges:
+            if month.last_day < first or month.month > last:
+                kept.append((first, last))
+                continue
+            if first < month.month:
+                kept.append((first, month.month - dt.timedelta(days=1)))
+            if month.last_day < last:
+                kept.append((month.last_day + dt.timedelta(days=1), last))
+        ranges = kept
+    return ranges
 
 
 def _day_ids(account_id: int, first_day: dt.date, last_day: dt.date) -> list[str]:

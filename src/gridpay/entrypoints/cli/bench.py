@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import typer
 from rich.table import Table
 
 from gridpay import bootstrap, limits
+from gridpay.adapters.clock import FixedClock
 from gridpay.adapters.dlt645.head_end import ClientOptions
 from gridpay.adapters.sql.db import masked_url
 from gridpay.adapters.tariff_files import shipped_tariffs
@@ -33,8 +36,14 @@ from gridpay.errors import InvalidInput
 from gridpay.simulation import bench
 from gridpay.simulation import bench_reads as bench_reads_module
 from gridpay.simulation.bench_headend import HeadEndBenchOptions, run_headend_bench
-from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
+from gridpay.simulation.bench_repo import BenchDatabase, bench_repo_for, fresh_database
 from gridpay.simulation.machine import describe_database, describe_machine
+from gridpay.simulation.reads_city import (
+    ReadsCity,
+    build_reads_city,
+    holds_other_data,
+    open_reads_city,
+)
 
 bench_app = typer.Typer(
     help="Benchmarks: a synthetic city settled end to end, against the engine's floor.",
@@ -136,6 +145,13 @@ def bench_settle(
         raise typer.Exit(1)
 
 
+CITY_DB_HELP = (
+    "A city to reuse, or to build and keep: a SQLite path or a PostgreSQL URL. The first run "
+    "builds the city there (an empty database) and keeps it; later runs measure it again "
+    "without building (--accounts and --history-days are then the city's own)."
+)
+
+
 @bench_app.command("reads")
 def bench_reads(
     accounts: int = typer.Option(bench.ACCOUNTS_DEFAULT, "--accounts", help="Accounts to build."),
@@ -148,41 +164,43 @@ def bench_reads(
     db: str | None = typer.Option(
         None, "--db", help="As for bench settle: a new SQLite path or a PostgreSQL URL."
     ),
+    city_db: str | None = typer.Option(None, "--city-db", help=CITY_DB_HELP),
     seed: int = typer.Option(bench.SEED_DEFAULT, "--seed", help="Seed of the city and sample."),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Build a city with its history, then time ``account show`` and a month's statement on
-    random accounts: p50/p95/p99."""
-    options = bench.BenchOptions(accounts=accounts, seed=seed, history_days=history_days)
-    with fresh_database(db, keep) as database:
+    """Time ``account show``, a month's statement and the home page's reads on random accounts
+    of a city with its history: p50/p95/p99, CPU and SQL statements per read."""
+    with city_database(city_db, db, keep) as database:
         err_console.print(f"bench database: {database.description}")
         built = bootstrap.build(db=database.url)
         try:
+            city, reused = ready_city(built, accounts, history_days, seed)
             machine = {**describe_machine(), **describe_database(built.store.engine)}
             report = bench_reads_module.run_reads_bench(
                 built.store,
-                bench_repo_for,
-                options,
-                built.settings.offices,
-                shipped_tariffs(),
+                built.store.engine,
+                FixedClock(bench_reads_module.as_of(city)),
+                built.credit,
+                city,
+                reused=reused,
                 samples=samples,
+                seed=seed,
                 machine=machine,
-                progress=RichProgress() if err_console.is_terminal else None,
-                on_phase=_print_phase,
             )
         finally:
             built.close()
-        if keep:
-            err_console.print(f"kept: --db '{masked_url(database.url)}'")
+        if keep or city_db:
+            err_console.print(f"kept: --city-db '{masked_url(database.url)}'")
     if as_json:
         print_json(report.as_dict())
         return
     table = Table(
         title=f"gridpay bench reads: {report.accounts:,} accounts, "
         f"{report.history_days} days of history"
+        + (" (city reused)" if report.reused else f" (built in {report.build_s:.0f} s)")
     )
-    for column in ("read", "samples", "p50", "p95", "p99", "max"):
+    for column in ("read", "samples", "p50", "p95", "p99", "max", "CPU mean", "statements"):
         table.add_column(column, justify="left" if column == "read" else "right")
     for read in report.reads:
         row = read.as_dict()
@@ -190,10 +208,51 @@ def bench_reads(
             read.name,
             f"{row['samples']:,}",
             *(f"{row[k]:.1f} ms" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+            f"{row['cpu_mean_ms']:.2f} ms",
+            f"{row['statements_mean']:.1f}",
         )
     console.print(table)
     for key, value in report.machine.items():
         console.print(f"{key}: {value}")
+
+
+@contextmanager
+def city_database(city_db: str | None, db: str | None, keep: bool) -> Iterator[BenchDatabase]:
+    """The database the reads and web benches measure: ``--city-db`` (kept), or a fresh one."""
+    if city_db is None:
+        with fresh_database(db, keep) as database:
+            yield database
+        return
+    url = city_db if "://" in city_db else f"sqlite:///{city_db}"
+    yield BenchDatabase(url, f"city {masked_url(url)}")
+
+
+def ready_city(
+    built: bootstrap.App, accounts: int, history_days: int, seed: int
+) -> tuple[ReadsCity, bool]:
+    """The city already in the database (reused: True), or one built there now."""
+    found = open_reads_city(built.store)
+    if found is not None:
+        err_console.print(
+            f"reusing the city: {found.accounts:,} accounts, {found.history_days} days "
+            f"to {found.newest_day}"
+        )
+        return found, True
+    if holds_other_data(built.store):
+        raise InvalidInput("the database holds gridpay data but no bench city: give an empty one")
+    city = build_reads_city(
+        built.store,
+        built.clock,
+        accounts=accounts,
+        history_days=history_days,
+        newest_day=bench.DAY_DEFAULT,
+        seed=seed,
+        office_names=built.settings.offices,
+        tariff_files=shipped_tariffs(),
+        progress=RichProgress() if err_console.is_terminal else None,
+    )
+    err_console.print(f"built the city in {city.build_s:.0f} s")
+    return city, False
 
 
 def _parse_ages(text: str | None) -> tuple[int, ...]:

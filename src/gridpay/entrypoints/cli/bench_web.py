@@ -1,6 +1,7 @@
 """CLI: ``gridpay bench web`` — the households' home page under a real load generator.
 
-Builds a synthetic city with days of usage in a fresh database, signs in random accounts (their
+Builds a synthetic city with days of usage in a fresh database (``simulation.reads_city``, made
+inside the database; or reuses one kept with ``--city-db``), signs in random accounts (their
 sessions written as the code page leaves them), starts ``gridpay serve`` on a loopback port and
 drives ``/home`` with wrk (a Lua script gives each request a random session's cookie). Prints
 pages/s and latency percentiles beside the floor: the same page's work without HTTP.
@@ -24,20 +25,16 @@ import typer
 
 from gridpay import bootstrap
 from gridpay.adapters.clock import FixedClock
-from gridpay.adapters.tariff_files import shipped_tariffs
-from gridpay.config import DEFAULT_OFFICES, Settings
-from gridpay.entrypoints.cli._common import RichProgress, console, print_json
-from gridpay.entrypoints.cli.bench import bench_app
+from gridpay.adapters.sql.db import masked_url
+from gridpay.config import Settings
+from gridpay.entrypoints.cli._common import console, print_json
+from gridpay.entrypoints.cli.bench import CITY_DB_HELP, bench_app, city_database, ready_city
 from gridpay.entrypoints.http.household_chart import chart_svg
 from gridpay.entrypoints.http.household_text import Words
 from gridpay.errors import InvalidInput
-from gridpay.simulation.bench_repo import bench_repo_for, fresh_database
-from gridpay.simulation.bench_web import build_web_city, measure_floor, open_sessions
+from gridpay.simulation.bench_reads import as_of
+from gridpay.simulation.bench_web import measure_floor, open_sessions
 from gridpay.simulation.machine import describe_database, describe_machine
-
-NEWEST_DAY = dt.date(2026, 11, 26)
-# The morning after the newest settled day, 09:00 in Shanghai.
-AS_OF = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
 
 _LUA = """
 local tokens = {}
@@ -71,6 +68,7 @@ def bench_web(
         help="A SQLite path that does not exist yet, or a PostgreSQL URL (a fresh schema is "
         "made in it). Default: a temporary SQLite file. Never the configured database.",
     ),
+    city_db: str | None = typer.Option(None, "--city-db", help=CITY_DB_HELP),
     sessions: int = typer.Option(2_000, "--sessions", help="Signed-in random accounts."),
     duration_s: int = typer.Option(30, "--duration", help="Seconds of load."),
     connections: int = typer.Option(16, "--connections", help="wrk's open connections."),
@@ -80,38 +78,25 @@ def bench_web(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The household home page for random signed-in accounts under wrk: p95 and pages/s."""
-    if not 1 <= history_days <= 366:
-        raise InvalidInput("--history-days must be 1 to 366")
+    if history_days < 1:
+        raise InvalidInput("--history-days must be 1 or more")
     wrk = shutil.which("wrk")
     if wrk is None:
         raise InvalidInput("wrk is not installed (apt-get install wrk)")
-    with fresh_database(db, keep) as database:
+    with city_database(city_db, db, keep) as database:
         settings = replace(Settings(), database_url=database.url, environment="drill")
-        g = bootstrap.build(settings, clock=FixedClock(AS_OF))
+        g = bootstrap.build(settings)
         try:
-            progress = RichProgress()
-            city = build_web_city(
-                g.store,
-                g.clock,
-                lambda uow: bench_repo_for(uow).insert_usage,
-                accounts=accounts,
-                history_days=history_days,
-                newest_day=NEWEST_DAY,
-                seed=seed,
-                office_names=list(DEFAULT_OFFICES),
-                tariff_files=shipped_tariffs(),
-                progress=progress,
-            )
-            with g.store.unit_of_work() as uow:
-                bench_repo_for(uow).analyze()
-                uow.commit()
-            tokens = open_sessions(g.store, g.clock, city.account_ids, sessions, seed, 30)
+            city, reused = ready_city(g, accounts, history_days, seed)
+            clock = FixedClock(as_of(city))
+            ids = list(city.account_ids)
+            tokens = open_sessions(g.store, clock, ids, sessions, seed, 30)
             words = Words("zh")
             floor = measure_floor(
                 g.store,
-                g.clock,
+                clock,
                 g.credit,
-                city.account_ids,
+                ids,
                 floor_pages,
                 seed,
                 render=lambda view: chart_svg(view.chart, view.chart_days, words),  # type: ignore[attr-defined]
@@ -119,12 +104,15 @@ def bench_web(
             machine = {**describe_machine(), **describe_database(g.store.engine)}
         finally:
             g.close()
-        load = _load(wrk, database.url, tokens, duration_s, connections, seed)
+        load = _load(wrk, database.url, tokens, duration_s, connections, seed, as_of(city))
+        if keep or city_db:
+            console.print(f"kept: --city-db '{masked_url(database.url)}'")
     report = {
-        "accounts": accounts,
-        "history_days": history_days,
-        "usage_rows": city.usage_rows,
+        "accounts": city.accounts,
+        "history_days": city.history_days,
+        "usage_rows": city.accounts * city.history_days,
         "build_s": round(city.build_s, 1),
+        "reused": reused,
         "database": database.description,
         "sessions": len(tokens),
         "floor_pages_per_s": round(floor.pages_per_s, 1),
@@ -143,7 +131,13 @@ def bench_web(
 
 
 def _load(
-    wrk: str, url: str, tokens: list[str], duration_s: int, connections: int, seed: int
+    wrk: str,
+    url: str,
+    tokens: list[str],
+    duration_s: int,
+    connections: int,
+    seed: int,
+    now: dt.datetime,
 ) -> dict[str, object]:
     """``gridpay serve`` in its own process, wrk against it; the server's view of the run."""
     folder = Path(tempfile.mkdtemp(prefix="gridpay-bench-web-"))
@@ -155,7 +149,7 @@ def _load(
         env = {
             **os.environ,
             "GRIDPAY_DATABASE_URL": url,
-            "GRIDPAY_NOW": AS_OF.isoformat(),
+            "GRIDPAY_NOW": now.isoformat(),
         }
         env.pop("GRIDPAY_CONFIG", None)
         server = subprocess.Popen(

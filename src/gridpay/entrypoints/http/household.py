@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from importlib.resources import files
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from gridpay import limits
-from gridpay.domain.household import mask_phone
+from gridpay import bootstrap, limits
+from gridpay.domain.household import Session, mask_phone
 from gridpay.domain.money import format_fen, format_kwh
 from gridpay.domain.payments import format_account_no
 from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.entrypoints.http.household_chart import REGISTER_COLOURS, chart_svg
 from gridpay.entrypoints.http.household_web import (
+    SESSION_COOKIE,
     check_csrf,
     error_page,
     render,
@@ -32,10 +34,10 @@ from gridpay.entrypoints.http.household_web import (
     to_sign_in,
     words_of,
 )
-from gridpay.errors import GridpayError, NotFound
+from gridpay.errors import GridpayError, NotFound, NotSignedIn
 from gridpay.services.household_access import set_access, trusted_contacts
-from gridpay.services.household_view import activity, home, statement_months
-from gridpay.services.queries import account_statement, parse_month
+from gridpay.services.household_view import activity, signed_in_home, statement_months
+from gridpay.services.queries import Statement, account_statement, parse_month
 
 router = APIRouter(tags=["households"])
 
@@ -63,19 +65,21 @@ def home_page(
     request: Request,
     days: Annotated[int, Query(description="chart days: 30, 90 or 365")] = 30,
 ) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
     g = gridpay_of(request)
+    token = request.cookies.get(SESSION_COOKIE)
     try:
-        view = home(g.store, g.clock, g.credit, signed[0].account_id, days)
+        # The session and the page's reads in one read-only transaction.
+        session, view = signed_in_home(g.store, g.clock, g.settings, g.credit, token, days)
+    except NotSignedIn:
+        return to_sign_in()
     except GridpayError as exc:
-        return error_page(request, "error.html.j2", exc, signed=signed)
+        failed = exc  # shown on the error page, for a signed-in household only
+        return signed_page(request, lambda signed, g: _raise(failed))
     words = words_of(request)
     return render(
         request,
         "home.html.j2",
-        signed=signed,
+        signed=(session, token or ""),
         view=view,
         chart=chart_svg(view.chart, view.chart_days, words),
         chart_choices=limits.household_chart_days,
@@ -85,35 +89,104 @@ def home_page(
 
 @router.get("/activity", response_class=HTMLResponse, summary="Payments, refunds, messages")
 def activity_page(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
-    g = gridpay_of(request)
-    found = activity(g.store, signed[0].account_id)
-    zone = ZoneInfo(g.settings.time_zone)
-    return render(request, "activity.html.j2", signed=signed, found=found, zone=zone)
+    def page(signed: Signed, g: bootstrap.App) -> Response:
+        found = activity(g.store, signed[0].account_id)
+        zone = ZoneInfo(g.settings.time_zone)
+        return render(request, "activity.html.j2", signed=signed, found=found, zone=zone)
+
+    return signed_page(request, page)
 
 
 @router.get("/statements", response_class=HTMLResponse, summary="The monthly statements")
 def statements_page(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
-    g = gridpay_of(request)
-    return render(request, "statements.html.j2", signed=signed, months=statement_months(g.clock))
+    return signed_page(
+        request,
+        lambda signed, g: render(
+            request, "statements.html.j2", signed=signed, months=statement_months(g.clock)
+        ),
+    )
 
 
 @router.get("/statements/{month}.csv", summary="A month's statement as CSV")
 def statement_csv(request: Request, month: str) -> Response:
+    return signed_page(request, lambda signed, g: _csv(_statement_of(g, signed, month)))
+
+
+@router.get("/statements/{month}", response_class=HTMLResponse, summary="A month's statement")
+def statement_page(request: Request, month: str) -> Response:
+    return signed_page(
+        request,
+        lambda signed, g: render(
+            request, "statement.html.j2", signed=signed, found=_statement_of(g, signed, month)
+        ),
+    )
+
+
+@router.get("/settings", response_class=HTMLResponse, summary="Family access, sign out")
+def settings_page(request: Request) -> Response:
+    return signed_page(
+        request,
+        lambda signed, g: render(
+            request, "settings.html.j2", signed=signed, error=None, **_settings_of(g, signed)
+        ),
+    )
+
+
+@router.post("/settings/access", summary="Give or take back a family contact's read access")
+def settings_access(
+    request: Request,
+    phone: Annotated[str, Form(max_length=32)],
+    allow: Annotated[str, Form(max_length=1, pattern="^[01]$")],
+    csrf: Annotated[str | None, Form(max_length=128)] = None,
+) -> Response:
+    def change(signed: Signed, g: bootstrap.App) -> Response:
+        check_csrf(request, csrf, signed[1])
+        set_access(g.store, g.clock, signed[0], phone, allow=allow == "1")
+        return RedirectResponse("/settings", status_code=303)
+
+    return signed_page(request, change, "settings.html.j2", _settings_of)
+
+
+# --- what the pages share -------------------------------------------------------------------
+
+Signed = tuple[Session, str]
+
+
+def signed_page(
+    request: Request,
+    page: Callable[[Signed, bootstrap.App], Response],
+    error_template: str = "error.html.j2",
+    error_values: Callable[[bootstrap.App, Signed], dict[str, Any]] | None = None,
+) -> Response:
+    """A page for the signed-in household only: to the sign-in page without a session; the
+    error template (with ``error_values``) and the error's status when the page raises."""
     signed = signed_in(request)
     if signed is None:
         return to_sign_in()
     g = gridpay_of(request)
     try:
-        parse_month(month)
-        found = account_statement(g.store, format_account_no(signed[0].account_id), month)
+        return page(signed, g)
     except GridpayError as exc:
-        return error_page(request, "error.html.j2", exc, signed=signed)
+        values = error_values(g, signed) if error_values is not None else {}
+        return error_page(request, error_template, exc, signed=signed, **values)
+
+
+def _raise(exc: GridpayError) -> Response:
+    raise exc
+
+
+def _statement_of(g: bootstrap.App, signed: Signed, month: str) -> Statement:
+    parse_month(month)
+    return account_statement(g.store, format_account_no(signed[0].account_id), month)
+
+
+def _settings_of(g: bootstrap.App, signed: Signed) -> dict[str, Any]:
+    session = signed[0]
+    contacts = trusted_contacts(g.store, session) if not session.read_only else []
+    return {"contacts": contacts, "phone_masked": mask_phone(session.phone)}
+
+
+def _csv(found: Statement) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["day", "kind", "amount_yuan", "balance_yuan", "energy_kwh", "channel"])
@@ -138,61 +211,3 @@ def statement_csv(request: Request, month: str) -> Response:
             "cache-control": "no-store",
         },
     )
-
-
-@router.get("/statements/{month}", response_class=HTMLResponse, summary="A month's statement")
-def statement_page(request: Request, month: str) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
-    g = gridpay_of(request)
-    try:
-        parse_month(month)
-        found = account_statement(g.store, format_account_no(signed[0].account_id), month)
-    except GridpayError as exc:
-        return error_page(request, "error.html.j2", exc, signed=signed)
-    return render(request, "statement.html.j2", signed=signed, found=found)
-
-
-@router.get("/settings", response_class=HTMLResponse, summary="Family access, sign out")
-def settings_page(request: Request) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
-    g = gridpay_of(request)
-    contacts = trusted_contacts(g.store, signed[0]) if not signed[0].read_only else []
-    return render(
-        request,
-        "settings.html.j2",
-        signed=signed,
-        contacts=contacts,
-        error=None,
-        phone_masked=mask_phone(signed[0].phone),
-    )
-
-
-@router.post("/settings/access", summary="Give or take back a family contact's read access")
-def settings_access(
-    request: Request,
-    phone: Annotated[str, Form(max_length=32)],
-    allow: Annotated[str, Form(max_length=1, pattern="^[01]$")],
-    csrf: Annotated[str | None, Form(max_length=128)] = None,
-) -> Response:
-    signed = signed_in(request)
-    if signed is None:
-        return to_sign_in()
-    g = gridpay_of(request)
-    try:
-        check_csrf(request, csrf, signed[1])
-        set_access(g.store, g.clock, signed[0], phone, allow=allow == "1")
-    except GridpayError as exc:
-        contacts = trusted_contacts(g.store, signed[0]) if not signed[0].read_only else []
-        return error_page(
-            request,
-            "settings.html.j2",
-            exc,
-            signed=signed,
-            contacts=contacts,
-            phone_masked=mask_phone(signed[0].phone),
-        )
-    return RedirectResponse("/settings", status_code=303)

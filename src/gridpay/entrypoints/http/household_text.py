@@ -53,6 +53,10 @@ ZH: dict[str, str] = {
     "chart_title": "每日用电",
     "days_choice": "{days}天",
     "estimated": "估算",
+    "register_sharp": "尖峰",
+    "register_peak": "高峰",
+    "register_flat": "平段",
+    "register_valley": "低谷",
     "estimated_note": "带斜线的柱为估算用电（电表当日未抄到），抄到后会自动更正。",
     "tier_title": "阶梯位置",
     "tier_sentence": "本年度已用 {ytd} / {to} 千瓦时（第{tier}档）——下一度电 {price} 元。",
@@ -144,6 +148,10 @@ EN: dict[str, str] = {
     "chart_title": "Daily use",
     "days_choice": "{days} days",
     "estimated": "estimated",
+    "register_sharp": "sharp",
+    "register_peak": "peak",
+    "register_flat": "flat",
+    "register_valley": "valley",
     "estimated_note": (
         "Hatched bars are estimated days (the meter was not read); they are corrected once it is."
     ),
