@@ -264,6 +264,12 @@ class Checker:
         self.seen["notices_on_estimates"] = sum(
             key.startswith("arrears_estimated/") for _, _, key in self.gateway.sent
         )
+        # The messages the credit invariants are about, counted from what the gateway sent.
+        sent = Counter(key.split("/", 1)[0] for _, _, key in self.gateway.sent)
+        self.seen["warnings"] = sent["warning"]
+        self.seen["arrears_notices"] = sent["arrears"]
+        self.seen["second_notices"] = sent["cut_soon"]
+        self.seen["restored_messages"] = sent["restored"]
 
     def no_charge_outside_an_agreement(self, day: dt.date) -> None:
         """Every (account, day) that revenue kept money for, among those moved today, lies

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gridpay import limits
+from gridpay.config import NOMINAL_VOLTAGE_V
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, SYSTEM_LEDGER_BASE
 from gridpay.domain.payments import format_account_no
 from gridpay.errors import AuditFailed, InvalidInput
@@ -75,11 +76,14 @@ def audit(
     *,
     days: int | None = 1,
     progress: Progress | None = None,
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V,
 ) -> AuditReport:
     """Run ``checks`` over one snapshot; never writes.
 
     Default checks: ``LEDGER_CHECKS``, ``SETTLEMENT_CHECKS``, then re-pricing the last ``days``
-    settled days (all of them if None), with ``progress`` over the days.
+    settled days (all of them if None), with ``progress`` over the days. Re-pricing must use
+    the ``nominal_voltage_v`` the settlement used (the setting of that name): the voltage bounds
+    a plausible day's energy, so another one quarantines or accepts other readings.
     """
     if days is not None and days < 1:
         raise InvalidInput(f"days must be 1 or more (got {days})")
@@ -87,7 +91,7 @@ def audit(
         checks = (
             *LEDGER_CHECKS,
             *SETTLEMENT_CHECKS,
-            repricing_check(days, progress or NullProgress()),
+            repricing_check(days, progress or NullProgress(), nominal_voltage_v),
         )
     started = time.perf_counter()
     results = []
@@ -241,10 +245,13 @@ def accounts_that_left_are_settled_up(uow: UnitOfWork) -> CheckResult:
 
 
 def charges_match_readings_and_tariff(
-    uow: UnitOfWork, days: int | None = 1, progress: Progress | None = None
+    uow: UnitOfWork,
+    days: int | None = 1,
+    progress: Progress | None = None,
+    nominal_voltage_v: int = NOMINAL_VOLTAGE_V,
 ) -> CheckResult:
-    """Re-price the last ``days`` settled days (all if None) with the settlement kernel and
-    compare with what is stored.
+    """Re-price the last ``days`` settled days (all if None) with the settlement kernel, at
+    the settlement's ``nominal_voltage_v``, and compare with what is stored.
 
     Each day is re-priced in one set-based pass over all of its accounts (``reprice_in``), and
     costs about as much as settling it; ``progress`` moves once per day.
@@ -257,7 +264,7 @@ def charges_match_readings_and_tariff(
     progress.start("re-pricing settled days", total=len(settled))
     try:
         for day in settled:
-            result = reprice_in(uow, day)
+            result = reprice_in(uow, day, nominal_voltage_v=nominal_voltage_v)
             rows += result.rows_checked
             failed.update(result.mismatched_account_ids)
             if result.mismatched_account_ids:
@@ -305,11 +312,13 @@ def days_fully_settled(uow: UnitOfWork) -> CheckResult:
     )
 
 
-def repricing_check(days: int | None, progress: Progress) -> AuditCheck:
+def repricing_check(
+    days: int | None, progress: Progress, nominal_voltage_v: int = NOMINAL_VOLTAGE_V
+) -> AuditCheck:
     """``charges_match_readings_and_tariff`` over the last ``days`` settled days."""
 
     def check(uow: UnitOfWork) -> CheckResult:
-        return charges_match_readings_and_tariff(uow, days, progress)
+        return charges_match_readings_and_tariff(uow, days, progress, nominal_voltage_v)
 
     return check
 

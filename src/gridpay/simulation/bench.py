@@ -57,7 +57,7 @@ class BenchRepo(Protocol):
     def charges_for_day(self, day: dt.date) -> tuple[int, int]: ...
 
     def insert_history(
-        self, day: dt.date, template_day: dt.date, created_at: dt.datetime
+        self, first_day: dt.date, last_day: dt.date, template_day: dt.date, created_at: dt.datetime
     ) -> int: ...
 
     def mark_history_start(self, day: dt.date) -> None: ...
@@ -319,27 +319,40 @@ def add_history(
     to_age: int,
     progress: Progress | None = None,
 ) -> int:
-    """Add the days ``from_age + 1`` to ``to_age`` before the prior day, oldest first, each
-    made inside the database from the prior day's rows (a usage row and a charge per account):
-    a year of history in minutes, where posting it from Python took hours."""
+    """Add the days ``from_age + 1`` to ``to_age`` before the prior day, oldest first, made
+    inside the database from the prior day's rows (a usage row and a charge per account), a
+    calendar month per statement and transaction: a year of history in minutes, where posting
+    it from Python took hours."""
     progress = progress or NullProgress()
     day_before = day - dt.timedelta(days=1)
     written = 0
     progress.start(f"history: days {from_age + 1}-{to_age} before", to_age - from_age)
     try:
-        for back in range(to_age, from_age, -1):
+        first = day_before - dt.timedelta(days=to_age)
+        last = day_before - dt.timedelta(days=from_age + 1)
+        for start, end in _month_spans(first, last):
             with store.unit_of_work() as uow:
                 repo = bench_repo_for(uow)
-                written += repo.insert_history(
-                    day_before - dt.timedelta(days=back), day_before, clock.now()
-                )
-                if back == to_age:
-                    repo.mark_history_start(day_before - dt.timedelta(days=back))
+                written += repo.insert_history(start, end, day_before, clock.now())
+                if start == first:
+                    repo.mark_history_start(first)
                 uow.commit()
-            progress.advance(1)
+            progress.advance((end - start).days + 1)
     finally:
         progress.finish()
     return written
+
+
+def _month_spans(first: dt.date, last: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """``first`` to ``last`` cut at month ends: (first day, last day) of each piece."""
+    spans = []
+    start = first
+    while start <= last:
+        next_month = (start.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        end = min(last, next_month - dt.timedelta(days=1))
+        spans.append((start, end))
+        start = end + dt.timedelta(days=1)
+    return spans
 
 
 def floor_frames(accounts: pl.Series, day: dt.date, created_at: dt.datetime) -> pl.DataFrame:

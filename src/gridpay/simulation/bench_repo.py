@@ -67,37 +67,65 @@ class SqlBenchRepo:
         return bulk_insert(self.conn, "readings", readings)
 
     def analyze(self) -> None:
-        """Fresh planner statistics, as a running database's autovacuum would keep them."""
-        self.conn.exec_driver_sql("ANALYZE")
+        """Fresh planner statistics, as a running database's autovacuum would keep them. On
+        PostgreSQL also a VACUUM: a ledger a year old has had its past months vacuumed long
+        ago, while a history just bulk-loaded would have autovacuum start on its partitions
+        (and the balances' dead row versions) in the middle of the measured settlement."""
+        if dialect(self.conn) != "postgresql":
+            self.conn.exec_driver_sql("ANALYZE")
+            return
+        # VACUUM cannot run inside the unit of work's transaction: a connection of its own.
+        with self.conn.engine.connect() as own:
+            own.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
-    def insert_history(self, day: dt.date, template_day: dt.date, created_at: dt.datetime) -> int:
-        """One earlier day of the city's history, made inside the database from the template
-        day's usage rows: a usage row and a charge transfer per account (the amount
-        ``floor_frames`` uses), with the cached balances moved by the same sums. Returns the
-        charges written. Rows of ``day`` must not exist yet."""
-        pad = (
-            "lpad(account_id::text, 10, '0')"
-            if dialect(self.conn) == "postgresql"
-            else "printf('%010d', account_id)"
-        )
-        amount = "((account_id % 997 + 1) * 10)"
+    def insert_history(
+        self, first_day: dt.date, last_day: dt.date, template_day: dt.date, created_at: dt.datetime
+    ) -> int:
+        """The days ``first_day`` to ``last_day`` of the city's history, made inside the
+        database from the template day's usage rows: a usage row and a charge transfer per
+        account and day (the amount ``floor_frames`` uses), day by day in key order, with the
+        cached balances moved once by the days' sums (one update per account however many
+        days, as a ledger vacuumed between nights holds them). Returns the charges written.
+        Rows of those days must not exist yet."""
+        postgresql = dialect(self.conn) == "postgresql"
+        pad = "lpad(u.account_id::text, 10, '0')" if postgresql else "printf('%010d', u.account_id)"
+        amount = "((u.account_id % 997 + 1) * 10)"
         at = created_at.astimezone(dt.UTC)
-        if dialect(self.conn) == "sqlite":
+        if not postgresql:
             at = at.replace(tzinfo=None)  # stored as naive UTC text, as the column type writes it
-        params = {"d": day, "t": template_day, "at": at, "revenue": REVENUE_ID}
+        days_count = (last_day - first_day).days + 1
+        params = {
+            "a": first_day,
+            "b": last_day,
+            "t": template_day,
+            "at": at,
+            "revenue": REVENUE_ID,
+            "n": days_count,
+        }
+        if postgresql:
+            days = (
+                "(SELECT CAST(g AS date) AS d, to_char(g, 'YYYY-MM-DD') AS dtext "
+                "FROM generate_series(CAST(:a AS date), CAST(:b AS date), interval '1 day') g)"
+            )
+        else:
+            days = (
+                "(WITH RECURSIVE s(d) AS (SELECT :a UNION ALL SELECT date(d, '+1 day') FROM s "
+                "WHERE d < :b) SELECT d, d AS dtext FROM s)"
+            )
         usage_columns = [c.name for c in schema.daily_usage.columns]
         copied = {
-            "day": ":d",
+            "day": "g.d",
             "charge_fen": amount,
             "energy_wh": f"({amount} * 2)",
-            "starts_run": "false" if dialect(self.conn) == "postgresql" else "0",
+            "starts_run": "false" if postgresql else "0",
             "run_id": "NULL",
         }
         self.conn.execute(
             text(
                 f"INSERT INTO daily_usage ({', '.join(usage_columns)}) SELECT "
-                + ", ".join(copied.get(c, c) for c in usage_columns)
-                + " FROM daily_usage WHERE day = :t"
+                + ", ".join(copied.get(c, f"u.{c}") for c in usage_columns)
+                + f" FROM {days} g CROSS JOIN daily_usage u WHERE u.day = :t "
+                "ORDER BY g.d, u.account_id"
             ),
             params,
         )
@@ -105,23 +133,24 @@ class SqlBenchRepo:
             text(
                 "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, "
                 "kind, account_id, day, created_at) "
-                f"SELECT 'charge/' || :dtext || '/' || {pad}, account_id, :revenue, {amount}, "
-                f"'charge', account_id, :d, :at FROM daily_usage WHERE day = :t"
+                f"SELECT 'charge/' || g.dtext || '/' || {pad}, u.account_id, :revenue, {amount}, "
+                f"'charge', u.account_id, g.d, :at FROM {days} g CROSS JOIN daily_usage u "
+                "WHERE u.day = :t ORDER BY g.d, u.account_id"
             ),
-            {**params, "dtext": day.isoformat()},
+            params,
         ).rowcount
         self.conn.execute(
             text(
                 "UPDATE ledger_accounts SET debits_posted_fen = debits_posted_fen + "
-                "((id % 997 + 1) * 10) WHERE id IN (SELECT account_id FROM daily_usage "
+                "((id % 997 + 1) * 10) * :n WHERE id IN (SELECT account_id FROM daily_usage "
                 "WHERE day = :t)"
             ),
             params,
         )
         self.conn.execute(
             text(
-                "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + "
-                f"(SELECT coalesce(sum({amount}), 0) FROM daily_usage WHERE day = :t) "
+                "UPDATE ledger_accounts SET credits_posted_fen = credits_posted_fen + :n * "
+                f"(SELECT coalesce(sum({amount}), 0) FROM daily_usage u WHERE u.day = :t) "
                 "WHERE id = :revenue"
             ),
             params,

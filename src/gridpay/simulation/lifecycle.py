@@ -937,7 +937,9 @@ class _Life:
         self.summary.sample_messages = samples
         self.summary.end_balances_fen = sorted(balances["balance_fen"].to_list())
         with self._timed("audit"):
-            self.summary.audit = audit(self.store)
+            self.summary.audit = audit(
+                self.store, nominal_voltage_v=self.settings.nominal_voltage_v
+            )
 
 
 def _reaction(habit: str, kind: MessageKind) -> str | None:

@@ -76,7 +76,10 @@ def audit(
     """Prove the books balance; exits non-zero naming the accounts if anything fails."""
     with gridpay_app() as g:
         report = audit_service.audit(
-            g.store, days=None if all_days else days, progress=RichProgress()
+            g.store,
+            days=None if all_days else days,
+            progress=RichProgress(),
+            nominal_voltage_v=g.settings.nominal_voltage_v,
         )
     if as_json:
         print_json(audit_json(report))
