@@ -1,4 +1,4 @@
-"""Migration 0020: a pushed receipt finds its message through an index, up and down."""
+"""Migration 0018: a pushed receipt finds its message through an index, up and down."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_the_provider_ref_index_comes_and_goes_with_the_migration(db_url: str) -
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
-        for target, present in (("0020", True), ("0017", False), ("0020", True)):
+        for target, present in (("0018", True), ("0017", False), ("0018", True)):
             with store.engine.begin() as conn:
                 config.attributes["connection"] = conn
                 if target == "0017":

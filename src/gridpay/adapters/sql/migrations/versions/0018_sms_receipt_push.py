@@ -3,7 +3,7 @@
 - ``ix_messages_provider_ref``: a pushed receipt names its message by the provider's id
   (Alibaba Cloud's ``biz_id``); without the index every push would read the whole outbox.
 
-Revision ID: 0020
+Revision ID: 0018
 Revises: 0017
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0020"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
