@@ -412,6 +412,10 @@ partner_nonce_prune_every = 1_000
 # Default limits of a new partner (``gridpay partners add``), in fen.
 partner_payment_amount_fen_max_default = 500_000  # 5,000.00 yuan
 partner_day_amount_fen_max_default = 100_000_000  # 1,000,000.00 yuan
+# How long a server process answers from its copy of a partner (secret, suspension, limits)
+# before reading it again: a suspension, a new secret or new limits set from another process
+# (`gridpay partners suspend`) take effect within this; in the same process at once.
+partner_cache_s = 1.0
 # A partner's request body (a payment is a few hundred bytes).
 partner_body_bytes_max = 4_096
 # A reconciliation statement: rows in one file; who confirms a line.

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gridpay import limits
@@ -45,7 +49,7 @@ from gridpay.domain.partners import (
     parse_signature,
 )
 from gridpay.domain.payments import Reverse, TakePayment, parse_account_no
-from gridpay.domain.registry import BillingMode
+from gridpay.domain.registry import Account, BillingMode
 from gridpay.errors import (
     Conflict,
     Forbidden,
@@ -86,6 +90,57 @@ class AccountView:
     name_masked: str
     balance_fen: int
     prepaid: bool
+
+
+class PartnerCache:
+    """Partners as one process last read them, each for ``limits.partner_cache_s``.
+
+    Every signed request needs its partner (the secret, suspension, limits); reading it once a
+    second instead of once a request takes a statement off every payment. A change made through
+    this module forgets the partner here at once; one made by another process (the CLI beside a
+    running server) is seen within ``ttl_s``.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = limits.partner_cache_s,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.monotonic_s = monotonic_s  # replaceable: tests move it
+        self._partners: dict[str, tuple[float, Partner]] = {}
+        self._lock = threading.Lock()
+
+    def partner(self, uow: UnitOfWork, code: str) -> Partner | None:
+        now_s = self.monotonic_s()
+        with self._lock:
+            kept = self._partners.get(code)
+        if kept is not None and now_s - kept[0] < self.ttl_s:
+            return kept[1]
+        partner = uow.partners.partner(code)
+        with self._lock:
+            if partner is None:
+                self._partners.pop(code, None)  # unknown codes are not kept: no memory to fill
+            else:
+                self._partners[code] = (now_s, partner)
+        return partner
+
+    def forget(self, code: str) -> None:
+        with self._lock:
+            self._partners.pop(code, None)
+
+
+_caches: weakref.WeakKeyDictionary[Store, PartnerCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def partner_cache(store: Store) -> PartnerCache:
+    """The cache of this store's partners (one per store: tests build many stores)."""
+    with _caches_lock:
+        cache = _caches.get(store)
+        if cache is None:
+            cache = _caches[store] = PartnerCache()
+        return cache
 
 
 # --- managing partners (the CLI) ----------------------------------------------------------
@@ -159,6 +214,7 @@ def set_limits(
         )
         updated = _existing(uow, partner.code)
         uow.commit()
+    partner_cache(store).forget(partner.code)
     return updated
 
 
@@ -168,6 +224,7 @@ def _update(store: Store, clock: Clock, code: str, **fields: bool | str) -> Part
         uow.partners.update_partner(partner.code, clock.now(), **fields)  # type: ignore[arg-type]
         updated = _existing(uow, partner.code)
         uow.commit()
+    partner_cache(store).forget(partner.code)
     return updated
 
 
@@ -198,7 +255,7 @@ def look_up_account(
     view = None
     with store.unit_of_work() as uow:
         uow.partners.commit_without_flush()  # only the nonce is written
-        partner = _authenticate(uow, clock, settings, request)
+        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
         try:
             _check_active(partner)
             account = existing_account(uow, parse_account_no(account_no))
@@ -224,7 +281,7 @@ def pay(
     refusal: GridpayError | None = None
     answer: PaymentAnswer | None = None
     with store.unit_of_work() as uow:
-        partner = _authenticate(uow, clock, settings, request)
+        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
         try:
             with uow.partners.savepoint():
                 answer = _pay(uow, clock, settings, credit, partner, request.body)
@@ -247,8 +304,8 @@ def _pay(
 ) -> PaymentAnswer:
     _check_active(partner)
     order = parse_pay_order(body, settings.payment_amount_fen_max)
-    reserved, replayed = _reserve(uow, clock, partner, order)
-    if replayed:
+    reserved, account = _reserve(uow, clock, partner, order)
+    if account is None:
         return PaymentAnswer(reserved, replayed=True)
     cmd = TakePayment(
         account_no=reserved.account_no,
@@ -257,7 +314,7 @@ def _pay(
         ref=ledger_ref(partner.code, reserved.reference),
     )
     receipt = payments.take_payment_in(
-        uow, clock, settings, cmd, credit, actor=partner_actor(partner)
+        uow, clock, settings, cmd, credit, actor=partner_actor(partner), account=account
     )
     uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
     return PaymentAnswer(replace(reserved, status="posted", balance_fen=receipt.balance_fen), False)
@@ -276,7 +333,7 @@ def reverse_payment(
     found: PartnerPayment | None = None
     with store.unit_of_work() as uow:
         uow.partners.commit_without_flush()  # only the nonce: the reversal's commit flushes it
-        partner = _authenticate(uow, clock, settings, request)
+        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
         try:
             _check_active(partner)
             found = _reversible(uow, clock, partner, parse_reference(reference))
@@ -308,7 +365,7 @@ def reverse_payment(
 
 
 def _authenticate(
-    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest
+    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest, cache: PartnerCache
 ) -> Partner:
     """The partner whose valid, fresh, first-seen signature this is; its nonce recorded.
 
@@ -316,7 +373,7 @@ def _authenticate(
     signature = parse_signature(request.headers)
     now = clock.now()
     check_fresh(signature, now, settings.partner_signature_window_s)
-    partner = uow.partners.partner(signature.partner_code)
+    partner = cache.partner(uow, signature.partner_code)
     if partner is None:
         raise NotSignedIn(f"unknown partner {signature.partner_code}")
     check_signed(signature, partner.secret, request.method, request.path, request.body)
@@ -335,23 +392,14 @@ def _check_active(partner: Partner) -> None:
 
 def _reserve(
     uow: UnitOfWork, clock: Clock, partner: Partner, order: PayOrder
-) -> tuple[PartnerPayment, bool]:
-    """The payment reserved under its reference (and the day's limit taken), or the one there.
+) -> tuple[PartnerPayment, Account | None]:
+    """The payment reserved under its reference (and the day's limit taken) with the account
+    it pays into; or the payment already there, with None (a retry: answered, not posted).
 
-    A refusal leaves nothing of the reservation in the transaction, so the caller can still
-    commit the nonce.
+    The reservation is tried first: a new reference (nearly every request) then costs no read
+    before it. A refusal raises inside the caller's savepoint, which takes the reservation and
+    the day's amount back, so the caller can still commit the nonce.
     """
-    existing = uow.partners.payment(partner.code, order.reference)
-    if existing is not None:
-        return _same_order(existing, order), True
-    if order.amount_fen > partner.payment_amount_fen_max:
-        raise Refused(
-            f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
-            f"partner {partner.code}'s {format_fen(partner.payment_amount_fen_max)} yuan"
-        )
-    account = existing_account(uow, parse_account_no(order.account_no))
-    if account.billing_mode is not BillingMode.PREPAID:
-        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
     today = clock.today()
     reserved = PartnerPayment(
         partner_code=partner.code,
@@ -365,20 +413,29 @@ def _reserve(
         reversal_id=None,
         created_at=clock.now(),
     )
-    if not uow.partners.add_payment(reserved):  # a request racing under the same reference won
-        raced = uow.partners.payment(partner.code, order.reference)
-        assert raced is not None
-        return _same_order(raced, order), True
+    # On PostgreSQL a request racing under the same reference waits here for the first to
+    # commit (or roll back its savepoint), then finds its row, or makes its own.
+    if not uow.partners.add_payment(reserved):
+        existing = uow.partners.payment(partner.code, order.reference)
+        assert existing is not None
+        return _same_order(existing, order), None
+    if order.amount_fen > partner.payment_amount_fen_max:
+        raise Refused(
+            f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
+            f"partner {partner.code}'s {format_fen(partner.payment_amount_fen_max)} yuan"
+        )
+    account = existing_account(uow, parse_account_no(order.account_no))
+    if account.billing_mode is not BillingMode.PREPAID:
+        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
     if not uow.partners.take_day_amount(
         partner.code, today, order.amount_fen, partner.day_amount_fen_max
     ):
-        uow.partners.drop_pending(partner.code, order.reference)  # ours, in this transaction
         raise Refused(
             f"over the limit per day: {format_fen(order.amount_fen)} yuan more would take "
             f"partner {partner.code} above its {format_fen(partner.day_amount_fen_max)} yuan "
             f"for {today.isoformat()}"
         )
-    return reserved, False
+    return reserved, account
 
 
 def _same_order(existing: PartnerPayment, order: PayOrder) -> PartnerPayment:
