@@ -7,6 +7,7 @@ they were, on both engines; a good one credits exactly once however often it com
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +22,7 @@ from gridpay.entrypoints.http.pay import CSRF_COOKIE, check_csrf, signed_in_acco
 from gridpay.services.wallet import accept_callback, make_order, query_open_orders
 from gridpay.services.workers import WALLET_JOB, Workers
 from tests.fakes import FakeSmsGateway
-from tests.helpers_accounts import add_accounts, balance_fen
+from tests.helpers_accounts import add_accounts, balance_fen, cli
 from tests.http.wallet_helpers import (
     APP_ID,
     FakeWallet,
@@ -358,3 +359,43 @@ def test_a_wallet_that_cannot_be_asked_leaves_the_order_open(
 class _OnlyWallet:
     def due(self, job: str, now: dt.datetime) -> bool:
         return job == WALLET_JOB
+
+
+def test_refused_callbacks_are_counted_by_reason_and_listed_by_the_cli(
+    paying: bootstrap.App,
+    client: TestClient,
+    wallet: FakeWallet,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    order = _order(paying, wallet)
+    refusals = _refusals(order, keys)
+    for case in ("unsigned", "sign_type missing", "wrong amount"):
+        assert client.post("/wallet/notify", data=refusals[case]).text == "failure"
+    good = notification(order, keys.wallet)
+    assert client.post("/wallet/notify", data=good).text == "success"
+    metrics = client.get("/metrics").text
+    assert 'gridpay_wallet_callbacks_refused_total{reason="unsigned"} 2.0' in metrics
+    assert 'gridpay_wallet_callbacks_refused_total{reason="wrong_amount"} 1.0' in metrics
+    assert 'reason="bad_signature"' not in metrics  # only reasons that happened
+
+    code, out, _ = cli(paying.store, monkeypatch, capsys, "wallet", "callbacks", "--json")
+    assert code == 0
+    assert [c["outcome"] for c in json.loads(out)] == [
+        "credited",
+        "wrong_amount",
+        "unsigned",
+        "unsigned",
+    ]
+    args = ("wallet", "callbacks", "--refused", "--json")
+    code, out, _ = cli(paying.store, monkeypatch, capsys, *args)
+    listed = json.loads(out)
+    assert code == 0 and [c["outcome"] for c in listed] == ["wrong_amount", "unsigned", "unsigned"]
+    assert listed[0]["order_id"] == order.order_id and "amount" in listed[0]["detail"]
+    today = paying.clock.today()
+    for since, count in ((today, 3), (today + dt.timedelta(days=1), 0)):
+        code, out, _ = cli(paying.store, monkeypatch, capsys, *args, "--since", since.isoformat())
+        assert code == 0 and len(json.loads(out)) == count
+    code, out, _ = cli(paying.store, monkeypatch, capsys, "wallet", "callbacks", "--refused")
+    assert code == 0 and "3 refused wallet callbacks" in out and "wrong_amount" in out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from gridpay.domain.wallet import (
@@ -70,4 +70,11 @@ class WalletOrdersRepo(Protocol):
 
     def callbacks(self, order_id: str | None = None) -> Sequence[CallbackRecord]:
         """Callbacks as recorded, oldest first (all, or those naming one order)."""
+        ...
+
+    def recent_callbacks(
+        self, outcomes: Collection[str] | None, since: dt.datetime | None, limit: int
+    ) -> Sequence[CallbackRecord]:
+        """The newest ``limit`` callbacks received at or after ``since`` with one of these
+        outcomes (any, with None), newest first."""
         ...

@@ -42,7 +42,7 @@ from gridpay.domain.wallet import (
     is_order_id,
     new_order_id,
 )
-from gridpay.errors import DeliveryFailed, NotFound, Refused
+from gridpay.errors import DeliveryFailed, InvalidInput, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.store import Store, UnitOfWork
@@ -197,6 +197,22 @@ def query_open_orders(
         else:
             report.still_open += 1
     return report
+
+
+def recent_callbacks(
+    store: Store,
+    *,
+    refused_only: bool,
+    since: dt.datetime | None = None,
+    limit: int = limits.wallet_callbacks_listed_default,
+) -> list[CallbackRecord]:
+    """The callbacks received since ``since``, newest first: all, or the refused ones only
+    (signature, order, amount, account or status wrong, or a replay: nothing credited)."""
+    if not 1 <= limit <= limits.wallet_callbacks_listed_max:
+        raise InvalidInput(f"limit must be 1..{limits.wallet_callbacks_listed_max}, not {limit}")
+    outcomes = {r.value for r in Refusal} if refused_only else None
+    with store.reader() as uow:
+        return list(uow.wallet.recent_callbacks(outcomes, since, limit))
 
 
 @dataclass(frozen=True)

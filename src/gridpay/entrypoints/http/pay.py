@@ -17,6 +17,7 @@ import jinja2
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from prometheus_client import Counter
 
 from gridpay import bootstrap, limits
 from gridpay.domain.enrolment import format_account_no
@@ -195,11 +196,29 @@ async def wallet_notify(request: Request, built: Built, wallet: Wallet) -> Plain
     if outcome.accepted:
         return PlainTextResponse("success")
     assert outcome.refusal is not None
+    refused_counter(request).labels(reason=outcome.refusal.value).inc()
     return PlainTextResponse(
         "failure",
         status_code=REFUSAL_STATUS[outcome.refusal],
         headers={"x-gridpay-refusal": outcome.refusal.value},
     )
+
+
+def refused_counter(request: Request) -> Counter:
+    """``gridpay_wallet_callbacks_refused_total{reason}`` on the app's own metrics registry
+    (served at /metrics), made with the app's first refusal. Refusals are rows in
+    ``wallet_callbacks`` too: the counter is for alerting (a burst of bad signatures), the rows
+    are for looking (``gridpay wallet callbacks --refused``)."""
+    counter: Counter | None = getattr(request.app.state, "wallet_refused", None)
+    if counter is None:
+        counter = Counter(
+            "gridpay_wallet_callbacks_refused",
+            "Wallet callbacks refused (nothing credited), by reason",
+            ["reason"],
+            registry=request.app.state.metrics.registry,
+        )
+        request.app.state.wallet_refused = counter
+    return counter
 
 
 # --- helpers ------------------------------------------------------------------------------
