@@ -416,6 +416,10 @@ partner_day_amount_fen_max_default = 100_000_000  # 1,000,000.00 yuan
 # before reading it again: a suspension, a new secret or new limits set from another process
 # (`gridpay partners suspend`) take effect within this; in the same process at once.
 partner_cache_s = 1.0
+# Partner payments one server process joins into one transaction at most (group commit): a
+# batch runs about a millisecond of CPU per payment while the next one queues, so this bounds
+# the wait a payment can add to the ones behind it.
+partner_batch_payments_max = 32
 # A partner's request body (a payment is a few hundred bytes).
 partner_body_bytes_max = 4_096
 # A reconciliation statement: rows in one file; who confirms a line.

@@ -6,13 +6,15 @@ signature verifies, the nonce is spent for good (committed even when the request
 refused for a business reason: suspended, over a limit, a conflicting reference), so a refused
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
-A payment is one transaction: the nonce, the reservation under the partner's reference (with
-the day's allowance taken), the posting by ``services.payments.take_payment_in`` (the
-counter's use case inside this transaction, idempotent by the ledger id
-``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the nonce sit
-in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the nonce is
-still committed. One commit per payment (one log flush, one write lock) instead of one per step
-is most of what a payment costs.
+A payment is the nonce, the reservation under the partner's reference (with the day's
+allowance taken), the posting by ``services.payments.take_payment_in`` (the counter's use case
+inside this transaction, idempotent by the ledger id ``pay/<channel>/<CODE>-<reference>``) and
+the answer kept for retries. All but the nonce sit in a savepoint: a refusal, by the rules here
+or by the ledger, undoes them and the nonce is still committed. The commit (a log flush, a turn
+of the write lock, the channel's clearing row and the partner's day total held until it) is
+most of what a payment costs, so ``pay_many`` carries several payments in one transaction, each
+in a savepoint of its own (the HTTP app joins concurrent requests through
+``services.group_commit``); ``pay`` is a batch of one.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gridpay import limits
@@ -278,20 +280,56 @@ def pay(
     store: Store, clock: Clock, settings: Settings, credit: Policy, request: SignedRequest
 ) -> PaymentAnswer:
     """Pay into an account, at most once per partner reference (a retry gets the first answer)."""
-    refusal: GridpayError | None = None
-    answer: PaymentAnswer | None = None
+    (outcome,) = pay_many(store, clock, settings, credit, [request])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def pay_many(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    requests: Sequence[SignedRequest],
+) -> list[PaymentAnswer | Exception]:
+    """``pay`` for several requests in one transaction: one commit (one log flush, one turn of
+    the write lock) for all of them. Each request's answer or refusal, in order.
+
+    Each request is judged in a savepoint of its own, so one refused or failing request leaves
+    nothing of itself and takes nothing from the others; they see each other as requests one
+    after the other would (a reference or nonce used twice in a batch is a retry or a replay).
+    If the commit fails, every request fails with it (the caller raises it to each).
+    """
+    cache = partner_cache(store)
+    outcomes: list[PaymentAnswer | Exception] = []
     with store.unit_of_work() as uow:
-        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
-        try:
-            with uow.partners.savepoint():
-                answer = _pay(uow, clock, settings, credit, partner, request.body)
-        except GridpayError as exc:
-            refusal = exc  # everything but the nonce was undone with the savepoint
+        for request in requests:
+            try:
+                with uow.partners.savepoint():
+                    outcomes.append(_pay_signed(uow, clock, settings, credit, request, cache))
+            except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
+                outcomes.append(exc)
         uow.commit()
-    if refusal is not None:
-        raise refusal
-    assert answer is not None
-    return answer
+    return outcomes
+
+
+def _pay_signed(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    request: SignedRequest,
+    cache: PartnerCache,
+) -> PaymentAnswer | GridpayError:
+    """One request: its answer, or its refusal once its nonce is spent (the nonce stays
+    written); raises, with nothing written, before that."""
+    partner = _authenticate(uow, clock, settings, request, cache)
+    try:
+        with uow.partners.savepoint():
+            return _pay(uow, clock, settings, credit, partner, request.body)
+    except GridpayError as exc:
+        return exc  # everything but the nonce was undone with the savepoint
 
 
 def _pay(
