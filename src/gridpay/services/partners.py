@@ -304,6 +304,13 @@ def pay_many(
     cache = partner_cache(store)
     outcomes: list[PaymentAnswer | Exception] = []
     with store.unit_of_work() as uow:
+        if len(requests) == 1:  # alone: a failure rolls the transaction back, no savepoint needed
+            try:
+                outcomes.append(_pay_signed(uow, clock, settings, credit, requests[0], cache))
+            except GridpayError as exc:  # refused before its nonce: nothing was written
+                outcomes.append(exc)
+            uow.commit()
+            return outcomes
         for request in requests:
             try:
                 with uow.partners.savepoint():
