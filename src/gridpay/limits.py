@@ -432,6 +432,8 @@ assert partner_reference_chars_max >= 16
 # carry (a wallet sends about twenty).
 wallet_query_orders_max = 200
 wallet_callback_detail_chars_max = 300  # wallet_callbacks.detail
+# Wallet callbacks one server process joins into one transaction at most (group commit).
+wallet_batch_callbacks_max = 32
 # `gridpay wallet callbacks`: rows listed by default, and at most.
 wallet_callbacks_listed_default = 50
 wallet_callbacks_listed_max = 10_000

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from gridpay import bootstrap
 from gridpay.domain.wallet import TradeStatus
 from gridpay.entrypoints.http.pay import CSRF_COOKIE, check_csrf, signed_in_account
-from gridpay.services.wallet import accept_callback, make_order, query_open_orders
+from gridpay.services.wallet import accept_callback, accept_many, make_order, query_open_orders
 from gridpay.services.workers import WALLET_JOB, Workers
 from tests.fakes import FakeSmsGateway
 from tests.helpers_accounts import add_accounts, balance_fen, cli
@@ -399,3 +399,36 @@ def test_refused_callbacks_are_counted_by_reason_and_listed_by_the_cli(
         assert code == 0 and len(json.loads(out)) == count
     code, out, _ = cli(paying.store, monkeypatch, capsys, "wallet", "callbacks", "--refused")
     assert code == 0 and "3 refused wallet callbacks" in out and "wrong_amount" in out
+
+
+def test_a_batch_of_callbacks_credits_each_good_one_once_and_records_each_bad_one(
+    paying: bootstrap.App, wallet: FakeWallet, keys: Keys
+) -> None:
+    mine, other = _order(paying, wallet, "30.00"), _order(paying, wallet, "12.00", account=OTHER)
+    first = notification(mine, keys.wallet)
+    batch = [
+        first,
+        dict(first),  # the very same one again, in the same batch
+        notification(mine, keys.wallet, total_amount="0.01"),  # wrong amount
+        notification(other, keys.stranger),  # not the wallet's signature
+        notification(mine, keys.wallet),  # a second notification of a credited order
+        notification(other, keys.wallet),
+    ]
+    outcomes = accept_many(
+        paying.store, paying.clock, paying.settings, wallet, paying.credit, batch
+    )
+    assert [o.outcome for o in outcomes if not isinstance(o, Exception)] == [
+        "credited",
+        "replayed",
+        "wrong_amount",
+        "bad_signature",
+        "duplicate",
+        "credited",
+    ]
+    assert [balance_fen(paying.store, a) for a in (ME, OTHER)] == [3_000, 1_200]
+    assert ledger_snapshot(paying.store)[0] == 2  # two payment transfers, once each
+    assert sorted(order_rows(paying.store)) == sorted(
+        [(mine.order_id, "credited"), (other.order_id, "credited")]
+    )
+    with paying.store.reader() as uow:
+        assert len(uow.wallet.callbacks()) == 6  # every callback recorded with its outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from gridpay.domain.wallet import (
@@ -37,6 +38,10 @@ class PaymentProvider(Protocol):
 
 class WalletOrdersRepo(Protocol):
     def insert_order(self, order: WalletOrder) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """What is written inside is undone if the block raises (the transaction goes on)."""
+        ...
 
     def get_order(self, order_id: str, *, lock: bool = False) -> WalletOrder | None:
         """The order; with ``lock``, held until this unit of work ends (PostgreSQL)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -47,6 +48,10 @@ def _callback(row: Any) -> CallbackRecord:
 class SqlWalletRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A savepoint: what is written inside is undone if the block raises."""
+        return self.conn.begin_nested()
 
     def insert_order(self, order: WalletOrder) -> None:
         self.conn.execute(
