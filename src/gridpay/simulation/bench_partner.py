@@ -45,6 +45,7 @@ from gridpay.services.setup import initialize
 PARTNER_CODE = "BENCH"
 PATH = "/partner/v1/payments"
 ACCOUNTS_DEFAULT = 10_000
+START_TIMEOUT_S = 180
 _CREATED_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 WRK_SCRIPT = r"""
@@ -226,7 +227,10 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "gridpay.entrypoints.cli", "serve"]
     command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    deadline = time.monotonic() + 30
+    # Each worker imports gridpay (Polars, SQLAlchemy, FastAPI): on a loaded machine that takes
+    # a while. A failed start is stopped with SIGTERM, never SIGKILL: uvicorn's supervisor
+    # stops its workers on SIGTERM, and a killed one would leave them running.
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -235,8 +239,9 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             if server.poll() is not None:
                 raise RuntimeError("the server exited at start") from None
             time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not start in 30 s")
+    server.terminate()
+    server.wait(timeout=60)
+    raise RuntimeError(f"the server did not start in {START_TIMEOUT_S} s")
 
 
 def run_wrk(
