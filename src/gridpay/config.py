@@ -95,6 +95,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_behind_tls: bool = False
+    # `gridpay serve`'s worker processes (uvicorn --workers): one Python process answers on
+    # one core at most, so a machine with N cores to spare serves best with about N. Each worker
+    # builds its own gridpay from the same configuration; SQLite's writers queue on its lock.
+    http_workers: int = 1
     # Households' sessions: signed out after this many days however active, and after this many
     # minutes without a page (a phone left on a table, a shared tablet).
     household_session_days: int = 30
@@ -168,6 +172,7 @@ _POSITIVE = frozenset(
         "nominal_voltage_v",
         "sms_http_timeout_s",
         "http_port",
+        "http_workers",
         "head_end_connections",
         "head_end_in_flight",
         "head_end_reply_timeout_s",

@@ -429,6 +429,14 @@ partner_nonce_prune_every = 1_000
 # Default limits of a new partner (``gridpay partners add``), in fen.
 partner_payment_amount_fen_max_default = 500_000  # 5,000.00 yuan
 partner_day_amount_fen_max_default = 100_000_000  # 1,000,000.00 yuan
+# How long a server process answers from its copy of a partner (secret, suspension, limits)
+# before reading it again: a suspension, a new secret or new limits set from another process
+# (`gridpay partners suspend`) take effect within this; in the same process at once.
+partner_cache_s = 1.0
+# Partner payments one server process joins into one transaction at most (group commit): a
+# batch runs about a millisecond of CPU per payment while the next one queues, so this bounds
+# the wait a payment can add to the ones behind it.
+partner_batch_payments_max = 32
 # A partner's request body (a payment is a few hundred bytes).
 partner_body_bytes_max = 4_096
 # A reconciliation statement: rows in one file; who confirms a line.
@@ -441,5 +449,10 @@ assert partner_reference_chars_max >= 16
 # carry (a wallet sends about twenty).
 wallet_query_orders_max = 200
 wallet_callback_detail_chars_max = 300  # wallet_callbacks.detail
+# Wallet callbacks one server process joins into one transaction at most (group commit).
+wallet_batch_callbacks_max = 32
+# `gridpay wallet callbacks`: rows listed by default, and at most.
+wallet_callbacks_listed_default = 50
+wallet_callbacks_listed_max = 10_000
 wallet_callback_fields_max = 64
 wallet_pay_url_chars_max = 300  # wallet_orders.pay_url

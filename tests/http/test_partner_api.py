@@ -328,3 +328,54 @@ def test_racing_payments_never_pass_the_day_limit_and_a_raced_reference_posts_on
     assert not [e for e in errors if not isinstance(e, Conflict)], errors
     assert {r.payment.transfer_id for r in results} == {"pay/bank/ICBC-SAME"}
     assert balance_fen(built.store, 1) == 151_000
+
+
+def test_suspension_from_another_process_takes_effect_within_the_partner_cache(
+    caller: Caller, built: bootstrap.App
+) -> None:
+    cache = partners.partner_cache(built.store)
+    moved_s = [0.0]
+    cache.monotonic_s = lambda: moved_s[0]
+    assert caller.pay("C-1", "0000000001", "10").status_code == 201  # the partner is read
+    # The CLI suspends it from another process: its own store, so this server's cache is not told.
+    other = SqlStore(built.store.url)
+    try:
+        partners.set_suspended(other, caller.clock, "ICBC", suspended=True)
+    finally:
+        other.dispose()
+    moved_s[0] = cache.ttl_s / 2
+    assert caller.pay("C-2", "0000000001", "10").status_code == 201  # still its copy
+    moved_s[0] = cache.ttl_s
+    refused(caller.pay("C-3", "0000000001", "10"), 403, "forbidden")
+    assert scalar(built.store, "SELECT count(*) FROM partner_payments") == 2
+    # Resumed through this process's own service: at once, whatever the copy's age.
+    partners.set_suspended(built.store, caller.clock, "ICBC", suspended=False)
+    assert caller.pay("C-3", "0000000001", "10").status_code == 201
+    partners.set_suspended(built.store, caller.clock, "ICBC", suspended=True)
+    refused(caller.pay("C-4", "0000000001", "10"), 403, "forbidden")
+
+
+def test_the_partner_cache_keeps_a_partner_for_its_ttl_only() -> None:
+    reads: list[str] = []
+    moved_s = [100.0]
+
+    class Repo:
+        def partner(self, code: str) -> object:
+            reads.append(code)
+            return None if code == "NOPE" else f"partner {code} #{len(reads)}"
+
+    class Uow:
+        partners = Repo()
+
+    cache = partners.PartnerCache(ttl_s=1.0, monotonic_s=lambda: moved_s[0])
+    uow: Any = Uow()
+    first = cache.partner(uow, "ICBC")
+    moved_s[0] += 0.99
+    assert cache.partner(uow, "ICBC") is first and reads == ["ICBC"]
+    moved_s[0] += 0.01
+    assert cache.partner(uow, "ICBC") != first and reads == ["ICBC", "ICBC"]
+    assert cache.partner(uow, "NOPE") is None and cache.partner(uow, "NOPE") is None
+    assert reads.count("NOPE") == 2  # an unknown code is read each time, never kept
+    cache.forget("ICBC")
+    cache.partner(uow, "ICBC")
+    assert reads.count("ICBC") == 3

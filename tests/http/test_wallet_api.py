@@ -7,6 +7,7 @@ they were, on both engines; a good one credits exactly once however often it com
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,10 +19,10 @@ from fastapi.testclient import TestClient
 from gridpay import bootstrap
 from gridpay.domain.wallet import TradeStatus
 from gridpay.entrypoints.http.pay import CSRF_COOKIE, check_csrf, signed_in_account
-from gridpay.services.wallet import accept_callback, make_order, query_open_orders
+from gridpay.services.wallet import accept_callback, accept_many, make_order, query_open_orders
 from gridpay.services.workers import WALLET_JOB, Workers
 from tests.fakes import FakeSmsGateway
-from tests.helpers_accounts import add_accounts, balance_fen
+from tests.helpers_accounts import add_accounts, balance_fen, cli
 from tests.http.wallet_helpers import (
     APP_ID,
     FakeWallet,
@@ -358,3 +359,76 @@ def test_a_wallet_that_cannot_be_asked_leaves_the_order_open(
 class _OnlyWallet:
     def due(self, job: str, now: dt.datetime) -> bool:
         return job == WALLET_JOB
+
+
+def test_refused_callbacks_are_counted_by_reason_and_listed_by_the_cli(
+    paying: bootstrap.App,
+    client: TestClient,
+    wallet: FakeWallet,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    order = _order(paying, wallet)
+    refusals = _refusals(order, keys)
+    for case in ("unsigned", "sign_type missing", "wrong amount"):
+        assert client.post("/wallet/notify", data=refusals[case]).text == "failure"
+    good = notification(order, keys.wallet)
+    assert client.post("/wallet/notify", data=good).text == "success"
+    metrics = client.get("/metrics").text
+    assert 'gridpay_wallet_callbacks_refused_total{reason="unsigned"} 2.0' in metrics
+    assert 'gridpay_wallet_callbacks_refused_total{reason="wrong_amount"} 1.0' in metrics
+    assert 'reason="bad_signature"' not in metrics  # only reasons that happened
+
+    code, out, _ = cli(paying.store, monkeypatch, capsys, "wallet", "callbacks", "--json")
+    assert code == 0
+    assert [c["outcome"] for c in json.loads(out)] == [
+        "credited",
+        "wrong_amount",
+        "unsigned",
+        "unsigned",
+    ]
+    args = ("wallet", "callbacks", "--refused", "--json")
+    code, out, _ = cli(paying.store, monkeypatch, capsys, *args)
+    listed = json.loads(out)
+    assert code == 0 and [c["outcome"] for c in listed] == ["wrong_amount", "unsigned", "unsigned"]
+    assert listed[0]["order_id"] == order.order_id and "amount" in listed[0]["detail"]
+    today = paying.clock.today()
+    for since, count in ((today, 3), (today + dt.timedelta(days=1), 0)):
+        code, out, _ = cli(paying.store, monkeypatch, capsys, *args, "--since", since.isoformat())
+        assert code == 0 and len(json.loads(out)) == count
+    code, out, _ = cli(paying.store, monkeypatch, capsys, "wallet", "callbacks", "--refused")
+    assert code == 0 and "3 refused wallet callbacks" in out and "wrong_amount" in out
+
+
+def test_a_batch_of_callbacks_credits_each_good_one_once_and_records_each_bad_one(
+    paying: bootstrap.App, wallet: FakeWallet, keys: Keys
+) -> None:
+    mine, other = _order(paying, wallet, "30.00"), _order(paying, wallet, "12.00", account=OTHER)
+    first = notification(mine, keys.wallet)
+    batch = [
+        first,
+        dict(first),  # the very same one again, in the same batch
+        notification(mine, keys.wallet, total_amount="0.01"),  # wrong amount
+        notification(other, keys.stranger),  # not the wallet's signature
+        notification(mine, keys.wallet),  # a second notification of a credited order
+        notification(other, keys.wallet),
+    ]
+    outcomes = accept_many(
+        paying.store, paying.clock, paying.settings, wallet, paying.credit, batch
+    )
+    assert [o.outcome for o in outcomes if not isinstance(o, Exception)] == [
+        "credited",
+        "replayed",
+        "wrong_amount",
+        "bad_signature",
+        "duplicate",
+        "credited",
+    ]
+    assert [balance_fen(paying.store, a) for a in (ME, OTHER)] == [3_000, 1_200]
+    assert ledger_snapshot(paying.store)[0] == 2  # two payment transfers, once each
+    assert sorted(order_rows(paying.store)) == sorted(
+        [(mine.order_id, "credited"), (other.order_id, "credited")]
+    )
+    with paying.store.reader() as uow:
+        assert len(uow.wallet.callbacks()) == 6  # every callback recorded with its outcome

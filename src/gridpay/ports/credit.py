@@ -68,7 +68,10 @@ class CreditRepo(Protocol):
         """``confirm_supply`` for each (account_id, supply, at), in order, in a few statements."""
         ...
 
-    def state_of(self, account_id: int) -> AccountCreditState | None: ...
+    def state_of(self, account_id: int, *, lock: bool = False) -> AccountCreditState | None:
+        """``lock``: held until commit as ``lock_states`` holds it (PostgreSQL), in the same
+        statement that reads it."""
+        ...
 
     def decisions(self, account_id: int, limit: int) -> pl.DataFrame:
         """Newest first: at, action, reason_code, reason."""

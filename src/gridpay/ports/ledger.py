@@ -21,6 +21,13 @@ class LedgerRepo(Protocol):
         """Post one transfer and move both cached balances; False if that id is already posted."""
         ...
 
+    def post_returning_balances(
+        self, transfer: Transfer, created_at: dt.datetime
+    ) -> dict[int, int] | None:
+        """``post`` with both ledger accounts' balances after it (credits - debits, by ledger
+        id), read in the same statement that moved them; None if already posted."""
+        ...
+
     def post_many(self, transfers: pl.DataFrame) -> int:
         """Bulk post (ids known to be new) with relative balance updates."""
         ...

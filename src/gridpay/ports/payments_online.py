@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from gridpay.domain.wallet import (
@@ -38,6 +39,10 @@ class PaymentProvider(Protocol):
 class WalletOrdersRepo(Protocol):
     def insert_order(self, order: WalletOrder) -> None: ...
 
+    def savepoint(self) -> AbstractContextManager[object]:
+        """What is written inside is undone if the block raises (the transaction goes on)."""
+        ...
+
     def get_order(self, order_id: str, *, lock: bool = False) -> WalletOrder | None:
         """The order; with ``lock``, held until this unit of work ends (PostgreSQL)."""
         ...
@@ -70,4 +75,11 @@ class WalletOrdersRepo(Protocol):
 
     def callbacks(self, order_id: str | None = None) -> Sequence[CallbackRecord]:
         """Callbacks as recorded, oldest first (all, or those naming one order)."""
+        ...
+
+    def recent_callbacks(
+        self, outcomes: Collection[str] | None, since: dt.datetime | None, limit: int
+    ) -> Sequence[CallbackRecord]:
+        """The newest ``limit`` callbacks received at or after ``since`` with one of these
+        outcomes (any, with None), newest first."""
         ...

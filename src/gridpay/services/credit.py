@@ -161,18 +161,24 @@ def judge_all(
 
 
 def after_payment(
-    uow: UnitOfWork, clock: Clock, p: Policy, account_id: int, paid_fen: int
+    uow: UnitOfWork,
+    clock: Clock,
+    p: Policy,
+    account_id: int,
+    paid_fen: int,
+    balance_fen: int | None = None,
 ) -> dict[str, int]:
     """Inside a payment's own transaction: restore at once if the balance is back above zero.
 
     The reconnect command and SMS 4 are written with the payment, so they exist the moment
-    the payment does. Cuts are never decided here.
+    the payment does. Cuts are never decided here. ``balance_fen``: the balance the payment
+    left, when the caller has it (read under the same locks).
     """
-    uow.credit.lock_states([account_id])
-    current = uow.credit.state_of(account_id)
+    current = uow.credit.state_of(account_id, lock=True)
     if current is None or current.state not in RESTORABLE_STATES:
         return {}  # not in debt: the next judgement sees the new balance
-    balance_fen = uow.ledger.balance_fen(account_id)
+    if balance_fen is None:
+        balance_fen = uow.ledger.balance_fen(account_id)
     if not restores(current.state, balance_fen, p.policy):
         return {}  # not in debt, or still in debt: the next judgement sees the new balance
     now = clock.now()

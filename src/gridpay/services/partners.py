@@ -6,18 +6,24 @@ signature verifies, the nonce is spent for good (committed even when the request
 refused for a business reason: suspended, over a limit, a conflicting reference), so a refused
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
-A payment is one transaction: the nonce, the reservation under the partner's reference (with
-the day's allowance taken), the posting by ``services.payments.take_payment_in`` (the
-counter's use case inside this transaction, idempotent by the ledger id
-``pay/<channel>/<CODE>-<reference>``) and the answer kept for retries. All but the nonce sit
-in a savepoint: a refusal, by the rules here or by the ledger, undoes them and the nonce is
-still committed. One commit per payment (one log flush, one write lock) instead of one per step
-is most of what a payment costs.
+A payment is the nonce, the reservation under the partner's reference (with the day's
+allowance taken), the posting by ``services.payments.take_payment_in`` (the counter's use case
+inside this transaction, idempotent by the ledger id ``pay/<channel>/<CODE>-<reference>``) and
+the answer kept for retries. All but the nonce sit in a savepoint: a refusal, by the rules here
+or by the ledger, undoes them and the nonce is still committed. The commit (a log flush, a turn
+of the write lock, the channel's clearing row and the partner's day total held until it) is
+most of what a payment costs, so ``pay_many`` carries several payments in one transaction, each
+in a savepoint of its own (the HTTP app joins concurrent requests through
+``services.group_commit``); ``pay`` is a batch of one.
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gridpay import limits
@@ -44,7 +50,7 @@ from gridpay.domain.partners import (
     parse_signature,
 )
 from gridpay.domain.payments import Reverse, TakePayment, parse_account_no
-from gridpay.domain.registry import BillingMode
+from gridpay.domain.registry import Account, BillingMode
 from gridpay.errors import (
     Conflict,
     Forbidden,
@@ -85,6 +91,57 @@ class AccountView:
     name_masked: str
     balance_fen: int
     prepaid: bool
+
+
+class PartnerCache:
+    """Partners as one process last read them, each for ``limits.partner_cache_s``.
+
+    Every signed request needs its partner (the secret, suspension, limits); reading it once a
+    second instead of once a request takes a statement off every payment. A change made through
+    this module forgets the partner here at once; one made by another process (the CLI beside a
+    running server) is seen within ``ttl_s``.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = limits.partner_cache_s,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.monotonic_s = monotonic_s  # replaceable: tests move it
+        self._partners: dict[str, tuple[float, Partner]] = {}
+        self._lock = threading.Lock()
+
+    def partner(self, uow: UnitOfWork, code: str) -> Partner | None:
+        now_s = self.monotonic_s()
+        with self._lock:
+            kept = self._partners.get(code)
+        if kept is not None and now_s - kept[0] < self.ttl_s:
+            return kept[1]
+        partner = uow.partners.partner(code)
+        with self._lock:
+            if partner is None:
+                self._partners.pop(code, None)  # unknown codes are not kept: no memory to fill
+            else:
+                self._partners[code] = (now_s, partner)
+        return partner
+
+    def forget(self, code: str) -> None:
+        with self._lock:
+            self._partners.pop(code, None)
+
+
+_caches: weakref.WeakKeyDictionary[Store, PartnerCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def partner_cache(store: Store) -> PartnerCache:
+    """The cache of this store's partners (one per store: tests build many stores)."""
+    with _caches_lock:
+        cache = _caches.get(store)
+        if cache is None:
+            cache = _caches[store] = PartnerCache()
+        return cache
 
 
 # --- managing partners (the CLI) ----------------------------------------------------------
@@ -158,6 +215,7 @@ def set_limits(
         )
         updated = _existing(uow, partner.code)
         uow.commit()
+    partner_cache(store).forget(partner.code)
     return updated
 
 
@@ -167,6 +225,7 @@ def _update(store: Store, clock: Clock, code: str, **fields: bool | str) -> Part
         uow.partners.update_partner(partner.code, clock.now(), **fields)  # type: ignore[arg-type]
         updated = _existing(uow, partner.code)
         uow.commit()
+    partner_cache(store).forget(partner.code)
     return updated
 
 
@@ -197,7 +256,7 @@ def look_up_account(
     view = None
     with store.unit_of_work() as uow:
         uow.partners.commit_without_flush()  # only the nonce is written
-        partner = _authenticate(uow, clock, settings, request)
+        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
         try:
             _check_active(partner)
             account = existing_account(uow, parse_account_no(account_no))
@@ -220,20 +279,63 @@ def pay(
     store: Store, clock: Clock, settings: Settings, credit: Policy, request: SignedRequest
 ) -> PaymentAnswer:
     """Pay into an account, at most once per partner reference (a retry gets the first answer)."""
-    refusal: GridpayError | None = None
-    answer: PaymentAnswer | None = None
+    (outcome,) = pay_many(store, clock, settings, credit, [request])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def pay_many(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    requests: Sequence[SignedRequest],
+) -> list[PaymentAnswer | Exception]:
+    """``pay`` for several requests in one transaction: one commit (one log flush, one turn of
+    the write lock) for all of them. Each request's answer or refusal, in order.
+
+    Each request is judged in a savepoint of its own, so one refused or failing request leaves
+    nothing of itself and takes nothing from the others; they see each other as requests one
+    after the other would (a reference or nonce used twice in a batch is a retry or a replay).
+    If the commit fails, every request fails with it (the caller raises it to each).
+    """
+    cache = partner_cache(store)
+    outcomes: list[PaymentAnswer | Exception] = []
     with store.unit_of_work() as uow:
-        partner = _authenticate(uow, clock, settings, request)
-        try:
-            with uow.partners.savepoint():
-                answer = _pay(uow, clock, settings, credit, partner, request.body)
-        except GridpayError as exc:
-            refusal = exc  # everything but the nonce was undone with the savepoint
+        if len(requests) == 1:  # alone: a failure rolls the transaction back, no savepoint needed
+            try:
+                outcomes.append(_pay_signed(uow, clock, settings, credit, requests[0], cache))
+            except GridpayError as exc:  # refused before its nonce: nothing was written
+                outcomes.append(exc)
+            uow.commit()
+            return outcomes
+        for request in requests:
+            try:
+                with uow.partners.savepoint():
+                    outcomes.append(_pay_signed(uow, clock, settings, credit, request, cache))
+            except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
+                outcomes.append(exc)
         uow.commit()
-    if refusal is not None:
-        raise refusal
-    assert answer is not None
-    return answer
+    return outcomes
+
+
+def _pay_signed(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    request: SignedRequest,
+    cache: PartnerCache,
+) -> PaymentAnswer | GridpayError:
+    """One request: its answer, or its refusal once its nonce is spent (the nonce stays
+    written); raises, with nothing written, before that."""
+    partner = _authenticate(uow, clock, settings, request, cache)
+    try:
+        with uow.partners.savepoint():
+            return _pay(uow, clock, settings, credit, partner, request.body)
+    except GridpayError as exc:
+        return exc  # everything but the nonce was undone with the savepoint
 
 
 def _pay(
@@ -246,8 +348,8 @@ def _pay(
 ) -> PaymentAnswer:
     _check_active(partner)
     order = parse_pay_order(body, settings.payment_amount_fen_max)
-    reserved, replayed = _reserve(uow, clock, partner, order)
-    if replayed:
+    reserved, account = _reserve(uow, clock, partner, order)
+    if account is None:
         return PaymentAnswer(reserved, replayed=True)
     cmd = TakePayment(
         account_no=reserved.account_no,
@@ -256,7 +358,7 @@ def _pay(
         ref=ledger_ref(partner.code, reserved.reference),
     )
     receipt = payments.take_payment_in(
-        uow, clock, settings, cmd, credit, actor=partner_actor(partner)
+        uow, clock, settings, cmd, credit, actor=partner_actor(partner), account=account
     )
     uow.partners.mark_posted(partner.code, reserved.reference, receipt.balance_fen)
     return PaymentAnswer(replace(reserved, status="posted", balance_fen=receipt.balance_fen), False)
@@ -275,7 +377,7 @@ def reverse_payment(
     found: PartnerPayment | None = None
     with store.unit_of_work() as uow:
         uow.partners.commit_without_flush()  # only the nonce: the reversal's commit flushes it
-        partner = _authenticate(uow, clock, settings, request)
+        partner = _authenticate(uow, clock, settings, request, partner_cache(store))
         try:
             _check_active(partner)
             found = _reversible(uow, clock, partner, parse_reference(reference))
@@ -307,7 +409,7 @@ def reverse_payment(
 
 
 def _authenticate(
-    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest
+    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest, cache: PartnerCache
 ) -> Partner:
     """The partner whose valid, fresh, first-seen signature this is; its nonce recorded.
 
@@ -315,7 +417,7 @@ def _authenticate(
     signature = parse_signature(request.headers)
     now = clock.now()
     check_fresh(signature, now, settings.partner_signature_window_s)
-    partner = uow.partners.partner(signature.partner_code)
+    partner = cache.partner(uow, signature.partner_code)
     if partner is None:
         raise NotSignedIn(f"unknown partner {signature.partner_code}")
     check_signed(signature, partner.secret, request.method, request.path, request.body)
@@ -333,23 +435,14 @@ def _check_active(partner: Partner) -> None:
 
 def _reserve(
     uow: UnitOfWork, clock: Clock, partner: Partner, order: PayOrder
-) -> tuple[PartnerPayment, bool]:
-    """The payment reserved under its reference (and the day's limit taken), or the one there.
+) -> tuple[PartnerPayment, Account | None]:
+    """The payment reserved under its reference (and the day's limit taken) with the account
+    it pays into; or the payment already there, with None (a retry: answered, not posted).
 
-    A refusal leaves nothing of the reservation in the transaction, so the caller can still
-    commit the nonce.
+    The reservation is tried first: a new reference (nearly every request) then costs no read
+    before it. A refusal raises inside the caller's savepoint, which takes the reservation and
+    the day's amount back, so the caller can still commit the nonce.
     """
-    existing = uow.partners.payment(partner.code, order.reference)
-    if existing is not None:
-        return _same_order(existing, order), True
-    if order.amount_fen > partner.payment_amount_fen_max:
-        raise Refused(
-            f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
-            f"partner {partner.code}'s {format_fen(partner.payment_amount_fen_max)} yuan"
-        )
-    account = existing_account(uow, parse_account_no(order.account_no))
-    if account.billing_mode is not BillingMode.PREPAID:
-        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
     today = clock.today()
     reserved = PartnerPayment(
         partner_code=partner.code,
@@ -363,20 +456,29 @@ def _reserve(
         reversal_id=None,
         created_at=clock.now(),
     )
-    if not uow.partners.add_payment(reserved):  # a request racing under the same reference won
-        raced = uow.partners.payment(partner.code, order.reference)
-        assert raced is not None
-        return _same_order(raced, order), True
+    # On PostgreSQL a request racing under the same reference waits here for the first to
+    # commit (or roll back its savepoint), then finds its row, or makes its own.
+    if not uow.partners.add_payment(reserved):
+        existing = uow.partners.payment(partner.code, order.reference)
+        assert existing is not None
+        return _same_order(existing, order), None
+    if order.amount_fen > partner.payment_amount_fen_max:
+        raise Refused(
+            f"over the limit per payment: {format_fen(order.amount_fen)} yuan is above "
+            f"partner {partner.code}'s {format_fen(partner.payment_amount_fen_max)} yuan"
+        )
+    account = existing_account(uow, parse_account_no(order.account_no))
+    if account.billing_mode is not BillingMode.PREPAID:
+        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
     if not uow.partners.take_day_amount(
         partner.code, today, order.amount_fen, partner.day_amount_fen_max
     ):
-        uow.partners.drop_pending(partner.code, order.reference)  # ours, in this transaction
         raise Refused(
             f"over the limit per day: {format_fen(order.amount_fen)} yuan more would take "
             f"partner {partner.code} above its {format_fen(partner.day_amount_fen_max)} yuan "
             f"for {today.isoformat()}"
         )
-    return reserved, False
+    return reserved, account
 
 
 def _same_order(existing: PartnerPayment, order: PayOrder) -> PartnerPayment:

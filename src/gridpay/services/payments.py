@@ -23,7 +23,7 @@ from gridpay.domain.actors import (
     check_office_scope,
     check_role,
 )
-from gridpay.domain.ledger import Channel, Transfer, TransferKind, payout_id
+from gridpay.domain.ledger import Channel, Transfer, TransferKind, customer_ledger_id, payout_id
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import (
     Refund,
@@ -88,9 +88,12 @@ def take_payment_in(
     credit: Policy | None = None,
     *,
     actor: Actor = SYSTEM,
+    account: Account | None = None,
 ) -> Receipt:
     """``take_payment`` inside the caller's unit of work (committed by the caller), for a use
-    case whose own records must land in the same transaction as the payment (a wallet order)."""
+    case whose own records must land in the same transaction as the payment (a wallet order).
+
+    ``account``: the paid account as the caller read it in this unit of work, if it did."""
     request = validate_payment(
         cmd,
         amount_fen_max=settings.payment_amount_fen_max,
@@ -98,25 +101,31 @@ def take_payment_in(
         # the offices are read only when they matter: a counter payment names one
         office_ids=_OfficeIds(uow),
     )
-    account = existing_account(uow, request.account_id)
+    if account is None:
+        account = existing_account(uow, request.account_id)
+    assert account.id == request.account_id, (account, request)
     # Finance may post a partner's payment (a statement line it confirmed), never counter cash.
     roles = COUNTER_ROLES if request.channel is Channel.COUNTER else COUNTER_ROLES | FINANCE_ROLES
     _check_counter_staff(actor, account, request.office_id, "taking a payment", roles)
     transfer = payment_transfer(request, clock.today())
     _lock(uow, transfer)
-    retry = _find_retry(uow, transfer)
-    if retry is not None:  # the original receipt, even if the account has changed since
-        return _receipt(uow, account, retry, already_recorded=True)
     if account.billing_mode is not BillingMode.PREPAID:
+        retry = _find_retry(uow, transfer)
+        if retry is not None:  # the original receipt, even if the account has changed since
+            return _receipt(uow, account, retry, already_recorded=True)
         raise Refused(
             f"account {account.account_no} is {account.billing_mode.value}: only prepaid "
             f"accounts take payments into a prepaid balance"
         )
+    # Posted first, judged as a retry only if the id is taken: a new payment (nearly every
+    # one) then costs no read of the transfers before its insert.
     receipt = _post_new(uow, account, transfer, clock.now())
     if not receipt.already_recorded:
         _record(uow, actor, "payment.take", clock, receipt.transfer, receipt.balance_fen)
     if credit is not None and not receipt.already_recorded:
-        after_payment(uow, clock, credit, request.account_id, request.amount_fen)
+        after_payment(
+            uow, clock, credit, request.account_id, request.amount_fen, receipt.balance_fen
+        )
     return receipt
 
 
@@ -287,13 +296,20 @@ def _post_once(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.da
 
 
 def _post_new(uow: UnitOfWork, account: Account, transfer: Transfer, now: dt.datetime) -> Receipt:
-    """Post a transfer not found under its id a moment ago (under this unit of work's locks)."""
+    """Post a transfer, or find it a retry of one posted under its id (under this unit of work's
+    locks): Conflict if it is another operation under the same id."""
     try:
-        posted = uow.ledger.post(transfer, now)
+        balances = uow.ledger.post_returning_balances(transfer, now)
     except Conflict:
-        posted = False  # posted meanwhile with another day or note: judged as a retry below
-    if posted:
-        return _receipt(uow, account, transfer, already_recorded=False)
+        balances = None  # posted before with another day or note: judged as a retry below
+    if balances is not None:
+        return Receipt(
+            transfer=transfer,
+            account_no=account.account_no,
+            customer_name=account.name,
+            balance_fen=balances[customer_ledger_id(account.id)],
+            already_recorded=False,
+        )
     retry = _find_retry(uow, transfer)
     assert retry is not None
     return _receipt(uow, account, retry, already_recorded=True)

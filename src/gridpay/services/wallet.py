@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gridpay import limits
@@ -42,7 +42,7 @@ from gridpay.domain.wallet import (
     is_order_id,
     new_order_id,
 )
-from gridpay.errors import DeliveryFailed, NotFound, Refused
+from gridpay.errors import DeliveryFailed, InvalidInput, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.store import Store, UnitOfWork
@@ -154,6 +154,56 @@ def accept_callback(
     return outcome
 
 
+def accept_many(
+    store: Store,
+    clock: Clock,
+    settings: Settings,
+    wallet: PaymentProvider,
+    credit: Policy | None,
+    batch: Sequence[Mapping[str, str]],
+) -> list[CallbackOutcome | Exception]:
+    """``accept_callback`` for several notifications in one transaction (one commit for all:
+    ``services.group_commit`` joins the callbacks that arrive together), each in a savepoint of
+    its own, so one refused or failing callback writes only its record and takes nothing from
+    the others. Each callback's outcome, in order."""
+    if len(batch) == 1:  # alone: the one-transaction path, no savepoints needed
+        try:
+            return [accept_callback(store, clock, settings, wallet, credit, batch[0])]
+        except Exception as exc:  # noqa: BLE001 (answered to its own request)
+            return [exc]
+    verified = [wallet.verify_notification(params) for params in batch]  # CPU only, no I/O
+    outcomes: list[CallbackOutcome | Exception] = []
+    with store.unit_of_work() as uow:
+        for params, checked in zip(batch, verified, strict=True):
+            try:
+                with uow.wallet.savepoint():
+                    outcomes.append(_accept_in(uow, clock, settings, credit, params, checked))
+            except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
+                outcomes.append(exc)
+        uow.commit()
+    return outcomes
+
+
+def _accept_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy | None,
+    params: Mapping[str, str],
+    verified: Notification | Refusal,
+) -> CallbackOutcome:
+    """One callback of a batch, in the batch's transaction (as ``accept_callback`` does it)."""
+    if isinstance(verified, Refusal):
+        return _refuse(uow, clock, params, verified, f"signature check: {verified.value}")
+    order = uow.wallet.get_order(verified.order_id, lock=True)
+    try:
+        with uow.wallet.savepoint():
+            return _judge(uow, clock, settings, credit, params, verified, order)
+    except Refused as exc:
+        assert order is not None  # only a credit, after the order was found, refuses
+        return _fail_in(uow, clock, order, verified.trade_no, verified.notify_id, exc)
+
+
 def query_open_orders(
     store: Store,
     clock: Clock,
@@ -197,6 +247,22 @@ def query_open_orders(
         else:
             report.still_open += 1
     return report
+
+
+def recent_callbacks(
+    store: Store,
+    *,
+    refused_only: bool,
+    since: dt.datetime | None = None,
+    limit: int = limits.wallet_callbacks_listed_default,
+) -> list[CallbackRecord]:
+    """The callbacks received since ``since``, newest first: all, or the refused ones only
+    (signature, order, amount, account or status wrong, or a replay: nothing credited)."""
+    if not 1 <= limit <= limits.wallet_callbacks_listed_max:
+        raise InvalidInput(f"limit must be 1..{limits.wallet_callbacks_listed_max}, not {limit}")
+    outcomes = {r.value for r in Refusal} if refused_only else None
+    with store.reader() as uow:
+        return list(uow.wallet.recent_callbacks(outcomes, since, limit))
 
 
 @dataclass(frozen=True)
@@ -308,15 +374,27 @@ def _fail(
 ) -> CallbackOutcome:
     """Paid at the wallet but refused here (the account left prepaid meanwhile): the wallet
     must stop resending; staff refund it from the failed order."""
-    now = clock.now()
     with store.unit_of_work() as uow:
-        uow.wallet.set_state(
-            order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
-        )
-        uow.wallet.record_callback(
-            CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
-        )
+        outcome = _fail_in(uow, clock, order, trade_no, notify_id, exc)
         uow.commit()
+    return outcome
+
+
+def _fail_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    order: WalletOrder,
+    trade_no: str | None,
+    notify_id: str | None,
+    exc: Refused,
+) -> CallbackOutcome:
+    now = clock.now()
+    uow.wallet.set_state(
+        order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
+    )
+    uow.wallet.record_callback(
+        CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
+    )
     log.warning(mask_phones(f"wallet order {order.order_id} paid but not credited: {exc}"))
     return CallbackOutcome(True, "failed", order.order_id)
 

@@ -3,8 +3,7 @@
 wrk's Lua cannot compute HMAC-SHA256 without a hand-written SHA-256 (slow in Lua and a second
 implementation to trust), so the requests are signed beforehand in Python, each with its own
 nonce and a fresh timestamp, and wrk's Lua script replays them, each exactly once, spread over
-its threads. The server is ``gridpay serve`` (one uvicorn process) or, with ``workers`` > 1,
-uvicorn with that many worker processes over the same app factory.
+its threads. The server is ``gridpay serve --workers N``.
 
 Afterwards every payment must have landed exactly once: the partner's posted payments, the
 ledger's transfers with its references and the 201 answers are counted and compared, and
@@ -46,6 +45,7 @@ from gridpay.services.setup import initialize
 PARTNER_CODE = "BENCH"
 PATH = "/partner/v1/payments"
 ACCOUNTS_DEFAULT = 10_000
+START_TIMEOUT_S = 180
 _CREATED_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 WRK_SCRIPT = r"""
@@ -97,7 +97,7 @@ end
 @dataclass(frozen=True)
 class PartnerBenchResult:
     engine: str
-    server: str  # "gridpay serve" or "uvicorn --workers N"
+    server: str  # "gridpay serve --workers N"
     connections: int
     duration_s: float
     requests: int
@@ -220,20 +220,17 @@ def free_port() -> int:
         return port
 
 
-def start_server(url: str, port: int, workers: int, app_factory: str) -> subprocess.Popen[bytes]:
-    """``gridpay serve`` (one process), or uvicorn with ``workers`` processes over
-    ``app_factory`` ("module:function" building the app from GRIDPAY_DATABASE_URL)."""
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``gridpay serve --workers N`` on ``url``, as an operator starts it."""
     env = {**os.environ, "GRIDPAY_DATABASE_URL": url}
     env.pop("GRIDPAY_CONFIG", None)
-    if workers <= 1:
-        command = [sys.executable, "-m", "gridpay.entrypoints.cli", "serve"]
-        command += ["--port", str(port), "--no-access-log"]
-    else:
-        command = [sys.executable, "-m", "uvicorn", "--factory", app_factory]
-        command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-        command += ["--log-level", "warning"]
+    command = [sys.executable, "-m", "gridpay.entrypoints.cli", "serve"]
+    command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    deadline = time.monotonic() + 30
+    # Each worker imports gridpay (Polars, SQLAlchemy, FastAPI): on a loaded machine that takes
+    # a while. A failed start is stopped with SIGTERM, never SIGKILL: uvicorn's supervisor
+    # stops its workers on SIGTERM, and a killed one would leave them running.
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -242,8 +239,9 @@ def start_server(url: str, port: int, workers: int, app_factory: str) -> subproc
             if server.poll() is not None:
                 raise RuntimeError("the server exited at start") from None
             time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not start in 30 s")
+    server.terminate()
+    server.wait(timeout=60)
+    raise RuntimeError(f"the server did not start in {START_TIMEOUT_S} s")
 
 
 def run_wrk(
@@ -302,7 +300,6 @@ def run(
     workers: int,
     floor_payments: int,
     rate_max_per_s: int,
-    app_factory: str,
 ) -> PartnerBenchResult:
     partner = prepare(url, accounts)
     floor_take, floor_service = floors(url, partner, floor_payments, accounts)
@@ -310,7 +307,7 @@ def run(
         requests_file = Path(folder) / "signed.tsv"
         write_signed_requests(requests_file, partner, rate_max_per_s * duration_s, accounts)
         port = free_port()
-        server = start_server(url, port, workers, app_factory)
+        server = start_server(url, port, workers)
         load_before = os.getloadavg()[0]
         try:
             cpu_before_s = process_tree_cpu_s(server.pid)
@@ -328,7 +325,7 @@ def run(
     seconds = wrk["duration_us"] / 1e6
     return PartnerBenchResult(
         engine=engine,
-        server="gridpay serve" if workers <= 1 else f"uvicorn --workers {workers}",
+        server=f"gridpay serve --workers {workers}",
         connections=connections,
         duration_s=round(seconds, 2),
         requests=wrk["requests"],

@@ -49,6 +49,7 @@ from gridpay.domain.credit_policy import (
 _STATE_OF = select(schema.credit_state).where(
     schema.credit_state.c.account_id == bindparam("account_id")
 )
+_STATE_OF_FOR_UPDATE = _STATE_OF.with_for_update()
 
 RECIPIENT_SCHEMA: dict[str, Any] = {
     "account_id": pl.Int64,
@@ -525,8 +526,10 @@ class SqlCreditRepo:
                     newest[row.account_id] = (at, row.id, decision)
         return [newest[a][2] for a in sorted(newest)]
 
-    def state_of(self, account_id: int) -> AccountCreditState | None:
-        row = self.conn.execute(_STATE_OF, {"account_id": account_id}).first()
+    def state_of(self, account_id: int, *, lock: bool = False) -> AccountCreditState | None:
+        locked = lock and dialect(self.conn) == "postgresql"  # SQLite: one writer already
+        query = _STATE_OF_FOR_UPDATE if locked else _STATE_OF
+        row = self.conn.execute(query, {"account_id": account_id}).first()
         if row is None:
             return None
         values = dict(row._mapping)

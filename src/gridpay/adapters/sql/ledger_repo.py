@@ -97,13 +97,15 @@ def names_its_day(transfer_id: str) -> bool:
 
 # Both sides of a transfer in one relative update (never a value computed from a read, so
 # concurrent postings are kept); the ids differ (``Transfer`` asserts it), so two rows change.
+# Each row's balance after the update comes back with it: a payment's receipt needs no read.
 _MOVE = text(
     "UPDATE ledger_accounts SET "
     "debits_posted_fen = debits_posted_fen "
     "+ CASE WHEN id = :debit_id THEN :amount_fen ELSE 0 END, "
     "credits_posted_fen = credits_posted_fen "
     "+ CASE WHEN id = :credit_id THEN :amount_fen ELSE 0 END "
-    "WHERE id IN (:debit_id, :credit_id)"
+    "WHERE id IN (:debit_id, :credit_id) "
+    "RETURNING id, credits_posted_fen - debits_posted_fen"
 )
 
 
@@ -167,6 +169,13 @@ class SqlLedgerRepo:
         The same id with different content raises ``Conflict``. Two concurrent posts of one id
         are safe on both engines: the loser sees the winner's row.
         """
+        return self.post_returning_balances(transfer, created_at) is not None
+
+    def post_returning_balances(
+        self, transfer: Transfer, created_at: dt.datetime
+    ) -> dict[int, int] | None:
+        """``post``, with both ledger accounts' balances (credits - debits) right after it;
+        None (and nothing written) if this exact transfer is already posted."""
         values = {f: getattr(transfer, f) for f in TRANSFER_FIELDS}
         values["kind"] = transfer.kind.value
         values["created_at"] = created_at
@@ -181,7 +190,7 @@ class SqlLedgerRepo:
                     f"transfer {transfer.id} was already posted with different details "
                     f"({existing.amount_fen} fen to {existing.credit_account_id}); refused"
                 )
-            return False
+            return None
         moved = self.conn.execute(
             _MOVE,
             {
@@ -189,12 +198,12 @@ class SqlLedgerRepo:
                 "credit_id": transfer.credit_account_id,
                 "amount_fen": transfer.amount_fen,
             },
-        ).rowcount
-        if moved != 2:
+        ).all()
+        if len(moved) != 2:
             for ledger_id in (transfer.debit_account_id, transfer.credit_account_id):
                 self.balance_fen(ledger_id)  # raises NotFound for the missing one
-        assert moved == 2
-        return True
+        assert len(moved) == 2
+        return {int(ledger_id): int(balance_fen) for ledger_id, balance_fen in moved}
 
     def _claim(self, transfer_id: str) -> bool:
         """PostgreSQL: claim an id that does not name its day; False if already claimed."""

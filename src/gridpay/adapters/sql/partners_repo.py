@@ -43,6 +43,10 @@ _ADD_PAYMENT = text(
 _GET_PAYMENT = select(_PP).where(
     _PP.c.partner_code == bindparam("code"), _PP.c.reference == bindparam("reference")
 )
+_MARK_POSTED = text(
+    "UPDATE partner_payments SET status = 'posted', balance_fen = :balance_fen "
+    "WHERE partner_code = :code AND reference = :reference AND status = 'pending'"
+)
 # Checked and taken in one statement: two payments racing for the last of the day's limit
 # cannot both pass (the row is locked by the first until it commits). The day's first payment
 # inserts the row; it is within the limit, as a payment never exceeds a partner's day limit.
@@ -182,11 +186,8 @@ class SqlPartnersRepo:
         return (_PP.c.partner_code == code) & (_PP.c.reference == reference)
 
     def mark_posted(self, code: str, reference: str, balance_fen: int) -> None:
-        self.conn.execute(
-            update(_PP)
-            .where(self._where(code, reference), _PP.c.status == "pending")
-            .values(status="posted", balance_fen=balance_fen)
-        )
+        params = {"code": code, "reference": reference, "balance_fen": balance_fen}
+        self.conn.execute(_MARK_POSTED, params)
 
     def mark_reversed(self, code: str, reference: str, reversal_id: str) -> bool:
         result = self.conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_utc
@@ -16,6 +16,24 @@ from gridpay.ports.staff import CashTaken, ShiftClose, StaffMember
 
 # The audit actions whose transfers are the cash a clerk takes at the counter.
 CASH_ACTIONS = ("payment.take", "payment.reverse")
+# Every write appends one entry: the statement is built once (a Core insert built per call,
+# then hashed for the compiled cache, cost more than running it).
+_AUDIT_COLUMNS = (
+    "at",
+    "actor_kind",
+    "actor_id",
+    "actor_role",
+    "actor_office_id",
+    "action",
+    "account_id",
+    "subject",
+    "amount_fen",
+    "reason",
+    "detail",
+)
+_RECORD = insert(schema.audit_log).values(
+    {c: bindparam(c, type_=schema.audit_log.c[c].type) for c in _AUDIT_COLUMNS}
+)
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
@@ -289,19 +307,20 @@ class SqlAuditLogRepo:
     def record(self, entry: AuditEntry) -> int:
         assert entry.id is None, entry
         result = self.conn.execute(
-            insert(schema.audit_log).values(
-                at=_utc(entry.at),
-                actor_kind=entry.actor_kind,
-                actor_id=entry.actor_id,
-                actor_role=entry.actor_role,
-                actor_office_id=entry.actor_office_id,
-                action=entry.action,
-                account_id=entry.account_id,
-                subject=entry.subject,
-                amount_fen=entry.amount_fen,
-                reason=entry.reason,
-                detail=entry.detail,
-            )
+            _RECORD,
+            {
+                "at": _utc(entry.at),
+                "actor_kind": entry.actor_kind,
+                "actor_id": entry.actor_id,
+                "actor_role": entry.actor_role,
+                "actor_office_id": entry.actor_office_id,
+                "action": entry.action,
+                "account_id": entry.account_id,
+                "subject": entry.subject,
+                "amount_fen": entry.amount_fen,
+                "reason": entry.reason,
+                "detail": entry.detail,
+            },
         )
         return _new_id(result)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -34,9 +35,23 @@ def _order(row: Any) -> WalletOrder:
     )
 
 
+def _callback(row: Any) -> CallbackRecord:
+    return CallbackRecord(
+        notify_id=row.notify_id,
+        order_id=row.order_id,
+        outcome=row.outcome,
+        detail=row.detail,
+        received_at=_utc(row.received_at),
+    )
+
+
 class SqlWalletRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A savepoint: what is written inside is undone if the block raises."""
+        return self.conn.begin_nested()
 
     def insert_order(self, order: WalletOrder) -> None:
         self.conn.execute(
@@ -120,13 +135,14 @@ class SqlWalletRepo:
         stmt = select(_callbacks).order_by(_callbacks.c.id)
         if order_id is not None:
             stmt = stmt.where(_callbacks.c.order_id == order_id)
-        return [
-            CallbackRecord(
-                notify_id=r.notify_id,
-                order_id=r.order_id,
-                outcome=r.outcome,
-                detail=r.detail,
-                received_at=_utc(r.received_at),
-            )
-            for r in self.conn.execute(stmt).all()
-        ]
+        return [_callback(r) for r in self.conn.execute(stmt).all()]
+
+    def recent_callbacks(
+        self, outcomes: Collection[str] | None, since: dt.datetime | None, limit: int
+    ) -> Sequence[CallbackRecord]:
+        stmt = select(_callbacks).order_by(_callbacks.c.id.desc()).limit(limit)
+        if outcomes is not None:
+            stmt = stmt.where(_callbacks.c.outcome.in_(sorted(outcomes)))
+        if since is not None:
+            stmt = stmt.where(_callbacks.c.received_at >= since)
+        return [_callback(r) for r in self.conn.execute(stmt).all()]

@@ -33,6 +33,7 @@ from gridpay.entrypoints.cli import (  # noqa: F401  (importing registers the co
     serve,
     settle,
     staff,
+    wallet,
     wallet_sim,
 )
 from gridpay.entrypoints.cli._common import app, run_app

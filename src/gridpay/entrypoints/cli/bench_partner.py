@@ -7,15 +7,12 @@ import shutil
 from dataclasses import asdict
 
 import typer
-from fastapi import FastAPI
 from rich.table import Table
 from sqlalchemy import create_engine
 
-from gridpay import bootstrap
 from gridpay.adapters.sql.db import masked_url
 from gridpay.entrypoints.cli._common import console, err_console, print_json
 from gridpay.entrypoints.cli.bench import bench_app
-from gridpay.entrypoints.http.app import create_app
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench_partner, bench_reconcile
 from gridpay.simulation.bench_repo import fresh_database
@@ -51,7 +48,7 @@ def bench_partner_api(
     threads: int = typer.Option(2, "--threads", min=1, help="wrk threads."),
     duration_s: int = typer.Option(15, "--duration", min=1, help="Seconds of load."),
     workers: int = typer.Option(
-        1, "--workers", min=1, help="1: `gridpay serve`; more: uvicorn --workers N."
+        1, "--workers", min=1, help="`gridpay serve --workers N`: server processes."
     ),
     floor_payments: int = typer.Option(2_000, "--floor-payments", min=1),
     rate_max: int = typer.Option(
@@ -77,7 +74,6 @@ def bench_partner_api(
             workers=workers,
             floor_payments=floor_payments,
             rate_max_per_s=rate_max,
-            app_factory=f"{__name__}:app_from_env",
         )
         machine = _machine(database.url)
         if keep:
@@ -88,11 +84,6 @@ def bench_partner_api(
         _print("partner API payments over loopback (wrk)", asdict(result), machine)
     if not (result.exactly_once and result.audit_passed):
         raise typer.Exit(1)
-
-
-def app_from_env() -> FastAPI:
-    """The app for ``uvicorn --factory --workers N`` (GRIDPAY_DATABASE_URL names the database)."""
-    return create_app(bootstrap.build())
 
 
 @bench_app.command("reconcile")

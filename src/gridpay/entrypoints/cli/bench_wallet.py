@@ -23,6 +23,9 @@ def bench_wallet(
         1_000, "--raw-orders", min=1, help="Callbacks through the service alone (the floor)."
     ),
     connections: int = typer.Option(16, "--connections", min=1, help="Load connections."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="`gridpay serve --workers N`: server processes."
+    ),
     db: str | None = typer.Option(
         None, "--db", help="A new SQLite path or a PostgreSQL URL (a fresh schema is made)."
     ),
@@ -32,7 +35,7 @@ def bench_wallet(
     """Post signed wallet callbacks to `gridpay serve` from another process; check each order
     credited exactly once and the books balanced; print the raw floor beside it."""
     with fresh_database(db, keep) as database:
-        report = run_wallet_bench(database.url, orders, raw_orders, connections)
+        report = run_wallet_bench(database.url, orders, raw_orders, connections, workers)
     if as_json:
         print_json(
             {
@@ -48,7 +51,7 @@ def bench_wallet(
             table.add_column(column)
         h = report.http
         table.add_row(
-            f"HTTP ({connections} conns)",
+            f"HTTP ({connections} conns, {workers} workers)",
             str(h["per_s"]),
             str(h["per_server_cpu_s"]),
             str(h["p50_ms"]),

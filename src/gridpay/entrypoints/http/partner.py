@@ -9,6 +9,7 @@ OpenAPI document only.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
@@ -20,6 +21,7 @@ from gridpay.domain.partners import PartnerPayment, SignedHeaders
 from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.errors import InvalidInput
 from gridpay.services import partners
+from gridpay.services.group_commit import GroupCommit
 from gridpay.services.partners import SignedRequest
 
 router = APIRouter(prefix="/partner/v1", tags=["partner"])
@@ -102,8 +104,24 @@ async def signed_request(
     )
 
 
-def _built(request: Request) -> bootstrap.App:
+async def _built(request: Request) -> bootstrap.App:
+    # async: a plain function dependency would be run in the thread pool, a hop per request.
     return gridpay_of(request)
+
+
+def payments_of(request: Request) -> GroupCommit[SignedRequest, partners.PaymentAnswer]:
+    """The app's group commit of partner payments (one writer per process), made at first use."""
+    batcher: GroupCommit[SignedRequest, partners.PaymentAnswer] | None = getattr(
+        request.app.state, "partner_payments", None
+    )
+    if batcher is None:
+        built = gridpay_of(request)
+        batcher = GroupCommit(
+            partial(partners.pay_many, built.store, built.clock, built.settings, built.credit),
+            limits.partner_batch_payments_max,
+        )
+        request.app.state.partner_payments = batcher
+    return batcher
 
 
 Built = Annotated[bootstrap.App, Depends(_built)]
@@ -136,10 +154,10 @@ def account(
         }
     },
 )
-def pay(built: Built, signed: Signed, response: Response) -> PaymentOut:
+async def pay(request: Request, signed: Signed, response: Response) -> PaymentOut:
     """Pay into an account, once per reference: a retry gets the first answer (200, header
     Idempotent-Replayed: true); the same reference with other details is refused (409)."""
-    answer = partners.pay(built.store, built.clock, built.settings, built.credit, signed)
+    answer = await payments_of(request).submit(signed)
     if answer.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

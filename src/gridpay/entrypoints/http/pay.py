@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from functools import partial
 from importlib import resources
 from typing import Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from prometheus_client import Counter
 
 from gridpay import bootstrap, limits
 from gridpay.domain.enrolment import format_account_no
@@ -25,7 +26,8 @@ from gridpay.domain.wallet import OrderState, Refusal
 from gridpay.entrypoints.http.deps import gridpay_of
 from gridpay.errors import Forbidden, InvalidInput, NotFound, NotSignedIn, Refused
 from gridpay.ports.payments_online import PaymentProvider
-from gridpay.services.wallet import OrderView, accept_callback, make_order, order_view
+from gridpay.services.group_commit import GroupCommit
+from gridpay.services.wallet import CallbackOutcome, OrderView, accept_many, make_order, order_view
 
 router = APIRouter(tags=["paying online"])
 
@@ -188,18 +190,48 @@ async def wallet_notify(request: Request, built: Built, wallet: Wallet) -> Plain
         max_fields=limits.wallet_callback_fields_max, max_files=0, max_part_size=4096
     )
     params = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    # The database work off the event loop: other callbacks are read and verified meanwhile.
-    outcome = await run_in_threadpool(
-        accept_callback, built.store, built.clock, built.settings, wallet, built.credit, params
-    )
+    # Joined with the callbacks that arrive meanwhile into one transaction, off the event loop.
+    outcome = await _callbacks_of(request, built, wallet).submit(params)
     if outcome.accepted:
         return PlainTextResponse("success")
     assert outcome.refusal is not None
+    refused_counter(request).labels(reason=outcome.refusal.value).inc()
     return PlainTextResponse(
         "failure",
         status_code=REFUSAL_STATUS[outcome.refusal],
         headers={"x-gridpay-refusal": outcome.refusal.value},
     )
+
+
+def _callbacks_of(
+    request: Request, built: bootstrap.App, wallet: PaymentProvider
+) -> GroupCommit[dict[str, str], CallbackOutcome]:
+    """The app's group commit of wallet callbacks (one writer per process), made at first use."""
+    group: GroupCommit[dict[str, str], CallbackOutcome] | None = getattr(
+        request.app.state, "wallet_callbacks", None
+    )
+    if group is None:
+        run = partial(accept_many, built.store, built.clock, built.settings, wallet, built.credit)
+        group = GroupCommit(run, limits.wallet_batch_callbacks_max)
+        request.app.state.wallet_callbacks = group
+    return group
+
+
+def refused_counter(request: Request) -> Counter:
+    """``gridpay_wallet_callbacks_refused_total{reason}`` on the app's own metrics registry
+    (served at /metrics), made with the app's first refusal. Refusals are rows in
+    ``wallet_callbacks`` too: the counter is for alerting (a burst of bad signatures), the rows
+    are for looking (``gridpay wallet callbacks --refused``)."""
+    counter: Counter | None = getattr(request.app.state, "wallet_refused", None)
+    if counter is None:
+        counter = Counter(
+            "gridpay_wallet_callbacks_refused",
+            "Wallet callbacks refused (nothing credited), by reason",
+            ["reason"],
+            registry=request.app.state.metrics.registry,
+        )
+        request.app.state.wallet_refused = counter
+    return counter
 
 
 # --- helpers ------------------------------------------------------------------------------
