@@ -266,6 +266,23 @@ def test_a_reconnection_given_up_leaves_one_staff_task(store: SqlStore, clock: F
     assert [tuple(t) for t in closed] == [("supply_on", "the meter confirmed supply on")]
 
 
+def test_a_batch_of_confirmations_closes_every_accounts_given_up_reconnection(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    # The dispatcher records a pass's confirmations together: each account's open task closes.
+    enqueue(store, command_frame([1, 2], RESTORE, clock.now()))
+    head_end = SimulatedHeadEnd(latency_s=(0.0, 0.0), failure_rate=1.0)
+    for _ in range(3 * ATTEMPTS_MAX):
+        _pass(store, clock, head_end)
+        clock.advance(hours=1)
+    assert len(rows(store, "SELECT key FROM staff_tasks WHERE closed_at IS NULL")) == 2
+    with store.unit_of_work() as uow:
+        uow.credit.confirm_supplies([(1, "on", clock.now()), (2, "on", clock.now())])
+        uow.commit()
+    closed = rows(store, "SELECT account_id, close_code FROM staff_tasks ORDER BY account_id")
+    assert [tuple(t) for t in closed] == [(1, "supply_on"), (2, "supply_on")]
+
+
 def test_a_late_answer_to_an_attempt_that_timed_out_is_taken_while_the_retry_waits(
     store: SqlStore, recording: StoreWithRecordingCredit, clock: FakeClock
 ) -> None:

@@ -647,7 +647,11 @@ _CLOSE_RECONNECT_TASKS = (
     update(_T)
     .where(
         _T.c.account_id == bindparam("b_account_id"),
-        _T.c.kind.in_([escalation_kind(CommandAction.RECONNECT), RESTORE_OVERDUE_TASK]),
+        # Not ``in_``: its expanding parameter cannot go through executemany (confirm_supplies).
+        or_(
+            _T.c.kind == escalation_kind(CommandAction.RECONNECT),
+            _T.c.kind == RESTORE_OVERDUE_TASK,
+        ),
         _T.c.closed_at.is_(None),
     )
     .values(

@@ -72,6 +72,9 @@ def bench_web(
     sessions: int = typer.Option(2_000, "--sessions", help="Signed-in random accounts."),
     duration_s: int = typer.Option(30, "--duration", help="Seconds of load."),
     connections: int = typer.Option(16, "--connections", help="wrk's open connections."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="`gridpay serve --workers N`: server processes."
+    ),
     floor_pages: int = typer.Option(2_000, "--floor-pages", help="Pages for the floor."),
     seed: int = typer.Option(7, "--seed"),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
@@ -104,7 +107,7 @@ def bench_web(
             machine = {**describe_machine(), **describe_database(g.store.engine)}
         finally:
             g.close()
-        load = _load(wrk, database.url, tokens, duration_s, connections, seed, as_of(city))
+        load = _load(wrk, database.url, tokens, duration_s, connections, workers, seed, as_of(city))
         if keep or city_db:
             console.print(f"kept: --city-db '{masked_url(database.url)}'")
     report = {
@@ -136,6 +139,7 @@ def _load(
     tokens: list[str],
     duration_s: int,
     connections: int,
+    workers: int,
     seed: int,
     now: dt.datetime,
 ) -> dict[str, object]:
@@ -155,7 +159,7 @@ def _load(
         server = subprocess.Popen(
             [
                 sys.executable, "-m", "gridpay.entrypoints.cli", "serve", "--port", str(port),
-                "--no-access-log", "--allow-business-date",
+                "--no-access-log", "--allow-business-date", "--workers", str(workers),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -185,6 +189,7 @@ def _load(
         raise InvalidInput(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
     requests, duration_us, errors, p50, p95, p99, top = found.group(1).split()
     return {
+        "server": f"gridpay serve --workers {workers}",
         "connections": connections,
         "duration_s": duration_s,
         "pages": int(requests),
@@ -198,7 +203,7 @@ def _load(
 
 
 def _wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # worker processes importing gridpay on a busy machine
     while True:
         try:
             httpx.get(f"{base}/healthz", timeout=1)
