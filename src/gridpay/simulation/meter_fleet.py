@@ -125,6 +125,7 @@ class MeterFleet:
         self.frames_answered = 0
         self.time_syncs: list[dt.datetime] = []
         self.server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()  # one handler per open connection
 
     # --- the meters, for tests and the demo ----------------------------------------------------
 
@@ -290,12 +291,22 @@ class MeterFleet:
         return str(bound[0]), int(bound[1])
 
     async def stop(self) -> None:
+        """Stop listening and end every open connection: a connection's handler left pending
+        when its loop closes leaks its socket (a ResourceWarning in whatever runs next)."""
         if self.server is not None:
             self.server.close()
+            handlers = list(self._connections)
+            for handler in handlers:
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             await self.server.wait_closed()
+            await asyncio.sleep(0)  # let the closed transports finish closing
             self.server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._connections.add(handler)
         decoder = StreamDecoder()
         try:
             while data := await reader.read(65_536):
@@ -315,6 +326,7 @@ class MeterFleet:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._connections.discard(handler)
             writer.close()
 
 
