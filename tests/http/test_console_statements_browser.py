@@ -50,6 +50,8 @@ def test_finance_uploads_a_statement_confirms_the_missing_line_and_downloads_the
         page.fill("#day", DAY)
         page.set_input_files("#statement", str(statement))
         page.click("#upload")
+        # The click returns once the next page starts arriving; its table may still be parsing.
+        page.wait_for_load_state("load")
         assert words["reconciled"] in page.inner_text("p.notice")
         assert page.inner_text("#counts td[data-outcome=matched]") == "1"
         assert page.inner_text("#counts td[data-outcome=amount_differs]") == "1"
@@ -60,6 +62,7 @@ def test_finance_uploads_a_statement_confirms_the_missing_line_and_downloads_the
         assert "50.50" in missing.inner_text()
         shot(page, lang, "statements")
         missing.locator("button.confirm").click()
+        page.wait_for_load_state("load")
         assert words["confirmed"] in page.inner_text("p.notice")
         assert "qian" in page.locator("tr.line[data-reference=R5]").inner_text()
         with page.expect_download() as download:
