@@ -378,3 +378,15 @@ def test_a_delivered_notice_closes_the_call_task():
     (closing,) = ev.closings.filter(pl.col("kind") == "undelivered_notice").iter_rows(named=True)
     assert closing["close_code"] == "delivered"
     assert closing["close_reason"] == "the arrears notice was delivered 2026-12-01 10:00"
+
+
+def test_a_receipt_dated_before_the_sending_counts_the_notice_period_from_the_sending():
+    # The provider's clock put the receipt four days back; the notice went out an hour ago.
+    sent = NOW - dt.timedelta(hours=1)
+    skewed = in_arrears(notice_at=sent, notice_delivered_at=NOW - dt.timedelta(days=4))
+    ev = run(dict(skewed, second_notice_at=NOW - dt.timedelta(hours=2)))
+    assert ev.commands.height == 0
+    assert ev.decisions.select("action", "reason_code").rows() == [("hold", "undelivered")]
+    assert ev.decisions["reason"][0] == (
+        "not cut: the arrears notice was delivered 2026-12-02 09:00, less than 3 days ago"
+    )

@@ -72,7 +72,8 @@ def accounts(draw: st.DrawFn, account_id: int) -> dict[str, Any]:
         "supply": draw(st.sampled_from([None, "on", "off"])),
         "protected": draw(st.sampled_from([None, None, "medical", "elderly_alone"])),
         "estimated_recent": draw(st.booleans()),
-        # The notice's delivery receipt: none yet, or some hours after it was sent.
+        # The notice's delivery receipt: none yet, or stamped by the provider's clock, which
+        # may put it before the notice's sending.
         "notice_delivered_at": (
             draw(
                 st.one_of(

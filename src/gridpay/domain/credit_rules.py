@@ -358,7 +358,7 @@ def _rules(policy: CreditPolicy, ctx: Context) -> list[pl.Expr]:
     # period runs from then: a notice delivered late moves the earliest cut with it.
     delivered_at = pl.col("notice_delivered_at")
     notice_given = (
-        delivered_at <= _instant_lit(ctx.now - dt.timedelta(days=policy.notice_days))
+        _notice_from() <= _instant_lit(ctx.now - dt.timedelta(days=policy.notice_days))
     ).fill_null(False)
     # A firm notice with no receipt long after it was sent: staff call the household.
     call_household = (
@@ -535,6 +535,21 @@ def _concat(parts: list[pl.LazyFrame], schema: dict[str, Any]) -> pl.LazyFrame |
     return pl.concat([p.cast(schema) for p in parts])  # type: ignore[arg-type]
 
 
+def _notice_from() -> pl.Expr:
+    """When the notice period starts: the notice's delivery, and never before it was sent.
+
+    The delivery time is the SMS provider's report, stamped by its clock, not ours: a receipt
+    dated before the sending must not shorten the household's notice period. Null while no
+    receipt has come (no notice period runs).
+    """
+    delivered_at = pl.col("notice_delivered_at")
+    return (
+        pl.when(delivered_at.is_not_null())
+        .then(pl.max_horizontal(delivered_at, pl.col("notice_at")))
+        .otherwise(delivered_at)
+    )
+
+
 def _account_no() -> pl.Expr:
     return pl.col("account_id").cast(pl.String).str.zfill(10)
 
@@ -669,9 +684,7 @@ def _decision_text(
             .then(
                 pl.format(
                     "not cut: the arrears notice was delivered {}, less than {} days ago",
-                    pl.col("notice_delivered_at")
-                    .dt.convert_time_zone(ctx.zone)
-                    .dt.strftime("%Y-%m-%d %H:%M"),
+                    _notice_from().dt.convert_time_zone(ctx.zone).dt.strftime("%Y-%m-%d %H:%M"),
                     pl.lit(policy.notice_days),
                 )
             )
