@@ -43,11 +43,14 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2_000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--show-sql", action="store_true")
+    parser.add_argument("--only", choices=["partner", "wallet"], default=None)
     args = parser.parse_args()
-    with fresh_database(args.db, False) as database:
-        measure_partner(database.url, args)
-    with fresh_database(args.db, False) as database:
-        measure_wallet(database.url, args)
+    if args.only != "wallet":
+        with fresh_database(args.db, False) as database:
+            measure_partner(database.url, args)
+    if args.only != "partner":
+        with fresh_database(args.db, False) as database:
+            measure_wallet(database.url, args)
 
 
 def _counting(engine: object) -> Counter[str]:
@@ -115,7 +118,7 @@ def measure_partner(url: str, args: argparse.Namespace) -> None:
             )
             assert not any(isinstance(o, Exception) for o in outcomes), outcomes
         cpu_s = time.process_time() - cpu_s
-        _report(f"partner service, batches of {batch}", counts, args.n, cpu_s, False, url)
+        _report(f"partner service, batches of {batch}", counts, args.n, cpu_s, args.show_sql, url)
     built.close()
 
 
