@@ -64,6 +64,7 @@ from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import housekeeping, payments
 from gridpay.services.credit import Policy
+from gridpay.services.group_commit import each_in_savepoint
 from gridpay.services.registry import existing_account
 
 
@@ -314,13 +315,11 @@ def pay_many(
             with uow.partners.savepoint():
                 outcomes = _pay_batch(uow, clock, settings, credit, requests, cache)
         except Exception:  # noqa: BLE001 (undone: each request again, on its own)
-            outcomes = []
-            for request in requests:
-                try:
-                    with uow.partners.savepoint():
-                        outcomes.append(_pay_signed(uow, clock, settings, credit, request, cache))
-                except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
-                    outcomes.append(exc)
+            outcomes = each_in_savepoint(
+                uow.partners.savepoint,
+                requests,
+                lambda request: _pay_signed(uow, clock, settings, credit, request, cache),
+            )
         uow.commit()
     return outcomes
 
