@@ -300,26 +300,27 @@ def pay_many(
     twice in a batch is a retry or a replay; a day's limit is taken in their order), all of
     them first, then written together: a statement per table for the batch, not one per
     payment (``_pay_batch``). A refused request leaves nothing but its nonce. Should the batch
-    fail on something it cannot pin on one request (a statement failing), it is undone and
-    each request is taken again on its own in a savepoint of its own, so that failure stays
-    with its own request. If the commit fails, every request fails with it (the caller raises
-    it to each).
+    fail on something it cannot pin on one request (a statement or its commit failing), it is
+    rolled back and each request is taken again in a new transaction, in a savepoint of its
+    own, so that failure stays with its own request. If that commit fails too, every request
+    fails with it (the caller raises it to each).
     """
     cache = partner_cache(store)
-    with store.unit_of_work() as uow:
-        if len(requests) == 1:  # alone: a failure rolls the transaction back, no savepoint needed
+    try:
+        with store.unit_of_work() as uow:
             outcomes = _pay_batch(uow, clock, settings, credit, requests, cache)
             uow.commit()
-            return outcomes
-        try:
-            with uow.partners.savepoint():
-                outcomes = _pay_batch(uow, clock, settings, credit, requests, cache)
-        except Exception:  # noqa: BLE001 (undone: each request again, on its own)
-            outcomes = each_in_savepoint(
-                uow.partners.savepoint,
-                requests,
-                lambda request: _pay_signed(uow, clock, settings, credit, request, cache),
-            )
+        return outcomes
+    except Exception:
+        if len(requests) == 1:  # alone: its failure is its own
+            raise
+    # Nothing of the batch was written: each request again, on its own.
+    with store.unit_of_work() as uow:
+        outcomes = each_in_savepoint(
+            uow.partners.savepoint,
+            requests,
+            lambda request: _pay_signed(uow, clock, settings, credit, request, cache),
+        )
         uow.commit()
     return outcomes
 
@@ -443,6 +444,12 @@ def _pay_round(
     to_post: list[int] = []
     for code, ks in by_partner.items():
         partner = orders[ks[0]].partner
+        sum_fen = sum(orders[k].order.amount_fen for k in ks)
+        if sum_fen <= partner.day_amount_fen_max and uow.partners.take_day_amount(
+            code, today, sum_fen, partner.day_amount_fen_max
+        ):  # all of them within the day's limit (nearly every batch): one statement
+            to_post.extend(ks)
+            continue
         total_fen = uow.partners.day_amount_for_update(code, today)
         taken_fen = 0
         for k in ks:
