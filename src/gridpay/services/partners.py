@@ -7,14 +7,14 @@ refused for a business reason: suspended, over a limit, a conflicting reference)
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
 A payment is the nonce, the reservation under the partner's reference (with the day's
-allowance taken), the posting by ``services.payments.take_payment_in`` (the counter's use case
+allowance taken), the posting by ``services.payments.take_payments_in`` (the counter's use case
 inside this transaction, idempotent by the ledger id ``pay/<channel>/<CODE>-<reference>``) and
-the answer kept for retries. All but the nonce sit in a savepoint: a refusal, by the rules here
-or by the ledger, undoes them and the nonce is still committed. The commit (a log flush, a turn
-of the write lock, the channel's clearing row and the partner's day total held until it) is
-most of what a payment costs, so ``pay_many`` carries several payments in one transaction, each
-in a savepoint of its own (the HTTP app joins concurrent requests through
-``services.group_commit``); ``pay`` is a batch of one.
+the answer kept for retries. A refusal, by the rules here or by the ledger, takes back all but
+the nonce, which is still committed. The commit (a log flush, a turn of the write lock, the
+channel's clearing row and the partner's day total held until it) and the statements are most
+of what a payment costs, so ``pay_many`` carries several payments in one transaction, judged
+first and then written with a statement per table for all of them (the HTTP app joins
+concurrent requests through ``services.group_commit``); ``pay`` is a batch of one.
 """
 
 from __future__ import annotations
