@@ -271,6 +271,7 @@ def test_a_payment_cut_by_a_crash_leaves_nothing_and_the_retry_posts_it_once(
     before = written(built.store)
     with monkeypatch.context() as m:
         m.setattr(payments, "take_payment_in", crash)
+        m.setattr(payments, "take_payments_in", crash)
         with pytest.raises(RuntimeError):
             caller.pay("T-1", "0000000001", "10")
     assert written(built.store) == before  # one transaction: not even the nonce

@@ -41,3 +41,19 @@ def test_bench_partner_lands_every_answered_payment_exactly_once(tmp_path) -> No
     assert data["exactly_once"] and data["audit_passed"]
     assert data["landed_transfers"] == data["landed_partner_payments"]
     assert data["floor_take_payment_per_s"] > 0 and data["p99_ms"] >= data["p50_ms"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_bench_partner_sends_every_prepared_payment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # 2 s at 30 a second: 60 signed payments, fewer than wrk can send, so it sends them all and
+    # then replays (refused). wrk's check call of the first thread's request() must not take
+    # one of them: every prepared payment lands.
+    data = run_json(
+        [
+            "bench", "partner", "--db", str(tmp_path / "b.db"), "--accounts", "50",
+            "--duration", "2", "--connections", "2", "--threads", "2", "--floor-payments", "5",
+            "--rate-max", "30",
+        ]
+    )  # fmt: skip
+    assert data["landed_partner_payments"] == 60
+    assert data["non_2xx"] > 0 and data["audit_passed"]

@@ -117,13 +117,22 @@ def test_a_request_failing_in_a_batch_fails_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = payments.take_payment_in
+    real_many = payments.take_payments_in
 
     def crash_on_account_2(*args: Any, **kwargs: Any) -> Any:
         if kwargs["account"].id == 2:
             raise RuntimeError("the disk is full")
         return real(*args, **kwargs)
 
+    def crash_with_account_2(*args: Any, **kwargs: Any) -> Any:
+        # the batch's statements fail (they carry account 2's rows): the batch is undone, and
+        # each payment is taken again on its own, where only account 2's fails
+        if any(p.account.id == 2 for p in args[3]):
+            raise RuntimeError("the disk is full")
+        return real_many(*args, **kwargs)
+
     monkeypatch.setattr(payments, "take_payment_in", crash_on_account_2)
+    monkeypatch.setattr(payments, "take_payments_in", crash_with_account_2)
     batch = [_signed(bank, clock, f"R-{a}", a, "10") for a in (1, 2, 3)]
     outcomes = partners.pay_many(built.store, clock, built.settings, built.credit, batch)
     assert isinstance(outcomes[1], RuntimeError)
@@ -132,6 +141,7 @@ def test_a_request_failing_in_a_batch_fails_alone(
     # Nothing of the failed one, not even its nonce: its retry goes through as new.
     assert scalar(built.store, "SELECT count(*) FROM partner_nonces") == 2
     monkeypatch.setattr(payments, "take_payment_in", real)
+    monkeypatch.setattr(payments, "take_payments_in", real_many)
     (again,) = partners.pay_many(built.store, clock, built.settings, built.credit, [batch[1]])
     assert isinstance(again, PaymentAnswer) and not again.replayed
     assert balance_fen(built.store, 2) == 1_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 import polars as pl
@@ -66,6 +66,12 @@ class CreditRepo(Protocol):
 
     def confirm_supplies(self, confirmations: Sequence[tuple[int, str, dt.datetime]]) -> None:
         """``confirm_supply`` for each (account_id, supply, at), in order, in a few statements."""
+        ...
+
+    def states_of(
+        self, account_ids: Collection[int], *, lock: bool = False
+    ) -> dict[int, AccountCreditState]:
+        """``state_of`` for several accounts (those that have one), in one statement."""
         ...
 
     def state_of(self, account_id: int, *, lock: bool = False) -> AccountCreditState | None:

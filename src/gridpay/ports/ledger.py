@@ -49,6 +49,13 @@ class LedgerRepo(Protocol):
 
     def balance_fen(self, ledger_account_id: int) -> int: ...
 
+    def post_many_returning_balances(
+        self, transfers: Sequence[Transfer], created_at: dt.datetime
+    ) -> tuple[set[str], dict[int, int]]:
+        """Several transfers of different ids: the ids posted now (one posted before is
+        skipped), and the balance of every ledger account they moved after all of them."""
+        ...
+
     def lock_ledger_accounts(self, ledger_account_ids: Sequence[int]) -> None:
         """Hold these accounts' rows until commit, taken in ascending id order.
 

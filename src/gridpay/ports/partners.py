@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -71,6 +71,30 @@ class PartnersRepo(Protocol):
         ...
 
     def mark_posted(self, code: str, reference: str, balance_fen: int) -> None: ...
+
+    def spend_nonces(
+        self, nonces: Sequence[tuple[str, str]], at: dt.datetime
+    ) -> set[tuple[str, str]]:
+        """``spend_nonce`` for several different (partner, nonce) pairs: those spent now."""
+        ...
+
+    def add_payments(self, payments: Sequence[PartnerPayment]) -> set[tuple[str, str]]:
+        """``add_payment`` for several references: the (partner, reference) pairs added."""
+        ...
+
+    def payments_of(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], PartnerPayment]: ...
+
+    def drop_pending_many(self, keys: Collection[tuple[str, str]]) -> None: ...
+
+    def mark_posted_many(self, code: str, balances_fen: Sequence[tuple[str, int]]) -> None: ...
+
+    def day_amount_for_update(self, code: str, day: dt.date) -> int:
+        """The partner's total of the day so far, held until commit."""
+        ...
+
+    def add_day_amount(self, code: str, day: dt.date, amount_fen: int) -> None: ...
 
     def mark_reversed(self, code: str, reference: str, reversal_id: str) -> bool:
         """Mark a posted payment reversed; False if it was not posted (reversed already)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -51,6 +52,10 @@ class RegistryRepo(Protocol):
         ...
 
     def account(self, account_id: int) -> Account | None: ...
+
+    def accounts(self, account_ids: Collection[int]) -> dict[int, Account]:
+        """The accounts of these ids that exist (one statement)."""
+        ...
 
     def meter(self, meter_id: int) -> Meter | None: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -131,6 +132,10 @@ class StaffRepo(Protocol):
 class AuditLogRepo(Protocol):
     def record(self, entry: AuditEntry) -> int:
         """Append an entry (in the caller's transaction): its id."""
+        ...
+
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Append several entries (in the caller's transaction)."""
         ...
 
     def search(self, query: AuditQuery) -> list[AuditEntry]:

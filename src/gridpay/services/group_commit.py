@@ -16,13 +16,33 @@ commit failed) fails the whole batch, since nothing of it was written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Generic, TypeVar
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
 RunBatch = Callable[[Sequence[Request]], Sequence[Answer | Exception]]
+Item = TypeVar("Item")
+
+
+def each_in_savepoint(
+    savepoint: Callable[[], AbstractContextManager[object]],
+    items: Iterable[Item],
+    run_one: Callable[[Item], Answer | Exception],
+) -> list[Answer | Exception]:
+    """Each item's answer or exception (raised, or returned as its refusal), in order, each
+    run in a savepoint of its own inside the caller's transaction: one that raises leaves
+    nothing of itself and takes nothing from the others (the caller commits them together)."""
+    outcomes: list[Answer | Exception] = []
+    for item in items:
+        try:
+            with savepoint():
+                outcomes.append(run_one(item))
+        except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
+            outcomes.append(exc)
+    return outcomes
 
 
 class GroupCommit(Generic[Request, Answer]):

@@ -7,14 +7,14 @@ refused for a business reason: suspended, over a limit, a conflicting reference)
 request cannot be replayed later to succeed, after the partner is resumed for instance.
 
 A payment is the nonce, the reservation under the partner's reference (with the day's
-allowance taken), the posting by ``services.payments.take_payment_in`` (the counter's use case
+allowance taken), the posting by ``services.payments.take_payments_in`` (the counter's use case
 inside this transaction, idempotent by the ledger id ``pay/<channel>/<CODE>-<reference>``) and
-the answer kept for retries. All but the nonce sit in a savepoint: a refusal, by the rules here
-or by the ledger, undoes them and the nonce is still committed. The commit (a log flush, a turn
-of the write lock, the channel's clearing row and the partner's day total held until it) is
-most of what a payment costs, so ``pay_many`` carries several payments in one transaction, each
-in a savepoint of its own (the HTTP app joins concurrent requests through
-``services.group_commit``); ``pay`` is a batch of one.
+the answer kept for retries. A refusal, by the rules here or by the ledger, takes back all but
+the nonce, which is still committed. The commit (a log flush, a turn of the write lock, the
+channel's clearing row and the partner's day total held until it) and the statements are most
+of what a payment costs, so ``pay_many`` carries several payments in one transaction, judged
+first and then written with a statement per table for all of them (the HTTP app joins
+concurrent requests through ``services.group_commit``); ``pay`` is a batch of one.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services import housekeeping, payments
 from gridpay.services.credit import Policy
+from gridpay.services.group_commit import each_in_savepoint
 from gridpay.services.registry import existing_account
 
 
@@ -295,29 +296,231 @@ def pay_many(
     """``pay`` for several requests in one transaction: one commit (one log flush, one turn of
     the write lock) for all of them. Each request's answer or refusal, in order.
 
-    Each request is judged in a savepoint of its own, so one refused or failing request leaves
-    nothing of itself and takes nothing from the others; they see each other as requests one
-    after the other would (a reference or nonce used twice in a batch is a retry or a replay).
-    If the commit fails, every request fails with it (the caller raises it to each).
+    They are judged as requests one after the other would be (a reference or a nonce used
+    twice in a batch is a retry or a replay; a day's limit is taken in their order), all of
+    them first, then written together: a statement per table for the batch, not one per
+    payment (``_pay_batch``). A refused request leaves nothing but its nonce. Should the batch
+    fail on something it cannot pin on one request (a statement or its commit failing), it is
+    rolled back and each request is taken again in a new transaction, in a savepoint of its
+    own, so that failure stays with its own request. If that commit fails too, every request
+    fails with it (the caller raises it to each).
     """
     cache = partner_cache(store)
-    outcomes: list[PaymentAnswer | Exception] = []
-    with store.unit_of_work() as uow:
-        if len(requests) == 1:  # alone: a failure rolls the transaction back, no savepoint needed
-            try:
-                outcomes.append(_pay_signed(uow, clock, settings, credit, requests[0], cache))
-            except GridpayError as exc:  # refused before its nonce: nothing was written
-                outcomes.append(exc)
+    try:
+        with store.unit_of_work() as uow:
+            outcomes = _pay_batch(uow, clock, settings, credit, requests, cache)
             uow.commit()
-            return outcomes
-        for request in requests:
-            try:
-                with uow.partners.savepoint():
-                    outcomes.append(_pay_signed(uow, clock, settings, credit, request, cache))
-            except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
-                outcomes.append(exc)
+        return outcomes
+    except Exception:
+        if len(requests) == 1:  # alone: its failure is its own
+            raise
+    # Nothing of the batch was written: each request again, on its own.
+    with store.unit_of_work() as uow:
+        outcomes = each_in_savepoint(
+            uow.partners.savepoint,
+            requests,
+            lambda request: _pay_signed(uow, clock, settings, credit, request, cache),
+        )
         uow.commit()
     return outcomes
+
+
+@dataclass
+class _Order:
+    """A request whose signature verified and whose nonce is spent, being judged."""
+
+    index: int
+    partner: Partner
+    order: PayOrder
+
+
+def _pay_batch(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    credit: Policy,
+    requests: Sequence[SignedRequest],
+    cache: PartnerCache,
+) -> list[PaymentAnswer | Exception]:
+    outcomes: list[PaymentAnswer | Exception | None] = [None] * len(requests)
+    now = clock.now()
+    signed: list[tuple[int, Partner, str]] = []  # (index, partner, nonce)
+    for i, request in enumerate(requests):
+        try:
+            partner, nonce = _verify(uow, clock, settings, request, cache)
+        except GridpayError as exc:  # refused before its nonce: nothing is written for it
+            outcomes[i] = exc
+            continue
+        signed.append((i, partner, nonce))
+    # A nonce twice in the batch: the second is a replay, as it would be one request later.
+    first: dict[tuple[str, str], int] = {}
+    for i, partner, nonce in signed:
+        first.setdefault((partner.code, nonce), i)
+    spent = uow.partners.spend_nonces(list(first), now)
+    if random.randrange(limits.partner_nonce_prune_every) < len(first):  # noqa: S311
+        uow.partners.prune_nonces(housekeeping.cutoffs(now, settings).nonces_seen_before)
+    orders: list[_Order] = []
+    for i, partner, nonce in signed:
+        if first[(partner.code, nonce)] != i or (partner.code, nonce) not in spent:
+            outcomes[i] = NotSignedIn("replayed request: this X-Nonce was used before")
+            continue
+        try:  # from here on the nonce stays spent whatever the answer
+            _check_active(partner)
+            order = parse_pay_order(requests[i].body, settings.payment_amount_fen_max)
+        except GridpayError as exc:
+            outcomes[i] = exc
+            continue
+        orders.append(_Order(i, partner, order))
+    # A reference twice in the batch: the later one waits for a later round, and then finds
+    # the first one's payment (a retry or a conflict), as it would one request later.
+    while orders:
+        keys: set[tuple[str, str]] = set()
+        this_round: list[_Order] = []
+        later: list[_Order] = []
+        for o in orders:
+            key = (o.partner.code, o.order.reference)
+            (later if key in keys else this_round).append(o)
+            keys.add(key)
+        for o, outcome in zip(
+            this_round, _pay_round(uow, clock, settings, credit, this_round), strict=True
+        ):
+            outcomes[o.index] = outcome
+        orders = later
+    assert all(o is not None for o in outcomes), outcomes
+    return [o for o in outcomes if o is not None]
+
+
+def _pay_round(
+    uow: UnitOfWork, clock: Clock, settings: Settings, credit: Policy, orders: Sequence[_Order]
+) -> list[PaymentAnswer | Exception]:
+    """Orders of different references: reserved together, judged, then posted together."""
+    today, now = clock.today(), clock.now()
+    outcomes: list[PaymentAnswer | Exception | None] = [None] * len(orders)
+    reserved = [
+        PartnerPayment(
+            partner_code=o.partner.code,
+            reference=o.order.reference,
+            account_no=o.order.account_no,
+            amount_fen=o.order.amount_fen,
+            day=today,
+            status="pending",
+            transfer_id=payment_id(
+                o.partner.channel, ledger_ref(o.partner.code, o.order.reference)
+            ),
+            balance_fen=None,
+            reversal_id=None,
+            created_at=now,
+        )
+        for o in orders
+    ]
+    # The reservations first: a new reference (nearly every one) costs no read before it. On
+    # PostgreSQL a request racing under the same reference waits here for the first to commit
+    # (or roll back), then finds its row, or makes its own.
+    added = uow.partners.add_payments(reserved)
+    taken = [(k, r) for k, r in enumerate(reserved) if (r.partner_code, r.reference) not in added]
+    found = uow.partners.payments_of([(r.partner_code, r.reference) for _, r in taken])
+    for k, r in taken:
+        try:
+            existing = found[(r.partner_code, r.reference)]
+            outcomes[k] = PaymentAnswer(_same_order(existing, orders[k].order), replayed=True)
+        except GridpayError as exc:
+            outcomes[k] = exc
+    judged = [k for k in range(len(orders)) if outcomes[k] is None]
+    accounts = uow.registry.accounts([parse_account_no(orders[k].order.account_no) for k in judged])
+    refused: list[int] = []  # reserved, then refused: their reservations are taken back
+    within: list[int] = []
+    for k in judged:
+        try:
+            _check_payable(orders[k], accounts)
+        except GridpayError as exc:
+            outcomes[k] = exc
+            refused.append(k)
+            continue
+        within.append(k)
+    # The day's limit, in the orders' order, against each partner's total held until commit.
+    by_partner: dict[str, list[int]] = {}
+    for k in within:
+        by_partner.setdefault(orders[k].partner.code, []).append(k)
+    to_post: list[int] = []
+    for code, ks in by_partner.items():
+        partner = orders[ks[0]].partner
+        sum_fen = sum(orders[k].order.amount_fen for k in ks)
+        if sum_fen <= partner.day_amount_fen_max and uow.partners.take_day_amount(
+            code, today, sum_fen, partner.day_amount_fen_max
+        ):  # all of them within the day's limit (nearly every batch): one statement
+            to_post.extend(ks)
+            continue
+        total_fen = uow.partners.day_amount_for_update(code, today)
+        taken_fen = 0
+        for k in ks:
+            amount_fen = orders[k].order.amount_fen
+            if total_fen + taken_fen + amount_fen > partner.day_amount_fen_max:
+                outcomes[k] = Refused(
+                    f"over the limit per day: {format_fen(amount_fen)} yuan more would take "
+                    f"partner {code} above its {format_fen(partner.day_amount_fen_max)} yuan "
+                    f"for {today.isoformat()}"
+                )
+                refused.append(k)
+                continue
+            taken_fen += amount_fen
+            to_post.append(k)
+        if taken_fen:
+            uow.partners.add_day_amount(code, today, taken_fen)
+    to_post.sort()
+    receipts = payments.take_payments_in(
+        uow,
+        clock,
+        settings,
+        [
+            payments.PaymentIn(
+                cmd=TakePayment(
+                    account_no=orders[k].order.account_no,
+                    amount_yuan=format_fen(orders[k].order.amount_fen),
+                    channel=orders[k].partner.channel.value,
+                    ref=ledger_ref(orders[k].partner.code, orders[k].order.reference),
+                ),
+                account=accounts[parse_account_no(orders[k].order.account_no)],
+                actor=partner_actor(orders[k].partner),
+            )
+            for k in to_post
+        ],
+        credit,
+    )
+    posted: dict[str, list[tuple[str, int]]] = {}
+    for k, receipt in zip(to_post, receipts, strict=True):
+        r = reserved[k]
+        if isinstance(receipt, GridpayError):  # refused by the ledger: its day's amount back
+            outcomes[k] = receipt
+            refused.append(k)
+            uow.partners.add_day_amount(r.partner_code, today, -r.amount_fen)
+            continue
+        posted.setdefault(r.partner_code, []).append((r.reference, receipt.balance_fen))
+        outcomes[k] = PaymentAnswer(
+            replace(r, status="posted", balance_fen=receipt.balance_fen), replayed=False
+        )
+    for code, balances in posted.items():
+        uow.partners.mark_posted_many(code, balances)
+    uow.partners.drop_pending_many(
+        {(reserved[k].partner_code, reserved[k].reference) for k in refused}
+    )
+    assert all(o is not None for o in outcomes), outcomes
+    return [o for o in outcomes if o is not None]
+
+
+def _check_payable(o: _Order, accounts: dict[int, Account]) -> None:
+    """Refuse an order over the partner's limit per payment, or into an account that does not
+    exist or is not prepaid (the day's limit is judged over the batch)."""
+    if o.order.amount_fen > o.partner.payment_amount_fen_max:
+        raise Refused(
+            f"over the limit per payment: {format_fen(o.order.amount_fen)} yuan is above "
+            f"partner {o.partner.code}'s {format_fen(o.partner.payment_amount_fen_max)} yuan"
+        )
+    account_id = parse_account_no(o.order.account_no)
+    account = accounts.get(account_id)
+    if account is None:
+        raise NotFound(f"account {o.order.account_no} does not exist")
+    if account.billing_mode is not BillingMode.PREPAID:
+        raise Refused(f"account {account.account_no} is not prepaid: it takes no payments here")
 
 
 def _pay_signed(
@@ -408,20 +611,30 @@ def reverse_payment(
 # --- helpers: decisions above, work here -------------------------------------------------
 
 
+def _verify(
+    uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest, cache: PartnerCache
+) -> tuple[Partner, str]:
+    """The partner whose valid, fresh signature this is, and its nonce (not yet spent).
+
+    Raises ``NotSignedIn`` for every other request (nothing is written)."""
+    signature = parse_signature(request.headers)
+    check_fresh(signature, clock.now(), settings.partner_signature_window_s)
+    partner = cache.partner(uow, signature.partner_code)
+    if partner is None:
+        raise NotSignedIn(f"unknown partner {signature.partner_code}")
+    check_signed(signature, partner.secret, request.method, request.path, request.body)
+    return partner, signature.nonce
+
+
 def _authenticate(
     uow: UnitOfWork, clock: Clock, settings: Settings, request: SignedRequest, cache: PartnerCache
 ) -> Partner:
     """The partner whose valid, fresh, first-seen signature this is; its nonce recorded.
 
     Raises ``NotSignedIn`` before writing anything for every other request."""
-    signature = parse_signature(request.headers)
+    partner, nonce = _verify(uow, clock, settings, request, cache)
     now = clock.now()
-    check_fresh(signature, now, settings.partner_signature_window_s)
-    partner = cache.partner(uow, signature.partner_code)
-    if partner is None:
-        raise NotSignedIn(f"unknown partner {signature.partner_code}")
-    check_signed(signature, partner.secret, request.method, request.path, request.body)
-    if not uow.partners.spend_nonce(partner.code, signature.nonce, now):
+    if not uow.partners.spend_nonce(partner.code, nonce, now):
         raise NotSignedIn("replayed request: this X-Nonce was used before")
     if random.randrange(limits.partner_nonce_prune_every) == 0:  # noqa: S311 (not a secret)
         uow.partners.prune_nonces(housekeeping.cutoffs(now, settings).nonces_seen_before)

@@ -9,7 +9,7 @@ is ever edited or deleted: a mistake is undone by a reversal.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from gridpay import limits
@@ -23,6 +23,8 @@ from gridpay.domain.actors import (
     check_office_scope,
     check_role,
 )
+from gridpay.domain.audit_trail import AuditEntry, entry
+from gridpay.domain.credit_policy import RESTORABLE_STATES
 from gridpay.domain.ledger import Channel, Transfer, TransferKind, customer_ledger_id, payout_id
 from gridpay.domain.money import format_fen
 from gridpay.domain.payments import (
@@ -39,10 +41,9 @@ from gridpay.domain.payments import (
     validate_refund,
 )
 from gridpay.domain.registry import Account, BillingMode
-from gridpay.errors import Conflict, NotFound, Refused
+from gridpay.errors import Conflict, GridpayError, NotFound, Refused
 from gridpay.ports.clock import Clock
 from gridpay.ports.store import Store, UnitOfWork
-from gridpay.services.audit_trail import record
 from gridpay.services.credit import Policy, after_adjustment, after_payment
 from gridpay.services.registry import existing_account
 
@@ -127,6 +128,131 @@ def take_payment_in(
             uow, clock, credit, request.account_id, request.amount_fen, receipt.balance_fen
         )
     return receipt
+
+
+@dataclass(frozen=True)
+class PaymentIn:
+    """One payment of ``take_payments_in``: what to post, into which account, by whom."""
+
+    cmd: TakePayment
+    account: Account  # the paid account as the caller read it in this unit of work
+    actor: Actor
+
+
+def take_payments_in(
+    uow: UnitOfWork,
+    clock: Clock,
+    settings: Settings,
+    payments: Sequence[PaymentIn],
+    credit: Policy | None = None,
+) -> list[Receipt | GridpayError]:
+    """``take_payment_in`` for several payments in the caller's unit of work, each one's
+    receipt or refusal in order; a refused payment writes nothing.
+
+    The same rules, with the writes of all of them made together: their ledger rows locked in
+    one statement, their transfers inserted in one, every moved balance updated in one (a
+    channel's clearing row once, however many payments it takes), their audit entries in one
+    executemany and their credit states read in one. Only a payment that restores an account
+    in debt, one into an account that is not prepaid, or one whose id is taken already (a retry
+    or a conflict) goes the way ``take_payment_in`` goes, on its own."""
+    outcomes: list[Receipt | GridpayError | None] = [None] * len(payments)
+    today, now = clock.today(), clock.now()
+    office_ids = _OfficeIds(uow)
+    fresh: list[tuple[int, Transfer]] = []  # (index, transfer) to post together
+    alone: list[int] = []  # taken one by one after them (their outcome needs a read first)
+    ids: set[str] = set()
+    for i, payment in enumerate(payments):
+        try:
+            request = validate_payment(
+                payment.cmd,
+                amount_fen_max=settings.payment_amount_fen_max,
+                ref_chars_max=limits.payment_ref_chars_max,
+                office_ids=office_ids,
+            )
+            assert payment.account.id == request.account_id, (payment.account, request)
+            roles = (
+                COUNTER_ROLES
+                if request.channel is Channel.COUNTER
+                else COUNTER_ROLES | FINANCE_ROLES
+            )
+            _check_counter_staff(
+                payment.actor, payment.account, request.office_id, "taking a payment", roles
+            )
+        except GridpayError as exc:
+            outcomes[i] = exc
+            continue
+        transfer = payment_transfer(request, today)
+        if payment.account.billing_mode is not BillingMode.PREPAID or transfer.id in ids:
+            alone.append(i)
+            continue
+        ids.add(transfer.id)
+        fresh.append((i, transfer))
+    transfers = [t for _, t in fresh]
+    uow.ledger.lock_ledger_accounts(
+        [a for t in transfers for a in (t.debit_account_id, t.credit_account_id)]
+    )
+    posted, balances = uow.ledger.post_many_returning_balances(transfers, now)
+    # Each receipt shows the balance right after its own payment: the balance after all of
+    # them, less the batch's later payments into the same account.
+    later_fen: dict[int, int] = {}
+    receipts: list[tuple[int, Receipt]] = []
+    for i, transfer in reversed(fresh):
+        if transfer.id not in posted:
+            alone.append(i)
+            continue
+        ledger_id = transfer.credit_account_id
+        account = payments[i].account
+        receipts.append(
+            (
+                i,
+                Receipt(
+                    transfer=transfer,
+                    account_no=account.account_no,
+                    customer_name=account.name,
+                    balance_fen=balances[ledger_id] - later_fen.get(ledger_id, 0),
+                    already_recorded=False,
+                ),
+            )
+        )
+        later_fen[ledger_id] = later_fen.get(ledger_id, 0) + transfer.amount_fen
+    receipts.reverse()
+    uow.audit_log.record_many(
+        [
+            _audit_entry(payments[i].actor, "payment.take", now, r.transfer, r.balance_fen)
+            for i, r in receipts
+        ]
+    )
+    states = (
+        uow.credit.states_of(
+            [r.transfer.account_id for _, r in receipts if r.transfer.account_id], lock=True
+        )
+        if credit is not None and receipts
+        else {}
+    )
+    for i, receipt in receipts:
+        outcomes[i] = receipt
+        account_id = payments[i].account.id
+        state = states.get(account_id)
+        if credit is not None and state is not None and state.state in RESTORABLE_STATES:
+            after_payment(
+                uow, clock, credit, account_id, receipt.transfer.amount_fen, receipt.balance_fen
+            )
+    for i in sorted(alone):
+        payment = payments[i]
+        try:
+            outcomes[i] = take_payment_in(
+                uow,
+                clock,
+                settings,
+                payment.cmd,
+                credit,
+                actor=payment.actor,
+                account=payment.account,
+            )
+        except GridpayError as exc:  # refused before anything of it was written
+            outcomes[i] = exc
+    assert all(o is not None for o in outcomes), outcomes
+    return [o for o in outcomes if o is not None]
 
 
 def refund(
@@ -229,11 +355,16 @@ def _record(
     transfer: Transfer,
     balance_fen: int,
 ) -> None:
-    record(
-        uow,
+    uow.audit_log.record(_audit_entry(actor, action, clock.now(), transfer, balance_fen))
+
+
+def _audit_entry(
+    actor: Actor, action: str, at: dt.datetime, transfer: Transfer, balance_fen: int
+) -> AuditEntry:
+    return entry(
         actor,
         action,
-        clock.now(),
+        at,
         account_id=transfer.account_id,
         subject=transfer.id,
         amount_fen=transfer.amount_fen,

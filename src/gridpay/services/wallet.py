@@ -47,6 +47,7 @@ from gridpay.ports.clock import Clock
 from gridpay.ports.payments_online import PaymentProvider
 from gridpay.ports.store import Store, UnitOfWork
 from gridpay.services.credit import Policy
+from gridpay.services.group_commit import each_in_savepoint
 from gridpay.services.payments import take_payment_in
 from gridpay.services.registry import existing_account
 
@@ -172,14 +173,12 @@ def accept_many(
         except Exception as exc:  # noqa: BLE001 (answered to its own request)
             return [exc]
     verified = [wallet.verify_notification(params) for params in batch]  # CPU only, no I/O
-    outcomes: list[CallbackOutcome | Exception] = []
     with store.unit_of_work() as uow:
-        for params, checked in zip(batch, verified, strict=True):
-            try:
-                with uow.wallet.savepoint():
-                    outcomes.append(_accept_in(uow, clock, settings, credit, params, checked))
-            except Exception as exc:  # noqa: BLE001 (its savepoint is undone; the others go on)
-                outcomes.append(exc)
+        outcomes = each_in_savepoint(
+            uow.wallet.savepoint,
+            zip(batch, verified, strict=True),
+            lambda one: _accept_in(uow, clock, settings, credit, one[0], one[1]),
+        )
         uow.commit()
     return outcomes
 

@@ -41,6 +41,7 @@ from gridpay.services import partners
 from gridpay.services.audit import audit
 from gridpay.services.payments import take_payment
 from gridpay.services.setup import initialize
+from gridpay.simulation import wrk_replay
 
 PARTNER_CODE = "BENCH"
 PATH = "/partner/v1/payments"
@@ -48,50 +49,14 @@ ACCOUNTS_DEFAULT = 10_000
 START_TIMEOUT_S = 180
 _CREATED_AT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
-WRK_SCRIPT = r"""
--- Replays pre-signed partner payments, each once, spread over wrk's threads (see
--- gridpay.simulation.bench_partner). Arguments: the file of signed requests, the thread count.
-local thread_count = 0
-function setup(thread)
-  thread:set("id", thread_count)
-  thread_count = thread_count + 1
-end
-
-function init(args)
-  local file, nthreads = args[1], tonumber(args[2])
-  prepared = {}
-  local i = 0
-  for line in io.lines(file) do
-    if i % nthreads == id then
-      local partner, ts, nonce, sig, body =
-        line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
-      prepared[#prepared + 1] = wrk.format("POST", "/partner/v1/payments", {
-        ["X-Partner"] = partner, ["X-Timestamp"] = ts, ["X-Nonce"] = nonce,
-        ["X-Signature"] = sig, ["Content-Type"] = "application/json",
-      }, body)
-    end
-    i = i + 1
-  end
-  sent = 0
-end
-
-function request()
-  sent = sent + 1
-  if sent > #prepared then
-    sent = #prepared -- all sent: a replay now, refused (401) and counted as non-2xx
-  end
-  return prepared[sent]
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"non2xx":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"""
+# A line of the signed-requests file: partner, timestamp, nonce, signature, body (tab-separated).
+WRK_FORMAT_LINE = f"""
+  local partner, ts, nonce, sig, body =
+    line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+  return wrk.format("POST", "{PATH}", {{
+    ["X-Partner"] = partner, ["X-Timestamp"] = ts, ["X-Nonce"] = nonce,
+    ["X-Signature"] = sig, ["Content-Type"] = "application/json",
+  }}, body)"""
 
 
 @dataclass(frozen=True)
@@ -247,18 +212,14 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
 def run_wrk(
     port: int, requests_file: Path, connections: int, threads: int, duration_s: int
 ) -> dict[str, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    try:
-        command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s"]
-        command += ["-s", script.name, f"http://127.0.0.1:{port}", "--"]
-        command += [str(requests_file), str(threads)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    finally:
-        Path(script.name).unlink(missing_ok=True)
-    last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1]
-    result: dict[str, int] = json.loads(last)
-    return result
+    return wrk_replay.run(
+        f"http://127.0.0.1:{port}",
+        wrk_replay.replay_script(WRK_FORMAT_LINE),
+        requests_file,
+        connections=connections,
+        threads=threads,
+        duration_s=duration_s,
+    )
 
 
 def landed(url: str) -> tuple[int, int, int, bool]:
@@ -320,7 +281,7 @@ def run(
             server.terminate()
             server.wait(timeout=30)
     posted, transfers, pending, audit_passed = landed(url)
-    errors = wrk["connect_errors"] + wrk["read_errors"] + wrk["write_errors"] + wrk["timeouts"]
+    errors = wrk_replay.socket_errors(wrk)
     answered_201 = wrk["requests"] - wrk["non2xx"]
     seconds = wrk["duration_us"] / 1e6
     return PartnerBenchResult(

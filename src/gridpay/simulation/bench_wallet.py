@@ -44,6 +44,7 @@ from gridpay.domain.wallet import OrderState, WalletOrder, amount_text, new_orde
 from gridpay.services import audit as audit_service
 from gridpay.services.setup import initialize
 from gridpay.services.wallet import accept_callback
+from gridpay.simulation import wrk_replay
 from gridpay.simulation.bench_partner import process_tree_cpu_s
 
 APP_ID = "2026000000000099"
@@ -51,55 +52,11 @@ ACCOUNT_BASE = 1_000_000
 AMOUNT_FEN = 5_000
 
 
-WRK_SCRIPT = r"""
--- Sends pre-signed wallet notifications (form bodies, one a line), each once, spread over
--- wrk's threads. Arguments: the file of bodies, the thread count. A thread that has sent all
--- its share repeats its last one (a replay: refused, credits nothing) and counts it.
-local thread_count = 0
-function setup(thread)
-  thread:set("id", thread_count)
-  thread_count = thread_count + 1
-end
-
-function init(args)
-  local file, nthreads = args[1], tonumber(args[2])
-  prepared = {}
-  if id == 0 then
-    -- wrk calls the first thread's request() once before the run to check what it returns:
-    -- that call takes this harmless request, not a notification that would then go unsent.
-    prepared[1] = wrk.format("GET", "/healthz")
-  end
-  local i = 0
-  for line in io.lines(file) do
-    if i % nthreads == id then
-      prepared[#prepared + 1] = wrk.format("POST", "/wallet/notify", {
-        ["Content-Type"] = "application/x-www-form-urlencoded",
-      }, line)
-    end
-    i = i + 1
-  end
-  sent = 0
-  replays = 0
-end
-
-function request()
-  sent = sent + 1
-  if sent > #prepared then
-    sent = #prepared
-    replays = replays + 1
-  end
-  return prepared[sent]
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"non2xx":%d,"socket_errors":%d,' ..
-    '"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
-end
-"""
+# A line of the notifications file: a form body.
+WRK_FORMAT_LINE = """
+  return wrk.format("POST", "/wallet/notify", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }, line)"""
 WRK_THREADS = 2
 
 
@@ -327,13 +284,15 @@ def _serve_and_load(
 
 def _wrk(base: str, notes: Path, connections: int, duration_s: int, work: Path) -> dict[str, Any]:
     """wrk for ``duration_s`` seconds: requests, rate and latency percentiles (ms)."""
-    script = work / "notify.lua"
-    script.write_text(WRK_SCRIPT, "utf-8")
     threads = min(WRK_THREADS, connections)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s"]
-    command += ["-s", str(script), base, "--", str(notes), str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-    raw = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    raw = wrk_replay.run(
+        base,
+        wrk_replay.replay_script(WRK_FORMAT_LINE),
+        notes,
+        connections=connections,
+        threads=threads,
+        duration_s=duration_s,
+    )
     prepared = notes.read_bytes().count(b"\n")
     requests = int(raw["requests"])
     return {
@@ -346,7 +305,7 @@ def _wrk(base: str, notes: Path, connections: int, duration_s: int, work: Path) 
         "p99_ms": round(raw["p99_us"] / 1000, 2),
         "max_ms": round(raw["max_us"] / 1000, 2),
         "non2xx": int(raw["non2xx"]),
-        "socket_errors": int(raw["socket_errors"]),
+        "socket_errors": wrk_replay.socket_errors(raw),
         # wrk ran out of notifications: the rate then counts replays (cheap) and is no measure.
         "exhausted": requests > prepared,
     }

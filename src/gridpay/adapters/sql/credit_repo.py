@@ -9,7 +9,7 @@ judged after this pass, never overwritten by it. SQLite serializes writers alrea
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -50,6 +50,22 @@ _STATE_OF = select(schema.credit_state).where(
     schema.credit_state.c.account_id == bindparam("account_id")
 )
 _STATE_OF_FOR_UPDATE = _STATE_OF.with_for_update()
+_STATES_OF = (
+    select(schema.credit_state)
+    .where(schema.credit_state.c.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(schema.credit_state.c.account_id)
+)
+_STATES_OF_FOR_UPDATE = _STATES_OF.with_for_update()
+
+
+def _credit_state(row: Any) -> AccountCreditState:
+    values = dict(row._mapping)
+    for name in ("warned_at", "notice_at", "second_notice_at", "updated_at"):
+        values[name] = as_utc(values[name])
+    values["pay_by"] = as_date(values["pay_by"])
+    values["state"] = CreditState(values["state"])
+    return AccountCreditState(**values)
+
 
 RECIPIENT_SCHEMA: dict[str, Any] = {
     "account_id": pl.Int64,
@@ -530,14 +546,18 @@ class SqlCreditRepo:
         locked = lock and dialect(self.conn) == "postgresql"  # SQLite: one writer already
         query = _STATE_OF_FOR_UPDATE if locked else _STATE_OF
         row = self.conn.execute(query, {"account_id": account_id}).first()
-        if row is None:
-            return None
-        values = dict(row._mapping)
-        for name in ("warned_at", "notice_at", "second_notice_at", "updated_at"):
-            values[name] = as_utc(values[name])
-        values["pay_by"] = as_date(values["pay_by"])
-        values["state"] = CreditState(values["state"])
-        return AccountCreditState(**values)
+        return None if row is None else _credit_state(row)
+
+    def states_of(
+        self, account_ids: Collection[int], *, lock: bool = False
+    ) -> dict[int, AccountCreditState]:
+        """``state_of`` for several accounts in one statement (locked in ascending order)."""
+        if not account_ids:
+            return {}
+        locked = lock and dialect(self.conn) == "postgresql"
+        query = _STATES_OF_FOR_UPDATE if locked else _STATES_OF
+        rows = self.conn.execute(query, {"ids": sorted(set(account_ids))})
+        return {int(r.account_id): _credit_state(r) for r in rows}
 
     def staff_tasks(self, open_only: bool, limit: int) -> pl.DataFrame:
         t = schema.staff_tasks

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Column, Connection, MetaData, String, Table, bindparam, select, text
+from sqlalchemy.sql.elements import TextClause
 
 from gridpay.adapters.sql import ledger_partitions, schema
 from gridpay.adapters.sql.db import (
@@ -19,6 +21,7 @@ from gridpay.adapters.sql.db import (
     prepare_insert,
     run_insert,
 )
+from gridpay.adapters.sql.rows_insert import insert_new_rows
 from gridpay.domain.ledger import SYSTEM_ACCOUNTS, Transfer, TransferKind
 from gridpay.errors import Conflict, NotFound
 from gridpay.ports.prepared import PreparedWrite
@@ -87,6 +90,9 @@ _CLAIM_KEY = text(
     "INSERT INTO transfer_keys (id) VALUES (:id) ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _DAY_ID_PREFIXES = ("charge/", "credit/")
+# PostgreSQL's claims of ids that do not name their day (``ledger_partitions.CREATE_KEYS``): not
+# in ``schema``, which describes both engines.
+_TRANSFER_KEYS = Table("transfer_keys", MetaData(), Column("id", String(96), primary_key=True))
 
 
 def names_its_day(transfer_id: str) -> bool:
@@ -107,6 +113,24 @@ _MOVE = text(
     "WHERE id IN (:debit_id, :credit_id) "
     "RETURNING id, credits_posted_fen - debits_posted_fen"
 )
+
+
+@functools.lru_cache(maxsize=128)
+def _move_many(accounts: int) -> TextClause:
+    """``_MOVE`` for several ledger accounts at once, each by its own debits and credits."""
+    values = ", ".join(
+        f"(CAST(:i{n} AS BIGINT), CAST(:d{n} AS BIGINT), CAST(:c{n} AS BIGINT))"
+        for n in range(accounts)
+    )
+    return text(
+        f"WITH v (id, d, c) AS (VALUES {values}) "
+        "UPDATE ledger_accounts SET "
+        "debits_posted_fen = ledger_accounts.debits_posted_fen + v.d, "
+        "credits_posted_fen = ledger_accounts.credits_posted_fen + v.c "
+        "FROM v WHERE ledger_accounts.id = v.id "
+        "RETURNING ledger_accounts.id, "
+        "ledger_accounts.credits_posted_fen - ledger_accounts.debits_posted_fen"
+    )
 
 
 def transfer_from_row(row: Any) -> Transfer:
@@ -204,6 +228,59 @@ class SqlLedgerRepo:
                 self.balance_fen(ledger_id)  # raises NotFound for the missing one
         assert len(moved) == 2
         return {int(ledger_id): int(balance_fen) for ledger_id, balance_fen in moved}
+
+    def post_many_returning_balances(
+        self, transfers: Sequence[Transfer], created_at: dt.datetime
+    ) -> tuple[set[str], dict[int, int]]:
+        """``post_returning_balances`` for several transfers of different ids in a few
+        statements (claim the ids, insert the rows, one relative update of every ledger account
+        they move): the ids posted now, and each moved account's balance after all of them.
+
+        An id posted before is skipped (not in the ids returned): the caller judges it as a
+        retry or a conflict, as ``post_returning_balances`` would have."""
+        if not transfers:
+            return set(), {}
+        assert len({t.id for t in transfers}) == len(transfers), transfers
+        new = list(transfers)
+        if self.dialect == "postgresql":
+            claim = [t.id for t in new if not names_its_day(t.id)]
+            if claim:
+                claimed = {
+                    r[0]
+                    for r in insert_new_rows(
+                        self.conn,
+                        _TRANSFER_KEYS,
+                        [{"id": i} for i in claim],
+                        conflict="(id)",
+                        returning="id",
+                    )
+                }
+                new = [t for t in new if names_its_day(t.id) or t.id in claimed]
+        if not new:
+            return set(), {}
+        rows = []
+        for t in new:
+            values = {f: getattr(t, f) for f in TRANSFER_FIELDS}
+            values["kind"] = t.kind.value
+            values["created_at"] = created_at
+            rows.append(values)
+        inserted = {r[0] for r in insert_new_rows(self.conn, _T, rows, conflict="", returning="id")}
+        moves: dict[int, list[int]] = {}  # ledger id: [debits, credits]
+        for t in new:
+            if t.id in inserted:
+                moves.setdefault(t.debit_account_id, [0, 0])[0] += t.amount_fen
+                moves.setdefault(t.credit_account_id, [0, 0])[1] += t.amount_fen
+        if not moves:
+            return inserted, {}
+        params: dict[str, int] = {}
+        for n, (ledger_id, (debits_fen, credits_fen)) in enumerate(sorted(moves.items())):
+            params |= {f"i{n}": ledger_id, f"d{n}": debits_fen, f"c{n}": credits_fen}
+        moved = self.conn.execute(_move_many(len(moves)), params).all()
+        if len(moved) != len(moves):
+            for ledger_id in moves:
+                self.balance_fen(ledger_id)  # raises NotFound for the missing one
+        assert len(moved) == len(moves), (moved, moves)
+        return inserted, {int(ledger_id): int(balance_fen) for ledger_id, balance_fen in moved}
 
     def _claim(self, transfer_id: str) -> bool:
         """PostgreSQL: claim an id that does not name its day; False if already claimed."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, tuple_, update
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_date, as_utc, bulk_insert, fetch_frame
+from gridpay.adapters.sql.rows_insert import insert_new_rows
 from gridpay.domain.partners import Partner, PartnerKind, PartnerPayment
 from gridpay.ports.partners import OUR_PAYMENTS_SCHEMA, RECONCILIATION_SCHEMA
 
@@ -56,6 +57,17 @@ _TAKE_DAY = text(
     "ON CONFLICT (partner_code, day) DO UPDATE SET amount_fen = d.amount_fen + :amount_fen "
     "WHERE d.amount_fen + :amount_fen <= :day_max"
 ).bindparams(bindparam("day", type_=_D.c.day.type))
+# The day's total, the row made if it is the day's first and held until commit (PostgreSQL; on
+# SQLite the write lock holds everything): a batch judges its payments against it in order.
+_DAY_FOR_UPDATE = text(
+    "INSERT INTO partner_days AS d (partner_code, day, amount_fen) VALUES (:code, :day, 0) "
+    "ON CONFLICT (partner_code, day) DO UPDATE SET amount_fen = d.amount_fen "
+    "RETURNING amount_fen"
+).bindparams(bindparam("day", type_=_D.c.day.type))
+_ADD_DAY = text(
+    "UPDATE partner_days SET amount_fen = amount_fen + :amount_fen "
+    "WHERE partner_code = :code AND day = :day"
+).bindparams(bindparam("day", type_=_D.c.day.type))
 _GIVE_BACK_DAY = text(
     "UPDATE partner_days SET amount_fen = amount_fen - :amount_fen "
     "WHERE partner_code = :code AND day = :day"
@@ -93,6 +105,21 @@ def _payment(row: Any) -> PartnerPayment:
         reversal_id=row.reversal_id,
         created_at=created_at,
     )
+
+
+def _payment_values(payment: PartnerPayment) -> dict[str, Any]:
+    return {
+        "partner_code": payment.partner_code,
+        "reference": payment.reference,
+        "account_no": payment.account_no,
+        "amount_fen": payment.amount_fen,
+        "day": payment.day,
+        "status": payment.status,
+        "transfer_id": payment.transfer_id,
+        "balance_fen": payment.balance_fen,
+        "reversal_id": payment.reversal_id,
+        "created_at": payment.created_at,
+    }
 
 
 class SqlPartnersRepo:
@@ -160,6 +187,24 @@ class SqlPartnersRepo:
         result = self.conn.execute(_SPEND_NONCE, {"code": code, "nonce": nonce, "at": at})
         return bool(result.rowcount)
 
+    def spend_nonces(
+        self, nonces: Sequence[tuple[str, str]], at: dt.datetime
+    ) -> set[tuple[str, str]]:
+        """``spend_nonce`` for several (partner, nonce) pairs, all different, in one statement:
+        the pairs spent now (the others were seen before)."""
+        if not nonces:
+            return set()
+        assert len(set(nonces)) == len(nonces), nonces
+        rows = [{"partner_code": c, "nonce": n, "seen_at": at} for c, n in nonces]
+        spent = insert_new_rows(
+            self.conn,
+            _N,
+            rows,
+            conflict="(partner_code, nonce)",
+            returning="partner_code, nonce",
+        )
+        return {(r[0], r[1]) for r in spent}
+
     def prune_nonces(self, before: dt.datetime) -> int:
         return int(self.conn.execute(delete(_N).where(_N.c.seen_at < before)).rowcount)
 
@@ -168,19 +213,56 @@ class SqlPartnersRepo:
         return None if row is None else _payment(row)
 
     def add_payment(self, payment: PartnerPayment) -> bool:
-        values = {
-            "partner_code": payment.partner_code,
-            "reference": payment.reference,
-            "account_no": payment.account_no,
-            "amount_fen": payment.amount_fen,
-            "day": payment.day,
-            "status": payment.status,
-            "transfer_id": payment.transfer_id,
-            "balance_fen": payment.balance_fen,
-            "reversal_id": payment.reversal_id,
-            "created_at": payment.created_at,
-        }
-        return bool(self.conn.execute(_ADD_PAYMENT, values).rowcount)
+        return bool(self.conn.execute(_ADD_PAYMENT, _payment_values(payment)).rowcount)
+
+    def add_payments(self, payments: Sequence[PartnerPayment]) -> set[tuple[str, str]]:
+        """``add_payment`` for several payments, all of different references, in one
+        statement: the (partner, reference) pairs added (the others were there already)."""
+        if not payments:
+            return set()
+        added = insert_new_rows(
+            self.conn,
+            _PP,
+            [_payment_values(p) for p in payments],
+            conflict="(partner_code, reference)",
+            returning="partner_code, reference",
+        )
+        return {(r[0], r[1]) for r in added}
+
+    def payments_of(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], PartnerPayment]:
+        """The payments under these (partner, reference) pairs that exist, in one statement."""
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            select(_PP).where(tuple_(_PP.c.partner_code, _PP.c.reference).in_(sorted(keys)))
+        )
+        return {(r.partner_code, r.reference): _payment(r) for r in rows}
+
+    def drop_pending_many(self, keys: Collection[tuple[str, str]]) -> None:
+        if keys:
+            self.conn.execute(
+                delete(_PP).where(
+                    tuple_(_PP.c.partner_code, _PP.c.reference).in_(sorted(keys)),
+                    _PP.c.status == "pending",
+                )
+            )
+
+    def mark_posted_many(self, code: str, balances_fen: Sequence[tuple[str, int]]) -> None:
+        """``mark_posted`` for several references of one partner (one executemany)."""
+        if balances_fen:
+            params = [
+                {"code": code, "reference": reference, "balance_fen": balance_fen}
+                for reference, balance_fen in balances_fen
+            ]
+            self.conn.execute(_MARK_POSTED, params)
+
+    def day_amount_for_update(self, code: str, day: dt.date) -> int:
+        return int(self.conn.execute(_DAY_FOR_UPDATE, {"code": code, "day": day}).scalar_one())
+
+    def add_day_amount(self, code: str, day: dt.date, amount_fen: int) -> None:
+        self.conn.execute(_ADD_DAY, {"code": code, "day": day, "amount_fen": amount_fen})
 
     def _where(self, code: str, reference: str) -> Any:
         return (_PP.c.partner_code == code) & (_PP.c.reference == reference)

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,11 +45,29 @@ def _parsed_tariff(spec_toml: str) -> Tariff:
 
 
 _ACCOUNT = select(schema.accounts).where(schema.accounts.c.id == bindparam("id"))
+_ACCOUNTS = select(schema.accounts).where(
+    schema.accounts.c.id.in_(bindparam("ids", expanding=True))
+)
 _METERS_OF = (
     select(schema.meters)
     .where(schema.meters.c.account_id == bindparam("account_id"))
     .order_by(schema.meters.c.installed_on)
 )
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        account_no=row.account_no,
+        name=row.name,
+        phone=row.phone,
+        language=Language(row.language),
+        supply_type=SupplyType(row.supply_type),
+        tariff_code=row.tariff_code,
+        office_id=row.office_id,
+        billing_mode=BillingMode(row.billing_mode),
+        created_at=row.created_at,
+    )
 
 
 class SqlRegistryRepo:
@@ -115,20 +133,14 @@ class SqlRegistryRepo:
 
     def account(self, account_id: int) -> Account | None:
         row = self.conn.execute(_ACCOUNT, {"id": account_id}).first()
-        if row is None:
-            return None
-        return Account(
-            id=row.id,
-            account_no=row.account_no,
-            name=row.name,
-            phone=row.phone,
-            language=Language(row.language),
-            supply_type=SupplyType(row.supply_type),
-            tariff_code=row.tariff_code,
-            office_id=row.office_id,
-            billing_mode=BillingMode(row.billing_mode),
-            created_at=row.created_at,
-        )
+        return None if row is None else _account(row)
+
+    def accounts(self, account_ids: Collection[int]) -> dict[int, Account]:
+        """The accounts of these ids that exist, in one statement."""
+        if not account_ids:
+            return {}
+        rows = self.conn.execute(_ACCOUNTS, {"ids": sorted(set(account_ids))})
+        return {int(r.id): _account(r) for r in rows}
 
     def meters_of(self, account_id: int) -> list[Meter]:
         rows = self.conn.execute(_METERS_OF, {"account_id": account_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
@@ -40,6 +41,22 @@ def _utc(at: dt.datetime) -> dt.datetime:
     value = as_utc(at)
     assert value is not None
     return value
+
+
+def _entry_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": _utc(entry.at),
+        "actor_kind": entry.actor_kind,
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "actor_office_id": entry.actor_office_id,
+        "action": entry.action,
+        "account_id": entry.account_id,
+        "subject": entry.subject,
+        "amount_fen": entry.amount_fen,
+        "reason": entry.reason,
+        "detail": entry.detail,
+    }
 
 
 def _new_id(result: Any) -> int:
@@ -306,23 +323,14 @@ class SqlAuditLogRepo:
 
     def record(self, entry: AuditEntry) -> int:
         assert entry.id is None, entry
-        result = self.conn.execute(
-            _RECORD,
-            {
-                "at": _utc(entry.at),
-                "actor_kind": entry.actor_kind,
-                "actor_id": entry.actor_id,
-                "actor_role": entry.actor_role,
-                "actor_office_id": entry.actor_office_id,
-                "action": entry.action,
-                "account_id": entry.account_id,
-                "subject": entry.subject,
-                "amount_fen": entry.amount_fen,
-                "reason": entry.reason,
-                "detail": entry.detail,
-            },
-        )
+        result = self.conn.execute(_RECORD, _entry_values(entry))
         return _new_id(result)
+
+    def record_many(self, entries: Sequence[AuditEntry]) -> None:
+        """Append several entries in one executemany (their ids are not needed)."""
+        assert all(e.id is None for e in entries), entries
+        if entries:
+            self.conn.execute(_RECORD, [_entry_values(e) for e in entries])
 
     def search(self, query: AuditQuery) -> list[AuditEntry]:
         a = schema.audit_log
