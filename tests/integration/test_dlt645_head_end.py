@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridpay.adapters.dlt645 import codec
+from gridpay.adapters.dlt645.codec import DI
 from gridpay.adapters.dlt645.head_end import ClientOptions, Dlt645HeadEnd
 from gridpay.simulation.meter_fleet import FleetMeter, MeterFleet, RunningFleet
 from tests.fakes import FakeClock
@@ -196,3 +198,13 @@ def test_a_collection_from_a_gateway_that_is_not_there_lists_every_meter_at_once
     assert batch.freezes == ()
     assert [f.meter_id for f in batch.failures] == METERS
     assert all("cannot reach the meter gateway" in f.error for f in batch.failures)
+
+
+def test_the_fleet_stops_with_connections_open_without_an_asyncio_error(fleet, caplog):
+    running = RunningFleet(fleet)
+    host, port = running.__enter__()
+    with socket.create_connection((host, port)) as peer:
+        peer.sendall(codec.encode(codec.read_request(codec.address_of(METERS[0]), DI.ENERGY_TOTAL)))
+        assert peer.recv(100)  # the fleet is reading this connection
+        running.__exit__(None, None, None)  # the peer still connected
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

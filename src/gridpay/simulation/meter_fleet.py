@@ -42,6 +42,7 @@ from gridpay.simulation import synthetic
 
 DAILY_WH_DEFAULT = 5_000
 FREEZE_VALUES_CACHED_MAX = 200_000  # a night's freezes of a large fleet, encoded once
+STOP_TIMEOUT_S = 5.0  # for the connections' handlers to end once their streams are closed
 FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
 FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses", "relay_stuck")
 ERROR_OTHER = 0x01
@@ -125,7 +126,8 @@ class MeterFleet:
         self.frames_answered = 0
         self.time_syncs: list[dt.datetime] = []
         self.server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()  # one handler per open connection
+        # one handler per open connection, with its writer
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- the meters, for tests and the demo ----------------------------------------------------
 
@@ -296,9 +298,15 @@ class MeterFleet:
         if self.server is not None:
             self.server.close()
             handlers = list(self._connections)
-            for handler in handlers:
-                handler.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
+            # Closed, each handler reads the end of its stream and returns; one cancelled in
+            # its read would have asyncio report the cancellation as an error (Python 3.11).
+            for writer in self._connections.values():
+                writer.close()
+            if handlers:
+                _, pending = await asyncio.wait(handlers, timeout=STOP_TIMEOUT_S)
+                for handler in pending:
+                    handler.cancel()
+                await asyncio.gather(*handlers, return_exceptions=True)
             await self.server.wait_closed()
             await asyncio.sleep(0)  # let the closed transports finish closing
             self.server = None
@@ -306,7 +314,7 @@ class MeterFleet:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
         assert handler is not None
-        self._connections.add(handler)
+        self._connections[handler] = writer
         decoder = StreamDecoder()
         try:
             while data := await reader.read(65_536):
@@ -326,7 +334,7 @@ class MeterFleet:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._connections.discard(handler)
+            self._connections.pop(handler, None)
             writer.close()
 
 
