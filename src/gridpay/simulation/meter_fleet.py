@@ -42,6 +42,7 @@ from gridpay.simulation import synthetic
 
 DAILY_WH_DEFAULT = 5_000
 FREEZE_VALUES_CACHED_MAX = 200_000  # a night's freezes of a large fleet, encoded once
+_HOUR = dt.timedelta(hours=1)
 STOP_TIMEOUT_S = 5.0  # for the connections' handlers to end once their streams are closed
 FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
 FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses", "relay_stuck")
@@ -187,7 +188,7 @@ class MeterFleet:
         at = meter.at
         while at < now:
             # wall-clock hours (the zone's hours are whole in the time zones meters live in)
-            hour_end = at.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+            hour_end = at.replace(minute=0, second=0, microsecond=0) + _HOUR
             until = min(hour_end, now)
             if not meter.relay_open:
                 self._add(meter, at, (until - at).total_seconds())
@@ -267,14 +268,13 @@ class MeterFleet:
 
     def _control(self, meter_id: int, frame: Frame) -> Frame:
         meter = self._advanced(meter_id)
-        refuse = codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         try:
             command = codec.parse_remote_control(frame, self.cipher)
         except FrameError:
-            return refuse
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         now = self._local(self.clock()).replace(tzinfo=None)
         if meter.fault == "relay_refuses" or command.expires_at < now:
-            return refuse
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         if meter.fault == "relay_stuck":
             pass
         elif command.action is ControlAction.TRIP:
