@@ -356,4 +356,6 @@ def test_bench_headend_collects_lists_the_faulty_and_confirms_trips():
     burst = report["queue_burst"]  # queued in meter_commands, recorded by the worker
     assert (burst["commands"], burst["confirmed"]) == (50, 50)
     assert burst["statements_per_command"] < 1  # the dispatcher's writes go in batches
-    assert 0 < burst["p50_s"] <= burst["p99_s"] <= burst["max_s"]
+    assert 0 < burst["p50_s"] <= burst["p95_s"] <= burst["p99_s"] <= burst["max_s"]
+    assert burst["client_cpu_s"] > 0 and burst["fleet_cpu_s"] > 0  # each side's process
+    assert burst["fleet_cpu_ms_per_command"] == 1000 * burst["fleet_cpu_s"] / 50

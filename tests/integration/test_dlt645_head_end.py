@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridpay.adapters.dlt645 import codec
+from gridpay.adapters.dlt645.codec import DI
 from gridpay.adapters.dlt645.head_end import ClientOptions, Dlt645HeadEnd
 from gridpay.simulation.meter_fleet import FleetMeter, MeterFleet, RunningFleet
 from tests.fakes import FakeClock
@@ -126,6 +128,30 @@ def test_a_silent_meter_times_out_after_every_attempt(head_end, fleet):
     assert result.error == f"meter {METERS[8]}: no valid answer to 2 requests of 0.3 s each"
 
 
+def test_a_burst_larger_than_the_requests_in_flight_is_carried_out_in_full(fleet, fleet_clock):
+    fleet.inject(METERS[0], "silent")  # holds one of the two slots for all its attempts
+    options = ClientOptions(reply_timeout_s=0.3, attempts_max=2, connections=2, in_flight_max=2)
+    at = fleet_clock.now()
+    with RunningFleet(fleet) as (host, port):
+        head = Dlt645HeadEnd(host, port, options=options)
+        try:
+            for meter in METERS:
+                head.submit(f"disconnect/{meter}", meter, "disconnect", at)
+            assert head.wait_idle(10)
+            results = {r.correlation_id: r for r in head.results(at)}
+            assert head.in_flight() == 0
+            head.submit(f"reconnect/{METERS[1]}", METERS[1], "reconnect", at)  # workers again
+            assert head.wait_idle(10)
+            [again] = head.results(at)
+        finally:
+            head.close()
+    assert len(results) == len(METERS)
+    assert not results[f"disconnect/{METERS[0]}"].ok
+    assert all(results[f"disconnect/{m}"].ok for m in METERS[1:])
+    assert all(fleet.relay_is_open(m) for m in METERS[2:])
+    assert again.ok and not fleet.relay_is_open(METERS[1])
+
+
 def test_the_time_is_broadcast_to_the_fleet(head_end, fleet):
     head_end.sync_time(local(2026, 12, 7, 10, 0, 30))
     head_end.read_meter(METERS[9])  # the broadcast went before this answer on the same line
@@ -172,3 +198,13 @@ def test_a_collection_from_a_gateway_that_is_not_there_lists_every_meter_at_once
     assert batch.freezes == ()
     assert [f.meter_id for f in batch.failures] == METERS
     assert all("cannot reach the meter gateway" in f.error for f in batch.failures)
+
+
+def test_the_fleet_stops_with_connections_open_without_an_asyncio_error(fleet, caplog):
+    running = RunningFleet(fleet)
+    host, port = running.__enter__()
+    with socket.create_connection((host, port)) as peer:
+        peer.sendall(codec.encode(codec.read_request(codec.address_of(METERS[0]), DI.ENERGY_TOTAL)))
+        assert peer.recv(100)  # the fleet is reading this connection
+        running.__exit__(None, None, None)  # the peer still connected
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

@@ -206,3 +206,36 @@ def test_remote_control_goes_through_the_payload_cipher(address, expires_at):
     frame = codec.remote_control(command, XorCipher())
     assert frame.data[8] == ControlAction.CLOSE_DIRECT ^ 0x5A
     assert codec.parse_remote_control(frame, XorCipher()) == command
+
+
+# --- the head-end's request bytes, built without a Frame ------------------------------------------
+
+
+@given(meter_addresses, st.integers(0, 0xFFFFFFFF))
+def test_a_read_requests_bytes_are_its_frames_encoding(address, di):
+    assert codec.read_request_bytes(address, di) == codec.encode(codec.read_request(address, di))
+
+
+@given(meter_addresses, st.sampled_from(list(ControlAction)), instants, st.booleans())
+def test_a_remote_controls_bytes_are_its_frames_encoding(address, action, expires_at, sealed):
+    command = RemoteControl(address, action, expires_at)
+    cipher = XorCipher() if sealed else None
+    raw = codec.remote_control_bytes(command, cipher)
+    assert raw == codec.encode(codec.remote_control(command, cipher))
+    assert codec.parse_remote_control(codec.decode(raw), cipher) == command
+
+
+@given(instants, st.booleans())
+def test_an_instants_bytes_are_its_fields_in_bcd_low_first(at, seconds):
+    fields = [at.minute, at.hour, at.day, at.month, at.year % 100]
+    expected = [at.second, *fields] if seconds else fields
+    assert codec.instant_bytes(at, seconds=seconds) == b"".join(codec.bcd(v, 1) for v in expected)
+
+
+def test_frame_bytes_refuse_what_a_frame_refuses():
+    with pytest.raises(FrameError):
+        codec.frame_bytes("000000000001", 0x11, bytes(limits.dlt645_data_bytes_max + 1))
+    with pytest.raises(FrameError):
+        codec.frame_bytes("00000000000X", 0x11, b"")
+    with pytest.raises(FrameError):
+        codec.frame_bytes("000000000001", 0x100, b"")

@@ -91,6 +91,7 @@ class SwitchingRun:
     seconds: float
     client_cpu_s: float
     p50_s: float
+    p95_s: float
     p99_s: float
     max_s: float
 
@@ -111,15 +112,21 @@ class QueueBurstRun:
     enqueue_s: float  # the queueing transaction
     seconds: float  # created_at -> the last confirmation recorded
     client_cpu_s: float  # gridpay's process: dispatcher, store and head-end thread
+    fleet_cpu_s: float  # the fleet's process meanwhile (the meters' side of the wire)
     statements: int  # SQL statements the dispatcher ran
     passes: int  # worker ticks that ran the commands job
     p50_s: float
+    p95_s: float
     p99_s: float
     max_s: float
 
     @property
     def cpu_ms_per_command(self) -> float:
         return 1000 * self.client_cpu_s / self.commands if self.commands else 0.0
+
+    @property
+    def fleet_cpu_ms_per_command(self) -> float:
+        return 1000 * self.fleet_cpu_s / self.commands if self.commands else 0.0
 
     @property
     def statements_per_command(self) -> float:
@@ -132,7 +139,8 @@ def faulty_meters(meter_ids: Sequence[int], share: float, seed: int) -> list[int
 
 
 def _serve(conn: Connection, meters: int, faulty: list[int], seed: int) -> None:
-    """The child: serve the fleet until the parent closes the pipe."""
+    """The child: serve the fleet until the parent says stop (or closes the pipe), telling it
+    the CPU seconds it has used whenever it asks."""
 
     async def main() -> None:
         fleet = MeterFleet(synthetic_meters(meters, seed), _now, time_zone=ZONE, seed=seed)
@@ -141,7 +149,8 @@ def _serve(conn: Connection, meters: int, faulty: list[int], seed: int) -> None:
         host, port = await fleet.start()
         conn.send((host, port))
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, conn.recv)  # until the parent says stop (or goes)
+        while await loop.run_in_executor(None, conn.recv) == CPU_REQUEST:
+            conn.send(time.process_time())
         await fleet.stop()
 
     with suppress(EOFError):
@@ -157,8 +166,23 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+CPU_REQUEST = "cpu"
+
+
+@dataclass(frozen=True)
+class FleetProcess:
+    host: str
+    port: int
+    pipe: Connection
+
+    def cpu_s(self) -> float:
+        """The CPU seconds the fleet's process has used so far."""
+        self.pipe.send(CPU_REQUEST)
+        return float(self.pipe.recv())
+
+
 @contextmanager
-def fleet_process(meters: int, faulty: list[int], seed: int) -> Iterator[tuple[str, int]]:
+def fleet_process(meters: int, faulty: list[int], seed: int) -> Iterator[FleetProcess]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(target=_serve, args=(child, meters, faulty, seed), daemon=True)
@@ -166,7 +190,8 @@ def fleet_process(meters: int, faulty: list[int], seed: int) -> Iterator[tuple[s
     try:
         if not parent.poll(120):
             raise RuntimeError("the meter fleet did not start")
-        yield parent.recv()
+        host, port = parent.recv()
+        yield FleetProcess(host, port, parent)
     finally:
         parent.send("stop")
         process.join(timeout=30)
@@ -181,8 +206,8 @@ def run_headend_bench(options: HeadEndBenchOptions) -> HeadEndBenchReport:
     for share in (0.0, options.faulty_share):
         faulty = faulty_meters(ids, share, options.seed)
         before_s = children_cpu_s()
-        with fleet_process(options.meters, faulty, options.seed) as (host, port):
-            head = Dlt645HeadEnd(host, port, time_zone=ZONE, options=options.options)
+        with fleet_process(options.meters, faulty, options.seed) as fleet:
+            head = Dlt645HeadEnd(fleet.host, fleet.port, time_zone=ZONE, options=options.options)
             try:
                 collections.append(_collect(head, ids, faulty))
                 if share == 0.0:
@@ -191,7 +216,7 @@ def run_headend_bench(options: HeadEndBenchOptions) -> HeadEndBenchReport:
                         _switch(head, trips, "burst", None),
                         _switch(head, trips, "paced", options.paced_per_s, "reconnect"),
                     )
-                    queue_burst = _queue_burst(head, trips, options)
+                    queue_burst = _queue_burst(head, fleet, trips, options)
             finally:
                 head.close()
         fleet_cpu_s.append(children_cpu_s() - before_s)
@@ -249,6 +274,7 @@ def _switch(
         seconds=seconds,
         client_cpu_s=cpu_s,
         p50_s=_quantile(latencies, 0.50),
+        p95_s=_quantile(latencies, 0.95),
         p99_s=_quantile(latencies, 0.99),
         max_s=latencies[-1] if latencies else 0.0,
     )
@@ -272,7 +298,7 @@ class _CommandsOnly:
 
 
 def _queue_burst(
-    head: Dlt645HeadEnd, meter_ids: list[int], options: HeadEndBenchOptions
+    head: Dlt645HeadEnd, fleet: FleetProcess, meter_ids: list[int], options: HeadEndBenchOptions
 ) -> QueueBurstRun:
     """Queue a trip per meter in one transaction; run the worker until all are recorded."""
     with _bench_store(options.database_url) as store:
@@ -302,7 +328,7 @@ def _queue_burst(
         enqueue_s = time.perf_counter() - started
         latencies: list[float] = []
         passes = 0
-        cpu_s = time.process_time()
+        cpu_s, fleet_cpu_s = time.process_time(), fleet.cpu_s()
         with _counted(store) as statements:
             deadline = started + 600
             while len(latencies) < len(meter_ids) and time.perf_counter() < deadline:
@@ -311,7 +337,7 @@ def _queue_burst(
                 passes += "commands" in tick.ran
                 latencies += [recorded_s] * tick.commands_acknowledged
                 workers.wait(workers.seconds_to_next())
-        cpu_s = time.process_time() - cpu_s
+        cpu_s, fleet_cpu_s = time.process_time() - cpu_s, fleet.cpu_s() - fleet_cpu_s
     latencies.sort()
     return QueueBurstRun(
         commands=len(meter_ids),
@@ -319,9 +345,11 @@ def _queue_burst(
         enqueue_s=enqueue_s,
         seconds=latencies[-1] if latencies else 0.0,
         client_cpu_s=cpu_s,
+        fleet_cpu_s=fleet_cpu_s,
         statements=statements[0],
         passes=passes,
         p50_s=_quantile(latencies, 0.50),
+        p95_s=_quantile(latencies, 0.95),
         p99_s=_quantile(latencies, 0.99),
         max_s=latencies[-1] if latencies else 0.0,
     )

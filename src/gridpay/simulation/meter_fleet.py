@@ -42,6 +42,8 @@ from gridpay.simulation import synthetic
 
 DAILY_WH_DEFAULT = 5_000
 FREEZE_VALUES_CACHED_MAX = 200_000  # a night's freezes of a large fleet, encoded once
+_HOUR = dt.timedelta(hours=1)
+STOP_TIMEOUT_S = 5.0  # for the connections' handlers to end once their streams are closed
 FREEZES_KEPT = 62  # daily freezes a meter keeps (DI 05 06 xx 01 .. 3E)
 FAULTS = ("silent", "garbled", "bad_checksum", "relay_refuses", "relay_stuck")
 ERROR_OTHER = 0x01
@@ -125,7 +127,8 @@ class MeterFleet:
         self.frames_answered = 0
         self.time_syncs: list[dt.datetime] = []
         self.server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()  # one handler per open connection
+        # one handler per open connection, with its writer
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- the meters, for tests and the demo ----------------------------------------------------
 
@@ -185,7 +188,7 @@ class MeterFleet:
         at = meter.at
         while at < now:
             # wall-clock hours (the zone's hours are whole in the time zones meters live in)
-            hour_end = at.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+            hour_end = at.replace(minute=0, second=0, microsecond=0) + _HOUR
             until = min(hour_end, now)
             if not meter.relay_open:
                 self._add(meter, at, (until - at).total_seconds())
@@ -265,14 +268,13 @@ class MeterFleet:
 
     def _control(self, meter_id: int, frame: Frame) -> Frame:
         meter = self._advanced(meter_id)
-        refuse = codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         try:
             command = codec.parse_remote_control(frame, self.cipher)
         except FrameError:
-            return refuse
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         now = self._local(self.clock()).replace(tzinfo=None)
         if meter.fault == "relay_refuses" or command.expires_at < now:
-            return refuse
+            return codec.abnormal_reply(frame.address, frame.function, ERROR_OTHER)
         if meter.fault == "relay_stuck":
             pass
         elif command.action is ControlAction.TRIP:
@@ -296,9 +298,15 @@ class MeterFleet:
         if self.server is not None:
             self.server.close()
             handlers = list(self._connections)
-            for handler in handlers:
-                handler.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
+            # Closed, each handler reads the end of its stream and returns; one cancelled in
+            # its read would have asyncio report the cancellation as an error (Python 3.11).
+            for writer in self._connections.values():
+                writer.close()
+            if handlers:
+                _, pending = await asyncio.wait(handlers, timeout=STOP_TIMEOUT_S)
+                for handler in pending:
+                    handler.cancel()
+                await asyncio.gather(*handlers, return_exceptions=True)
             await self.server.wait_closed()
             await asyncio.sleep(0)  # let the closed transports finish closing
             self.server = None
@@ -306,7 +314,7 @@ class MeterFleet:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
         assert handler is not None
-        self._connections.add(handler)
+        self._connections[handler] = writer
         decoder = StreamDecoder()
         try:
             while data := await reader.read(65_536):
@@ -326,7 +334,7 @@ class MeterFleet:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._connections.discard(handler)
+            self._connections.pop(handler, None)
             writer.close()
 
 

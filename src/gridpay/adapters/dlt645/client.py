@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gridpay import limits
 from gridpay.adapters.dlt645 import codec
-from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, RemoteControl
+from gridpay.adapters.dlt645.codec import DI, ControlAction, Frame, Function, RemoteControl
 from gridpay.adapters.dlt645.errors import FrameError, MeterNoAnswer, MeterRefused
 from gridpay.adapters.dlt645.security import PayloadCipher, PlainPayload
 from gridpay.adapters.dlt645.stream import StreamDecoder
@@ -25,6 +25,7 @@ from gridpay.ports.meters import MeterFreeze
 
 FREEZES_BACK_MAX = 62  # the daily freezes a meter keeps
 ENERGY_DIS = (DI.ENERGY_TOTAL, DI.ENERGY_SHARP, DI.ENERGY_PEAK, DI.ENERGY_FLAT, DI.ENERGY_VALLEY)
+_STATUS_WORD_3 = int(DI.STATUS_WORD_3)  # a plain int: compared with each reply's
 
 
 @dataclass(frozen=True)
@@ -197,29 +198,38 @@ class Dlt645Client:
         an abnormal reply, ``MeterNoAnswer`` after the last attempt. One request per meter at
         a time: its replies carry no request number to tell them apart."""
         address = frame.address
+        entry = self._meter_turn(address)
+        try:
+            async with entry.lock, self._slots:
+                return await self._attempts(address, frame.function, codec.encode(frame), di)
+        finally:
+            self._meter_done(address, entry)
+
+    def _meter_turn(self, address: str) -> _MeterLock:
         entry = self._meter_locks.get(address)
         if entry is None:
             entry = self._meter_locks[address] = _MeterLock()
         entry.users += 1
-        try:
-            async with entry.lock, self._slots:
-                return await self._attempts(frame, di)
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._meter_locks[address]
+        return entry
 
-    async def _attempts(self, frame: Frame, di: int | None) -> Frame:
-        raw = codec.encode(frame)
-        index = int(frame.address) % self.options.connections if frame.address.isdigit() else 0
-        key = (frame.address, frame.function)
+    def _meter_done(self, address: str, entry: _MeterLock) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self._meter_locks[address]
+
+    async def _attempts(self, address: str, function: int, raw: bytes, di: int | None) -> Frame:
+        """``raw`` (a request to ``address``) until its reply comes: see ``ask``."""
+        index = int(address) % self.options.connections if address.isdigit() else 0
+        key = (address, function)
+        loop = asyncio.get_running_loop()
         for _ in range(self.options.attempts_max):
-            try:
-                connection = await self._connection(index)
-            except MeterNoAnswer:
-                await asyncio.sleep(self.options.reply_timeout_s / 4)
-                continue
-            loop = asyncio.get_running_loop()
+            connection = self._connections[index]
+            if connection is None or connection.closed:
+                try:
+                    connection = await self._connection(index)
+                except MeterNoAnswer:
+                    await asyncio.sleep(self.options.reply_timeout_s / 4)
+                    continue
             future: asyncio.Future[Frame] = loop.create_future()
             connection.waiting[key] = (di, future, loop.time() + self.options.reply_timeout_s)
             try:
@@ -233,12 +243,12 @@ class Dlt645Client:
                     del connection.waiting[key]
             if reply.is_abnormal:
                 raise MeterRefused(
-                    f"meter {frame.address} refused: {codec.describe_error(reply.error_byte)}",
+                    f"meter {address} refused: {codec.describe_error(reply.error_byte)}",
                     reply.error_byte,
                 )
             return reply
         raise MeterNoAnswer(
-            f"meter {frame.address}: no valid answer to {self.options.attempts_max} requests "
+            f"meter {address}: no valid answer to {self.options.attempts_max} requests "
             f"of {self.options.reply_timeout_s:g} s each"
         )
 
@@ -261,3 +271,20 @@ class Dlt645Client:
     async def control(self, meter_id: int, action: ControlAction, expires_at: dt.datetime) -> None:
         command = RemoteControl(codec.address_of(meter_id), action, expires_at)
         await self.ask(codec.remote_control(command, self.cipher))
+
+    async def switch(self, meter_id: int, action: ControlAction, expires_at: dt.datetime) -> bool:
+        """The remote control, then status word 3, in one turn of the meter (no other request
+        of it between them, one request slot for both): is the relay open now? Raises as
+        ``ask`` does (``MeterRefused`` when the meter refuses the control)."""
+        address = codec.address_of(meter_id)
+        command = RemoteControl(address, action, expires_at)
+        control = codec.remote_control_bytes(command, self.cipher)
+        status = codec.read_request_bytes(address, DI.STATUS_WORD_3)
+        entry = self._meter_turn(address)
+        try:
+            async with entry.lock, self._slots:
+                await self._attempts(address, Function.REMOTE_CONTROL, control, None)
+                reply = await self._attempts(address, Function.READ_DATA, status, _STATUS_WORD_3)
+        finally:
+            self._meter_done(address, entry)
+        return codec.relay_open(codec.parse_read_reply(reply).value)

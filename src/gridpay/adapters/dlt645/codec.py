@@ -194,6 +194,7 @@ def checksum(raw: bytes) -> int:
     return sum(raw) & 0xFF
 
 
+_ADDRESS_START = bytes((START,))
 _PLUS_33 = bytes((b + SCRAMBLE) & 0xFF for b in range(256))
 _MINUS_33 = bytes((b - SCRAMBLE) & 0xFF for b in range(256))
 
@@ -207,13 +208,27 @@ def unscramble(data: bytes) -> bytes:
 
 
 def encode(frame: Frame, *, preamble: bool = True) -> bytes:
-    body = (
-        bytes([START])
-        + encode_address(frame.address)
-        + bytes([START, frame.control, len(frame.data)])
-        + scramble(frame.data)
+    return frame_bytes(frame.address, frame.control, frame.data, preamble=preamble)
+
+
+def frame_bytes(address: str, control: int, data: bytes, *, preamble: bool = True) -> bytes:
+    """The frame's bytes straight from its parts: what ``encode(Frame(...))`` gives, for the
+    head-end's requests, which need no ``Frame`` of their own."""
+    if len(data) > limits.dlt645_data_bytes_max:
+        raise FrameError(
+            f"{len(data)} data bytes: a frame carries at most {limits.dlt645_data_bytes_max}"
+        )
+    if not 0 <= control <= 0xFF:
+        raise FrameError(f"control byte {control} is not a byte")
+    body = b"".join(
+        (
+            _ADDRESS_START,
+            encode_address(address),
+            bytes((START, control, len(data))),
+            scramble(data),
+        )
     )
-    return (PREAMBLE if preamble else b"") + body + bytes([checksum(body), END])
+    return b"".join((PREAMBLE if preamble else b"", body, bytes((checksum(body), END))))
 
 
 def decode(raw: bytes) -> Frame:
@@ -301,12 +316,15 @@ def energy_block_wh(raw: bytes) -> tuple[int, ...]:
     return tuple(energy_wh(raw[i : i + ENERGY_BYTES]) for i in range(0, len(raw), ENERGY_BYTES))
 
 
+# The BCD byte of 0..99: a remote control's expiry and every freeze instant go through it.
+_BCD_BYTE = bytes(int(f"{v:02d}", 16) for v in range(100))
+
+
 def instant_bytes(at: dt.datetime, *, seconds: bool = True) -> bytes:
     """ss mm hh DD MM YY (or mm hh DD MM YY without seconds), low first, local time."""
-    fields = [at.minute, at.hour, at.day, at.month, at.year % 100]
-    if seconds:
-        fields.insert(0, at.second)
-    return b"".join(bcd(v, 1) for v in fields)
+    b = _BCD_BYTE
+    fields = (b[at.minute], b[at.hour], b[at.day], b[at.month], b[at.year % 100])
+    return bytes((b[at.second], *fields) if seconds else fields)
 
 
 def instant_of(raw: bytes, *, seconds: bool = True) -> dt.datetime:
@@ -370,6 +388,11 @@ def read_request(address: str, di: int) -> Frame:
     return Frame(address, Function.READ_DATA, di_bytes(di))
 
 
+def read_request_bytes(address: str, di: int) -> bytes:
+    """``encode(read_request(address, di))``."""
+    return frame_bytes(address, Function.READ_DATA, di_bytes(di))
+
+
 def read_reply(reply: ReadReply) -> Frame:
     control = REPLY_BIT | Function.READ_DATA | (FOLLOWS_BIT if reply.more_follows else 0)
     return Frame(reply.address, control, di_bytes(reply.di) + reply.value)
@@ -386,14 +409,24 @@ def abnormal_reply(address: str, function: int, error_byte: int) -> Frame:
 
 
 def remote_control(command: RemoteControl, cipher: PayloadCipher | None = None) -> Frame:
-    payload = (
-        command.password
-        + command.operator
-        + bytes([command.action, 0x00])
-        + instant_bytes(command.expires_at)
+    return Frame(command.address, Function.REMOTE_CONTROL, _sealed_control(command, cipher))
+
+
+def remote_control_bytes(command: RemoteControl, cipher: PayloadCipher | None = None) -> bytes:
+    """``encode(remote_control(command, cipher))``."""
+    return frame_bytes(command.address, Function.REMOTE_CONTROL, _sealed_control(command, cipher))
+
+
+def _sealed_control(command: RemoteControl, cipher: PayloadCipher | None) -> bytes:
+    payload = b"".join(
+        (
+            command.password,
+            command.operator,
+            bytes((command.action, 0x00)),
+            instant_bytes(command.expires_at),
+        )
     )
-    sealed = (cipher or PlainPayload()).seal(command.address, payload)
-    return Frame(command.address, Function.REMOTE_CONTROL, sealed)
+    return (cipher or PlainPayload()).seal(command.address, payload)
 
 
 def parse_remote_control(frame: Frame, cipher: PayloadCipher | None = None) -> RemoteControl:

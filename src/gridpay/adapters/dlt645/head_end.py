@@ -53,7 +53,7 @@ class _Switch(NamedTuple):
     meter_id: int
     control: ControlAction
     want_open: bool
-    expires_at: dt.datetime
+    expires_at: dt.datetime  # naive local, as the meter has it
     at: dt.datetime  # the instant the command was handed over (the dispatcher's clock)
     started: float  # time.monotonic() then
 
@@ -81,7 +81,9 @@ class Dlt645HeadEnd:
         self._thread.start()
         self._client = self._run(self._make_client(options, cipher))
         self._results: collections.deque[CommandResult] = collections.deque()
-        self._to_start: list[_Switch] = []  # submitted, not yet started on the loop
+        self._to_start: list[_Switch] = []  # submitted, not yet handed to the loop
+        self._queue: collections.deque[_Switch] = collections.deque()  # on the loop, waiting
+        self._workers = 0  # tasks carrying out the queue's switches
         self._last_expiry: tuple[dt.datetime, dt.datetime] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
@@ -147,16 +149,33 @@ class Dlt645HeadEnd:
         last = self._last_expiry
         if last is None or last[0] != at:
             expires_at = (at + dt.timedelta(seconds=self.control_expiry_s)).astimezone(self.zone)
+            expires_at = expires_at.replace(tzinfo=None)  # the meter's local time
             last = self._last_expiry = (at, expires_at)
         return last[1]
 
     def _start_submitted(self) -> None:
+        """Queue the submitted switches for the workers, starting workers up to the requests
+        the client keeps in flight: a task per switch would hold a burst's thousands of
+        coroutines at once, waiting for a slot, for the garbage collector to walk."""
         with self._lock:
             switches, self._to_start = self._to_start, []
-        for switch in switches:
-            task = self._loop.create_task(self._carry_out(switch))
+        self._queue.extend(switches)
+        idle = self._client.options.in_flight_max - self._workers
+        starting = max(0, min(len(self._queue), idle))
+        for _ in range(starting):
+            task = self._loop.create_task(self._work())
             self._tasks.add(task)  # the loop keeps only weak references to its tasks
             task.add_done_callback(self._tasks.discard)
+        self._workers += starting
+
+    async def _work(self) -> None:
+        """Carry out queued switches, oldest first, until none is left."""
+        queue = self._queue
+        try:
+            while queue:
+                await self._carry_out(queue.popleft())
+        finally:
+            self._workers -= 1
 
     async def _carry_out(self, switch: _Switch) -> None:
         error = await self._switched(
@@ -165,17 +184,19 @@ class Dlt645HeadEnd:
         done_at = switch.at + dt.timedelta(seconds=time.monotonic() - switch.started)
         result = CommandResult(switch.correlation_id, error is None, done_at, error)
         with self._idle:
+            # Waiters wait for a first result or for none pending: no wake-up for the others.
+            wake = not self._results or self._pending == 1
             self._results.append(result)
             self._pending -= 1
-            self._idle.notify_all()
+            if wake:
+                self._idle.notify_all()
 
     async def _switched(
         self, meter_id: int, control: ControlAction, want_open: bool, expires_at: dt.datetime
     ) -> str | None:
         """None when status word 3 confirms the relay where the command put it; else why not."""
         try:
-            await self._client.control(meter_id, control, expires_at.replace(tzinfo=None))
-            if await self._client.relay_open(meter_id) is not want_open:
+            if await self._client.switch(meter_id, control, expires_at) is not want_open:
                 where = "open" if not want_open else "closed"
                 return f"meter {meter_id} accepted the command but its relay is still {where}"
         except GridpayError as exc:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
+from gridpay.adapters.sql.driver_many import ManyRows
 from gridpay.domain.commands import (
     COMMAND_SCHEMA,
     STORED_COMMAND_SCHEMA,
@@ -122,7 +123,7 @@ class SqlCommandsRepo:
                 {"b_id": c.id, "b_finished_at": _utc(first[cid]), "b_state": c.state.value}
                 for cid, c in taken.items()
             ]
-            self.conn.execute(_ACKNOWLEDGE, updates)
+            _ACKNOWLEDGE.execute(self.conn, updates)
         return taken
 
     def finish(
@@ -259,7 +260,7 @@ _BY_CORRELATION_STMT = select(_C).where(_C.c.correlation_id.in_(bindparam("cids"
 # Held, not skipped: a result must not pass as late because another dispatcher holds its row.
 _BY_CORRELATION = _Pick(_BY_CORRELATION_STMT, _BY_CORRELATION_STMT.with_for_update())
 # Run with each row's state as read under the lock: the condition only guards the assumption.
-_ACKNOWLEDGE = (
+_ACKNOWLEDGE = ManyRows(
     _C.update()
     .where(_BY_ID, _C.c.state == bindparam("b_state", type_=_C.c.state.type))
     .values(

@@ -31,6 +31,7 @@ from gridpay import limits
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.bulk_keyed import insert_new, upsert
 from gridpay.adapters.sql.db import as_date, as_utc, dialect, fetch_frame
+from gridpay.adapters.sql.driver_many import ManyRows
 from gridpay.adapters.sql.settlement_repo import days_between, newest_settled_day
 from gridpay.domain.commands import CommandAction, CommandState, escalation_kind
 from gridpay.domain.credit_policy import (
@@ -433,14 +434,13 @@ class SqlCreditRepo:
         """Each statement of ``confirm_supply`` once per round, for all its rows (executemany);
         an account confirmed twice goes into a later round, so the order is kept."""
         for round_ in _rounds(confirmations):
-            for supply, statement in (("off", _SUPPLY_OFF), ("on", _SUPPLY_ON)):
+            for supply, statement in (("off", _SUPPLY_OFF_MANY), ("on", _SUPPLY_ON_MANY)):
                 rows = [
                     {"b_account_id": a, "b_updated_at": at} for a, s, at in round_ if s == supply
                 ]
-                if rows:
-                    self.conn.execute(statement, rows)
-            self.conn.execute(
-                _ADD_CONFIRMATION,
+                statement.execute(self.conn, rows)
+            _ADD_CONFIRMATION_MANY.execute(
+                self.conn,
                 [
                     {
                         "key": f"confirmed/{a:010d}/{s}/{at.isoformat()}",
@@ -463,8 +463,7 @@ class SqlCreditRepo:
                 for a, s, at in round_
                 if s == "on"
             ]
-            if closing:
-                self.conn.execute(_CLOSE_RECONNECT_TASKS, closing)
+            _CLOSE_RECONNECT_TASKS_MANY.execute(self.conn, closing)
 
     def overdue_reconnects(
         self,
@@ -680,3 +679,9 @@ _CLOSE_RECONNECT_TASKS = (
         close_reason=bindparam("b_close_reason"),
     )
 )
+
+# confirm_supplies: a burst's confirmations, row values bound by the driver (driver_many).
+_SUPPLY_OFF_MANY = ManyRows(_SUPPLY_OFF)
+_SUPPLY_ON_MANY = ManyRows(_SUPPLY_ON)
+_ADD_CONFIRMATION_MANY = ManyRows(_ADD_CONFIRMATION)
+_CLOSE_RECONNECT_TASKS_MANY = ManyRows(_CLOSE_RECONNECT_TASKS)

@@ -448,6 +448,7 @@ def bench_headend(
                 else asdict(burst)
                 | {
                     "cpu_ms_per_command": burst.cpu_ms_per_command,
+                    "fleet_cpu_ms_per_command": burst.fleet_cpu_ms_per_command,
                     "statements_per_command": burst.statements_per_command,
                     "commands_per_s": commands_per_s,
                     "command_burst": command_burst,
@@ -474,7 +475,9 @@ def bench_headend(
         )
     console.print(table)
     table = Table(title="switching: handed over -> relay confirmed by status word 3")
-    for column in ("run", "commands", "confirmed", "seconds", "client CPU s", "p50", "p99", "max"):
+    for column in (
+        "run", "commands", "confirmed", "seconds", "client CPU s", "p50", "p95", "p99", "max"
+    ):  # fmt: skip
         table.add_column(column, justify="right")
     for s in report.switching:
         table.add_row(
@@ -484,6 +487,7 @@ def bench_headend(
             f"{s.seconds:.1f}",
             f"{s.client_cpu_s:.1f}",
             f"{s.p50_s:.3f}",
+            f"{s.p95_s:.3f}",
             f"{s.p99_s:.3f}",
             f"{s.max_s:.3f}",
         )
@@ -494,8 +498,8 @@ def bench_headend(
             f"(gridpay run's worker; rate limit {commands_per_s:g}/s, burst {command_burst:,})"
         )
         for column in (
-            "commands", "confirmed", "seconds", "CPU ms/command", "SQL/command", "p50", "p99",
-            "max",
+            "commands", "confirmed", "seconds", "CPU ms/command", "fleet CPU ms/command",
+            "SQL/command", "p50", "p95", "p99", "max",
         ):  # fmt: skip
             table.add_column(column, justify="right")
         table.add_row(
@@ -503,8 +507,10 @@ def bench_headend(
             f"{burst.confirmed:,}",
             f"{burst.seconds:.2f}",
             f"{burst.cpu_ms_per_command:.3f}",
+            f"{burst.fleet_cpu_ms_per_command:.3f}",
             f"{burst.statements_per_command:.2f}",
             f"{burst.p50_s:.3f}",
+            f"{burst.p95_s:.3f}",
             f"{burst.p99_s:.3f}",
             f"{burst.max_s:.3f}",
         )
