@@ -299,6 +299,39 @@ def test_the_bench_settles_the_same_day_at_each_age_in_one_run(
     assert [a["age_days"] for a in report.as_dict()["ages"]] == [0, 2, 5]
 
 
+@pytest.mark.skipif(not HAS_SETTLEMENT, reason="gridpay.services.settlement is not written yet")
+def test_repeats_settle_the_day_again_at_each_age_and_report_the_median(
+    db_url: str, clock: FakeClock
+) -> None:
+    from gridpay.services.settlement import settle_day  # noqa: PLC0415
+
+    day = SystemClock().today() - dt.timedelta(days=2)
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, day=day, ages=(0, 2), repeats=3)
+    store = SqlStore(db_url)
+    seconds = iter([3.0, 1.0, 2.0, 5.0, 4.0, 6.0])
+
+    def settle(d: dt.date) -> bench.SettleMeasurement:
+        report = settle_day(store, SystemClock(), d, reader_process=False)
+        wall = next(seconds)
+        return bench.SettleMeasurement(wall, wall, 0, 0, {"charged_fen": report.charged_fen}, wall)
+
+    try:
+        report = bench.run_bench(
+            store, clock, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs(), settle=settle
+        )
+        assert audit_ledger_ok(store)
+    finally:
+        store.dispose()
+    assert [len(a.samples) for a in report.ages] == [3, 3]
+    # Taken back out between repeats: the ledger holds the day once, the same charges each time.
+    assert report.charges_posted == ACCOUNTS
+    assert len({s.report["charged_fen"] for a in report.ages for s in a.samples}) == 1
+    assert [a.settle.seconds for a in report.ages] == [2.0, 5.0]
+    assert [a.cpu_seconds_median for a in report.ages] == [2.0, 5.0]
+    assert report.age_ratio(report.ages[1]) == 2.5
+    assert report.as_dict()["ages"][1]["settle_seconds_samples"] == [5.0, 4.0, 6.0]
+
+
 def test_the_reads_bench_times_reads_with_their_cpu_and_statements_on_random_accounts(
     db_url: str, clock: FakeClock
 ) -> None:

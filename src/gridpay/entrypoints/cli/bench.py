@@ -84,6 +84,13 @@ def bench_settle(
         "of earlier history, made inside the database; the settlement is taken back out "
         "between ages). Replaces --history-days.",
     ),
+    repeats: int = typer.Option(
+        1,
+        "--repeats",
+        min=1,
+        help="With --ages: settle the day this many times at each age (taken back out "
+        "between) and report the median; a single run on a shared machine is mostly its load.",
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
     no_settle: bool = typer.Option(
         False, "--no-settle", help="Build the city and measure the floor only."
@@ -102,6 +109,7 @@ def bench_settle(
         missing_share=missing_share,
         history_days=history_days,
         ages=_parse_ages(ages),
+        repeats=repeats,
     )
     settle_note = None
     if no_settle:
@@ -372,10 +380,15 @@ def _print_report(report: bench.BenchReport) -> None:
     for age in report.ages:
         ratio = report.age_ratio(age)
         to_floor = age.settle.seconds / floor.seconds if floor.seconds > 0 else 0.0
+        samples = ""
+        if len(age.samples) > 1:
+            samples = "; samples " + ", ".join(
+                f"{s.seconds:.2f}/{s.cpu_seconds:.2f}" for s in age.samples
+            )
         table.add_row(
             f"settle at {age.age_days} days of history",
             f"{age.settle.seconds:.2f} s ({ratio or 0:.2f}x the first age, "
-            f"{to_floor:.2f}x floor; CPU {age.settle.cpu_seconds:.2f} s)",
+            f"{to_floor:.2f}x floor; CPU {age.cpu_seconds_median:.2f} s{samples})",
         )
     for key, value in report.machine.items():
         table.add_row(key, value)
