@@ -18,7 +18,7 @@ from gridpay.bootstrap import credit_policy
 from gridpay.config import DEFAULT_OFFICES, Settings
 from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
-from gridpay.entrypoints.cli.bench import settle_in_child
+from gridpay.entrypoints.cli.bench import own_peak_rss_kib, settle_in_child
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench, bench_reads
 from gridpay.simulation.bench_repo import (
@@ -183,6 +183,15 @@ def test_the_bench_settles_a_small_city_in_a_child_process(db_url: str, clock: F
     assert report.charges_posted == ACCOUNTS
     assert report.charged_fen == report.settle.report["charged_fen"]
     assert report.settle_floor_ratio is not None and report.settle_floor_ratio > 0
+
+
+def test_the_settlement_childs_peak_memory_is_its_own_not_the_bench_processs(
+    tmp_path: Path,
+) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 900000 kB\nVmHWM:\t  345678 kB\n")
+    assert own_peak_rss_kib(status) == 345678
+    assert own_peak_rss_kib(tmp_path / "missing") is None
 
 
 def test_the_cli_builds_in_a_temporary_sqlite_file_and_prints_json() -> None:

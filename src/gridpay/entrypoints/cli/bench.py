@@ -298,10 +298,11 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
         result = json.loads(out.read_text(encoding="utf-8"))
     # ru_maxrss is in KiB on Linux, in bytes on macOS.
     scale = 1 if sys.platform == "darwin" else 1024
+    own_peak_kib = result.get("own_peak_rss_kib")
     return bench.SettleMeasurement(
         seconds=float(result["seconds"]),
         process_seconds=process_seconds,
-        peak_rss_bytes=usage.ru_maxrss * scale,
+        peak_rss_bytes=own_peak_kib * 1024 if own_peak_kib else usage.ru_maxrss * scale,
         reader_peak_rss_bytes=int(result["reader_maxrss"]) * scale,
         report=result["report"],
         cpu_seconds=usage.ru_utime + usage.ru_stime,
@@ -332,8 +333,30 @@ def settle_child() -> None:
     # The settlement's reader process, if it had one, has ended and been waited for by now:
     # its peak is the largest of this process's children's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    data = {"seconds": seconds, "reader_maxrss": children, "report": asdict(report)}
+    data = {
+        "seconds": seconds,
+        "reader_maxrss": children,
+        "own_peak_rss_kib": own_peak_rss_kib(),
+        "report": asdict(report),
+    }
     Path(out_path).write_text(json.dumps(data, default=str), encoding="utf-8")
+
+
+def own_peak_rss_kib(status: Path = Path("/proc/self/status")) -> int | None:
+    """This process's own peak resident memory in KiB (Linux's ``VmHWM``), None elsewhere.
+
+    Not ``ru_maxrss`` from ``wait4``: a child started by ``vfork`` (``subprocess`` does where it
+    can) takes its parent's peak at ``exec``, so the settlement child would report the bench's
+    own (about a GiB after a year of history is built) as its peak.
+    """
+    try:
+        text = status.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
 
 
 def _print_phase(phase: bench.Phase) -> None:
