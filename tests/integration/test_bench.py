@@ -207,6 +207,12 @@ def test_the_cli_builds_in_a_temporary_sqlite_file_and_prints_json() -> None:
     assert {"cpu", "cores", "memory", "os", "python", "libraries"} <= set(data["machine"])
 
 
+def test_repeats_without_ages_are_refused_before_anything_is_built() -> None:
+    result = CliRunner().invoke(app, ["bench", "settle", "--accounts", "300", "--repeats", "3"])
+    assert isinstance(result.exception, InvalidInput)
+    assert "give --ages too" in str(result.exception)
+
+
 def test_the_temporary_sqlite_database_is_removed_unless_kept() -> None:
     with fresh_database(None, keep=False) as database:
         path = Path(database.description)

@@ -102,6 +102,8 @@ def bench_settle(
         settle_day = dt.date.fromisoformat(day)
     except ValueError:
         raise InvalidInput(f"--day {day!r} is not a date like 2026-11-26") from None
+    if repeats > 1 and not ages:
+        raise InvalidInput("--repeats settles again at each of --ages: give --ages too (e.g. 0)")
     options = bench.BenchOptions(
         accounts=accounts,
         seed=seed,
