@@ -18,7 +18,7 @@ from gridpay.bootstrap import credit_policy
 from gridpay.config import DEFAULT_OFFICES, Settings
 from gridpay.domain.ledger import CLEARING_IDS, Channel
 from gridpay.entrypoints.cli import app
-from gridpay.entrypoints.cli.bench import settle_in_child
+from gridpay.entrypoints.cli.bench import own_peak_rss_kib, settle_in_child
 from gridpay.errors import InvalidInput
 from gridpay.simulation import bench, bench_reads
 from gridpay.simulation.bench_repo import (
@@ -185,6 +185,15 @@ def test_the_bench_settles_a_small_city_in_a_child_process(db_url: str, clock: F
     assert report.settle_floor_ratio is not None and report.settle_floor_ratio > 0
 
 
+def test_the_settlement_childs_peak_memory_is_its_own_not_the_bench_processs(
+    tmp_path: Path,
+) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t 900000 kB\nVmHWM:\t  345678 kB\n")
+    assert own_peak_rss_kib(status) == 345678
+    assert own_peak_rss_kib(tmp_path / "missing") is None
+
+
 def test_the_cli_builds_in_a_temporary_sqlite_file_and_prints_json() -> None:
     result = CliRunner().invoke(
         app, ["bench", "settle", "--accounts", "300", "--no-settle", "--json"]
@@ -196,6 +205,12 @@ def test_the_cli_builds_in_a_temporary_sqlite_file_and_prints_json() -> None:
     assert data["floor"]["insert_seconds"] > 0 and data["floor"]["update_seconds"] > 0
     assert data["machine"]["database"].startswith("SQLite")
     assert {"cpu", "cores", "memory", "os", "python", "libraries"} <= set(data["machine"])
+
+
+def test_repeats_without_ages_are_refused_before_anything_is_built() -> None:
+    result = CliRunner().invoke(app, ["bench", "settle", "--accounts", "300", "--repeats", "3"])
+    assert isinstance(result.exception, InvalidInput)
+    assert "give --ages too" in str(result.exception)
 
 
 def test_the_temporary_sqlite_database_is_removed_unless_kept() -> None:
@@ -297,6 +312,39 @@ def test_the_bench_settles_the_same_day_at_each_age_in_one_run(
     assert report.charges_posted == ACCOUNTS
     assert report.age_ratio(report.ages[0]) == 1.0
     assert [a["age_days"] for a in report.as_dict()["ages"]] == [0, 2, 5]
+
+
+@pytest.mark.skipif(not HAS_SETTLEMENT, reason="gridpay.services.settlement is not written yet")
+def test_repeats_settle_the_day_again_at_each_age_and_report_the_median(
+    db_url: str, clock: FakeClock
+) -> None:
+    from gridpay.services.settlement import settle_day  # noqa: PLC0415
+
+    day = SystemClock().today() - dt.timedelta(days=2)
+    options = bench.BenchOptions(accounts=ACCOUNTS, seed=3, day=day, ages=(0, 2), repeats=3)
+    store = SqlStore(db_url)
+    seconds = iter([3.0, 1.0, 2.0, 5.0, 4.0, 6.0])
+
+    def settle(d: dt.date) -> bench.SettleMeasurement:
+        report = settle_day(store, SystemClock(), d, reader_process=False)
+        wall = next(seconds)
+        return bench.SettleMeasurement(wall, wall, 0, 0, {"charged_fen": report.charged_fen}, wall)
+
+    try:
+        report = bench.run_bench(
+            store, clock, bench_repo_for, options, DEFAULT_OFFICES, shipped_tariffs(), settle=settle
+        )
+        assert audit_ledger_ok(store)
+    finally:
+        store.dispose()
+    assert [len(a.samples) for a in report.ages] == [3, 3]
+    # Taken back out between repeats: the ledger holds the day once, the same charges each time.
+    assert report.charges_posted == ACCOUNTS
+    assert len({s.report["charged_fen"] for a in report.ages for s in a.samples}) == 1
+    assert [a.settle.seconds for a in report.ages] == [2.0, 5.0]
+    assert [a.cpu_seconds_median for a in report.ages] == [2.0, 5.0]
+    assert report.age_ratio(report.ages[1]) == 2.5
+    assert report.as_dict()["ages"][1]["settle_seconds_samples"] == [5.0, 4.0, 6.0]
 
 
 def test_the_reads_bench_times_reads_with_their_cpu_and_statements_on_random_accounts(

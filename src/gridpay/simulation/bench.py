@@ -82,6 +82,10 @@ class BenchOptions:
     # between them, the settlement taken back out before the next (ascending, first used
     # as the base of the ratios). Empty: settle once at ``history_days``.
     ages: tuple[int, ...] = ()
+    # Settlements of the day at each age (``--repeats``), taken back out between: one sample
+    # on a shared machine is as much the neighbours' load as the code, the median of a few
+    # is steadier.
+    repeats: int = 1
     chunk_rows: int = limits.import_batch_rows_max  # rows per bulk call (progress steps)
 
 
@@ -130,7 +134,14 @@ class AgeMeasurement:
 
     age_days: int
     history_seconds: float  # adding the history since the previous age, in the database
-    settle: SettleMeasurement
+    settle: SettleMeasurement  # the sample of median wall time
+    samples: tuple[SettleMeasurement, ...] = ()  # every settlement at this age, in order
+
+    @property
+    def cpu_seconds_median(self) -> float:
+        """The median CPU time of the samples (the settle sample's own if there are none)."""
+        cpu = sorted(s.cpu_seconds for s in self.samples) or [self.settle.cpu_seconds]
+        return cpu[(len(cpu) - 1) // 2]
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,9 @@ class BenchReport:
                     "history_seconds": a.history_seconds,
                     "settle_seconds": a.settle.seconds,
                     "settle_cpu_seconds": a.settle.cpu_seconds,
+                    "settle_cpu_seconds_median": a.cpu_seconds_median,
+                    "settle_seconds_samples": [s.seconds for s in a.samples],
+                    "settle_cpu_seconds_samples": [s.cpu_seconds for s in a.samples],
                     "ratio_to_first_age": self.age_ratio(a),
                     "settle_floor_ratio": a.settle.seconds / self.floor.seconds
                     if self.floor.seconds > 0
@@ -499,6 +513,22 @@ def _settle_at_ages(
             bench_repo_for(uow).analyze()
             uow.commit()
         history_seconds = time.perf_counter() - start
-        measured.append(AgeMeasurement(age, history_seconds, settle(options.day)))
+        samples = []
+        for repeat in range(options.repeats):
+            if repeat:
+                with store.unit_of_work() as uow:
+                    bench_repo_for(uow).undo_settlement(options.day)
+                    uow.commit()
+            samples.append(settle(options.day))
+        measured.append(
+            AgeMeasurement(age, history_seconds, median_sample(samples), tuple(samples))
+        )
         previous = age
     return measured
+
+
+def median_sample(samples: Sequence[SettleMeasurement]) -> SettleMeasurement:
+    """The sample of median wall time (the lower middle one of an even count)."""
+    assert samples
+    ordered = sorted(samples, key=lambda s: s.seconds)
+    return ordered[(len(ordered) - 1) // 2]

@@ -84,6 +84,13 @@ def bench_settle(
         "of earlier history, made inside the database; the settlement is taken back out "
         "between ages). Replaces --history-days.",
     ),
+    repeats: int = typer.Option(
+        1,
+        "--repeats",
+        min=1,
+        help="With --ages: settle the day this many times at each age (taken back out "
+        "between) and report the median; a single run on a shared machine is mostly its load.",
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep the database afterwards."),
     no_settle: bool = typer.Option(
         False, "--no-settle", help="Build the city and measure the floor only."
@@ -95,6 +102,8 @@ def bench_settle(
         settle_day = dt.date.fromisoformat(day)
     except ValueError:
         raise InvalidInput(f"--day {day!r} is not a date like 2026-11-26") from None
+    if repeats > 1 and not ages:
+        raise InvalidInput("--repeats settles again at each of --ages: give --ages too (e.g. 0)")
     options = bench.BenchOptions(
         accounts=accounts,
         seed=seed,
@@ -102,6 +111,7 @@ def bench_settle(
         missing_share=missing_share,
         history_days=history_days,
         ages=_parse_ages(ages),
+        repeats=repeats,
     )
     settle_note = None
     if no_settle:
@@ -290,10 +300,11 @@ def settle_in_child(url: str, day: dt.date) -> bench.SettleMeasurement:
         result = json.loads(out.read_text(encoding="utf-8"))
     # ru_maxrss is in KiB on Linux, in bytes on macOS.
     scale = 1 if sys.platform == "darwin" else 1024
+    own_peak_kib = result.get("own_peak_rss_kib")
     return bench.SettleMeasurement(
         seconds=float(result["seconds"]),
         process_seconds=process_seconds,
-        peak_rss_bytes=usage.ru_maxrss * scale,
+        peak_rss_bytes=own_peak_kib * 1024 if own_peak_kib else usage.ru_maxrss * scale,
         reader_peak_rss_bytes=int(result["reader_maxrss"]) * scale,
         report=result["report"],
         cpu_seconds=usage.ru_utime + usage.ru_stime,
@@ -324,8 +335,30 @@ def settle_child() -> None:
     # The settlement's reader process, if it had one, has ended and been waited for by now:
     # its peak is the largest of this process's children's.
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    data = {"seconds": seconds, "reader_maxrss": children, "report": asdict(report)}
+    data = {
+        "seconds": seconds,
+        "reader_maxrss": children,
+        "own_peak_rss_kib": own_peak_rss_kib(),
+        "report": asdict(report),
+    }
     Path(out_path).write_text(json.dumps(data, default=str), encoding="utf-8")
+
+
+def own_peak_rss_kib(status: Path = Path("/proc/self/status")) -> int | None:
+    """This process's own peak resident memory in KiB (Linux's ``VmHWM``), None elsewhere.
+
+    Not ``ru_maxrss`` from ``wait4``: a child started by ``vfork`` (``subprocess`` does where it
+    can) takes its parent's peak at ``exec``, so the settlement child would report the bench's
+    own (about a GiB after a year of history is built) as its peak.
+    """
+    try:
+        text = status.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
 
 
 def _print_phase(phase: bench.Phase) -> None:
@@ -372,10 +405,15 @@ def _print_report(report: bench.BenchReport) -> None:
     for age in report.ages:
         ratio = report.age_ratio(age)
         to_floor = age.settle.seconds / floor.seconds if floor.seconds > 0 else 0.0
+        samples = ""
+        if len(age.samples) > 1:
+            samples = "; samples " + ", ".join(
+                f"{s.seconds:.2f}/{s.cpu_seconds:.2f}" for s in age.samples
+            )
         table.add_row(
             f"settle at {age.age_days} days of history",
             f"{age.settle.seconds:.2f} s ({ratio or 0:.2f}x the first age, "
-            f"{to_floor:.2f}x floor; CPU {age.settle.cpu_seconds:.2f} s)",
+            f"{to_floor:.2f}x floor; CPU {age.cpu_seconds_median:.2f} s{samples})",
         )
     for key, value in report.machine.items():
         table.add_row(key, value)
