@@ -6,18 +6,22 @@ they were, on both engines; a good one credits exactly once however often it com
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gridpay import bootstrap
 from gridpay.domain.wallet import TradeStatus
+from gridpay.entrypoints.http import pay as pay_http
 from gridpay.entrypoints.http.pay import CSRF_COOKIE, check_csrf, signed_in_account
 from gridpay.services.wallet import accept_callback, accept_many, make_order, query_open_orders
 from gridpay.services.workers import WALLET_JOB, Workers
@@ -432,3 +436,33 @@ def test_a_batch_of_callbacks_credits_each_good_one_once_and_records_each_bad_on
     )
     with paying.store.reader() as uow:
         assert len(uow.wallet.callbacks()) == 6  # every callback recorded with its outcome
+
+
+def test_callbacks_arriving_together_at_start_up_build_one_wallet(
+    built: bootstrap.App, web_app: FastAPI, wallet: FakeWallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first callbacks of a fresh server share the wallet the first of them builds (eight
+    builds at once, each loading keys, were the slow first answers of every connection)."""
+    builds: list[int] = []
+
+    def slow_build(settings: object) -> FakeWallet:
+        builds.append(1)
+        time.sleep(0.05)  # reading and parsing the keys
+        return wallet
+
+    monkeypatch.setattr(pay_http.bootstrap, "payment_provider", slow_build)
+
+    async def eight_at_once() -> list[int]:
+        transport = httpx.ASGITransport(app=web_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(
+                *(client.post("/wallet/notify", data={"notify_id": str(i)}) for i in range(8))
+            )
+        writers = asyncio.all_tasks() - {asyncio.current_task()}  # the group commit's writer
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(eight_at_once()) == [401] * 8  # unsigned: refused, after the wallet
+    assert len(builds) == 1
