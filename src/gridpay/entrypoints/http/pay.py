@@ -44,7 +44,6 @@ REFUSAL_STATUS = {
     Refusal.UNKNOWN_ORDER: 404,
     Refusal.WRONG_AMOUNT: 409,
     Refusal.NOT_PAID: 409,
-    Refusal.REPLAYED: 409,
 }
 _STATE_TEXT = {
     OrderState.CREATED: "等待支付 · Waiting for payment",
@@ -189,7 +188,7 @@ def pay_css() -> Response:
     "/wallet/notify",
     response_class=PlainTextResponse,
     responses={
-        200: {"description": "success: credited, or credited before"},
+        200: {"description": "success: credited, or credited before (a resent notification)"},
         **{s: {"description": "failure: refused, nothing credited"} for s in (401, 403, 404, 409)},
     },
 )
