@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from gridpay import bootstrap
 from gridpay.adapters.wallet_rsa2 import signed
@@ -576,3 +577,44 @@ def test_any_mix_of_resent_and_altered_notifications_credits_each_paid_order_onc
     states = dict(order_rows(paying.store))
     for order in orders:
         assert states[order.order_id] == ("credited" if id(order) in notified else "created")
+
+
+@pytest.mark.parametrize("in_a_batch", [False, True], ids=["alone", "in a batch"])
+def test_a_payment_the_account_refuses_fails_its_order_credits_nothing_and_stops_the_wallet(
+    paying: bootstrap.App,
+    client: TestClient,
+    wallet: FakeWallet,
+    keys: Keys,
+    in_a_batch: bool,
+) -> None:
+    """Paid at the wallet, but the account left prepaid meanwhile: nothing of the attempted
+    credit stays (its claim of the order included), the order is failed for staff to refund,
+    and the wallet is answered success, resends included."""
+    order = _order(paying, wallet, "25.00")
+    theirs = _order(paying, wallet, "12.00", account=OTHER)
+    with paying.store.engine.begin() as conn:
+        conn.execute(
+            text("update accounts set billing_mode = 'postpaid' where id = :id"), {"id": ME}
+        )
+    before = ledger_snapshot(paying.store)
+    mine = notification(order, keys.wallet)
+    if in_a_batch:
+        batch = [mine, notification(theirs, keys.wallet), dict(mine)]
+        outcomes = accept_many(
+            paying.store, paying.clock, paying.settings, wallet, paying.credit, batch
+        )
+        assert [(o.accepted, o.outcome) for o in outcomes] == [  # type: ignore[union-attr]
+            (True, "failed"),
+            (True, "credited"),
+            (True, "failed"),
+        ]
+        assert ledger_snapshot(paying.store)[:2] == (before[0] + 1, before[1] + 1200)
+    else:
+        for _ in range(2):
+            response = client.post("/wallet/notify", data=mine)
+            assert (response.status_code, response.text) == (200, "success")
+        assert ledger_snapshot(paying.store) == before
+    assert balance_fen(paying.store, ME) == 0
+    assert dict(order_rows(paying.store))[order.order_id] == "failed"
+    with paying.store.reader() as uow:
+        assert [r.outcome for r in uow.wallet.callbacks(order.order_id)] == ["failed", "failed"]
