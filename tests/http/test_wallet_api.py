@@ -6,18 +6,29 @@ they were, on both engines; a good one credits exactly once however often it com
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+from sqlalchemy import text
 
 from gridpay import bootstrap
+from gridpay.adapters.wallet_rsa2 import signed
+from gridpay.domain.money import format_fen
 from gridpay.domain.wallet import TradeStatus
+from gridpay.entrypoints.http import pay as pay_http
 from gridpay.entrypoints.http.pay import CSRF_COOKIE, check_csrf, signed_in_account
 from gridpay.services.wallet import accept_callback, accept_many, make_order, query_open_orders
 from gridpay.services.workers import WALLET_JOB, Workers
@@ -219,21 +230,65 @@ def test_a_bad_callback_is_refused_recorded_and_credits_nothing(
     assert any(refusal in r.getMessage() for r in caplog.records)
 
 
-def test_a_replayed_callback_is_refused_and_credits_nothing(
+def test_a_resent_notification_of_a_credited_order_is_answered_success_and_credits_nothing(
+    paying: bootstrap.App,
+    client: TestClient,
+    wallet: FakeWallet,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The wallet resends a notification until it reads "success" (Alipay: 8 times over 25
+    hours): a lost answer must not leave it resending for a day, nor credit twice."""
+    order = _order(paying, wallet)
+    callback = notification(order, keys.wallet)
+    assert client.post("/wallet/notify", data=callback).text == "success"
+    after = ledger_snapshot(paying.store)
+    for _ in range(8):
+        resent = client.post("/wallet/notify", data=callback)
+        assert (resent.status_code, resent.text) == (200, "success")
+        assert "x-gridpay-refusal" not in resent.headers
+    assert ledger_snapshot(paying.store) == after  # one transfer, no command or message more
+    assert after[:2] == (1, 5000) and balance_fen(paying.store, ME) == 5000
+    assert order_rows(paying.store) == [(order.order_id, "credited")]
+    with paying.store.reader() as uow:
+        records = uow.wallet.callbacks(order.order_id)
+    assert [r.outcome for r in records] == ["credited"] + ["duplicate"] * 8
+    assert {r.notify_id for r in records} == {callback["notify_id"]}
+    assert "gridpay_wallet_callbacks_refused_total{" not in client.get("/metrics").text
+    args = ("wallet", "callbacks", "--refused", "--json")
+    code, out, _ = cli(paying.store, monkeypatch, capsys, *args)
+    assert code == 0 and json.loads(out) == []  # nothing for staff to look at
+
+
+def test_a_resent_notification_with_a_changed_amount_is_still_refused(
     paying: bootstrap.App,
     client: TestClient,
     wallet: FakeWallet,
     keys: Keys,
 ) -> None:
-    order = _order(paying, wallet)
+    order = _order(paying, wallet, "50.00")
     callback = notification(order, keys.wallet)
     assert client.post("/wallet/notify", data=callback).text == "success"
     after = ledger_snapshot(paying.store)
-    replay = client.post("/wallet/notify", data=callback)
-    assert (replay.status_code, replay.text) == (409, "failure")
-    assert replay.headers["x-gridpay-refusal"] == "replayed"
+    unsigned = {k: v for k, v in callback.items() if k not in ("sign", "sign_type")}
+    resigned = signed(dict(unsigned, total_amount="500.00"), keys.wallet)  # the wallet's key
+    tampered = dict(callback, total_amount="500.00")  # the signature no longer covers it
+    other_account = signed(dict(unsigned, passback_params=f"{OTHER:010d}"), keys.wallet)
+    for params, status, refusal in (
+        (resigned, 409, "wrong_amount"),
+        (tampered, 401, "bad_signature"),
+        (other_account, 403, "wrong_account"),
+        (unsigned, 401, "unsigned"),
+    ):
+        response = client.post("/wallet/notify", data=params)
+        assert (response.status_code, response.text) == (status, "failure")
+        assert response.headers["x-gridpay-refusal"] == refusal
     assert ledger_snapshot(paying.store) == after
-    assert balance_fen(paying.store, ME) == 5000
+    assert (balance_fen(paying.store, ME), balance_fen(paying.store, OTHER)) == (5000, 0)
+    with paying.store.reader() as uow:
+        outcomes = [r.outcome for r in uow.wallet.callbacks(order.order_id)]
+    assert outcomes == ["credited", "wrong_amount", "bad_signature", "wrong_account", "unsigned"]
 
 
 def test_a_callback_of_another_households_order_with_its_own_account_cannot_pay_mine(
@@ -272,7 +327,7 @@ def test_concurrent_duplicate_callbacks_credit_once(
     for t in threads:
         t.join()
     assert outcomes.count("credited") == 1, outcomes
-    assert set(outcomes) <= {"credited", "duplicate", "replayed"}
+    assert set(outcomes) <= {"credited", "duplicate"}
     assert balance_fen(paying.store, ME) == 2000
     assert ledger_snapshot(paying.store)[0] == 1
 
@@ -419,7 +474,7 @@ def test_a_batch_of_callbacks_credits_each_good_one_once_and_records_each_bad_on
     )
     assert [o.outcome for o in outcomes if not isinstance(o, Exception)] == [
         "credited",
-        "replayed",
+        "duplicate",  # the same one resent: answered success
         "wrong_amount",
         "bad_signature",
         "duplicate",
@@ -432,3 +487,139 @@ def test_a_batch_of_callbacks_credits_each_good_one_once_and_records_each_bad_on
     )
     with paying.store.reader() as uow:
         assert len(uow.wallet.callbacks()) == 6  # every callback recorded with its outcome
+
+
+def test_callbacks_arriving_together_at_start_up_build_one_wallet(
+    built: bootstrap.App, web_app: FastAPI, wallet: FakeWallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first callbacks of a fresh server share the wallet the first of them builds (eight
+    builds at once, each loading keys, were the slow first answers of every connection)."""
+    builds: list[int] = []
+
+    def slow_build(settings: object) -> FakeWallet:
+        builds.append(1)
+        time.sleep(0.05)  # reading and parsing the keys
+        return wallet
+
+    monkeypatch.setattr(pay_http.bootstrap, "payment_provider", slow_build)
+
+    async def eight_at_once() -> list[int]:
+        transport = httpx.ASGITransport(app=web_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(
+                *(client.post("/wallet/notify", data={"notify_id": str(i)}) for i in range(8))
+            )
+        writers = asyncio.all_tasks() - {asyncio.current_task()}  # the group commit's writer
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        return [a.status_code for a in answers]
+
+    # On a thread of its own: its own event loop, whatever loop the test's thread runs.
+    statuses: list[list[int]] = []
+    runner = threading.Thread(target=lambda: statuses.append(asyncio.run(eight_at_once())))
+    runner.start()
+    runner.join()
+    assert statuses == [[401] * 8]  # unsigned: refused, after the wallet was found
+    assert len(builds) == 1
+
+
+_KINDS = ("resent", "another", "changed_amount", "tampered")
+
+
+@hyp_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    amounts_fen=st.lists(st.integers(1, 500_000), min_size=1, max_size=3),
+    events=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(_KINDS)), max_size=10),
+    batch_sizes=st.lists(st.integers(1, 4), min_size=1, max_size=12),
+)
+def test_any_mix_of_resent_and_altered_notifications_credits_each_paid_order_once(
+    paying: bootstrap.App,
+    wallet: FakeWallet,
+    keys: Keys,
+    amounts_fen: list[int],
+    events: list[tuple[int, str]],
+    batch_sizes: list[int],
+) -> None:
+    """Whatever the wallet resends, in whatever batches the callbacks meet: one credit per
+    order that was notified, of its amount; every genuine notification answered success; every
+    altered one refused."""
+    orders = [_order(paying, wallet, format_fen(a)) for a in amounts_fen]
+    firsts = [notification(o, keys.wallet) for o in orders]
+    callbacks: list[tuple[dict[str, str], bool]] = []
+    for index, kind in events:
+        order, first = orders[index % len(orders)], firsts[index % len(orders)]
+        body = {k: v for k, v in first.items() if k not in ("sign", "sign_type")}
+        other_amount = format_fen(order.amount_fen + 1)
+        params = {
+            "resent": first,
+            "another": notification(order, keys.wallet),
+            "changed_amount": signed(dict(body, total_amount=other_amount), keys.wallet),
+            "tampered": dict(first, total_amount=other_amount),
+        }[kind]
+        callbacks.append((params, kind in ("resent", "another")))
+    transfers_before, total_before, *_ = ledger_snapshot(paying.store)
+    balance_before = balance_fen(paying.store, ME)
+    outcomes: list[object] = []
+    sizes = itertools.cycle(batch_sizes)
+    while len(outcomes) < len(callbacks):
+        batch = [p for p, _ in callbacks[len(outcomes) : len(outcomes) + next(sizes)]]
+        outcomes += accept_many(
+            paying.store, paying.clock, paying.settings, wallet, paying.credit, batch
+        )
+    for (_, genuine), outcome in zip(callbacks, outcomes, strict=True):
+        assert not isinstance(outcome, Exception), outcome
+        assert outcome.accepted is genuine, outcome  # type: ignore[attr-defined]
+    notified = {id(orders[i % len(orders)]) for i, k in events if k in ("resent", "another")}
+    paid_fen = sum(o.amount_fen for o in orders if id(o) in notified)
+    transfers, total, *_ = ledger_snapshot(paying.store)
+    assert (transfers - transfers_before, total - total_before) == (len(notified), paid_fen)
+    assert balance_fen(paying.store, ME) - balance_before == paid_fen
+    states = dict(order_rows(paying.store))
+    for order in orders:
+        assert states[order.order_id] == ("credited" if id(order) in notified else "created")
+
+
+@pytest.mark.parametrize("in_a_batch", [False, True], ids=["alone", "in a batch"])
+def test_a_payment_the_account_refuses_fails_its_order_credits_nothing_and_stops_the_wallet(
+    paying: bootstrap.App,
+    client: TestClient,
+    wallet: FakeWallet,
+    keys: Keys,
+    in_a_batch: bool,
+) -> None:
+    """Paid at the wallet, but the account left prepaid meanwhile: nothing of the attempted
+    credit stays (its claim of the order included), the order is failed for staff to refund,
+    and the wallet is answered success, resends included."""
+    order = _order(paying, wallet, "25.00")
+    theirs = _order(paying, wallet, "12.00", account=OTHER)
+    with paying.store.engine.begin() as conn:
+        conn.execute(
+            text("update accounts set billing_mode = 'postpaid' where id = :id"), {"id": ME}
+        )
+    before = ledger_snapshot(paying.store)
+    mine = notification(order, keys.wallet)
+    if in_a_batch:
+        batch = [mine, notification(theirs, keys.wallet), dict(mine)]
+        outcomes = accept_many(
+            paying.store, paying.clock, paying.settings, wallet, paying.credit, batch
+        )
+        assert [(o.accepted, o.outcome) for o in outcomes] == [  # type: ignore[union-attr]
+            (True, "failed"),
+            (True, "credited"),
+            (True, "failed"),
+        ]
+        assert ledger_snapshot(paying.store)[:2] == (before[0] + 1, before[1] + 1200)
+    else:
+        for _ in range(2):
+            response = client.post("/wallet/notify", data=mine)
+            assert (response.status_code, response.text) == (200, "success")
+        assert ledger_snapshot(paying.store) == before
+    assert balance_fen(paying.store, ME) == 0
+    assert dict(order_rows(paying.store))[order.order_id] == "failed"
+    with paying.store.reader() as uow:
+        assert [r.outcome for r in uow.wallet.callbacks(order.order_id)] == ["failed", "failed"]

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridpay.adapters.wallet_rsa2 import generate_private_key, sign, signed, signed_text, verify
+from gridpay.adapters.wallet_rsa2 import (
+    Rsa2Wallet,
+    generate_private_key,
+    sign,
+    signed,
+    signed_text,
+    verify,
+)
 from gridpay.domain.wallet import (
     Notification,
     OrderState,
@@ -109,3 +116,19 @@ def test_the_checks_in_order() -> None:
         account_no = "0000000007" if order is not None else None
         got = check_notification(note, order, "APP", account_no)
         assert got is not None and got[0] is refusal
+
+
+def test_a_wallet_that_only_verifies_callbacks_opens_no_http_client() -> None:
+    wallet = Rsa2Wallet(
+        app_id="2026000000000001",
+        gateway_url="http://127.0.0.1:9/gateway",
+        notify_url="http://127.0.0.1:9/notify",
+        return_url="http://127.0.0.1:9/return",
+        private_key=OTHER_KEY,
+        wallet_public_key=KEY.public_key(),
+        timeout_s=1.0,
+    )
+    params = signed({"notify_id": "n1", "out_trade_no": "GW1"}, KEY)
+    assert wallet.verify_notification(params) is Refusal.MALFORMED  # signed, fields missing
+    assert wallet._http is None  # a client loads the TLS trust store: made at the first call
+    wallet.close()

@@ -14,6 +14,7 @@ import binascii
 import datetime as dt
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -163,10 +164,24 @@ class Rsa2Wallet:
         self.return_url = return_url
         self._key = private_key
         self._wallet_key = wallet_public_key
-        self._http = httpx.Client(timeout=timeout_s)
+        self._timeout_s = timeout_s
+        # Made at the first request to the wallet: an HTTP client loads the TLS trust store
+        # (tens of milliseconds of CPU), which a server that only verifies the wallet's
+        # callbacks never needs.
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
 
     def close(self) -> None:
-        self._http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def _client(self) -> httpx.Client:
+        with self._http_lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self._timeout_s)
+            return self._http
 
     def create_order(self, order: WalletOrder, account_no: str, subject: str) -> str:
         biz = {
@@ -233,7 +248,7 @@ class Rsa2Wallet:
             **extra,
         }
         try:
-            response = self._http.post(self.gateway_url, data=signed(params, self._key))
+            response = self._client().post(self.gateway_url, data=signed(params, self._key))
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise DeliveryFailed(

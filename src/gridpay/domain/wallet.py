@@ -50,7 +50,6 @@ class Refusal(StrEnum):
     WRONG_AMOUNT = "wrong_amount"
     WRONG_ACCOUNT = "wrong_account"
     NOT_PAID = "not_paid"
-    REPLAYED = "replayed"
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,10 @@ class CallbackRecord:
 
     notify_id: str | None
     order_id: str | None
-    outcome: str  # "credited", "duplicate", "closed", or a ``Refusal`` value
+    # "credited"; "duplicate" (the order was credited already: this notification resent, or
+    # another of the same payment; answered success, nothing credited); "closed"; "failed";
+    # or a ``Refusal`` value
+    outcome: str
     detail: str  # masked: never a phone or a key
     received_at: dt.datetime
 

@@ -69,8 +69,20 @@ class WalletOrdersRepo(Protocol):
 
     def record_callback(self, record: CallbackRecord) -> None: ...
 
-    def credited_by(self, notify_id: str) -> bool:
-        """Has a callback with this notification id credited (or found credited) its order?"""
+    def claim_order(
+        self,
+        order_id: str,
+        *,
+        amount_fen: int,
+        account_id: int,
+        from_states: frozenset[OrderState],
+        state: OrderState,
+        now: dt.datetime,
+        trade_no: str,
+    ) -> WalletOrder | None:
+        """Move the order to ``state`` if it is for this amount and account and in one of
+        ``from_states``: the order as moved (held until this unit of work ends), or None and
+        nothing written. A good callback's checks and move in one statement."""
         ...
 
     def callbacks(self, order_id: str | None = None) -> Sequence[CallbackRecord]:

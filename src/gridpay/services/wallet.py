@@ -5,6 +5,11 @@ account and status are verified; it goes through ``take_payment`` on channel ``a
 order id as the reference, so the transfer id ``pay/app/<order id>`` makes every retry, replay or
 concurrent duplicate a no-op. Every callback is recorded with its outcome; a refused one credits
 nothing and is logged (masked).
+
+A notification that passes every check for an order already credited (the wallet resends one
+until it reads "success": a lost answer would make it retry for a day) is answered "success"
+and recorded as a ``duplicate``: nothing is credited twice, and nothing about it needs staff.
+Tampered, mismatched and unsigned notifications are refused, resent or not.
 """
 
 from __future__ import annotations
@@ -136,22 +141,20 @@ def accept_callback(
 ) -> CallbackOutcome:
     """Judge one notification; credit its order exactly once if every check passes.
 
-    One transaction: the order is locked, judged, credited and marked together, so concurrent
-    duplicates queue behind each other and the second finds the first's transfer."""
+    One transaction: the order is claimed (or locked), judged, credited and marked together, so
+    concurrent duplicates queue behind each other and the second finds the first's credit."""
     verified = wallet.verify_notification(params)
-    if isinstance(verified, Refusal):
-        with store.unit_of_work() as uow:
-            outcome = _refuse(uow, clock, params, verified, f"signature check: {verified.value}")
-            uow.commit()
-        return outcome
     try:
         with store.unit_of_work() as uow:
-            order = uow.wallet.get_order(verified.order_id, lock=True)
-            outcome = _judge(uow, clock, settings, credit, params, verified, order)
+            outcome = _accept_in(uow, clock, settings, credit, params, verified)
             uow.commit()
-    except Refused as exc:
-        assert order is not None  # only a credit, after the order was found, refuses
-        return _fail(store, clock, order, verified.trade_no, verified.notify_id, exc)
+    except Refused as exc:  # the account refused the credit: nothing of the attempt stays
+        assert isinstance(verified, Notification)  # only a credit refuses
+        with store.unit_of_work() as uow:
+            outcome = _fail_in(
+                uow, clock, verified.order_id, verified.trade_no, verified.notify_id, exc
+            )
+            uow.commit()
     return outcome
 
 
@@ -174,13 +177,31 @@ def accept_many(
             return [exc]
     verified = [wallet.verify_notification(params) for params in batch]  # CPU only, no I/O
     with store.unit_of_work() as uow:
+        pairs = list(zip(batch, verified, strict=True))
         outcomes = each_in_savepoint(
             uow.wallet.savepoint,
-            zip(batch, verified, strict=True),
+            pairs,
             lambda one: _accept_in(uow, clock, settings, credit, one[0], one[1]),
         )
+        # A credit the account refused was undone with its savepoint (the order's claim too);
+        # the order's failure is recorded now, each in a savepoint of its own again.
+        refused = [(i, exc) for i, exc in enumerate(outcomes) if isinstance(exc, Refused)]
+        failures = each_in_savepoint(
+            uow.wallet.savepoint,
+            refused,
+            lambda one: _fail_saved(uow, clock, pairs[one[0]][1], one[1]),
+        )
+        for (i, _), failure in zip(refused, failures, strict=True):
+            outcomes[i] = failure
         uow.commit()
     return outcomes
+
+
+def _fail_saved(
+    uow: UnitOfWork, clock: Clock, verified: Notification | Refusal, exc: Refused
+) -> CallbackOutcome:
+    assert isinstance(verified, Notification)  # only a credit refuses
+    return _fail_in(uow, clock, verified.order_id, verified.trade_no, verified.notify_id, exc)
 
 
 def _accept_in(
@@ -191,16 +212,17 @@ def _accept_in(
     params: Mapping[str, str],
     verified: Notification | Refusal,
 ) -> CallbackOutcome:
-    """One callback of a batch, in the batch's transaction (as ``accept_callback`` does it)."""
+    """One callback in the caller's transaction. A good first notification (nearly every one)
+    claims its order in one statement and credits it; any other is judged on the order as it
+    stands: refused, a close, or a repeat of a credit (answered success, nothing credited).
+    Raises ``Refused`` if the account refuses the credit (the caller undoes the attempt)."""
     if isinstance(verified, Refusal):
         return _refuse(uow, clock, params, verified, f"signature check: {verified.value}")
+    claimed = _claim(uow, clock, settings, verified)
+    if claimed is not None:
+        return _credit_in(uow, clock, settings, credit, claimed, verified.notify_id)
     order = uow.wallet.get_order(verified.order_id, lock=True)
-    try:
-        with uow.wallet.savepoint():
-            return _judge(uow, clock, settings, credit, params, verified, order)
-    except Refused as exc:
-        assert order is not None  # only a credit, after the order was found, refuses
-        return _fail_in(uow, clock, order, verified.trade_no, verified.notify_id, exc)
+    return _judge(uow, clock, settings, credit, params, verified, order)
 
 
 def query_open_orders(
@@ -256,7 +278,8 @@ def recent_callbacks(
     limit: int = limits.wallet_callbacks_listed_default,
 ) -> list[CallbackRecord]:
     """The callbacks received since ``since``, newest first: all, or the refused ones only
-    (signature, order, amount, account or status wrong, or a replay: nothing credited)."""
+        (signature, order, amount, account or status wrong: nothing credited). A resent notification
+    of a credited order is no refusal: it is listed among all callbacks as a ``duplicate``."""
     if not 1 <= limit <= limits.wallet_callbacks_listed_max:
         raise InvalidInput(f"limit must be 1..{limits.wallet_callbacks_listed_max}, not {limit}")
     outcomes = {r.value for r in Refusal} if refused_only else None
@@ -297,6 +320,30 @@ def _expired(order: WalletOrder, now: dt.datetime, settings: Settings) -> bool:
     return (now - order.created_at).total_seconds() > settings.wallet_order_expire_s
 
 
+def _claim(
+    uow: UnitOfWork, clock: Clock, settings: Settings, verified: Notification
+) -> WalletOrder | None:
+    """The order moved to credited, if the notification passes every check against it
+    (``check_notification``'s rules, asked of the database in the move); else None."""
+    if verified.app_id != settings.wallet_app_id or verified.trade_status not in SUCCESS_STATUSES:
+        return None
+    try:
+        account_id = parse_account_no(verified.account_no)
+    except InvalidInput:
+        return None
+    if format_account_no(account_id) != verified.account_no:
+        return None
+    return uow.wallet.claim_order(
+        verified.order_id,
+        amount_fen=verified.amount_fen,
+        account_id=account_id,
+        from_states=_CREDITABLE,
+        state=OrderState.CREDITED,
+        now=clock.now(),
+        trade_no=verified.trade_no,
+    )
+
+
 def _judge(
     uow: UnitOfWork,
     clock: Clock,
@@ -306,17 +353,20 @@ def _judge(
     verified: Notification,
     order: WalletOrder | None,
 ) -> CallbackOutcome:
+    """A notification that could not claim its order: why not, from the order as it stands."""
     account_no = format_account_no(order.account_id) if order is not None else None
     broken = check_notification(verified, order, settings.wallet_app_id or "", account_no)
     if broken is not None and verified.trade_status == CLOSED_STATUS and order is not None:
         return _close(uow, clock, verified, order)
     if broken is not None:
         return _refuse(uow, clock, params, *broken)
-    if uow.wallet.credited_by(verified.notify_id):
-        detail = f"notification {verified.notify_id} already credited its order"
-        return _refuse(uow, clock, params, Refusal.REPLAYED, detail)
     assert order is not None
-    return _credit_in(uow, clock, settings, credit, order, verified.trade_no, verified.notify_id)
+    # Every check passes, so the order was credited already (by this very notification, which
+    # the wallet resends until it reads "success", by another of the same payment, or by the
+    # query), or it failed. Through the payment again: its transfer id finds the credit, and
+    # the wallet is answered success with nothing credited twice.
+    _mark_credited(uow, clock, order, verified.trade_no)
+    return _credit_in(uow, clock, settings, credit, order, verified.notify_id)
 
 
 def _credit(
@@ -332,11 +382,21 @@ def _credit(
         with store.unit_of_work() as uow:
             locked = uow.wallet.get_order(order.order_id, lock=True)
             assert locked is not None  # orders are never deleted
-            outcome = _credit_in(uow, clock, settings, credit, locked, trade_no, None)
+            _mark_credited(uow, clock, locked, trade_no)
+            outcome = _credit_in(uow, clock, settings, credit, locked, None)
             uow.commit()
     except Refused as exc:
-        return _fail(store, clock, order, trade_no, None, exc)
+        with store.unit_of_work() as uow:
+            outcome = _fail_in(uow, clock, order.order_id, trade_no, None, exc)
+            uow.commit()
     return outcome
+
+
+def _mark_credited(uow: UnitOfWork, clock: Clock, order: WalletOrder, trade_no: str | None) -> None:
+    """The order credited (if it may be: a failed or credited one stays as it is)."""
+    uow.wallet.set_state(
+        order.order_id, OrderState.CREDITED, clock.now(), from_states=_CREDITABLE, trade_no=trade_no
+    )
 
 
 def _credit_in(
@@ -345,57 +405,37 @@ def _credit_in(
     settings: Settings,
     credit: Policy | None,
     order: WalletOrder,
-    trade_no: str | None,
     notify_id: str | None,
 ) -> CallbackOutcome:
-    """The payment, the order's state and the callback's record, in the caller's transaction."""
+    """The payment and the callback's record, in the caller's transaction (the order already
+    marked credited in it)."""
     account_no = format_account_no(order.account_id)
     cmd = TakePayment(account_no, amount_text(order.amount_fen), WALLET_CHANNEL, order.order_id)
     receipt = take_payment_in(uow, clock, settings, cmd, credit)
     outcome = "duplicate" if receipt.already_recorded else "credited"
-    now = clock.now()
-    uow.wallet.set_state(
-        order.order_id, OrderState.CREDITED, now, from_states=_CREDITABLE, trade_no=trade_no
-    )
     uow.wallet.record_callback(
-        CallbackRecord(notify_id, order.order_id, outcome, receipt.transfer.id, now)
+        CallbackRecord(notify_id, order.order_id, outcome, receipt.transfer.id, clock.now())
     )
     return CallbackOutcome(True, outcome, order.order_id)
 
 
-def _fail(
-    store: Store,
+def _fail_in(
+    uow: UnitOfWork,
     clock: Clock,
-    order: WalletOrder,
+    order_id: str,
     trade_no: str | None,
     notify_id: str | None,
     exc: Refused,
 ) -> CallbackOutcome:
     """Paid at the wallet but refused here (the account left prepaid meanwhile): the wallet
     must stop resending; staff refund it from the failed order."""
-    with store.unit_of_work() as uow:
-        outcome = _fail_in(uow, clock, order, trade_no, notify_id, exc)
-        uow.commit()
-    return outcome
-
-
-def _fail_in(
-    uow: UnitOfWork,
-    clock: Clock,
-    order: WalletOrder,
-    trade_no: str | None,
-    notify_id: str | None,
-    exc: Refused,
-) -> CallbackOutcome:
     now = clock.now()
     uow.wallet.set_state(
-        order.order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
+        order_id, OrderState.FAILED, now, from_states=_CREDITABLE, trade_no=trade_no
     )
-    uow.wallet.record_callback(
-        CallbackRecord(notify_id, order.order_id, "failed", exc.message, now)
-    )
-    log.warning(mask_phones(f"wallet order {order.order_id} paid but not credited: {exc}"))
-    return CallbackOutcome(True, "failed", order.order_id)
+    uow.wallet.record_callback(CallbackRecord(notify_id, order_id, "failed", exc.message, now))
+    log.warning(mask_phones(f"wallet order {order_id} paid but not credited: {exc}"))
+    return CallbackOutcome(True, "failed", order_id)
 
 
 def _close(

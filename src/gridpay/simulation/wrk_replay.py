@@ -3,7 +3,8 @@
 wrk's Lua cannot sign (HMAC-SHA256, RSA2) without a hand-written implementation to trust, so
 the benches sign their requests beforehand in Python, one a line in a file, and wrk replays
 them, each exactly once, spread over its threads. A thread that has sent its share repeats its
-last request (a replay: refused, so counted as non-2xx, and it writes nothing).
+last request (a replay: it credits nothing; the partner API refuses it, a non-2xx, and the
+wallet answers a resent notification "success" as wallets expect).
 
 wrk calls the first thread's ``request()`` once before the run to check what it returns: that
 call takes a harmless ``GET /healthz``, never a prepared request that would then go unsent.
@@ -50,7 +51,7 @@ end
 function request()
   sent = sent + 1
   if sent > #prepared then
-    sent = #prepared -- all sent: a replay now, refused and counted as non-2xx
+    sent = #prepared -- all sent: a replay now, crediting nothing
   end
   return prepared[sent]
 end

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, TextualSelect, bindparam, insert, select, text, update
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
@@ -15,6 +16,27 @@ from gridpay.domain.wallet import CallbackRecord, OrderState, WalletOrder
 
 _orders = schema.wallet_orders
 _callbacks = schema.wallet_callbacks
+# Built once: the statements every callback runs (a Core statement built per call costs more
+# CPU than SQLite takes to run it).
+_INSERT_CALLBACK = insert(_callbacks)
+_ORDER_COLUMNS = ", ".join(c.name for c in _orders.columns)
+
+
+@functools.cache
+def _claim(from_states: frozenset[str]) -> TextualSelect:
+    # The states are our own enum's values, never input; written in, they need no expanding
+    # IN list (which SQLAlchemy renders anew at every execution).
+    states = ", ".join(f"'{s}'" for s in sorted(from_states))
+    return (
+        text(
+            "UPDATE wallet_orders SET state = :state, trade_no = :trade_no, updated_at = :now "
+            "WHERE order_id = :order_id AND amount_fen = :amount_fen "
+            f"AND account_id = :account_id AND state IN ({states}) "
+            f"RETURNING {_ORDER_COLUMNS}"
+        )
+        .bindparams(bindparam("now", type_=_orders.c.updated_at.type))
+        .columns(*_orders.columns)
+    )
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
@@ -111,25 +133,41 @@ class SqlWalletRepo:
         ).all()
         return [_order(r) for r in rows]
 
+    def claim_order(
+        self,
+        order_id: str,
+        *,
+        amount_fen: int,
+        account_id: int,
+        from_states: frozenset[OrderState],
+        state: OrderState,
+        now: dt.datetime,
+        trade_no: str,
+    ) -> WalletOrder | None:
+        row = self.conn.execute(
+            _claim(frozenset(s.value for s in from_states)),
+            {
+                "order_id": order_id,
+                "amount_fen": amount_fen,
+                "account_id": account_id,
+                "state": state.value,
+                "now": now,
+                "trade_no": trade_no,
+            },
+        ).first()
+        return _order(row) if row is not None else None
+
     def record_callback(self, record: CallbackRecord) -> None:
         self.conn.execute(
-            insert(_callbacks).values(
-                notify_id=record.notify_id[:64] if record.notify_id else None,
-                order_id=record.order_id[:64] if record.order_id else None,
-                outcome=record.outcome,
-                detail=record.detail[: limits.wallet_callback_detail_chars_max],
-                received_at=record.received_at,
-            )
+            _INSERT_CALLBACK,
+            {
+                "notify_id": record.notify_id[:64] if record.notify_id else None,
+                "order_id": record.order_id[:64] if record.order_id else None,
+                "outcome": record.outcome,
+                "detail": record.detail[: limits.wallet_callback_detail_chars_max],
+                "received_at": record.received_at,
+            },
         )
-
-    def credited_by(self, notify_id: str) -> bool:
-        row = self.conn.execute(
-            select(_callbacks.c.id)
-            .where(_callbacks.c.notify_id == notify_id)
-            .where(_callbacks.c.outcome.in_(("credited", "duplicate")))
-            .limit(1)
-        ).first()
-        return row is not None
 
     def callbacks(self, order_id: str | None = None) -> Sequence[CallbackRecord]:
         stmt = select(_callbacks).order_by(_callbacks.c.id)

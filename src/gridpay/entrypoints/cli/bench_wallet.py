@@ -29,6 +29,12 @@ def bench_wallet(
         1_000, "--raw-orders", min=1, help="Callbacks through the service alone (the floor)."
     ),
     connections: int = typer.Option(16, "--connections", min=1, help="Load connections."),
+    warmup_s: int = typer.Option(
+        2,
+        "--warmup",
+        min=0,
+        help="Seconds of load before the measured run (notifications of their own).",
+    ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="`gridpay serve --workers N`: server processes."
     ),
@@ -42,7 +48,7 @@ def bench_wallet(
     every answered one credited and the books balanced; print the raw floor beside it."""
     with fresh_database(db, keep) as database:
         report = run_wallet_bench(
-            database.url, orders, raw_orders, connections, workers, duration_s
+            database.url, orders, raw_orders, connections, workers, duration_s, warmup_s
         )
     if as_json:
         print_json(
@@ -65,7 +71,7 @@ def bench_wallet(
             str(h["p50_ms"]),
             str(h["p95_ms"]),
             str(h["p99_ms"]),
-            str(report.credited_orders - report.orders_raw),
+            str(report.credited_http),
         )
         table.add_row(
             "raw floor",
@@ -78,6 +84,13 @@ def bench_wallet(
         )
         console.print(table)
         console.print(f"non-2xx: {h['non2xx']}, socket errors: {h['socket_errors']}")
+        console.print(
+            f"the first callback after start: {h['first_callback_ms']} ms; then "
+            f"{report.orders_warmup - 1} warm-up notifications over {warmup_s} s"
+        )
+        if "server_slow" in h:
+            slow = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in h["server_slow"].items())
+            console.print(f"the server's own times of {h['server_answers']} answers: {slow}")
         if h["exhausted"]:
             console.print(
                 f"wrk sent all {report.orders_http} notifications and replayed the last ones: "

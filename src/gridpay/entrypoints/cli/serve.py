@@ -9,6 +9,7 @@ command was given, which reaches it through the environment variables ``config``
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import time
@@ -71,7 +72,9 @@ def serve(
             "server_header": False,
         }
         if processes == 1:
-            uvicorn.run(create_app(g), **options)  # type: ignore[arg-type]
+            served = create_app(g)
+            freeze_start_up_objects()
+            uvicorn.run(served, **options)  # type: ignore[arg-type]
             return
         _hand_over(g, access_log)
         uvicorn.run(WORKER_APP, factory=True, workers=processes, **options)  # type: ignore[arg-type]
@@ -107,4 +110,16 @@ def worker_app() -> FastAPI:
         at = dt.datetime.fromisoformat(now_text) + dt.timedelta(seconds=time.time() - taken_at_s)
         built.clock = bootstrap.business_clock(built.settings, at, moves=True)
         built.as_of = at
-    return create_app(built)
+    served = create_app(built)
+    freeze_start_up_objects()
+    return served
+
+
+def freeze_start_up_objects() -> None:
+    """Move what start-up made (modules, classes, the app) out of the garbage collector's
+    reach. A full collection walks every tracked object with the GIL held, and under load one
+    comes every few seconds: walking the few hundred thousand objects of the imports and the
+    app each time stalled every request in flight. Frozen, only what requests made is walked.
+    Start-up's own garbage is collected first, so nothing collectable is frozen."""
+    gc.collect()
+    gc.freeze()

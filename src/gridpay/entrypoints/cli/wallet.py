@@ -25,7 +25,8 @@ def callbacks(
         False,
         "--refused",
         help="Only the refused ones (unsigned, bad signature, wrong order/amount/account, "
-        "not paid, replayed): nothing was credited for them.",
+        "not paid): nothing was credited for them. A wallet's resent notification of a "
+        "credited order is no refusal (answered success): it is listed as a duplicate.",
     ),
     since: str | None = typer.Option(None, "--since", help="From this day on (local date)."),
     limit: int = typer.Option(

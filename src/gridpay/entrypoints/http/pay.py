@@ -44,7 +44,6 @@ REFUSAL_STATUS = {
     Refusal.UNKNOWN_ORDER: 404,
     Refusal.WRONG_AMOUNT: 409,
     Refusal.NOT_PAID: 409,
-    Refusal.REPLAYED: 409,
 }
 _STATE_TEXT = {
     OrderState.CREATED: "等待支付 · Waiting for payment",
@@ -86,8 +85,17 @@ def csrf_token_for(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
 
 
-def wallet_of(request: Request) -> PaymentProvider:
-    """The configured wallet, built once per app (tests put theirs in ``app.state.wallet``)."""
+async def built_of(request: Request) -> bootstrap.App:
+    """``gridpay_of`` on the event loop: a plain ``def`` dependency would be run on the thread
+    pool, one hand-over between threads per request for reading an attribute."""
+    return gridpay_of(request)
+
+
+async def wallet_of(request: Request) -> PaymentProvider:
+    """The configured wallet, built once per app (tests put theirs in ``app.state.wallet``).
+
+    On the event loop, so the callbacks that arrive together at start-up find the one wallet
+    the first of them built (on the thread pool each would build its own, all at once)."""
     wallet: PaymentProvider | None = getattr(request.app.state, "wallet", None)
     if wallet is None:
         wallet = bootstrap.payment_provider(gridpay_of(request).settings)
@@ -99,7 +107,7 @@ def wallet_of(request: Request) -> PaymentProvider:
 
 
 Account = Annotated[str, Depends(signed_in_account)]
-Built = Annotated[bootstrap.App, Depends(gridpay_of)]
+Built = Annotated[bootstrap.App, Depends(built_of)]
 Wallet = Annotated[PaymentProvider, Depends(wallet_of)]
 
 
@@ -180,7 +188,7 @@ def pay_css() -> Response:
     "/wallet/notify",
     response_class=PlainTextResponse,
     responses={
-        200: {"description": "success: credited, or credited before"},
+        200: {"description": "success: credited, or credited before (a resent notification)"},
         **{s: {"description": "failure: refused, nothing credited"} for s in (401, 403, 404, 409)},
     },
 )
