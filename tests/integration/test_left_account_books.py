@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
+from gridpay.domain.ledger import ADJUSTMENTS_ID, Transfer, TransferKind, customer_ledger_id
 from gridpay.domain.money import format_kwh
 from gridpay.domain.payments import TakePayment
 from gridpay.services.audit import audit
@@ -180,5 +181,54 @@ def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
     ]
     assert lines[1]["closing_reading_kwh"] == format_kwh(real_wh)
     assert "1 settle-up" in " ".join(said.split())
+    report = audit(store)
+    assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def test_a_refund_settle_up_after_a_hand_over_one_takes_the_next_number(store, clock):
+    # Settle-up 1 hands over what a late reading added; a second correction then gives some
+    # back: settle-up 2 refunds it (a refund's id "-1" was free, the number 1 was not).
+    add_city(store, 1)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
+    clock.set(local(D0, 10))
+    enrol(store, clock, Settings(), Enrol(f"{ACCOUNT:010d}", office_id=1))
+    add_readings(store, [ACCOUNT], D0 - dt.timedelta(days=1))
+    add_readings(store, [ACCOUNT], D0)
+    clock.set(local(D0 + dt.timedelta(days=1), 2))
+    settle_day(store, clock, D0)
+    leaving_day = D0 + dt.timedelta(days=1)
+    clock.set(local(leaving_day, 10))
+    leave(store, clock, Settings(), f"{ACCOUNT:010d}")
+    clock.set(local(leaving_day + dt.timedelta(days=1), 2))
+    settle_day(store, clock, leaving_day)  # estimated
+    close_out_leavings(store, clock)
+    real_wh = register_wh(ACCOUNT, leaving_day) + 5_000  # more than estimated: owed
+    queue_late_readings(store, {ACCOUNT: real_wh}, leaving_day)
+    assert process_trueups(store, clock) == 1
+    close_out_leavings(store, clock)
+    credit = Transfer(
+        id=f"adjust/{ACCOUNT}/{leaving_day}/test",
+        debit_account_id=ADJUSTMENTS_ID,
+        credit_account_id=customer_ledger_id(ACCOUNT),
+        amount_fen=300,
+        kind=TransferKind.ADJUSTMENT,
+        account_id=ACCOUNT,
+        day=leaving_day,
+        ref="test",
+        note="a later correction gives some back",
+    )
+    with store.unit_of_work() as uow:
+        assert uow.ledger.post(credit, clock.now())
+        uow.commit()
+    assert close_out_leavings(store, clock) == []
+    assert _balance(store) == 0
+    rows = handover_rows(store, leaving_day, leaving_day)
+    assert [(r.entry.value, r.entry_no) for r in rows] == [
+        ("close_out", 0),
+        ("settle_up", 1),
+        ("settle_up", 2),
+    ]
+    assert rows[2].refunded_fen == 300 and rows[2].owed_fen == 0
     report = audit(store)
     assert report.ok, [c for c in report.checks if not c.ok]

@@ -51,6 +51,10 @@ class LeavingRepo(Protocol):
         """Record a settle-up after the close-out, for the hand-over file."""
         ...
 
+    def last_settle_up_no(self, enrolment_id: int) -> int:
+        """The highest settle-up number the agreement has taken (0: none yet)."""
+        ...
+
     def closing_position(self, account_id: int, day: dt.date) -> tuple[int, bool, int] | None:
         """The settled day's (register, estimated, year-to-date Wh) as it stands now."""
         ...

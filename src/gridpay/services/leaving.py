@@ -115,9 +115,11 @@ def settle_up_corrections(store: Store, clock: Clock) -> int:
             balance_fen = uow.ledger.balance_fen(account_id)
             if balance_fen == 0:
                 continue  # another process settled it up first
-            correction, transfer = 0, None
+            # The next settle-up number of the agreement, and an id no transfer has: a refund's
+            # and a hand-over's ids differ, so a free id alone could repeat a number.
+            correction, transfer = uow.leaving.last_settle_up_no(leaving.enrolment_id), None
             while transfer is None or uow.ledger.get_transfer(transfer.id) is not None:
-                correction += 1  # the first number no earlier settle-up of this agreement took
+                correction += 1
                 transfer = close_out_transfer(
                     account_id, leaving.enrolment_id, balance_fen, leaving.left_on, correction
                 )

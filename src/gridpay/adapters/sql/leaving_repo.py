@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 
 from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.db import as_date, as_utc
@@ -139,6 +139,16 @@ class SqlLeavingRepo:
                 posted_on=settle_up.posted_on,
                 posted_at=settle_up.posted_at,
             )
+        )
+
+    def last_settle_up_no(self, enrolment_id: int) -> int:
+        t = schema.leaving_settle_ups
+        return int(
+            self.conn.execute(
+                select(func.coalesce(func.max(t.c.settle_up_no), 0)).where(
+                    t.c.enrolment_id == enrolment_id
+                )
+            ).scalar_one()
         )
 
     def closing_position(self, account_id: int, day: dt.date) -> tuple[int, bool, int] | None:
