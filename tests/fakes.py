@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+
+from gridpay.ports.gateways import DeliveryReport
 
 
 class FakeClock:
@@ -59,3 +62,25 @@ class FakeSmsGateway:
         if self.tries[dedupe_key] <= failures:
             raise DeliveryFailed(f"fake gateway down (try {self.tries[dedupe_key]})")
         self.sent.append((phone, body, dedupe_key))
+
+
+class FakeProvider:
+    """Sends templates and reports receipts as the test sets them (by the provider's id)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict[str, str]]] = []
+        self.receipts: dict[str, DeliveryReport] = {}
+
+    def submit(self, phone: str, kind: str, params: Mapping[str, str], dedupe_key: str) -> str:
+        self.sent.append((phone, kind, dict(params)))
+        return f"biz-{dedupe_key}"
+
+    def receipt(self, phone: str, provider_ref: str, sent_at: dt.datetime) -> DeliveryReport | None:
+        return self.receipts.get(provider_ref)
+
+    def deliver(self, kind: str, account_id: int, at: dt.datetime) -> None:
+        for ref in [f"biz-{k}" for k in self._keys(kind, account_id)]:
+            self.receipts[ref] = DeliveryReport(delivered=True, at=at)
+
+    def _keys(self, kind: str, account_id: int) -> list[str]:
+        return [f"{kind}/{account_id:010d}/0/{phone}" for phone, k, _ in self.sent if k == kind]

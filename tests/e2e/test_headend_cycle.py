@@ -1,7 +1,8 @@
 """End to end over DL/T 645: a simulated meter fleet on loopback TCP, the workers on a
 simulated clock. Each night collects every meter's daily freeze and settles it; the arrears
 notice goes out; the cut trips the meter's relay and its registers stop; a payment closes the
-relay again and they advance."""
+relay again and they advance. With a provider whose receipt never says delivered, the same
+nights end in no cut and a staff task to call the household."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from gridpay.services.credit import judge_all
 from gridpay.services.payments import take_payment
 from gridpay.services.workers import Schedule, Workers
 from gridpay.simulation.meter_fleet import FleetMeter, MeterFleet, RunningFleet
-from tests.fakes import FakeSmsGateway
+from tests.fakes import FakeProvider, FakeSmsGateway
 from tests.helpers_accounts import rows
-from tests.integration.credit_helpers import BROKE, D1, commands, local, state
+from tests.integration.credit_helpers import BROKE, D1, commands, local, open_tasks, state
 from tests.integration.settle_helpers import METER_BASE, register_wh
 
 FAST = ClientOptions(reply_timeout_s=0.5, attempts_max=2, connections=2)
@@ -110,5 +111,51 @@ def test_collect_settle_notice_cut_stops_the_registers_payment_restores_them(
                 d=MONDAY,
             )
             assert reading.total_wh == frozen[0] // 10 * 10
+        finally:
+            head_end.close()
+
+
+def test_an_undelivered_notice_over_the_fleet_leaves_the_relay_closed_and_asks_staff_to_call(
+    store, clock, credit, city
+):
+    fleet = MeterFleet(
+        [FleetMeter(METER_BASE + i, 8_000, (register_wh(i, D1), 0, 0, 0, 0)) for i in city],
+        clock.now,
+    )
+    meter = METER_BASE + BROKE
+    provider = FakeProvider()  # sends, and no receipt ever comes
+    with RunningFleet(fleet) as (host, port):
+        head_end = Dlt645HeadEnd(host, port, options=FAST)
+        collector = HeadEndCollector(store, clock, head_end)
+        w = Workers(
+            store,
+            clock,
+            credit,
+            head_end,
+            provider,
+            Schedule(commands_every_s=1, messages_every_s=1, credit_every_s=60),
+            collector=collector,
+            clock_sync=head_end,
+        )
+        try:
+            judge_all(store, clock, credit)  # as after the night of 1 December
+            w.tick()
+            assert ("13800000003", "arrears") in [(p, k) for p, k, _ in provider.sent]
+            for offset in range(1, 6):
+                day = D1 + dt.timedelta(days=offset)
+                clock.set(local(day + dt.timedelta(days=1), 1, 5))
+                assert w.tick().settled_day == day
+                assert collector.reports[-1].collected == 4
+            before = fleet.registers_wh(meter)
+
+            # Monday's window, the pay-by date long past: no receipt, so no cut.
+            clock.set(local(MONDAY, 7, 59))
+            run_until(w, clock, local(MONDAY, 9, 0), dt.timedelta(minutes=1))
+            assert commands(store, BROKE).height == 0
+            assert state(store, BROKE).state == "arrears"
+            assert not fleet.relay_is_open(meter)
+            assert ("undelivered_notice", None) in open_tasks(store, BROKE)
+            clock.set(local(MONDAY, 20, 15))
+            assert fleet.registers_wh(meter)[0] > before[0]  # supply stays on
         finally:
             head_end.close()

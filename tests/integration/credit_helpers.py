@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 from gridpay.adapters.holidays import ChineseHolidayCalendar
@@ -91,3 +92,10 @@ def send_messages(store, clock) -> None:
     """The outbox worker's pass: what is due goes out through a gateway without receipts,
     whose acceptance counts as delivery (the arrears notice a cut waits for)."""
     send_due(store, clock, FakeSmsGateway())
+
+
+def open_tasks(store, account_id: int) -> list[tuple[str, str | None]]:
+    with store.unit_of_work() as uow:
+        every = uow.credit.staff_tasks(False, 100)
+    mine = every.filter(pl.col("account_id") == account_id)
+    return list(zip(mine["kind"], mine["close_code"], strict=True))

@@ -8,43 +8,20 @@ call the household. The receipt closes the task and lets the cut follow the noti
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
 import polars as pl
 
-from gridpay.ports.gateways import DeliveryReport
 from gridpay.services.credit import explain, judge_all
 from gridpay.services.messaging import poll_receipts, send_due
-from tests.integration.credit_helpers import BROKE, commands, local, messages, state
-
-
-class FakeProvider:
-    """Sends templates and reports receipts as the test sets them (by the provider's id)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, dict[str, str]]] = []
-        self.receipts: dict[str, DeliveryReport] = {}
-
-    def submit(self, phone: str, kind: str, params: Mapping[str, str], dedupe_key: str) -> str:
-        self.sent.append((phone, kind, dict(params)))
-        return f"biz-{dedupe_key}"
-
-    def receipt(self, phone: str, provider_ref: str, sent_at: dt.datetime) -> DeliveryReport | None:
-        return self.receipts.get(provider_ref)
-
-    def deliver(self, kind: str, account_id: int, at: dt.datetime) -> None:
-        for ref in [f"biz-{k}" for k in self._keys(kind, account_id)]:
-            self.receipts[ref] = DeliveryReport(delivered=True, at=at)
-
-    def _keys(self, kind: str, account_id: int) -> list[str]:
-        return [f"{kind}/{account_id:010d}/0/{phone}" for phone, k, _ in self.sent if k == kind]
-
-
-def open_tasks(store, account_id: int) -> list[tuple[str, str | None]]:
-    with store.unit_of_work() as uow:
-        every = uow.credit.staff_tasks(False, 100)
-    mine = every.filter(pl.col("account_id") == account_id)
-    return list(zip(mine["kind"], mine["close_code"], strict=True))
+from tests.fakes import FakeProvider
+from tests.integration.credit_helpers import (
+    BROKE,
+    commands,
+    local,
+    messages,
+    open_tasks,
+    state,
+)
 
 
 def tick(store, clock, credit, provider: FakeProvider) -> None:
