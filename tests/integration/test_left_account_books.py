@@ -76,20 +76,7 @@ def test_a_late_reading_after_leaving_trues_up_the_agreements_day_and_the_audit_
 def test_a_late_reading_after_the_close_out_is_settled_up_and_the_account_keeps_no_balance(
     store, clock
 ):
-    add_city(store, 1)
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
-    clock.set(local(D0, 10))
-    enrol(store, clock, Settings(), Enrol(f"{ACCOUNT:010d}", office_id=1))
-    add_readings(store, [ACCOUNT], D0 - dt.timedelta(days=1))
-    add_readings(store, [ACCOUNT], D0)
-    clock.set(local(D0 + dt.timedelta(days=1), 2))
-    settle_day(store, clock, D0)
-    leaving_day = D0 + dt.timedelta(days=1)
-    clock.set(local(leaving_day, 10))
-    leave(store, clock, Settings(), f"{ACCOUNT:010d}")
-    clock.set(local(leaving_day + dt.timedelta(days=1), 2))
-    settle_day(store, clock, leaving_day)  # no reading yet: the leaving day is estimated
+    leaving_day = _leave_on_an_estimated_day(store, clock)
     assert len(close_out_leavings(store, clock)) == 1
     assert _balance(store) == 0
 
@@ -115,20 +102,17 @@ def test_a_late_reading_after_the_close_out_is_settled_up_and_the_account_keeps_
     assert report.ok, [c for c in report.checks if not c.ok]
 
 
-def _balance(store) -> int:
-    with store.unit_of_work() as uow:
-        return uow.ledger.balance_fen(ACCOUNT)
-
-
-def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
-    store, clock, tmp_path, monkeypatch, capsys
-):
+def _leave_on_an_estimated_day(store, clock, paid_yuan: str | None = None) -> dt.date:
+    """The account enrols on D0 (paying ``paid_yuan`` first if given), leaves the next day, and
+    that leaving day is settled with no reading yet: its closing register is estimated."""
     add_city(store, 1)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
     clock.set(local(D0, 10))
     enrol(store, clock, Settings(), Enrol(f"{ACCOUNT:010d}", office_id=1))
-    take_payment(store, clock, Settings(), TakePayment(f"{ACCOUNT:010d}", "50", "bank", "P1"))
+    if paid_yuan is not None:
+        payment = TakePayment(f"{ACCOUNT:010d}", paid_yuan, "bank", "P1")
+        take_payment(store, clock, Settings(), payment)
     add_readings(store, [ACCOUNT], D0 - dt.timedelta(days=1))
     add_readings(store, [ACCOUNT], D0)
     clock.set(local(D0 + dt.timedelta(days=1), 2))
@@ -137,7 +121,19 @@ def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
     clock.set(local(leaving_day, 10))
     leave(store, clock, Settings(), f"{ACCOUNT:010d}")
     clock.set(local(leaving_day + dt.timedelta(days=1), 2))
-    settle_day(store, clock, leaving_day)  # no reading yet: the closing register is estimated
+    settle_day(store, clock, leaving_day)
+    return leaving_day
+
+
+def _balance(store) -> int:
+    with store.unit_of_work() as uow:
+        return uow.ledger.balance_fen(ACCOUNT)
+
+
+def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
+    store, clock, tmp_path, monkeypatch, capsys
+):
+    leaving_day = _leave_on_an_estimated_day(store, clock, paid_yuan="50")
     close_out_leavings(store, clock)
     [first] = handover_rows(store, leaving_day, leaving_day)
     assert (first.entry.value, first.entry_no, first.closing_estimated) == ("close_out", 0, True)
@@ -188,20 +184,7 @@ def test_the_hand_over_file_lists_the_close_out_and_each_settle_up_after_it(
 def test_a_refund_settle_up_after_a_hand_over_one_takes_the_next_number(store, clock):
     # Settle-up 1 hands over what a late reading added; a second correction then gives some
     # back: settle-up 2 refunds it (a refund's id "-1" was free, the number 1 was not).
-    add_city(store, 1)
-    with store.engine.begin() as conn:
-        conn.execute(text("UPDATE accounts SET billing_mode = 'postpaid'"))
-    clock.set(local(D0, 10))
-    enrol(store, clock, Settings(), Enrol(f"{ACCOUNT:010d}", office_id=1))
-    add_readings(store, [ACCOUNT], D0 - dt.timedelta(days=1))
-    add_readings(store, [ACCOUNT], D0)
-    clock.set(local(D0 + dt.timedelta(days=1), 2))
-    settle_day(store, clock, D0)
-    leaving_day = D0 + dt.timedelta(days=1)
-    clock.set(local(leaving_day, 10))
-    leave(store, clock, Settings(), f"{ACCOUNT:010d}")
-    clock.set(local(leaving_day + dt.timedelta(days=1), 2))
-    settle_day(store, clock, leaving_day)  # estimated
+    leaving_day = _leave_on_an_estimated_day(store, clock)
     close_out_leavings(store, clock)
     real_wh = register_wh(ACCOUNT, leaving_day) + 5_000  # more than estimated: owed
     queue_late_readings(store, {ACCOUNT: real_wh}, leaving_day)
