@@ -12,7 +12,7 @@ from gridpay.adapters.policy_files import shipped_policies
 from gridpay.config import Settings
 from gridpay.domain.enrolment import Enrol
 from gridpay.domain.payments import TakePayment
-from gridpay.services.credit import Policy
+from gridpay.services.credit import Policy, judge_all
 from gridpay.services.enrolment import enrol
 from gridpay.services.messaging import send_due
 from gridpay.services.payments import take_payment
@@ -92,6 +92,19 @@ def send_messages(store, clock) -> None:
     """The outbox worker's pass: what is due goes out through a gateway without receipts,
     whose acceptance counts as delivery (the arrears notice a cut waits for)."""
     send_due(store, clock, FakeSmsGateway())
+
+
+def cut_off_broke(store, clock, credit) -> None:
+    """BROKE is judged into arrears and noticed (the notice delivered), then cut in Monday
+    7 December's window, the relay confirmed open; the clock stands at 08:30."""
+    judge_all(store, clock, credit)
+    send_messages(store, clock)
+    for hour, minute in ((8, 0), (8, 30)):
+        clock.set(local(dt.date(2026, 12, 7), hour, minute))
+        judge_all(store, clock, credit)
+    with store.unit_of_work() as uow:
+        uow.credit.confirm_supply(BROKE, "off", clock.now())
+        uow.commit()
 
 
 def open_tasks(store, account_id: int) -> list[tuple[str, str | None]]:

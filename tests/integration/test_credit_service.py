@@ -18,6 +18,7 @@ from tests.integration.credit_helpers import (
     LOW,
     RICH,
     commands,
+    cut_off_broke,
     local,
     messages,
     send_messages,
@@ -92,15 +93,7 @@ def test_the_cut_waits_for_the_pay_by_date_and_a_working_day_window(store, clock
 
 
 def test_a_payment_restores_in_its_own_transaction(store, clock, credit, city):
-    judge_all(store, clock, credit)
-    send_messages(store, clock)
-    clock.set(local(dt.date(2026, 12, 7), 8, 0))
-    judge_all(store, clock, credit)
-    clock.set(local(dt.date(2026, 12, 7), 8, 30))
-    judge_all(store, clock, credit)
-    with store.unit_of_work() as uow:
-        uow.credit.confirm_supply(BROKE, "off", clock.now())
-        uow.commit()
+    cut_off_broke(store, clock, credit)
     assert state(store, BROKE).state == "disconnected"
 
     clock.set(local(dt.date(2026, 12, 7), 19, 0))  # evening: restoring is always allowed

@@ -20,7 +20,6 @@ from gridpay.domain.actors import SYSTEM
 from gridpay.domain.payments import TakePayment
 from gridpay.errors import Conflict, NotFound, Refused
 from gridpay.services import partners, payments
-from gridpay.services.credit import judge_all
 from gridpay.services.partners import PaymentAnswer
 from tests.fakes import FakeClock
 from tests.helpers_accounts import add_accounts, balance_fen, scalar
@@ -28,9 +27,9 @@ from tests.integration.credit_helpers import (
     BROKE,
     RICH,
     commands,
+    cut_off_broke,
     local,
     messages,
-    send_messages,
     state,
 )
 from tests.integration.test_partner_group_commit import _signed, _written
@@ -125,15 +124,7 @@ def test_payments_into_one_account_in_a_batch_each_show_the_balance_after_their_
 def test_a_batch_of_payments_restores_the_account_it_brings_out_of_debt_once(
     store: SqlStore, clock: FakeClock, credit: Any, city: Any
 ) -> None:
-    judge_all(store, clock, credit)  # BROKE in arrears, noticed
-    send_messages(store, clock)
-    clock.set(local(dt.date(2026, 12, 7), 8, 0))
-    judge_all(store, clock, credit)
-    clock.set(local(dt.date(2026, 12, 7), 8, 30))
-    judge_all(store, clock, credit)
-    with store.unit_of_work() as uow:
-        uow.credit.confirm_supply(BROKE, "off", clock.now())
-        uow.commit()
+    cut_off_broke(store, clock, credit)
     assert state(store, BROKE).state == "disconnected"
     clock.set(local(dt.date(2026, 12, 7), 19, 0))
     settings = Settings()

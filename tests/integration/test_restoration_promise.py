@@ -14,10 +14,10 @@ from gridpay.config import Settings
 from gridpay.domain.ledger import ADJUSTMENTS_ID, compensation_id
 from gridpay.domain.payments import TakePayment
 from gridpay.services.audit import LEDGER_CHECKS, audit
-from gridpay.services.credit import Policy, explain, judge_all
+from gridpay.services.credit import Policy, explain
 from gridpay.services.payments import take_payment
 from gridpay.services.restoration import RestorationReport, keep_restoration_promise
-from tests.integration.credit_helpers import BROKE, local, send_messages
+from tests.integration.credit_helpers import BROKE, cut_off_broke, local
 
 RECONNECT = "reconnect/0000000003/0"
 PAID_AT = (dt.date(2026, 12, 7), 19)
@@ -33,14 +33,7 @@ def generous(credit: Policy) -> Policy:
 
 def reconnect_queued(store, clock, credit) -> None:
     """BROKE cut on Monday 7 December, then pays at 19:00: a reconnect is queued."""
-    judge_all(store, clock, credit)
-    send_messages(store, clock)
-    for hour, minute in ((8, 0), (8, 30)):
-        clock.set(local(dt.date(2026, 12, 7), hour, minute))
-        judge_all(store, clock, credit)
-    with store.unit_of_work() as uow:
-        uow.credit.confirm_supply(BROKE, "off", clock.now())
-        uow.commit()
+    cut_off_broke(store, clock, credit)
     clock.set(local(*PAID_AT))
     take_payment(store, clock, Settings(), TakePayment(f"{BROKE:010d}", "100", "app", "R1"), credit)
 
