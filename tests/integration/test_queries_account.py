@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from gridpay import limits
+from gridpay.adapters.sql import schema
 from gridpay.adapters.sql.store import SqlStore
 from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import Settings
@@ -141,6 +143,49 @@ def test_recent_transfers_are_the_newest_few(history: SqlStore, clock: FakeClock
     assert len(view.recent_transfers) == 20
     assert view.recent_transfers[0].id == "pay/bank/T24"
     assert view.recent_transfers[-1].id == "pay/bank/T05"
+
+
+# Each pattern: a day's own charge in fen (0: no transfer that day, negative: a credit), for
+# the 45 days to 27 November, the newest last; payments on some days between them.
+_CHARGE_PATTERNS = {
+    "every day": [100 + d for d in range(45)],
+    "every third day, some credits": [
+        (-30 if d % 9 == 0 else 70) if d % 3 == 0 else 0 for d in range(45)
+    ],
+    "quiet for the last three weeks": [90] * 24 + [0] * 21,
+    "nothing at all": [0] * 45,
+}
+
+
+@pytest.mark.parametrize("pattern", list(_CHARGE_PATTERNS))
+def test_recent_transfers_are_the_newest_by_seq_whatever_days_hold_a_charge(
+    store: SqlStore, clock: FakeClock, pattern: str
+) -> None:
+    """The newest few transfers are the newest by ``seq`` of every transfer of the account,
+    its own charges of the look-back's days included, however sparse those are: the charges
+    are looked up a few days at a time, newest first (``queries_repo._newest_charges``)."""
+    add_accounts(store, [1])
+    newest = dt.date(2026, 11, 27)
+    clock.set(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC))
+    ytd_fen = 0
+    for back, charge_fen in enumerate(reversed(_CHARGE_PATTERNS[pattern])):
+        day = newest - dt.timedelta(days=44 - back)
+        ytd_fen += charge_fen
+        settle_day_by_hand(
+            store, 1, day, energy_wh=KWH, charge_fen=charge_fen, ytd_wh=KWH, ytd_charged_fen=ytd_fen
+        )
+        if back % 7 == 3:
+            take_payment(store, clock, SETTINGS, TakePayment(A, "1", "bank", f"B{back}"))
+    with store.reader() as uow:
+        t = schema.transfers
+        every = uow.conn.execute(
+            select(t.c.id, t.c.seq, t.c.day).where(t.c.account_id == 1).order_by(t.c.seq.desc())
+        ).all()
+    look_back = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
+    expected = [
+        i for i, _, day in every if not i.startswith(("charge/", "credit/")) or day >= look_back
+    ][: limits.account_recent_transfers_max]
+    assert [t.id for t in account_show(store, clock, A).recent_transfers] == expected
 
 
 def test_an_account_with_no_history_shows_zeros(history: SqlStore, clock: FakeClock) -> None:

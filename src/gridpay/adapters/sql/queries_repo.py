@@ -84,10 +84,30 @@ class SqlQueriesRepo:
         newest = self._last_settled_day(account_id)
         found = self._rows(self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit))
         if newest is not None:
-            first = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
-            found += self._rows(self._charges_select(account_id, first, newest))
+            found += self._newest_charges(account_id, newest, limit)
         found.sort(key=lambda r: r[_SEQ], reverse=True)
         return _lines_frame(found[:limit])
+
+    def _newest_charges(
+        self, account_id: int, newest: dt.date, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The account's ``limit`` newest own charges and credits, looking back at most
+        ``account_recent_charge_days_max`` days from ``newest``.
+
+        A day's own charge is posted when the day is settled and an account's days are settled
+        in order (corrections are true-ups, found with the rare transfers), so its newest
+        charges by ``seq`` are its newest days': the days are looked up newest first, only as
+        many as could still hold a missing charge. A household that uses power every day needs
+        one lookup of ``limit`` days instead of the whole look-back: each day's charge is
+        another page of the ledger, a read from disk once the ledger outgrows memory."""
+        oldest = newest - dt.timedelta(days=limits.account_recent_charge_days_max - 1)
+        found: list[tuple[Any, ...]] = []
+        last = newest
+        while last >= oldest and len(found) < limit:
+            first = max(oldest, last - dt.timedelta(days=limit - len(found) - 1))
+            found += self._rows(self._charges_select(account_id, first, last))
+            last = first - dt.timedelta(days=1)
+        return found
 
     def transfers_between(
         self, account_id: int, first_day: dt.date, last_day: dt.date
