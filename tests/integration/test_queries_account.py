@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from gridpay import limits
 from gridpay.adapters.sql import schema
@@ -14,6 +14,7 @@ from gridpay.adapters.tariff_files import shipped_tariffs
 from gridpay.config import Settings
 from gridpay.domain.payments import Refund, Reverse, TakePayment
 from gridpay.errors import InvalidInput, NotFound
+from gridpay.services.household_view import activity
 from gridpay.services.payments import refund, reverse, take_payment
 from gridpay.services.queries import account_show, account_statement, parse_month, tier_position
 from tests.fakes import FakeClock
@@ -186,6 +187,34 @@ def test_recent_transfers_are_the_newest_by_seq_whatever_days_hold_a_charge(
         i for i, _, day in every if not i.startswith(("charge/", "credit/")) or day >= look_back
     ][: limits.account_recent_transfers_max]
     assert [t.id for t in account_show(store, clock, A).recent_transfers] == expected
+
+
+def test_the_activity_page_lists_the_newest_payments_without_reading_the_days_charges(
+    store: SqlStore, clock: FakeClock
+) -> None:
+    add_accounts(store, [1])
+    clock.set(dt.datetime(2026, 11, 28, 2, tzinfo=dt.UTC))
+    for back in range(30):
+        day = dt.date(2026, 10, 29) + dt.timedelta(days=back)
+        settle_day_by_hand(
+            store, 1, day, energy_wh=KWH, charge_fen=56, ytd_wh=KWH, ytd_charged_fen=56 * back
+        )
+        take_payment(store, clock, SETTINGS, TakePayment(A, "1", "bank", f"B{back:02d}"))
+    refund(store, clock, SETTINGS, Refund(A, "0.5", "R-1"))
+    seen: list[object] = []
+
+    def remember(_c: object, _cur: object, _stmt: str, params: object, *_: object) -> None:
+        seen.append(params)
+
+    event.listen(store.engine, "before_cursor_execute", remember)
+    try:
+        lines = activity(store, 1).payments
+    finally:
+        event.remove(store.engine, "before_cursor_execute", remember)
+    assert [x.id for x in lines] == ["refund/R-1"] + [
+        f"pay/bank/B{i:02d}" for i in range(29, 10, -1)
+    ]
+    assert "charge/" not in repr(seen)
 
 
 def test_an_account_with_no_history_shows_zeros(history: SqlStore, clock: FakeClock) -> None:

@@ -24,9 +24,12 @@ class QueriesRepo(Protocol):
         """The newest settled day in the range (zero or one row, columns as ``usage_between``)."""
         ...
 
-    def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
+    def recent_transfers(
+        self, account_id: int, limit: int, *, own_charges: bool = True
+    ) -> pl.DataFrame:
         """The account's newest transfers, newest first: seq, id, kind, day, amount_fen (signed),
-        channel, ref, office_id, reverses_id, note, created_at."""
+        channel, ref, office_id, reverses_id, note, created_at. Without ``own_charges``, none of
+        its days' own charges and credits: payments, refunds, reversals, true-ups... only."""
         ...
 
     def transfers_between(

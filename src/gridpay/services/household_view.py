@@ -185,8 +185,9 @@ def activity(store: Store, account_id: int) -> Activity:
     }
     private = {MessageKind.SIGN_IN_CODE.value, MessageKind.PHONE_CODE.value}
     with store.reader() as uow:
+        # Payments, refunds and reversals are never a day's own charge: those are not read.
         transfers = uow.queries.recent_transfers(
-            account_id, limits.account_recent_transfers_max * 5
+            account_id, limits.account_recent_transfers_max * 5, own_charges=False
         )
         messages = uow.outbox.list(account_id, None, None, limits.household_messages_shown_max * 2)
     payments = tuple(

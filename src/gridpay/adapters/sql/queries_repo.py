@@ -79,10 +79,12 @@ class SqlQueriesRepo:
             return pl.DataFrame(schema=USAGE_SCHEMA)
         return self._frame(self._usage_select(account_id, newest, newest), USAGE_SCHEMA)
 
-    def recent_transfers(self, account_id: int, limit: int) -> pl.DataFrame:
+    def recent_transfers(
+        self, account_id: int, limit: int, *, own_charges: bool = True
+    ) -> pl.DataFrame:
         t = schema.transfers
-        newest = self._last_settled_day(account_id)
         found = self._rows(self._rare_select(account_id).order_by(t.c.seq.desc()).limit(limit))
+        newest = self._last_settled_day(account_id) if own_charges else None
         if newest is not None:
             found += self._newest_charges(account_id, newest, limit)
         found.sort(key=lambda r: r[_SEQ], reverse=True)
